@@ -1,0 +1,294 @@
+"""The tables of people, spaces, campaigns and pledges. Rules live in the service and lifecycle modules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, default=new_id)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    locale: Mapped[str] = mapped_column(String(10), server_default="en")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    revoked_at: Mapped[datetime | None]
+
+
+class Space(Base):
+    __tablename__ = "spaces"
+    __table_args__ = (CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    city: Mapped[str] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(2))
+    sponsor_fee_bps: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class SpaceOperator(Base):
+    __tablename__ = "space_operators"
+
+    space_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = _created_at()
+
+
+CAMPAIGN_STATUSES = (
+    "draft",
+    "in_review",
+    "approved",
+    "rejected",
+    "live",
+    "successful",
+    "unsuccessful",
+    "funded",
+    "fulfilling",
+    "fulfilled",
+    "suspended",
+)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("goal > 0", name="goal_positive"),
+        CheckConstraint("duration_days BETWEEN 1 AND 60", name="duration_range"),
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in CAMPAIGN_STATUSES)})", name="status_known"),
+        Index("ix_campaigns_status_ends_at", "status", "ends_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    description_html: Mapped[str] = mapped_column(Text, server_default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    goal: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), server_default="draft")
+    space_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spaces.id"), index=True)
+    maker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    duration_days: Mapped[int] = mapped_column(Integer)
+    launched_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class CampaignEvent(Base):
+    """The campaign's timeline: every change of status, who made it and why."""
+
+    __tablename__ = "campaign_events"
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "sku", name="uq_products_campaign_sku"),
+        CheckConstraint("weight_grams >= 0", name="weight_nonnegative"),
+        CheckConstraint("batch_size > 0", name="batch_size_positive"),
+        CheckConstraint("overage_bps BETWEEN 0 AND 10000", name="overage_range"),
+        CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_nonnegative"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    weight_grams: Mapped[int] = mapped_column(Integer)
+    unit_cost: Mapped[int | None] = mapped_column(BigInteger)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    overage_bps: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Tier(Base):
+    __tablename__ = "tiers"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="quantity_limit_positive"),
+        CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+        CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
+        CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    price: Mapped[int] = mapped_column(BigInteger)
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    # Slots still free; kept by the same conditional UPDATE that reserves or frees one, so it never drifts.
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    items: Mapped[list[Any]] = mapped_column(server_default="[]")
+    shipping: Mapped[list[Any]] = mapped_column(server_default="[]")
+    estimated_delivery: Mapped[str] = mapped_column(String(7))
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(20))
+    notes: Mapped[str] = mapped_column(Text, server_default="")
+    checklist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CampaignImage(Base):
+    __tablename__ = "campaign_images"
+    __table_args__ = (CheckConstraint("role IN ('cover', 'gallery')", name="role_known"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CampaignUpdate(Base):
+    __tablename__ = "campaign_updates"
+    __table_args__ = (CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = _created_at()
+
+
+PLEDGE_STATUSES = (
+    "requires_payment_method",
+    "active",
+    "cancelled",
+    "collected",
+    "errored",
+    "dropped",
+    "refunded",
+    "partially_refunded",
+)
+# The pledges that count towards `pledged` and `backers`: a card is on file and the backer has not walked away.
+COUNTED_PLEDGE_STATUSES = ("active", "collected", "errored", "partially_refunded", "refunded")
+
+
+class Pledge(Base):
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in PLEDGE_STATUSES)})", name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("bonus >= 0", name="bonus_nonnegative"),
+        CheckConstraint("shipping_fee >= 0", name="shipping_fee_nonnegative"),
+        # One pledge per backer per campaign; a cancelled one frees the place for a new one.
+        Index(
+            "uq_pledges_one_per_backer",
+            "campaign_id",
+            "backer_id",
+            unique=True,
+            postgresql_where=text("status NOT IN ('cancelled', 'dropped')"),
+        ),
+        Index("ix_pledges_campaign_status", "campaign_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    # Arrival order, for "earliest backers first"; timestamps can tie.
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
+    backer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    tier_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tiers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30), server_default="requires_payment_method")
+    amount: Mapped[int] = mapped_column(BigInteger)
+    bonus: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    shipping_fee: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3))
+    shipping_country: Mapped[str | None] = mapped_column(String(2))
+    setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    setup_intent_client_secret: Mapped[str | None] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    confirmed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    charged_at: Mapped[datetime | None]

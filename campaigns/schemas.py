@@ -1,0 +1,88 @@
+"""Request and response models of accounts and spaces."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import AfterValidator, EmailStr, Field
+
+from campaigns.countries import is_country
+from campaigns.schemas_base import RequestModel, ResponseModel
+
+
+def _country(code: str) -> str:
+    code = code.upper()
+    if not is_country(code):
+        raise ValueError("must be an ISO 3166 alpha-2 country code, such as CN or US")
+    return code
+
+
+Country = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Slug = Annotated[str, Field(min_length=2, max_length=80, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+
+
+class UserCreate(RequestModel):
+    email: EmailStr
+    password: str = Field(min_length=10, max_length=1000)
+    name: Name
+
+
+class TokenCreate(RequestModel):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class UserOut(ResponseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+
+
+class RolesOut(ResponseModel):
+    admin: bool
+    operator_of: list[uuid.UUID]
+
+
+class MeOut(UserOut):
+    roles: RolesOut
+
+
+class TokenOut(ResponseModel):
+    token: str
+    user: UserOut
+
+
+class SpaceCreate(RequestModel):
+    name: Name
+    slug: Slug
+    city: Annotated[str, Field(min_length=1, max_length=120)]
+    country: Country
+    sponsor_fee_bps: int = Field(ge=0, le=2000)
+    description: str = Field(default="", max_length=5000)
+
+
+class OperatorAdd(RequestModel):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class SpaceOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    city: str
+    country: str
+    sponsor_fee_bps: int
+    description: str
+
+
+class OperatorOut(ResponseModel):
+    space_id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+
+
+class PageQuery(RequestModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=500)

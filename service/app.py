@@ -1,0 +1,130 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from campaigns.errors import KindlingError
+from service.api import openapi_document
+from service.broker import DramatiqSender, create_broker
+from service.database import JobSender, create_engine, create_sessionmaker
+from service.endpoints.health import healthz
+from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, is_api
+from service.problems import problem_from_error, problem_response
+from service.routes import api
+from service.settings import Settings
+from service.templating import create_templates
+from service.web import render
+
+STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
+BODY_LIMIT = 8 * 1024 * 1024
+
+# Modules whose import declares API operations and pages.
+ENDPOINT_MODULES = ("service.endpoints.accounts", "service.endpoints.spaces")
+PAGE_MODULES: tuple[str, ...] = ()
+
+
+def _page_routes(settings: Settings) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for name in PAGE_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "DEV_ONLY", False) and not settings.dev:
+            continue
+        routes.extend(module.routes)
+    return routes
+
+
+def create_app(settings: Settings, *, sender: JobSender | None = None, engine_pool: int = 10) -> Starlette:
+    for name in ENDPOINT_MODULES:
+        importlib.import_module(name)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=engine_pool)
+        app.state.engine = engine
+        app.state.sessions = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document(api, title="Kindling API", version="1"))
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        *api.routes(),
+        *_page_routes(settings),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    script_origins = []
+    if not settings.stripe_js_url.startswith("/"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.stripe_js_url)
+        script_origins.append(f"{parts.scheme}://{parts.netloc}")
+    middleware = [
+        Middleware(RequestContext),
+        Middleware(SecurityHeaders, script_origins=script_origins),
+        Middleware(BodyLimit, max_bytes=BODY_LIMIT),
+        Middleware(LocaleMiddleware),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie="kindling_session",
+            same_site="lax",
+            https_only=settings.secure_cookies,
+            max_age=14 * 24 * 3600,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={KindlingError: _kindling_error, HTTPException: _http_error},  # type: ignore[dict-item]
+    )
+    broker = create_broker(settings.redis_url)
+    app.state.settings = settings
+    app.state.broker = broker
+    app.state.sender = sender or DramatiqSender(broker)
+    app.state.templates = create_templates(dev=settings.dev, stripe_js_url=settings.stripe_js_url)
+    return app
+
+
+async def _kindling_error(request: Request, exc: KindlingError) -> Response:
+    if is_api(request.url.path):
+        return problem_from_error(exc)
+    return _error_page(request, exc.status, exc.detail)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    headers: dict[str, Any] = dict(exc.headers or {})
+    if is_api(request.url.path):
+        detail = {404: "No such resource.", 405: f"{request.method} is not allowed here."}.get(exc.status_code)
+        return problem_response(exc.status_code, detail=detail or str(exc.detail), headers=headers)
+    return _error_page(request, exc.status_code, str(exc.detail), headers=headers)
+
+
+def _error_page(request: Request, status: int, detail: str, headers: dict[str, Any] | None = None) -> Response:
+    try:
+        response = render(request, "error.html", {"status": status, "detail": detail}, status=status)
+    except Exception:
+        response = HTMLResponse(f"<!doctype html><h1>{status}</h1>", status_code=status)
+    if headers:
+        response.headers.update(headers)
+    if status == 401:
+        response.headers["Location"] = "/login?next=" + request.url.path
+    return response

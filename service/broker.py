@@ -1,0 +1,47 @@
+"""Dramatiq on Redis, and the sender that hands committed jobs to it."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AsyncIO
+
+from service.database import Job, JobSender
+
+log = logging.getLogger("kindling.jobs")
+
+QUEUE = "default"
+
+
+def create_broker(redis_url: str) -> RedisBroker:
+    broker = RedisBroker(url=redis_url, socket_timeout=5, socket_connect_timeout=2)
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
+class DramatiqSender(JobSender):
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def send(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            message = dramatiq.Message(
+                queue_name=QUEUE, actor_name=job.actor_name, args=job.args, kwargs=job.kwargs, options={}
+            )
+            try:
+                self.broker.enqueue(message, delay=job.delay_ms)
+            except Exception as exc:
+                # The database already holds the work; the periodic sweep finds it when the broker is back.
+                log.warning("could not enqueue %s%s (%s); the sweep will pick it up", job.actor_name, job.args, exc)
+
+
+class ListSender(JobSender):
+    """Keeps jobs in a list: for tests that run actors by hand."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    def send(self, jobs: list[Job]) -> None:
+        self.jobs.extend(jobs)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from campaigns import accounts
+from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
+from service.api import json_response
+from service.routes import api
+from service.throttle import ensure_allowed, hit_and_check, record_hit
+from service.web import bearer_token, current_user, sessions_of, uow
+
+LOGIN_WINDOW = 15 * 60
+LOGIN_FAILURES_PER_EMAIL = 10
+LOGIN_FAILURES_PER_ADDRESS = 30
+SIGNUPS_PER_ADDRESS_PER_HOUR = 20
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def sign_up_throttled(request: Request) -> None:
+    await hit_and_check(
+        sessions_of(request), f"signup:ip:{client_address(request)}", limit=SIGNUPS_PER_ADDRESS_PER_HOUR, window=3600
+    )
+
+
+async def authenticate_throttled(request: Request, email: str, password: str) -> accounts.User:
+    """Check a password, slowing down whoever fails too often for one email or from one address."""
+    sessions = sessions_of(request)
+    buckets = [
+        (f"login:email:{accounts.normalise_email(email)}", LOGIN_FAILURES_PER_EMAIL),
+        (f"login:ip:{client_address(request)}", LOGIN_FAILURES_PER_ADDRESS),
+    ]
+    for bucket, limit in buckets:
+        await ensure_allowed(sessions, bucket, limit=limit, window=LOGIN_WINDOW)
+    try:
+        async with uow(request) as session:
+            return await accounts.authenticate(session, email=email, password=password)
+    except accounts.WrongCredentials:
+        for bucket, _limit in buckets:
+            await record_hit(sessions, bucket, window=LOGIN_WINDOW)
+        raise
+
+
+@api.route("POST", "/users", summary="Create an account", body=UserCreate, response=UserOut, status=201, auth=False,
+           errors=(409, 429), tags=["users"])
+async def create_user(request: Request, body: UserCreate) -> Response:
+    await sign_up_throttled(request)
+    async with uow(request) as session:
+        user = await accounts.register_user(
+            session, email=body.email, password=body.password, name=body.name, locale=request.state.locale
+        )
+    return json_response(UserOut.model_validate(user), 201)
+
+
+@api.route("POST", "/tokens", summary="Log in: exchange email and password for a bearer token", body=TokenCreate,
+           response=TokenOut, status=201, auth=False, errors=(429,), tags=["users"])
+async def create_token(request: Request, body: TokenCreate) -> Response:
+    user = await authenticate_throttled(request, body.email, body.password)
+    async with uow(request) as session:
+        token = await accounts.issue_token(session, user)
+    return json_response(TokenOut(token=token, user=UserOut.model_validate(user)), 201)
+
+
+@api.route("DELETE", "/tokens/current", summary="Revoke the token this request carries", status=204, tags=["users"])
+async def revoke_current_token(request: Request) -> Response:
+    async with uow(request) as session:
+        await current_user(request, session)
+        token = bearer_token(request)
+        if token is not None:
+            await accounts.revoke_token(session, token)
+    return Response(status_code=204)
+
+
+@api.route("GET", "/me", summary="The signed-in user and their roles", response=MeOut, tags=["users"])
+async def me(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        roles = await accounts.roles_of(session, user)
+    return json_response(
+        MeOut(id=user.id, email=user.email, name=user.name, roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of))
+    )

