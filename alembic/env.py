@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 
-from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from alembic import context
 from service.metadata import target_metadata
 
 config = context.config

@@ -10,7 +10,8 @@ from babel.numbers import get_currency_precision, list_currencies
 
 @cache
 def country_codes() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
+    codes = (str(code) for code in Locale("en").territories)
+    return frozenset(code for code in codes if len(code) == 2 and code.isalpha() and code != "ZZ")
 
 
 def is_country(code: str) -> bool:

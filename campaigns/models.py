@@ -74,6 +74,27 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Mail(Base):
+    """The outbox: a use case writes the message's kind and facts here in its own transaction; the worker renders
+    it in the recipient's language and delivers it (SMTP, or kept for /dev/mail in development)."""
+
+    __tablename__ = "mails"
+
+    id: Mapped[uuid.UUID] = _id()
+    kind: Mapped[str] = mapped_column(String(60))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    to_address: Mapped[str] = mapped_column(String(320), index=True)
+    locale: Mapped[str] = mapped_column(String(10))
+    facts: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class Space(Base):
     __tablename__ = "spaces"
     __table_args__ = (CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),)

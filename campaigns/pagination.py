@@ -39,7 +39,13 @@ class Cursor:
 
 
 async def page_after(
-    session: AsyncSession, query: Select[Any], model: Any, *, limit: int, cursor: Cursor | None, newest_first: bool = False
+    session: AsyncSession,
+    query: Select[Any],
+    model: Any,
+    *,
+    limit: int,
+    cursor: Cursor | None,
+    newest_first: bool = False,
 ) -> tuple[list[Any], str | None]:
     created, ident = model.created_at, model.id
     if cursor is not None:

@@ -55,9 +55,7 @@ async def get_space_by_slug(session: AsyncSession, slug: str) -> Space:
 
 async def add_operator(session: AsyncSession, space: Space, email: str) -> User:
     user = await user_by_email(session, email)
-    await session.execute(
-        insert(SpaceOperator).values(space_id=space.id, user_id=user.id).on_conflict_do_nothing()
-    )
+    await session.execute(insert(SpaceOperator).values(space_id=space.id, user_id=user.id).on_conflict_do_nothing())
     return user
 
 
@@ -79,4 +77,3 @@ async def operates(session: AsyncSession, user: User | None, space_id: uuid.UUID
 
 async def list_spaces(session: AsyncSession, *, limit: int, cursor: str | None) -> tuple[list[Space], str | None]:
     return await page_after(session, select(Space), Space, limit=limit, cursor=Cursor.decode(cursor))
-

@@ -146,7 +146,10 @@ class ApiRouter:
         return register
 
     def routes(self) -> list[Route]:
-        return [Route(self.prefix + op.path, _bind(op), methods=[op.method], name=op.endpoint.__name__) for op in self.operations]
+        return [
+            Route(self.prefix + op.path, _bind(op), methods=[op.method], name=op.endpoint.__name__)
+            for op in self.operations
+        ]
 
 
 def _bind(op: Operation) -> Callable[[Request], Awaitable[Response]]:

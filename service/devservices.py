@@ -83,7 +83,7 @@ class EmbeddedPostgres(EmbeddedService):
             pgserver = _import_pgserver()
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             cached = pgserver.PostgresServer._instances.get(self.data_dir)
-            if cached is not None and not cached.get_postmaster_info().is_running():
+            if cached is not None and not _is_alive(cached.get_postmaster_info().process):
                 # pgserver caches one handle per data dir and would hand back this dead server
                 del pgserver.PostgresServer._instances[self.data_dir]
             self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
@@ -400,7 +400,9 @@ def _wait_until_gone(processes: list[Any], timeout: float) -> list[Any]:
 def _is_alive(process: Any) -> bool:
     import psutil  # type: ignore[import-untyped, unused-ignore]
 
-    # the postmaster is reparented to pid 1, which in a container may never reap it
+    if process is None:
+        return False
+    # psutil calls a zombie running, and the postmaster's zombie waits for pid 1 to reap it
     try:
         return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:

@@ -79,7 +79,8 @@ class RequestContext:
             log.warning("service unavailable: %s: %s", type(exc).__name__, exc)
             if is_api(path):
                 return problem_response(
-                    503, detail="A service Kindling depends on is unavailable; try again shortly.",
+                    503,
+                    detail="A service Kindling depends on is unavailable; try again shortly.",
                     headers={"Retry-After": "5"},
                 )
             return HTMLResponse(_plain_page(503, request_id), status_code=503, headers={"Retry-After": "5"})
@@ -91,8 +92,10 @@ class RequestContext:
 
 def _plain_page(status: int, request_id: str) -> str:
     with i18n.use_locale(i18n.current_locale.get()):
-        heading = i18n.gettext("Something went wrong on our side.") if status == 500 else i18n.gettext(
-            "Kindling is briefly unavailable. Please try again in a moment."
+        heading = (
+            i18n.gettext("Something went wrong on our side.")
+            if status == 500
+            else i18n.gettext("Kindling is briefly unavailable. Please try again in a moment.")
         )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{status}</title>"
@@ -158,8 +161,10 @@ class LocaleMiddleware:
             return
         request = Request(scope)
         chosen = i18n.lazy_locale(request.query_params.get("lang"))
-        locale = chosen or i18n.lazy_locale(request.cookies.get("lang")) or i18n.negotiate(
-            request.headers.get("accept-language")
+        locale = (
+            chosen
+            or i18n.lazy_locale(request.cookies.get("lang"))
+            or i18n.negotiate(request.headers.get("accept-language"))
         )
         scope.setdefault("state", {})["locale"] = locale
         token = i18n.current_locale.set(locale)

@@ -1,31 +1,14 @@
-"""Tables the web service keeps for itself: outgoing mail, idempotency records, throttles."""
+"""Tables the web service keeps for itself: idempotency records and throttles."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.models import Base, new_id
-
-
-class StoredMail(Base):
-    """Every message is written here first (in the transaction that causes it) and sent by the worker."""
-
-    __tablename__ = "mails"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    to_address: Mapped[str] = mapped_column(String(320), index=True)
-    subject: Mapped[str] = mapped_column(String(300))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
-    locale: Mapped[str] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
-    sent_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class IdempotencyRecord(Base):

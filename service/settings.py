@@ -97,7 +97,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not stripe_secret_key.startswith(("sk_", "rk_")):
         raise SettingsError("STRIPE_SECRET_KEY must be a Stripe secret key starting with sk_ or rk_")
     stripe_api_base = _url(env, "STRIPE_API_BASE", ("http", "https"))
-    default_js = (stripe_api_base.rstrip("/") + "/js.stripe.com/v3/") if stripe_api_base else "https://js.stripe.com/v3/"
+    default_js = (
+        (stripe_api_base.rstrip("/") + "/js.stripe.com/v3/") if stripe_api_base else "https://js.stripe.com/v3/"
+    )
     base_url = _url(env, "KINDLING_BASE_URL", ("http", "https"), default="http://127.0.0.1:8000")
     assert base_url is not None
     smtp_url = _url(env, "SMTP_URL", ("smtp", "smtps"))
@@ -106,7 +108,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=redis_url,
         stripe_secret_key=stripe_secret_key,
         stripe_publishable_key=_required(env, "STRIPE_PUBLISHABLE_KEY", "the publishable key (pk_...)"),
-        stripe_webhook_secret=_required(env, "STRIPE_WEBHOOK_SECRET", "the webhook endpoint's signing secret (whsec_...)"),
+        stripe_webhook_secret=_required(
+            env, "STRIPE_WEBHOOK_SECRET", "the webhook endpoint's signing secret (whsec_...)"
+        ),
         stripe_api_base=stripe_api_base,
         stripe_js_url=env.get("KINDLING_STRIPE_JS_URL", "").strip() or default_js,
         secret_key=secret_key,

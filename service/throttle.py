@@ -37,18 +37,14 @@ async def record_hit(sessions: async_sessionmaker[AsyncSession], bucket: str, *,
         await session.execute(_HIT, {"bucket": bucket, "window": window})
 
 
-async def ensure_allowed(
-    sessions: async_sessionmaker[AsyncSession], bucket: str, *, limit: int, window: int
-) -> None:
+async def ensure_allowed(sessions: async_sessionmaker[AsyncSession], bucket: str, *, limit: int, window: int) -> None:
     async with sessions() as session:
         row = (await session.execute(_READ, {"bucket": bucket, "window": window})).first()
     if row is not None and row.hits >= limit:
         raise TooManyRequests(_retry_after(row.window_started_at, window))
 
 
-async def hit_and_check(
-    sessions: async_sessionmaker[AsyncSession], bucket: str, *, limit: int, window: int
-) -> None:
+async def hit_and_check(sessions: async_sessionmaker[AsyncSession], bucket: str, *, limit: int, window: int) -> None:
     """Count this attempt and refuse it once the window holds more than `limit`."""
     async with sessions.begin() as session:
         row = (await session.execute(_HIT, {"bucket": bucket, "window": window})).one()

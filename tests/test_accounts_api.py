@@ -120,12 +120,16 @@ async def test_only_an_admin_creates_spaces_or_names_operators(
     )
     assert unknown_user.status_code == 404
     unknown_space = await client.post(
-        "/api/v1/spaces/00000000-0000-0000-0000-000000000000/operators", json={"email": ada.email}, headers=admin.headers
+        "/api/v1/spaces/00000000-0000-0000-0000-000000000000/operators",
+        json={"email": ada.email},
+        headers=admin.headers,
     )
     assert unknown_space.status_code == 404
 
 
-async def test_space_fields_are_validated(client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_space_fields_are_validated(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     admin = await make_admin(sessions, await sign_up(client, "Admin"))
     body = {"name": "", "slug": "Not A Slug", "city": "Shenzhen", "country": "XX", "sponsor_fee_bps": 2001}
     response = await client.post("/api/v1/spaces", json=body, headers=admin.headers)
@@ -140,7 +144,9 @@ async def test_space_fields_are_validated(client: httpx.AsyncClient, sessions: a
     assert again.status_code == 409
 
 
-async def test_spaces_page_through_with_cursors(client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_spaces_page_through_with_cursors(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     admin = await make_admin(sessions, await sign_up(client, "Admin"))
     created = [await create_space(client, admin) for _ in range(5)]
     seen: list[str] = []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import socket
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 def is_gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -99,10 +100,12 @@ def test_postgres_creates_and_drops_databases_by_name(tmp_path: Path) -> None:
         assert "kindling" not in asyncio.run(database_names())
 
 
-def test_redis_answers_ping_and_keeps_data_across_a_restart(tmp_path: Path) -> None:
+def test_redis_answers_ping_and_keeps_data_across_a_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = EmbeddedRedis(tmp_path / "redis")
-    url = first.start()
+    with caplog.at_level(logging.INFO, logger="kindling.dev"):
+        url = first.start()
     assert url == f"redis://127.0.0.1:{first.port}/0"
+    assert [record.getMessage() for record in caplog.records] == [f"Redis (embedded) at {url}"]
     client = redis.Redis.from_url(url)
     assert client.ping()
     client.set("campaign:1:backers", 12)
@@ -132,6 +135,9 @@ def test_stripe_stand_in_serves_the_api_and_stripe_js(tmp_path: Path) -> None:
 
         js = httpx.get(fake_stripe.js_url)
         assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+
+        fake_stripe.reset()
+        assert client.v1.customers.list().data == []
         pid = fake_stripe.pid
     assert pid is not None and is_gone(pid)
 

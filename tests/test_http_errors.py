@@ -34,7 +34,9 @@ async def test_a_body_that_is_not_json_is_415_or_400(client: httpx.AsyncClient) 
 async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
     assert_problem(await client.post("/api/v1/users", content=b"x" * (9 * 1024 * 1024)), 413)
     big_json = b'{"name": "' + b"x" * 300_000 + b'"}'
-    assert_problem(await client.post("/api/v1/users", content=big_json, headers={"content-type": "application/json"}), 413)
+    assert_problem(
+        await client.post("/api/v1/users", content=big_json, headers={"content-type": "application/json"}), 413
+    )
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:

@@ -44,8 +44,17 @@ async def authenticate_throttled(request: Request, email: str, password: str) ->
         raise
 
 
-@api.route("POST", "/users", summary="Create an account", body=UserCreate, response=UserOut, status=201, auth=False,
-           errors=(409, 429), tags=["users"])
+@api.route(
+    "POST",
+    "/users",
+    summary="Create an account",
+    body=UserCreate,
+    response=UserOut,
+    status=201,
+    auth=False,
+    errors=(409, 429),
+    tags=["users"],
+)
 async def create_user(request: Request, body: UserCreate) -> Response:
     await sign_up_throttled(request)
     async with uow(request) as session:
@@ -55,8 +64,17 @@ async def create_user(request: Request, body: UserCreate) -> Response:
     return json_response(UserOut.model_validate(user), 201)
 
 
-@api.route("POST", "/tokens", summary="Log in: exchange email and password for a bearer token", body=TokenCreate,
-           response=TokenOut, status=201, auth=False, errors=(429,), tags=["users"])
+@api.route(
+    "POST",
+    "/tokens",
+    summary="Log in: exchange email and password for a bearer token",
+    body=TokenCreate,
+    response=TokenOut,
+    status=201,
+    auth=False,
+    errors=(429,),
+    tags=["users"],
+)
 async def create_token(request: Request, body: TokenCreate) -> Response:
     user = await authenticate_throttled(request, body.email, body.password)
     async with uow(request) as session:
@@ -80,5 +98,10 @@ async def me(request: Request) -> Response:
         user = await current_user(request, session)
         roles = await accounts.roles_of(session, user)
     return json_response(
-        MeOut(id=user.id, email=user.email, name=user.name, roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of))
+        MeOut(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
+        )
     )

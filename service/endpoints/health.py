@@ -37,6 +37,9 @@ async def _broker_ok(request: Request) -> bool:
 
 async def healthz(request: Request) -> Response:
     database, broker = await asyncio.gather(_database_ok(request), _broker_ok(request))
-    body = {"status": "ok" if database and broker else "unavailable", "database": "ok" if database else "failed",
-            "broker": "ok" if broker else "failed"}
+    body = {
+        "status": "ok" if database and broker else "unavailable",
+        "database": "ok" if database else "failed",
+        "broker": "ok" if broker else "failed",
+    }
     return JSONResponse(body, status_code=200 if database and broker else 503)

@@ -11,8 +11,17 @@ from service.routes import api
 from service.web import current_user, require_admin, uow
 
 
-@api.route("POST", "/spaces", summary="Create a makerspace (admin)", body=SpaceCreate, response=SpaceOut, status=201,
-           errors=(403, 409), idempotent=True, tags=["spaces"])
+@api.route(
+    "POST",
+    "/spaces",
+    summary="Create a makerspace (admin)",
+    body=SpaceCreate,
+    response=SpaceOut,
+    status=201,
+    errors=(403, 409),
+    idempotent=True,
+    tags=["spaces"],
+)
 async def create_space(request: Request, body: SpaceCreate) -> Response:
     async with uow(request) as session:
         require_admin(await current_user(request, session))
@@ -20,8 +29,17 @@ async def create_space(request: Request, body: SpaceCreate) -> Response:
     return json_response(SpaceOut.model_validate(space), 201)
 
 
-@api.route("POST", "/spaces/{space_id}/operators", summary="Name an existing user operator of a space (admin)",
-           body=OperatorAdd, response=OperatorOut, status=201, errors=(403,), idempotent=True, tags=["spaces"])
+@api.route(
+    "POST",
+    "/spaces/{space_id}/operators",
+    summary="Name an existing user operator of a space (admin)",
+    body=OperatorAdd,
+    response=OperatorOut,
+    status=201,
+    errors=(403,),
+    idempotent=True,
+    tags=["spaces"],
+)
 async def add_operator(request: Request, body: OperatorAdd) -> Response:
     async with uow(request) as session:
         require_admin(await current_user(request, session))
@@ -30,8 +48,9 @@ async def add_operator(request: Request, body: OperatorAdd) -> Response:
     return json_response(OperatorOut(space_id=space.id, user_id=user.id, email=user.email), 201)
 
 
-@api.route("GET", "/spaces", summary="All makerspaces", query=PageQuery, response=Page[SpaceOut], auth=False,
-           tags=["spaces"])
+@api.route(
+    "GET", "/spaces", summary="All makerspaces", query=PageQuery, response=Page[SpaceOut], auth=False, tags=["spaces"]
+)
 async def list_spaces(request: Request, query: PageQuery) -> Response:
     async with uow(request) as session:
         rows, next_cursor = await spaces.list_spaces(session, limit=query.limit, cursor=query.cursor)

@@ -1,0 +1,50 @@
+# The two commands a new user needs: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install catalogs browser lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Compiled catalogs (.mo) are build output, made from the committed .po files.
+catalogs: install
+	$(BIN)/pybabel compile -d service/locale -D messages
+
+# Debian's Chromium for the browser tests; installed when missing and we may (CI runs as root).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "Chromium is not installed and cannot be installed here: the browser tests will be skipped."; fi
+
+run: install catalogs
+	$(BIN)/kindling dev
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install catalogs browser
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: install catalogs
+	$(BIN)/python -m bench.launch_rush
+	$(BIN)/python -m bench.close
+	$(BIN)/python -m bench.fulfillment
+	$(BIN)/python -m bench.page
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache
