@@ -1,0 +1,184 @@
+"""The shipping list a carrier or fulfilment house imports, and the tracking numbers the maker uploads: CSV both ways.
+
+Plain code, no database. The list is streamed: rows are written in chunks as the packages come, so a list of 100,000
+packages never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from campaigns.errors import FieldError
+
+COLUMNS = (
+    "pledge_id",
+    "name",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+    "items",
+    "weight_grams",
+)
+SHIPMENT_COLUMNS = ("pledge_id", "carrier", "tracking_number")
+MAX_CARRIER_CHARS = 64
+MAX_TRACKING_NUMBER_CHARS = 64
+CHUNK_CHARS = 64 * 1024
+
+# A spreadsheet runs a cell starting with any of these as a formula (OWASP "CSV injection"), tab and CR included.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """One backer's package in a batch's shipping list: where it goes, what is in it and what it weighs."""
+
+    pledge_id: uuid.UUID
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country: str
+    phone: str | None
+    items: Mapping[str, int]
+    weight_grams: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRow:
+    line: int
+    pledge_id: uuid.UUID
+    carrier: str
+    tracking_number: str
+
+
+def escape_cell(value: str) -> str:
+    """The cell as text a spreadsheet shows and never evaluates: a leading = + - @ (or tab, CR) gets a ' before it.
+
+    This also applies to phone numbers written as +86…: the apostrophe is the price of a list that is safe to open.
+    """
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def format_items(items: Mapping[str, int]) -> str:
+    """`{"SKU-B": 1, "SKU-A": 2}` → `"SKU-A x2; SKU-B x1"`: SKUs sorted, items without units left out."""
+    return "; ".join(f"{sku} x{quantity}" for sku, quantity in sorted(items.items()) if quantity)
+
+
+def shipping_list_rows(packages: Iterable[Package], *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
+    """The shipping list as CSV text in chunks of about `chunk_chars`: the header row, then one row per package.
+
+    Rows come in the order of `packages`; the caller yields them grouped by destination country (ORDER BY country).
+    Packages are read one at a time as chunks are taken, so memory stays bounded however long the list.
+    """
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for package in packages:
+        writer.writerow(
+            (
+                str(package.pledge_id),
+                escape_cell(package.name),
+                escape_cell(package.line1),
+                escape_cell(package.line2 or ""),
+                escape_cell(package.city),
+                escape_cell(package.region or ""),
+                escape_cell(package.postal_code),
+                escape_cell(package.country),
+                escape_cell(package.phone or ""),
+                escape_cell(format_items(package.items)),
+                str(package.weight_grams),
+            )
+        )
+        if buffer.tell() >= chunk_chars:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def parse_shipments_csv(text: str) -> tuple[list[ShipmentRow], list[FieldError]]:
+    """The maker's tracking upload, `pledge_id, carrier, tracking_number` with a header row, checked line by line.
+
+    Returns the good rows and one error per bad line, each error's field naming the line (`"line 3"`, the header being
+    line 1), so that the maker can fix them all at once. The caller applies nothing unless the errors are empty.
+    Columns may come in any order; blank lines are skipped; cells are trimmed. Whether each pledge exists and belongs
+    to the campaign is the caller's question, not this parser's.
+    """
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    rows: list[ShipmentRow] = []
+    errors: list[FieldError] = []
+    first_line_of: dict[uuid.UUID, int] = {}
+    positions: dict[str, int] | None = None
+    line = 1
+    try:
+        for record in reader:
+            cells = [cell.strip() for cell in record]
+            if not any(cells):
+                line = reader.line_num + 1
+                continue
+            if positions is None:
+                positions, header_errors = _header_positions(cells)
+                errors.extend(FieldError(f"line {line}", message) for message in header_errors)
+                if header_errors:
+                    return [], errors
+            else:
+                row = _shipment_row(line, cells, positions, first_line_of)
+                if isinstance(row, str):
+                    errors.append(FieldError(f"line {line}", row))
+                else:
+                    rows.append(row)
+                    first_line_of[row.pledge_id] = line
+            line = reader.line_num + 1
+    except csv.Error as error:
+        errors.append(FieldError(f"line {reader.line_num or 1}", f"not readable as CSV: {error}"))
+        return rows, errors
+    if positions is None:
+        errors.append(FieldError("line 1", "the header row is missing: pledge_id, carrier, tracking_number"))
+    elif not rows and not errors:
+        errors.append(FieldError(f"line {line}", "there are no shipments after the header row"))
+    return rows, errors
+
+
+def _header_positions(cells: list[str]) -> tuple[dict[str, int], list[str]]:
+    names = [cell.lower() for cell in cells]
+    messages = [f"missing column {column}" for column in SHIPMENT_COLUMNS if column not in names]
+    messages += [f"unknown column {name or '(empty)'}" for name in names if name not in SHIPMENT_COLUMNS]
+    messages += [f"column {column} appears twice" for column in SHIPMENT_COLUMNS if names.count(column) > 1]
+    return {name: names.index(name) for name in SHIPMENT_COLUMNS if name in names}, messages
+
+
+def _shipment_row(
+    line: int, cells: list[str], positions: Mapping[str, int], first_line_of: Mapping[uuid.UUID, int]
+) -> ShipmentRow | str:
+    """The row on `line`, or what is wrong with it."""
+    if len(cells) != len(positions):
+        return f"expected {len(positions)} cells ({', '.join(positions)}), found {len(cells)}"
+    raw_id, carrier, tracking_number = (cells[positions[column]] for column in SHIPMENT_COLUMNS)
+    try:
+        pledge_id = uuid.UUID(raw_id)
+    except ValueError:
+        return f"pledge_id {raw_id!r} is not a pledge id" if raw_id else "pledge_id is empty"
+    if pledge_id in first_line_of:
+        return f"pledge {pledge_id} is already on line {first_line_of[pledge_id]}: one package per pledge"
+    for column, value, longest in (
+        ("carrier", carrier, MAX_CARRIER_CHARS),
+        ("tracking_number", tracking_number, MAX_TRACKING_NUMBER_CHARS),
+    ):
+        if not value:
+            return f"{column} is empty"
+        if len(value) > longest:
+            return f"{column} is longer than {longest} characters"
+        if not value.isprintable():
+            return f"{column} contains a line break or another control character"
+    return ShipmentRow(line, pledge_id, carrier, tracking_number)
