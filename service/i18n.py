@@ -105,16 +105,25 @@ def money_short(amount: int, currency: str) -> str:
     """Whole units only, for progress figures: ¥2,500."""
     digits = minor_digits(currency)
     value = Decimal(amount).scaleb(-digits)
-    return format_currency(value.to_integral_value(), currency, locale=babel_locale(), format="¤#,##0")
+    return format_currency(
+        value.to_integral_value(), currency, locale=babel_locale(), format="¤#,##0", currency_digits=False
+    )
 
 
 def number(value: int) -> str:
     return format_decimal(value, locale=babel_locale())
 
 
-def date(moment: datetime | None) -> str:
-    return format_date(moment, format="medium", locale=babel_locale()) if moment else ""
+def _moment(value: datetime | str | None) -> datetime | None:
+    # Mail facts carry times as ISO 8601 strings.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def datetime_(moment: datetime | None) -> str:
-    return format_datetime(moment, format="medium", locale=babel_locale()) if moment else ""
+def date(moment: datetime | str | None) -> str:
+    value = _moment(moment)
+    return format_date(value, format="medium", locale=babel_locale()) if value else ""
+
+
+def datetime_(moment: datetime | str | None) -> str:
+    value = _moment(moment)
+    return format_datetime(value, format="medium", locale=babel_locale()) if value else ""

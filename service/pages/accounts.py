@@ -1,0 +1,120 @@
+"""Sign-up, log-in and log-out pages: the API's rules and throttles, with a session cookie instead of a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotated_types import MinLen
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns import accounts
+from campaigns.errors import TooManyRequests
+from campaigns.schemas import TokenCreate, UserCreate
+from service.endpoints.accounts import authenticate_throttled, sign_up_throttled
+from service.i18n import gettext as _
+from service.pages import safe_next, validate_form, viewer, wait_message
+from service.web import log_in, read_form, redirect, render, uow
+
+# Said on the form; the rule itself is the API's.
+PASSWORD_MIN_LENGTH = next(m.min_length for m in UserCreate.model_fields["password"].metadata if isinstance(m, MinLen))
+
+
+def _form_page(
+    request: Request,
+    template: str,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    values = {k: v for k, v in (values or {}).items() if k not in ("password", "csrf_token")}
+    next_url = safe_next(values.get("next") or request.query_params.get("next"))
+    context = {
+        "values": values,
+        "errors": errors or {},
+        "form_error": form_error,
+        "next": next_url,
+        "password_min_length": PASSWORD_MIN_LENGTH,
+    }
+    return render(request, template, context, status=status)
+
+
+def _throttled(request: Request, template: str, values: dict[str, Any], exc: TooManyRequests) -> Response:
+    response = _form_page(request, template, values=values, form_error=wait_message(exc.retry_after), status=429)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def signup_form(request: Request) -> Response:
+    async with uow(request) as session:
+        if await viewer(request, session) is not None:
+            return redirect(safe_next(request.query_params.get("next")))
+    return _form_page(request, "accounts/signup.html")
+
+
+async def signup(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    checked = validate_form(
+        UserCreate,
+        {k: values.get(k, "") for k in ("name", "email", "password")},
+        invalid={"email": _("Enter a valid email address, like name@example.com.")},
+    )
+    if not isinstance(checked, UserCreate):
+        return _form_page(request, "accounts/signup.html", values=values, errors=checked, status=422)
+    try:
+        await sign_up_throttled(request)
+    except TooManyRequests as exc:
+        return _throttled(request, "accounts/signup.html", values, exc)
+    try:
+        async with uow(request) as session:
+            user = await accounts.register_user(
+                session, email=checked.email, password=checked.password, name=checked.name, locale=request.state.locale
+            )
+    except accounts.EmailTaken:
+        errors = {"email": _("An account with this email exists already. Log in instead.")}
+        return _form_page(request, "accounts/signup.html", values=values, errors=errors, status=409)
+    log_in(request, user)
+    return redirect(safe_next(values.get("next")))
+
+
+async def login_form(request: Request) -> Response:
+    async with uow(request) as session:
+        if await viewer(request, session) is not None:
+            return redirect(safe_next(request.query_params.get("next")))
+    return _form_page(request, "accounts/login.html")
+
+
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    checked = validate_form(TokenCreate, {k: values.get(k, "") for k in ("email", "password")})
+    if not isinstance(checked, TokenCreate):
+        return _form_page(request, "accounts/login.html", values=values, errors=checked, status=422)
+    try:
+        user = await authenticate_throttled(request, checked.email, checked.password)
+    except TooManyRequests as exc:
+        return _throttled(request, "accounts/login.html", values, exc)
+    except accounts.WrongCredentials:
+        message = _("The email or the password is wrong.")
+        return _form_page(request, "accounts/login.html", values=values, form_error=message, status=401)
+    log_in(request, user)
+    return redirect(safe_next(values.get("next")))
+
+
+async def logout(request: Request) -> Response:
+    await read_form(request)
+    request.session.clear()
+    return redirect("/")
+
+
+routes = [
+    Route("/signup", signup_form, methods=["GET"]),
+    Route("/signup", signup, methods=["POST"]),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,53 @@
+"""The makerspaces that sponsor and vet campaigns: all of them, and one with its live campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns import spaces
+from campaigns.models import Space
+from service.pages import country_name, fee_percent, viewer
+from service.pages.home import live_campaign_cards
+from service.web import render, settings_of, uow
+
+SPACES_PER_PAGE = 48
+
+
+def _space_view(space: Space) -> dict[str, Any]:
+    return {
+        "name": space.name,
+        "url": f"/spaces/{space.slug}",
+        "city": space.city,
+        "country": country_name(space.country),
+        "fee": fee_percent(space.sponsor_fee_bps),
+        "description": space.description,
+    }
+
+
+async def all_spaces(request: Request) -> Response:
+    async with uow(request) as session:
+        await viewer(request, session)
+        rows, next_cursor = await spaces.list_spaces(
+            session, limit=SPACES_PER_PAGE, cursor=request.query_params.get("cursor")
+        )
+    return render(request, "spaces/list.html", {"spaces": [_space_view(s) for s in rows], "next_cursor": next_cursor})
+
+
+async def one_space(request: Request) -> Response:
+    async with uow(request) as session:
+        await viewer(request, session)
+        space = await spaces.get_space_by_slug(session, request.path_params["slug"])
+        cards = await live_campaign_cards(
+            session, day_seconds=settings_of(request).day_seconds, space_id=space.id, limit=60
+        )
+    return render(request, "spaces/detail.html", {"space": _space_view(space), "cards": cards})
+
+
+routes = [
+    Route("/spaces", all_spaces, methods=["GET"]),
+    Route("/spaces/{slug}", one_space, methods=["GET"]),
+]

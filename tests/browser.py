@@ -1,0 +1,114 @@
+"""Real headless Chromium (Debian's) for browser tests, and the app served on a real loopback port for it to visit.
+
+    async with launch_browser() as browser, new_page(browser, width=375, locale="zh-CN") as page:
+        errors = console_errors(page)
+        await page.goto(live_server.url + "/")
+        await screenshot(page, "/tmp/shots/home-375-zh.png")
+        assert errors == []
+
+`live_server` (tests/conftest.py) serves the test settings; `serve(app)` serves any other app, e.g. one built with
+`stripe_settings`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright
+from starlette.types import ASGIApp
+
+from service.devservices import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+@asynccontextmanager
+async def launch_browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def new_page(
+    browser: Browser, *, width: int = 1280, height: int = 800, locale: str = "en-US"
+) -> AsyncIterator[Page]:
+    """A page in a fresh context (its own cookies), `locale` sent as Accept-Language."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+def console_errors(page: Page) -> list[str]:
+    """Collects the page's console errors and uncaught exceptions (a CSP violation is one) as they happen."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+async def screenshot(page: Page, path: str | Path) -> Path:
+    """The whole page, top to bottom, as a PNG."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(target), full_page=True)
+    return target
+
+
+class LiveServer:
+    """The app under uvicorn in a background thread (with its own event loop), on 127.0.0.1."""
+
+    def __init__(self, app: ASGIApp, *, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="on", log_level="warning", ws="none"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"live-server-{self.port}", daemon=True)
+
+    def start(self, timeout: float = 20) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"The app did not start serving on {self.url}.")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[LiveServer]:
+    server = LiveServer(app)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
