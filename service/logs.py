@@ -21,5 +21,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "stripe", "asyncio"):
+    for noisy in ("httpx", "httpcore", "stripe", "asyncio", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

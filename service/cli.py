@@ -1,0 +1,263 @@
+"""The `kindling` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MIN_PASSWORD_LENGTH = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class CommandError(Exception):
+    """A one-line reason to stop, printed as `kindling: <reason>`."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except SettingsError as exc:
+        return _fail(str(exc), 2)
+    except CommandError as exc:
+        return _fail(str(exc), exc.code)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kindling",
+        description="Kindling: crowdfunding and pre-orders for hardware makers, vetted by makerspaces.",
+        epilog="Settings come from the environment (DATABASE_URL, REDIS_URL, STRIPE_*, KINDLING_*, SMTP_URL).",
+    )
+    parser.set_defaults(command=lambda args: _help(parser))
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run everything on this machine: embedded services, migrations, demo data, web server and worker",
+        description=(
+            "Starts whatever of PostgreSQL, Redis and the Stripe stand-in the environment does not configure "
+            "(embedded, on loopback, data in ./.kindling/), migrates, loads the demo data once, then serves the site "
+            "and runs the worker and the sweep. Ctrl-C stops it all."
+        ),
+    )
+    dev.add_argument("--host", default=DEFAULT_HOST, help=f"address to serve on (default {DEFAULT_HOST})")
+    dev.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+    dev.set_defaults(command=_dev)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database up to date (alembic upgrade head)",
+        description="Runs every migration not yet applied to DATABASE_URL.",
+    )
+    migrate.set_defaults(command=_migrate)
+
+    serve = commands.add_parser("serve", help="the web app under uvicorn", description="Serves the site and the API.")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    serve.add_argument("--workers", type=_positive, default=1, help="uvicorn worker processes (default 1)")
+    serve.set_defaults(command=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="the Dramatiq worker and the periodic sweep",
+        description=(
+            "Runs the background jobs (mail, charges, fulfillment) and, every KINDLING_SWEEP_SECONDS, the sweep that "
+            "closes campaigns at their deadline, retries charges and re-sends lost work. Start as many as you like: "
+            "only one sweep runs at a time."
+        ),
+    )
+    worker.add_argument("--processes", type=_positive, default=2, help="worker processes (default 2)")
+    worker.add_argument("--threads", type=_positive, default=8, help="threads per worker process (default 8)")
+    worker.set_defaults(command=_worker)
+
+    users = commands.add_parser("users", help="manage accounts", description="Manage accounts.")
+    users.set_defaults(command=lambda args: _help(users))
+    user_commands = users.add_subparsers(title="commands", metavar="COMMAND")
+    create_admin = user_commands.add_parser(
+        "create-admin",
+        help="create a platform admin, or promote an existing account (idempotent)",
+        description="Creates a platform admin with this email and password, or makes the existing account with this "
+        "email an admin (its password is left as it is).",
+    )
+    create_admin.add_argument("--email", required=True, help="the admin's email")
+    create_admin.add_argument(
+        "--password", required=True, help=f"the password of a new account (at least {MIN_PASSWORD_LENGTH} characters)"
+    )
+    create_admin.set_defaults(command=_create_admin)
+
+    demo = commands.add_parser(
+        "demo",
+        help="load the demo data (idempotent)",
+        description="Loads a makerspace, its operator, a maker, a backer and an admin; loading twice changes nothing.",
+    )
+    demo.set_defaults(command=_demo)
+    return parser
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from service.devrunner import run_dev
+    from service.logs import configure_logging
+
+    configure_logging()
+    return run_dev(host=args.host, port=args.port)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service.logs import configure_logging
+    from service.migrations import migrate
+
+    settings = load_settings()
+    configure_logging()
+    _reachable(lambda: migrate(settings.database_url))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.logs import configure_logging
+
+    load_settings()  # refuse to start on a bad setting, in one line, before uvicorn imports the app
+    configure_logging()
+    uvicorn.run(
+        "service.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # service.asgi configures logging
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.logs import configure_logging
+    from service.worker import run_worker
+
+    settings = load_settings()
+    configure_logging()
+    return run_worker(settings, processes=args.processes, threads=args.threads)
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    from campaigns.accounts import create_admin
+
+    email = args.email.strip()
+    if not _EMAIL.match(email):
+        raise CommandError(f"--email must be an email address, not {email!r}", 2)
+    if len(args.password) < MIN_PASSWORD_LENGTH:
+        raise CommandError(f"--password must be at least {MIN_PASSWORD_LENGTH} characters long", 2)
+    settings = load_settings()
+
+    async def create() -> bool:
+        async with _unit_of_work(settings) as session:
+            _user, created = await create_admin(session, email=email, password=args.password)
+        return created
+
+    created = _reachable(lambda: asyncio.run(create()))
+    print(f"{'Created' if created else 'Promoted'} platform admin {email.lower()}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from service.demo import DEMO_PASSWORD, load_demo
+
+    settings = load_settings()
+
+    async def load() -> list[str]:
+        async with _unit_of_work(settings) as session:
+            demo = await load_demo(session, settings)
+        return [
+            f"admin:    {demo.admin.email}",
+            f"operator: {demo.operator.email} (operates {demo.space.name})",
+            f"maker:    {demo.maker.email}",
+            f"backer:   {demo.backer.email}",
+        ]
+
+    accounts = _reachable(lambda: asyncio.run(load()))
+    print(f"Demo data loaded. Accounts (password {DEMO_PASSWORD}):")
+    for line in accounts:
+        print("  " + line)
+    return 0
+
+
+@asynccontextmanager
+async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A command's one transaction, whose jobs go to Dramatiq once it commits."""
+    from service.broker import DramatiqSender, create_broker
+    from service.database import create_engine, create_sessionmaker, unit_of_work
+
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    broker = create_broker(settings.redis_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine), DramatiqSender(broker)) as session:
+            yield session
+    finally:
+        await engine.dispose()
+        broker.close()
+
+
+def _reachable(action: Callable[[], T]) -> T:
+    """Run `action`, turning an unreachable database or broker into one line instead of a traceback."""
+    from service.middleware import is_unavailable
+
+    try:
+        return action()
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise CommandError(f"cannot reach the database or Redis: {exc}") from exc
+        raise
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"kindling: {message}", file=sys.stderr)
+    return code
+
+
+def _port(value: str) -> int:
+    port = _positive(value)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {value!r}")
+    return port
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value!r}")
+    return number
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The one mailer: renders an outbox row in its recipient's language, sends it by SMTP or keeps it for /dev/mail."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import parseaddr
+from functools import cache
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from jinja2 import Environment
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaigns.ids import parse_id
+from campaigns.jobs import enqueue_job
+from campaigns.models import Mail
+from campaigns.notifications import DELIVER_MAIL
+from service.i18n import use_locale
+from service.settings import Settings
+from service.sweep import sweep_step
+from service.templating import create_templates
+
+log = logging.getLogger("kindling.mail")
+
+MAX_ATTEMPTS = 10
+# A mail still unsent this long after it was written (doubling with each failed attempt) lost its message or failed:
+# the sweep sends it again. Well above the time a healthy worker takes, so the sweep rarely doubles a live job.
+RETRY_AFTER_SECONDS = 10
+SMTP_TIMEOUT = 30.0
+ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def mail_templates(*, dev: bool) -> Environment:
+    return create_templates(dev=dev)
+
+
+def render_mail(templates: Environment, mail: Mail, *, base_url: str) -> RenderedMail:
+    """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts."""
+    context: dict[str, Any] = {**mail.facts, "base_url": base_url, "to_address": mail.to_address}
+    with use_locale(mail.locale):
+        subject = templates.get_template(f"mail/{mail.kind}.subject.txt").render(context)
+        body = templates.get_template(f"mail/{mail.kind}.txt").render(context)
+        html = templates.get_template(f"mail/{mail.kind}.html").render(context)
+    return RenderedMail(subject=" ".join(subject.split()), text=body.strip() + "\n", html=html)
+
+
+def build_message(mail: Mail, rendered: RenderedMail, *, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to_address
+    message["Subject"] = rendered.subject
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "kindling.localhost"
+    # The same id on every attempt lets a receiving server drop a copy we had to send twice.
+    message["Message-ID"] = f"<{mail.id}@{domain}>"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+async def send_over_smtp(message: EmailMessage, smtp_url: str) -> None:
+    parts = urlsplit(smtp_url)
+    secure = parts.scheme == "smtps"
+    await aiosmtplib.send(
+        message,
+        hostname=parts.hostname or "localhost",
+        port=parts.port or (465 if secure else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=secure,
+        timeout=SMTP_TIMEOUT,
+    )
+
+
+async def deliver_mail(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, mail_id: uuid.UUID | str
+) -> bool:
+    """Render and send one outbox mail; True when this call sent it. Safe to call any number of times, concurrently.
+
+    The conditional UPDATE claims the row (a concurrent call waits on its lock, then finds it sent); the claim, the
+    rendered text and the send commit together, so a failed send leaves the mail unsent and counts the attempt.
+    """
+    ident = parse_id(mail_id)
+    if ident is None:
+        log.warning("mail.deliver: %r is not a mail id", mail_id)
+        return False
+    try:
+        async with sessions.begin() as session:
+            mail = await _claim(session, ident)
+            if mail is None:
+                return False
+            rendered = render_mail(mail_templates(dev=settings.dev), mail, base_url=settings.base_url)
+            mail.subject, mail.text_body, mail.html_body = rendered.subject, rendered.text, rendered.html
+            await session.flush()
+            if settings.smtp_url is None:
+                log.info("mail %s (%s) to %s kept for /dev/mail", mail.id, mail.kind, mail.to_address)
+            else:
+                await send_over_smtp(build_message(mail, rendered, sender=settings.mail_from), settings.smtp_url)
+                log.info("mail %s (%s) sent to %s", mail.id, mail.kind, mail.to_address)
+    except Exception as exc:
+        log.warning("mail %s not delivered: %s", ident, exc)
+        await _record_failure(sessions, ident, f"{type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+async def _claim(session: AsyncSession, mail_id: uuid.UUID) -> Mail | None:
+    claimed = await session.scalar(
+        update(Mail)
+        .where(Mail.id == mail_id, Mail.sent_at.is_(None), Mail.attempts < MAX_ATTEMPTS)
+        .values(sent_at=func.now(), attempts=Mail.attempts + 1)
+        .returning(Mail)
+        .execution_options(populate_existing=True)
+    )
+    return claimed
+
+
+async def _record_failure(sessions: async_sessionmaker[AsyncSession], mail_id: uuid.UUID, error: str) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Mail)
+            .where(Mail.id == mail_id, Mail.sent_at.is_(None))
+            .values(attempts=Mail.attempts + 1, last_error=error[:ERROR_LIMIT])
+        )
+
+
+@sweep_step("mail")
+async def requeue_undelivered_mail(session: AsyncSession, settings: Settings) -> int:
+    """Send again every mail whose message was lost or whose last attempt failed, with a growing pause."""
+    due = await session.scalars(
+        select(Mail.id)
+        .where(
+            Mail.sent_at.is_(None),
+            Mail.attempts < MAX_ATTEMPTS,
+            Mail.created_at
+            < func.now()
+            - text("make_interval(secs => :base * power(2, mails.attempts))").bindparams(base=RETRY_AFTER_SECONDS),
+        )
+        .order_by(Mail.created_at)
+        .limit(500)
+    )
+    ids = list(due)
+    for mail_id in ids:
+        enqueue_job(session, DELIVER_MAIL, mail_id)
+    return len(ids)

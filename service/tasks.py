@@ -1,0 +1,82 @@
+"""The service's Dramatiq actors, and what every actor of a worker process shares.
+
+Imported only by the worker (service.worker.setup_broker), after the broker is configured: `@dramatiq.actor` binds to
+the broker that is current at import time. Actors are async and run on the event loop thread of Dramatiq's AsyncIO
+middleware; the database engine is made lazily, on that loop, by the first actor that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import dramatiq
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from campaigns.notifications import DELIVER_MAIL
+from fulfillment.service import PLAN_CAMPAIGN
+from fulfillment.tasks import plan_campaign_job
+from payments.gateway import StripeGateway
+from payments.tasks import process_webhook
+from payments.webhooks import PROCESS_WEBHOOK
+from service.broker import QUEUE, DramatiqSender
+from service.database import create_engine, create_sessionmaker, unit_of_work
+from service.mail import deliver_mail
+from service.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    sender: DramatiqSender
+    gateway: StripeGateway
+
+
+_context: WorkerContext | None = None
+
+
+def worker_context() -> WorkerContext:
+    """Settings, sessions and the job sender of this worker process, made on first use inside its event loop."""
+    global _context
+    if _context is None:
+        settings = load_settings()
+        engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+        _context = WorkerContext(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            sender=DramatiqSender(dramatiq.get_broker()),
+            gateway=StripeGateway.from_settings(settings),
+        )
+    return _context
+
+
+@asynccontextmanager
+async def job_unit_of_work() -> AsyncIterator[AsyncSession]:
+    """An actor's one transaction: commits when the block ends cleanly, then sends the jobs it asked for."""
+    context = worker_context()
+    async with unit_of_work(context.sessions, context.sender) as session:
+        yield session
+
+
+# No Dramatiq retries: a failed delivery is counted on the mail row and the sweep sends it again later.
+@dramatiq.actor(actor_name=DELIVER_MAIL, queue_name=QUEUE, max_retries=0)
+async def deliver_mail_job(mail_id: str) -> None:
+    context = worker_context()
+    await deliver_mail(context.sessions, context.settings, mail_id)
+
+
+# Failures are counted on the event row; the sweep offers the event again with a growing delay.
+@dramatiq.actor(actor_name=PROCESS_WEBHOOK, queue_name=QUEUE, max_retries=0)
+async def process_webhook_job(event_id: str) -> None:
+    context = worker_context()
+    await process_webhook(job_unit_of_work, context.gateway, event_id)
+
+
+# Planning is idempotent: a retry after a failure (a deadlock, a lost connection) is safe; the sweep finds the rest.
+@dramatiq.actor(actor_name=PLAN_CAMPAIGN, queue_name=QUEUE, max_retries=3)
+async def plan_campaign_actor(campaign_id: str) -> None:
+    await plan_campaign_job(job_unit_of_work, campaign_id)
