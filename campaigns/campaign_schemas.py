@@ -1,0 +1,356 @@
+"""Request and response models of campaigns, products, tiers, reviews, images and updates.
+
+The request models are the one check of a campaign's shape: the JSON API validates bodies with them and the pages
+validate forms with them, then both hand the validated model to the same service function.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from babel import Locale
+from babel.numbers import get_territory_currencies
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from campaigns.countries import is_country, is_currency
+from campaigns.lifecycle import REVIEW_DECISIONS
+from campaigns.models import CAMPAIGN_STATUSES
+from campaigns.schemas import Name, PageQuery
+from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
+
+# Large enough for any campaign, small enough that sums over many pledges stay far inside BIGINT.
+MAX_AMOUNT = 10**12
+MAX_UNITS = 10_000_000
+
+
+@cache
+def tender_currencies() -> frozenset[str]:
+    """ISO 4217 currencies that are legal tender somewhere today (CLDR), not the historical ones like DEM."""
+    found: set[str] = set()
+    for territory in Locale("en").territories:
+        found.update(get_territory_currencies(str(territory), tender=True, non_tender=False))
+    return frozenset(code for code in found if is_currency(code))
+
+
+def _currency(code: str) -> str:
+    code = code.upper()
+    if code not in tender_currencies():
+        raise ValueError("must be an ISO 4217 currency in use today, such as CNY, USD or JPY")
+    return code
+
+
+def _shipping_country(code: str) -> str:
+    code = code.upper()
+    if code != "*" and not is_country(code):
+        raise ValueError('must be an ISO 3166 alpha-2 country code such as CN, or "*" for the rest of the world')
+    return code
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _month(value: str) -> str:
+    match = _MONTH.match(value)
+    if match is None or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2199:
+        raise ValueError("must be a month written YYYY-MM, such as 2026-11")
+    return value
+
+
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+ShippingCountry = Annotated[str, Field(min_length=1, max_length=2), AfterValidator(_shipping_country)]
+Month = Annotated[str, Field(min_length=7, max_length=7, examples=["2026-11"]), AfterValidator(_month)]
+# Money in minor units: JSON integers only (no 25.0, no "25"), whatever the currency's number of decimals.
+PositiveAmount = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT)]
+Fee = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+Count = Annotated[int, Field(strict=True, gt=0, le=MAX_UNITS)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Summary = Annotated[str, Field(min_length=1, max_length=500)]
+Markdown = Annotated[str, Field(max_length=50_000)]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+DurationDays = Annotated[int, Field(strict=True, ge=1, le=60)]
+Bps = Annotated[int, Field(strict=True, ge=0, le=10_000)]
+Grams = Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
+
+
+class CampaignRequest(RequestModel):
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold U+0000; refusing it here keeps it a 422 instead of a database error.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class PatchModel(CampaignRequest):
+    """A PATCH body: any subset of the fields. `null` is refused except for the fields listed as nullable."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("may be left out but not set to null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+# Campaigns
+
+CampaignStatus = Literal[
+    "draft",
+    "in_review",
+    "approved",
+    "rejected",
+    "live",
+    "successful",
+    "unsuccessful",
+    "funded",
+    "fulfilling",
+    "fulfilled",
+    "suspended",
+]
+assert set(get_args(CampaignStatus)) == set(CAMPAIGN_STATUSES)
+
+
+class CampaignCreate(CampaignRequest):
+    title: Title
+    summary: Summary
+    description: Markdown = ""
+    currency: Currency
+    goal: PositiveAmount
+    space_id: uuid.UUID
+    duration_days: DurationDays
+
+
+class CampaignPatch(PatchModel):
+    title: Title | None = None
+    summary: Summary | None = None
+    description: Markdown | None = None
+    currency: Currency | None = None
+    goal: PositiveAmount | None = None
+    space_id: uuid.UUID | None = None
+    duration_days: DurationDays | None = None
+
+
+class CampaignListQuery(PageQuery):
+    status: CampaignStatus | None = None
+    space_id: uuid.UUID | None = None
+    maker_id: uuid.UUID | None = None
+    q: str | None = Field(default=None, max_length=200)
+
+    @field_validator("q")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+# Products
+
+
+class ProductCreate(CampaignRequest):
+    sku: Sku
+    name: Name
+    weight_grams: Grams
+    unit_cost: Fee | None = None
+    batch_size: Count
+    overage_bps: Bps = 0
+
+
+class ProductPatch(PatchModel):
+    NULLABLE = frozenset({"unit_cost"})
+
+    sku: Sku | None = None
+    name: Name | None = None
+    weight_grams: Grams | None = None
+    unit_cost: Fee | None = None
+    batch_size: Count | None = None
+    overage_bps: Bps | None = None
+
+
+class ProductOut(ResponseModel):
+    id: uuid.UUID
+    sku: str
+    name: str
+    weight_grams: int
+    unit_cost: int | None
+    batch_size: int
+    overage_bps: int
+
+
+# Tiers
+
+
+class TierItem(CampaignRequest):
+    sku: Sku
+    quantity: Annotated[int, Field(strict=True, gt=0, le=10_000)]
+
+
+class ShippingRate(CampaignRequest):
+    country: ShippingCountry
+    fee: Fee
+
+
+def _distinct_items(items: list[TierItem]) -> list[TierItem]:
+    skus = [item.sku for item in items]
+    if len(set(skus)) != len(skus):
+        raise ValueError("names a SKU twice; give each SKU once with its quantity")
+    return items
+
+
+def _distinct_countries(rates: list[ShippingRate]) -> list[ShippingRate]:
+    countries = [rate.country for rate in rates]
+    if len(set(countries)) != len(countries):
+        raise ValueError("names a country twice")
+    return rates
+
+
+TierItems = Annotated[list[TierItem], Field(max_length=50), AfterValidator(_distinct_items)]
+ShippingTable = Annotated[list[ShippingRate], Field(max_length=300), AfterValidator(_distinct_countries)]
+
+
+class TierCreate(CampaignRequest):
+    title: Title
+    description: Markdown = ""
+    price: PositiveAmount
+    quantity_limit: Count | None = None
+    items: TierItems = []
+    shipping: ShippingTable = []
+    estimated_delivery: Month
+
+
+class TierPatch(PatchModel):
+    NULLABLE = frozenset({"quantity_limit"})
+
+    title: Title | None = None
+    description: Markdown | None = None
+    price: PositiveAmount | None = None
+    quantity_limit: Count | None = None
+    items: TierItems | None = None
+    shipping: ShippingTable | None = None
+    estimated_delivery: Month | None = None
+
+
+class TierItemOut(ResponseModel):
+    sku: str
+    quantity: int
+
+
+class ShippingRateOut(ResponseModel):
+    country: str
+    fee: int
+
+
+class TierOut(ResponseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    price: int
+    quantity_limit: int | None
+    remaining: int | None
+    items: list[TierItemOut]
+    shipping: list[ShippingRateOut]
+    estimated_delivery: str
+    position: int
+
+
+# Reviews
+
+CHECKLIST_ITEMS = ("prototype", "bill_of_materials", "manufacturing_quote", "certifications")
+StrictBool = Annotated[bool, Field(strict=True)]
+Decision = Literal["approve", "request_changes", "reject"]
+assert get_args(Decision) == REVIEW_DECISIONS
+
+
+class Checklist(CampaignRequest):
+    prototype: StrictBool | None = None
+    bill_of_materials: StrictBool | None = None
+    manufacturing_quote: StrictBool | None = None
+    certifications: StrictBool | None = None
+
+
+class ReviewCreate(CampaignRequest):
+    decision: Decision
+    notes: str = Field(default="", max_length=10_000)
+    checklist: Checklist = Checklist()
+
+
+class ReviewOut(ResponseModel):
+    id: uuid.UUID
+    decision: str
+    notes: str
+    checklist: dict[str, bool | None]
+    reviewer_id: uuid.UUID
+    created_at: UtcDatetime
+
+
+# Images
+
+
+class ImageOut(ResponseModel):
+    id: uuid.UUID
+    role: str
+    url: str
+    width: int
+    height: int
+
+
+# Updates
+
+
+class UpdateCreate(CampaignRequest):
+    title: Title
+    body: Annotated[str, Field(min_length=1, max_length=50_000)]
+    visibility: Literal["public", "backers"] = "public"
+
+
+class UpdateOut(ResponseModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    author_id: uuid.UUID
+    title: str
+    body: str
+    body_html: str
+    visibility: str
+    created_at: UtcDatetime
+
+
+# The campaign
+
+
+class CampaignOut(ResponseModel):
+    id: uuid.UUID
+    slug: str
+    title: str
+    summary: str
+    description: str
+    description_html: str
+    currency: str
+    # Digits after the decimal point in the currency's minor unit: 2 for CNY (fen), 0 for JPY.
+    currency_digits: int
+    goal: int
+    status: str
+    space_id: uuid.UUID
+    maker_id: uuid.UUID
+    duration_days: int
+    launched_at: UtcDatetime | None
+    ends_at: UtcDatetime | None
+    closed_at: UtcDatetime | None
+    created_at: UtcDatetime
+    pledged: int
+    backers: int
+    tiers: list[TierOut]
+    products: list[ProductOut]
+    review: ReviewOut | None
+    cover: ImageOut | None
+    images: list[ImageOut]
+    # What the caller may do to the campaign now (submit, launch, approve, ...), for showing the right buttons.
+    actions: list[str]

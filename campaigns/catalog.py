@@ -1,0 +1,158 @@
+"""What a campaign offers: products (SKUs the factory makes) and reward tiers (bundles of SKUs with a price).
+
+Both change only while the campaign is a draft and only by its maker; every change holds the campaign's row lock
+(`access.campaign_for`), so a submit never sees half of an edit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.access import campaign_for
+from campaigns.campaign_schemas import ProductCreate, ProductPatch, TierCreate, TierPatch
+from campaigns.errors import Conflict, NotFound
+from campaigns.ids import parse_id
+from campaigns.models import Campaign, Product, Tier, User
+
+
+class SkuTaken(Conflict):
+    type = "sku-taken"
+    title = "The campaign already has a product with this SKU"
+
+
+# Rules on plain values
+
+
+def missing_skus(tier: Tier, skus: Collection[str]) -> list[str]:
+    """The SKUs in the tier's items that are not among the campaign's products."""
+    return [item["sku"] for item in tier.items if item["sku"] not in skus]
+
+
+def shipping_fee_to(shipping: Sequence[Mapping[str, Any]], country: str) -> int | None:
+    """The fee to ship to `country`: its own row, else the rest-of-the-world row ("*"); None when not shipped there."""
+    fees = {str(rate["country"]): int(rate["fee"]) for rate in shipping}
+    return fees.get(country.upper(), fees.get("*"))
+
+
+# Products
+
+
+async def add_product(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, fields: ProductCreate
+) -> Product:
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    product_id = await session.scalar(
+        insert(Product)
+        .values(campaign_id=campaign.id, **fields.model_dump())
+        .on_conflict_do_nothing(constraint="uq_products_campaign_sku")
+        .returning(Product.id)
+    )
+    if product_id is None:
+        raise SkuTaken(f"This campaign already has a product with the SKU {fields.sku!r}.")
+    return await session.get_one(Product, product_id)
+
+
+async def update_product(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, product_ref: uuid.UUID | str, maker: User, patch: ProductPatch
+) -> Product:
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    product = await _product_of(session, campaign, product_ref)
+    changes = patch.changes()
+    new_sku = changes.get("sku")
+    if new_sku is not None and new_sku != product.sku:
+        # Safe to check first: every writer of this campaign's products holds its row lock (campaign_for).
+        taken = await session.scalar(
+            select(Product.id).where(Product.campaign_id == campaign.id, Product.sku == new_sku)
+        )
+        if taken is not None:
+            raise SkuTaken(f"This campaign already has a product with the SKU {new_sku!r}.")
+    for name, value in changes.items():
+        setattr(product, name, value)
+    await session.flush()
+    return product
+
+
+async def remove_product(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, product_ref: uuid.UUID | str, maker: User
+) -> None:
+    """Tiers that still name its SKU keep it; submitting then asks for the product back or the tier changed."""
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    product = await _product_of(session, campaign, product_ref)
+    await session.delete(product)
+    await session.flush()
+
+
+async def _product_of(session: AsyncSession, campaign: Campaign, product_ref: uuid.UUID | str) -> Product:
+    ident = parse_id(product_ref)
+    product = await session.get(Product, ident) if ident else None
+    if product is None or product.campaign_id != campaign.id:
+        raise NotFound("This campaign has no such product.")
+    return product
+
+
+# Tiers
+
+
+async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, fields: TierCreate) -> Tier:
+    """A new tier, after the others; a limited tier starts with all its slots free."""
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    position = await session.scalar(
+        select(func.coalesce(func.max(Tier.position) + 1, 0)).where(Tier.campaign_id == campaign.id)
+    )
+    tier = Tier(
+        campaign_id=campaign.id,
+        title=fields.title,
+        description=fields.description,
+        price=fields.price,
+        quantity_limit=fields.quantity_limit,
+        remaining=fields.quantity_limit,
+        items=[item.model_dump() for item in fields.items],
+        shipping=[rate.model_dump() for rate in fields.shipping],
+        estimated_delivery=fields.estimated_delivery,
+        position=position or 0,
+    )
+    session.add(tier)
+    await session.flush()
+    return tier
+
+
+async def update_tier(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, tier_ref: uuid.UUID | str, maker: User, patch: TierPatch
+) -> Tier:
+    """Changing the quantity limit of a draft's tier frees all its slots again (a draft has no pledges)."""
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    tier = await _tier_of(session, campaign, tier_ref)
+    changes = patch.changes()
+    if "items" in changes:
+        changes["items"] = [item.model_dump() for item in patch.items or []]
+    if "shipping" in changes:
+        changes["shipping"] = [rate.model_dump() for rate in patch.shipping or []]
+    if "quantity_limit" in changes:
+        changes["remaining"] = changes["quantity_limit"]
+    for name, value in changes.items():
+        setattr(tier, name, value)
+    await session.flush()
+    return tier
+
+
+async def remove_tier(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, tier_ref: uuid.UUID | str, maker: User
+) -> None:
+    campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    tier = await _tier_of(session, campaign, tier_ref)
+    await session.delete(tier)
+    await session.flush()
+
+
+async def _tier_of(session: AsyncSession, campaign: Campaign, tier_ref: uuid.UUID | str) -> Tier:
+    ident = parse_id(tier_ref)
+    tier = await session.get(Tier, ident) if ident else None
+    if tier is None or tier.campaign_id != campaign.id:
+        raise NotFound("This campaign has no such tier.")
+    return tier

@@ -1,0 +1,92 @@
+"""A maker's updates on a launched campaign: public, or for its backers only; every backer gets each one by mail."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns import lifecycle
+from campaigns.access import visible_campaign
+from campaigns.campaign_schemas import UpdateCreate
+from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
+from campaigns.notifications import notify
+from campaigns.pagination import Cursor, page_after
+from campaigns.service import campaign_facts
+from campaigns.story import render_story
+
+
+async def backers_of(session: AsyncSession, campaign_id: uuid.UUID) -> list[User]:
+    """Everyone with a pledge that counts on the campaign, once each."""
+    rows = await session.scalars(
+        select(User)
+        .where(
+            User.id.in_(
+                select(Pledge.backer_id).where(
+                    Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES)
+                )
+            )
+        )
+        .order_by(User.created_at, User.id)
+    )
+    return list(rows)
+
+
+async def is_backer(session: AsyncSession, campaign_id: uuid.UUID, user: User | None) -> bool:
+    if user is None:
+        return False
+    found = await session.scalar(
+        select(Pledge.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.backer_id == user.id,
+            Pledge.status.in_(COUNTED_PLEDGE_STATUSES),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def post_update(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update: UpdateCreate, *, base_url: str
+) -> CampaignUpdate:
+    """A new update on a live (or later) campaign, mailed to every backer whatever its visibility."""
+    # No row lock: every status that allows an update moves only to another that does, and a lock would hold up
+    # pledging on the campaign while the mails are written.
+    campaign, roles = await visible_campaign(session, campaign_ref, maker)
+    lifecycle.check(campaign.status, "post_update", roles)
+    posted = CampaignUpdate(
+        campaign_id=campaign.id,
+        author_id=maker.id,
+        title=update.title,
+        body=update.body,
+        body_html=render_story(update.body),
+        visibility=update.visibility,
+    )
+    session.add(posted)
+    await session.flush()
+    await session.refresh(posted)
+    facts = campaign_facts(campaign, base_url) | {
+        "update_id": str(posted.id),
+        "update_title": posted.title,
+        "update_body": posted.body,
+        "update_body_html": posted.body_html,
+        "visibility": posted.visibility,
+    }
+    for backer in await backers_of(session, campaign.id):
+        await notify(session, backer, "campaign_update", **facts)
+    return posted
+
+
+async def list_updates(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, viewer: User | None, *, limit: int = 50, cursor: str | None
+) -> tuple[list[CampaignUpdate], str | None]:
+    """Newest first: the public updates, and the backers-only ones too for backers, the maker and the space."""
+    campaign, roles = await visible_campaign(session, campaign_ref, viewer)
+    query = select(CampaignUpdate).where(CampaignUpdate.campaign_id == campaign.id)
+    if not (roles & lifecycle.INSIDERS or await is_backer(session, campaign.id, viewer)):
+        query = query.where(CampaignUpdate.visibility == "public")
+    return await page_after(
+        session, query, CampaignUpdate, limit=limit, cursor=Cursor.decode(cursor), newest_first=True
+    )
