@@ -1,0 +1,394 @@
+"""The escrow ledger: double-entry books per campaign, from which every balance is derived.
+
+Sign convention. An entry's amount is what flowed into its account (positive) or out of it (negative); moving X from
+account A to account B is one transaction with the entries A: -X and B: +X. An account's balance is the sum of its
+entries. So escrow, the three fee accounts, the maker's payable and backer refunds hold positive balances (what they
+have received), and the Stripe clearing account is the outside world's side: it goes negative by exactly what was
+collected. Every transaction sums to zero per currency (the database refuses any other at commit), so the balances of
+a campaign's accounts always sum to zero, which is the invariant of API.md:
+
+    collected - refunded - platform_fee - sponsor_fee - processor_fee - released == escrow_held
+
+The movements:
+    pledge_collected   stripe_clearing -> escrow          the gross amount of a collected pledge
+    platform_fee       escrow -> platform_fees            } taken from each collected pledge
+    sponsor_fee        escrow -> sponsor_fees             } (payments.money.split_collection)
+    processor_fee      escrow -> processor_fees           } what Stripe kept
+    release            escrow -> maker_payable            a released milestone
+    refund             escrow -> backer_refunds           money given back to a backer
+
+The maker's payable account holds everything released to the maker; whether a release has reached their bank is
+the payout's business (payments.models.Payout), not the ledger's.
+
+The ledger is append-only (the database refuses UPDATE and DELETE): a mistake is corrected by a new transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.access import visible_campaign
+from campaigns.errors import Conflict, NotAllowed, NotFound
+from campaigns.lifecycle import INSIDERS, Role
+from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
+from payments.models import (
+    LEDGER_ACCOUNT_KINDS,
+    LEDGER_TRANSACTION_KINDS,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Milestone,
+)
+from payments.money import pro_rata_refunds, split_collection
+
+# Campaigns whose public ledger is open: successful or later.
+PUBLIC_LEDGER_STATUSES = ("successful", "funded", "fulfilling", "fulfilled", "suspended")
+
+Entry = tuple[str, int]
+
+
+class EscrowShort(Conflict):
+    type = "escrow-short"
+    title = "Escrow does not hold that much"
+
+
+class LedgerNotPublic(Conflict):
+    type = "ledger-not-public"
+    title = "The public ledger opens once the campaign has succeeded"
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    currency: str
+    pledged: int
+    collected: int
+    refunded: int
+    platform_fee: int
+    sponsor_fee: int
+    processor_fee: int
+    released: int
+    escrow_held: int
+
+    @property
+    def fees(self) -> int:
+        return self.platform_fee + self.sponsor_fee + self.processor_fee
+
+
+async def record(
+    session: AsyncSession,
+    campaign_id: uuid.UUID,
+    kind: str,
+    reference: str,
+    entries: Sequence[Entry],
+    currency: str,
+    memo: str = "",
+    *,
+    pledge_id: uuid.UUID | None = None,
+) -> LedgerTransaction | None:
+    """Record one movement once: a transaction of `kind` for `reference` with `entries` of (account kind, signed
+    amount). Returns None, and changes nothing, when (kind, reference) is already recorded.
+
+    Entries of zero are left out. The entries must sum to zero; the database checks it again at commit.
+    """
+    if kind not in LEDGER_TRANSACTION_KINDS:
+        raise ValueError(f"unknown ledger transaction kind {kind!r}")
+    lines = [(account, amount) for account, amount in entries if amount != 0]
+    unknown = {account for account, _ in lines} - set(LEDGER_ACCOUNT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown ledger accounts {sorted(unknown)}")
+    if not lines:
+        raise ValueError(f"a {kind} transaction needs at least one entry that is not zero")
+    if sum(amount for _, amount in lines) != 0:
+        raise ValueError(f"a {kind} transaction must sum to zero: {lines}")
+
+    transaction_id = await session.scalar(
+        insert(LedgerTransaction)
+        .values(campaign_id=campaign_id, kind=kind, reference=reference, pledge_id=pledge_id, memo=memo)
+        .on_conflict_do_nothing(index_elements=[LedgerTransaction.kind, LedgerTransaction.reference])
+        .returning(LedgerTransaction.id)
+    )
+    if transaction_id is None:
+        return None
+    accounts = await _accounts(session, campaign_id, currency, {account for account, _ in lines})
+    await session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "transaction_id": transaction_id,
+                "campaign_id": campaign_id,
+                "account_id": accounts[account],
+                "amount": amount,
+                "currency": currency,
+            }
+            for account, amount in lines
+        ],
+    )
+    return await session.get_one(LedgerTransaction, transaction_id)
+
+
+async def _accounts(
+    session: AsyncSession, campaign_id: uuid.UUID, currency: str, kinds: set[str]
+) -> dict[str, uuid.UUID]:
+    """The ids of the campaign's accounts of `kinds` in `currency`, opening those it does not have yet."""
+    await session.execute(
+        insert(LedgerAccount)
+        .values([{"campaign_id": campaign_id, "kind": kind, "currency": currency} for kind in sorted(kinds)])
+        .on_conflict_do_nothing(index_elements=[LedgerAccount.campaign_id, LedgerAccount.kind, LedgerAccount.currency])
+    )
+    rows = await session.execute(
+        select(LedgerAccount.kind, LedgerAccount.id).where(
+            LedgerAccount.campaign_id == campaign_id,
+            LedgerAccount.currency == currency,
+            LedgerAccount.kind.in_(kinds),
+        )
+    )
+    return {kind: account_id for kind, account_id in rows}
+
+
+async def hold_escrow(session: AsyncSession, campaign: Campaign) -> int:
+    """Lock the campaign's escrow account until this transaction ends and return what it holds.
+
+    Whatever takes money out of escrow (a release, a refund) holds this lock while it decides how much, so two of
+    them never spend the same money.
+    """
+    accounts = await _accounts(session, campaign.id, campaign.currency, {"escrow"})
+    await session.execute(select(LedgerAccount.id).where(LedgerAccount.id == accounts["escrow"]).with_for_update())
+    held = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == accounts["escrow"])
+    )
+    return int(held or 0)
+
+
+async def _is_recorded(session: AsyncSession, kind: str, reference: str) -> bool:
+    found = await session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.kind == kind, LedgerTransaction.reference == reference)
+    )
+    return found is not None
+
+
+async def _take_from_escrow(
+    session: AsyncSession,
+    campaign: Campaign,
+    kind: str,
+    reference: str,
+    to_account: str,
+    amount: int,
+    memo: str,
+    *,
+    pledge_id: uuid.UUID | None = None,
+) -> LedgerTransaction | None:
+    if amount <= 0:
+        raise ValueError(f"a {kind} must move a positive amount, got {amount}")
+    held = await hold_escrow(session, campaign)
+    if await _is_recorded(session, kind, reference):
+        return None
+    if amount > held:
+        raise EscrowShort(f"Escrow holds {held} {campaign.currency}; it cannot pay out {amount}.")
+    return await record(
+        session,
+        campaign.id,
+        kind,
+        reference,
+        [("escrow", -amount), (to_account, amount)],
+        campaign.currency,
+        memo,
+        pledge_id=pledge_id,
+    )
+
+
+async def record_collection(
+    session: AsyncSession,
+    campaign: Campaign,
+    pledge_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    platform_bps: int,
+    sponsor_bps: int,
+    processor_fee: int,
+) -> LedgerTransaction | None:
+    """Book a collected pledge: its gross amount from Stripe into escrow, then the platform, sponsor and processor
+    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id.
+
+    `processor_fee` is the fee on Stripe's balance transaction, in the charge's currency (0 when there is none).
+    Recording the same pledge again changes nothing and returns None.
+    """
+    if currency != campaign.currency:
+        raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
+    split = split_collection(amount, platform_bps, sponsor_bps, processor_fee)
+    reference = str(pledge_id)
+    collected = await record(
+        session,
+        campaign.id,
+        "pledge_collected",
+        reference,
+        [("stripe_clearing", -amount), ("escrow", amount)],
+        currency,
+        f"pledge {pledge_id} collected",
+        pledge_id=pledge_id,
+    )
+    if collected is None:
+        return None
+    fees = (
+        ("platform_fee", "platform_fees", split.platform_fee),
+        ("sponsor_fee", "sponsor_fees", split.sponsor_fee),
+        ("processor_fee", "processor_fees", split.processor_fee),
+    )
+    for kind, account, charged in fees:
+        if charged:
+            await record(
+                session,
+                campaign.id,
+                kind,
+                reference,
+                [("escrow", -charged), (account, charged)],
+                currency,
+                f"{kind.replace('_', ' ')} on pledge {pledge_id}",
+                pledge_id=pledge_id,
+            )
+    return collected
+
+
+async def record_release(session: AsyncSession, campaign: Campaign, milestone: Milestone) -> LedgerTransaction | None:
+    """Move a released milestone's amount from escrow to the maker's payable account, once per milestone."""
+    if milestone.amount is None:
+        raise ValueError(f"milestone {milestone.id} has no amount fixed yet")
+    return await _take_from_escrow(
+        session,
+        campaign,
+        "release",
+        str(milestone.id),
+        "maker_payable",
+        milestone.amount,
+        f"milestone {milestone.position + 1} released: {milestone.name}",
+    )
+
+
+async def record_refund(
+    session: AsyncSession,
+    campaign: Campaign,
+    refund_reference: str,
+    amount: int,
+    *,
+    pledge_id: uuid.UUID | None = None,
+) -> LedgerTransaction | None:
+    """Move `amount` from escrow to backer refunds, once per `refund_reference` (the Stripe refund id, say).
+
+    Pass the refunded pledge's id so that what each backer paid stays known (paid_by_pledge). Raises EscrowShort
+    when escrow holds less than `amount`; returns None when the reference is already recorded.
+    """
+    return await _take_from_escrow(
+        session,
+        campaign,
+        "refund",
+        refund_reference,
+        "backer_refunds",
+        amount,
+        f"refund {refund_reference}",
+        pledge_id=pledge_id,
+    )
+
+
+async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> LedgerSummary:
+    """The campaign's figures, summed from its entries in the campaign's currency in one query."""
+
+    def balance(kind: str) -> ColumnElement[int]:
+        return func.coalesce(func.sum(LedgerEntry.amount).filter(LedgerAccount.kind == kind), 0)
+
+    pledged = (
+        select(func.coalesce(func.sum(Pledge.amount), 0))
+        .where(Pledge.campaign_id == Campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Campaign.currency,
+            pledged,
+            balance("stripe_clearing"),
+            balance("backer_refunds"),
+            balance("platform_fees"),
+            balance("sponsor_fees"),
+            balance("processor_fees"),
+            balance("maker_payable"),
+            balance("escrow"),
+        )
+        .select_from(Campaign)
+        .outerjoin(
+            LedgerAccount, (LedgerAccount.campaign_id == Campaign.id) & (LedgerAccount.currency == Campaign.currency)
+        )
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(Campaign.id == campaign_id)
+        .group_by(Campaign.id)
+    )
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("No such campaign.")
+    currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow = row
+    return LedgerSummary(
+        currency=currency,
+        pledged=int(pledged_sum),
+        collected=-int(clearing),
+        refunded=int(refunded),
+        platform_fee=int(platform),
+        sponsor_fee=int(sponsor),
+        processor_fee=int(processor),
+        released=int(released),
+        escrow_held=int(escrow),
+    )
+
+
+async def paid_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """What each backer has paid and not had back, per pledge in arrival order: collected minus refunded."""
+    paid = -func.sum(LedgerEntry.amount)
+    rows = await session.execute(
+        select(LedgerTransaction.pledge_id, paid)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(Pledge, Pledge.id == LedgerTransaction.pledge_id)
+        .where(
+            LedgerTransaction.campaign_id == campaign_id,
+            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds")),
+        )
+        .group_by(LedgerTransaction.pledge_id, Pledge.number)
+        .order_by(Pledge.number)
+    )
+    return {pledge_id: int(amount) for pledge_id, amount in rows if pledge_id is not None}
+
+
+async def escrow_refunds_due(session: AsyncSession, campaign: Campaign) -> dict[uuid.UUID, int]:
+    """What each pledge gets back when the campaign is suspended: all the escrow still held, pro rata to what each
+    backer paid (payments.money.pro_rata_refunds; pledges without a refund due are left out).
+
+    It locks the escrow account (hold_escrow) for the rest of the transaction, so no release slips in between;
+    record each refund with record_refund(..., pledge_id=...) in the same transaction.
+    """
+    held = await hold_escrow(session, campaign)
+    due = pro_rata_refunds(held, await paid_by_pledge(session, campaign.id))
+    return {pledge_id: amount for pledge_id, amount in due.items() if amount > 0}
+
+
+# Who may read the books.
+
+
+async def books_for(
+    session: AsyncSession, campaign_id: uuid.UUID | str, user: User
+) -> tuple[Campaign, frozenset[Role]]:
+    """The campaign whose books `user` may read (its maker, the operators of its space, admins), with their roles.
+    Anyone else learns that a public campaign exists (NotAllowed) but not that a draft does (NotFound)."""
+    campaign, roles = await visible_campaign(session, campaign_id, user)
+    if not roles & INSIDERS:
+        raise NotAllowed("Only the maker, the sponsoring space's operators and admins see these books.")
+    return campaign, roles
+
+
+async def public_books_for(session: AsyncSession, campaign_id: uuid.UUID | str) -> Campaign:
+    """The campaign whose public ledger anyone may read: successful or later."""
+    campaign, _ = await visible_campaign(session, campaign_id, None)
+    if campaign.status not in PUBLIC_LEDGER_STATUSES:
+        raise LedgerNotPublic(f"The campaign is {campaign.status}; its ledger opens once it has succeeded.")
+    return campaign
