@@ -1,0 +1,106 @@
+"""Request and response models of pledges."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from campaigns.models import Pledge
+from campaigns.schemas import Country
+from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
+
+Money = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class PledgeCreate(RequestModel):
+    tier_id: uuid.UUID | None
+    bonus: Money = 0
+    shipping_country: Country | None = None
+
+
+class PledgeChange(RequestModel):
+    tier_id: uuid.UUID | None
+    bonus: Money = 0
+    shipping_country: Country | None = None
+
+
+class AddressIn(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    line1: Annotated[str, Field(min_length=1, max_length=300)]
+    line2: Annotated[str, Field(max_length=300)] = ""
+    city: Annotated[str, Field(min_length=1, max_length=120)]
+    region: Annotated[str, Field(max_length=120)] = ""
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    country: Country
+    phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\- .]*$")] = ""
+
+
+class AddressOut(ResponseModel):
+    name: str
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+class PaymentOut(ResponseModel):
+    provider: str = "stripe"
+    setup_intent_id: str | None
+    client_secret: str | None
+    publishable_key: str
+
+
+class ShipmentOut(ResponseModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: UtcDatetime
+
+
+class PledgeOut(ResponseModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    backer_id: uuid.UUID
+    tier_id: uuid.UUID | None
+    status: str
+    amount: int
+    bonus: int
+    shipping_fee: int
+    currency: str
+    shipping_country: str | None
+    created_at: UtcDatetime
+    charged_at: UtcDatetime | None
+    address: AddressOut | None
+    shipment: ShipmentOut | None = None
+    payment: PaymentOut | None = None
+
+    @classmethod
+    def of(cls, pledge: Pledge, *, publishable_key: str, shipment: dict[str, Any] | None = None) -> PledgeOut:
+        payment = None
+        if pledge.status == "requires_payment_method" or pledge.status == "errored":
+            payment = PaymentOut(
+                setup_intent_id=pledge.setup_intent_id,
+                client_secret=pledge.setup_intent_client_secret,
+                publishable_key=publishable_key,
+            )
+        return cls(
+            id=pledge.id,
+            campaign_id=pledge.campaign_id,
+            backer_id=pledge.backer_id,
+            tier_id=pledge.tier_id,
+            status=pledge.status,
+            amount=pledge.amount,
+            bonus=pledge.bonus,
+            shipping_fee=pledge.shipping_fee,
+            currency=pledge.currency,
+            shipping_country=pledge.shipping_country,
+            created_at=pledge.created_at,
+            charged_at=pledge.charged_at,
+            address=AddressOut.model_validate(pledge.address) if pledge.address else None,
+            shipment=ShipmentOut.model_validate(shipment) if shipment else None,
+            payment=payment,
+        )

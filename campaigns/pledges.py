@@ -1,0 +1,331 @@
+"""Pledges: reserving a tier's slot exactly, changing and cancelling, expiring the unconfirmed.
+
+Everything that decides "is there a slot" is one conditional UPDATE on the tier row; nothing here calls Stripe, so no
+transaction of these functions ever waits on the network (payments/pledging.py orchestrates the card around them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from campaigns.ids import parse_id
+from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.notifications import notify
+
+# A backer may change or cancel these; later states belong to the money flow.
+OPEN_PLEDGE_STATUSES = ("requires_payment_method", "active")
+
+
+class NotLive(Conflict):
+    type = "not-live"
+    title = "The campaign is not taking pledges"
+
+
+class SoldOut(Conflict):
+    type = "sold-out"
+    title = "That reward tier is sold out"
+
+
+class AlreadyPledged(Conflict):
+    type = "already-pledged"
+    title = "You have already pledged to this campaign"
+
+
+class PledgeClosed(Conflict):
+    type = "pledge-closed"
+    title = "This pledge can no longer be changed"
+
+
+class ChangedMeanwhile(Conflict):
+    type = "changed-meanwhile"
+    title = "The pledge was changed by another request"
+
+
+@dataclass(frozen=True)
+class PledgeTerms:
+    tier_id: uuid.UUID | None
+    amount: int
+    bonus: int
+    shipping_fee: int
+    shipping_country: str | None
+    currency: str
+
+
+def ships(tier: Tier) -> bool:
+    """A tier ships when it contains products."""
+    return bool(tier.items)
+
+
+def shipping_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int | None:
+    """The tier's fee for `country`: its own row, else the rest-of-the-world row "*", else None (not shipped there)."""
+    by_country = {row["country"]: int(row["fee"]) for row in shipping}
+    if country in by_country:
+        return by_country[country]
+    return by_country.get("*")
+
+
+def pledge_terms(campaign: Campaign, tier: Tier | None, *, bonus: int, shipping_country: str | None) -> PledgeTerms:
+    """Amount = the tier's price + the bonus + the shipping fee to the backer's country."""
+    if bonus < 0:
+        raise InvalidInput("bonus", "must be zero or more")
+    if tier is None:
+        if bonus <= 0:
+            raise InvalidInput("bonus", "a pledge without a reward must be a bonus of more than zero")
+        return PledgeTerms(None, bonus, bonus, 0, shipping_country, campaign.currency)
+    fee = 0
+    if ships(tier):
+        if not shipping_country:
+            raise InvalidInput("shipping_country", "is required: this reward ships")
+        found = shipping_fee_for(tier.shipping, shipping_country)
+        if found is None:
+            raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
+        fee = found
+    return PledgeTerms(tier.id, tier.price + bonus + fee, bonus, fee, shipping_country, campaign.currency)
+
+
+async def reserve_tier_slot(session: AsyncSession, tier: Tier) -> None:
+    """Take one slot of a limited tier, or raise SoldOut. Unlimited tiers always have room."""
+    if tier.quantity_limit is None:
+        return
+    taken = await session.scalar(
+        update(Tier)
+        .where(Tier.id == tier.id, Tier.remaining > 0)
+        .values(remaining=Tier.remaining - 1)
+        .returning(Tier.remaining)
+    )
+    if taken is None:
+        raise SoldOut(f"Every one of the {tier.quantity_limit} slots of {tier.title!r} is taken.")
+
+
+async def release_tier_slots(session: AsyncSession, tier_id: uuid.UUID | None, count: int = 1) -> None:
+    if tier_id is None or count == 0:
+        return
+    await session.execute(
+        update(Tier).where(Tier.id == tier_id, Tier.remaining.is_not(None)).values(remaining=Tier.remaining + count)
+    )
+
+
+async def live_campaign_for_pledging(session: AsyncSession, campaign_id: uuid.UUID | str) -> Campaign:
+    """The campaign, share-locked so that it cannot close while this transaction adds or changes a pledge."""
+    ident = parse_id(campaign_id)
+    row = None
+    if ident is not None:
+        row = (
+            await session.execute(
+                select(Campaign, func.coalesce(Campaign.ends_at > func.now(), False))
+                .where(Campaign.id == ident)
+                .with_for_update(read=True, of=Campaign)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+    if row is None or row[0].status in ("draft", "in_review", "approved", "rejected"):
+        raise NotFound("No such campaign.")
+    campaign, open_now = row
+    if campaign.status != "live" or not open_now:
+        raise NotLive("This campaign is not taking pledges now.")
+    return campaign
+
+
+async def _tier_of(session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None) -> Tier | None:
+    if tier_id is None:
+        return None
+    ident = parse_id(tier_id)
+    tier = await session.get(Tier, ident) if ident else None
+    if tier is None or tier.campaign_id != campaign.id:
+        raise InvalidInput("tier_id", "is not a reward tier of this campaign")
+    return tier
+
+
+async def create_pledge(
+    session: AsyncSession,
+    *,
+    campaign_id: uuid.UUID | str,
+    backer: User,
+    tier_id: uuid.UUID | str | None,
+    bonus: int,
+    shipping_country: str | None,
+) -> Pledge:
+    campaign = await live_campaign_for_pledging(session, campaign_id)
+    if campaign.maker_id == backer.id:
+        raise NotAllowed("Makers cannot back their own campaign.")
+    tier = await _tier_of(session, campaign, tier_id)
+    terms = pledge_terms(campaign, tier, bonus=bonus, shipping_country=shipping_country)
+    if tier is not None:
+        await reserve_tier_slot(session, tier)
+    pledge_id = await session.scalar(
+        insert(Pledge)
+        .values(
+            campaign_id=campaign.id,
+            backer_id=backer.id,
+            tier_id=terms.tier_id,
+            amount=terms.amount,
+            bonus=terms.bonus,
+            shipping_fee=terms.shipping_fee,
+            shipping_country=terms.shipping_country,
+            currency=terms.currency,
+        )
+        .on_conflict_do_nothing(
+            index_elements=[Pledge.campaign_id, Pledge.backer_id],
+            index_where=text("status NOT IN ('cancelled', 'dropped')"),
+        )
+        .returning(Pledge.id)
+    )
+    if pledge_id is None:
+        # The slot taken above goes back with the rollback this error causes.
+        raise AlreadyPledged("You already back this campaign: change that pledge instead.")
+    return await session.get_one(Pledge, pledge_id)
+
+
+async def get_pledge(session: AsyncSession, pledge_id: uuid.UUID | str) -> Pledge:
+    ident = parse_id(pledge_id)
+    pledge = await session.get(Pledge, ident) if ident else None
+    if pledge is None:
+        raise NotFound("No such pledge.")
+    return pledge
+
+
+def own_pledge(pledge: Pledge, user: User) -> None:
+    if pledge.backer_id != user.id:
+        raise NotFound("No such pledge.")
+
+
+async def record_setup_intent(
+    session: AsyncSession, pledge: Pledge, *, setup_intent_id: str, client_secret: str
+) -> None:
+    pledge.setup_intent_id = setup_intent_id
+    pledge.setup_intent_client_secret = client_secret
+    await session.flush()
+
+
+async def activate_pledge(session: AsyncSession, pledge_id: uuid.UUID, payment_method_id: str) -> bool:
+    """requires_payment_method → active once the card is saved. False when it was no longer waiting for one."""
+    activated = await session.scalar(
+        update(Pledge)
+        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
+        .values(status="active", payment_method_id=payment_method_id, confirmed_at=func.now())
+        .returning(Pledge.id)
+    )
+    return activated is not None
+
+
+async def change_pledge(
+    session: AsyncSession,
+    pledge: Pledge,
+    backer: User,
+    *,
+    tier_id: uuid.UUID | str | None,
+    bonus: int,
+    shipping_country: str | None,
+) -> Pledge:
+    """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
+    own_pledge(pledge, backer)
+    campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
+    new_tier = await _tier_of(session, campaign, tier_id)
+    terms = pledge_terms(campaign, new_tier, bonus=bonus, shipping_country=shipping_country)
+    old_tier_id = pledge.tier_id
+    moving = terms.tier_id != old_tier_id
+    if moving and new_tier is not None:
+        await reserve_tier_slot(session, new_tier)
+    changed = await session.scalar(
+        update(Pledge)
+        .where(
+            Pledge.id == pledge.id,
+            Pledge.status.in_(OPEN_PLEDGE_STATUSES),
+            Pledge.tier_id.is_(None) if old_tier_id is None else Pledge.tier_id == old_tier_id,
+        )
+        .values(
+            tier_id=terms.tier_id,
+            amount=terms.amount,
+            bonus=terms.bonus,
+            shipping_fee=terms.shipping_fee,
+            shipping_country=terms.shipping_country,
+        )
+        .returning(Pledge.id)
+    )
+    if changed is None:
+        if pledge.status not in OPEN_PLEDGE_STATUSES:
+            raise PledgeClosed(f"A pledge that is {pledge.status} cannot be changed.")
+        raise ChangedMeanwhile("The pledge changed while you were editing it; reload and try again.")
+    if moving:
+        await release_tier_slots(session, old_tier_id)
+    await session.refresh(pledge)
+    if pledge.status == "active":
+        await notify(session, backer, "pledge_changed", **await pledge_facts(session, pledge))
+    return pledge
+
+
+async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> Pledge:
+    own_pledge(pledge, backer)
+    await live_campaign_for_pledging(session, pledge.campaign_id)
+    was_active = pledge.status == "active"
+    tier_id = await session.scalar(
+        update(Pledge)
+        .where(Pledge.id == pledge.id, Pledge.status.in_(OPEN_PLEDGE_STATUSES))
+        .values(status="cancelled", cancelled_at=func.now())
+        .returning(Pledge.tier_id)
+    )
+    if tier_id is None and pledge.status not in OPEN_PLEDGE_STATUSES:
+        raise PledgeClosed(f"A pledge that is {pledge.status} cannot be cancelled.")
+    await release_tier_slots(session, tier_id)
+    await session.refresh(pledge)
+    if was_active:
+        await notify(session, backer, "pledge_cancelled", **await pledge_facts(session, pledge))
+    return pledge
+
+
+async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
+    """What a mail about a pledge tells its backer (links are paths; the mailer puts the site's address before them)."""
+    campaign = await session.get_one(Campaign, pledge.campaign_id)
+    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id else None
+    return {
+        "pledge_id": str(pledge.id),
+        "campaign_id": str(campaign.id),
+        "campaign_title": campaign.title,
+        "tier_title": tier.title if tier else None,
+        "amount": pledge.amount,
+        "currency": pledge.currency,
+        "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
+        "path": f"/me/pledges/{pledge.id}",
+    }
+
+
+async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> None:
+    """Undo a reservation whose card set-up never started (the payment service failed): the slot is free again."""
+    tier_id = await session.scalar(
+        update(Pledge)
+        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
+        .values(status="cancelled", cancelled_at=func.now())
+        .returning(Pledge.tier_id)
+    )
+    await release_tier_slots(session, tier_id)
+
+
+_EXPIRE_UNCONFIRMED = text(
+    """
+    WITH expired AS (
+        UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+        WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
+        RETURNING tier_id
+    ), freed AS (
+        SELECT tier_id, count(*) AS n FROM expired WHERE tier_id IS NOT NULL GROUP BY tier_id
+    ), released AS (
+        UPDATE tiers SET remaining = tiers.remaining + freed.n FROM freed
+        WHERE tiers.id = freed.tier_id AND tiers.remaining IS NOT NULL
+        RETURNING tiers.id
+    )
+    SELECT (SELECT count(*) FROM expired) AS expired
+    """
+)
+
+
+async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
+    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement."""
+    return int(await session.scalar(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}) or 0)
