@@ -74,15 +74,19 @@ def format_items(items: Mapping[str, int]) -> str:
     return "; ".join(f"{sku} x{quantity}" for sku, quantity in sorted(items.items()) if quantity)
 
 
-def shipping_list_rows(packages: Iterable[Package], *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
+def shipping_list_rows(
+    packages: Iterable[Package], *, chunk_chars: int = CHUNK_CHARS, header: bool = True
+) -> Iterator[str]:
     """The shipping list as CSV text in chunks of about `chunk_chars`: the header row, then one row per package.
 
     Rows come in the order of `packages`; the caller yields them grouped by destination country (ORDER BY country).
-    Packages are read one at a time as chunks are taken, so memory stays bounded however long the list.
+    Packages are read one at a time as chunks are taken, so memory stays bounded however long the list. With
+    `header=False` only the rows come: for the parts after the first of a list written part by part.
     """
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    if header:
+        writer.writerow(COLUMNS)
     for package in packages:
         writer.writerow(
             (

@@ -1,0 +1,257 @@
+"""Backers' shipping addresses: giving one (until the campaign's address lock), the survey that asks for it when the
+campaign is funded, and the one reminder to those who have not answered.
+
+An address is only ever given by the backer: the survey suggests their last one, but a pledge counts as addressed
+(and its package goes on a shipping list) only once they have confirmed it with `give_address`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, case, func, not_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from campaigns.access import roles_on
+from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from campaigns.lifecycle import INSIDERS
+from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.pledges import PledgeClosed, get_pledge, shipping_fee_for
+from fulfillment.backer_mail import BackerMail, mail_backers
+from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
+from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, request_plan
+
+ADDRESS_SURVEY = "address_survey"
+ADDRESS_REMINDER = "address_reminder"
+# One reminder: this many campaign days after the survey, or sooner when the address lock is this close.
+REMIND_AFTER_DAYS = 3
+REMIND_BEFORE_LOCK_DAYS = 2
+
+_CLOSED_PLEDGE_STATUSES = ("cancelled", "dropped", "refunded")
+_NOT_SHIPPING_CAMPAIGN_STATUSES = ("rejected", "unsuccessful", "suspended")
+
+
+class AddressLocked(Conflict):
+    type = "address-locked"
+    title = "The campaign's addresses are locked"
+
+
+class NothingToShip(Conflict):
+    type = "nothing-to-ship"
+    title = "This pledge has no reward to ship"
+
+
+class AlreadyShipped(Conflict):
+    type = "already-shipped"
+    title = "The package has already been shipped"
+
+
+class NotShipping(Conflict):
+    type = "not-shipping"
+    title = "The campaign ships nothing"
+
+
+async def give_address(
+    session: AsyncSession, pledge_ref: uuid.UUID | str, backer: User, address: Mapping[str, str]
+) -> Pledge:
+    """The backer gives (or changes) the address their reward ships to.
+
+    Refused after the campaign's address lock (409 address-locked), once the package has shipped, and for a country
+    the pledge's tier does not ship to (422 on `country`). A pledge already allocated to a batch goes on a shipping
+    list at once: its own batch's while that is open, else (a late address) the first open batch's.
+    """
+    pledge = await get_pledge(session, pledge_ref)
+    if pledge.backer_id != backer.id:
+        campaign = await session.get_one(Campaign, pledge.campaign_id)
+        if await roles_on(session, campaign, backer) & INSIDERS:
+            raise NotAllowed("Only the backer gives the address their reward ships to.")
+        raise NotFound("No such pledge.")
+    campaign, now = (
+        await session.execute(
+            select(Campaign, func.now())
+            .where(Campaign.id == pledge.campaign_id)
+            .with_for_update(read=True, of=Campaign)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    if pledge.status in _CLOSED_PLEDGE_STATUSES:
+        raise PledgeClosed(f"A pledge that is {pledge.status} ships nothing.")
+    if campaign.status in _NOT_SHIPPING_CAMPAIGN_STATUSES:
+        raise NotShipping(f"The campaign is {campaign.status}; nothing will ship.")
+    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
+    if tier is None or not tier.items:
+        raise NothingToShip("This pledge has no reward to ship, so it needs no address.")
+    if campaign.address_lock_at is not None and now >= campaign.address_lock_at:
+        raise AddressLocked(f"Addresses were locked on {_moment(campaign.address_lock_at)}; ask the maker for help.")
+    if await session.get(Shipment, pledge.id) is not None:
+        raise AlreadyShipped("Your package has already left; ask the maker or the carrier to redirect it.")
+    country = address["country"]
+    if shipping_fee_for(tier.shipping, country) is None:
+        shipped_to = ", ".join(str(rate["country"]) for rate in tier.shipping) or "nowhere"
+        raise InvalidInput("country", f"this reward does not ship to {country} (it ships to: {shipped_to})")
+
+    await session.execute(
+        update(Pledge)
+        .where(Pledge.id == pledge.id)
+        .values(address=dict(address))
+        .execution_options(synchronize_session=False)
+    )
+    first_open = (
+        select(Batch.id)
+        .where(Batch.campaign_id == campaign.id, Batch.status == "planned")
+        .order_by(Batch.number)
+        .limit(1)
+        .scalar_subquery()
+    )
+    own_batch_open = select(Batch.status == "planned").where(Batch.id == Allocation.batch_id).scalar_subquery()
+    listed = await session.execute(
+        update(Allocation)
+        .where(Allocation.pledge_id == pledge.id, Allocation.list_batch_id.is_(None))
+        .values(list_batch_id=case((own_batch_open, Allocation.batch_id), else_=first_open))
+        .returning(Allocation.list_batch_id)
+        .execution_options(synchronize_session=False)
+    )
+    if any(list_batch_id is None for (list_batch_id,) in listed):
+        request_plan(session, campaign.id)  # no batch is open: planning opens one for late packages
+    await session.refresh(pledge)
+    return pledge
+
+
+async def suggested_address(session: AsyncSession, pledge: Pledge) -> dict[str, Any] | None:
+    """What the address form starts with: the pledge's own address, else the one the backer gave last elsewhere."""
+    if isinstance(pledge.address, dict):
+        return dict(pledge.address)
+    found: dict[str, Any] | None = await session.scalar(
+        select(Pledge.address)
+        .where(Pledge.backer_id == pledge.backer_id, Pledge.id != pledge.id, has_address())
+        .order_by(Pledge.updated_at.desc())
+        .limit(1)
+    )
+    return found
+
+
+def _last_address_elsewhere() -> Any:
+    """SQL, correlated to `pledges`: the address its backer gave last on another pledge."""
+    previous = aliased(Pledge)
+    return (
+        select(previous.address)
+        .where(
+            previous.backer_id == Pledge.backer_id,
+            previous.id != Pledge.id,
+            func.jsonb_typeof(previous.address) == "object",
+        )
+        .order_by(previous.updated_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+async def send_address_surveys(session: AsyncSession, campaign_id: uuid.UUID) -> int:
+    """Mail every backer of a shipped reward who has not been asked yet for the address to ship it to; once each.
+
+    Called by the planning job, so backers whose pledge is collected late are asked too.
+    """
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status not in PLANNING_STATUSES:
+        return 0
+    asked = (
+        insert(AddressRequest)
+        .from_select(
+            ["pledge_id", "campaign_id"],
+            select(Pledge.id, Pledge.campaign_id)
+            .join(Tier, Tier.id == Pledge.tier_id)
+            .where(
+                Pledge.campaign_id == campaign.id,
+                Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+                func.jsonb_array_length(Tier.items) > 0,
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(AddressRequest.pledge_id)
+        .cte("asked")
+    )
+    rows = await session.execute(_recipients(asked))
+    return await mail_backers(session, ADDRESS_SURVEY, (_address_mail(campaign, row) for row in rows))
+
+
+async def remind_missing_addresses(session: AsyncSession, *, day_seconds: int) -> int:
+    """The sweep's step: one reminder to each backer still without an address, REMIND_AFTER_DAYS after the survey or
+    REMIND_BEFORE_LOCK_DAYS before the address lock, whichever comes first; none once the lock has passed."""
+    now = func.now()
+    due = (
+        update(AddressRequest)
+        .where(
+            AddressRequest.reminded_at.is_(None),
+            AddressRequest.pledge_id == Pledge.id,
+            Campaign.id == AddressRequest.campaign_id,
+            not_(has_address()),
+            Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+            Campaign.status.in_(PLANNING_STATUSES),
+            or_(Campaign.address_lock_at.is_(None), Campaign.address_lock_at > now),
+            or_(
+                AddressRequest.surveyed_at < now - _seconds(REMIND_AFTER_DAYS * day_seconds),
+                Campaign.address_lock_at < now + _seconds(REMIND_BEFORE_LOCK_DAYS * day_seconds),
+            ),
+        )
+        .values(reminded_at=now)
+        .returning(AddressRequest.pledge_id)
+        .cte("due")
+    )
+    rows = (await session.execute(_recipients(due))).all()
+    campaigns = {
+        c.id: c
+        for c in await session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))
+    }
+    return await mail_backers(
+        session, ADDRESS_REMINDER, (_address_mail(campaigns[row.campaign_id], row) for row in rows)
+    )
+
+
+def _recipients(chosen: Any) -> Any:
+    """The backers of the pledges whose ids `chosen` (a CTE) returns, with what their address mail shows."""
+    return (
+        select(
+            Pledge.id.label("pledge_id"),
+            Pledge.campaign_id,
+            Pledge.address,
+            _last_address_elsewhere().label("last_address"),
+            User.id.label("user_id"),
+            User.email,
+            User.locale,
+            User.name,
+        )
+        .join(chosen, chosen.c.pledge_id == Pledge.id)
+        .join(User, User.id == Pledge.backer_id)
+        .order_by(Pledge.number)
+    )
+
+
+def _address_mail(campaign: Campaign, row: Row[Any]) -> BackerMail:
+    address = row.address if isinstance(row.address, dict) else row.last_address
+    return BackerMail(
+        user_id=row.user_id,
+        email=row.email,
+        locale=row.locale,
+        facts={
+            "name": row.name,
+            "campaign_title": campaign.title,
+            "pledge_id": str(row.pledge_id),
+            "address_path": f"/pledges/{row.pledge_id}/address",
+            "address": address if isinstance(address, dict) else None,
+            "address_given": isinstance(row.address, dict),
+            "address_lock": _moment(campaign.address_lock_at) if campaign.address_lock_at else None,
+        },
+    )
+
+
+def _seconds(seconds: int) -> Any:
+    return func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))
+
+
+def _moment(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

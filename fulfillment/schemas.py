@@ -1,0 +1,107 @@
+"""Request and response models of fulfillment: batches, held-back pledges, shipments, the campaign's settings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import AwareDatetime, Field, RootModel
+
+from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
+from fulfillment.service import BatchSummary
+from fulfillment.shipments import HeldBack, ShipmentsOutcome
+
+MAX_PACKAGING_GRAMS = 100_000
+
+
+class BatchItemOut(ResponseModel):
+    sku: str
+    quantity: int
+
+
+class BatchOut(ResponseModel):
+    """`items` is what the factory makes (units for the pledges plus spares), SKU by SKU; `units` and `spares` are
+    its two parts. `pledges` are the pledges whose rewards it makes; `packages` are on its shipping list."""
+
+    id: uuid.UUID
+    number: int
+    status: str
+    items: list[BatchItemOut]
+    units: list[BatchItemOut]
+    spares: list[BatchItemOut]
+    pledges: int
+    packages: int
+    shipped: int
+    created_at: UtcDatetime
+    confirmed_at: UtcDatetime | None
+    production_started_at: UtcDatetime | None
+    shipped_at: UtcDatetime | None
+
+    @classmethod
+    def of(cls, summary: BatchSummary) -> BatchOut:
+        batch = summary.batch
+        made = {sku: int(units) + int(batch.spares.get(sku, 0)) for sku, units in batch.units.items()}
+        return cls(
+            id=batch.id,
+            number=batch.number,
+            status=batch.status,
+            items=_items(made),
+            units=_items(batch.units),
+            spares=_items(batch.spares),
+            pledges=summary.pledges,
+            packages=summary.packages,
+            shipped=summary.shipped,
+            created_at=batch.created_at,
+            confirmed_at=batch.confirmed_at,
+            production_started_at=batch.production_started_at,
+            shipped_at=batch.shipped_at,
+        )
+
+
+def _items(units: Mapping[str, Any]) -> list[BatchItemOut]:
+    return [BatchItemOut(sku=sku, quantity=int(count)) for sku, count in sorted(units.items()) if int(count)]
+
+
+class BatchList(RootModel[list[BatchOut]]):
+    pass
+
+
+class HeldBackOut(ResponseModel):
+    pledge_id: uuid.UUID
+    backer_id: uuid.UUID
+    backer_name: str
+    tier_id: uuid.UUID | None
+    shipping_country: str | None
+    batch_id: uuid.UUID | None
+    batch_number: int | None
+    surveyed_at: UtcDatetime | None
+    reminded_at: UtcDatetime | None
+
+    @classmethod
+    def of(cls, held: HeldBack) -> HeldBackOut:
+        return cls.model_validate(held)
+
+
+class ShipmentsOut(ResponseModel):
+    received: int
+    shipped: int
+    corrected: int
+    unchanged: int
+    campaign_status: str
+
+    @classmethod
+    def of(cls, outcome: ShipmentsOutcome) -> ShipmentsOut:
+        return cls.model_validate(outcome)
+
+
+class FulfillmentSettingsIn(RequestModel):
+    """Both fields, always (PUT): `address_lock_at` null means addresses never lock."""
+
+    address_lock_at: AwareDatetime | None
+    packaging_weight_grams: int = Field(ge=0, le=MAX_PACKAGING_GRAMS)
+
+
+class FulfillmentSettingsOut(ResponseModel):
+    address_lock_at: UtcDatetime | None
+    packaging_weight_grams: int

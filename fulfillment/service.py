@@ -1,0 +1,423 @@
+"""Fulfillment's use cases: planning a funded campaign into manufacturing batches, the batches' life, the settings.
+
+Addresses are in fulfillment/addresses.py, shipping lists and shipments in fulfillment/shipments.py; the rules of
+planning itself are plain code in fulfillment/planner.py.
+
+Every use case that changes a campaign's plan, lists or shipments locks the campaign row first (`lock_campaign`), the
+same order the escrow code takes (campaign, then milestone, then escrow), so two planners never interleave and an
+address given during planning waits for the plan to be written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.access import move_campaign, visible_campaign
+from campaigns.errors import Conflict, NotAllowed, NotFound
+from campaigns.ids import parse_id
+from campaigns.jobs import enqueue_job
+from campaigns.lifecycle import INSIDERS, NotFunded, Role
+from campaigns.models import Campaign, Pledge, Product, Tier, User, new_id
+from fulfillment.models import Allocation, Batch, Shipment
+from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
+
+PLAN_CAMPAIGN = "fulfillment.plan"
+ALLOCATIONS = cast(Table, Allocation.__table__)
+
+# Campaigns whose plan follows their pledges; a fulfilled or suspended campaign's plan stays as it was.
+PLANNING_STATUSES = ("funded", "fulfilling")
+# Campaigns whose batches there is something to see of.
+BATCH_VIEW_STATUSES = ("funded", "fulfilling", "fulfilled", "suspended")
+# Pledges whose rewards are made and shipped: paid for, and not refunded in full.
+SHIPPABLE_PLEDGE_STATUSES = ("collected", "partially_refunded")
+
+
+class BatchNotPlanned(Conflict):
+    type = "batch-not-planned"
+    title = "The batch is already confirmed"
+
+
+class BatchOutOfOrder(Conflict):
+    type = "batch-out-of-order"
+    title = "An earlier batch is not confirmed yet"
+
+
+class PlanChanged(Conflict):
+    type = "plan-changed"
+    title = "The plan changed since you read it"
+
+
+class BatchNotConfirmed(Conflict):
+    type = "batch-not-confirmed"
+    title = "Only a confirmed batch goes into production"
+
+
+class FulfillmentClosed(Conflict):
+    type = "fulfillment-closed"
+    title = "The campaign's fulfillment settings can no longer change"
+
+
+def has_address() -> ColumnElement[bool]:
+    """SQL: the pledge has an address (a JSON object, not SQL NULL and not JSON null)."""
+    return func.coalesce(func.jsonb_typeof(Pledge.address) == "object", False)
+
+
+def request_plan(session: AsyncSession, campaign_id: uuid.UUID) -> None:
+    """Ask the worker to plan the campaign (and mail the address survey) once this transaction commits.
+
+    Call it when a campaign becomes funded; the sweep also finds any campaign whose plan is stale.
+    """
+    enqueue_job(session, PLAN_CAMPAIGN, campaign_id)
+
+
+# Who may see and act
+
+
+async def fulfillment_campaign(
+    session: AsyncSession, ref: uuid.UUID | str, user: User, *, manage: bool = False
+) -> tuple[Campaign, frozenset[Role]]:
+    """The campaign whose fulfillment `user` may see (its maker, its space's operators, admins) or, with `manage`,
+    run (its maker). Someone else learns that a public campaign exists (403) but not that a draft does (404)."""
+    campaign, roles = await visible_campaign(session, ref, user)
+    if manage and "maker" not in roles:
+        raise NotAllowed("Only the campaign's maker runs its fulfillment.")
+    if not roles & INSIDERS:
+        raise NotAllowed("Only the maker, the sponsoring space's operators and admins see the campaign's fulfillment.")
+    return campaign, roles
+
+
+async def lock_campaign(session: AsyncSession, campaign_id: uuid.UUID, *, share: bool = False) -> Campaign | None:
+    """The campaign row, locked until the transaction ends (`share`: against planning only, not one another)."""
+    campaign: Campaign | None = await session.scalar(
+        select(Campaign)
+        .where(Campaign.id == campaign_id)
+        .with_for_update(read=share)
+        .execution_options(populate_existing=True)
+    )
+    return campaign
+
+
+async def batch_of(session: AsyncSession, campaign: Campaign, batch_ref: uuid.UUID | str) -> Batch:
+    ident = parse_id(batch_ref)
+    batch = await session.get(Batch, ident, populate_existing=True) if ident else None
+    if batch is None or batch.campaign_id != campaign.id:
+        raise NotFound("No such batch.")
+    return batch
+
+
+# Planning
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """What one planning run did: batches written anew, batches kept as they were, late packages given a list."""
+
+    written: int
+    kept: int
+    listed_late: int
+
+
+async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOutcome | None:
+    """Bring the campaign's unconfirmed batches in line with its paid pledges; None when it is not being planned.
+
+    Re-runnable: the same pledges give the same batches, and a batch that comes out as it is stored is kept with its
+    id. Confirmed batches are never touched. Each pledge's package goes on its own batch's shipping list once it has
+    an address; a pledge whose batch was confirmed without its address (a late address) goes on the list of the
+    first batch still open, and when no batch is open a batch with nothing to make is opened for such packages.
+    Raises PledgeLargerThanBatch when one pledge needs more of a SKU than one batch can make.
+    """
+    campaign = await lock_campaign(session, campaign_id)
+    if campaign is None or campaign.status not in PLANNING_STATUSES:
+        return None
+    demands, addressed = await _paid_demands(session, campaign.id)
+    batches = list(await session.scalars(select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.number)))
+    open_batches = {batch.number: batch for batch in batches if batch.status == "planned"}
+    open_ids = {batch.id for batch in open_batches.values()}
+    members: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    waiting_late = False
+    allocations = await session.execute(
+        select(Allocation.batch_id, Allocation.pledge_id, Allocation.list_batch_id).where(
+            Allocation.campaign_id == campaign.id
+        )
+    )
+    for batch_id, pledge_id, list_batch_id in allocations:
+        members[batch_id].add(pledge_id)
+        if batch_id not in open_ids and pledge_id in addressed and (list_batch_id is None or list_batch_id in open_ids):
+            waiting_late = True
+
+    frozen = [FrozenBatch(batch.number, sorted(members[batch.id])) for batch in batches if batch.status != "planned"]
+    planned = plan_batches(demands, await _product_specs(session, campaign.id), frozen)
+    if not planned and waiting_late:
+        # Late packages need a list to go on, though nothing is left to make.
+        planned = [PlannedBatch(number=max(b.number for b in frozen) + 1, units={}, spares={}, pledge_ids=[])]
+
+    kept = {
+        batch.number: stored
+        for batch in planned
+        if (stored := open_batches.get(batch.number)) is not None and _same_batch(stored, batch, members[stored.id])
+    }
+    dropped = [stored.id for number, stored in open_batches.items() if number not in kept]
+    if dropped:
+        # Their allocations go with them; late packages listed on them are listed again below.
+        await session.execute(delete(Batch).where(Batch.id.in_(dropped)))
+    written = [batch for batch in planned if batch.number not in kept]
+    ids = await _write_batches(session, campaign.id, written, addressed)
+
+    listed_late = 0
+    if planned:
+        first = planned[0].number
+        listed_late = await _list_late_packages(session, campaign.id, ids[first] if first in ids else kept[first].id)
+    return PlanOutcome(written=len(written), kept=len(kept), listed_late=listed_late)
+
+
+async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
+    """What each paid pledge with a reward needs made, in arrival order; and which of them have an address."""
+    items_by_tier = await tier_items(session, campaign_id)
+    demands: list[PledgeDemand] = []
+    addressed: set[uuid.UUID] = set()
+    rows = await session.execute(
+        select(Pledge.id, Pledge.number, Pledge.tier_id, has_address())
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+        .order_by(Pledge.number)
+    )
+    for pledge_id, number, tier_id, addressed_now in rows:
+        items = items_by_tier.get(tier_id) if tier_id is not None else None
+        if items:
+            demands.append(PledgeDemand(pledge_id=pledge_id, number=number, items=items))
+            if addressed_now:
+                addressed.add(pledge_id)
+    return demands, addressed
+
+
+async def _write_batches(
+    session: AsyncSession, campaign_id: uuid.UUID, batches: Sequence[PlannedBatch], addressed: set[uuid.UUID]
+) -> dict[int, uuid.UUID]:
+    """Insert new batches and their allocations in bulk; an addressed pledge's package goes on its batch's list.
+    Returns the new batches' ids by number."""
+    ids = {batch.number: new_id() for batch in batches}
+    if not batches:
+        return ids
+    await session.execute(
+        insert(Batch),
+        [
+            {"id": ids[b.number], "campaign_id": campaign_id, "number": b.number, "units": b.units, "spares": b.spares}
+            for b in batches
+        ],
+    )
+    rows = [
+        {
+            "pledge_id": pledge_id,
+            "campaign_id": campaign_id,
+            "batch_id": ids[batch.number],
+            "list_batch_id": ids[batch.number] if pledge_id in addressed else None,
+        }
+        for batch in batches
+        for pledge_id in batch.pledge_ids
+    ]
+    if rows:
+        # Core, not the ORM's bulk mode: a campaign of 100,000 backers is 100,000 rows here.
+        await session.execute(insert(ALLOCATIONS), rows)
+    return ids
+
+
+def _same_batch(stored: Batch, planned: PlannedBatch, pledge_ids: set[uuid.UUID]) -> bool:
+    return stored.units == planned.units and stored.spares == planned.spares and pledge_ids == set(planned.pledge_ids)
+
+
+async def _list_late_packages(session: AsyncSession, campaign_id: uuid.UUID, first_open: uuid.UUID) -> int:
+    """Put the packages of confirmed batches' pledges that have an address but no list on the first open list."""
+    confirmed_batch = select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.status != "planned")
+    addressed_pledge = select(Pledge.id).where(
+        Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES), has_address()
+    )
+    listed = await session.execute(
+        update(Allocation)
+        .where(
+            Allocation.campaign_id == campaign_id,
+            Allocation.list_batch_id.is_(None),
+            Allocation.batch_id.in_(confirmed_batch),
+            Allocation.pledge_id.in_(addressed_pledge),
+        )
+        .values(list_batch_id=first_open)
+        .returning(Allocation.pledge_id)
+    )
+    return len(listed.all())
+
+
+async def _product_specs(session: AsyncSession, campaign_id: uuid.UUID) -> list[ProductSpec]:
+    products = await session.scalars(select(Product).where(Product.campaign_id == campaign_id))
+    return [
+        ProductSpec(sku=p.sku, batch_size=p.batch_size, overage_bps=p.overage_bps, weight_grams=p.weight_grams)
+        for p in products
+    ]
+
+
+async def product_specs_by_sku(session: AsyncSession, campaign_id: uuid.UUID) -> dict[str, ProductSpec]:
+    return {spec.sku: spec for spec in await _product_specs(session, campaign_id)}
+
+
+async def tier_items(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, dict[str, int]]:
+    """Each tier's units per SKU (`[{sku, quantity}]` as stored becomes `{sku: quantity}`)."""
+    rows = await session.execute(select(Tier.id, Tier.items).where(Tier.campaign_id == campaign_id))
+    return {tier_id: items_of(items) for tier_id, items in rows}
+
+
+def items_of(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for item in items:
+        units[str(item["sku"])] = units.get(str(item["sku"]), 0) + int(item["quantity"])
+    return units
+
+
+# Batches
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """A batch with its counts: pledges it makes, packages on its shipping list, and how many of those shipped."""
+
+    batch: Batch
+    pledges: int
+    packages: int
+    shipped: int
+
+
+async def batches_of(session: AsyncSession, campaign_ref: uuid.UUID | str, viewer: User) -> list[BatchSummary]:
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, viewer)
+    if campaign.status not in BATCH_VIEW_STATUSES:
+        raise NotFunded(f"The campaign is {campaign.status}; its batches are planned once it is funded.")
+    return await batch_summaries(session, campaign.id)
+
+
+async def batch_summaries(
+    session: AsyncSession, campaign_id: uuid.UUID, *, batch_id: uuid.UUID | None = None
+) -> list[BatchSummary]:
+    query = select(Batch).where(Batch.campaign_id == campaign_id).order_by(Batch.number)
+    if batch_id is not None:
+        query = query.where(Batch.id == batch_id)
+    batches = list(await session.scalars(query.execution_options(populate_existing=True)))
+    counted = await session.execute(
+        select(Allocation.batch_id, func.count())
+        .where(Allocation.campaign_id == campaign_id)
+        .group_by(Allocation.batch_id)
+    )
+    pledges = {batch_id: count for batch_id, count in counted}
+    packages: dict[uuid.UUID | None, tuple[int, int]] = {}
+    rows = await session.execute(
+        select(Allocation.list_batch_id, func.count(), func.count(Shipment.pledge_id))
+        .join(Pledge, Pledge.id == Allocation.pledge_id)
+        .outerjoin(Shipment, Shipment.pledge_id == Allocation.pledge_id)
+        .where(
+            Allocation.campaign_id == campaign_id,
+            Allocation.list_batch_id.is_not(None),
+            Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+        )
+        .group_by(Allocation.list_batch_id)
+    )
+    for list_batch_id, listed, shipped in rows:
+        packages[list_batch_id] = (listed, shipped)
+    return [BatchSummary(batch, pledges.get(batch.id, 0), *packages.get(batch.id, (0, 0))) for batch in batches]
+
+
+async def confirm_batch(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, batch_ref: uuid.UUID | str, maker: User
+) -> BatchSummary:
+    """The maker has ordered the batch from the factory: from now on it never changes.
+
+    The plan is brought up to date first, so what is confirmed is exactly what the pledges ask for now; if that
+    changes the batch the maker was looking at, nothing is confirmed (409 plan-changed). Batches are confirmed in
+    order, earliest backers first. The first confirmation makes the campaign `fulfilling` and unlocks the escrow
+    milestone that waits for the first batch.
+    """
+    campaign, roles = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    await lock_campaign(session, campaign.id)  # refreshes `campaign`: the session holds one object per row
+    if campaign.status not in PLANNING_STATUSES:
+        raise NotFunded(f"The campaign is {campaign.status}; batches are confirmed while it is funded or fulfilling.")
+    batch = await batch_of(session, campaign, batch_ref)
+    if batch.status != "planned":
+        raise BatchNotPlanned(f"Batch {batch.number} is already {batch.status}.")
+    ident, number = batch.id, batch.number
+    await plan_campaign(session, campaign.id)
+    if await session.scalar(select(Batch.id).where(Batch.id == ident)) is None:
+        raise PlanChanged("Pledges changed since you read the batches and the plan with them; reload the batches.")
+    earlier = await session.scalar(
+        select(Batch.number)
+        .where(Batch.campaign_id == campaign.id, Batch.status == "planned", Batch.number < number)
+        .order_by(Batch.number)
+        .limit(1)
+    )
+    if earlier is not None:
+        raise BatchOutOfOrder(f"Confirm batch {earlier} first: batches are made in order, earliest backers first.")
+    await session.execute(
+        update(Batch)
+        .where(Batch.id == ident, Batch.status == "planned")
+        .values(status="confirmed", confirmed_at=func.now())
+    )
+    first_confirmed = func.coalesce(Campaign.first_batch_confirmed_at, func.now())
+    if campaign.status == "funded":
+        await move_campaign(
+            session, campaign, "start_fulfilment", roles, actor_id=maker.id, first_batch_confirmed_at=first_confirmed
+        )
+    else:
+        await session.execute(
+            update(Campaign).where(Campaign.id == campaign.id).values(first_batch_confirmed_at=first_confirmed)
+        )
+    return (await batch_summaries(session, campaign.id, batch_id=ident))[0]
+
+
+async def start_batch_production(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, batch_ref: uuid.UUID | str, maker: User
+) -> BatchSummary:
+    """The factory has started making a confirmed batch."""
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    batch = await batch_of(session, campaign, batch_ref)
+    started = await session.scalar(
+        update(Batch)
+        .where(Batch.id == batch.id, Batch.status == "confirmed")
+        .values(status="in_production", production_started_at=func.now())
+        .returning(Batch.id)
+    )
+    if started is None:
+        await session.refresh(batch)
+        raise BatchNotConfirmed(f"Batch {batch.number} is {batch.status.replace('_', ' ')}, not confirmed.")
+    return (await batch_summaries(session, campaign.id, batch_id=batch.id))[0]
+
+
+# Settings
+
+_SETTINGS_CLOSED = ("rejected", "unsuccessful", "fulfilled", "suspended")
+
+
+async def fulfillment_settings(session: AsyncSession, campaign_ref: uuid.UUID | str, viewer: User) -> Campaign:
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, viewer)
+    return campaign
+
+
+async def set_fulfillment_settings(
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    maker: User,
+    *,
+    address_lock_at: datetime | None,
+    packaging_weight_grams: int,
+) -> Campaign:
+    """The moment after which addresses can no longer change (None: never), and the packaging's weight in grams."""
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    changed = await session.scalar(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.not_in(_SETTINGS_CLOSED))
+        .values(address_lock_at=address_lock_at, packaging_weight_grams=packaging_weight_grams)
+        .returning(Campaign.id)
+    )
+    await session.refresh(campaign)
+    if changed is None:
+        raise FulfillmentClosed(f"The campaign is {campaign.status}; its fulfillment settings are final.")
+    return campaign

@@ -1,0 +1,222 @@
+"""Fulfillment's API: batches, shipping lists, held-back pledges, tracking uploads, addresses and settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from campaigns.errors import InvalidInput
+from campaigns.pledge_schemas import AddressIn, PledgeOut
+from campaigns.schemas import PageQuery
+from campaigns.schemas_base import Page
+from fulfillment import addresses, service, shipments
+from fulfillment.schemas import (
+    BatchList,
+    BatchOut,
+    FulfillmentSettingsIn,
+    FulfillmentSettingsOut,
+    HeldBackOut,
+    ShipmentsOut,
+)
+from service.api import UnsupportedMediaType, json_response
+from service.routes import api
+from service.web import current_user, gateway_of, sessions_of, uow
+
+TAGS = ["fulfillment"]
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def _campaign_ref(request: Request) -> str:
+    return str(request.path_params["campaign_id"])
+
+
+def _batch_ref(request: Request) -> str:
+    return str(request.path_params["batch_id"])
+
+
+# Batches
+
+
+@api.route(
+    "GET",
+    "/campaigns/{campaign_id}/batches",
+    summary="The campaign's manufacturing batches, once it is funded (maker, operators, admins)",
+    response=BatchList,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def list_batches(request: Request) -> Response:
+    async with uow(request) as session:
+        viewer = await current_user(request, session)
+        summaries = await service.batches_of(session, _campaign_ref(request), viewer)
+    return json_response(BatchList([BatchOut.of(summary) for summary in summaries]))
+
+
+@api.route(
+    "POST",
+    "/campaigns/{campaign_id}/batches/{batch_id}/confirm",
+    summary="Confirm a batch with the factory (maker): it never changes again; the first one starts fulfilment",
+    response=BatchOut,
+    errors=(403, 409),
+    idempotent=True,
+    tags=TAGS,
+)
+async def confirm_batch(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        summary = await service.confirm_batch(session, _campaign_ref(request), _batch_ref(request), maker)
+    return json_response(BatchOut.of(summary))
+
+
+@api.route(
+    "POST",
+    "/campaigns/{campaign_id}/batches/{batch_id}/start-production",
+    summary="Mark a confirmed batch as in production (maker)",
+    response=BatchOut,
+    errors=(403, 409),
+    idempotent=True,
+    tags=TAGS,
+)
+async def start_batch_production(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        summary = await service.start_batch_production(session, _campaign_ref(request), _batch_ref(request), maker)
+    return json_response(BatchOut.of(summary))
+
+
+@api.route(
+    "GET",
+    "/campaigns/{campaign_id}/batches/{batch_id}/shipping-list.csv",
+    summary="The batch's shipping list as CSV, one row per package, grouped by country (maker, operators, admins)",
+    errors=(403,),
+    response_content=CSV_CONTENT,
+    tags=TAGS,
+)
+async def download_shipping_list(request: Request) -> Response:
+    async with uow(request) as session:
+        viewer = await current_user(request, session)
+        batch = await shipments.shipping_list_batch(session, _campaign_ref(request), _batch_ref(request), viewer)
+        batch_id, number = batch.id, batch.number
+    sessions = sessions_of(request)
+
+    async def parts() -> AsyncIterator[str]:
+        # The request's transaction has ended; the list is read in a session of its own, open while it streams.
+        async with sessions() as list_session:
+            async for part in shipments.shipping_list_csv(list_session, batch_id):
+                yield part
+
+    return StreamingResponse(
+        parts(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="batch-{number}-shipping-list.csv"'},
+    )
+
+
+@api.route(
+    "GET",
+    "/campaigns/{campaign_id}/unaddressed",
+    summary="Paid pledges held back for want of an address, earliest first (maker, operators, admins)",
+    query=PageQuery,
+    response=Page[HeldBackOut],
+    errors=(403,),
+    tags=TAGS,
+)
+async def list_unaddressed(request: Request, query: PageQuery) -> Response:
+    async with uow(request) as session:
+        viewer = await current_user(request, session)
+        held, next_cursor = await shipments.unaddressed_pledges(
+            session, _campaign_ref(request), viewer, limit=query.limit, cursor=query.cursor
+        )
+    return json_response(Page[HeldBackOut](items=[HeldBackOut.of(h) for h in held], next_cursor=next_cursor))
+
+
+@api.route(
+    "POST",
+    "/campaigns/{campaign_id}/shipments",
+    summary="Upload tracking numbers as CSV (pledge_id, carrier, tracking_number): all lines or none (maker)",
+    response=ShipmentsOut,
+    errors=(403, 409, 413, 415, 422),
+    idempotent=True,
+    request_content=CSV_CONTENT,
+    tags=TAGS,
+)
+async def upload_shipments(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in CSV_TYPES:
+            raise UnsupportedMediaType("Send the file as text/csv: pledge_id, carrier, tracking_number.")
+        try:
+            csv_text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("body", "must be UTF-8 text") from None
+        outcome = await shipments.record_shipments(session, _campaign_ref(request), maker, csv_text)
+    return json_response(ShipmentsOut.of(outcome))
+
+
+# Settings
+
+
+def _settings_out(campaign: object) -> FulfillmentSettingsOut:
+    return FulfillmentSettingsOut.model_validate(campaign)
+
+
+@api.route(
+    "GET",
+    "/campaigns/{campaign_id}/fulfillment-settings",
+    summary="The address lock and the packaging weight (maker, operators, admins)",
+    response=FulfillmentSettingsOut,
+    errors=(403,),
+    tags=TAGS,
+)
+async def get_fulfillment_settings(request: Request) -> Response:
+    async with uow(request) as session:
+        viewer = await current_user(request, session)
+        campaign = await service.fulfillment_settings(session, _campaign_ref(request), viewer)
+    return json_response(_settings_out(campaign))
+
+
+@api.route(
+    "PUT",
+    "/campaigns/{campaign_id}/fulfillment-settings",
+    summary="Set when addresses lock (RFC 3339, or null) and the packaging weight in grams (maker)",
+    body=FulfillmentSettingsIn,
+    response=FulfillmentSettingsOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def put_fulfillment_settings(request: Request, body: FulfillmentSettingsIn) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        campaign = await service.set_fulfillment_settings(
+            session,
+            _campaign_ref(request),
+            maker,
+            address_lock_at=body.address_lock_at,
+            packaging_weight_grams=body.packaging_weight_grams,
+        )
+    return json_response(_settings_out(campaign))
+
+
+# Addresses
+
+
+@api.route(
+    "PUT",
+    "/pledges/{pledge_id}/address",
+    summary="Give or change the address the reward ships to (the backer), until the campaign's address lock",
+    body=AddressIn,
+    response=PledgeOut,
+    errors=(403, 409),
+    tags=["pledges"],
+)
+async def put_pledge_address(request: Request, body: AddressIn) -> Response:
+    async with uow(request) as session:
+        backer = await current_user(request, session)
+        pledge = await addresses.give_address(session, request.path_params["pledge_id"], backer, body.model_dump())
+        shipment = await shipments.shipment_of(session, pledge.id)
+        out = PledgeOut.of(pledge, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+    return json_response(out)
