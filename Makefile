@@ -18,12 +18,13 @@ install: $(STAMP)
 catalogs: install
 	$(BIN)/pybabel compile -d service/locale -D messages
 
-# Debian's Chromium for the browser tests; installed when missing and we may (CI runs as root).
+# Debian's Chromium (and CJK fonts, so Chinese pages render) for the browser tests; installed when missing and we
+# may (CI runs as root).
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	else echo "Chromium is not installed and cannot be installed here: the browser tests will be skipped."; fi
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
+	else echo "Chromium or CJK fonts are missing and cannot be installed here: browser tests may be skipped."; fi
 
 run: install catalogs
 	$(BIN)/kindling dev

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict, KindlingError, NotFound
 from campaigns.models import ApiToken, SpaceOperator, User
+from campaigns.notifications import notify
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the email is unknown, so both failures take the same time.
@@ -56,7 +57,9 @@ async def register_user(session: AsyncSession, *, email: str, password: str, nam
     user_id = row.scalar_one_or_none()
     if user_id is None:
         raise EmailTaken("An account with this email exists already; log in instead.")
-    return await session.get_one(User, user_id)
+    user = await session.get_one(User, user_id)
+    await notify(session, user, "welcome", name=user.name)
+    return user
 
 
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:

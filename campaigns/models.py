@@ -106,6 +106,9 @@ class Space(Base):
     country: Mapped[str] = mapped_column(String(2))
     sponsor_fee_bps: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text, server_default="")
+    # The space's own escrow release plan, [{name, share_bps, unlocks_on}] with shares adding to 10000;
+    # null means Kindling's default (payments.milestones.DEFAULT_MILESTONE_PLAN).
+    milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -139,6 +142,7 @@ class Campaign(Base):
         CheckConstraint("duration_days BETWEEN 1 AND 60", name="duration_range"),
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in CAMPAIGN_STATUSES)})", name="status_known"),
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
+        CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -156,6 +160,12 @@ class Campaign(Base):
     launched_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set when the first manufacturing batch is confirmed; it unlocks the second escrow milestone.
+    first_batch_confirmed_at: Mapped[datetime | None]
+    # Fulfillment (fulfillment/): after this moment backers can no longer give or change their address.
+    address_lock_at: Mapped[datetime | None]
+    # Added to every package's weight in the shipping lists: the box and the filling.
+    packaging_weight_grams: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

@@ -6,10 +6,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campaigns.models import Base
+from campaigns.models import Base, new_id
 
 
 class StripeCustomer(Base):
@@ -24,6 +36,10 @@ class WebhookEvent(Base):
     """Stored once per Stripe event id; only a new row enqueues work."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (
+        # What the sweep looks for: events whose job was lost or failed.
+        Index("ix_webhook_events_unprocessed", "received_at", postgresql_where=text("processed_at IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
@@ -31,3 +47,146 @@ class WebhookEvent(Base):
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def _known(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+# The books of a campaign (payments/ledger.py explains the sign convention).
+LEDGER_ACCOUNT_KINDS = (
+    "stripe_clearing",
+    "escrow",
+    "platform_fees",
+    "sponsor_fees",
+    "processor_fees",
+    "maker_payable",
+    "backer_refunds",
+)
+LEDGER_TRANSACTION_KINDS = ("pledge_collected", "platform_fee", "sponsor_fee", "processor_fee", "release", "refund")
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "kind", "currency", name="uq_ledger_accounts_campaign_kind_currency"),
+        # The target of the entries' composite foreign key: an entry books to an account of its campaign and currency.
+        UniqueConstraint("id", "campaign_id", "currency", name="uq_ledger_accounts_id_campaign_currency"),
+        CheckConstraint(_known("kind", LEDGER_ACCOUNT_KINDS), name="kind_known"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class LedgerTransaction(Base):
+    """One movement of money. Its entries sum to zero per currency (checked by the database at commit), it is
+    recorded once per (kind, reference), and neither it nor its entries can be changed or deleted."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        UniqueConstraint("kind", "reference", name="uq_ledger_transactions_kind_reference"),
+        UniqueConstraint("id", "campaign_id", name="uq_ledger_transactions_id_campaign"),
+        CheckConstraint(_known("kind", LEDGER_TRANSACTION_KINDS), name="kind_known"),
+        Index("ix_ledger_transactions_campaign_id", "campaign_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str] = mapped_column(String(255))
+    # The pledge whose money this is, for collections and refunds: what each backer paid comes from here.
+    pledge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pledges.id"), index=True)
+    memo: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["transaction_id", "campaign_id"], ["ledger_transactions.id", "ledger_transactions.campaign_id"]
+        ),
+        ForeignKeyConstraint(
+            ["account_id", "campaign_id", "currency"],
+            ["ledger_accounts.id", "ledger_accounts.campaign_id", "ledger_accounts.currency"],
+        ),
+        CheckConstraint("amount <> 0", name="amount_nonzero"),
+        Index("ix_ledger_entries_transaction_id", "transaction_id"),
+        Index("ix_ledger_entries_account_id", "account_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    transaction_id: Mapped[uuid.UUID]
+    campaign_id: Mapped[uuid.UUID]
+    account_id: Mapped[uuid.UUID]
+    # Signed: positive flows into the account, negative out of it.
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+MILESTONE_STATUSES = ("pending", "requested", "released", "cancelled")
+# What must have happened before the maker may ask for a milestone's release.
+MILESTONE_CONDITIONS = ("funded", "first_batch_confirmed", "shipping_done")
+
+
+class Milestone(Base):
+    """A share of the escrow the sponsoring space releases to the maker; its amount is fixed at release."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "position", name="uq_milestones_campaign_position"),
+        CheckConstraint(_known("status", MILESTONE_STATUSES), name="status_known"),
+        CheckConstraint(_known("unlocks_on", MILESTONE_CONDITIONS), name="unlocks_on_known"),
+        CheckConstraint("share_bps BETWEEN 1 AND 10000", name="share_range"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount_nonnegative"),
+        CheckConstraint(
+            "(status = 'released') = (amount IS NOT NULL AND released_at IS NOT NULL)", name="amount_iff_released"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    share_bps: Mapped[int] = mapped_column(Integer)
+    unlocks_on: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    requested_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+PAYOUT_STATUSES = ("pending", "paid")
+
+
+class Payout(Base):
+    """Money released to the maker and owed to them until it is paid (by bank transfer for now, outside Stripe)."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        CheckConstraint(_known("status", PAYOUT_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "(status = 'paid') = (paid_at IS NOT NULL AND bank_reference IS NOT NULL)", name="paid_iff_dated"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    milestone_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("milestones.id"), unique=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    bank_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    paid_at: Mapped[datetime | None]
+    paid_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

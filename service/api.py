@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from campaigns.errors import FieldError, KindlingError, ValidationFailed
+from service.idempotency import run_idempotently
+from service.web import current_user, uow
 
 JSON_BODY_LIMIT = 256 * 1024
 
@@ -67,9 +69,34 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise MalformedJson("The body is empty; send a JSON object.")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson(f"The body is not valid JSON: {exc}") from None
+    nul = _path_to_nul(data)
+    if nul is not None:
+        # PostgreSQL text cannot hold NUL; no field of ours has a use for it.
+        raise ValidationFailed("Some fields are invalid.", errors=[FieldError(nul or "body", "must not contain NUL")])
+    return data
+
+
+def _path_to_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = _path_to_nul(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _path_to_nul(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def json_response(content: BaseModel | dict[str, Any] | list[Any], status: int = 200) -> Response:
@@ -155,13 +182,17 @@ class ApiRouter:
 def _bind(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         kwargs: dict[str, Any] = {}
-        if op.query is not None:
-            kwargs["query"] = validate_model(op.query, dict(request.query_params))
-        if op.body is not None:
-            kwargs["body"] = validate_model(op.body, await read_json(request))
+        try:
+            if op.query is not None:
+                kwargs["query"] = validate_model(op.query, dict(request.query_params))
+            if op.body is not None:
+                kwargs["body"] = validate_model(op.body, await read_json(request))
+        except KindlingError:
+            if op.auth:
+                # Who may not call this at all learns that first, not what is wrong with the body.
+                await ensure_authenticated(request)
+            raise
         if op.idempotent:
-            from service.idempotency import run_idempotently
-
             return await run_idempotently(request, lambda: op.endpoint(request, **kwargs))
         return await op.endpoint(request, **kwargs)
 
@@ -169,6 +200,11 @@ def _bind(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     endpoint.__doc__ = op.endpoint.__doc__
     setattr(endpoint, "operation", op)  # noqa: B010 - the authorisation matrix reads it
     return endpoint
+
+
+async def ensure_authenticated(request: Request) -> None:
+    async with uow(request) as session:
+        await current_user(request, session)
 
 
 def _problem_schema() -> dict[str, Any]:

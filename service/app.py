@@ -17,9 +17,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from campaigns.errors import KindlingError
+from payments.gateway import StripeGateway
 from service.api import openapi_document
 from service.broker import DramatiqSender, create_broker
 from service.database import JobSender, create_engine, create_sessionmaker
+from service.endpoints import campaign_media
 from service.endpoints.health import healthz
 from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, is_api
 from service.problems import problem_from_error, problem_response
@@ -32,8 +34,22 @@ STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
 BODY_LIMIT = 8 * 1024 * 1024
 
 # Modules whose import declares API operations and pages.
-ENDPOINT_MODULES = ("service.endpoints.accounts", "service.endpoints.spaces")
-PAGE_MODULES: tuple[str, ...] = ()
+ENDPOINT_MODULES = (
+    "service.endpoints.accounts",
+    "service.endpoints.spaces",
+    "service.endpoints.campaigns",
+    "service.endpoints.campaign_media",
+    "service.endpoints.webhooks",
+    "service.endpoints.money",
+    "service.endpoints.pledges",
+    "service.endpoints.fulfillment",
+)
+PAGE_MODULES: tuple[str, ...] = (
+    "service.pages.home",
+    "service.pages.accounts",
+    "service.pages.spaces",
+    "service.pages.devmail",
+)
 
 
 def _page_routes(settings: Settings) -> list[BaseRoute]:
@@ -55,9 +71,12 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
         engine = create_engine(settings.database_url, pool_size=engine_pool)
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
+        gateway = StripeGateway.from_settings(settings)
+        app.state.gateway = gateway
         try:
             yield
         finally:
+            await gateway.aclose()
             await engine.dispose()
 
     async def openapi(request: Request) -> Response:
@@ -68,6 +87,7 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *api.routes(),
         *_page_routes(settings),
+        *campaign_media.media_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     script_origins = []

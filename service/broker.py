@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
-from service.database import Job, JobSender
+from campaigns.jobs import Job
+from service.database import JobSender
 
 log = logging.getLogger("kindling.jobs")
 
@@ -16,7 +18,7 @@ QUEUE = "default"
 
 
 def create_broker(redis_url: str) -> RedisBroker:
-    broker = RedisBroker(url=redis_url, socket_timeout=5, socket_connect_timeout=2)
+    broker = RedisBroker(url=redis_url, socket_timeout=5, socket_connect_timeout=2)  # type: ignore[no-untyped-call]
     broker.add_middleware(AsyncIO())
     return broker
 
@@ -27,7 +29,7 @@ class DramatiqSender(JobSender):
 
     def send(self, jobs: list[Job]) -> None:
         for job in jobs:
-            message = dramatiq.Message(
+            message: dramatiq.Message[Any] = dramatiq.Message(
                 queue_name=QUEUE, actor_name=job.actor_name, args=job.args, kwargs=job.kwargs, options={}
             )
             try:

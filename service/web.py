@@ -17,6 +17,7 @@ from campaigns.accounts import user_for_token
 from campaigns.errors import KindlingError, NotAllowed, NotAuthenticated
 from campaigns.ids import parse_id
 from campaigns.models import User
+from payments.gateway import PaymentGateway
 from service.database import JobSender, unit_of_work
 from service.settings import Settings
 
@@ -42,6 +43,11 @@ def sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
 def sender_of(request: Request) -> JobSender:
     sender: JobSender = request.app.state.sender
     return sender
+
+
+def gateway_of(request: Request) -> PaymentGateway:
+    gateway: PaymentGateway = request.app.state.gateway
+    return gateway
 
 
 @asynccontextmanager

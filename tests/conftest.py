@@ -12,16 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from payments.gateway import StripeGateway
 from service.app import create_app
 from service.broker import ListSender
 from service.database import create_engine, create_sessionmaker
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe
+from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe, free_port
 from service.metadata import target_metadata
 from service.migrations import migrate
 from service.settings import Settings, load_settings
+from tests.browser import LiveServer, serve
+from tests.helpers import Inbox
 
 TEST_DATABASE = "kindling_test"
 
@@ -132,6 +136,44 @@ async def _client_for(app_settings: Settings, sender: ListSender | None) -> Asyn
 async def client(settings: Settings, engine: AsyncEngine, jobs: ListSender) -> AsyncIterator[httpx.AsyncClient]:
     async for client in _client_for(settings, jobs):
         yield client
+
+
+@pytest.fixture
+async def stripe_client(
+    stripe_settings: Settings, engine: AsyncEngine, jobs: ListSender
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process, talking to localstripe."""
+    async for client in _client_for(stripe_settings, jobs):
+        yield client
+
+
+@pytest.fixture
+async def gateway(stripe_settings: Settings) -> AsyncIterator[StripeGateway]:
+    """The payment gateway on localstripe."""
+    gateway = StripeGateway.from_settings(stripe_settings)
+    yield gateway
+    await gateway.aclose()
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[Inbox]:
+    """A real SMTP server on loopback that keeps every message it receives."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.url = f"smtp://127.0.0.1:{controller.port}"
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """The app under uvicorn on a free loopback port, for browser tests; `.url` is its address.
+
+    Ask for `engine` (or `sessions`) too, so the test starts from empty tables like the others.
+    """
+    with serve(create_app(settings, sender=ListSender(), engine_pool=5)) as server:
+        yield server
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

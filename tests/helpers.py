@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import itertools
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, Literal
 
 import httpx
+import uvicorn
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp
 
 from campaigns.models import User
+from service.devservices import EmbeddedStripe
+from service.settings import Settings
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -56,3 +71,289 @@ async def create_space(client: httpx.AsyncClient, admin: Actor, **fields: Any) -
     response = await client.post("/api/v1/spaces", json=body, headers=admin.headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+# Stripe's test cards, as localstripe knows them.
+CARD_OK = "4242424242424242"
+CARD_DECLINED_AT_SETUP = "4000000000000002"
+CARD_DECLINED_AT_CHARGE = "4000000000000341"
+CARD_NEEDS_AUTHENTICATION = "4000002500003155"
+
+
+async def confirm_card_setup(stripe: EmbeddedStripe, client_secret: str, card_number: str = CARD_OK) -> httpx.Response:
+    """What Stripe.js's confirmCardSetup does in the backer's browser: send the card to Stripe with the SetupIntent's
+    client secret and the publishable key (our server never sees the card)."""
+    setup_intent_id = client_secret.split("_secret_")[0]
+    async with httpx.AsyncClient(base_url=stripe.api_base) as browser:
+        return await browser.post(
+            f"/v1/setup_intents/{setup_intent_id}/confirm",
+            json={
+                "key": stripe.publishable_key,
+                "use_stripe_sdk": True,
+                "client_secret": client_secret,
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {"number": card_number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+                },
+            },
+        )
+
+
+async def complete_card_authentication(stripe: EmbeddedStripe, client_secret: str) -> httpx.Response:
+    """The backer passing the bank's check (3-D Secure) that confirmCardSetup shows for some cards."""
+    setup_intent_id = client_secret.split("_secret_")[0]
+    async with httpx.AsyncClient(base_url=stripe.api_base) as browser:
+        return await browser.post(
+            f"/v1/setup_intents/{setup_intent_id}/confirm",
+            json={"key": stripe.publishable_key, "use_stripe_sdk": True, "client_secret": client_secret},
+        )
+
+
+async def stripe_object(stripe: EmbeddedStripe, path: str) -> dict[str, Any]:
+    """An object as localstripe holds it, e.g. `stripe_object(stripe, "/v1/payment_methods/pm_...")`."""
+    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, "")) as http:
+        response = await http.get(path)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def stripe_event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+    """A Stripe event envelope around a real object, as Stripe would deliver it."""
+    return {
+        "id": event_id or "evt_" + secrets.token_hex(12),
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+        "data": {"object": obj},
+    }
+
+
+def stripe_signature(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header Stripe would send with `payload`."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment a `kindling` process needs to run with `settings`, and no other Kindling variable."""
+    ours = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "STRIPE_", "KINDLING_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
+    env.update(
+        {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "KINDLING_SECRET_KEY": settings.secret_key,
+            "STRIPE_SECRET_KEY": settings.stripe_secret_key,
+            "STRIPE_PUBLISHABLE_KEY": settings.stripe_publishable_key,
+            "STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret,
+            "STRIPE_API_BASE": settings.stripe_api_base or "",
+            "KINDLING_STRIPE_JS_URL": settings.stripe_js_url,
+            "KINDLING_BASE_URL": settings.base_url,
+            "KINDLING_DAY_SECONDS": str(settings.day_seconds),
+            "KINDLING_SWEEP_SECONDS": str(settings.sweep_seconds),
+            "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
+            "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
+            "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
+            "KINDLING_MAIL_FROM": settings.mail_from,
+            "KINDLING_MEDIA_DIR": str(settings.media_dir),
+            "KINDLING_DEV": "1" if settings.dev else "",
+            "SMTP_URL": settings.smtp_url or "",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd, see the `smtp_inbox` fixture) accepted; `url` is its SMTP_URL."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+# Campaigns (tests/test_campaigns_api.py shows each step on its own).
+
+CHECKLIST_ALL_TRUE = {"prototype": True, "bill_of_materials": True, "manufacturing_quote": True, "certifications": True}
+SHIPPING_CN_AND_WORLD = [{"country": "CN", "fee": 1000}, {"country": "*", "fee": 5000}]
+
+
+async def make_operator(client: httpx.AsyncClient, admin: Actor, space: dict[str, Any], name: str = "Olu") -> Actor:
+    """A new user whom the admin names operator of `space`."""
+    operator = await sign_up(client, name)
+    response = await client.post(
+        f"/api/v1/spaces/{space['id']}/operators", json={"email": operator.email}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return operator
+
+
+async def create_campaign(
+    client: httpx.AsyncClient, maker: Actor, space: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """A draft by `maker` in `space`: CNY 1,000.00 goal over 30 days unless `fields` say otherwise."""
+    body: dict[str, Any] = {
+        "title": f"Open Soil Sensor {next(_counter)}",
+        "summary": "A soil moisture sensor for balcony gardens.",
+        "description": "## The sensor\n\nIt tells you **when** to water.",
+        "currency": "CNY",
+        "goal": 100_000,
+        "space_id": space["id"],
+        "duration_days": 30,
+    }
+    body.update(fields)
+    response = await client.post("/api/v1/campaigns", json=body, headers=maker.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def add_product(
+    client: httpx.AsyncClient, maker: Actor, campaign: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sku": "SKU-A",
+        "name": "Sensor",
+        "weight_grams": 120,
+        "unit_cost": 3_000,
+        "batch_size": 500,
+    }
+    body.update(fields)
+    response = await client.post(f"/api/v1/campaigns/{campaign['id']}/products", json=body, headers=maker.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def add_tier(client: httpx.AsyncClient, maker: Actor, campaign: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """An unlimited tier of one SKU-A for 199.00, shipped to CN and the rest of the world, unless `fields` differ."""
+    body: dict[str, Any] = {
+        "title": "One sensor",
+        "description": "One sensor, shipped.",
+        "price": 19_900,
+        "quantity_limit": None,
+        "items": [{"sku": "SKU-A", "quantity": 1}],
+        "shipping": SHIPPING_CN_AND_WORLD,
+        "estimated_delivery": "2027-03",
+    }
+    body.update(fields)
+    response = await client.post(f"/api/v1/campaigns/{campaign['id']}/tiers", json=body, headers=maker.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def drafted_campaign(
+    client: httpx.AsyncClient,
+    maker: Actor,
+    space: dict[str, Any],
+    *,
+    limited_quantity: int = 10,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A draft ready to submit: product SKU-A, a limited "Early bird" tier (one unit, `limited_quantity` slots) and an
+    unlimited "Pair" tier (two units), both shipping to CN and "*"."""
+    campaign = await create_campaign(client, maker, space, **fields)
+    await add_product(client, maker, campaign)
+    await add_tier(client, maker, campaign, title="Early bird", price=14_900, quantity_limit=limited_quantity)
+    await add_tier(client, maker, campaign, title="Pair", price=34_900, items=[{"sku": "SKU-A", "quantity": 2}])
+    response = await client.get(f"/api/v1/campaigns/{campaign['id']}", headers=maker.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def approve_campaign(client: httpx.AsyncClient, operator: Actor, campaign: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/review",
+        json={"decision": "approve", "notes": "Prototype seen at the space.", "checklist": CHECKLIST_ALL_TRUE},
+        headers=operator.headers,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def launched_campaign(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    currency: str = "CNY",
+    goal: int = 100_000,
+    duration_days: int = 30,
+    limited_quantity: int = 10,
+    maker: Actor | None = None,
+    space: dict[str, Any] | None = None,
+    operator: Actor | None = None,
+    **fields: Any,
+) -> tuple[dict[str, Any], Actor, Actor]:
+    """A live campaign, taken draft -> submit -> approve (by an operator of its space) -> launch through the API.
+
+    Returns (campaign json, maker, operator). Its tiers: `tiers[0]` "Early bird", 149.00 for one SKU-A, limited to
+    `limited_quantity`; `tiers[1]` "Pair", 349.00 for two SKU-A, unlimited; both ship to CN for 10.00 and elsewhere
+    ("*") for 50.00. Pass `space` together with its `operator` to reuse them; otherwise new ones are made.
+    """
+    if space is None or operator is None:
+        admin = await make_admin(sessions, await sign_up(client, "Admin"))
+        space = space or await create_space(client, admin)
+        operator = operator or await make_operator(client, admin, space)
+    maker = maker or await sign_up(client, "Maker")
+    campaign = await drafted_campaign(
+        client,
+        maker,
+        space,
+        limited_quantity=limited_quantity,
+        currency=currency,
+        goal=goal,
+        duration_days=duration_days,
+        **fields,
+    )
+    submitted = await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers)
+    assert submitted.status_code == 200, submitted.text
+    await approve_campaign(client, operator, campaign)
+    launched = await client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=maker.headers)
+    assert launched.status_code == 200, launched.text
+    return dict(launched.json()), maker, operator
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free loopback port, for callers that need a real address (localstripe's
+    webhooks, a stand-in for Stripe); yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
+    task = asyncio.create_task(server.serve())
+    for _ in range(1000):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        await task
+        raise RuntimeError(f"uvicorn did not start on port {port}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def many_backers(sessions: async_sessionmaker[AsyncSession], count: int, name: str = "Backer") -> list[Actor]:
+    """`count` users with tokens, made through the account functions (sign-up through the API is throttled)."""
+    from campaigns.accounts import issue_token, register_user
+
+    actors = []
+    async with sessions.begin() as session:
+        for _ in range(count):
+            email = f"{name.lower()}{next(_counter)}@example.com"
+            user = await register_user(session, email=email, password=PASSWORD, name=name)
+            actors.append(Actor(str(user.id), email, await issue_token(session, user)))
+    return actors

@@ -91,3 +91,16 @@ async def test_idempotency_key_replays_the_first_response(client: httpx.AsyncCli
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
     listed = (await client.get("/api/v1/spaces")).json()["items"]
     assert len(listed) == 1
+
+
+async def test_a_nul_character_in_any_text_field_is_422_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/users", json={"email": "nul@example.com", "password": "long enough password", "name": "a\u0000b"}
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "name", "message": "must not contain NUL"}]
+
+
+async def test_an_anonymous_caller_with_a_bad_body_learns_first_that_they_must_log_in(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.post("/api/v1/spaces", json={"nonsense": True}), 401)
+    assert_problem(await client.post("/api/v1/spaces", json={"name": "x"}, headers={"Authorization": "Bearer no"}), 401)

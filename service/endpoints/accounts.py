@@ -4,6 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import accounts
+from campaigns.models import User
 from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
 from service.api import json_response
 from service.routes import api
@@ -26,7 +27,7 @@ async def sign_up_throttled(request: Request) -> None:
     )
 
 
-async def authenticate_throttled(request: Request, email: str, password: str) -> accounts.User:
+async def authenticate_throttled(request: Request, email: str, password: str) -> User:
     """Check a password, slowing down whoever fails too often for one email or from one address."""
     sessions = sessions_of(request)
     buckets = [

@@ -12,6 +12,7 @@ from campaigns.pagination import Cursor, page_after
 from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
+from fulfillment.shipments import shipment_of
 from service.api import json_response
 from service.checkout import Checkout, confirm_pledge, start_pledge
 from service.routes import api
@@ -123,7 +124,8 @@ async def get_pledge(request: Request) -> Response:
             _campaign, roles = await visible_campaign(session, pledge.campaign_id, user)
             if not roles & {"maker", "operator", "admin"}:
                 raise NotFound("No such pledge.")
-    return json_response(pledge_out(request, pledge))
+        shipment = await shipment_of(session, pledge.id)
+    return json_response(PledgeOut.of(pledge, publishable_key=gateway_of(request).publishable_key, shipment=shipment))
 
 
 @api.route(
