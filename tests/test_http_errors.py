@@ -101,6 +101,8 @@ async def test_a_nul_character_in_any_text_field_is_422_not_500(client: httpx.As
     assert body["errors"] == [{"field": "name", "message": "must not contain NUL"}]
 
 
-async def test_an_anonymous_caller_with_a_bad_body_learns_first_that_they_must_log_in(client: httpx.AsyncClient) -> None:
+async def test_an_anonymous_caller_with_a_bad_body_learns_first_that_they_must_log_in(
+    client: httpx.AsyncClient,
+) -> None:
     assert_problem(await client.post("/api/v1/spaces", json={"nonsense": True}), 401)
     assert_problem(await client.post("/api/v1/spaces", json={"name": "x"}, headers={"Authorization": "Bearer no"}), 401)
