@@ -49,6 +49,9 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.accounts",
     "service.pages.spaces",
     "service.pages.devmail",
+    "service.pages.campaigns",
+    "service.pages.maker",
+    "service.pages.operator",
 )
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space
+from campaigns import service
 from service.pages import viewer
+from service.pages.campaigns import campaign_cards
 from service.web import render, settings_of, uow
 
 HOME_CARDS = 12
@@ -23,46 +21,9 @@ HOME_CARDS = 12
 async def live_campaign_cards(
     session: AsyncSession, *, day_seconds: int, space_id: uuid.UUID | None = None, limit: int = HOME_CARDS
 ) -> list[dict[str, Any]]:
-    """Live campaigns as `_campaign_card.html` draws them, ending soonest first."""
-    totals = (
-        select(
-            Pledge.campaign_id,
-            func.coalesce(func.sum(Pledge.amount), 0).label("pledged"),
-            func.count().label("backers"),
-        )
-        .where(Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
-        .group_by(Pledge.campaign_id)
-        .subquery()
-    )
-    query = (
-        select(Campaign, Space.name, totals.c.pledged, totals.c.backers)
-        .join(Space, Space.id == Campaign.space_id)
-        .outerjoin(totals, totals.c.campaign_id == Campaign.id)
-        .where(Campaign.status == "live")
-        .order_by(Campaign.ends_at.asc().nulls_last(), Campaign.id)
-        .limit(limit)
-    )
-    if space_id is not None:
-        query = query.where(Campaign.space_id == space_id)
-    now = datetime.now(UTC)
-    cards = []
-    for campaign, space_name, pledged, backers in (await session.execute(query)).all():
-        seconds_left = (campaign.ends_at - now).total_seconds() if campaign.ends_at else 0
-        cards.append(
-            {
-                "title": campaign.title,
-                "summary": campaign.summary,
-                "url": f"/campaigns/{campaign.slug}",
-                "cover_url": None,
-                "space_name": space_name,
-                "pledged": int(pledged or 0),
-                "goal": campaign.goal,
-                "currency": campaign.currency,
-                "backers": int(backers or 0),
-                "days_left": max(0, math.ceil(seconds_left / day_seconds)),
-            }
-        )
-    return cards
+    """Live campaigns (of one space, if given) as `_campaign_card.html` draws them, newest first."""
+    details, _next = await service.list_campaigns(session, None, status="live", space_id=space_id, limit=limit)
+    return await campaign_cards(session, details, day_seconds=day_seconds)
 
 
 async def home(request: Request) -> Response:

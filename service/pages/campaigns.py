@@ -1,0 +1,385 @@
+"""The public campaign pages: discover the live campaigns, and one campaign with its tiers and its sponsor's vetting.
+
+What a campaign shows here comes from campaigns.service.campaign_detail / list_campaigns, the same functions the JSON
+API answers with; the helpers below only put it into words and figures for people (and are shared with the maker's
+and the operator's pages).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from babel.dates import format_date, format_skeleton, format_time
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from campaigns import service, spaces, updates
+from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
+from campaigns.images import image_url
+from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
+from campaigns.pagination import Cursor
+from campaigns.story import render_story
+from service.i18n import babel_locale
+from service.i18n import gettext as _
+from service.pages import country_name, fee_percent, validate_form, viewer
+from service.web import render, settings_of, uow
+
+CARDS_PER_PAGE = 24
+UPDATES_SHOWN = 10
+# A limited tier with this many slots or fewer left is shown as nearly gone.
+FEW_LEFT = 10
+
+
+# Words and figures shared by the campaign pages
+
+
+def status_label(status: str) -> str:
+    labels = {
+        "draft": _("Draft"),
+        "in_review": _("In review"),
+        "approved": _("Approved"),
+        "rejected": _("Not approved"),
+        "live": _("Live"),
+        "successful": _("Successful"),
+        "unsuccessful": _("Not funded"),
+        "funded": _("Funded"),
+        "fulfilling": _("Making rewards"),
+        "fulfilled": _("Rewards delivered"),
+        "suspended": _("Suspended"),
+    }
+    return labels.get(status, status)
+
+
+def sponsor_label(status: str, space_name: str) -> str:
+    """'Vetted by' only once the space has approved the campaign."""
+    if status in ("draft", "in_review", "rejected"):
+        return _("Makerspace: %(space)s") % {"space": space_name}
+    return _("Vetted by %(space)s") % {"space": space_name}
+
+
+def decision_label(decision: str) -> str:
+    labels = {"approve": _("Approved"), "request_changes": _("Changes requested"), "reject": _("Not approved")}
+    return labels.get(decision, decision)
+
+
+def checklist_labels() -> dict[str, str]:
+    return {
+        "prototype": _("Prototype shown"),
+        "bill_of_materials": _("Bill of materials costed"),
+        "manufacturing_quote": _("Manufacturing partner quoted"),
+        "certifications": _("Certifications planned"),
+    }
+
+
+def checklist_view(checklist: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each vetting item with its answer: True (checked), False (checked and not there), None (not answered)."""
+    labels = checklist_labels()
+    return [{"key": item, "label": labels[item], "answer": checklist.get(item)} for item in CHECKLIST_ITEMS]
+
+
+def delivery_month(month: str) -> str:
+    """'2027-03' as 'March 2027' / '2027年3月'."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        return format_skeleton("yMMMM", date(year, number, 1), locale=babel_locale())
+    except ValueError:
+        return month
+
+
+def moment(value: datetime | None) -> str:
+    """A deadline or an event to the minute, in UTC, as people read it: 'Dec 25, 2026 at 10:12 PM UTC'."""
+    if value is None:
+        return ""
+    locale = babel_locale()
+    return _("%(date)s at %(time)s UTC") % {
+        "date": format_date(value, "medium", locale=locale),
+        "time": format_time(value, "short", locale=locale, tzinfo=UTC),
+    }
+
+
+def days_left(campaign: Campaign, day_seconds: int, now: datetime | None = None) -> int:
+    """Whole campaign days until the deadline, rounded up (a campaign day is KINDLING_DAY_SECONDS long)."""
+    if campaign.ends_at is None:
+        return campaign.duration_days
+    seconds = (campaign.ends_at - (now or datetime.now(UTC))).total_seconds()
+    return max(0, math.ceil(seconds / day_seconds))
+
+
+def percent_funded(pledged: int, goal: int) -> int:
+    return pledged * 100 // goal if goal > 0 else 0
+
+
+def shipping_view(rates: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Shipping rows as 'China: 10.00', the rest of the world last."""
+    rows = [
+        {"country": str(rate["country"]), "name": _destination(str(rate["country"])), "fee": int(rate["fee"])}
+        for rate in rates
+    ]
+    return sorted(rows, key=lambda row: (row["country"] == "*", row["name"]))
+
+
+def _destination(code: str) -> str:
+    return _("Everywhere else") if code == "*" else country_name(code)
+
+
+def space_view(space: Space) -> dict[str, Any]:
+    return {
+        "name": space.name,
+        "url": f"/spaces/{space.slug}",
+        "city": space.city,
+        "country": country_name(space.country),
+        "fee": fee_percent(space.sponsor_fee_bps),
+    }
+
+
+def review_view(review: Review | None, reviewers: Mapping[uuid.UUID, User] | None = None) -> dict[str, Any] | None:
+    if review is None:
+        return None
+    reviewer = (reviewers or {}).get(review.reviewer_id)
+    return {
+        "decision": review.decision,
+        "decision_label": decision_label(review.decision),
+        "notes": review.notes,
+        "checklist": checklist_view(review.checklist),
+        "decided_at": review.created_at,
+        "reviewer": reviewer.name if reviewer else None,
+    }
+
+
+def tier_view(
+    tier: Tier, *, currency: str, product_names: Mapping[str, str], back_url: str | None = None
+) -> dict[str, Any]:
+    limited = tier.quantity_limit is not None
+    remaining = tier.remaining if limited else None
+    return {
+        "id": str(tier.id),
+        "title": tier.title,
+        "description_html": Markup(render_story(tier.description)),  # noqa: S704 - sanitised by render_story
+        "price": tier.price,
+        "currency": currency,
+        "limited": limited,
+        "quantity_limit": tier.quantity_limit,
+        "remaining": remaining,
+        "sold_out": limited and remaining == 0,
+        "few_left": limited and remaining is not None and 0 < remaining <= FEW_LEFT,
+        "contents": [
+            {"sku": item["sku"], "quantity": int(item["quantity"]), "name": product_names.get(item["sku"], item["sku"])}
+            for item in tier.items
+        ],
+        "shipping": shipping_view(tier.shipping),
+        "estimated_delivery": delivery_month(tier.estimated_delivery),
+        "back_url": back_url if back_url and not (limited and remaining == 0) else None,
+    }
+
+
+async def spaces_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Space]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {space.id: space for space in await session.scalars(select(Space).where(Space.id.in_(wanted)))}
+
+
+async def users_by_id(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, User]:
+    wanted = {ident for ident in ids if ident is not None}
+    if not wanted:
+        return {}
+    return {user.id: user for user in await session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+def campaign_card(detail: service.CampaignDetail, space: Space | None, *, day_seconds: int) -> dict[str, Any]:
+    """One campaign as templates/_campaign_card.html draws it."""
+    campaign = detail.campaign
+    return {
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "url": f"/campaigns/{campaign.slug}",
+        "cover_url": image_url(detail.cover) if detail.cover else None,
+        "space_name": space.name if space else "",
+        "pledged": detail.pledged,
+        "goal": campaign.goal,
+        "currency": campaign.currency,
+        "backers": detail.backers,
+        "days_left": days_left(campaign, day_seconds),
+    }
+
+
+async def campaign_cards(
+    session: AsyncSession, details: Sequence[service.CampaignDetail], *, day_seconds: int
+) -> list[dict[str, Any]]:
+    sponsors = await spaces_by_id(session, (detail.campaign.space_id for detail in details))
+    return [
+        campaign_card(detail, sponsors.get(detail.campaign.space_id), day_seconds=day_seconds) for detail in details
+    ]
+
+
+# Discover
+
+
+async def every_space(session: AsyncSession) -> list[Space]:
+    found: list[Space] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = await spaces.list_spaces(session, limit=200, cursor=cursor)
+        found.extend(page)
+        if cursor is None:
+            return sorted(found, key=lambda space: space.name.casefold())
+
+
+async def _live_in_spaces(
+    session: AsyncSession, user: User | None, sponsors: Sequence[Space], *, q: str | None, cursor: str | None
+) -> tuple[list[service.CampaignDetail], str | None]:
+    """Live campaigns of several spaces (a city's), newest first, paged like one list.
+
+    Each space's list is asked for the page after the same cursor; the newest of their union is the page, and the
+    last of it is the next cursor, so paging stays exact whatever the spaces.
+    """
+    merged: list[service.CampaignDetail] = []
+    for space in sponsors:
+        page, _next = await service.list_campaigns(
+            session, user, status="live", space_id=space.id, q=q, limit=CARDS_PER_PAGE, cursor=cursor
+        )
+        merged.extend(page)
+    merged.sort(key=lambda detail: (detail.campaign.created_at, detail.campaign.id), reverse=True)
+    if len(merged) <= CARDS_PER_PAGE:
+        return merged, None
+    shown = merged[:CARDS_PER_PAGE]
+    last = shown[-1].campaign
+    return shown, Cursor(last.created_at, last.id).encode()
+
+
+async def discover(request: Request) -> Response:
+    params = request.query_params
+    wanted = {
+        "q": (params.get("q") or "").strip(),
+        "space": params.get("space") or "",
+        "city": params.get("city") or "",
+    }
+    checked = validate_form(CampaignListQuery, {"q": wanted["q"]})
+    errors = checked if isinstance(checked, dict) else {}
+    q = checked.q if isinstance(checked, CampaignListQuery) else None
+    cursor = params.get("cursor") or None
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        all_spaces = await every_space(session)
+        chosen = all_spaces
+        if wanted["space"]:
+            chosen = [space for space in chosen if space.slug == wanted["space"]]
+        if wanted["city"]:
+            chosen = [space for space in chosen if space.city.casefold() == wanted["city"].casefold()]
+        # A search that cannot run shows its message, not every campaign.
+        details: list[service.CampaignDetail] = []
+        next_cursor: str | None = None
+        if not errors and (wanted["space"] or wanted["city"]):
+            details, next_cursor = await _live_in_spaces(session, user, chosen, q=q or None, cursor=cursor)
+        elif not errors:
+            details, next_cursor = await service.list_campaigns(
+                session, user, status="live", q=q or None, limit=CARDS_PER_PAGE, cursor=cursor
+            )
+        cards = await campaign_cards(session, details, day_seconds=settings_of(request).day_seconds)
+    cities = sorted({space.city for space in all_spaces}, key=str.casefold)
+    next_query = {key: value for key, value in wanted.items() if value} | {"cursor": next_cursor or ""}
+    context = {
+        "cards": cards,
+        "values": wanted,
+        "errors": errors,
+        "filtered": any(wanted.values()),
+        "space_options": [("", _("All makerspaces"))] + [(space.slug, space.name) for space in all_spaces],
+        "city_options": [("", _("All cities"))] + [(city, city) for city in cities],
+        "next_query": next_query if next_cursor else None,
+    }
+    return render(request, "campaigns/discover.html", context, status=422 if errors else 200)
+
+
+# One campaign
+
+
+def _updates_view(rows: Sequence[CampaignUpdate]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(row.id),
+            "title": row.title,
+            "body_html": Markup(row.body_html),  # noqa: S704 - sanitised by render_story when it was posted
+            "posted_at": row.created_at,
+            "backers_only": row.visibility == "backers",
+        }
+        for row in rows
+    ]
+
+
+def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, day_seconds: int) -> dict[str, Any]:
+    """Everything the campaign page shows, from the one detail load (no query per tier)."""
+    campaign = detail.campaign
+    base = f"/campaigns/{campaign.slug}"
+    can_back = campaign.status == "live" and "maker" not in detail.roles
+    product_names = {product.sku: product.name for product in detail.products}
+    tiers = [
+        tier_view(
+            tier,
+            currency=campaign.currency,
+            product_names=product_names,
+            back_url=f"{base}/back?tier={tier.id}" if can_back else None,
+        )
+        for tier in detail.tiers
+    ]
+    return {
+        "slug": campaign.slug,
+        "url": base,
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "status": campaign.status,
+        "status_label": status_label(campaign.status),
+        "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when it was saved
+        "cover": _image_view(detail.cover, campaign.title) if detail.cover else None,
+        "gallery": [_image_view(image, campaign.title) for image in detail.gallery],
+        "currency": campaign.currency,
+        "pledged": detail.pledged,
+        "goal": campaign.goal,
+        "percent": percent_funded(detail.pledged, campaign.goal),
+        "backers": detail.backers,
+        "days_left": days_left(campaign, day_seconds),
+        "duration_days": campaign.duration_days,
+        "ends_at": campaign.ends_at,
+        "launched_at": campaign.launched_at,
+        "space": space_view(space),
+        "space_label": sponsor_label(campaign.status, space.name),
+        "maker_name": maker.name,
+        "review": review_view(detail.latest_review),
+        "tiers": tiers,
+        "can_back": can_back,
+        "back_url": f"{base}/back" if can_back else None,
+        "is_maker": "maker" in detail.roles,
+        "is_operator": "operator" in detail.roles,
+    }
+
+
+def _image_view(image: CampaignImage, title: str) -> dict[str, Any]:
+    return {"url": image_url(image), "width": image.width, "height": image.height, "alt": title}
+
+
+async def campaign_page(request: Request) -> Response:
+    ref = str(request.path_params["slug"])
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        detail = await service.campaign_detail(session, ref, user)
+        if ref != detail.campaign.slug:  # reached by id: one address per campaign
+            return RedirectResponse(f"/campaigns/{detail.campaign.slug}", status_code=301)
+        space = await session.get_one(Space, detail.campaign.space_id)
+        maker = await session.get_one(User, detail.campaign.maker_id)
+        posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
+    view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["updates"] = _updates_view(posted)
+    return render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
+
+
+routes = [
+    Route("/campaigns", discover, methods=["GET"]),
+    Route("/campaigns/{slug}", campaign_page, methods=["GET"]),
+]

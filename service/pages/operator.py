@@ -1,0 +1,221 @@
+"""The operator's dashboard: the campaigns waiting for review in the spaces they operate, the review form with the
+vetting checklist, and the decisions they made before. The decision is recorded by campaigns.review.review_campaign,
+the function the JSON API calls."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns import lifecycle, review, service
+from campaigns.access import operated_spaces
+from campaigns.campaign_schemas import CHECKLIST_ITEMS
+from campaigns.errors import NotFound, ValidationFailed
+from campaigns.models import Campaign, CampaignEvent, Review, Space
+from service.i18n import gettext as _
+from service.pages import FieldMessages, viewer
+from service.pages.campaign_forms import read_review
+from service.pages.campaigns import (
+    checklist_labels,
+    decision_label,
+    moment,
+    review_view,
+    space_view,
+    spaces_by_id,
+    status_label,
+    tier_view,
+    users_by_id,
+)
+from service.web import current_user, read_form, redirect, render, settings_of, uow
+
+QUEUE_LIMIT = 200
+PAST_DECISIONS = 50
+
+
+def _done_messages() -> dict[str, str]:
+    return {
+        "approve": _("Approved. The maker is told by mail and may launch the campaign."),
+        "request_changes": _("Changes requested. The maker is told by mail, with your notes."),
+        "reject": _("Rejected. The maker is told by mail, with your notes."),
+    }
+
+
+async def _submitted_at(session: AsyncSession, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """When each campaign was last submitted, from its timeline, in one query."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(CampaignEvent.campaign_id, func.max(CampaignEvent.created_at))
+        .where(CampaignEvent.campaign_id.in_(campaign_ids), CampaignEvent.action == "submit")
+        .group_by(CampaignEvent.campaign_id)
+    )
+    return {campaign_id: submitted for campaign_id, submitted in rows}
+
+
+async def queue(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return redirect("/login?next=" + quote(request.url.path))
+        operated = await operated_spaces(session, user)
+        details, _next = await service.list_campaigns(session, user, status="in_review", limit=QUEUE_LIMIT)
+        # Theirs to review: campaigns of the spaces they operate, not their own (the table says who may approve).
+        waiting = [detail for detail in details if "approve" in detail.actions]
+        sponsors = await spaces_by_id(session, (detail.campaign.space_id for detail in waiting))
+        makers = await users_by_id(session, (detail.campaign.maker_id for detail in waiting))
+        submitted = await _submitted_at(session, [detail.campaign.id for detail in waiting])
+        past = (
+            await session.execute(
+                select(Review, Campaign)
+                .join(Campaign, Campaign.id == Review.campaign_id)
+                .where(Review.reviewer_id == user.id)
+                .order_by(Review.created_at.desc(), Review.id.desc())
+                .limit(PAST_DECISIONS)
+            )
+        ).all()
+    rows = [
+        {
+            "title": detail.campaign.title,
+            "summary": detail.campaign.summary,
+            "url": f"/operator/campaigns/{detail.campaign.slug}",
+            "space_name": sponsors[detail.campaign.space_id].name,
+            "maker_name": makers[detail.campaign.maker_id].name,
+            "goal": detail.campaign.goal,
+            "currency": detail.campaign.currency,
+            "tiers": len(detail.tiers),
+            "submitted_at": submitted.get(detail.campaign.id),
+        }
+        for detail in waiting
+    ]
+    decisions = [
+        {
+            "title": campaign.title,
+            "url": f"/campaigns/{campaign.slug}",
+            "decision": row.decision,
+            "decision_label": decision_label(row.decision),
+            "decided_at": row.created_at,
+            "notes": row.notes,
+            "status": campaign.status,
+            "status_label": status_label(campaign.status),
+        }
+        for row, campaign in past
+    ]
+    context = {
+        "queue": rows,
+        "decisions": decisions,
+        "operates": bool(operated),
+        "done": _done_messages().get(request.query_params.get("done") or ""),
+    }
+    return render(request, "operator/queue.html", context)
+
+
+async def _review_page(
+    request: Request, *, values: dict[str, str] | None = None, errors: FieldMessages | None = None, status: int = 200
+) -> Response:
+    slug = str(request.path_params["slug"])
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return redirect("/login?next=" + quote(request.url.path))
+        detail = await service.campaign_detail(session, slug, user)
+        if not detail.roles & lifecycle.INSIDERS:
+            raise NotFound("Only the campaign's makerspace reviews it.")
+        history = await review.reviews_of(session, detail.campaign.id, user)
+        space = await session.get_one(Space, detail.campaign.space_id)
+        people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
+    campaign = detail.campaign
+    costs = {product.sku: product.unit_cost for product in detail.products}
+    names = {product.sku: product.name for product in detail.products}
+    tiers = []
+    for tier in detail.tiers:
+        view = tier_view(tier, currency=campaign.currency, product_names=names)
+        view["cost_of_goods"] = _cost_of_goods(tier.items, costs)
+        tiers.append(view)
+    maker = people.get(campaign.maker_id)
+    context = {
+        "campaign": {
+            "slug": campaign.slug,
+            "title": campaign.title,
+            "summary": campaign.summary,
+            "status": campaign.status,
+            "status_label": status_label(campaign.status),
+            "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when saved
+            "currency": campaign.currency,
+            "goal": campaign.goal,
+            "duration_days": campaign.duration_days,
+            "maker_name": maker.name if maker else "",
+            "space": space_view(space),
+            "products": detail.products,
+            "tiers": tiers,
+        },
+        "can_review": "approve" in detail.actions,
+        "is_maker": "maker" in detail.roles,
+        "reviews": [review_view(row, people) for row in reversed(history)],
+        "checklist_items": list(checklist_labels().items()),
+        "values": values or {},
+        "errors": errors or {},
+        "moment": moment,
+    }
+    return render(request, "operator/review.html", context, status=status)
+
+
+def _cost_of_goods(items: list[dict[str, Any]], unit_costs: dict[str, int | None]) -> int | None:
+    """What the products in a tier cost to make, when the maker gave the cost of each."""
+    total = 0
+    for item in items:
+        cost = unit_costs.get(item["sku"])
+        if cost is None:
+            return None
+        total += cost * int(item["quantity"])
+    return total if items else None
+
+
+async def review_form(request: Request) -> Response:
+    return await _review_page(request)
+
+
+def _review_errors(exc: ValidationFailed) -> FieldMessages:
+    errors: FieldMessages = {}
+    for problem in exc.errors:
+        if problem.field.startswith("checklist."):
+            errors["checklist-" + problem.field.removeprefix("checklist.")] = _("Answer yes or no before approving.")
+        elif problem.field == "notes":
+            errors["notes"] = _("Explain in the notes why you approve with an item answered no.")
+    return errors
+
+
+async def record_review(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    checked = read_review(values)
+    if isinstance(checked, dict):
+        errors = {("checklist-" + key if key in CHECKLIST_ITEMS else key): message for key, message in checked.items()}
+        return await _review_page(request, values=values, errors=errors, status=422)
+    try:
+        async with uow(request) as session:
+            reviewer = await current_user(request, session)
+            await review.review_campaign(
+                session,
+                str(request.path_params["slug"]),
+                reviewer,
+                checked,
+                base_url=settings_of(request).base_url,
+            )
+    except ValidationFailed as exc:
+        return await _review_page(request, values=values, errors=_review_errors(exc), status=422)
+    return redirect(f"/operator?done={checked.decision}")
+
+
+routes = [
+    Route("/operator", queue, methods=["GET"]),
+    Route("/operator/campaigns/{slug}", review_form, methods=["GET"]),
+    Route("/operator/campaigns/{slug}", record_review, methods=["POST"]),
+]
