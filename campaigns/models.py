@@ -285,6 +285,9 @@ COUNTED_PLEDGE_STATUSES = ("active", "collected", "errored", "partially_refunded
 
 
 class Pledge(Base):
+    """Never deleted, and its campaign, backer and currency never change: PostgreSQL refuses both (migration 0006).
+    Everything a pledge goes through (confirmed, changed, cancelled, charged, refunded) is an update of its status."""
+
     __tablename__ = "pledges"
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in PLEDGE_STATUSES)})", name="status_known"),
@@ -300,6 +303,7 @@ class Pledge(Base):
             postgresql_where=text("status NOT IN ('cancelled', 'dropped')"),
         ),
         Index("ix_pledges_campaign_status", "campaign_id", "status"),
+        Index("ix_pledges_errored_retry_until", "retry_until", postgresql_where=text("status = 'errored'")),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -323,3 +327,9 @@ class Pledge(Base):
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     charged_at: Mapped[datetime | None]
+    # Money (payments/charging.py): an errored pledge may be given a new card until `retry_until`, and is reminded
+    # once; `payment_job_requested_at` is when a charge or card-removal job was last asked for, so the sweep asks
+    # again only for one whose message seems lost.
+    retry_until: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    payment_job_requested_at: Mapped[datetime | None]

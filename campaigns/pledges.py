@@ -1,7 +1,8 @@
 """Pledges: reserving a tier's slot exactly, changing and cancelling, expiring the unconfirmed.
 
-Everything that decides "is there a slot" is one conditional UPDATE on the tier row; nothing here calls Stripe, so no
-transaction of these functions ever waits on the network (payments/pledging.py orchestrates the card around them).
+Everything that decides "is there a slot" is one UPDATE on the tier row, conditional or held by the tier's CHECK
+(remaining >= 0); nothing here calls Stripe, so no transaction of these functions ever waits on the network
+(service/checkout.py orchestrates the card around them).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import exists, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
-from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.lifecycle import INSIDERS
+from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
 
 # A backer may change or cancel these; later states belong to the money flow.
@@ -102,7 +106,7 @@ async def reserve_tier_slot(session: AsyncSession, tier: Tier) -> None:
         .returning(Tier.remaining)
     )
     if taken is None:
-        raise SoldOut(f"Every one of the {tier.quantity_limit} slots of {tier.title!r} is taken.")
+        raise _sold_out(tier)
 
 
 async def release_tier_slots(session: AsyncSession, tier_id: uuid.UUID | None, count: int = 1) -> None:
@@ -113,19 +117,22 @@ async def release_tier_slots(session: AsyncSession, tier_id: uuid.UUID | None, c
     )
 
 
-async def live_campaign_for_pledging(session: AsyncSession, campaign_id: uuid.UUID | str) -> Campaign:
-    """The campaign, share-locked so that it cannot close while this transaction adds or changes a pledge."""
+async def live_campaign_for_pledging(
+    session: AsyncSession, campaign_id: uuid.UUID | str, *, share_lock: bool = True
+) -> Campaign:
+    """The campaign, share-locked so that it cannot close while this transaction adds or changes a pledge (unless the
+    caller re-checks that it is live under a lock of its own, as `create_pledge` does)."""
     ident = parse_id(campaign_id)
     row = None
     if ident is not None:
-        row = (
-            await session.execute(
-                select(Campaign, func.coalesce(Campaign.ends_at > func.now(), False))
-                .where(Campaign.id == ident)
-                .with_for_update(read=True, of=Campaign)
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        query = (
+            select(Campaign, func.coalesce(Campaign.ends_at > func.now(), False))
+            .where(Campaign.id == ident)
+            .execution_options(populate_existing=True)
+        )
+        if share_lock:
+            query = query.with_for_update(read=True, of=Campaign)
+        row = (await session.execute(query)).first()
     if row is None or row[0].status in ("draft", "in_review", "approved", "rejected"):
         raise NotFound("No such campaign.")
     campaign, open_now = row
@@ -153,35 +160,83 @@ async def create_pledge(
     bonus: int,
     shipping_country: str | None,
 ) -> Pledge:
-    campaign = await live_campaign_for_pledging(session, campaign_id)
+    """A new pledge holding a slot of its tier, made by one statement that is atomic by itself.
+
+    That statement share-locks the campaign while checking that it is live (so it cannot close meanwhile), inserts
+    the pledge unless the backer has an open one already, and takes a slot of a limited tier by decrementing
+    `remaining`, which the tier's CHECK (remaining >= 0) refuses when it is sold out, undoing the whole statement.
+    Being atomic by itself, it is safe in autocommit, where service.checkout runs it: the tier's row, which every
+    pledge of a launch rush updates, is then locked only while PostgreSQL runs the statement, never across a round
+    trip to the web process (bench/launch_rush.py measures it). The reads before it only validate.
+    """
+    campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
     tier = await _tier_of(session, campaign, tier_id)
     terms = pledge_terms(campaign, tier, bonus=bonus, shipping_country=shipping_country)
-    if tier is not None:
-        await reserve_tier_slot(session, tier)
-    pledge_id = await session.scalar(
+    if tier is not None and tier.remaining == 0:
+        raise _sold_out(tier)  # already seen sold out: no need to try
+    pledge_id = new_id()
+    live = (
+        select(Campaign.id)
+        .where(Campaign.id == campaign.id, Campaign.status == "live", Campaign.ends_at > func.now())
+        .with_for_update(read=True)
+        .cte("live")
+    )
+    values = {
+        "id": pledge_id,
+        "backer_id": backer.id,
+        "tier_id": terms.tier_id,
+        "amount": terms.amount,
+        "bonus": terms.bonus,
+        "shipping_fee": terms.shipping_fee,
+        "shipping_country": terms.shipping_country,
+        "currency": terms.currency,
+    }
+    columns = Pledge.__table__.c
+    added = (
         insert(Pledge)
-        .values(
-            campaign_id=campaign.id,
-            backer_id=backer.id,
-            tier_id=terms.tier_id,
-            amount=terms.amount,
-            bonus=terms.bonus,
-            shipping_fee=terms.shipping_fee,
-            shipping_country=terms.shipping_country,
-            currency=terms.currency,
+        .from_select(
+            ["campaign_id", *values],
+            select(live.c.id, *(literal(value, columns[name].type) for name, value in values.items())),
         )
         .on_conflict_do_nothing(
             index_elements=[Pledge.campaign_id, Pledge.backer_id],
             index_where=text("status NOT IN ('cancelled', 'dropped')"),
         )
         .returning(Pledge.id)
+        .cte("added")
     )
-    if pledge_id is None:
-        # The slot taken above goes back with the rollback this error causes.
+    taken = (
+        update(Tier)
+        .where(Tier.id == terms.tier_id, Tier.remaining.is_not(None), exists(select(added.c.id)))
+        .values(remaining=Tier.remaining - 1)
+        .returning(Tier.id)
+        .cte("taken")
+    )
+    try:
+        is_live, is_added, _ = (
+            await session.execute(select(exists(select(live.c.id)), exists(select(added.c.id)), exists(taken.select())))
+        ).one()
+    except IntegrityError as exc:
+        if tier is not None and _violated_constraint(exc) == "ck_tiers_remaining_nonnegative":
+            raise _sold_out(tier) from None
+        raise
+    if not is_live:
+        raise NotLive("This campaign is not taking pledges now.")
+    if not is_added:
         raise AlreadyPledged("You already back this campaign: change that pledge instead.")
     return await session.get_one(Pledge, pledge_id)
+
+
+def _sold_out(tier: Tier) -> SoldOut:
+    return SoldOut(f"Every one of the {tier.quantity_limit} slots of {tier.title!r} is taken.")
+
+
+def _violated_constraint(exc: IntegrityError) -> str | None:
+    # asyncpg's error, under SQLAlchemy's DBAPI adapter, names the constraint
+    name = getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
+    return name if isinstance(name, str) else None
 
 
 async def get_pledge(session: AsyncSession, pledge_id: uuid.UUID | str) -> Pledge:
@@ -197,12 +252,40 @@ def own_pledge(pledge: Pledge, user: User) -> None:
         raise NotFound("No such pledge.")
 
 
+async def act_on_own_pledge(session: AsyncSession, pledge: Pledge, user: User) -> None:
+    """Only the backer acts on a pledge: those who may see it (the maker, the space's operators, admins) are refused
+    (403), anyone else learns nothing of it (404)."""
+    if pledge.backer_id == user.id:
+        return
+    campaign = await session.get_one(Campaign, pledge.campaign_id)
+    if await roles_on(session, campaign, user) & INSIDERS:
+        raise NotAllowed("Only the backer acts on their pledge.")
+    raise NotFound("No such pledge.")
+
+
 async def record_setup_intent(
     session: AsyncSession, pledge: Pledge, *, setup_intent_id: str, client_secret: str
 ) -> None:
     pledge.setup_intent_id = setup_intent_id
     pledge.setup_intent_client_secret = client_secret
     await session.flush()
+
+
+async def record_first_setup_intent(
+    session: AsyncSession, pledge_id: uuid.UUID, *, setup_intent_id: str, client_secret: str
+) -> bool:
+    """The card set-up of a pledge still waiting for its card and without one. False when it already had one."""
+    recorded = await session.scalar(
+        update(Pledge)
+        .where(
+            Pledge.id == pledge_id,
+            Pledge.status == "requires_payment_method",
+            Pledge.setup_intent_id.is_(None),
+        )
+        .values(setup_intent_id=setup_intent_id, setup_intent_client_secret=client_secret)
+        .returning(Pledge.id)
+    )
+    return recorded is not None
 
 
 async def activate_pledge(session: AsyncSession, pledge_id: uuid.UUID, payment_method_id: str) -> bool:
@@ -226,7 +309,7 @@ async def change_pledge(
     shipping_country: str | None,
 ) -> Pledge:
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
-    own_pledge(pledge, backer)
+    await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
     new_tier = await _tier_of(session, campaign, tier_id)
     terms = pledge_terms(campaign, new_tier, bonus=bonus, shipping_country=shipping_country)
@@ -263,7 +346,7 @@ async def change_pledge(
 
 
 async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> Pledge:
-    own_pledge(pledge, backer)
+    await act_on_own_pledge(session, pledge, backer)
     await live_campaign_for_pledging(session, pledge.campaign_id)
     was_active = pledge.status == "active"
     tier_id = await session.scalar(

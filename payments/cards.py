@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.models import Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges import activate_pledge, pledge_facts
+from payments.charging import RetryWindowClosed, take_new_card
 from payments.gateway import PaymentGateway, SetupIntentResult, StripeEvent
 from payments.webhooks import webhook_handler
 
@@ -44,8 +45,19 @@ async def activate_with_saved_card(session: AsyncSession, intent: SetupIntentRes
 
 @webhook_handler("setup_intent.succeeded")
 async def setup_intent_succeeded(session: AsyncSession, gateway: PaymentGateway, event: StripeEvent) -> None:
-    """The backer's browser may never come back to confirm: Stripe's word, re-read from Stripe, activates the pledge."""
+    """The backer's browser may never come back to confirm: Stripe's word, re-read from Stripe, activates the pledge,
+    or, for a pledge whose charge failed, takes the new card and tries the charge again."""
     if event.object_id is None:
         return
     intent = await settled_setup_intent(gateway, event.object_id)
-    await activate_with_saved_card(session, intent)
+    if await activate_with_saved_card(session, intent) is not None:
+        return
+    errored = await session.scalar(
+        select(Pledge).where(Pledge.setup_intent_id == intent.id, Pledge.status == "errored")
+    )
+    if errored is None:
+        return
+    try:
+        await take_new_card(session, errored, intent)
+    except RetryWindowClosed:
+        log.info("new card for pledge %s came after its retry window", errored.id)

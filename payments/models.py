@@ -190,3 +190,91 @@ class Payout(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     paid_at: Mapped[datetime | None]
     paid_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ChargeTerms(Base):
+    """What a successful campaign's charges are held to, fixed when it closes: the fees taken at collection, and how
+    long a backer whose card failed has to give a new one. Later changes of the settings or the space's fee do not
+    reach campaigns that already succeeded."""
+
+    __tablename__ = "charge_terms"
+    __table_args__ = (
+        CheckConstraint("platform_fee_bps BETWEEN 0 AND 10000", name="platform_fee_range"),
+        CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 10000", name="sponsor_fee_range"),
+        CheckConstraint("retry_window_seconds > 0", name="retry_window_positive"),
+    )
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    platform_fee_bps: Mapped[int] = mapped_column(Integer)
+    sponsor_fee_bps: Mapped[int] = mapped_column(Integer)
+    retry_window_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# started: recorded, and Stripe is being (or was about to be) called; unknown: the call failed in a way that may or
+# may not have reached Stripe. Both are "in doubt": Stripe is asked (by metadata) before anything else happens.
+CHARGE_ATTEMPT_STATUSES = ("started", "succeeded", "failed", "unknown")
+IN_DOUBT_ATTEMPT_STATUSES = ("started", "unknown")
+
+
+class ChargeAttempt(Base):
+    """One off-session charge of a pledge, recorded before Stripe is called and finished with what Stripe said."""
+
+    __tablename__ = "charge_attempts"
+    __table_args__ = (
+        UniqueConstraint("pledge_id", "attempt", name="uq_charge_attempts_pledge_attempt"),
+        CheckConstraint(_known("status", CHARGE_ATTEMPT_STATUSES), name="status_known"),
+        CheckConstraint("attempt >= 1", name="attempt_positive"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(
+            "ix_charge_attempts_in_doubt",
+            "pledge_id",
+            postgresql_where=text(_known("status", IN_DOUBT_ATTEMPT_STATUSES)),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The card this attempt charged: a pledge whose card failed is charged again only once it has another one.
+    payment_method_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), server_default="started")
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+
+
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Refund(Base):
+    """Money to give back to a backer, recorded (with its amount fixed) before Stripe is asked, so that a crash can
+    neither lose it nor pay it twice; `reference` names it in the ledger and in Stripe's idempotency key."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint(_known("status", REFUND_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_pending", "created_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(255), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_intent_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255))
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When a job last asked Stripe for it: from then on it may have reached Stripe, so it is checked there first.
+    attempted_at: Mapped[datetime | None]
+    # When a job was last asked for; the sweep asks again for one whose message seems lost.
+    requested_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -1,8 +1,8 @@
 """Pledging with a card: the steps that span several short transactions and calls to Stripe.
 
-No transaction stays open while Stripe is called: the slot is reserved and committed first, the SetupIntent is made
-with no connection held, and its id is stored in a second transaction. If Stripe fails, a third gives the slot back
-before the error is answered.
+No transaction stays open while Stripe is called: the slot is reserved and committed first, the backer's Customer (the
+first time) and the SetupIntent are made with no connection held, and their ids are stored in short transactions of
+their own. If Stripe fails, another gives the slot back before the error is answered.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from campaigns import pledges
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
 from payments.cards import activate_with_saved_card, settled_setup_intent
-from payments.customers import ensure_customer
-from payments.gateway import PaymentGateway
+from payments.charging import NotErrored, record_new_card_setup, take_new_card
+from payments.customers import keep_customer, stored_customer
+from payments.gateway import GatewayError, PaymentGateway
 from service.database import JobSender, unit_of_work
 
 log = logging.getLogger("kindling.checkout")
@@ -49,21 +50,12 @@ async def start_pledge(
     bonus: int,
     shipping_country: str | None,
 ) -> Pledge:
-    async with checkout.transaction() as session:
-        # Checked before the customer is made, so a pledge that cannot be taken costs no call to Stripe.
-        await pledges.live_campaign_for_pledging(session, campaign_id)
-    async with checkout.transaction() as session:
-        customer_id = await ensure_customer(session, checkout.gateway, backer)
-    async with checkout.transaction() as session:
-        pledge = await pledges.create_pledge(
-            session,
-            campaign_id=campaign_id,
-            backer=backer,
-            tier_id=tier_id,
-            bonus=bonus,
-            shipping_country=shipping_country,
-        )
+    pledge, customer_id = await reserve_pledge(
+        checkout, backer, campaign_id=campaign_id, tier_id=tier_id, bonus=bonus, shipping_country=shipping_country
+    )
     try:
+        if customer_id is None:
+            customer_id = await _new_customer(checkout, backer)
         intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=1)
     except BaseException:
         async with checkout.transaction() as session:
@@ -77,11 +69,59 @@ async def start_pledge(
     return pledge
 
 
+async def reserve_pledge(
+    checkout: Checkout,
+    backer: User,
+    *,
+    campaign_id: str | uuid.UUID,
+    tier_id: uuid.UUID | None,
+    bonus: int,
+    shipping_country: str | None,
+) -> tuple[Pledge, str | None]:
+    """The first step of pledging: the pledge and its slot, committed, and the backer's Stripe Customer if they have
+    one. It comes before any call to Stripe, so a pledge that cannot be taken (sold out, not live, already pledged)
+    costs none."""
+    async with checkout.transaction() as session:
+        # Autocommit: the reservation's one write is atomic by itself, and the tier's row that a launch rush fights
+        # over is then locked only inside PostgreSQL, never across a round trip to us (see pledges.create_pledge).
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        customer_id = await stored_customer(session, backer)
+        pledge = await pledges.create_pledge(
+            session,
+            campaign_id=campaign_id,
+            backer=backer,
+            tier_id=tier_id,
+            bonus=bonus,
+            shipping_country=shipping_country,
+        )
+    return pledge, customer_id
+
+
+async def _new_customer(checkout: Checkout, backer: User) -> str:
+    """Make the backer's Stripe Customer with no connection held, then keep it, unless a request racing this one
+    kept one first: then ours goes and theirs is used."""
+    created = await checkout.gateway.create_customer(user_id=backer.id, email=backer.email, name=backer.name)
+    async with checkout.transaction() as session:
+        kept = await keep_customer(session, backer, created)
+    if kept != created:
+        try:
+            await checkout.gateway.delete_customer(created)
+        except GatewayError as failed:  # a spare Customer at Stripe harms nobody; the pledge goes on
+            log.warning("could not delete the spare Stripe Customer %s: %s", created, failed.type)
+    return kept
+
+
 async def confirm_pledge(checkout: Checkout, backer: User, pledge_id: str) -> Pledge:
-    """Activate the pledge once Stripe says its card is saved; the client's word is never taken for it."""
+    """Activate the pledge once Stripe says its card is saved; the client's word is never taken for it.
+
+    On an errored pledge (its charge failed) the card saved by its newest SetupIntent (`ask_for_new_card`) replaces
+    the failed one and the charge is retried at once, by a job: the answer still says `errored`, and the client
+    polls GET /pledges/{id} until it is `collected` (or `errored` again, with a mail saying so)."""
     async with checkout.transaction() as session:
         pledge = await pledges.get_pledge(session, pledge_id)
-        pledges.own_pledge(pledge, backer)
+        await pledges.act_on_own_pledge(session, pledge, backer)
+    if pledge.status == "errored":
+        return await _retry_with_new_card(checkout, pledge)
     if pledge.status != "requires_payment_method":
         return pledge
     if pledge.setup_intent_id is None:
@@ -92,3 +132,62 @@ async def confirm_pledge(checkout: Checkout, backer: User, pledge_id: str) -> Pl
     async with checkout.transaction() as session:
         await activate_with_saved_card(session, intent)
         return await session.get_one(Pledge, pledge.id, populate_existing=True)
+
+
+async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> Pledge:
+    """A new SetupIntent for an errored pledge, so its backer can save another card (then confirm the pledge).
+    Its attempt number (which makes its idempotency key) is the number of SetupIntents the pledge has had, plus one.
+
+    A pledge still waiting for its first card gets the card set-up it was meant to get when it was made, if the
+    process making it died before Stripe answered (its slot is held, and the backer could otherwise neither confirm
+    it nor pledge again); one that has its set-up is answered as it is."""
+    async with checkout.transaction() as session:
+        pledge = await pledges.get_pledge(session, pledge_id)
+        await pledges.act_on_own_pledge(session, pledge, backer)
+    if pledge.status == "requires_payment_method":
+        return await _resume_card_setup(checkout, backer, pledge)
+    if pledge.status != "errored":
+        raise NotErrored(f"A pledge that is {pledge.status.replace('_', ' ')} takes no new card.")
+    attempt = 1
+    if pledge.setup_intent_id is not None:
+        current = await checkout.gateway.retrieve_setup_intent(pledge.setup_intent_id)
+        attempt = int(current.metadata.get("attempt", "1")) + 1
+    async with checkout.transaction() as session:
+        customer_id = await stored_customer(session, backer)
+    if customer_id is None:
+        customer_id = await _new_customer(checkout, backer)
+    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=attempt)
+    async with checkout.transaction() as session:
+        pledge = await session.get_one(Pledge, pledge.id)
+        await record_new_card_setup(
+            session, pledge, setup_intent_id=intent.id, client_secret=intent.client_secret or ""
+        )
+    return pledge
+
+
+async def _resume_card_setup(checkout: Checkout, backer: User, pledge: Pledge) -> Pledge:
+    if pledge.setup_intent_id is not None:
+        return pledge
+    async with checkout.transaction() as session:
+        customer_id = await stored_customer(session, backer)
+    if customer_id is None:
+        customer_id = await _new_customer(checkout, backer)
+    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=1)
+    async with checkout.transaction() as session:
+        # Two of these at once: the first to record its set-up wins, the other's SetupIntent is never used.
+        await pledges.record_first_setup_intent(
+            session, pledge.id, setup_intent_id=intent.id, client_secret=intent.client_secret or ""
+        )
+        return await session.get_one(Pledge, pledge.id, populate_existing=True)
+
+
+async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
+    if pledge.setup_intent_id is None:
+        raise CardNotSaved("This pledge has no card set-up yet.")
+    intent = await settled_setup_intent(checkout.gateway, pledge.setup_intent_id)
+    if not intent.succeeded:
+        raise CardNotSaved(f"The new card has not been saved yet (Stripe says: {intent.status}).")
+    async with checkout.transaction() as session:
+        pledge = await session.get_one(Pledge, pledge.id, populate_existing=True)
+        await take_new_card(session, pledge, intent)
+        return pledge

@@ -12,12 +12,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import dramatiq
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.notifications import DELIVER_MAIL
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
+from payments.charging import CHARGE_PLEDGE, charge_pledge
+from payments.closing import REMOVE_CARD, remove_saved_card
 from payments.gateway import StripeGateway
+from payments.rate_limit import StripeRateLimit
+from payments.refunds import REFUND, make_refund
+from payments.stripe_jobs import StripeWork
 from payments.tasks import process_webhook
 from payments.webhooks import PROCESS_WEBHOOK
 from service.broker import QUEUE, DramatiqSender
@@ -33,6 +39,8 @@ class WorkerContext:
     sessions: async_sessionmaker[AsyncSession]
     sender: DramatiqSender
     gateway: StripeGateway
+    # KINDLING_STRIPE_RATE, shared with every other worker process through Redis.
+    stripe_rate: StripeRateLimit
 
 
 _context: WorkerContext | None = None
@@ -43,13 +51,15 @@ def worker_context() -> WorkerContext:
     global _context
     if _context is None:
         settings = load_settings()
-        engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+        # A charge or refund job holds two connections: its advisory lock's and its transaction's.
+        engine = create_engine(settings.database_url, pool_size=10, max_overflow=10)
         _context = WorkerContext(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
             sender=DramatiqSender(dramatiq.get_broker()),
             gateway=StripeGateway.from_settings(settings),
+            stripe_rate=StripeRateLimit(Redis.from_url(settings.redis_url), rate=settings.stripe_rate),
         )
     return _context
 
@@ -80,3 +90,44 @@ async def process_webhook_job(event_id: str) -> None:
 @dramatiq.actor(actor_name=PLAN_CAMPAIGN, queue_name=QUEUE, max_retries=3)
 async def plan_campaign_actor(campaign_id: str) -> None:
     await plan_campaign_job(job_unit_of_work, campaign_id)
+
+
+def stripe_work() -> StripeWork:
+    context = worker_context()
+    return StripeWork(job_unit_of_work, context.engine, context.gateway, context.stripe_rate)
+
+
+# Charging, refunding and removing cards are idempotent and driven by the database. When Stripe is unavailable or
+# slows us down the job raises (ChargeDeferred, RefundDeferred, GatewayUnavailable) and Dramatiq retries it with a
+# growing back-off; the sweep asks again for whatever is still due after that.
+@dramatiq.actor(
+    actor_name=CHARGE_PLEDGE,
+    queue_name=QUEUE,
+    max_retries=8,
+    min_backoff=2_000,
+    max_backoff=300_000,
+)
+async def charge_pledge_actor(pledge_id: str) -> None:
+    await charge_pledge(stripe_work(), pledge_id)
+
+
+@dramatiq.actor(
+    actor_name=REFUND,
+    queue_name=QUEUE,
+    max_retries=8,
+    min_backoff=2_000,
+    max_backoff=300_000,
+)
+async def refund_actor(refund_id: str) -> None:
+    await make_refund(stripe_work(), refund_id)
+
+
+@dramatiq.actor(
+    actor_name=REMOVE_CARD,
+    queue_name=QUEUE,
+    max_retries=5,
+    min_backoff=5_000,
+    max_backoff=300_000,
+)
+async def remove_card_actor(pledge_id: str) -> None:
+    await remove_saved_card(stripe_work(), pledge_id)

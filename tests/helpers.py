@@ -357,3 +357,29 @@ async def many_backers(sessions: async_sessionmaker[AsyncSession], count: int, n
             user = await register_user(session, email=email, password=PASSWORD, name=name)
             actors.append(Actor(str(user.id), email, await issue_token(session, user)))
     return actors
+
+
+async def backers_in_bulk(sessions: async_sessionmaker[AsyncSession], count: int, name: str = "Backer") -> list[Actor]:
+    """`count` users with tokens, written in one transaction with one password hash shared by all: what
+    `many_backers` makes, in a fraction of the time (argon2 costs tens of milliseconds per user, more on a busy CI
+    machine). For tests that need hundreds of backers; they never log in with the password."""
+    from argon2 import PasswordHasher
+    from sqlalchemy import insert
+
+    from campaigns.accounts import hash_token
+    from campaigns.models import ApiToken, new_id
+
+    password_hash = PasswordHasher().hash(PASSWORD)
+    actors = []
+    users: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    for _ in range(count):
+        user_id, email = new_id(), f"{name.lower()}{next(_counter)}@example.com"
+        token = "kdl_" + secrets.token_urlsafe(32)
+        users.append({"id": user_id, "email": email, "name": name, "password_hash": password_hash})
+        tokens.append({"id": new_id(), "user_id": user_id, "token_hash": hash_token(token)})
+        actors.append(Actor(str(user_id), email, token))
+    async with sessions.begin() as session:
+        await session.execute(insert(User), users)
+        await session.execute(insert(ApiToken), tokens)
+    return actors

@@ -93,6 +93,42 @@ async def test_a_card_declined_at_set_up_leaves_the_pledge_unconfirmed(
     assert shown["pledged"] == 0 and shown["backers"] == 0
 
 
+async def test_a_pledge_whose_card_set_up_was_lost_in_a_crash_gets_one_and_is_confirmed(
+    stripe_client: httpx.AsyncClient, stripe_server: EmbeddedStripe, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
+    backer = await sign_up(stripe_client, "Lin")
+    created = (await pledge(stripe_client, backer, campaign)).json()
+    async with sessions.begin() as session:
+        # What a server killed between reserving the slot and Stripe's answer leaves behind.
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == created["id"])
+            .values(setup_intent_id=None, setup_intent_client_secret=None)
+        )
+    lost = await stripe_client.get(f"/api/v1/pledges/{created['id']}", headers=backer.headers)
+    assert lost.json()["payment"]["client_secret"] is None
+    early = await stripe_client.post(f"/api/v1/pledges/{created['id']}/confirm", headers=backer.headers)
+    assert early.status_code == 409 and early.json()["type"] == "card-not-saved"
+
+    url = f"/api/v1/pledges/{created['id']}/payment-method"
+    resumed = await stripe_client.post(url, headers=backer.headers)
+    assert resumed.status_code == 200, resumed.text
+    setup = resumed.json()["payment"]
+    assert (
+        setup["setup_intent_id"].startswith("seti_")
+        and setup["setup_intent_id"] != created["payment"]["setup_intent_id"]
+    )
+    again = await stripe_client.post(url, headers=backer.headers)
+    assert again.json()["payment"]["setup_intent_id"] == setup["setup_intent_id"], "asked twice: one set-up"
+
+    assert (await confirm_card_setup(stripe_server, setup["client_secret"])).status_code == 200
+    confirmed = await stripe_client.post(f"/api/v1/pledges/{created['id']}/confirm", headers=backer.headers)
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "active"
+    shown = (await stripe_client.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    assert shown["backers"] == 1 and shown["tiers"][0]["remaining"] == 9
+
+
 async def test_a_second_pledge_by_the_same_backer_is_refused_until_the_first_is_cancelled(
     stripe_client: httpx.AsyncClient, stripe_server: EmbeddedStripe, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

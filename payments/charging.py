@@ -1,0 +1,658 @@
+"""Charging the pledges of a successful campaign: each one exactly once, by its own idempotent job.
+
+A charge attempt is recorded before Stripe is called (unique per pledge and attempt number, with the idempotency key
+`pledge:<id>:charge:<n>`), in a transaction of its own; Stripe is called with no transaction open; the outcome is
+recorded in a third. An attempt whose outcome is not recorded (`started`: the process died between the call and the
+commit; `unknown`: the call failed on the way) is "in doubt", and before anything else its PaymentIntent is looked
+for at Stripe by its metadata. Only when Stripe has none is the same attempt sent again, with the same idempotency
+key, so neither real Stripe (which honours the key) nor a stand-in that ignores it (localstripe, whose listing is
+exact) ever charges twice. While a job works on a pledge it holds the pledge's advisory lock
+(payments.stripe_jobs.held_exclusively), so no second job sends the same attempt meanwhile.
+
+What an outcome does to the pledge is `record_charge_outcome`, the one code path shared by the job and by Stripe's
+webhooks (payments.charge_events), which may deliver it before, after or instead of the job; it only ever moves
+forward. A card that is declined, or that the bank wants authenticated, makes the pledge `errored`: the backer may
+give a new card within the retry window (7 campaign days, payments.closing.RETRY_WINDOW_DAYS), is reminded a day
+before it ends, and is dropped after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.errors import Conflict
+from campaigns.jobs import enqueue_job
+from campaigns.models import Campaign, Pledge, User
+from campaigns.notifications import notify
+from campaigns.pledges import pledge_facts, release_tier_slots
+from fulfillment.backer_mail import BackerMail, mail_backers
+from payments.closing import (
+    IN_DOUBT_REQUEUE_SECONDS,
+    REMOVE_CARD,
+    RETRY_WINDOW_DAYS,
+    WAITING_PLEDGE_STATUSES,
+    fund_if_settled,
+    in_doubt_attempt,
+    lock_campaign,
+    parse_job_id,
+    pledge_path,
+    requeue_due,
+)
+from payments.gateway import ChargeResult, GatewayError, PaymentRefused, SetupIntentResult
+from payments.ledger import EscrowShort, record_collection, record_refund
+from payments.models import IN_DOUBT_ATTEMPT_STATUSES, ChargeAttempt, ChargeTerms, Refund, StripeCustomer
+from payments.refunds import create_refund, pledge_money, settle_refunded_pledge
+from payments.stripe_jobs import CHARGING_PLEDGE, StripeWork, held_exclusively
+
+log = logging.getLogger("kindling.payments")
+
+CHARGE_PLEDGE = "payments.charge"
+DEFAULT_RETRY_WINDOW_SECONDS = RETRY_WINDOW_DAYS * 86400
+# PaymentIntent statuses after which nothing more happens without the backer: the charge failed.
+_FAILED_INTENT_STATUSES = ("requires_payment_method", "requires_action", "canceled")
+
+
+class ChargeDeferred(Exception):
+    """Stripe could not be reached, or asked us to slow down: the attempt is left in doubt and tried again (after
+    Dramatiq's back-off, or the sweep's next look), beginning with a look at Stripe for it."""
+
+
+class NotErrored(Conflict):
+    type = "pledge-not-errored"
+    title = "Only a pledge whose charge failed takes a new card"
+
+
+class RetryWindowClosed(Conflict):
+    type = "retry-window-closed"
+    title = "The time to give a new card has passed"
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What Stripe says about one charge attempt, as far as our books care."""
+
+    status: Literal["succeeded", "failed", "pending"]
+    payment_intent_id: str | None = None
+    failure_code: str | None = None
+    amount: int | None = None
+    # What Stripe kept, in the charge's own currency (a fee in another currency is not ours to book here: 0).
+    processor_fee: int = 0
+    amount_refunded: int = 0
+
+
+def outcome_of(charge: ChargeResult) -> ChargeOutcome:
+    if charge.succeeded:
+        fee = charge.fee if charge.fee is not None and charge.fee_currency == charge.currency else 0
+        return ChargeOutcome(
+            "succeeded",
+            charge.payment_intent_id,
+            amount=charge.amount,
+            processor_fee=fee,
+            amount_refunded=charge.amount_refunded,
+        )
+    if charge.status in _FAILED_INTENT_STATUSES:
+        code = charge.failure_code or (
+            "authentication_required" if charge.status == "requires_action" else charge.status
+        )
+        return ChargeOutcome("failed", charge.payment_intent_id, failure_code=code, amount=charge.amount)
+    return ChargeOutcome("pending", charge.payment_intent_id, amount=charge.amount)
+
+
+def outcome_of_refusal(refused: PaymentRefused) -> ChargeOutcome:
+    code = refused.code or ("authentication_required" if refused.type == "authentication-required" else "declined")
+    return ChargeOutcome("failed", refused.payment_intent_id, failure_code=code)
+
+
+NOT_SENT = ChargeOutcome("failed", failure_code="not_sent")
+
+
+@dataclass(frozen=True)
+class ChargeCall:
+    """The call to Stripe a charge job is to make."""
+
+    pledge_id: uuid.UUID
+    attempt: int
+    amount: int
+    currency: str
+    customer_id: str
+    payment_method_id: str
+    # An earlier call of this attempt may have reached Stripe: look for its PaymentIntent first.
+    in_doubt: bool
+    # Whether the pledge may still be charged, should Stripe have no PaymentIntent for the attempt.
+    may_charge: bool
+
+
+# The job
+
+
+async def charge_pledge(work: StripeWork, pledge_ref: str) -> str:
+    """The "payments.charge" job. Idempotent and driven by the database: run any number of times, at once or after a
+    crash, it charges the pledge at most once. Returns what happened: "succeeded", "failed", "pending", "nothing" or
+    "busy" (another job holds the pledge). Raises ChargeDeferred when Stripe is unavailable or rate-limits us."""
+    pledge_id = parse_job_id(pledge_ref)
+    if pledge_id is None:
+        return "nothing"
+    async with held_exclusively(work.engine, CHARGING_PLEDGE, pledge_id) as mine:
+        if not mine:
+            return "busy"
+        async with work.transaction() as session:
+            call = await next_charge_call(session, pledge_id)
+        if call is None:
+            return "nothing"
+        outcome: ChargeOutcome | None = None
+        if call.in_doubt:
+            await work.wait_for_turn()
+            try:
+                found = await work.gateway.find_charge(pledge_id=pledge_id, attempt=call.attempt)
+            except GatewayError as error:
+                raise ChargeDeferred(f"pledge {pledge_id}: cannot look for attempt {call.attempt}: {error}") from error
+            if found is not None:
+                outcome = outcome_of(found)
+            elif not call.may_charge:
+                outcome = NOT_SENT
+        if outcome is None:
+            outcome = await _send_charge(work, call)
+        async with work.transaction() as session:
+            await record_charge_outcome(session, pledge_id, call.attempt, outcome)
+        return outcome.status
+
+
+async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
+    await work.wait_for_turn()
+    try:
+        charge = await work.gateway.charge_off_session(
+            pledge_id=call.pledge_id,
+            attempt=call.attempt,
+            amount=call.amount,
+            currency=call.currency,
+            customer_id=call.customer_id,
+            payment_method_id=call.payment_method_id,
+        )
+    except PaymentRefused as refused:
+        return outcome_of_refusal(refused)
+    except GatewayError as error:
+        # It may or may not have reached Stripe (a timeout, a 5xx); a 429 did not, but is handled alike.
+        async with work.transaction() as session:
+            await session.execute(
+                update(ChargeAttempt)
+                .where(
+                    ChargeAttempt.pledge_id == call.pledge_id,
+                    ChargeAttempt.attempt == call.attempt,
+                    ChargeAttempt.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
+                )
+                .values(status="unknown", failure_code=error.type)
+            )
+        raise ChargeDeferred(f"pledge {call.pledge_id} attempt {call.attempt}: {error.detail}") from error
+    return outcome_of(charge)
+
+
+async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> ChargeCall | None:
+    """Decide, under the campaign's share lock and the pledge's row lock, which call the job makes: the attempt in
+    doubt if there is one, else a new attempt (recorded here, `started`) when the pledge is due for a charge; None
+    when there is nothing to do. A pledge is due when its campaign is successful and it is active, or errored with
+    a new card given since its last attempt."""
+    campaign_status = await session.scalar(
+        select(Campaign.status)
+        .where(Campaign.id == select(Pledge.campaign_id).where(Pledge.id == pledge_id).scalar_subquery())
+        .with_for_update(read=True)
+    )
+    if campaign_status is None:
+        return None
+    pledge = await session.scalar(
+        select(Pledge).where(Pledge.id == pledge_id).with_for_update().execution_options(populate_existing=True)
+    )
+    assert pledge is not None
+    last = await session.scalar(
+        select(ChargeAttempt)
+        .where(ChargeAttempt.pledge_id == pledge_id)
+        .order_by(ChargeAttempt.attempt.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    new_card = pledge.payment_method_id is not None and (
+        last is None or last.payment_method_id != pledge.payment_method_id
+    )
+    due = campaign_status == "successful" and (pledge.status == "active" or (pledge.status == "errored" and new_card))
+    customer_id = await session.scalar(
+        select(StripeCustomer.customer_id).where(StripeCustomer.user_id == pledge.backer_id)
+    )
+    if last is not None and last.status in IN_DOUBT_ATTEMPT_STATUSES:
+        return ChargeCall(
+            pledge_id=pledge.id,
+            attempt=last.attempt,
+            amount=last.amount,
+            currency=last.currency,
+            customer_id=customer_id or "",
+            payment_method_id=last.payment_method_id,
+            in_doubt=True,
+            # It was due when it was recorded; it still may be sent unless the campaign or the pledge has moved on.
+            may_charge=campaign_status == "successful"
+            and pledge.status in WAITING_PLEDGE_STATUSES
+            and customer_id is not None,
+        )
+    if not due or customer_id is None or pledge.payment_method_id is None:
+        if due:
+            log.error("pledge %s is due for a charge but has no Stripe customer or card", pledge.id)
+        return None
+    if last is not None and last.status == "succeeded":
+        return None
+    number = 1 if last is None else last.attempt + 1
+    session.add(
+        ChargeAttempt(
+            pledge_id=pledge.id,
+            attempt=number,
+            idempotency_key=f"pledge:{pledge.id}:charge:{number}",
+            amount=pledge.amount,
+            currency=pledge.currency,
+            payment_method_id=pledge.payment_method_id,
+        )
+    )
+    await session.flush()
+    return ChargeCall(
+        pledge_id=pledge.id,
+        attempt=number,
+        amount=pledge.amount,
+        currency=pledge.currency,
+        customer_id=customer_id,
+        payment_method_id=pledge.payment_method_id,
+        in_doubt=False,
+        may_charge=True,
+    )
+
+
+# What an outcome does: the one code path for the job and the webhooks
+
+
+async def record_charge_outcome(
+    session: AsyncSession, pledge_id: uuid.UUID, attempt: int, outcome: ChargeOutcome
+) -> bool:
+    """Record what Stripe said about a charge attempt and move the pledge, the ledger and the campaign forward, never
+    backward: recording an outcome twice, or an older one after a newer, changes nothing.
+
+    succeeded: the collection is booked (with the campaign's fees), the pledge is `collected` and the backer told; a
+    refund Stripe reports on the charge is booked too. On a campaign that was suspended meanwhile (or a pledge no
+    longer waiting) the money is booked without fees and given back in full. failed: an active pledge becomes
+    `errored` with its retry window, and the backer gets a link to give a new card; on a suspended campaign the
+    pledge is cancelled instead. After any outcome the campaign is funded if it no longer waits on anyone.
+    Returns False when the attempt is not one of ours.
+    """
+    campaign_id = await session.scalar(select(Pledge.campaign_id).where(Pledge.id == pledge_id))
+    if campaign_id is None:
+        log.warning("charge outcome for unknown pledge %s", pledge_id)
+        return False
+    campaign = await lock_campaign(session, campaign_id)
+    assert campaign is not None
+    pledge = await session.scalar(
+        select(Pledge).where(Pledge.id == pledge_id).with_for_update().execution_options(populate_existing=True)
+    )
+    assert pledge is not None
+    row = await session.scalar(
+        select(ChargeAttempt)
+        .where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.attempt == attempt)
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        log.warning("charge outcome for pledge %s attempt %d, which was never made", pledge_id, attempt)
+        return False
+    moved = await _move_attempt(session, row, outcome)
+    if outcome.status == "succeeded":
+        await _collect(session, campaign, pledge, row, outcome, moved=moved)
+        if outcome.amount_refunded > 0 and outcome.payment_intent_id is not None:
+            await _book_refunds_made_at_stripe(
+                session, campaign, pledge, outcome.payment_intent_id, outcome.amount_refunded
+            )
+    elif outcome.status == "failed" and moved:
+        await _refuse(session, campaign, pledge, outcome)
+    await fund_if_settled(session, campaign)
+    return True
+
+
+async def _move_attempt(session: AsyncSession, row: ChargeAttempt, outcome: ChargeOutcome) -> bool:
+    """Forward only: in doubt → anything; failed → succeeded (Stripe's word wins); succeeded stays."""
+    movable: tuple[str, ...] = IN_DOUBT_ATTEMPT_STATUSES
+    if outcome.status == "pending":
+        new_status = "unknown"
+    elif outcome.status == "succeeded":
+        new_status, movable = "succeeded", (*IN_DOUBT_ATTEMPT_STATUSES, "failed")
+    else:
+        new_status = "failed"
+    values: dict[str, Any] = {"status": new_status}
+    if outcome.payment_intent_id is not None:
+        values["payment_intent_id"] = outcome.payment_intent_id
+    if outcome.status != "pending":
+        values["finished_at"] = func.now()
+        values["failure_code"] = outcome.failure_code
+    moved = await session.scalar(
+        update(ChargeAttempt)
+        .where(ChargeAttempt.id == row.id, ChargeAttempt.status.in_(movable))
+        .values(**values)
+        .returning(ChargeAttempt.id)
+    )
+    return moved is not None
+
+
+async def _collect(
+    session: AsyncSession,
+    campaign: Campaign,
+    pledge: Pledge,
+    row: ChargeAttempt,
+    outcome: ChargeOutcome,
+    *,
+    moved: bool,
+) -> None:
+    collectable = pledge.status in WAITING_PLEDGE_STATUSES and campaign.status == "successful"
+    terms = await session.get(ChargeTerms, campaign.id)
+    if collectable and terms is None:
+        log.error(
+            "campaign %s has no charge terms (it was not closed by the sweep): collecting without fees", campaign.id
+        )
+    platform_bps, sponsor_bps = (terms.platform_fee_bps, terms.sponsor_fee_bps) if collectable and terms else (0, 0)
+    amount = outcome.amount if outcome.amount is not None else row.amount
+    booked = await record_collection(
+        session, campaign, pledge.id, amount, campaign.currency, platform_bps, sponsor_bps, outcome.processor_fee
+    )
+    if booked is None:
+        if moved:
+            # Another attempt of this pledge was collected already: by design this cannot happen. Say so loudly.
+            log.error("pledge %s: attempt %d succeeded but the pledge was collected before", pledge.id, row.attempt)
+        return
+    if pledge.status in WAITING_PLEDGE_STATUSES:
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge.id)
+            .values(status="collected", charged_at=func.now(), retry_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(pledge)
+    if collectable:
+        backer = await session.get_one(User, pledge.backer_id)
+        await notify(session, backer, "pledge_charged", **await pledge_facts(session, pledge))
+        return
+    # Charged after the campaign was suspended (the call was already on its way), or on a pledge no longer waiting.
+    log.warning("pledge %s was charged after its campaign became %s: giving it back", pledge.id, campaign.status)
+    in_escrow = amount - outcome.processor_fee
+    if in_escrow > 0 and outcome.payment_intent_id is not None:
+        await create_refund(
+            session,
+            campaign,
+            pledge.id,
+            in_escrow,
+            reference=f"late:{pledge.id}:{row.attempt}",
+            payment_intent_id=outcome.payment_intent_id,
+        )
+
+
+async def _refuse(session: AsyncSession, campaign: Campaign, pledge: Pledge, outcome: ChargeOutcome) -> None:
+    if pledge.status not in WAITING_PLEDGE_STATUSES:
+        return
+    if campaign.status != "successful":
+        tier_id = await session.scalar(
+            update(Pledge)
+            .where(Pledge.id == pledge.id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
+            .values(status="cancelled", cancelled_at=func.now(), retry_until=None, payment_job_requested_at=func.now())
+            .returning(Pledge.tier_id)
+            .execution_options(synchronize_session=False)
+        )
+        await release_tier_slots(session, tier_id)
+        enqueue_job(session, REMOVE_CARD, pledge.id)
+        return
+    if pledge.status == "active":
+        terms = await session.get(ChargeTerms, campaign.id)
+        window = terms.retry_window_seconds if terms else DEFAULT_RETRY_WINDOW_SECONDS
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge.id, Pledge.status == "active")
+            .values(status="errored", retry_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, window))
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(pledge)
+    backer = await session.get_one(User, pledge.backer_id)
+    await notify(
+        session,
+        backer,
+        "charge_failed",
+        **await pledge_facts(session, pledge),
+        reason=outcome.failure_code or "declined",
+        retry_until=_iso(pledge.retry_until),
+    )
+
+
+async def _book_refunds_made_at_stripe(
+    session: AsyncSession, campaign: Campaign, pledge: Pledge, payment_intent_id: str, amount_refunded: int
+) -> None:
+    """Stripe says `amount_refunded` of the charge has been given back. What our own refund jobs have booked, or
+    may be booking now, is ours; anything beyond it was refunded outside Kindling (say, from Stripe's dashboard)
+    and is booked here, once per total Stripe reports."""
+    _collected, booked = await pledge_money(session, pledge.id)
+    in_flight = int(
+        await session.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.pledge_id == pledge.id, Refund.status == "pending", Refund.attempted_at.is_not(None)
+            )
+        )
+        or 0
+    )
+    outside = amount_refunded - booked - in_flight
+    if outside <= 0:
+        return
+    try:
+        await record_refund(
+            session, campaign, f"stripe:{payment_intent_id}:{amount_refunded}", outside, pledge_id=pledge.id
+        )
+    except EscrowShort:
+        log.error("pledge %s: %d refunded at Stripe is more than escrow holds; booked later", pledge.id, outside)
+        raise
+    await settle_refunded_pledge(session, pledge.id)
+
+
+# A new card for an errored pledge
+
+
+async def take_new_card(session: AsyncSession, pledge: Pledge, intent: SetupIntentResult) -> bool:
+    """The backer's new card (its SetupIntent has succeeded) replaces the one that failed, and the charge is tried
+    again at once by a job. Refused after the retry window. Returns whether the card was taken."""
+    if not intent.succeeded or intent.payment_method is None:
+        return False
+    taken = await session.scalar(
+        update(Pledge)
+        .where(
+            Pledge.id == pledge.id,
+            Pledge.status == "errored",
+            Pledge.setup_intent_id == intent.id,
+            Pledge.retry_until > func.now(),
+        )
+        .values(payment_method_id=intent.payment_method, payment_job_requested_at=func.now())
+        .returning(Pledge.id)
+    )
+    if taken is None:
+        await session.refresh(pledge)
+        if pledge.status == "errored":
+            raise RetryWindowClosed("The time to give a new card for this pledge has passed.")
+        return False
+    enqueue_job(session, CHARGE_PLEDGE, pledge.id)
+    await session.refresh(pledge)
+    return True
+
+
+async def record_new_card_setup(
+    session: AsyncSession, pledge: Pledge, *, setup_intent_id: str, client_secret: str
+) -> None:
+    """Keep the SetupIntent that asks an errored pledge's backer for a new card."""
+    stored = await session.scalar(
+        update(Pledge)
+        .where(Pledge.id == pledge.id, Pledge.status == "errored")
+        .values(setup_intent_id=setup_intent_id, setup_intent_client_secret=client_secret)
+        .returning(Pledge.id)
+    )
+    if stored is None:
+        raise NotErrored(f"A pledge that is {pledge.status} takes no new card.")
+    await session.refresh(pledge)
+
+
+# The sweep's steps
+
+
+async def request_due_charges(session: AsyncSession, *, limit: int) -> int:
+    """Ask for a charge job for pledges due for one whose job was never asked for or seems lost: active pledges of
+    successful campaigns, errored ones with a new card, and any with an attempt in doubt (whatever the campaign).
+    At most `limit` per sweep, so the queue holds about what the rate limit lets through until the next one."""
+    chargeable = (
+        select(Campaign.id)
+        .where(Campaign.id == Pledge.campaign_id, Campaign.status == "successful")
+        .where(or_(Pledge.status == "active", (Pledge.status == "errored") & _new_card_given()))
+        .exists()
+    )
+    due = or_(
+        in_doubt_attempt() & requeue_due(IN_DOUBT_REQUEUE_SECONDS),
+        Pledge.status.in_(WAITING_PLEDGE_STATUSES) & chargeable & requeue_due(),
+    )
+    asked = await session.scalars(
+        update(Pledge)
+        .where(Pledge.id.in_(select(Pledge.id).where(due).order_by(Pledge.number).limit(limit)))
+        .values(payment_job_requested_at=func.now())
+        .returning(Pledge.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(asked)
+    for pledge_id in ids:
+        enqueue_job(session, CHARGE_PLEDGE, pledge_id)
+    return len(ids)
+
+
+def _new_card_given() -> Any:
+    """SQL, correlated to `pledges`: the pledge's card is not the one its last attempt charged."""
+    last_card = (
+        select(ChargeAttempt.payment_method_id)
+        .where(ChargeAttempt.pledge_id == Pledge.id)
+        .order_by(ChargeAttempt.attempt.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return Pledge.payment_method_id.is_not(None) & Pledge.payment_method_id.is_distinct_from(last_card)
+
+
+async def remind_errored_pledges(session: AsyncSession, *, day_seconds: int, limit: int = 500) -> int:
+    """The sweep's step: once, a day before its retry window ends, tell the backer of an errored pledge that it
+    still needs a card."""
+    reminded = (
+        await session.execute(
+            update(Pledge)
+            .where(
+                Pledge.id.in_(
+                    select(Pledge.id)
+                    .where(
+                        Pledge.status == "errored",
+                        Pledge.reminded_at.is_(None),
+                        Pledge.retry_until > func.now(),
+                        Pledge.retry_until <= func.now() + func.make_interval(0, 0, 0, 0, 0, 0, day_seconds),
+                        not_(in_doubt_attempt()),
+                        not_(_new_card_given()),
+                    )
+                    .limit(limit)
+                )
+            )
+            .values(reminded_at=func.now())
+            .returning(Pledge.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return await _mail_pledges(session, "charge_retry_reminder", [row.id for row in reminded])
+
+
+async def drop_expired_pledges(session: AsyncSession, *, limit: int = 500) -> int:
+    """The sweep's step: errored pledges whose retry window has passed without a new card are `dropped`: their
+    reward slot is freed, their card removed, their backer told. A pledge whose charge is in doubt or whose new
+    card has not been tried yet waits for that first.
+
+    The rows are locked first (skipping those a charge job holds), and checked in a second statement that sees
+    whatever such a job committed before the lock was taken."""
+    locked = list(
+        await session.scalars(
+            select(Pledge.id)
+            .where(Pledge.status == "errored", Pledge.retry_until <= func.now())
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not locked:
+        return 0
+    rows = (
+        await session.execute(
+            update(Pledge)
+            .where(
+                Pledge.id.in_(locked),
+                Pledge.status == "errored",
+                Pledge.retry_until <= func.now(),
+                not_(in_doubt_attempt()),
+                not_(_new_card_given()),
+            )
+            .values(status="dropped", payment_job_requested_at=func.now())
+            .returning(Pledge.id, Pledge.tier_id, Pledge.payment_method_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    freed: dict[uuid.UUID, int] = {}
+    for row in rows:
+        if row.tier_id is not None:
+            freed[row.tier_id] = freed.get(row.tier_id, 0) + 1
+        if row.payment_method_id is not None:
+            enqueue_job(session, REMOVE_CARD, row.id)
+    for tier_id, count in freed.items():
+        await release_tier_slots(session, tier_id, count)
+    return await _mail_pledges(session, "pledge_dropped", [row.id for row in rows])
+
+
+async def _mail_pledges(session: AsyncSession, kind: str, pledge_ids: list[uuid.UUID]) -> int:
+    if not pledge_ids:
+        return 0
+    rows = await session.execute(
+        select(
+            Pledge.id,
+            Pledge.amount,
+            Pledge.currency,
+            Pledge.retry_until,
+            Campaign.id.label("campaign_id"),
+            Campaign.title,
+            User.id.label("user_id"),
+            User.email,
+            User.locale,
+            User.name,
+        )
+        .join(Campaign, Campaign.id == Pledge.campaign_id)
+        .join(User, User.id == Pledge.backer_id)
+        .where(Pledge.id.in_(pledge_ids))
+        .order_by(Pledge.number)
+    )
+    return await mail_backers(
+        session,
+        kind,
+        (
+            BackerMail(
+                user_id=row.user_id,
+                email=row.email,
+                locale=row.locale,
+                facts={
+                    "name": row.name,
+                    "pledge_id": str(row.id),
+                    "campaign_id": str(row.campaign_id),
+                    "campaign_title": row.title,
+                    "amount": row.amount,
+                    "currency": row.currency,
+                    "retry_until": _iso(row.retry_until),
+                    "path": pledge_path(row.id),
+                },
+            )
+            for row in rows
+        ),
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
