@@ -6,6 +6,7 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +24,7 @@ from service.broker import DramatiqSender, create_broker
 from service.database import JobSender, create_engine, create_sessionmaker
 from service.endpoints import campaign_media
 from service.endpoints.health import healthz
-from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, is_api
+from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, StripeOrigins, is_api
 from service.problems import problem_from_error, problem_response
 from service.routes import api
 from service.settings import Settings
@@ -43,6 +44,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.money",
     "service.endpoints.pledges",
     "service.endpoints.fulfillment",
+    "service.endpoints.payments_actions",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -52,6 +54,11 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.campaigns",
     "service.pages.maker",
     "service.pages.operator",
+    "service.pages.checkout",
+    "service.pages.my_pledges",
+    "service.pages.escrow",
+    "service.pages.funding",
+    "service.pages.fulfillment",
 )
 
 
@@ -63,6 +70,20 @@ def _page_routes(settings: Settings) -> list[BaseRoute]:
             continue
         routes.extend(module.routes)
     return routes
+
+
+def stripe_js_origins(stripe_js_url: str) -> StripeOrigins:
+    """Where Stripe.js comes from, and where it connects and frames: Stripe's own hosts for the real one, the
+    stand-in's one origin in dev and tests."""
+    if stripe_js_url.startswith("/"):
+        return StripeOrigins()
+    parts = urlsplit(stripe_js_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if origin == "https://js.stripe.com":
+        return StripeOrigins(
+            script=(origin,), connect=("https://api.stripe.com",), frame=(origin, "https://hooks.stripe.com")
+        )
+    return StripeOrigins(script=(origin,), connect=(origin,), frame=(origin,))
 
 
 def create_app(settings: Settings, *, sender: JobSender | None = None, engine_pool: int = 10) -> Starlette:
@@ -93,15 +114,9 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
         *campaign_media.media_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    script_origins = []
-    if not settings.stripe_js_url.startswith("/"):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(settings.stripe_js_url)
-        script_origins.append(f"{parts.scheme}://{parts.netloc}")
     middleware = [
         Middleware(RequestContext),
-        Middleware(SecurityHeaders, script_origins=script_origins),
+        Middleware(SecurityHeaders, stripe=stripe_js_origins(settings.stripe_js_url)),
         Middleware(BodyLimit, max_bytes=BODY_LIMIT),
         Middleware(LocaleMiddleware),
         Middleware(

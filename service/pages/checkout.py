@@ -1,0 +1,556 @@
+"""Backing a campaign in the browser: choose a reward, a bonus and where it ships (a plain form that works without
+JavaScript), then save a card with Stripe.js on the card page.
+
+The rules are the pledging API's own: the choice is checked with `pledge_terms`, the pledge is made by
+`start_pledge` and activated by the API's confirm, which the card page's script calls once Stripe has saved the card.
+The form is shared with the backer's pledge page, where the same choice changes an existing pledge.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns import service
+from campaigns.countries import country_codes, minor_digits
+from campaigns.errors import InvalidInput, NotAllowed
+from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
+from campaigns.pledge_schemas import PledgeCreate
+from campaigns.pledges import (
+    AlreadyPledged,
+    NotLive,
+    SoldOut,
+    get_pledge,
+    own_pledge,
+    pledge_terms,
+    shipping_fee_for,
+    ships,
+)
+from payments.gateway import GatewayError
+from service.checkout import start_pledge
+from service.endpoints.pledges import checkout_of
+from service.i18n import gettext as _
+from service.i18n import money
+from service.pages import FieldMessages, country_name, validate_form, viewer
+from service.pages.campaigns import delivery_month
+from service.pages.money_input import NumberInputError, example, major_units, minor_units
+from service.web import gateway_of, read_form, redirect, render, settings_of, uow
+
+# The tier radio's value for "no reward, just support".
+NO_REWARD = "none"
+# Pledges that hold the backer's place in a campaign (one per backer).
+HOLDING_STATUSES = ("requires_payment_method", "active", "collected", "errored", "partially_refunded", "refunded")
+FEW_LEFT = 10
+
+
+# The choice: tier, bonus, country
+
+
+@dataclass(frozen=True)
+class Choice:
+    tier: Tier | None
+    bonus: int
+    shipping_country: str | None
+
+
+def choice_values(form: Mapping[str, Any]) -> dict[str, str]:
+    """What was typed or picked, as text, to check and to show again."""
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    return {"tier": text("tier"), "bonus": text("bonus"), "shipping_country": text("shipping_country").upper()}
+
+
+def _chosen_tier(values: Mapping[str, str], tiers: Sequence[Tier]) -> Tier | None:
+    return next((tier for tier in tiers if str(tier.id) == values.get("tier")), None)
+
+
+def read_choice(
+    values: Mapping[str, str], campaign: Campaign, tiers: Sequence[Tier], *, own_tier_id: uuid.UUID | None = None
+) -> Choice | FieldMessages:
+    """The backer's choice, or one message per field in their language. `own_tier_id`: the tier the pledge being
+    changed already holds a slot of (it is never sold out to its holder)."""
+    errors: FieldMessages = {}
+    tier = _chosen_tier(values, tiers)
+    if tier is None and values.get("tier") != NO_REWARD:
+        errors["tier"] = _("Choose a reward, or pledge without one.")
+    elif tier is not None and tier.remaining == 0 and tier.id != own_tier_id:
+        # Only a courtesy: the slot itself is taken atomically when the pledge is made.
+        errors["tier"] = _("This reward is sold out. Choose another one.")
+    bonus = 0
+    if values.get("bonus"):
+        try:
+            bonus = minor_units(values["bonus"], campaign.currency)
+        except NumberInputError as exc:
+            errors["bonus"] = exc.message
+    country = values.get("shipping_country") or None
+    if tier is None or not ships(tier):
+        country = None
+    # The API's own model: the bonus's limit, a real country.
+    fields = {"tier_id": str(tier.id) if tier else None, "bonus": bonus, "shipping_country": country}
+    checked = validate_form(
+        PledgeCreate,
+        cast(dict[str, str], fields),
+        invalid={"bonus": _("This amount is too large."), "shipping_country": _("Choose a country from the list.")},
+    )
+    if isinstance(checked, dict):
+        for field, message in checked.items():
+            errors.setdefault("tier" if field == "tier_id" else field, message)
+    if tier is not None and "shipping_country" not in errors:
+        # Where it ships is checked even while the bonus is wrong, so every field's message comes at once.
+        try:
+            pledge_terms(campaign, tier, bonus=0, shipping_country=country)
+        except InvalidInput as exc:
+            errors["shipping_country"] = term_message(exc.errors[0].field, country)
+    if errors:
+        return errors
+    try:
+        pledge_terms(campaign, tier, bonus=bonus, shipping_country=country)
+    except InvalidInput as exc:
+        field = exc.errors[0].field
+        return {field if field != "tier_id" else "tier": term_message(field, country)}
+    return Choice(tier, bonus, country)
+
+
+def term_message(field: str, country: str | None) -> str:
+    """`pledge_terms`'s refusals, in the reader's language."""
+    if field == "shipping_country" and country:
+        return _("This reward does not ship to %(country)s. Choose another country or another reward.") % {
+            "country": country_name(country)
+        }
+    if field == "shipping_country":
+        return _("Choose the country your reward ships to.")
+    if field == "bonus":
+        return _("Without a reward, enter an amount of more than zero.")
+    return _("Choose a reward, or pledge without one.")
+
+
+# What the form shows
+
+
+def tier_choices(
+    tiers: Sequence[Tier], products: Sequence[Product], currency: str, *, own_tier_id: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    names = {product.sku: product.name for product in products}
+    choices = []
+    for tier in tiers:
+        limited = tier.quantity_limit is not None
+        own = tier.id == own_tier_id
+        sold_out = limited and tier.remaining == 0 and not own
+        choices.append(
+            {
+                "id": str(tier.id),
+                "title": tier.title,
+                "price": tier.price,
+                "currency": currency,
+                "limited": limited,
+                "quantity_limit": tier.quantity_limit,
+                "remaining": tier.remaining,
+                "sold_out": sold_out,
+                "own": own,
+                "few_left": limited and not own and tier.remaining is not None and 0 < tier.remaining <= FEW_LEFT,
+                "contents": [
+                    {"quantity": int(item["quantity"]), "name": names.get(item["sku"], item["sku"])}
+                    for item in tier.items
+                ],
+                "ships": ships(tier),
+                "estimated_delivery": delivery_month(tier.estimated_delivery),
+            }
+        )
+    return choices
+
+
+def _fee_text(fee: int, currency: str) -> str:
+    return _("free shipping") if fee == 0 else "+" + money(fee, currency)
+
+
+def country_menu(tier: Tier | None, tiers: Sequence[Tier], currency: str, *, with_fees: bool = True) -> dict[str, Any]:
+    """The shipping country select for `tier` (or, before one is chosen, every country some tier ships to): its own
+    countries with their fees, then, when it ships to "*", every other country under one "everywhere else" group."""
+    rows = list(tier.shipping) if tier is not None else [row for t in tiers for row in t.shipping]
+    explicit = sorted({str(row["country"]) for row in rows if row["country"] != "*"}, key=country_name)
+    anywhere = any(row["country"] == "*" for row in rows)
+    with_fees = with_fees and tier is not None
+    listed = []
+    for code in explicit:
+        label = country_name(code)
+        if with_fees:
+            label = f"{label} · {_fee_text(shipping_fee_for(rows, code) or 0, currency)}"
+        listed.append((code, label))
+    others: list[tuple[str, str]] = []
+    elsewhere_label = None
+    if anywhere:
+        others = [(code, name) for code, name in all_countries() if code not in explicit]
+        if with_fees:
+            fee = shipping_fee_for(rows, "*") or 0
+            elsewhere_label = _("Everywhere else · %(fee)s") % {"fee": _fee_text(fee, currency)}
+        else:
+            elsewhere_label = _("Everywhere else")
+    return {"listed": listed, "others": others, "elsewhere_label": elsewhere_label}
+
+
+def all_countries() -> list[tuple[str, str]]:
+    return sorted(((code, country_name(code)) for code in country_codes()), key=lambda pair: pair[1].casefold())
+
+
+def script_data(tiers: Sequence[Tier], currency: str) -> dict[str, str]:
+    """What checkout.js needs to keep the countries and the total right as the backer chooses, without a reload."""
+    anywhere = any(row["country"] == "*" for tier in tiers for row in tier.shipping)
+    explicit = {str(row["country"]) for tier in tiers for row in tier.shipping if row["country"] != "*"}
+    countries = all_countries() if anywhere else sorted(((c, country_name(c)) for c in explicit), key=lambda p: p[1])
+    tier_data = {
+        str(tier.id): {
+            "price": tier.price,
+            "ships": ships(tier),
+            "fees": {str(row["country"]): int(row["fee"]) for row in tier.shipping},
+        }
+        for tier in tiers
+    }
+    tier_data[NO_REWARD] = {"price": 0, "ships": False, "fees": {}}
+    return {
+        "tiers": json.dumps(tier_data, separators=(",", ":")),
+        "countries": json.dumps(countries, ensure_ascii=False, separators=(",", ":")),
+        "digits": str(minor_digits(currency)),
+    }
+
+
+def order_summary(values: Mapping[str, str], campaign: Campaign, tiers: Sequence[Tier]) -> dict[str, Any]:
+    """The figures beside the form: each known part, and the total once every part is known."""
+    tier = _chosen_tier(values, tiers)
+    no_reward = values.get("tier") == NO_REWARD
+    price: int | None = tier.price if tier else (0 if no_reward else None)
+    fee: int | None = None
+    if no_reward or (tier is not None and not ships(tier)):
+        fee = 0
+    elif tier is not None and values.get("shipping_country"):
+        fee = shipping_fee_for(tier.shipping, values["shipping_country"])
+    bonus: int | None = 0
+    if values.get("bonus"):
+        try:
+            bonus = minor_units(values["bonus"], campaign.currency)
+        except NumberInputError:
+            bonus = None
+    parts = (price, fee, bonus)
+    total = sum(part for part in parts if part is not None) if all(part is not None for part in parts) else None
+    return {
+        "currency": campaign.currency,
+        "price": price,
+        "shipping": fee,
+        "bonus": bonus,
+        "total": total,
+        "ships": tier is None or ships(tier),
+    }
+
+
+def choice_form(
+    values: Mapping[str, str],
+    campaign: Campaign,
+    tiers: Sequence[Tier],
+    products: Sequence[Product],
+    *,
+    own_tier_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Everything templates/checkout/_choice.html draws."""
+    tier = _chosen_tier(values, tiers)
+    return {
+        "tiers": tier_choices(tiers, products, campaign.currency, own_tier_id=own_tier_id),
+        "no_reward": NO_REWARD,
+        "countries": country_menu(tier, tiers, campaign.currency),
+        "any_ships": any(ships(t) for t in tiers),
+        "summary": order_summary(values, campaign, tiers),
+        "script": script_data(tiers, campaign.currency),
+        "currency": campaign.currency,
+        "bonus_example": example(minor_digits(campaign.currency)),
+    }
+
+
+# Loading
+
+
+@dataclass(frozen=True)
+class Backing:
+    """A campaign as the checkout sees it."""
+
+    campaign: Campaign
+    tiers: list[Tier]
+    products: list[Product]
+    space: Space
+    is_maker: bool
+
+
+async def load_backing(session: AsyncSession, ref: str, user: User | None) -> Backing:
+    detail = await service.campaign_detail(session, ref, user)
+    space = await session.get_one(Space, detail.campaign.space_id)
+    return Backing(detail.campaign, detail.tiers, detail.products, space, "maker" in detail.roles)
+
+
+async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: User) -> Pledge | None:
+    """The backer's pledge that holds their one place in the campaign, if they have one."""
+    found: Pledge | None = await session.scalar(
+        select(Pledge).where(
+            Pledge.campaign_id == campaign_id, Pledge.backer_id == user.id, Pledge.status.in_(HOLDING_STATUSES)
+        )
+    )
+    return found
+
+
+def campaign_facts(backing: Backing) -> dict[str, Any]:
+    campaign = backing.campaign
+    return {
+        "title": campaign.title,
+        "url": f"/campaigns/{campaign.slug}",
+        "back_url": f"/campaigns/{campaign.slug}/back",
+        "currency": campaign.currency,
+        "ends_at": campaign.ends_at,
+        "status": campaign.status,
+        "space_name": backing.space.name,
+        "space_url": f"/spaces/{backing.space.slug}",
+    }
+
+
+def taking_pledges(campaign: Campaign) -> bool:
+    """What the page shows (the rule itself is `live_campaign_for_pledging`'s, in the database's clock)."""
+    return campaign.status == "live" and (campaign.ends_at is None or campaign.ends_at > datetime.now(UTC))
+
+
+def login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect("/login?next=" + quote(target, safe=""))
+
+
+# Step 1: the choice
+
+
+def _initial_values(request: Request, tiers: Sequence[Tier]) -> dict[str, str]:
+    wanted = request.query_params.get("tier", "")
+    available = [tier for tier in tiers if tier.remaining != 0]
+    chosen = next((tier for tier in available if str(tier.id) == wanted), None)
+    if chosen is None and wanted != NO_REWARD and len(available) == 1:
+        chosen = available[0]
+    tier_value = str(chosen.id) if chosen else (NO_REWARD if wanted == NO_REWARD else "")
+    country = ""
+    if chosen is not None and ships(chosen):
+        explicit = [str(row["country"]) for row in chosen.shipping if row["country"] != "*"]
+        anywhere = any(row["country"] == "*" for row in chosen.shipping)
+        if len(explicit) == 1 and not anywhere:
+            country = explicit[0]
+        elif request.state.locale == "zh_CN" and shipping_fee_for(chosen.shipping, "CN") is not None:
+            country = "CN"
+    return {"tier": tier_value, "bonus": "", "shipping_country": country}
+
+
+def _back_page(
+    request: Request,
+    backing: Backing,
+    *,
+    values: Mapping[str, str],
+    errors: FieldMessages | None = None,
+    form_error: str | None = None,
+    existing: Pledge | None = None,
+    closed: bool = False,
+    status: int = 200,
+) -> Response:
+    campaign = backing.campaign
+    closed = closed or not taking_pledges(campaign)
+    context = {
+        "campaign": campaign_facts(backing),
+        "values": values,
+        "errors": errors or {},
+        "form_error": form_error,
+        "choice": choice_form(values, campaign, backing.tiers, backing.products),
+        "existing": _existing_view(existing) if existing else None,
+        "is_maker": backing.is_maker,
+        "closed": closed,
+        "hold_minutes": max(1, settings_of(request).pledge_hold_seconds // 60),
+    }
+    return render(request, "checkout/back.html", context, status=status)
+
+
+def _existing_view(pledge: Pledge) -> dict[str, Any]:
+    return {
+        "url": f"/me/pledges/{pledge.id}",
+        "card_url": f"/me/pledges/{pledge.id}/card",
+        "needs_card": pledge.status == "requires_payment_method",
+    }
+
+
+async def back_form(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        backing = await load_backing(session, request.path_params["slug"], user)
+        existing = await holding_pledge(session, backing.campaign.id, user)
+    values = _initial_values(request, backing.tiers)
+    status = 200
+    if not taking_pledges(backing.campaign):
+        status = 409
+    elif backing.is_maker:
+        status = 403
+    return _back_page(request, backing, values=values, existing=existing, status=status)
+
+
+async def back(request: Request) -> Response:
+    form = await read_form(request)
+    values = choice_values(form)
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        backing = await load_backing(session, request.path_params["slug"], user)
+        existing = await holding_pledge(session, backing.campaign.id, user)
+    if not taking_pledges(backing.campaign):
+        return _back_page(request, backing, values=values, status=409)
+    if backing.is_maker:
+        return _back_page(request, backing, values=values, status=403)
+    checked = read_choice(values, backing.campaign, backing.tiers)
+    if isinstance(checked, dict):
+        return _back_page(request, backing, values=values, errors=checked, status=422)
+    if form.get("action") == "update":
+        return _back_page(request, backing, values=values)
+    if existing is not None:
+        return _already_pledged(request, backing, values, existing)
+    try:
+        pledge = await start_pledge(
+            checkout_of(request),
+            user,
+            campaign_id=str(backing.campaign.id),
+            tier_id=checked.tier.id if checked.tier else None,
+            bonus=checked.bonus,
+            shipping_country=checked.shipping_country,
+        )
+    except SoldOut:
+        errors = {"tier": _("This reward has just sold out. Choose another one.")}
+        async with uow(request) as session:
+            backing = await load_backing(session, request.path_params["slug"], user)
+        return _back_page(request, backing, values=values, errors=errors, status=409)
+    except AlreadyPledged:
+        async with uow(request) as session:
+            existing = await holding_pledge(session, backing.campaign.id, user)
+        return _already_pledged(request, backing, values, existing)
+    except NotLive:
+        return _back_page(request, backing, values=values, closed=True, status=409)
+    except NotAllowed:
+        return _back_page(request, backing, values=values, status=403)
+    except InvalidInput as exc:
+        field = exc.errors[0].field
+        errors = {"tier" if field == "tier_id" else field: term_message(field, checked.shipping_country)}
+        return _back_page(request, backing, values=values, errors=errors, status=422)
+    except GatewayError:
+        message = _("The card service did not answer. Nothing was saved; please try again in a moment.")
+        return _back_page(request, backing, values=values, form_error=message, status=503)
+    return redirect(f"/me/pledges/{pledge.id}/card")
+
+
+def _already_pledged(
+    request: Request, backing: Backing, values: Mapping[str, str], existing: Pledge | None
+) -> Response:
+    message = _("You already back this project. You can change that pledge instead of making a new one.")
+    return _back_page(request, backing, values=values, form_error=message, existing=existing, status=409)
+
+
+# Step 2: the card
+
+
+CARD_STATUSES = ("requires_payment_method", "errored")
+
+
+async def card_page(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        pledge = await own_pledge_of(session, request.path_params["pledge_id"], user)
+        if pledge.status not in CARD_STATUSES:
+            return redirect(f"/me/pledges/{pledge.id}")
+        backing = await load_backing(session, str(pledge.campaign_id), user)
+    tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
+    settings = settings_of(request)
+    hold_until: datetime | None = None
+    if pledge.status == "requires_payment_method":
+        hold_until = pledge.created_at + timedelta(seconds=settings.pledge_hold_seconds)
+    context = {
+        "campaign": campaign_facts(backing),
+        "pledge": pledge_summary(pledge, tier, backing.products),
+        "updating": pledge.status == "errored",
+        "retry_until": pledge.retry_until if pledge.status == "errored" else None,
+        "hold_until": hold_until,
+        "stripe": {
+            "publishable_key": gateway_of(request).publishable_key,
+            "client_secret": pledge.setup_intent_client_secret if pledge.status == "requires_payment_method" else "",
+            "confirm_url": f"/api/v1/pledges/{pledge.id}/confirm",
+            "payment_method_url": f"/api/v1/pledges/{pledge.id}/payment-method",
+            "done_url": f"/me/pledges/{pledge.id}",
+            "pledge_url": f"/api/v1/pledges/{pledge.id}",
+        },
+        "card_ready": pledge.status == "errored" or bool(pledge.setup_intent_client_secret),
+        # A pledge still without a card when the campaign stopped taking pledges cannot be completed any more.
+        "too_late": pledge.status == "requires_payment_method" and not taking_pledges(backing.campaign),
+    }
+    return render(request, "checkout/card.html", context)
+
+
+async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
+    """The signed-in backer's pledge; anyone else's is not found."""
+    pledge = await get_pledge(session, ref)
+    own_pledge(pledge, user)
+    return pledge
+
+
+def pledge_summary(pledge: Pledge, tier: Tier | None, products: Sequence[Product]) -> dict[str, Any]:
+    """A pledge's figures, as the card page and the pledge page show them."""
+    names = {product.sku: product.name for product in products}
+    price = pledge.amount - pledge.bonus - pledge.shipping_fee
+    return {
+        "id": str(pledge.id),
+        "url": f"/me/pledges/{pledge.id}",
+        "card_url": f"/me/pledges/{pledge.id}/card",
+        "status": pledge.status,
+        "tier_title": tier.title if tier else None,
+        "contents": [
+            {"quantity": int(item["quantity"]), "name": names.get(item["sku"], item["sku"])}
+            for item in (tier.items if tier else [])
+        ],
+        "ships": tier is not None and ships(tier),
+        "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,
+        "price": price,
+        "bonus": pledge.bonus,
+        "shipping_fee": pledge.shipping_fee,
+        "amount": pledge.amount,
+        "currency": pledge.currency,
+        "shipping_country": country_name(pledge.shipping_country) if pledge.shipping_country else None,
+        "shipping_country_code": pledge.shipping_country,
+        "created_at": pledge.created_at,
+        "confirmed_at": pledge.confirmed_at,
+        "charged_at": pledge.charged_at,
+        "cancelled_at": pledge.cancelled_at,
+    }
+
+
+def values_of(pledge: Pledge) -> dict[str, str]:
+    """A pledge's choice as the form shows it."""
+    return {
+        "tier": str(pledge.tier_id) if pledge.tier_id else NO_REWARD,
+        "bonus": major_units(pledge.bonus, pledge.currency) if pledge.bonus else "",
+        "shipping_country": pledge.shipping_country or "",
+    }
+
+
+routes = [
+    Route("/campaigns/{slug}/back", back_form, methods=["GET"]),
+    Route("/campaigns/{slug}/back", back, methods=["POST"]),
+    Route("/me/pledges/{pledge_id}/card", card_page, methods=["GET"]),
+]

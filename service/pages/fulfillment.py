@@ -1,0 +1,416 @@
+"""The maker's fulfillment dashboard: what the factory makes (SKU totals with spares), the batches with their status and
+counts, each batch's shipping list, the pledges held back for want of an address, the tracking upload with every bad
+line shown, and the settings (address lock, packaging weight). The space's operators and admins see it read-only.
+
+Everything is read and done by the functions the JSON API calls (fulfillment.service, fulfillment.shipments); the
+shipping lists are the API's own CSV downloads, which take the session cookie.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns.errors import Conflict, ValidationFailed
+from campaigns.lifecycle import NotFunded
+from campaigns.models import Campaign, Product, Space, Tier
+from fulfillment import service, shipments
+from fulfillment.schemas import MAX_PACKAGING_GRAMS, FulfillmentSettingsIn
+from fulfillment.service import PLANNING_STATUSES, BatchSummary
+from fulfillment.shipments import SHIPPING_STATUSES, HeldBack
+from service.i18n import gettext as _
+from service.i18n import number
+from service.pages import FieldMessages, country_name, validate_form, viewer
+from service.pages.campaigns import status_label
+from service.web import current_user, read_form, redirect, render, uow
+
+UNADDRESSED_SHOWN = 50
+# A file with thousands of bad lines shows the first of them and how many more there are.
+LINE_ERRORS_SHOWN = 200
+LOCK_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _login_first(request: Request) -> Response:
+    return redirect("/login?next=" + quote(request.url.path))
+
+
+def _slug(request: Request) -> str:
+    return str(request.path_params["slug"])
+
+
+def _page_url(slug: str, **query: str | int) -> str:
+    anchor = str(query.pop("anchor", ""))
+    return (
+        f"/maker/campaigns/{slug}/fulfillment"
+        + (f"?{urlencode(query)}" if query else "")
+        + (f"#{anchor}" if anchor else "")
+    )
+
+
+def batch_status_label(status: str) -> str:
+    labels = {
+        "planned": _("Planned"),
+        "confirmed": _("Confirmed with the factory"),
+        "in_production": _("In production"),
+        "shipped": _("Shipped"),
+    }
+    return labels.get(status, status)
+
+
+def _batch_badge(status: str) -> str:
+    return {"planned": "draft", "confirmed": "info", "in_production": "pending", "shipped": "success"}.get(
+        status, "info"
+    )
+
+
+def _action_error(error: Conflict) -> str:
+    messages = {
+        "batch-out-of-order": _("Confirm the earlier batch first: batches are made in order, earliest backers first."),
+        "plan-changed": _(
+            "Pledges changed since you opened this page, and the batches with them. Check them and confirm again."
+        ),
+        "batch-not-planned": _("This batch is already confirmed."),
+        "batch-not-confirmed": _("Only a batch confirmed with the factory goes into production."),
+        "not-funded": _("Batches are confirmed while the campaign is funded or being fulfilled."),
+        "not-fulfilling": _("Confirm a batch with the factory before you upload tracking numbers."),
+        "fulfillment-closed": _("The campaign's fulfillment settings can no longer change."),
+        "pledge-larger-than-batch": _(
+            "A pledge needs more of a product than one batch makes. Ask the factory for larger batches of it."
+        ),
+    }
+    return messages.get(error.type, _("Something changed in the meantime. Reload the page and try again."))
+
+
+def N_(message: str) -> str:  # noqa: N802 - the name pybabel looks for
+    """Marks a message for the catalogue; it is translated where it is used."""
+    return message
+
+
+# A bad line of the tracking file, in the reader's language: fulfillment.shipping_csv and fulfillment.shipments word
+# them in English for the API; the page knows their shapes and says the same in words of its own.
+_LINE_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (r"^no pledge has the id (?P<id>\S+)$", N_("No pledge has the id %(id)s.")),
+        (r"^pledge (?P<id>\S+) belongs to another campaign$", N_("Pledge %(id)s belongs to another campaign.")),
+        (
+            r"^pledge (?P<id>\S+) is \w+: it ships nothing$",
+            N_("Pledge %(id)s ships nothing: it is not paid for, or it was refunded."),
+        ),
+        (
+            r"^pledge (?P<id>\S+) is on no shipping list",
+            N_("Pledge %(id)s is on no shipping list: it has no address yet, or no reward."),
+        ),
+        (
+            r"^pledge (?P<id>\S+) is on the list of batch (?P<batch>\d+), which is not confirmed yet$",
+            N_("Pledge %(id)s is on the list of batch %(batch)s, which is not confirmed yet."),
+        ),
+        (r"^pledge_id (?P<value>.+) is not a pledge id$", N_("%(value)s is not a pledge id.")),
+        (r"^pledge_id is empty$", N_("The pledge_id is empty.")),
+        (
+            r"^pledge (?P<id>\S+) is already on line (?P<line>\d+): one package per pledge$",
+            N_("Pledge %(id)s is already on line %(line)s: one package per pledge."),
+        ),
+        (r"^(?P<column>carrier|tracking_number) is empty$", N_("The %(column)s is empty.")),
+        (
+            r"^(?P<column>carrier|tracking_number) is longer than (?P<num>\d+) characters$",
+            N_("The %(column)s is longer than %(num)s characters."),
+        ),
+        (
+            r"^(?P<column>carrier|tracking_number) contains a line break or another control character$",
+            N_("The %(column)s contains a line break or another control character."),
+        ),
+        (
+            r"^expected (?P<expected>\d+) cells \((?P<columns>.*)\), found (?P<found>\d+)$",
+            N_("Expected %(expected)s cells (%(columns)s), found %(found)s."),
+        ),
+        (r"^missing column (?P<column>.+)$", N_("The column %(column)s is missing.")),
+        (r"^unknown column (?P<column>.+)$", N_("Unknown column %(column)s.")),
+        (r"^column (?P<column>.+) appears twice$", N_("The column %(column)s appears twice.")),
+        (r"^not readable as CSV: (?P<reason>.*)$", N_("This line is not readable as CSV (%(reason)s).")),
+        (r"^the header row is missing", N_("The header row is missing: pledge_id, carrier, tracking_number.")),
+        (r"^there are no shipments after the header row$", N_("There are no shipments after the header row.")),
+    )
+)
+
+
+def line_problem(message: str) -> str:
+    """What is wrong with a line of the tracking file, in the reader's language (as the API says it if unknown)."""
+    for pattern, wording in _LINE_PROBLEMS:
+        found = pattern.match(message)
+        if found:
+            return _(wording) % found.groupdict()
+    return message
+
+
+def line_errors(failed: ValidationFailed) -> list[dict[str, Any]]:
+    """Each bad line of an upload: its number and what is wrong, in line order."""
+    rows = []
+    for problem in failed.errors:
+        line = problem.field.removeprefix("line ").strip()
+        rows.append({"line": int(line) if line.isdigit() else None, "message": line_problem(problem.message)})
+    return sorted(rows, key=lambda row: row["line"] or 0)
+
+
+def sku_totals(summaries: Sequence[BatchSummary], names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Units per SKU over every batch: for the backers, spares, and what the factory makes in all."""
+    units: dict[str, int] = {}
+    spares: dict[str, int] = {}
+    for summary in summaries:
+        for sku, count in summary.batch.units.items():
+            units[sku] = units.get(sku, 0) + int(count)
+        for sku, count in summary.batch.spares.items():
+            spares[sku] = spares.get(sku, 0) + int(count)
+    return [
+        {
+            "sku": sku,
+            "name": names.get(sku, sku),
+            "units": units.get(sku, 0),
+            "spares": spares.get(sku, 0),
+            "total": units.get(sku, 0) + spares.get(sku, 0),
+        }
+        for sku in sorted(set(units) | set(spares))
+        if units.get(sku, 0) + spares.get(sku, 0)
+    ]
+
+
+def _batch_view(summary: BatchSummary, campaign: Campaign, *, manage: bool) -> dict[str, Any]:
+    batch = summary.batch
+    made = {sku: int(count) + int(batch.spares.get(sku, 0)) for sku, count in batch.units.items()}
+    return {
+        "id": str(batch.id),
+        "number": batch.number,
+        "status": batch.status,
+        "status_label": batch_status_label(batch.status),
+        "badge": _batch_badge(batch.status),
+        "made": [{"sku": sku, "quantity": count} for sku, count in sorted(made.items()) if count],
+        "pledges": summary.pledges,
+        "packages": summary.packages,
+        "shipped": summary.shipped,
+        "confirmed_at": batch.confirmed_at,
+        "production_started_at": batch.production_started_at,
+        "shipped_at": batch.shipped_at,
+        "can_confirm": manage and batch.status == "planned" and campaign.status in PLANNING_STATUSES,
+        "can_start": manage and batch.status == "confirmed",
+        "csv_url": f"/api/v1/campaigns/{campaign.id}/batches/{batch.id}/shipping-list.csv",
+        "confirm_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/confirm",
+        "start_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/start-production",
+    }
+
+
+def _held_view(held: Sequence[HeldBack], tier_titles: Mapping[Any, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "backer_name": row.backer_name,
+            "tier": tier_titles.get(row.tier_id, "") if row.tier_id else "",
+            "country": country_name(row.shipping_country) if row.shipping_country else "",
+            "batch_number": row.batch_number,
+            "surveyed_at": row.surveyed_at,
+            "reminded_at": row.reminded_at,
+        }
+        for row in held
+    ]
+
+
+def settings_values(campaign: Campaign) -> dict[str, str]:
+    lock = campaign.address_lock_at
+    return {
+        "address_lock_at": lock.astimezone(UTC).strftime(LOCK_INPUT_FORMAT) if lock else "",
+        "packaging_weight_grams": str(campaign.packaging_weight_grams),
+    }
+
+
+def _done_message(request: Request) -> str | None:
+    params = request.query_params
+    done = params.get("done")
+    if done == "shipped":
+        counts = {key: params.get(key, "0") for key in ("shipped", "corrected", "unchanged")}
+        if not all(value.isdigit() for value in counts.values()):
+            return _("The tracking numbers are saved.")
+        return (
+            _(
+                "The tracking numbers are saved: %(shipped)s packages marked shipped, %(corrected)s corrected, "
+                "%(unchanged)s already known. Each backer whose package shipped is told by mail."
+            )
+            % counts
+        )
+    return {
+        "confirmed": _("The batch is confirmed with the factory. It will not change again."),
+        "started": _("The batch is marked as in production."),
+        "settings": _("The fulfillment settings are saved."),
+    }.get(done or "")
+
+
+async def _fulfillment_page(
+    request: Request,
+    *,
+    upload_errors: list[dict[str, Any]] | None = None,
+    upload_error: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: FieldMessages | None = None,
+    action_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    slug = _slug(request)
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return _login_first(request)
+        campaign, roles = await service.fulfillment_campaign(session, slug, user)
+        try:
+            summaries: list[BatchSummary] | None = await service.batches_of(session, slug, user)
+        except NotFunded:
+            summaries = None
+        held, next_cursor = await shipments.unaddressed_pledges(
+            session, slug, user, limit=UNADDRESSED_SHOWN, cursor=request.query_params.get("cursor") or None
+        )
+        products = await session.scalars(select(Product).where(Product.campaign_id == campaign.id))
+        names = {product.sku: product.name for product in products}
+        tiers = await session.execute(select(Tier.id, Tier.title).where(Tier.campaign_id == campaign.id))
+        tier_titles = {tier_id: title for tier_id, title in tiers}
+        space = await session.get_one(Space, campaign.space_id)
+    manage = "maker" in roles
+    batches = [_batch_view(summary, campaign, manage=manage) for summary in summaries or []]
+    context = {
+        "campaign": {
+            "id": str(campaign.id),
+            "slug": campaign.slug,
+            "title": campaign.title,
+            "status": campaign.status,
+            "status_label": status_label(campaign.status),
+            "space_name": space.name,
+            "address_lock_at": campaign.address_lock_at,
+            "packaging_weight_grams": campaign.packaging_weight_grams,
+        },
+        "manage": manage,
+        "planned": summaries is not None,
+        "batches": batches,
+        "skus": sku_totals(summaries or [], names),
+        "packages": sum(batch["packages"] for batch in batches),
+        "shipped": sum(batch["shipped"] for batch in batches),
+        "held": _held_view(held, tier_titles),
+        "held_more_url": _page_url(campaign.slug, cursor=next_cursor, anchor="unaddressed") if next_cursor else None,
+        "held_first_url": _page_url(campaign.slug, anchor="unaddressed")
+        if request.query_params.get("cursor")
+        else None,
+        "takes_tracking": manage and campaign.status in SHIPPING_STATUSES,
+        "upload_errors": (upload_errors or [])[:LINE_ERRORS_SHOWN],
+        "upload_errors_more": max(0, len(upload_errors or []) - LINE_ERRORS_SHOWN),
+        "upload_error": upload_error,
+        "values": values or settings_values(campaign),
+        "errors": errors or {},
+        "max_packaging_grams": MAX_PACKAGING_GRAMS,
+        "done": _done_message(request),
+        "action_error": action_error,
+    }
+    return render(request, "fulfillment/dashboard.html", context, status=status)
+
+
+async def dashboard(request: Request) -> Response:
+    return await _fulfillment_page(request)
+
+
+async def confirm_batch(request: Request) -> Response:
+    await read_form(request)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            await service.confirm_batch(session, _slug(request), str(request.path_params["batch_id"]), maker)
+    except Conflict as refused:
+        return await _fulfillment_page(request, action_error=_action_error(refused), status=409)
+    return redirect(_page_url(_slug(request), done="confirmed", anchor="batches"))
+
+
+async def start_production(request: Request) -> Response:
+    await read_form(request)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            await service.start_batch_production(session, _slug(request), str(request.path_params["batch_id"]), maker)
+    except Conflict as refused:
+        return await _fulfillment_page(request, action_error=_action_error(refused), status=409)
+    return redirect(_page_url(_slug(request), done="started", anchor="batches"))
+
+
+async def upload_tracking(request: Request) -> Response:
+    """The tracking file from the form: checked whole, applied whole or not at all, each bad line shown by number."""
+    form = await read_form(request)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _fulfillment_page(request, upload_error=_("Choose the CSV file to upload."), status=422)
+    try:
+        text = (await upload.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        message = _("The file is not UTF-8 text. Save it from your spreadsheet as “CSV UTF-8” and upload it again.")
+        return await _fulfillment_page(request, upload_error=message, status=422)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            outcome = await shipments.record_shipments(session, _slug(request), maker, text)
+    except ValidationFailed as failed:
+        return await _fulfillment_page(request, upload_errors=line_errors(failed), status=422)
+    except Conflict as refused:
+        return await _fulfillment_page(request, action_error=_action_error(refused), status=409)
+    done = {"shipped": outcome.shipped, "corrected": outcome.corrected, "unchanged": outcome.unchanged}
+    return redirect(_page_url(_slug(request), done="shipped", **done, anchor="tracking"))
+
+
+def read_settings(values: Mapping[str, str]) -> FulfillmentSettingsIn | FieldMessages:
+    """The settings form as the API's model: the lock is typed in UTC (a date and a time, or nothing: never)."""
+    typed = values.get("address_lock_at", "").strip()
+    lock: str | None = None
+    if typed:
+        try:
+            moment = datetime.fromisoformat(typed)
+        except ValueError:
+            return {"address_lock_at": _("Enter a date and a time, like 2027-03-01 12:00, or leave it empty.")}
+        lock = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    fields = {"address_lock_at": lock, "packaging_weight_grams": values.get("packaging_weight_grams", "").strip()}
+    weight_message = _("Enter a whole number of grams from 0 to %(max)s.") % {"max": number(MAX_PACKAGING_GRAMS)}
+    return validate_form(
+        FulfillmentSettingsIn,
+        cast(dict[str, str], fields),  # the lock is None when empty: the model takes it as "never locks"
+        invalid={"packaging_weight_grams": weight_message},
+    )
+
+
+async def save_settings(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    checked = read_settings(values)
+    if isinstance(checked, dict):
+        return await _fulfillment_page(request, values=values, errors=checked, status=422)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            await service.set_fulfillment_settings(
+                session,
+                _slug(request),
+                maker,
+                address_lock_at=checked.address_lock_at,
+                packaging_weight_grams=checked.packaging_weight_grams,
+            )
+    except Conflict as refused:
+        return await _fulfillment_page(request, values=values, action_error=_action_error(refused), status=409)
+    return redirect(_page_url(_slug(request), done="settings", anchor="settings"))
+
+
+routes = [
+    Route("/maker/campaigns/{slug}/fulfillment", dashboard, methods=["GET"]),
+    Route("/operator/campaigns/{slug}/fulfillment", dashboard, methods=["GET"]),
+    Route("/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm", confirm_batch, methods=["POST"]),
+    Route(
+        "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/start-production", start_production, methods=["POST"]
+    ),
+    Route("/maker/campaigns/{slug}/fulfillment/tracking", upload_tracking, methods=["POST"]),
+    Route("/maker/campaigns/{slug}/fulfillment/settings", save_settings, methods=["POST"]),
+]

@@ -1,0 +1,461 @@
+"""The backer's pledges: all of them with their next step, and one with its figures, its change and cancel forms, the
+address its reward ships to, and how far its delivery has come.
+
+Every change goes through the same functions as the JSON API (`change_pledge`, `cancel_pledge`, `give_address`);
+these views only put their answers into words. None of it needs JavaScript; the card pages are checkout.py's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns.errors import InvalidInput
+from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.pagination import Cursor, page_after
+from campaigns.pledge_schemas import AddressIn
+from campaigns.pledges import (
+    OPEN_PLEDGE_STATUSES,
+    ChangedMeanwhile,
+    NotLive,
+    PledgeClosed,
+    SoldOut,
+    cancel_pledge,
+    change_pledge,
+    get_pledge,
+    ships,
+)
+from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
+from fulfillment.addresses import give_address as give_pledge_address
+from fulfillment.models import Allocation, Batch, Shipment
+from service.i18n import datetime_, money
+from service.i18n import gettext as _
+from service.pages import FieldMessages, country_name, validate_form, viewer
+from service.pages.checkout import (
+    Backing,
+    campaign_facts,
+    choice_form,
+    choice_values,
+    country_menu,
+    load_backing,
+    login_redirect,
+    own_pledge_of,
+    pledge_summary,
+    read_choice,
+    taking_pledges,
+    term_message,
+    values_of,
+)
+from service.web import read_form, redirect, render, uow
+
+PLEDGES_PER_PAGE = 50
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+# Pledges whose reward may still need an address (a card is on file, or the money is in).
+ADDRESS_STATUSES = ("active", "collected", "errored", "partially_refunded")
+PAID_STATUSES = ("collected", "partially_refunded")
+NOT_SHIPPING_CAMPAIGNS = ("rejected", "unsuccessful", "suspended")
+
+
+# Words
+
+
+def status_label(status: str) -> str:
+    labels = {
+        "requires_payment_method": _("Card needed"),
+        "active": _("Active"),
+        "cancelled": _("Cancelled"),
+        "collected": _("Paid"),
+        "errored": _("Payment failed"),
+        "dropped": _("Dropped"),
+        "refunded": _("Refunded"),
+        "partially_refunded": _("Partly refunded"),
+    }
+    return labels.get(status, status)
+
+
+def status_badge(status: str) -> str:
+    """The badge class (site.css) that colours a pledge status."""
+    badges = {
+        "requires_payment_method": "badge-pending",
+        "active": "badge-success",
+        "collected": "badge-success",
+        "errored": "badge-danger",
+        "refunded": "badge-info",
+        "partially_refunded": "badge-info",
+    }
+    return badges.get(status, "badge-draft")
+
+
+def status_explanation(pledge: Pledge, campaign: Campaign, shipment: Shipment | None = None) -> str:
+    """What the pledge's status means for the backer, given where the campaign is."""
+    amount = money(pledge.amount, pledge.currency)
+    if shipment is not None and pledge.status in PAID_STATUSES:
+        return _("Your reward is on its way with %(carrier)s.") % {"carrier": shipment.carrier}
+    if pledge.status == "requires_payment_method" and not taking_pledges(campaign):
+        return _("No card was added before the campaign stopped taking pledges. Nothing was charged.")
+    if pledge.status == "requires_payment_method":
+        return _(
+            "Add your card to complete this pledge. Until then it does not count, and its reward is held only briefly."
+        )
+    if pledge.status == "active":
+        if campaign.status == "live" and campaign.ends_at is not None:
+            return _(
+                "Your card is saved. It will be charged %(amount)s only if the campaign reaches its goal by %(date)s."
+            ) % {
+                "amount": amount,
+                "date": datetime_(campaign.ends_at),
+            }
+        if campaign.status in ("successful", "funded", "fulfilling", "fulfilled"):
+            return _("The campaign reached its goal. Your card is being charged %(amount)s.") % {"amount": amount}
+        if campaign.status in ("unsuccessful", "suspended"):
+            return _("The campaign did not go ahead. Your card will not be charged.")
+        return _("Your card is saved.")
+    if pledge.status == "cancelled":
+        return _("This pledge is cancelled. Nothing was charged.")
+    if pledge.status == "collected":
+        return _("Your card was charged %(amount)s. Thank you for backing this project!") % {"amount": amount}
+    if pledge.status == "errored" and pledge.retry_until is not None:
+        return _(
+            "We could not charge your card. Give another card by %(date)s to keep your pledge and your reward."
+        ) % {"date": datetime_(pledge.retry_until)}
+    if pledge.status == "errored":
+        return _("We could not charge your card. Give another card to keep your pledge and your reward.")
+    if pledge.status == "dropped":
+        return _(
+            "The charge failed and no other card was given in time, so the pledge was dropped. Nothing was charged."
+        )
+    if pledge.status == "refunded":
+        return _("Your payment was refunded.")
+    if pledge.status == "partially_refunded":
+        return _("Part of your payment was refunded: what was still held for the project when it stopped.")
+    return ""
+
+
+def batch_label(status: str) -> str:
+    labels = {
+        "planned": _("Planned"),
+        "confirmed": _("Confirmed with the factory"),
+        "in_production": _("In production"),
+        "shipped": _("Shipped"),
+    }
+    return labels.get(status, status)
+
+
+def done_notice(key: str | None) -> str | None:
+    notices = {
+        "card-saved": _("Your card is saved and your pledge is active. We have sent you a confirmation by mail."),
+        "card-given": _("Your new card is saved and we are charging it now. We will mail you the result."),
+        "charged": _("Your new card was charged. Your pledge is paid: thank you!"),
+        "changed": _("Your pledge is changed."),
+        "cancelled": _("Your pledge is cancelled. Nothing was charged."),
+        "address": _("Your address is saved. Your reward will ship there."),
+    }
+    return notices.get(key or "")
+
+
+# Facts about one pledge
+
+
+def addresses_locked(campaign: Campaign, now: datetime) -> bool:
+    return campaign.address_lock_at is not None and now >= campaign.address_lock_at
+
+
+def next_step(
+    pledge: Pledge, campaign: Campaign, tier: Tier | None, shipment: Shipment | None, now: datetime
+) -> dict[str, Any] | None:
+    """The one thing the backer should do (or know) next about this pledge."""
+    url = f"/me/pledges/{pledge.id}"
+    if pledge.status == "requires_payment_method":
+        if not taking_pledges(campaign):
+            return None
+        return {"kind": "card", "label": _("Add your card"), "url": f"{url}/card"}
+    if pledge.status == "errored":
+        return {"kind": "card", "label": _("Update your card"), "url": f"{url}/card"}
+    if shipment is not None:
+        return {"kind": "tracking", "carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
+    needs_address = (
+        tier is not None
+        and ships(tier)
+        and not isinstance(pledge.address, dict)
+        and pledge.status in PAID_STATUSES
+        and not addresses_locked(campaign, now)
+    )
+    if needs_address:
+        return {"kind": "address", "label": _("Give your address"), "url": f"{url}#address"}
+    return None
+
+
+# The list
+
+
+async def my_pledges(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        rows, next_cursor = await page_after(
+            session,
+            select(Pledge).where(Pledge.backer_id == user.id),
+            Pledge,
+            limit=PLEDGES_PER_PAGE,
+            cursor=Cursor.decode(request.query_params.get("cursor")),
+            newest_first=True,
+        )
+        campaigns = await _by_id(session, Campaign, {p.campaign_id for p in rows})
+        tiers = await _by_id(session, Tier, {p.tier_id for p in rows if p.tier_id})
+        shipped = {
+            s.pledge_id: s
+            for s in await session.scalars(select(Shipment).where(Shipment.pledge_id.in_([p.id for p in rows])))
+        }
+    now = datetime.now(UTC)
+    items = []
+    for pledge in rows:
+        campaign = campaigns[pledge.campaign_id]
+        tier = tiers.get(pledge.tier_id) if pledge.tier_id else None
+        items.append(
+            {
+                "url": f"/me/pledges/{pledge.id}",
+                "campaign_title": campaign.title,
+                "campaign_url": f"/campaigns/{campaign.slug}",
+                "tier_title": tier.title if tier else None,
+                "amount": pledge.amount,
+                "currency": pledge.currency,
+                "created_at": pledge.created_at,
+                "status": pledge.status,
+                "status_label": status_label(pledge.status),
+                "badge": status_badge(pledge.status),
+                "explanation": status_explanation(pledge, campaign, shipped.get(pledge.id)),
+                "next": next_step(pledge, campaign, tier, shipped.get(pledge.id), now),
+                "closed": pledge.status in ("cancelled", "dropped"),
+            }
+        )
+    return render(request, "pledges/list.html", {"pledges": items, "next_cursor": next_cursor})
+
+
+async def _by_id(session: AsyncSession, model: Any, ids: set[Any]) -> dict[uuid.UUID, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in await session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+# One pledge
+
+
+async def _pledge_page(
+    request: Request,
+    pledge_ref: str,
+    *,
+    change_values: Mapping[str, str] | None = None,
+    change_errors: FieldMessages | None = None,
+    change_error: str | None = None,
+    address_values: Mapping[str, str] | None = None,
+    address_errors: FieldMessages | None = None,
+    address_error: str | None = None,
+    cancel_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        pledge = await own_pledge_of(session, pledge_ref, user)
+        backing = await load_backing(session, str(pledge.campaign_id), user)
+        shipment = await session.get(Shipment, pledge.id)
+        batch = await session.scalar(
+            select(Batch).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
+        )
+        suggested = await suggested_address(session, pledge)
+    context = _pledge_context(pledge, backing, user, shipment=shipment, batch=batch, suggested=suggested)
+    context["done"] = done_notice(request.query_params.get("done"))
+    if change_values is not None:
+        context["change_values"] = change_values
+        context["change_open"] = True
+        context["change"] = choice_form(
+            change_values, backing.campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id
+        )
+    context["change_errors"] = change_errors or {}
+    context["change_error"] = change_error
+    if address_values is not None:
+        context["address_values"] = address_values
+    context["address_errors"] = address_errors or {}
+    context["address_error"] = address_error
+    context["cancel_error"] = cancel_error
+    return render(request, "pledges/detail.html", context, status=status)
+
+
+def _pledge_context(
+    pledge: Pledge,
+    backing: Backing,
+    user: User,
+    *,
+    shipment: Shipment | None,
+    batch: Batch | None,
+    suggested: dict[str, Any] | None,
+) -> dict[str, Any]:
+    campaign = backing.campaign
+    now = datetime.now(UTC)
+    tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
+    can_change = pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign)
+    ships_reward = tier is not None and ships(tier)
+    address = dict(pledge.address) if isinstance(pledge.address, dict) else None
+    if address is not None:
+        address["country_name"] = country_name(str(address.get("country") or ""))
+    locked = addresses_locked(campaign, now)
+    address_shown = ships_reward and pledge.status in ADDRESS_STATUSES and campaign.status not in NOT_SHIPPING_CAMPAIGNS
+    values = values_of(pledge)
+    prefill = dict(suggested or {"name": user.name, "country": pledge.shipping_country or ""})
+    return {
+        "campaign": campaign_facts(backing),
+        "pledge": pledge_summary(pledge, tier, backing.products),
+        "status_label": status_label(pledge.status),
+        "badge": status_badge(pledge.status),
+        "explanation": status_explanation(pledge, campaign, shipment),
+        "next": next_step(pledge, campaign, tier, shipment, now),
+        "can_change": can_change,
+        "change": choice_form(values, campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id),
+        "change_values": values,
+        "change_open": False,
+        "address_shown": address_shown,
+        "address": address,
+        "address_editable": address_shown and not locked and shipment is None,
+        "address_locked_at": campaign.address_lock_at,
+        "address_locked": locked,
+        "address_values": {key: str(prefill.get(key) or "") for key in ADDRESS_FIELDS},
+        "address_suggested": address is None and suggested is not None,
+        "address_countries": country_menu(tier, [tier], campaign.currency, with_fees=False) if tier else None,
+        "batch": {"number": batch.number, "status": batch_label(batch.status)} if batch else None,
+        "shipment": (
+            {
+                "carrier": shipment.carrier,
+                "tracking_number": shipment.tracking_number,
+                "shipped_at": shipment.shipped_at,
+            }
+            if shipment
+            else None
+        ),
+        "address_paid": pledge.status in PAID_STATUSES,
+        "delivery_shown": ships_reward and pledge.status in PAID_STATUSES,
+    }
+
+
+async def pledge_page(request: Request) -> Response:
+    return await _pledge_page(request, request.path_params["pledge_id"])
+
+
+async def change(request: Request) -> Response:
+    form = await read_form(request)
+    values = choice_values(form)
+    ref = request.path_params["pledge_id"]
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return login_redirect(request)
+        pledge = await own_pledge_of(session, ref, user)
+        backing = await load_backing(session, str(pledge.campaign_id), user)
+    checked = read_choice(values, backing.campaign, backing.tiers, own_tier_id=pledge.tier_id)
+    if isinstance(checked, dict):
+        return await _pledge_page(request, ref, change_values=values, change_errors=checked, status=422)
+    if form.get("action") == "update":
+        return await _pledge_page(request, ref, change_values=values)
+    try:
+        async with uow(request) as session:
+            pledge = await get_pledge(session, ref)
+            await change_pledge(
+                session,
+                pledge,
+                user,
+                tier_id=checked.tier.id if checked.tier else None,
+                bonus=checked.bonus,
+                shipping_country=checked.shipping_country,
+            )
+    except SoldOut:
+        errors = {"tier": _("This reward has just sold out. Choose another one.")}
+        return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=409)
+    except (NotLive, PledgeClosed):
+        message = _("This pledge can no longer be changed: the campaign has ended or the pledge is closed.")
+        return await _pledge_page(request, ref, change_values=values, change_error=message, status=409)
+    except ChangedMeanwhile:
+        message = _("Your pledge changed in another window meanwhile. Check it below and try again.")
+        return await _pledge_page(request, ref, change_error=message, status=409)
+    except InvalidInput as exc:
+        field = exc.errors[0].field
+        errors = {"tier" if field == "tier_id" else field: term_message(field, checked.shipping_country)}
+        return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=422)
+    return redirect(f"/me/pledges/{ref}?done=changed")
+
+
+async def cancel(request: Request) -> Response:
+    await read_form(request)
+    ref = request.path_params["pledge_id"]
+    try:
+        async with uow(request) as session:
+            user = await viewer(request, session)
+            if user is None:
+                return login_redirect(request)
+            pledge = await own_pledge_of(session, ref, user)
+            await cancel_pledge(session, pledge, user)
+    except (NotLive, PledgeClosed):
+        message = _("This pledge can no longer be cancelled: the campaign has ended or the pledge is closed.")
+        return await _pledge_page(request, ref, cancel_error=message, status=409)
+    return redirect(f"/me/pledges/{ref}?done=cancelled")
+
+
+async def give_address(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: str(form.get(key) or "").strip() for key in ADDRESS_FIELDS}
+    values["country"] = values["country"].upper()
+    ref = request.path_params["pledge_id"]
+    checked = validate_form(
+        AddressIn,
+        values,
+        invalid={
+            "country": _("Choose a country from the list."),
+            "phone": _("Use digits, spaces and + ( ) - only."),
+        },
+    )
+    if not isinstance(checked, AddressIn):
+        return await _pledge_page(request, ref, address_values=values, address_errors=checked, status=422)
+    try:
+        async with uow(request) as session:
+            user = await viewer(request, session)
+            if user is None:
+                return login_redirect(request)
+            await give_pledge_address(session, ref, user, checked.model_dump())
+    except InvalidInput:
+        errors = {
+            "country": _("This reward does not ship to %(country)s.") % {"country": country_name(values["country"])}
+        }
+        return await _pledge_page(request, ref, address_values=values, address_errors=errors, status=422)
+    except AddressLocked:
+        message = _("Addresses for this campaign are locked: the shipping lists are made. Ask the maker for help.")
+        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
+    except AlreadyShipped:
+        message = _("Your reward has already shipped. Ask the maker or the carrier to redirect it.")
+        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
+    except (NothingToShip, NotShipping, PledgeClosed):
+        message = _("This pledge has nothing to ship, so it needs no address.")
+        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
+    return redirect(f"/me/pledges/{ref}?done=address#address")
+
+
+async def address_link(request: Request) -> Response:
+    """The address survey's mails link here."""
+    return redirect(f"/me/pledges/{request.path_params['pledge_id']}#address")
+
+
+routes = [
+    Route("/me/pledges", my_pledges, methods=["GET"]),
+    Route("/me/pledges/{pledge_id}", pledge_page, methods=["GET"]),
+    Route("/me/pledges/{pledge_id}/change", change, methods=["POST"]),
+    Route("/me/pledges/{pledge_id}/cancel", cancel, methods=["POST"]),
+    Route("/me/pledges/{pledge_id}/address", give_address, methods=["POST"]),
+    Route("/pledges/{pledge_id}/address", address_link, methods=["GET"]),
+]
