@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import AwareDatetime, Field, RootModel
+from pydantic import Field, RootModel
 
-from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
+from campaigns.schemas_base import RequestModel, ResponseModel, Rfc3339Datetime, UtcDatetime
 from fulfillment.service import BatchSummary
 from fulfillment.shipments import HeldBack, ShipmentsOutcome
 
@@ -98,7 +98,7 @@ class ShipmentsOut(ResponseModel):
 class FulfillmentSettingsIn(RequestModel):
     """Both fields, always (PUT): `address_lock_at` null means addresses never lock."""
 
-    address_lock_at: AwareDatetime | None
+    address_lock_at: Rfc3339Datetime | None
     packaging_weight_grams: int = Field(ge=0, le=MAX_PACKAGING_GRAMS)
 
 

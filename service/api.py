@@ -59,6 +59,15 @@ def validate_model(model: type[M], data: Any) -> M:
         raise ValidationFailed("Some fields are invalid.", errors=field_errors(exc)) from None
 
 
+def validate_json(model: type[M], raw: bytes) -> M:
+    """A JSON body, taken strictly: JSON's own types only, so no "5", 5.0 or true for an integer and no number for a
+    time. Query parameters, text by nature, go through `validate_model`."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise ValidationFailed("Some fields are invalid.", errors=field_errors(exc)) from None
+
+
 async def read_json(request: Request) -> Any:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
@@ -186,7 +195,8 @@ def _bind(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             if op.query is not None:
                 kwargs["query"] = validate_model(op.query, dict(request.query_params))
             if op.body is not None:
-                kwargs["body"] = validate_model(op.body, await read_json(request))
+                await read_json(request)
+                kwargs["body"] = validate_json(op.body, await request.body())
         except KindlingError:
             if op.auth:
                 # Who may not call this at all learns that first, not what is wrong with the body.
@@ -274,13 +284,17 @@ def openapi_document(router: ApiRouter, *, title: str, version: str) -> dict[str
         elif op.response_content is not None:
             success["content"] = op.response_content
         responses: dict[str, Any] = {str(op.status): success}
-        statuses = set(op.errors)
+        # The body limit answers any request before it is routed: 400 for a malformed Content-Length, 413 over it.
+        statuses = set(op.errors) | {400, 413}
         if op.auth:
             statuses |= {401}
         if op.body is not None or op.query is not None:
             statuses |= {422}
-        if op.body is not None:
-            statuses |= {400, 413, 415}
+        if op.body is not None or op.request_content is not None:
+            statuses |= {415}
+        if op.idempotent:
+            # A key reused with another request (422), or while its first request still runs (409).
+            statuses |= {409, 422}
         if _path_params(op.path):
             statuses |= {404}
         for status in sorted(statuses):

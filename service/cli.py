@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,6 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Loads a makerspace, its operator, a maker, a backer and an admin; loading twice changes nothing.",
     )
     demo.set_defaults(command=_demo)
+
+    backup = commands.add_parser(
+        "backup",
+        help="write a backup of the database (pg_dump's custom format)",
+        description=(
+            "Writes everything in DATABASE_URL's database to one file with pg_dump (custom format, compressed). "
+            "The file appears only once the backup is complete."
+        ),
+    )
+    backup.add_argument(
+        "-o", "--output", type=Path, help="the file to write (default kindling-YYYYMMDD-HHMMSS.dump, UTC, here)"
+    )
+    backup.set_defaults(command=_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="replace the database's contents with a backup",
+        description=(
+            "Restores a file from `kindling backup` into DATABASE_URL's database with pg_restore, in one transaction: "
+            "everything the backup holds replaces what is there, or, on any error, nothing changes. A database that "
+            "already holds data is replaced only with --yes. Run `kindling migrate` afterwards when the backup comes "
+            "from an older version."
+        ),
+    )
+    restore.add_argument("file", type=Path, help="a file written by `kindling backup`")
+    restore.add_argument("--yes", action="store_true", help="replace a database that already holds data")
+    restore.set_defaults(command=_restore)
     return parser
 
 
@@ -207,6 +235,48 @@ def _demo(args: argparse.Namespace) -> int:
     for line in accounts:
         print("  " + line)
     return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from service.backup import BackupError, back_up, default_backup_path
+
+    settings = load_settings()
+    output: Path = args.output or default_backup_path()
+    try:
+        size = back_up(settings.database_url, output)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"Backed up the database to {output} ({_size(size)})")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from service.backup import BackupError, check_backup_file, restore, tables_with_rows
+
+    settings = load_settings()
+    try:
+        check_backup_file(args.file)
+        if not args.yes:
+            filled = _reachable(lambda: asyncio.run(tables_with_rows(settings.database_url)))
+            if filled:
+                shown = ", ".join(filled[:5]) + (f" and {len(filled) - 5} more" if len(filled) > 5 else "")
+                raise CommandError(
+                    f"the database already holds data ({shown}); restoring replaces it. "
+                    "Run `kindling backup` first if you may want it back, then restore with --yes"
+                )
+        restore(settings.database_url, args.file)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"Restored {args.file}. Run `kindling migrate` if it comes from an older version of Kindling.")
+    return 0
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} kB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 @asynccontextmanager

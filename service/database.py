@@ -20,6 +20,8 @@ def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int =
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_timeout=10,
+        # An error's text then names the statement but not the values sent: no hash, token or secret reaches a log.
+        hide_parameters=True,
         connect_args={"command_timeout": 30},
     )
 

@@ -1,7 +1,10 @@
 """Idempotency-Key for every POST that creates something or moves money: one mechanism, not one per endpoint.
 
 The first request with a key claims it (a unique row per user and key); a retry with the same body gets the stored
-response again; the same key with another body is 422; a retry while the first is still running is 409.
+response again; the same key with another body is 422; a retry while the first is still running is 409. A claim
+whose request never finished (its process was killed) is given up after ABANDONED_AFTER, longer than any request
+runs (Stripe's client gives up long before), so the client's retry then runs for real; what it would repeat is
+guarded by the database's own rules (one open pledge per backer, conditional state changes).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +26,7 @@ from service.web import current_user, sessions_of, uow
 log = logging.getLogger("kindling.idempotency")
 
 KEY_LIFETIME = "24 hours"
+ABANDONED_AFTER = "5 minutes"
 
 
 class RequestInFlight(Conflict):
@@ -47,7 +51,13 @@ async def run_idempotently(request: Request, call: Callable[[], Awaitable[Respon
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.user_id == user.id,
                 IdempotencyRecord.key == key,
-                IdempotencyRecord.created_at < text(f"now() - interval '{KEY_LIFETIME}'"),
+                or_(
+                    IdempotencyRecord.created_at < text(f"now() - interval '{KEY_LIFETIME}'"),
+                    and_(
+                        IdempotencyRecord.status_code.is_(None),
+                        IdempotencyRecord.created_at < text(f"now() - interval '{ABANDONED_AFTER}'"),
+                    ),
+                ),
             )
         )
         claimed = await session.scalar(

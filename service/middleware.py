@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -30,12 +32,18 @@ def is_api(path: str) -> bool:
     return path.startswith("/api/") or path.startswith("/webhooks/") or path == "/healthz"
 
 
+# SQLSTATEs of a PostgreSQL that is going away, coming back or full: connection exceptions (class 08), admin and
+# crash shutdown, "the database system is starting up / shutting down" (57P01-57P03), too many connections.
+_UNAVAILABLE_SQLSTATE = re.compile(r"^(08...|57P0[123]|53300)$")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """A database or broker that cannot be reached: the client may retry, nothing of ours is broken."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | RedisConnectionError | ConnectionError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return exc.connection_invalidated or bool(sqlstate and _UNAVAILABLE_SQLSTATE.match(str(sqlstate)))
     return isinstance(exc, OSError) and exc.errno is not None
 
 
@@ -117,7 +125,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and not length.isdigit():
+            await self._refuse(scope, receive, send, status=400, detail="Content-Length must be a number of bytes.")
+            return
+        if length is not None and int(length) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         seen = 0
@@ -136,12 +147,14 @@ class BodyLimit:
         except _TooLarge:
             await self._refuse(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"The request body may be at most {self.max_bytes // (1024 * 1024)} MB."
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, status: int = 413, detail: str | None = None
+    ) -> None:
+        detail = detail or f"The request body may be at most {self.max_bytes // (1024 * 1024)} MB."
         if is_api(scope.get("path", "")):
-            response: Response = problem_response(413, detail=detail)
+            response: Response = problem_response(status, detail=detail)
         else:
-            response = HTMLResponse(f"<!doctype html><p>{detail}</p>", status_code=413)
+            response = HTMLResponse(f"<!doctype html><p>{html.escape(detail)}</p>", status_code=status)
         await response(scope, receive, send)
 
 
@@ -184,12 +197,25 @@ class LocaleMiddleware:
             i18n.current_locale.reset(token)
 
 
+@dataclass(frozen=True)
+class StripeOrigins:
+    """The origins Stripe.js is loaded from, connects to and opens frames from (3-D Secure, the card fields)."""
+
+    script: tuple[str, ...] = ()
+    connect: tuple[str, ...] = ()
+    frame: tuple[str, ...] = ()
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, script_origins: list[str]) -> None:
+    def __init__(self, app: ASGIApp, *, stripe: StripeOrigins) -> None:
         self.app = app
-        extra = " ".join(script_origins)
+
+        def allowed(origins: tuple[str, ...]) -> str:
+            return " ".join(("'self'", *origins))
+
         self.csp = (
-            f"default-src 'self'; script-src 'self' {extra}; frame-src 'self' {extra}; connect-src 'self' {extra}; "
+            f"default-src 'self'; script-src {allowed(stripe.script)}; frame-src {allowed(stripe.frame)}; "
+            f"connect-src {allowed(stripe.connect)}; "
             "img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
             "frame-ancestors 'none'"
         )

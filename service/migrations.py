@@ -20,4 +20,4 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str) -> None:
     """`alembic upgrade head`. Blocking: call it from a thread when an event loop is running."""
-    command.upgrade(alembic_config(database_url), "heads")
+    command.upgrade(alembic_config(database_url), "head")

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-import httpx
+import hashlib
+import json
+from datetime import timedelta
 
-from tests.helpers import sign_up
+import httpx
+from sqlalchemy import func, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.models import IdempotencyRecord
+from tests.helpers import make_admin, sign_up
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -91,6 +98,35 @@ async def test_idempotency_key_replays_the_first_response(client: httpx.AsyncCli
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
     listed = (await client.get("/api/v1/spaces")).json()["items"]
     assert len(listed) == 1
+
+
+async def test_a_key_whose_first_request_died_unfinished_is_given_up_after_five_minutes(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    body = {"name": "A", "slug": "died-space", "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": 0}
+    headers = admin.headers | {"Idempotency-Key": "create-space-died", "Content-Type": "application/json"}
+    request_hash = hashlib.sha256(b"\n".join([b"POST", b"/api/v1/spaces", json.dumps(body).encode()])).hexdigest()
+    async with sessions.begin() as session:
+        # What a process killed in the middle of the request leaves: a claim with no response.
+        await session.execute(
+            insert(IdempotencyRecord).values(user_id=admin.id, key="create-space-died", request_hash=request_hash)
+        )
+
+    still_running = await client.post("/api/v1/spaces", content=json.dumps(body), headers=headers)
+    assert assert_problem(still_running, 409)["type"] == "idempotency-key-in-use"
+
+    async with sessions.begin() as session:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "create-space-died")
+            .values(created_at=func.now() - timedelta(minutes=6))
+        )
+    retried = await client.post("/api/v1/spaces", content=json.dumps(body), headers=headers)
+    again = await client.post("/api/v1/spaces", content=json.dumps(body), headers=headers)
+    assert retried.status_code == again.status_code == 201
+    assert retried.json() == again.json()
+    assert len((await client.get("/api/v1/spaces")).json()["items"]) == 1
 
 
 async def test_a_nul_character_in_any_text_field_is_422_not_500(client: httpx.AsyncClient) -> None:

@@ -73,7 +73,7 @@ async def create_user(request: Request, body: UserCreate) -> Response:
     response=TokenOut,
     status=201,
     auth=False,
-    errors=(429,),
+    errors=(401, 429),
     tags=["users"],
 )
 async def create_token(request: Request, body: TokenCreate) -> Response:

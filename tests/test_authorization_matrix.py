@@ -1,0 +1,992 @@
+"""The authorisation matrix: every route of the app (JSON API and HTML pages) × every kind of caller → the status
+the caller gets. The rows are checked against the app's own route table, so a new route without a row fails.
+
+Roles, in the order of each row's statuses:
+  anonymous       nobody logged in
+  backer          backed the campaigns the row acts on (live: an active pledge; funded: a collected one, addressed)
+  other_backer    a signed-in user with no part in them
+  maker           made the campaigns the row acts on (all sponsored by space A)
+  other_maker     made a campaign of their own, in space B
+  operator        operates space A, the sponsor
+  other_operator  operates space B
+  admin           platform admin
+
+A row is 8 statuses in that order. Requests that change state carry a body valid for the route, so where a role is
+allowed the answer is the success status, not a validation error. Rows whose note says "fresh ... per cell" build
+their objects anew for every cell (a success would otherwise change the world for the cells after it: a submit, a
+delete, a release...); the others act on the one world, in ways that leave it as the later rows need it.
+
+API: 401 without a token, 403 for who may see the object but not do this, 404 for who may not even see it.
+Pages: a POST always carries the session's CSRF token (tests/test_web_security.py covers a missing one). Nobody
+logged in gets 303 to /login on a member-only page and on the backer's forms, and 401 with the log-in page on the
+maker's and operator's forms. The maker's workspace pages of a draft are 404 to everyone but its maker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import itertools
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import Mount, Route
+
+from campaigns.accounts import issue_token
+from campaigns.models import Campaign, Mail, Pledge, Space, Tier, User
+from fulfillment.models import Batch
+from fulfillment.service import plan_campaign
+from payments import ledger
+from payments.milestones import create_milestones
+from service.devservices import EmbeddedStripe
+from service.metadata import target_metadata
+from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier, insert_user
+from tests.helpers import (
+    CHECKLIST_ALL_TRUE,
+    PASSWORD,
+    Actor,
+    create_space,
+    drafted_campaign,
+    launched_campaign,
+    many_backers,
+    stripe_event,
+    stripe_signature,
+)
+from tests.money_helpers import pledge_with_card
+
+ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+Params = dict[str, str]
+Kwargs = dict[str, Any]
+Target = Callable[["World", str], "Awaitable[tuple[Params, Kwargs]] | tuple[Params, Kwargs]"]
+
+
+# The world
+
+
+@dataclass
+class Thing:
+    """A campaign as the rows need it: its id and slug, and ids of what hangs off it."""
+
+    id: str
+    slug: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> str:
+        return self.extra[key]
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    api: httpx.AsyncClient
+    sessions: async_sessionmaker[AsyncSession]
+    stripe: EmbeddedStripe
+    actors: dict[str, Actor]
+    browsers: dict[str, httpx.AsyncClient]
+    csrf: dict[str, str]
+    space_a: dict[str, Any]
+    space_b: dict[str, Any]
+    live: Thing = field(default_factory=lambda: Thing("", ""))
+    draft: Thing = field(default_factory=lambda: Thing("", ""))
+    in_review: Thing = field(default_factory=lambda: Thing("", ""))
+    funded: Thing = field(default_factory=lambda: Thing("", ""))
+    successful: Thing = field(default_factory=lambda: Thing("", ""))
+    others: Thing = field(default_factory=lambda: Thing("", ""))
+    mail_id: str = ""
+    media_path: str = ""
+
+    def id_of(self, role: str) -> str:
+        return self.actors[role].id
+
+
+def png(width: int = 32, height: int = 24) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 60)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def upload_image(w: World, campaign_id: str) -> dict[str, Any]:
+    response = await w.api.post(
+        f"/api/v1/campaigns/{campaign_id}/images",
+        files={"file": ("cover.png", png(), "image/png")},
+        data={"role": "gallery"},
+        headers=w.actors["maker"].headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def insert_world_campaign(
+    w: World, status: str, *, space: str = "a", maker: str = "maker", **values: Any
+) -> Thing:
+    """A campaign of `maker` in `status` with product SKU-A and a shipped tier, straight into the database."""
+    space_id = (w.space_a if space == "a" else w.space_b)["id"]
+    if status == "live":
+        now = datetime.now(UTC)
+        values = {"launched_at": now, "ends_at": now + timedelta(days=30)} | values
+    async with w.sessions.begin() as session:
+        campaign = await insert_campaign(session, maker_id=w.id_of(maker), space_id=space_id, status=status, **values)
+        product = await insert_product(session, campaign, "SKU-A", batch_size=100, weight_grams=120)
+        tier = await insert_tier(session, campaign, {"SKU-A": 1}, shipping=({"country": "*", "fee": 500},))
+        return Thing(str(campaign.id), campaign.slug, {"product": str(product.id), "tier": str(tier.id)})
+
+
+async def insert_funded(w: World, *, planned: bool = False, confirmed: bool = False) -> Thing:
+    """A funded campaign: the backer's collected pledge (addressed) in the books, its milestones, and (`planned`) its
+    manufacturing plan."""
+    thing = await insert_world_campaign(w, "funded")
+    async with w.sessions.begin() as session:
+        campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
+        tier = await session.get_one(Tier, uuid.UUID(thing["tier"]))
+        pledge = await insert_pledge(session, campaign, tier, backer_id=w.id_of("backer"), given_address=address())
+        await ledger.record_collection(session, campaign, pledge.id, pledge.amount, "CNY", 500, 300, processor_fee=100)
+        milestones = await create_milestones(session, campaign)
+    thing.extra |= {"pledge": str(pledge.id), "milestone": str(milestones[0].id), "milestone2": str(milestones[1].id)}
+    if planned:
+        async with w.sessions.begin() as session:
+            await plan_campaign(session, uuid.UUID(thing.id))
+        async with w.sessions() as session:
+            thing.extra["batch"] = str(await session.scalar(select(Batch.id).where(Batch.campaign_id == campaign.id)))
+    if confirmed:
+        confirm = await w.api.post(
+            f"/api/v1/campaigns/{thing.id}/batches/{thing['batch']}/confirm", headers=w.actors["maker"].headers
+        )
+        assert confirm.status_code == 200, confirm.text
+    return thing
+
+
+async def log_in_browser(w: World, role: str) -> tuple[httpx.AsyncClient, str]:
+    browser = httpx.AsyncClient(transport=w.client._transport, base_url="http://testserver")
+    page = await browser.get("/login")
+    token = CSRF_INPUT.search(page.text)
+    assert token, page.text
+    if role == "anonymous":
+        return browser, token.group(1)
+    logged = await browser.post(
+        "/login", data={"csrf_token": token.group(1), "email": w.actors[role].email, "password": PASSWORD}
+    )
+    assert logged.status_code == 303, logged.text
+    page = await browser.get("/me/pledges")
+    token = CSRF_INPUT.search(page.text)
+    assert token, page.text
+    return browser, token.group(1)
+
+
+async def build_world(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], stripe: EmbeddedStripe
+) -> World:
+    people = await many_backers(sessions, 7, "Person")
+    admin, operator, other_operator, maker, other_maker, backer, other_backer = people
+    async with sessions.begin() as session:
+        await session.execute(update(User).where(User.id == uuid.UUID(admin.id)).values(is_admin=True))
+    space_a = await create_space(client, admin)
+    space_b = await create_space(client, admin)
+    for space, person in ((space_a, operator), (space_b, other_operator)):
+        added = await client.post(
+            f"/api/v1/spaces/{space['id']}/operators", json={"email": person.email}, headers=admin.headers
+        )
+        assert added.status_code == 201, added.text
+    actors = {
+        "backer": backer,
+        "other_backer": other_backer,
+        "maker": maker,
+        "other_maker": other_maker,
+        "operator": operator,
+        "other_operator": other_operator,
+        "admin": admin,
+    }
+    api = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    w = World(client, api, sessions, stripe, actors, {}, {}, space_a, space_b)
+
+    live, _maker, _operator = await launched_campaign(client, sessions, maker=maker, space=space_a, operator=operator)
+    pledge = await pledge_with_card(client, stripe, backer, live, tier=1)
+    image = await upload_image(w, live["id"])
+    for visibility in ("public", "backers"):
+        posted = await client.post(
+            f"/api/v1/campaigns/{live['id']}/updates",
+            json={"title": f"News for {visibility}", "body": "The **mould** is ready.", "visibility": visibility},
+            headers=maker.headers,
+        )
+        assert posted.status_code == 201, posted.text
+    w.live = Thing(
+        live["id"],
+        live["slug"],
+        {"pledge": pledge["id"], "tier": live["tiers"][1]["id"], "early": live["tiers"][0]["id"], "image": image["id"]},
+    )
+    w.media_path = image["url"]
+
+    draft = await drafted_campaign(client, maker, space_a)
+    draft_image = await upload_image(w, draft["id"])
+    w.draft = Thing(
+        draft["id"],
+        draft["slug"],
+        {"product": draft["products"][0]["id"], "tier": draft["tiers"][0]["id"], "image": draft_image["id"]},
+    )
+    w.in_review = await insert_world_campaign(w, "in_review")
+    w.funded = await insert_funded(w, planned=True)
+    w.successful = await insert_world_campaign(w, "successful")
+    async with sessions.begin() as session:
+        campaign = await session.get_one(Campaign, uuid.UUID(w.successful.id))
+        errored = await insert_pledge(session, campaign, None, backer_id=backer.id, status="errored")
+    w.successful.extra["pledge"] = str(errored.id)
+    w.others = await insert_world_campaign(w, "live", space="b", maker="other_maker")
+    async with sessions.begin() as session:
+        # As the worker leaves a mail once it has rendered it.
+        w.mail_id = str(await session.scalar(select(Mail.id).limit(1)))
+        await session.execute(update(Mail).where(Mail.id == uuid.UUID(w.mail_id)).values(html_body="<p>Hello</p>"))
+    for role in ROLES:
+        w.browsers[role], w.csrf[role] = await log_in_browser(w, role)
+    return w
+
+
+# Requests
+
+
+def on(thing_name: str, *, json_body: Any = None, form: dict[str, str] | None = None, **keys: str) -> Target:
+    """The path parameters from one of the world's campaigns: campaign_id / slug, and `keys` mapping a path parameter
+    to one of its extras (e.g. product_id="product")."""
+
+    def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing: Thing = getattr(w, thing_name)
+        params = {"campaign_id": thing.id, "slug": thing.slug} | {name: thing[key] for name, key in keys.items()}
+        kwargs: Kwargs = {}
+        if json_body is not None:
+            kwargs["json"] = json_body(w, role) if callable(json_body) else json_body
+        if form is not None:
+            kwargs["data"] = dict(form)
+        return params, kwargs
+
+    return target
+
+
+def fixed(params: Params | None = None, **kwargs: Any) -> Target:
+    def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        return dict(params or {}), dict(kwargs)
+
+    return target
+
+
+def n() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class Row:
+    expect: str
+    target: Target
+    note: str = ""
+    page: bool = False
+    fresh_browser: bool = False
+
+    def statuses(self) -> tuple[int, ...]:
+        found = tuple(int(s) for s in self.expect.split())
+        assert len(found) == len(ROLES), self.expect
+        return found
+
+
+def api(expect: str, target: Target, note: str = "") -> Row:
+    return Row(expect, target, note)
+
+
+def page(expect: str, target: Target, note: str = "", *, fresh_browser: bool = False) -> Row:
+    return Row(expect, target, note, page=True, fresh_browser=fresh_browser)
+
+
+PUBLIC = "200 200 200 200 200 200 200 200"
+
+
+# Objects made anew for every cell of a row whose success changes them
+
+
+async def fresh_draft(w: World, role: str) -> Thing:
+    """A draft ready to submit, with an unused product SKU-Z and an image besides."""
+    thing = await insert_world_campaign(w, "draft")
+    async with w.sessions.begin() as session:
+        campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
+        spare = await insert_product(session, campaign, "SKU-Z", batch_size=10)
+        spare_tier = await insert_tier(session, campaign, {"SKU-A": 2}, title="Spare tier")
+    thing.extra |= {"spare_product": str(spare.id), "spare_tier": str(spare_tier.id)}
+    thing.extra["image"] = str((await upload_image(w, thing.id))["id"])
+    return thing
+
+
+async def fresh_pledge(w: World, role: str) -> Thing:
+    """A live campaign with the backer's active pledge."""
+    thing = await insert_world_campaign(w, "live")
+    async with w.sessions.begin() as session:
+        campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
+        tier = await session.get_one(Tier, uuid.UUID(thing["tier"]))
+        pledge = await insert_pledge(session, campaign, tier, backer_id=w.id_of("backer"), status="active")
+    thing.extra["pledge"] = str(pledge.id)
+    return thing
+
+
+async def milestone_asked(w: World, thing: Thing) -> None:
+    asked = await w.api.post(
+        f"/api/v1/campaigns/{thing.id}/milestones/{thing['milestone']}/request", headers=w.actors["maker"].headers
+    )
+    assert asked.status_code == 200, asked.text
+
+
+async def milestone_released(w: World, thing: Thing) -> None:
+    await milestone_asked(w, thing)
+    released = await w.api.post(
+        f"/api/v1/campaigns/{thing.id}/milestones/{thing['milestone']}/release", headers=w.actors["operator"].headers
+    )
+    assert released.status_code == 200, released.text
+
+
+def with_status(status: str, **keys: str) -> Target:
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing = await insert_world_campaign(w, status)
+        return {"campaign_id": thing.id, "slug": thing.slug} | {k: thing[v] for k, v in keys.items()}, {}
+
+    return target
+
+
+def with_draft(body: Callable[[Thing], Kwargs] | None = None, **keys: str) -> Target:
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing = await fresh_draft(w, role)
+        params = {"campaign_id": thing.id, "slug": thing.slug} | {k: thing[v] for k, v in keys.items()}
+        return params, body(thing) if body else {}
+
+    return target
+
+
+def with_funded(
+    *, step: Callable[[World, Thing], Awaitable[None]] | None = None, planned: bool = False, confirmed: bool = False,
+    body: Callable[[Thing], Kwargs] | None = None, **keys: str,
+) -> Target:  # fmt: skip
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing = await insert_funded(w, planned=planned or confirmed, confirmed=confirmed)
+        if step is not None:
+            await step(w, thing)
+        params = {"campaign_id": thing.id, "slug": thing.slug} | {k: thing[v] for k, v in keys.items()}
+        return params, body(thing) if body else {}
+
+    return target
+
+
+def with_pledge(body: Kwargs | None = None) -> Target:
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing = await fresh_pledge(w, role)
+        return {"pledge_id": thing["pledge"]}, dict(body or {})
+
+    return target
+
+
+async def fresh_token(w: World, role: str) -> tuple[Params, Kwargs]:
+    if role == "anonymous":
+        return {}, {}
+    async with w.sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(w.id_of(role)))
+        token = await issue_token(session, user)
+    return {}, {"headers": {"Authorization": f"Bearer {token}"}}
+
+
+async def new_operator(w: World, role: str) -> tuple[Params, Kwargs]:
+    async with w.sessions.begin() as session:
+        person = await insert_user(session, "Newop")
+    return {"space_id": w.space_a["id"]}, {"json": {"email": person.email}}
+
+
+def own_credentials(w: World, role: str) -> tuple[Params, Kwargs]:
+    who = w.actors["other_backer" if role == "anonymous" else role]
+    return {}, {"json": {"email": who.email, "password": PASSWORD}}
+
+
+def new_user(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"json": {"email": f"new-{n()}@example.com", "password": PASSWORD, "name": "Newcomer"}}
+
+
+def new_space(w: World, role: str) -> tuple[Params, Kwargs]:
+    slug = f"space-{n()}"
+    body = {"name": slug, "slug": slug, "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": 300}
+    return {}, {"json": body}
+
+
+def new_campaign(w: World, role: str) -> tuple[Params, Kwargs]:
+    body = {
+        "title": f"Campaign {n()}",
+        "summary": "A summary.",
+        "description": "A description.",
+        "currency": "CNY",
+        "goal": 100_000,
+        "space_id": w.space_a["id"],
+        "duration_days": 30,
+    }
+    return {}, {"json": body}
+
+
+def webhook(w: World, role: str) -> tuple[Params, Kwargs]:
+    payload = json.dumps(stripe_event("customer.created", {"id": f"cus_{n()}", "object": "customer"})).encode()
+    signature = stripe_signature(payload, w.stripe.webhook_secret)
+    return {}, {"content": payload, "headers": {"Stripe-Signature": signature, "Content-Type": "application/json"}}
+
+
+async def new_live_campaign(w: World, role: str) -> tuple[Params, Kwargs]:
+    thing = await insert_world_campaign(w, "live")
+    body = {"tier_id": thing["tier"], "bonus": 0, "shipping_country": "CN"}
+    return {"campaign_id": thing.id, "slug": thing.slug}, {"json": body}
+
+
+async def back_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    thing = await insert_world_campaign(w, "live")
+    form = {"tier": thing["tier"], "bonus": "", "shipping_country": "CN", "action": "pledge"}
+    return {"slug": thing.slug}, {"data": form}
+
+
+def product_body(w: World, role: str) -> dict[str, Any]:
+    return {"sku": f"SKU-{n()}", "name": "Case", "weight_grams": 80, "unit_cost": 500, "batch_size": 100}
+
+
+TIER_BODY = {
+    "title": "Another tier",
+    "description": "One sensor.",
+    "price": 19_900,
+    "quantity_limit": None,
+    "items": [{"sku": "SKU-A", "quantity": 1}],
+    "shipping": [{"country": "*", "fee": 500}],
+    "estimated_delivery": "2027-03",
+}
+TIER_FORM = {
+    "title": "Another tier",
+    "description": "One sensor.",
+    "price": "199",
+    "limit": "unlimited",
+    "quantity_limit": "",
+    "estimated_delivery": "2027-03",
+    "items-0-sku": "SKU-A",
+    "items-0-quantity": "1",
+    "shipping-0-country": "*",
+    "shipping-0-fee": "5",
+}
+REVIEW_FORM = {
+    "decision": "approve",
+    "notes": "Seen at the space.",
+    **{f"checklist-{item}": "yes" for item in CHECKLIST_ALL_TRUE},
+}
+
+
+def campaign_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    form = {
+        "title": f"Lamp {n()}",
+        "summary": "A warm lamp.",
+        "description": "Warm.",
+        "currency": "CNY",
+        "goal": "500.00",
+        "space_id": w.space_a["id"],
+        "duration_days": "30",
+    }
+    return {}, {"data": form}
+
+
+def product_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    form = {"sku": f"SKU-{n()}", "name": "Case", "weight_grams": "80", "unit_cost": "5", "batch_size": "100"}
+    return {"slug": w.draft.slug}, {"data": form}
+
+
+def image_upload(thing_name: str, *, page: bool = False) -> Target:
+    def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing: Thing = getattr(w, thing_name)
+        data = {"role": "gallery"}
+        return {"campaign_id": thing.id, "slug": thing.slug}, {
+            "files": {"file": ("g.png", png(), "image/png")},
+            "data": data,
+        }
+
+    return target
+
+
+def tracking_csv(thing: Thing) -> bytes:
+    return f"pledge_id,carrier,tracking_number\n{thing['pledge']},SF Express,SF{n()}\n".encode()
+
+
+def media(w: World, role: str) -> tuple[Params, Kwargs]:
+    _, _, campaign_id, filename = w.media_path.split("/")
+    return {"campaign_id": campaign_id, "filename": filename}, {}
+
+
+def mail(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"mail_id": w.mail_id}, {}
+
+
+def space_a(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"space_id": w.space_a["id"], "slug": w.space_a["slug"]}, {}
+
+
+def login_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    who = w.actors["other_backer" if role == "anonymous" else role]
+    return {}, {"data": {"email": who.email, "password": PASSWORD}}
+
+
+def signup_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"data": {"name": "Newcomer", "email": f"new-{n()}@example.com", "password": PASSWORD}}
+
+
+ADDRESS_FORM = {k: v for k, v in address().items()}
+
+
+# The matrix. Roles: anonymous, backer, other_backer, maker, other_maker, operator, other_operator, admin.
+
+A = "/api/v1"
+MATRIX: dict[tuple[str, str], Row] = {
+    # Health and the API's own description
+    ("GET", "/healthz"): api(PUBLIC, fixed()),
+    ("GET", f"{A}/openapi.json"): api(PUBLIC, fixed()),
+    # Users and tokens
+    ("POST", f"{A}/users"): api("201 201 201 201 201 201 201 201", new_user),
+    ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),
+    ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
+    ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
+    # Spaces
+    ("POST", f"{A}/spaces"): api("401 403 403 403 403 403 403 201", new_space),
+    ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),
+    ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
+    ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
+    ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
+    ("PUT", f"{A}/spaces/{{space_id}}/milestone-plan"): api(
+        "401 403 403 403 403 200 403 200",
+        lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"milestones": None}}),
+    ),
+    # Campaigns (the draft: visible to its maker, its space's operators and admins only)
+    ("POST", f"{A}/campaigns"): api("401 201 201 201 201 201 201 201", new_campaign),
+    ("GET", f"{A}/campaigns"): api(PUBLIC, fixed()),
+    ("GET", f"{A}/campaigns/{{campaign_id}}"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body={"summary": "Still a sensor."})
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/submit"): api(
+        "401 404 404 200 404 403 404 403", with_draft(), "fresh draft per cell"
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/review"): api(
+        "401 404 404 403 404 200 404 403",
+        lambda w, r: _with_json(
+            with_status("in_review"), {"decision": "approve", "notes": "ok", "checklist": CHECKLIST_ALL_TRUE}
+        )(w, r),
+        "fresh campaign in review per cell",
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/reviews"): api("401 404 404 200 404 200 404 200", on("in_review")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/launch"): api(
+        "401 404 404 200 404 403 404 403", with_status("approved"), "fresh approved campaign per cell"
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/products"): api(
+        "401 404 404 201 404 403 404 403", on("draft", json_body=product_body)
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body={"name": "Sensor"}, product_id="product")
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}"): api(
+        "401 404 404 204 404 403 404 403", with_draft(product_id="spare_product"), "fresh draft per cell"
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
+        "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/tiers/{{tier_id}}"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body={"description": "Be first."}, tier_id="tier")
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/tiers/{{tier_id}}"): api(
+        "401 404 404 204 404 403 404 403", with_draft(tier_id="spare_tier"), "fresh draft per cell"
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/images"): api("401 404 404 201 404 403 404 403", image_upload("draft")),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/images/{{image_id}}"): api(
+        "401 404 404 204 404 403 404 403", with_draft(image_id="image"), "fresh draft per cell"
+    ),
+    # Updates (the live campaign: anyone reads)
+    ("POST", f"{A}/campaigns/{{campaign_id}}/updates"): api(
+        "401 403 403 201 403 403 403 403",
+        on("live", json_body={"title": "Tooling", "body": "Done.", "visibility": "public"}),
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/updates"): api(PUBLIC, on("live")),
+    # Pledges
+    ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
+        "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/pledges"): api("401 403 403 200 403 200 403 200", on("live")),
+    ("GET", f"{A}/me/pledges"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("GET", f"{A}/pledges/{{pledge_id}}"): api("401 200 404 200 404 200 404 200", on("live", pledge_id="pledge")),
+    ("POST", f"{A}/pledges/{{pledge_id}}/confirm"): api(
+        "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")
+    ),
+    ("PATCH", f"{A}/pledges/{{pledge_id}}"): api(
+        "401 200 404 403 404 403 404 403",
+        on("live", pledge_id="pledge", json_body=lambda w, r: {"tier_id": w.live["tier"], "shipping_country": "CN"}),
+    ),
+    ("DELETE", f"{A}/pledges/{{pledge_id}}"): api(
+        "401 200 404 403 404 403 404 403", with_pledge(), "fresh live campaign and pledge per cell"
+    ),
+    ("PUT", f"{A}/pledges/{{pledge_id}}/address"): api(
+        "401 200 404 403 404 403 404 403", on("funded", pledge_id="pledge", json_body=address())
+    ),
+    ("POST", f"{A}/pledges/{{pledge_id}}/payment-method"): api(
+        "401 200 404 403 404 403 404 403", on("successful", pledge_id="pledge"), "the backer's errored pledge"
+    ),
+    ("POST", f"{A}/webhooks/stripe"): api(PUBLIC, webhook, "signed by Stripe: the signature is the credential"),
+    # Money (the funded campaign)
+    ("GET", f"{A}/campaigns/{{campaign_id}}/ledger"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/ledger/public"): api(PUBLIC, on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/milestones"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/milestones/{{milestone_id}}/request"): api(
+        "401 403 403 200 403 403 403 403", with_funded(milestone_id="milestone"), "fresh funded campaign per cell"
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/milestones/{{milestone_id}}/release"): api(
+        "401 403 403 403 403 200 403 403",
+        with_funded(step=milestone_asked, milestone_id="milestone"),
+        "fresh funded campaign with the milestone requested, per cell",
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/milestones/{{milestone_id}}/payout"): api(
+        "401 403 403 403 403 200 403 200",
+        with_funded(
+            step=milestone_released, milestone_id="milestone", body=lambda t: {"json": {"bank_reference": "TX-1"}}
+        ),
+        "fresh funded campaign with the milestone released, per cell",
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/suspend"): api(
+        "401 403 403 403 403 200 403 200",
+        with_funded(body=lambda t: {"json": {"reason": "The factory closed."}}),
+        "fresh funded campaign per cell",
+    ),
+    # Fulfillment (the funded campaign, planned)
+    ("GET", f"{A}/campaigns/{{campaign_id}}/batches"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/confirm"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(planned=True, batch_id="batch"),
+        "fresh planned campaign per cell",
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/start-production"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(confirmed=True, batch_id="batch"),
+        "fresh campaign with its batch confirmed, per cell",
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/shipping-list.csv"): api(
+        "401 403 403 200 403 200 403 200", on("funded", batch_id="batch")
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/shipments"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(
+            confirmed=True, body=lambda t: {"content": tracking_csv(t), "headers": {"Content-Type": "text/csv"}}
+        ),
+        "fresh campaign with its batch confirmed, per cell",
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/fulfillment-settings"): api(
+        "401 403 403 200 403 200 403 200", on("funded")
+    ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/fulfillment-settings"): api(
+        "401 403 403 200 403 403 403 403",
+        on("funded", json_body={"address_lock_at": None, "packaging_weight_grams": 0}),
+    ),
+    # Pages: public
+    ("GET", "/"): page(PUBLIC, fixed()),
+    ("GET", "/signup"): page("200 303 303 303 303 303 303 303", fixed()),
+    ("POST", "/signup"): page(
+        "303 303 303 303 303 303 303 303", signup_form, "a browser of its own", fresh_browser=True
+    ),
+    ("GET", "/login"): page("200 303 303 303 303 303 303 303", fixed()),
+    ("POST", "/login"): page("303 303 303 303 303 303 303 303", login_form, "a browser of its own", fresh_browser=True),
+    ("POST", "/logout"): page("303 303 303 303 303 303 303 303", fixed(), "a browser of its own", fresh_browser=True),
+    ("GET", "/spaces"): page(PUBLIC, fixed()),
+    ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),
+    ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), never routed in production"),
+    ("GET", "/dev/mail/{mail_id}"): page(PUBLIC, mail, "dev only"),
+    ("GET", "/dev/mail/{mail_id}/html"): page(PUBLIC, mail, "dev only"),
+    ("GET", "/campaigns"): page(PUBLIC, fixed()),
+    ("GET", "/campaigns/{slug}"): page("404 404 404 200 404 200 404 200", on("draft")),
+    ("GET", "/campaigns/{slug}/escrow"): page(PUBLIC, on("funded")),
+    ("GET", "/media/{campaign_id}/{filename}"): page(PUBLIC, media),
+    # Pages: the maker's
+    ("GET", "/maker"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/maker/new"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/maker/new"): page("401 303 303 303 303 303 303 303", campaign_form),
+    ("GET", "/maker/campaigns/{slug}"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("GET", "/maker/campaigns/{slug}/edit"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/edit"): page(
+        "401 404 404 303 404 403 404 403", lambda w, r: ({"slug": w.draft.slug}, campaign_form(w, r)[1])
+    ),
+    ("POST", "/maker/campaigns/{slug}/submit"): page("401 404 404 303 404 403 404 403", with_draft(), "fresh draft"),
+    ("POST", "/maker/campaigns/{slug}/launch"): page(
+        "401 404 404 303 404 403 404 403", with_status("approved"), "fresh approved campaign"
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates"): page(
+        "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
+    ),
+    ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
+    ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
+        "401 404 404 303 404 403 404 403", with_draft(image_id="image"), "fresh draft"
+    ),
+    ("GET", "/maker/campaigns/{slug}/products/new"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/products/new"): page("401 404 404 303 404 404 404 404", product_form),
+    ("GET", "/maker/campaigns/{slug}/products/{product_id}/edit"): page(
+        "303 404 404 200 404 404 404 404", on("draft", product_id="product")
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/edit"): page(
+        "401 404 404 303 404 404 404 404",
+        on(
+            "draft",
+            product_id="product",
+            form={"sku": "SKU-A", "name": "Sensor", "weight_grams": "120", "unit_cost": "30", "batch_size": "500"},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/remove"): page(
+        "401 404 404 303 404 403 404 403", with_draft(product_id="spare_product"), "fresh draft"
+    ),
+    ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
+    ("GET", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(
+        "303 404 404 200 404 404 404 404", on("draft", tier_id="tier")
+    ),
+    ("POST", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(
+        "401 404 404 303 404 404 404 404", on("draft", tier_id="tier", form=TIER_FORM | {"title": "Early bird"})
+    ),
+    ("POST", "/maker/campaigns/{slug}/tiers/{tier_id}/remove"): page(
+        "401 404 404 303 404 403 404 403", with_draft(tier_id="spare_tier"), "fresh draft"
+    ),
+    # Escrow and fulfilment overviews: the operators and admins, who see the same through the API, see them too.
+    ("GET", "/maker/campaigns/{slug}/funding"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("POST", "/maker/campaigns/{slug}/milestones/{milestone_id}/request"): page(
+        "401 403 403 303 403 403 403 403", with_funded(milestone_id="milestone"), "fresh funded campaign"
+    ),
+    ("GET", "/maker/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm"): page(
+        "401 403 403 303 403 403 403 403", with_funded(planned=True, batch_id="batch"), "fresh planned campaign"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/start-production"): page(
+        "401 403 403 303 403 403 403 403", with_funded(confirmed=True, batch_id="batch"), "fresh confirmed batch"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/tracking"): page(
+        "401 403 403 303 403 403 403 403",
+        with_funded(confirmed=True, body=lambda t: {"files": {"file": ("t.csv", tracking_csv(t), "text/csv")}}),
+        "fresh confirmed batch",
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/settings"): page(
+        "401 403 403 303 403 403 403 403",
+        on("funded", form={"address_lock_at": "", "packaging_weight_grams": "0"}),
+    ),
+    # Pages: the operator's
+    # The queue and the escrow desk open for anyone signed in and list only what they operate (admins: all).
+    ("GET", "/operator"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/operator/campaigns/{slug}"): page(
+        "303 404 404 200 404 200 404 200", on("in_review"), "the maker and admins see it; only the operator decides"
+    ),
+    ("POST", "/operator/campaigns/{slug}"): page(
+        "401 404 404 403 404 303 404 403",
+        lambda w, r: _with_form(with_status("in_review"), REVIEW_FORM)(w, r),
+        "fresh campaign in review",
+    ),
+    ("GET", "/operator/milestones"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/release"): page(
+        "401 403 403 403 403 303 403 403",
+        with_funded(step=milestone_asked, milestone_id="milestone"),
+        "fresh funded campaign, milestone requested",
+    ),
+    ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/payout"): page(
+        "401 403 403 403 403 303 403 303",
+        with_funded(
+            step=milestone_released, milestone_id="milestone", body=lambda t: {"data": {"bank_reference": "TX"}}
+        ),
+        "fresh funded campaign, milestone released",
+    ),
+    ("GET", "/operator/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    # Pages: the backer's
+    ("GET", "/campaigns/{slug}/back"): page("303 200 200 403 200 200 200 200", on("live")),
+    ("POST", "/campaigns/{slug}/back"): page("303 303 303 403 303 303 303 303", back_form, "fresh live campaign"),
+    ("GET", "/me/pledges"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/me/pledges/{pledge_id}"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("POST", "/me/pledges/{pledge_id}/change"): page(
+        "303 303 404 404 404 404 404 404",
+        lambda w, r: (
+            {"pledge_id": w.live["pledge"]},
+            {"data": {"tier": w.live["tier"], "bonus": "", "shipping_country": "CN"}},
+        ),
+    ),
+    ("POST", "/me/pledges/{pledge_id}/cancel"): page(
+        "303 303 404 404 404 404 404 404", with_pledge(), "fresh live campaign and pledge"
+    ),
+    ("POST", "/me/pledges/{pledge_id}/address"): page(
+        "303 303 404 403 404 403 404 403", on("funded", pledge_id="pledge", form=ADDRESS_FORM)
+    ),
+    ("GET", "/pledges/{pledge_id}/address"): page(
+        "303 303 303 303 303 303 303 303",
+        on("funded", pledge_id="pledge"),
+        "a mail's link: redirects to the pledge page",
+    ),
+}
+
+
+def _with_json(target: Target, body: dict[str, Any]) -> Target:
+    async def wrapped(w: World, role: str) -> tuple[Params, Kwargs]:
+        params, kwargs = await _resolve(target, w, role)
+        return params, kwargs | {"json": body}
+
+    return wrapped
+
+
+def _with_form(target: Target, form: dict[str, str]) -> Target:
+    async def wrapped(w: World, role: str) -> tuple[Params, Kwargs]:
+        params, kwargs = await _resolve(target, w, role)
+        return params, kwargs | {"data": dict(form)}
+
+    return wrapped
+
+
+async def _resolve(target: Target, w: World, role: str) -> tuple[Params, Kwargs]:
+    found = target(w, role)
+    if inspect.isawaitable(found):
+        found = await found
+    return found
+
+
+# Running it
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(METHOD, path template) of every route the app serves, static files aside; HEAD goes with GET."""
+    found: set[tuple[str, str]] = set()
+    for route in app.router.routes:
+        if isinstance(route, Mount):
+            assert route.path == "/static", f"an unexpected mount {route.path}: give its routes rows"
+            continue
+        assert isinstance(route, Route), route
+        for method in (route.methods or set()) - {"HEAD"}:
+            found.add((method, route.path))
+    return found
+
+
+def fill(template: str, params: Params) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).split(":")[0]
+        assert name in params, f"{template}: no value for {name}"
+        return params[name]
+
+    return re.sub(r"\{([^}]+)\}", value, template)
+
+
+async def send(
+    w: World, method: str, template: str, row: Row, role: str, guessed: Params | None = None
+) -> httpx.Response:
+    """The row's request as `role`; `guessed` replaces path parameters with made-up values."""
+    params, kwargs = await _resolve(row.target, w, role)
+    url = fill(template, params | (guessed or {}))
+    if not row.page:
+        w.api.cookies.clear()
+        headers = dict(kwargs.pop("headers", {}))
+        if role != "anonymous" and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {w.actors[role].token}"
+        return await w.api.request(method, url, headers=headers, **kwargs)
+    if row.fresh_browser:
+        # A copy of the role's browser: the session lives in its signed cookie, so what this cell does to it (log
+        # out, log in anew) stays in the copy.
+        browser = httpx.AsyncClient(transport=w.client._transport, base_url="http://testserver")
+        browser.cookies.update(w.browsers[role].cookies)
+        token = w.csrf[role]
+    else:
+        browser, token = w.browsers[role], w.csrf[role]
+    try:
+        if method == "POST":
+            kwargs["data"] = {"csrf_token": token} | dict(kwargs.get("data") or {})
+        return await browser.request(method, url, **kwargs)
+    finally:
+        if row.fresh_browser:
+            await browser.aclose()
+
+
+@pytest.fixture
+async def world(
+    stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], stripe_server: EmbeddedStripe
+) -> AsyncIterator[World]:
+    w = await build_world(stripe_client, sessions, stripe_server)
+    yield w
+    for browser in w.browsers.values():
+        await browser.aclose()
+    await w.api.aclose()
+
+
+def test_every_route_of_the_app_has_a_row_and_every_row_a_route(stripe_client: httpx.AsyncClient) -> None:
+    routes = app_routes(stripe_client.app)  # type: ignore[attr-defined]
+    missing = sorted(routes - set(MATRIX))
+    stale = sorted(set(MATRIX) - routes)
+    assert not missing, "routes without a row in the authorisation matrix:\n" + "\n".join(map(str, missing))
+    assert not stale, "rows for routes the app does not have:\n" + "\n".join(map(str, stale))
+
+
+async def test_every_role_gets_the_status_the_matrix_says_on_every_route(world: World) -> None:
+    wrong: list[str] = []
+    cells = 0
+    for (method, template), row in MATRIX.items():
+        for role, expected in zip(ROLES, row.statuses(), strict=True):
+            cells += 1
+            response = await send(world, method, template, row, role)
+            if response.status_code != expected:
+                body = response.text[:160].replace("\n", " ")
+                wrong.append(f"{method} {template} as {role}: expected {expected}, got {response.status_code} {body}")
+    print(f"{cells} cells checked")
+    assert not wrong, f"{len(wrong)} of {cells} cells differ:\n" + "\n".join(wrong)
+
+
+# Ids: random, so none is found by guessing
+
+# Routes with an id that look nothing up: a mail's link to the address form only redirects to the pledge page.
+NO_LOOKUP = {("GET", "/pledges/{pledge_id}/address")}
+
+
+def path_parameters(template: str) -> list[str]:
+    return [name.split(":")[0] for name in re.findall(r"\{([^}]+)\}", template)]
+
+
+def guess(name: str) -> str:
+    if name == "slug":
+        return f"grove-{uuid.uuid4().hex[:10]}"  # shaped like the campaigns' own slugs
+    if name == "filename":
+        return f"{uuid.uuid4().hex}.png"
+    return str(uuid.uuid4())
+
+
+def first_allowed(row: Row) -> str:
+    """The first signed-in role the row lets in: the one a guessed id must still not help."""
+    for role, status in zip(ROLES, row.statuses(), strict=True):
+        if role != "anonymous" and status < 400:
+            return role
+    return "admin"
+
+
+async def test_ids_are_random_and_a_guessed_one_finds_nothing_on_any_route(world: World) -> None:
+    async with world.sessions() as session:
+        for table in target_metadata.sorted_tables:
+            if "id" not in table.c:
+                continue
+            order = [table.c.created_at] if "created_at" in table.c else []
+            ids = list(await session.scalars(select(table.c.id).order_by(*order)))
+            assert all(isinstance(i, uuid.UUID) and i.version == 4 for i in ids), f"{table.name}: ids not UUIDv4"
+            assert len(set(ids)) == len(ids)
+            for earlier, later in itertools.pairwise(ids):
+                assert abs(later.int - earlier.int) > 2**64, f"{table.name}: {earlier} and {later} look sequential"
+        for model in (User, Space, Campaign, Pledge):
+            count = await session.scalar(select(func.count()).select_from(model))
+            assert count is not None and count >= 2, f"the world has fewer than two {model.__name__} rows"
+
+    wrong: list[str] = []
+    checked = 0
+    for (method, template), row in MATRIX.items():
+        if (method, template) in NO_LOOKUP:
+            continue
+        role = first_allowed(row)
+        for name in path_parameters(template):
+            checked += 1
+            response = await send(world, method, template, row, role, guessed={name: guess(name)})
+            if response.status_code != 404:
+                wrong.append(f"{method} {template} as {role}, {name} guessed: got {response.status_code}")
+    print(f"{checked} guessed ids tried")
+    assert not wrong, "a guessed id was not 404:\n" + "\n".join(wrong)
