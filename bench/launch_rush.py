@@ -1,0 +1,557 @@
+"""Benchmark 1, the launch rush: many backers pledging at once for the few slots of a limited tier.
+
+    python -m bench.launch_rush --clients 200 --slots 500
+
+`--clients` keep-alive HTTP clients pledge through `kindling serve --workers N` (embedded PostgreSQL, localstripe),
+more attempts than slots, so both 201 and 409 appear. The reference, in the same run: pgbench running the reservation
+transaction (the conditional UPDATE plus the pledge INSERT) with as many clients, and the reservation alone (the
+service function, no HTTP, no Stripe) against it. Stripe's own time is measured beside the rush, so that it can be
+taken out of the request latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.common import (
+    BACKER_ID_SQL,
+    Backers,
+    BenchServices,
+    Call,
+    CpuMeter,
+    Latencies,
+    LiveCampaign,
+    PgbenchResult,
+    Report,
+    backer_id,
+    embedded_services,
+    insert_backers,
+    insert_live_campaign,
+    machine_description,
+    ms,
+    oversold_slots,
+    profiled,
+    ratio,
+    run_pgbench,
+    rush,
+    say,
+    served,
+    verdict,
+)
+from campaigns.jobs import Job
+from campaigns.models import User
+from payments.gateway import StripeGateway
+from service.checkout import Checkout, reserve_pledge
+from service.database import JobSender, create_engine, create_sessionmaker
+
+GOAL_RESERVATION_RATIO = 0.5
+GOAL_P99_SECONDS = 0.250
+# What one `kindling serve` worker may open: service.app's engine, a pool of 10 plus 10 overflow.
+APP_POOL_SIZE, APP_POOL_OVERFLOW = 10, 10
+
+RESERVATION_SCRIPT = f"""
+\\set n :base + ((:client_id + :clients * :i) % :pool)
+\\set i :i + 1
+BEGIN;
+UPDATE tiers SET remaining = remaining - 1 WHERE id = :tier AND remaining > 0 RETURNING remaining;
+INSERT INTO pledges (id, campaign_id, backer_id, tier_id, amount, bonus, shipping_fee, currency, shipping_country)
+VALUES (gen_random_uuid(), :campaign, {BACKER_ID_SQL.format(n=":n")}, :tier, 15900, 0, 1000, 'CNY', 'CN')
+ON CONFLICT (campaign_id, backer_id) WHERE status NOT IN ('cancelled', 'dropped') DO NOTHING
+RETURNING id;
+COMMIT;
+"""
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: int = 200
+    slots: int = 500
+    workers: int = 2
+    attempts: int | None = None  # default: slots + 2 × clients
+    seconds: float = 10.0  # how long each reference runs
+    reference_backers: int = 60_000
+    keep: bool = False
+    profile: Path | None = None  # py-spy's collapsed stacks of the server during the rush
+
+    @property
+    def total_attempts(self) -> int:
+        return self.attempts if self.attempts is not None else self.slots + 2 * self.clients
+
+    @property
+    def app_pool(self) -> int:
+        return min(self.clients, APP_POOL_SIZE + APP_POOL_OVERFLOW)
+
+
+# Results
+
+
+@dataclass
+class StripeTimes:
+    customer: list[float] = field(default_factory=list)
+    setup_intent: list[float] = field(default_factory=list)
+
+    @property
+    def median_pair(self) -> float:
+        if not self.customer or not self.setup_intent:
+            return 0.0
+        return statistics.median(self.customer) + statistics.median(self.setup_intent)
+
+
+@dataclass
+class RushResult:
+    wall_seconds: float
+    statuses: Counter[int]
+    latencies: list[float]
+    created: list[float]  # latencies of the 201s
+    refused: list[float]  # latencies of the 409s
+    last_created_at: float  # seconds from the start of the rush to the end of the last 201
+    problem_types: Counter[str]
+    oversold: int
+    stripe_idle: StripeTimes
+    stripe_loaded: StripeTimes
+    cpu: CpuMeter
+
+    @property
+    def created_count(self) -> int:
+        return self.statuses[201]
+
+    @property
+    def refused_count(self) -> int:
+        return self.statuses[409]
+
+    @property
+    def other_statuses(self) -> dict[int, int]:
+        return {status: n for status, n in self.statuses.items() if status not in (201, 409)}
+
+    @property
+    def attempts_per_second(self) -> float:
+        return len(self.latencies) / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def pledges_per_second(self) -> float:
+        return self.created_count / self.last_created_at if self.last_created_at > 0 else 0.0
+
+
+@dataclass
+class ReservationResult:
+    connections: int
+    reservations: int
+    seconds: float
+    connection_held: list[float]
+    oversold: int
+    timed_out: int  # callers that waited longer than the pool's timeout for a connection
+
+    @property
+    def per_second(self) -> float:
+        return self.reservations / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class LaunchRushResult:
+    options: Options
+    rush: RushResult
+    pgbench: PgbenchResult  # `clients` clients
+    pgbench_at_pool: PgbenchResult  # as many clients as one server worker has connections
+    reservation: ReservationResult  # through the app's pool
+    reservation_unpooled: ReservationResult  # one connection per caller, as pgbench
+
+
+# The run
+
+
+def measure(options: Options) -> LaunchRushResult:
+    """Start the services, set up the data, run the rush and the references; the figures, unprinted."""
+    server_connections = options.workers * (APP_POOL_SIZE + APP_POOL_OVERFLOW)
+    with embedded_services(
+        "launch_rush", max_connections=max(100, options.clients + server_connections + 20), keep=options.keep
+    ) as services:
+        return asyncio.run(_measure(services, options))
+
+
+async def _measure(services: BenchServices, options: Options) -> LaunchRushResult:
+    engine = create_engine(services.settings.database_url, pool_size=2, max_overflow=0)
+    try:
+        data = await _set_up(engine, options)
+        idle = await _time_stripe(services, count=20)
+        rush_result = await _rush(services, engine, options, data, idle)
+        pgbench = await _pgbench(services, engine, data, data.references[0], clients=options.clients)
+        pgbench_at_pool = await _pgbench(services, engine, data, data.references[1], clients=options.app_pool)
+        reservation = await _reservation_alone(services, engine, data, data.references[2], connections=None)
+        unpooled = await _reservation_alone(services, engine, data, data.references[3], connections=options.clients)
+    finally:
+        await engine.dispose()
+    return LaunchRushResult(options, rush_result, pgbench, pgbench_at_pool, reservation, unpooled)
+
+
+@dataclass(frozen=True)
+class BenchData:
+    options: Options
+    backers: Backers  # who rushes, each once
+    campaign: LiveCampaign  # the limited tier they rush for
+    reference_backers: Backers  # who reserves in the references
+    references: tuple[LiveCampaign, ...]  # one per reference run, with tiers that never sell out
+
+
+async def _set_up(engine: AsyncEngine, options: Options) -> BenchData:
+    say(f"inserting {options.total_attempts} rush backers and {options.reference_backers} reference backers")
+    started = time.perf_counter()
+    async with engine.begin() as connection:
+        backers = await insert_backers(connection, options.total_attempts)
+        campaign = await insert_live_campaign(connection, slots=options.slots, label="rush")
+        reference = await insert_backers(
+            connection, options.reference_backers, first=backers.first + backers.count, tokens=False
+        )
+        references = tuple(
+            [await insert_live_campaign(connection, slots=reference.count, label=f"reference-{i}") for i in range(4)]
+        )
+    async with engine.connect() as connection:
+        await connection.execute(text("ANALYZE"))
+    say(f"data ready in {time.perf_counter() - started:.1f}s")
+    return BenchData(options, backers, campaign, reference, references)
+
+
+async def _time_stripe(
+    services: BenchServices, *, count: int, stop: asyncio.Event | None = None, pause: float = 0.0
+) -> StripeTimes:
+    """Time Customer and SetupIntent creation through our gateway, one call at a time: `count` pairs, or pairs until
+    `stop` is set, `pause` seconds apart (so that measuring Stripe during the rush adds little load of its own)."""
+    times = StripeTimes()
+    gateway = StripeGateway.from_settings(services.settings)
+    try:
+        done = 0
+        while (stop is None and done < count) or (stop is not None and not stop.is_set()):
+            started = time.perf_counter()
+            customer = await gateway.create_customer(user_id=uuid.uuid4(), email="probe@bench.example", name="Probe")
+            between = time.perf_counter()
+            await gateway.create_setup_intent(customer_id=customer, pledge_id=uuid.uuid4(), attempt=1)
+            times.customer.append(between - started)
+            times.setup_intent.append(time.perf_counter() - between)
+            done += 1
+            if pause:
+                await asyncio.sleep(pause)
+    finally:
+        await gateway.aclose()
+    return times
+
+
+async def _rush(
+    services: BenchServices, engine: AsyncEngine, options: Options, data: BenchData, idle: StripeTimes
+) -> RushResult:
+    campaign, backers = data.campaign, data.backers
+    body = {"tier_id": str(campaign.tier_id), "bonus": 0, "shipping_country": campaign.shipping_country}
+    path = f"/api/v1/campaigns/{campaign.id}/pledges"
+    plans: list[list[Call]] = [[] for _ in range(options.clients)]
+    for index, n in enumerate(backers.numbers()):
+        plans[index % options.clients].append(Call("POST", path, backers.headers(n), body))
+    async with served(services, workers=options.workers) as server:
+        say(f"rush: {options.clients} clients, {backers.count} attempts on {options.slots} slots at {server.url}")
+        cpu = CpuMeter(
+            {
+                "kindling serve": server.pid,
+                "PostgreSQL": services.postgres.postmaster_pid,
+                "localstripe": services.stripe.pid,
+                "Redis": services.redis.pid,
+                "HTTP clients": os.getpid(),
+            },
+            alone=["HTTP clients"],
+        )
+        stop = asyncio.Event()
+        prober = asyncio.create_task(_time_stripe(services, count=0, stop=stop, pause=0.1))
+        try:
+            with profiled(server.pid, options.profile):
+                # each client first reads the campaign, as a backer's app would, which also warms the server's pools
+                samples, wall = await rush(
+                    server.url,
+                    plans,
+                    warm_up=Call("GET", f"/api/v1/campaigns/{campaign.id}"),
+                    keep_body=True,
+                    on_start=cpu.start,
+                )
+        finally:
+            cpu.stop()
+            stop.set()
+            loaded = await prober
+    async with engine.connect() as connection:
+        oversold = await oversold_slots(connection, campaign.tier_id)
+    problem_types: Counter[str] = Counter()
+    for sample in samples:
+        if sample.status != 201:
+            try:
+                problem_types[f"{sample.status} {json.loads(sample.body).get('type', '?')}"] += 1
+            except ValueError:
+                problem_types[f"{sample.status} {sample.body[:80]!r}"] += 1
+    created = [s for s in samples if s.status == 201]
+    return RushResult(
+        wall_seconds=wall,
+        statuses=Counter(sample.status for sample in samples),
+        latencies=[s.seconds for s in samples],
+        created=[s.seconds for s in created],
+        refused=[s.seconds for s in samples if s.status == 409],
+        last_created_at=max((s.started + s.seconds for s in created), default=0.0),
+        problem_types=problem_types,
+        oversold=oversold,
+        stripe_idle=idle,
+        stripe_loaded=loaded,
+        cpu=cpu,
+    )
+
+
+async def _pgbench(
+    services: BenchServices, engine: AsyncEngine, data: BenchData, campaign: LiveCampaign, *, clients: int
+) -> PgbenchResult:
+    seconds = data.options.seconds
+    say(f"pgbench: the reservation transaction, {clients} clients, {seconds:g}s")
+    result = await asyncio.to_thread(
+        run_pgbench,
+        services.dsn,
+        RESERVATION_SCRIPT,
+        clients=clients,
+        seconds=seconds,
+        variables={
+            "i": 0,
+            "base": data.reference_backers.first,
+            "clients": clients,
+            "pool": data.reference_backers.count,
+            "tier": campaign.tier_id,
+            "campaign": campaign.id,
+        },
+        workdir=services.root,
+    )
+    async with engine.connect() as connection:
+        inserted, remaining, limit = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM pledges WHERE tier_id = t.id), t.remaining, t.quantity_limit "
+                    "FROM tiers t WHERE t.id = :tier"
+                ),
+                {"tier": campaign.tier_id},
+            )
+        ).one()
+    # Every transaction took a slot (this tier never sells out); one whose backer already had a pledge (the pool of
+    # backers wrapped) inserted nothing, so only the slots are checked against pgbench's own count.
+    if remaining != limit - result.transactions or inserted > result.transactions:
+        raise AssertionError(
+            f"pgbench: {result.transactions} transactions, {inserted} pledges, {remaining} of {limit} slots left"
+        )
+    if inserted != result.transactions:
+        say(f"pgbench: {result.transactions - (inserted or 0)} transactions met an existing pledge (pool wrapped)")
+    return result
+
+
+class _NoJobs(JobSender):
+    def send(self, jobs: list[Job]) -> None:
+        raise AssertionError(f"reserving a pledge enqueued jobs: {jobs}")
+
+
+async def _reservation_alone(
+    services: BenchServices,
+    engine: AsyncEngine,
+    data: BenchData,
+    campaign: LiveCampaign,
+    *,
+    connections: int | None,
+) -> ReservationResult:
+    """The reservation as pledging makes it (`service.checkout.reserve_pledge`: `campaigns.pledges.create_pledge` and
+    the backer's Customer looked up, no HTTP, no Stripe), `clients` callers at once, for `seconds`: over the pool one
+    server worker has (`connections=None`), or over that many connections."""
+    options = data.options
+    pool_size, overflow = (APP_POOL_SIZE, APP_POOL_OVERFLOW) if connections is None else (connections, 0)
+    say(f"reservation alone: reserve_pledge, {options.clients} callers over {pool_size + overflow} connections")
+    service_engine = create_engine(services.settings.database_url, pool_size=pool_size, max_overflow=overflow)
+    # the gateway is never called: reserving comes before any call to Stripe
+    checkout = Checkout(create_sessionmaker(service_engine), _NoJobs(), StripeGateway.from_settings(services.settings))
+    held: list[float] = []
+    checked_out: dict[int, float] = {}
+
+    def on_checkout(dbapi_connection: object, record: object, proxy: object) -> None:
+        checked_out[id(dbapi_connection)] = time.perf_counter()
+
+    def on_checkin(dbapi_connection: object, record: object) -> None:
+        began = checked_out.pop(id(dbapi_connection), None)
+        if began is not None:
+            held.append(time.perf_counter() - began)
+
+    event.listen(service_engine.sync_engine.pool, "checkout", on_checkout)
+    event.listen(service_engine.sync_engine.pool, "checkin", on_checkin)
+    next_backer = iter(data.reference_backers.numbers())
+    done = timed_out = 0
+    deadline = 0.0
+
+    async def reserve_one() -> bool:
+        n = next(next_backer, None)
+        if n is None:
+            return False
+        await reserve_pledge(
+            checkout,
+            User(id=backer_id(n)),
+            campaign_id=campaign.id,
+            tier_id=campaign.tier_id,
+            bonus=0,
+            shipping_country=campaign.shipping_country,
+        )
+        return True
+
+    async def reserve_until_deadline() -> None:
+        nonlocal done, timed_out
+        while time.perf_counter() < deadline:
+            try:
+                if not await reserve_one():
+                    return
+            except PoolTimeout:  # what the web app answers 503 for
+                timed_out += 1
+            else:
+                done += 1
+
+    try:
+        # Open every connection and warm the statement caches first, as pgbench connects before it starts the clock.
+        opened = [await service_engine.connect() for _ in range(pool_size + overflow)]
+        for each in opened:
+            await each.close()
+        await asyncio.gather(*(reserve_one() for _ in range(2 * (pool_size + overflow))))
+        held.clear()
+        started = time.perf_counter()
+        deadline = started + options.seconds
+        await asyncio.gather(*(reserve_until_deadline() for _ in range(options.clients)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await service_engine.dispose()
+        await checkout.gateway.aclose()  # type: ignore[attr-defined]
+    async with engine.connect() as connection:
+        oversold = await oversold_slots(connection, campaign.tier_id)
+    return ReservationResult(pool_size + overflow, done, elapsed, held, oversold, timed_out)
+
+
+# The figures
+
+
+def report(result: LaunchRushResult) -> Report:
+    options, rushed = result.options, result.rush
+    out = Report(
+        f"Launch rush: {options.clients} clients, {options.slots} slots, {options.total_attempts} attempts, "
+        f"kindling serve --workers {options.workers}"
+    )
+    out.section("Machine").append(("cpu", machine_description()))
+
+    rows = out.section("Pledging over HTTP (POST /api/v1/campaigns/{id}/pledges, keep-alive)")
+    rows.append(("wall time", f"{rushed.wall_seconds:.2f} s"))
+    rows.append(("attempts/s", f"{rushed.attempts_per_second:,.0f}/s"))
+    rows.append(("pledges/s (201s until sold out)", f"{rushed.pledges_per_second:,.0f}/s"))
+    rows.append(("201 created", str(rushed.created_count)))
+    rows.append(("409 refused", f"{rushed.refused_count}  {dict(rushed.problem_types)}"))
+    if rushed.other_statuses:
+        rows.append(("OTHER statuses", str(rushed.other_statuses)))
+    rows.append(("oversold (must be 0)", str(rushed.oversold)))
+    rows.append(("latency, all", str(Latencies.of(rushed.latencies))))
+    rows.append(("latency, 201", str(Latencies.of(rushed.created))))
+    rows.append(("latency, 409", str(Latencies.of(rushed.refused))))
+    cores = os.cpu_count() or 1
+    rows.append(("CPU used", f"{rushed.cpu}  (of {rushed.wall_seconds * cores:.1f} s on {cores} cores)"))
+    server_cpu = rushed.cpu.used.get("kindling serve", 0.0)
+    rows.append(("server CPU per attempt", ms(server_cpu / max(1, len(rushed.latencies)))))
+
+    rows = out.section("Stripe's own time (localstripe, through our gateway, one call at a time)")
+    for label, times in (("idle", rushed.stripe_idle), ("during the rush", rushed.stripe_loaded)):
+        rows.append(
+            (
+                f"median, {label}",
+                f"Customer {ms(_median(times.customer))}, SetupIntent {ms(_median(times.setup_intent))}"
+                f"  (n={len(times.customer)})",
+            )
+        )
+    stripe_time = rushed.stripe_loaded.median_pair or rushed.stripe_idle.median_pair
+    p99_created = Latencies.of(rushed.created).p99
+    p99_without_stripe = p99_created - stripe_time
+    rows.append(("p99 of 201, raw", ms(p99_created)))
+    met = p99_without_stripe < GOAL_P99_SECONDS
+    goal = f"goal < {ms(GOAL_P99_SECONDS)}: {verdict(met)}"
+    rows.append(("p99 of 201 − Stripe's medians", f"{ms(p99_without_stripe)}  ({goal})"))
+
+    reference, at_pool = result.pgbench, result.pgbench_at_pool
+    rows = out.section("Reservations per second, the same run (tiers that never sell out)")
+    rows.append(
+        (
+            f"pgbench, {options.clients} clients",
+            f"{reference.tps:,.0f} tps  (latency avg {reference.latency_ms:.1f} ms)",
+        )
+    )
+    rows.append(
+        (f"pgbench, {options.app_pool} clients", f"{at_pool.tps:,.0f} tps  (latency avg {at_pool.latency_ms:.1f} ms)")
+    )
+    for label, reservation in (
+        (f"reserve_pledge, {options.clients} callers, app pool", result.reservation),
+        (f"reserve_pledge, {options.clients} callers, 1 conn each", result.reservation_unpooled),
+    ):
+        ours = reservation.per_second
+        rows.append(
+            (
+                label,
+                f"{ours:,.0f}/s over {reservation.connections} connections = {ratio(ours, reference.tps)} pgbench "
+                f"at {options.clients}, {ratio(ours, at_pool.tps)} pgbench at {options.app_pool}",
+            )
+        )
+        rows.append(("  connection held per reservation", str(Latencies.of(reservation.connection_held))))
+        if reservation.timed_out:
+            rows.append(("  TIMED OUT waiting for a connection", str(reservation.timed_out)))
+        rows.append(("  oversold (must be 0)", str(reservation.oversold)))
+    ours = result.reservation.per_second
+    rows.append(
+        (
+            "reservation path vs pgbench",
+            f"{ratio(ours, reference.tps)} (goal ≥ {GOAL_RESERVATION_RATIO}×: "
+            f"{verdict(ours >= GOAL_RESERVATION_RATIO * reference.tps)})",
+        )
+    )
+    rows.append(("HTTP attempts/s vs pgbench", ratio(rushed.attempts_per_second, reference.tps)))
+    rows.append(("HTTP pledges/s vs pgbench", ratio(rushed.pledges_per_second, reference.tps)))
+    return out
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.launch_rush", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=200, help="concurrent HTTP clients and pgbench clients")
+    parser.add_argument("--slots", type=int, default=500, help="slots of the limited tier")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of kindling serve")
+    parser.add_argument("--attempts", type=int, default=None, help="pledge attempts (default slots + 2 × clients)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each reference runs (default 10)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, localstripe log)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rush into this file")
+    args = parser.parse_args(argv)
+    return Options(
+        clients=args.clients,
+        slots=args.slots,
+        workers=args.workers,
+        attempts=args.attempts,
+        seconds=args.seconds,
+        keep=args.keep,
+        profile=args.profile,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    result = measure(options)
+    print(report(result).render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
