@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Pledge
@@ -84,3 +85,46 @@ async def test_a_backer_pledges_with_a_card_in_the_browser_after_a_declined_one(
         pledge = await session.get_one(Pledge, uuid.UUID(pledge_id))
     assert (pledge.status, pledge.amount, pledge.shipping_country) == ("active", 34_900 + 500 + 5_000, "FR")
     assert pledge.payment_method_id
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not chromium_available(), reason="Chromium is not installed")
+async def test_a_pledge_whose_card_set_up_was_lost_gets_one_from_the_card_page(
+    stripe_client: httpx.AsyncClient, stripe_settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
+    backer = await sign_up(stripe_client, "Lin")
+    made = await stripe_client.post(
+        f"/api/v1/campaigns/{campaign['id']}/pledges",
+        json={"tier_id": campaign["tiers"][0]["id"], "shipping_country": "CN"},
+        headers=backer.headers,
+    )
+    pledge_id = made.json()["id"]
+    async with sessions.begin() as session:
+        # A server killed between reserving the slot and Stripe's answer leaves the pledge without a card set-up.
+        await session.execute(
+            update(Pledge).where(Pledge.id == pledge_id).values(setup_intent_id=None, setup_intent_client_secret=None)
+        )
+
+    with serve(create_app(stripe_settings, sender=ListSender(), engine_pool=3)) as server:
+        async with launch_browser() as browser, new_page(browser, width=1280, height=900) as page:
+            errors = console_errors(page)
+            await page.goto(f"{server.url}/login?next=/me/pledges/{pledge_id}/card")
+            await page.get_by_label("Email").fill(backer.email)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await page.wait_for_url(re.compile(r"/card$"))
+            await page.wait_for_selector("#card-submit:enabled")  # Stripe.js has mounted the card fields
+            card = page.locator("#card-element")
+            await card.get_by_placeholder("number").fill(CARD_OK)
+            await card.get_by_placeholder("exp_month").fill("12")
+            await card.get_by_placeholder("exp_year").fill("30")
+            await card.get_by_placeholder("cvc").fill("123")
+            await card.get_by_placeholder("postal_code").fill("75001")
+            await page.get_by_role("button", name=re.compile("Save card and pledge")).click()
+            await page.wait_for_url(re.compile(rf"/me/pledges/{pledge_id}\?done=card-saved$"))
+            assert errors == []
+
+    async with sessions() as session:
+        pledge = await session.get_one(Pledge, uuid.UUID(pledge_id))
+    assert pledge.status == "active" and pledge.setup_intent_id and pledge.payment_method_id

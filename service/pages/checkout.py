@@ -490,13 +490,15 @@ async def card_page(request: Request) -> Response:
         "hold_until": hold_until,
         "stripe": {
             "publishable_key": gateway_of(request).publishable_key,
-            "client_secret": pledge.setup_intent_client_secret if pledge.status == "requires_payment_method" else "",
+            # Empty when the card set-up was lost (card.js then asks for one) or the pledge needs a new card.
+            "client_secret": (pledge.setup_intent_client_secret or "")
+            if pledge.status == "requires_payment_method"
+            else "",
             "confirm_url": f"/api/v1/pledges/{pledge.id}/confirm",
             "payment_method_url": f"/api/v1/pledges/{pledge.id}/payment-method",
             "done_url": f"/me/pledges/{pledge.id}",
             "pledge_url": f"/api/v1/pledges/{pledge.id}",
         },
-        "card_ready": pledge.status == "errored" or bool(pledge.setup_intent_client_secret),
         # A pledge still without a card when the campaign stopped taking pledges cannot be completed any more.
         "too_late": pledge.status == "requires_payment_method" and not taking_pledges(backing.campaign),
     }
