@@ -40,10 +40,10 @@ from payments.closing import (
     WAITING_PLEDGE_STATUSES,
     fund_if_settled,
     in_doubt_attempt,
-    lock_campaign,
     parse_job_id,
     pledge_path,
     requeue_due,
+    share_lock_campaign,
 )
 from payments.gateway import ChargeResult, GatewayError, PaymentRefused, SetupIntentResult
 from payments.ledger import EscrowShort, record_collection, record_refund
@@ -287,7 +287,9 @@ async def record_charge_outcome(
     if campaign_id is None:
         log.warning("charge outcome for unknown pledge %s", pledge_id)
         return False
-    campaign = await lock_campaign(session, campaign_id)
+    # A share lock: the campaign cannot be suspended or funded meanwhile, and the outcomes of its other pledges are
+    # recorded at the same time instead of one after another.
+    campaign = await share_lock_campaign(session, campaign_id)
     assert campaign is not None
     pledge = await session.scalar(
         select(Pledge).where(Pledge.id == pledge_id).with_for_update().execution_options(populate_existing=True)

@@ -206,18 +206,26 @@ async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Se
 
 
 def _waiting_pledge() -> Any:
-    return exists().where(
+    """SQL, correlated to `campaigns`: a pledge the campaign still waits on. Two EXISTS, each answered from an index
+    (pledges by campaign and status; charge attempts in doubt), rather than one whose OR scans every pledge."""
+    waiting = exists().where(Pledge.campaign_id == Campaign.id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
+    in_doubt = exists().where(
         Pledge.campaign_id == Campaign.id,
-        or_(Pledge.status.in_(WAITING_PLEDGE_STATUSES), in_doubt_attempt()),
+        ChargeAttempt.pledge_id == Pledge.id,
+        ChargeAttempt.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
     )
+    return or_(waiting, in_doubt)
 
 
 async def fund_if_settled(session: AsyncSession, campaign: Campaign) -> bool:
     """successful → funded once no pledge is waiting (every one collected, dropped, cancelled or refunded): the
     escrow milestones are made and fulfillment is asked to plan (its job also mails the address survey).
 
-    The caller holds the campaign's row lock (FOR UPDATE), so of two outcomes recorded at once, the one that commits
-    last sees the other and funds, exactly once. Returns whether this call funded it.
+    The caller holds the campaign's row lock. Under FOR UPDATE, of two outcomes recorded at once the one that commits
+    last sees the other and funds. Under FOR SHARE (`share_lock_campaign`: charge outcomes, which must not queue
+    behind one another) the last two outcomes recorded at once may each see the other still waiting; the sweep's
+    `fund_settled_campaigns` then funds it. Exactly once either way (`move_campaign` is a conditional UPDATE).
+    Returns whether this call funded it.
     """
     if campaign.status != "successful":
         return False
@@ -235,6 +243,18 @@ async def lock_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> Campai
     """The campaign row, locked until the transaction ends and read afresh."""
     campaign: Campaign | None = await session.scalar(
         select(Campaign).where(Campaign.id == campaign_id).with_for_update().execution_options(populate_existing=True)
+    )
+    return campaign
+
+
+async def share_lock_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> Campaign | None:
+    """The campaign row, read afresh and locked FOR SHARE until the transaction ends: nobody can change it (close,
+    suspend, fund) meanwhile, yet any number of transactions hold this lock at once."""
+    campaign: Campaign | None = await session.scalar(
+        select(Campaign)
+        .where(Campaign.id == campaign_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
     )
     return campaign
 

@@ -26,7 +26,7 @@ The ledger is append-only (the database refuses UPDATE and DELETE): a mistake is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, select
@@ -90,11 +90,13 @@ async def record(
     memo: str = "",
     *,
     pledge_id: uuid.UUID | None = None,
+    accounts: Mapping[str, uuid.UUID] | None = None,
 ) -> LedgerTransaction | None:
     """Record one movement once: a transaction of `kind` for `reference` with `entries` of (account kind, signed
     amount). Returns None, and changes nothing, when (kind, reference) is already recorded.
 
-    Entries of zero are left out. The entries must sum to zero; the database checks it again at commit.
+    Entries of zero are left out. The entries must sum to zero; the database checks it again at commit. `accounts`:
+    the campaign's account ids by kind in this currency (`_accounts`), when the caller has them already.
     """
     if kind not in LEDGER_TRANSACTION_KINDS:
         raise ValueError(f"unknown ledger transaction kind {kind!r}")
@@ -107,15 +109,17 @@ async def record(
     if sum(amount for _, amount in lines) != 0:
         raise ValueError(f"a {kind} transaction must sum to zero: {lines}")
 
-    transaction_id = await session.scalar(
+    transaction: LedgerTransaction | None = await session.scalar(
         insert(LedgerTransaction)
         .values(campaign_id=campaign_id, kind=kind, reference=reference, pledge_id=pledge_id, memo=memo)
         .on_conflict_do_nothing(index_elements=[LedgerTransaction.kind, LedgerTransaction.reference])
-        .returning(LedgerTransaction.id)
+        .returning(LedgerTransaction)
     )
-    if transaction_id is None:
+    if transaction is None:
         return None
-    accounts = await _accounts(session, campaign_id, currency, {account for account, _ in lines})
+    transaction_id = transaction.id
+    if accounts is None or any(account not in accounts for account, _ in lines):
+        accounts = await _accounts(session, campaign_id, currency, {account for account, _ in lines})
     await session.execute(
         insert(LedgerEntry),
         [
@@ -129,7 +133,7 @@ async def record(
             for account, amount in lines
         ],
     )
-    return await session.get_one(LedgerTransaction, transaction_id)
+    return transaction
 
 
 async def _accounts(
@@ -222,6 +226,14 @@ async def record_collection(
         raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
     split = split_collection(amount, platform_bps, sponsor_bps, processor_fee)
     reference = str(pledge_id)
+    fees = (
+        ("platform_fee", "platform_fees", split.platform_fee),
+        ("sponsor_fee", "sponsor_fees", split.sponsor_fee),
+        ("processor_fee", "processor_fees", split.processor_fee),
+    )
+    # Every account this collection moves money through, opened and looked up at once.
+    kinds = {"stripe_clearing", "escrow"} | {account for _, account, charged in fees if charged}
+    accounts = await _accounts(session, campaign.id, currency, kinds)
     collected = await record(
         session,
         campaign.id,
@@ -231,14 +243,10 @@ async def record_collection(
         currency,
         f"pledge {pledge_id} collected",
         pledge_id=pledge_id,
+        accounts=accounts,
     )
     if collected is None:
         return None
-    fees = (
-        ("platform_fee", "platform_fees", split.platform_fee),
-        ("sponsor_fee", "sponsor_fees", split.sponsor_fee),
-        ("processor_fee", "processor_fees", split.processor_fee),
-    )
     for kind, account, charged in fees:
         if charged:
             await record(
@@ -250,6 +258,7 @@ async def record_collection(
                 currency,
                 f"{kind.replace('_', ' ')} on pledge {pledge_id}",
                 pledge_id=pledge_id,
+                accounts=accounts,
             )
     return collected
 
