@@ -4,12 +4,14 @@ Stripe's slow-downs survived; one campaign run end to end by a real worker proce
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from campaigns.models import Campaign, Mail, Pledge, Tier
-from fulfillment.models import Batch
 from payments.charging import CHARGE_PLEDGE, ChargeDeferred, charge_pledge, next_charge_call
 from payments.closing import REMOVE_CARD
 from payments.gateway import StripeGateway
@@ -35,6 +36,7 @@ from service.app import create_app
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
+from tests.factories import address
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
     CARD_NEEDS_AUTHENTICATION,
@@ -497,6 +499,7 @@ async def test_a_campaign_runs_from_live_to_funded_by_itself_with_books_that_add
                 await client.get(f"/api/v1/campaigns/{campaign['id']}/milestones", headers=maker.headers)
             ).json()
             pledges = [(await client.get(f"/api/v1/pledges/{b.id}", headers=b.backer.headers)).json() for b in backings]
+            shipped_to = await fulfil_through_the_api(client, campaign["id"], maker, backings, log_of=tmp_path)
 
     amounts = [PAIR, PAIR + 333]
     assert [p["status"] for p in pledges] == ["collected", "collected"]
@@ -520,8 +523,72 @@ async def test_a_campaign_runs_from_live_to_funded_by_itself_with_books_that_add
 
     async with sessions() as session:
         kinds = set(await session.scalars(select(Mail.kind).where(Mail.to_address == backings[0].backer.email)))
-        batches = await session.scalar(
-            select(func.count()).select_from(Batch).where(Batch.campaign_id == campaign["id"])
-        )
-    assert {"campaign_successful", "pledge_charged", "address_survey"} <= kinds
-    assert batches and batches >= 1, "the fulfillment planner ran once the campaign was funded"
+        status = await session.scalar(select(Campaign.status).where(Campaign.id == campaign["id"]))
+    assert {"campaign_successful", "pledge_charged", "address_survey", "shipped"} <= kinds
+    assert shipped_to == {b.id: ("SF Express", f"SF{n}") for n, b in enumerate(backings)}
+    assert status == "fulfilled"
+
+
+async def fulfil_through_the_api(
+    client: httpx.AsyncClient, campaign_id: str, maker: Actor, backings: list[Backing], *, log_of: Path
+) -> dict[str, tuple[str, str]]:
+    """After funding, with the real worker planning: one backer gives an address, the shipping list has that one and
+    /unaddressed the other; the second gives theirs, which joins the open batch's list; the maker confirms the batch
+    and uploads the tracking file. Returns each pledge's (carrier, tracking number) as GET /pledges shows it."""
+    base = f"/api/v1/campaigns/{campaign_id}"
+    first, second = backings
+
+    async def until(ready: Callable[[], Awaitable[bool]], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not await ready():
+            assert time.monotonic() < deadline, f"{what}: " + (log_of / "worker.log").read_text()[-3000:]
+            await asyncio.sleep(0.3)
+
+    async def batches() -> list[dict[str, Any]]:
+        return list((await client.get(f"{base}/batches", headers=maker.headers)).json())
+
+    async def listed(batch_id: str) -> list[str]:
+        answer = await client.get(f"{base}/batches/{batch_id}/shipping-list.csv", headers=maker.headers)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+        return [row["pledge_id"] for row in csv.DictReader(io.StringIO(answer.text, newline=""))]
+
+    await until(lambda: _non_empty(batches()), "the worker plans the funded campaign")
+    [batch] = await batches()
+    assert batch["pledges"] == 2 and batch["status"] == "planned"
+    put = await client.put(f"/api/v1/pledges/{first.id}/address", json=address(), headers=first.backer.headers)
+    assert put.status_code == 200, put.text
+    await until(lambda: _equals(listed(batch["id"]), [first.id]), "a given address joins the shipping list")
+    unaddressed = (await client.get(f"{base}/unaddressed", headers=maker.headers)).json()
+    assert [p["pledge_id"] for p in unaddressed["items"]] == [second.id]
+
+    put = await client.put(
+        f"/api/v1/pledges/{second.id}/address", json=address("US", city="Oakland"), headers=second.backer.headers
+    )
+    assert put.status_code == 200, put.text
+    await until(lambda: _equals(_sorted(listed(batch["id"])), sorted([first.id, second.id])), "the late address")
+    confirmed = await client.post(f"{base}/batches/{batch['id']}/confirm", headers=maker.headers)
+    assert confirmed.status_code == 200, confirmed.text
+    tracking = "pledge_id,carrier,tracking_number\n" + "".join(
+        f"{b.id},SF Express,SF{n}\n" for n, b in enumerate(backings)
+    )
+    shipped = await client.post(
+        f"{base}/shipments", content=tracking.encode(), headers={**maker.headers, "Content-Type": "text/csv"}
+    )
+    assert shipped.status_code == 200 and shipped.json()["campaign_status"] == "fulfilled", shipped.text
+    shown = {}
+    for b in backings:
+        shipment = (await client.get(f"/api/v1/pledges/{b.id}", headers=b.backer.headers)).json()["shipment"]
+        shown[b.id] = (shipment["carrier"], shipment["tracking_number"])
+    return shown
+
+
+async def _non_empty(values: Awaitable[list[Any]]) -> bool:
+    return bool(await values)
+
+
+async def _equals(values: Awaitable[list[str]], expected: list[str]) -> bool:
+    return await values == expected
+
+
+async def _sorted(values: Awaitable[list[str]]) -> list[str]:
+    return sorted(await values)
