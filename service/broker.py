@@ -10,11 +10,20 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
 from campaigns.jobs import Job
+from campaigns.notifications import DELIVER_MAIL
 from service.database import JobSender
 
 log = logging.getLogger("kindling.jobs")
 
 QUEUE = "default"
+# Mail has a queue of its own, so that the thousands of mails a campaign's close sends never wait in front of its
+# charges (or the other way round): a worker takes from both queues at once.
+MAIL_QUEUE = "mail"
+QUEUES = (QUEUE, MAIL_QUEUE)
+
+
+def queue_of(actor_name: str) -> str:
+    return MAIL_QUEUE if actor_name == DELIVER_MAIL else QUEUE
 
 
 def create_broker(redis_url: str) -> RedisBroker:
@@ -30,7 +39,11 @@ class DramatiqSender(JobSender):
     def send(self, jobs: list[Job]) -> None:
         for job in jobs:
             message: dramatiq.Message[Any] = dramatiq.Message(
-                queue_name=QUEUE, actor_name=job.actor_name, args=job.args, kwargs=job.kwargs, options={}
+                queue_name=queue_of(job.actor_name),
+                actor_name=job.actor_name,
+                args=job.args,
+                kwargs=job.kwargs,
+                options={},
             )
             try:
                 self.broker.enqueue(message, delay=job.delay_ms)

@@ -26,7 +26,7 @@ from payments.refunds import REFUND, make_refund
 from payments.stripe_jobs import StripeWork
 from payments.tasks import process_webhook
 from payments.webhooks import PROCESS_WEBHOOK
-from service.broker import QUEUE, DramatiqSender
+from service.broker import MAIL_QUEUE, QUEUE, DramatiqSender
 from service.database import create_engine, create_sessionmaker, unit_of_work
 from service.mail import deliver_mail
 from service.settings import Settings, load_settings
@@ -73,7 +73,7 @@ async def job_unit_of_work() -> AsyncIterator[AsyncSession]:
 
 
 # No Dramatiq retries: a failed delivery is counted on the mail row and the sweep sends it again later.
-@dramatiq.actor(actor_name=DELIVER_MAIL, queue_name=QUEUE, max_retries=0)
+@dramatiq.actor(actor_name=DELIVER_MAIL, queue_name=MAIL_QUEUE, max_retries=0)
 async def deliver_mail_job(mail_id: str) -> None:
     context = worker_context()
     await deliver_mail(context.sessions, context.settings, mail_id)

@@ -36,7 +36,7 @@ from campaigns.models import Campaign, Pledge, Tier
 from payments.closing import REQUEUE_AFTER_SECONDS
 from payments.ledger import campaign_ledger
 from payments.models import ChargeAttempt, LedgerEntry, LedgerTransaction, Milestone
-from service.broker import QUEUE, ListSender
+from service.broker import QUEUES, ListSender
 from service.devservices import EmbeddedStripe, free_port
 from service.settings import Settings
 from service.sweep import sweep_once
@@ -275,7 +275,7 @@ async def test_a_worker_killed_again_and_again_while_charging_200_pledges_charge
         try:
 
             async def queue_empty() -> bool:
-                return int(await queue.llen(f"dramatiq:{QUEUE}")) == 0
+                return all([int(await queue.llen(f"dramatiq:{name}")) == 0 for name in QUEUES])
 
             await eventually(queue_empty, within=15, every=0.2)
         finally:

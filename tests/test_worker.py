@@ -19,7 +19,7 @@ from campaigns.jobs import Job, enqueue_job
 from campaigns.models import Mail
 from campaigns.notifications import DELIVER_MAIL
 from service.app import create_app
-from service.broker import ListSender
+from service.broker import MAIL_QUEUE, QUEUE, ListSender, queue_of
 from service.settings import Settings
 from service.sweep import run_sweep, sweep_once, sweep_steps
 from tests.helpers import Inbox, environment_of, sign_up
@@ -69,6 +69,15 @@ async def wait_until_sent(sessions: async_sessionmaker[AsyncSession], mail_id: o
 
 
 @pytest.mark.slow
+def test_mail_has_a_queue_of_its_own_so_a_close_s_mail_never_waits_in_front_of_its_charges() -> None:
+    from payments.charging import CHARGE_PLEDGE
+    from service import tasks
+
+    assert queue_of(DELIVER_MAIL) == MAIL_QUEUE and queue_of(CHARGE_PLEDGE) == QUEUE != MAIL_QUEUE
+    assert tasks.deliver_mail_job.queue_name == MAIL_QUEUE  # the actor and the sender agree
+    assert tasks.charge_pledge_actor.queue_name == QUEUE
+
+
 async def test_a_real_worker_delivers_the_welcome_mail_and_whatever_the_sweep_finds(
     dramatiq_client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
