@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="load the demo data (idempotent)",
-        description="Loads a makerspace, its operator, a maker, a backer and an admin; loading twice changes nothing.",
+        description="Loads a makerspace, its operator, a maker, a backer and an admin, a live campaign with rewards, "
+        "pictures and a story, and a campaign waiting for review; loading twice changes nothing.",
     )
     demo.set_defaults(command=_demo)
 
