@@ -52,7 +52,7 @@ async def suspend(request: Request, body: SuspensionIn) -> Response:
     "and the charge is retried at once. For a pledge still waiting for its first card, its card set-up (made anew "
     "if the request that made the pledge died before Stripe answered)",
     response=PledgeOut,
-    errors=(409, 502, 503),
+    errors=(403, 409, 502, 503),
     idempotent=True,
     tags=["pledges"],
 )

@@ -59,7 +59,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
     "/pledges/{pledge_id}/confirm",
     summary="Activate the pledge once Stripe has saved its card",
     response=PledgeOut,
-    errors=(409, 502, 503),
+    errors=(403, 409, 502, 503),
     tags=["pledges"],
 )
 async def confirm(request: Request) -> Response:
@@ -75,7 +75,7 @@ async def confirm(request: Request) -> Response:
     summary="Change the tier, bonus or shipping country while the campaign is live",
     body=PledgeChange,
     response=PledgeOut,
-    errors=(409,),
+    errors=(403, 409),
     tags=["pledges"],
 )
 async def change_pledge(request: Request, body: PledgeChange) -> Response:
@@ -98,7 +98,7 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
     "/pledges/{pledge_id}",
     summary="Cancel the pledge while the campaign is live",
     response=PledgeOut,
-    errors=(409,),
+    errors=(403, 409),
     tags=["pledges"],
 )
 async def cancel_pledge(request: Request) -> Response:
