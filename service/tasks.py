@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 from redis.asyncio import Redis
@@ -100,34 +101,19 @@ def stripe_work() -> StripeWork:
 # Charging, refunding and removing cards are idempotent and driven by the database. When Stripe is unavailable or
 # slows us down the job raises (ChargeDeferred, RefundDeferred, GatewayUnavailable) and Dramatiq retries it with a
 # growing back-off; the sweep asks again for whatever is still due after that.
-@dramatiq.actor(
-    actor_name=CHARGE_PLEDGE,
-    queue_name=QUEUE,
-    max_retries=8,
-    min_backoff=2_000,
-    max_backoff=300_000,
-)
+STRIPE_JOB: dict[str, Any] = {"queue_name": QUEUE, "max_retries": 8, "min_backoff": 2_000, "max_backoff": 300_000}
+
+
+@dramatiq.actor(actor_name=CHARGE_PLEDGE, **STRIPE_JOB)
 async def charge_pledge_actor(pledge_id: str) -> None:
     await charge_pledge(stripe_work(), pledge_id)
 
 
-@dramatiq.actor(
-    actor_name=REFUND,
-    queue_name=QUEUE,
-    max_retries=8,
-    min_backoff=2_000,
-    max_backoff=300_000,
-)
+@dramatiq.actor(actor_name=REFUND, **STRIPE_JOB)
 async def refund_actor(refund_id: str) -> None:
     await make_refund(stripe_work(), refund_id)
 
 
-@dramatiq.actor(
-    actor_name=REMOVE_CARD,
-    queue_name=QUEUE,
-    max_retries=5,
-    min_backoff=5_000,
-    max_backoff=300_000,
-)
+@dramatiq.actor(actor_name=REMOVE_CARD, **(STRIPE_JOB | {"max_retries": 5, "min_backoff": 5_000}))
 async def remove_card_actor(pledge_id: str) -> None:
     await remove_saved_card(stripe_work(), pledge_id)
