@@ -25,6 +25,7 @@ from service.database import JobSender, create_engine, create_sessionmaker
 from service.endpoints import campaign_media
 from service.endpoints.health import healthz
 from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, StripeOrigins, is_api
+from service.page_cache import PageCache
 from service.problems import problem_from_error, problem_response
 from service.routes import api
 from service.settings import Settings
@@ -97,9 +98,13 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
         app.state.sessions = create_sessionmaker(engine)
         gateway = StripeGateway.from_settings(settings)
         app.state.gateway = gateway
+        page_cache = PageCache(settings.database_url)
+        app.state.page_cache = page_cache
+        await page_cache.start()
         try:
             yield
         finally:
+            await page_cache.stop()
             await gateway.aclose()
             await engine.dispose()
 

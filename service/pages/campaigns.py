@@ -29,6 +29,7 @@ from campaigns.pagination import Cursor
 from campaigns.story import render_story
 from service.i18n import babel_locale
 from service.i18n import gettext as _
+from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
 from service.web import render, settings_of, uow
 
@@ -364,8 +365,36 @@ def _image_view(image: CampaignImage, title: str) -> dict[str, Any]:
     return {"url": image_url(image), "width": image.width, "height": image.height, "alt": title}
 
 
+def _anonymous_page_cache(request: Request) -> PageCache | None:
+    """The cache, when this request sees the page exactly as every anonymous visitor does (a plain GET, nobody
+    signed in); the page then shows no CSRF token, no name and no flash, and its headers come from the middleware."""
+    cache: PageCache | None = getattr(request.app.state, "page_cache", None)
+    if cache is None or not cache.enabled or request.method != "GET" or request.url.query:
+        return None
+    if "authorization" in request.headers or ("session" in request.scope and request.session.get("user_id")):
+        return None
+    return cache
+
+
+def clock_changes_page_at(campaign: Campaign, day_seconds: int, now: datetime) -> float | None:
+    """When 'days left', as shown from `now`, next changes by the clock alone (None: it stays)."""
+    left = days_left(campaign, day_seconds, now)
+    if campaign.ends_at is None or left <= 0:
+        return None
+    return campaign.ends_at.timestamp() - (left - 1) * day_seconds
+
+
 async def campaign_page(request: Request) -> Response:
     ref = str(request.path_params["slug"])
+    cache = _anonymous_page_cache(request)
+    key = ("campaign", ref, str(getattr(request.state, "locale", "")))
+    began: int | None = None
+    if cache is not None:
+        kept = await cache.fresh(key)
+        if kept is not None:
+            return Response(kept.body, media_type=kept.media_type)
+        began = cache.begin()
+    started = datetime.now(UTC)
     async with uow(request) as session:
         user = await viewer(request, session)
         detail = await service.campaign_detail(session, ref, user)
@@ -376,7 +405,16 @@ async def campaign_page(request: Request) -> Response:
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
     view["updates"] = _updates_view(posted)
-    return render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
+    response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
+    if cache is not None and response.status_code == 200:
+        day_seconds = settings_of(request).day_seconds
+        page = CachedPage(
+            bytes(response.body),
+            response.media_type or "text/html",
+            clock_changes_page_at(detail.campaign, day_seconds, started),
+        )
+        cache.keep(began, str(detail.campaign.id), key, page)
+    return response
 
 
 routes = [
