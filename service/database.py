@@ -13,12 +13,14 @@ from campaigns.jobs import Job, drop_pending_jobs, take_pending_jobs
 log = logging.getLogger("kindling.db")
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True
+) -> AsyncEngine:
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_timeout=10,
         # An error's text then names the statement but not the values sent: no hash, token or secret reaches a log.
         hide_parameters=True,

@@ -53,7 +53,7 @@ def worker_context() -> WorkerContext:
     if _context is None:
         settings = load_settings()
         # A charge or refund job holds two connections: its advisory lock's and its transaction's.
-        engine = create_engine(settings.database_url, pool_size=10, max_overflow=10)
+        engine = create_engine(settings.database_url, pool_size=10, max_overflow=10, pre_ping=False)
         _context = WorkerContext(
             settings=settings,
             engine=engine,

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Mail, Space, User
@@ -29,6 +30,7 @@ from service.app import create_app
 from service.broker import DramatiqSender, ListSender, create_broker
 from service.database import JobSender, create_engine, create_sessionmaker
 from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe
+from service.middleware import is_unavailable
 from service.migrations import migrate
 from service.settings import Settings
 from service.sweep import sweep_once
@@ -255,6 +257,31 @@ def running_worker(env: dict[str, str], log_file: Path) -> Iterator[subprocess.P
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+async def test_the_workers_pool_without_pre_ping_loses_one_job_to_a_restart_then_goes_on(
+    own_postgres: EmbeddedPostgres,
+) -> None:
+    """The worker's engine skips the pre-ping (three round trips on every checkout, a fifth of a charge's): after a
+    PostgreSQL restart the first job to use a dead connection fails as "unavailable" (its actor retries it, the sweep
+    finds the work again), and the pool then replaces every connection that predates the failure."""
+    engine = create_engine(own_postgres.database_url(), pool_size=3, max_overflow=0, pre_ping=False)
+    try:
+
+        async def ask() -> int:
+            async with engine.connect() as connection:
+                return int(await connection.scalar(text("SELECT 1")) or 0)
+
+        assert await asyncio.gather(ask(), ask(), ask()) == [1, 1, 1]  # three pooled connections
+        await asyncio.to_thread(own_postgres.stop)
+        await asyncio.to_thread(own_postgres.start)
+
+        with pytest.raises(DBAPIError) as failed:
+            await ask()
+        assert is_unavailable(failed.value)
+        assert await asyncio.gather(ask(), ask(), ask()) == [1, 1, 1], "the other stale connections were replaced"
+    finally:
+        await engine.dispose()
 
 
 async def test_with_redis_down_people_still_sign_up_and_pledge_and_the_sweep_sends_the_mail_later(
