@@ -41,6 +41,7 @@ from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
 from campaigns.spaces import operators_of
 from campaigns.story import render_story
+from fulfillment.planner import ProductSpec, units_per_batch
 
 
 class NoTiers(Conflict):
@@ -51,6 +52,11 @@ class NoTiers(Conflict):
 class UnknownTierSku(Conflict):
     type = "unknown-sku"
     title = "A tier names a SKU the campaign has no product for"
+
+
+class TierLargerThanBatch(Conflict):
+    type = "tier-larger-than-batch"
+    title = "A tier needs more of a product than one manufacturing batch makes"
 
 
 @dataclass(frozen=True)
@@ -166,14 +172,29 @@ async def submit_campaign(
     tiers = list(await session.scalars(select(Tier).where(Tier.campaign_id == campaign.id)))
     if not tiers:
         raise NoTiers("Add at least one reward tier before submitting the campaign.")
-    skus = set(await session.scalars(select(Product.sku).where(Product.campaign_id == campaign.id)))
+    products = {
+        product.sku: product
+        for product in await session.scalars(select(Product).where(Product.campaign_id == campaign.id))
+    }
     for tier in tiers:
-        missing = missing_skus(tier, skus)
+        missing = missing_skus(tier, products)
         if missing:
             raise UnknownTierSku(
                 f"The tier {tier.title!r} names {', '.join(missing)}, which the campaign has no product for; "
                 "add the product or change the tier."
             )
+        for item in tier.items:
+            product = products[item["sku"]]
+            most = units_per_batch(
+                ProductSpec(product.sku, product.batch_size, product.overage_bps, product.weight_grams)
+            )
+            if item["quantity"] > most:
+                # A pledge is never split across batches, so such a reward could never be made.
+                raise TierLargerThanBatch(
+                    f"The tier {tier.title!r} needs {item['quantity']} × {product.sku}, but one batch makes at most "
+                    f"{most} of it for backers (batch size {product.batch_size}, spares included); raise the batch "
+                    "size or lower the tier's quantity."
+                )
     await move_campaign(session, campaign, "submit", roles, actor_id=maker.id)
     space = await session.get_one(Space, campaign.space_id)
     facts = campaign_facts(campaign, base_url) | {"space_name": space.name, "maker_name": maker.name}

@@ -564,8 +564,17 @@ async def test_submitting_needs_a_tier_and_then_waits_for_the_space(
         refused = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert refused.status_code == 409
         assert "Add at least one reward tier before you submit the campaign." in refused.text
-        await add_product(client, maker, campaign)
-        await add_tier(client, maker, campaign)
+        await add_product(client, maker, campaign, batch_size=10)
+        tier = await add_tier(client, maker, campaign, items=[{"sku": "SKU-A", "quantity": 11}])
+        too_big = await post_form(browser, f"{base}/submit", {}, form_page=base)
+        assert too_big.status_code == 409
+        assert "needs more of a product than one manufacturing batch makes" in too_big.text
+        smaller = await client.patch(
+            f"/api/v1/campaigns/{campaign['id']}/tiers/{tier['id']}",
+            json={"items": [{"sku": "SKU-A", "quantity": 2}]},
+            headers=maker.headers,
+        )
+        assert smaller.status_code == 200, smaller.text
         submitted = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert submitted.status_code == 303
         page = (await browser.get(submitted.headers["location"])).text

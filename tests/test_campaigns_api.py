@@ -384,6 +384,31 @@ async def test_submitting_needs_a_tier_and_known_skus(
     assert submitted.status_code == 200 and submitted.json()["status"] == "in_review"
 
 
+async def test_a_tier_that_needs_more_than_one_batch_makes_is_refused_at_submit(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A pledge is never split across manufacturing batches, so a reward bigger than a batch could never be made."""
+    w = await arrange(client, sessions)
+    campaign = await create_campaign(client, w.maker, w.space)
+    # 100 a batch with 5 % spares: at most 95 for backers (95 + 5 spares = 100).
+    await add_product(client, w.maker, campaign, sku="BOARD", batch_size=100, overage_bps=500)
+    tier = await add_tier(client, w.maker, campaign, items=[{"sku": "BOARD", "quantity": 96}])
+    refused = problem(
+        await client.post(url(campaign, "/submit"), headers=w.maker.headers), 409, "tier-larger-than-batch"
+    )
+    assert "96 × BOARD" in refused["detail"] and "at most 95" in refused["detail"]
+    assert (await client.get(url(campaign), headers=w.maker.headers)).json()["status"] == "draft"
+
+    changed = await client.patch(
+        url(campaign, f"/tiers/{tier['id']}"),
+        json={"items": [{"sku": "BOARD", "quantity": 95}]},
+        headers=w.maker.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    submitted = await client.post(url(campaign, "/submit"), headers=w.maker.headers)
+    assert submitted.status_code == 200, submitted.text
+
+
 async def test_submitting_tells_the_spaces_operators(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -385,6 +385,12 @@ async def submit(request: Request) -> Response:
     except service.UnknownTierSku:
         message = _("A reward tier names a SKU the campaign has no product for. Add the product, or change the tier.")
         return await _manage_page(request, action_error=message, status=409)
+    except service.TierLargerThanBatch:
+        message = _(
+            "A reward tier needs more of a product than one manufacturing batch makes, and a backer's reward is never "
+            "split between batches. Raise the product's batch size, or lower the quantity in the tier."
+        )
+        return await _manage_page(request, action_error=message, status=409)
     return redirect(_manage_url(_slug(request), "submitted"))
 
 
