@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaigns.models import Campaign, Product, Space, Tier, User
 from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe, free_port, postgres_bin_dir
 from service.migrations import migrate
-from service.settings import Settings, load_settings
+from service.settings import Settings, environment_of, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PASSWORD = "kindling-bench-password"
@@ -248,35 +248,6 @@ class IndexedLocalStripe(EmbeddedStripe):
             devservices._wait_until_ready(self._process, self._serves_stripe_js, "localstripe", self.log_file)
             say(f"localstripe (store indexed by object type) at {self.api_base}")
         return self.api_base
-
-
-def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
-    ours = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "STRIPE_", "KINDLING_")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
-    env.update(
-        {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "KINDLING_SECRET_KEY": settings.secret_key,
-            "STRIPE_SECRET_KEY": settings.stripe_secret_key,
-            "STRIPE_PUBLISHABLE_KEY": settings.stripe_publishable_key,
-            "STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret,
-            "STRIPE_API_BASE": settings.stripe_api_base or "",
-            "KINDLING_STRIPE_JS_URL": settings.stripe_js_url,
-            "KINDLING_BASE_URL": settings.base_url,
-            "KINDLING_DAY_SECONDS": str(settings.day_seconds),
-            "KINDLING_SWEEP_SECONDS": str(settings.sweep_seconds),
-            "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
-            "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
-            "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
-            "KINDLING_MAIL_FROM": settings.mail_from,
-            "KINDLING_MEDIA_DIR": str(settings.media_dir),
-            "KINDLING_DEV": "1" if settings.dev else "",
-            "SMTP_URL": settings.smtp_url or "",
-        }
-    )
-    env.update(overrides)
-    return env
 
 
 def psql(dsn: str, sql: str) -> str:

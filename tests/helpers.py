@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import itertools
-import os
 import secrets
 import socket
 import time
@@ -25,7 +24,6 @@ from starlette.types import ASGIApp
 
 from campaigns.models import User
 from service.devservices import EmbeddedStripe
-from service.settings import Settings
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -137,36 +135,6 @@ def stripe_signature(payload: bytes, secret: str, *, timestamp: int | None = Non
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment a `kindling` process needs to run with `settings`, and no other Kindling variable."""
-    ours = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "STRIPE_", "KINDLING_")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
-    env.update(
-        {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "KINDLING_SECRET_KEY": settings.secret_key,
-            "STRIPE_SECRET_KEY": settings.stripe_secret_key,
-            "STRIPE_PUBLISHABLE_KEY": settings.stripe_publishable_key,
-            "STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret,
-            "STRIPE_API_BASE": settings.stripe_api_base or "",
-            "KINDLING_STRIPE_JS_URL": settings.stripe_js_url,
-            "KINDLING_BASE_URL": settings.base_url,
-            "KINDLING_DAY_SECONDS": str(settings.day_seconds),
-            "KINDLING_SWEEP_SECONDS": str(settings.sweep_seconds),
-            "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
-            "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
-            "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
-            "KINDLING_MAIL_FROM": settings.mail_from,
-            "KINDLING_MEDIA_DIR": str(settings.media_dir),
-            "KINDLING_DEV": "1" if settings.dev else "",
-            "SMTP_URL": settings.smtp_url or "",
-        }
-    )
-    env.update(overrides)
-    return env
 
 
 class Inbox:

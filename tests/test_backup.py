@@ -18,8 +18,7 @@ from service.backup import BackupError, database_of, default_backup_path
 from service.cli import main
 from service.devservices import EmbeddedPostgres
 from service.migrations import migrate
-from service.settings import Settings
-from tests.helpers import environment_of
+from service.settings import Settings, environment_of
 
 Fingerprint = dict[str, tuple[int, str]]
 ROWS_DIGEST = "md5(coalesce(string_agg(t::text, chr(10) ORDER BY t::text), ''))"

@@ -35,14 +35,13 @@ from payments.rate_limit import StripeRateLimit
 from service.app import create_app
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
-from service.settings import Settings
+from service.settings import Settings, environment_of
 from tests.factories import address
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
     CARD_NEEDS_AUTHENTICATION,
     CARD_OK,
     Actor,
-    environment_of,
     launched_campaign,
     serving,
     sign_up,

@@ -18,8 +18,8 @@ from campaigns.models import Space, SpaceOperator, User
 from service.cli import main
 from service.demo import ADMIN_EMAIL, DEMO_PASSWORD, OPERATOR_EMAIL
 from service.devservices import free_port
-from service.settings import Settings
-from tests.helpers import PASSWORD, environment_of, sign_up
+from service.settings import Settings, environment_of, load_settings
+from tests.helpers import PASSWORD, sign_up
 
 KINDLING = str(Path(sys.executable).parent / "kindling")
 COMMANDS = [[], ["dev"], ["migrate"], ["serve"], ["worker"], ["users"], ["users", "create-admin"], ["demo"]]
@@ -78,6 +78,10 @@ def test_a_malformed_setting_is_named_with_what_is_expected(
         monkeypatch.setenv(name, value)
     assert main(["serve"]) == 2
     assert capsys.readouterr().err == "kindling: KINDLING_SWEEP_SECONDS must be a number from 0.1 to 3600, not 'soon'\n"
+
+
+def test_the_environment_of_some_settings_reads_back_as_the_same_settings(stripe_settings: Settings) -> None:
+    assert load_settings(environment_of(stripe_settings)) == stripe_settings
 
 
 async def test_create_admin_creates_then_promotes_and_is_idempotent(

@@ -38,9 +38,9 @@ from payments.ledger import campaign_ledger
 from payments.models import ChargeAttempt, LedgerEntry, LedgerTransaction, Milestone
 from service.broker import QUEUES, ListSender
 from service.devservices import EmbeddedStripe, free_port
-from service.settings import Settings
+from service.settings import Settings, environment_of
 from service.sweep import sweep_once
-from tests.helpers import Actor, backers_in_bulk, environment_of, launched_campaign
+from tests.helpers import Actor, backers_in_bulk, launched_campaign
 from tests.money_helpers import active_pledges_in_bulk, pass_deadline, payment_intents, save_card
 
 KINDLING = str(Path(sys.executable).parent / "kindling")

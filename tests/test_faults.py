@@ -32,9 +32,9 @@ from service.database import JobSender, create_engine, create_sessionmaker
 from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe
 from service.middleware import is_unavailable
 from service.migrations import migrate
-from service.settings import Settings
+from service.settings import Settings, environment_of
 from service.sweep import sweep_once
-from tests.helpers import Actor, Inbox, confirm_card_setup, environment_of, launched_campaign, sign_up
+from tests.helpers import Actor, Inbox, confirm_card_setup, launched_campaign, sign_up
 
 pytestmark = pytest.mark.slow
 

@@ -20,9 +20,9 @@ from campaigns.models import Mail
 from campaigns.notifications import DELIVER_MAIL
 from service.app import create_app
 from service.broker import MAIL_QUEUE, QUEUE, ListSender, queue_of
-from service.settings import Settings
+from service.settings import Settings, environment_of
 from service.sweep import run_sweep, sweep_once, sweep_steps
-from tests.helpers import Inbox, environment_of, sign_up
+from tests.helpers import Inbox, sign_up
 
 KINDLING = str(Path(sys.executable).parent / "kindling")
 
