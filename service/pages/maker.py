@@ -112,6 +112,20 @@ async def _my_campaign(session: AsyncSession, slug: str, maker: User) -> service
     return detail
 
 
+async def _my_campaign_or_login(
+    request: Request, session: AsyncSession, *, to_edit: bool = False
+) -> service.CampaignDetail | Response:
+    """The signed-in maker's campaign of this address; else the answer to give: log in first, or, for a form that
+    edits (`to_edit`) a campaign no longer a draft, its manage page."""
+    maker = await viewer(request, session)
+    if maker is None:
+        return _login_first(request)
+    detail = await _my_campaign(session, _slug(request), maker)
+    if to_edit and "edit" not in detail.actions:
+        return redirect(_manage_url(detail.campaign.slug))
+    return detail
+
+
 def _slug(request: Request) -> str:
     return str(request.path_params["slug"])
 
@@ -237,10 +251,9 @@ async def create_campaign(request: Request) -> Response:
 
 async def edit_campaign_form(request: Request) -> Response:
     async with uow(request) as session:
-        maker = await viewer(request, session)
-        if maker is None:
-            return _login_first(request)
-        detail = await _my_campaign(session, _slug(request), maker)
+        detail = await _my_campaign_or_login(request, session)
+    if isinstance(detail, Response):
+        return detail
     return await _campaign_form_page(request, values=campaign_values(detail.campaign), slug=_slug(request))
 
 
@@ -460,12 +473,9 @@ async def _product_form_page(
     status: int = 200,
 ) -> Response:
     async with uow(request) as session:
-        maker = await viewer(request, session)
-        if maker is None:
-            return _login_first(request)
-        detail = await _my_campaign(session, _slug(request), maker)
-        if "edit" not in detail.actions:
-            return redirect(_manage_url(detail.campaign.slug))
+        detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
         product = _product_of(detail, product_id) if product_id else None
     currency = detail.campaign.currency
     if values is None:
@@ -546,12 +556,9 @@ async def _tier_form_page(
     status: int = 200,
 ) -> Response:
     async with uow(request) as session:
-        maker = await viewer(request, session)
-        if maker is None:
-            return _login_first(request)
-        detail = await _my_campaign(session, _slug(request), maker)
-        if "edit" not in detail.actions:
-            return redirect(_manage_url(detail.campaign.slug))
+        detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
         tier = _tier_of(detail, tier_id) if tier_id else None
     currency = detail.campaign.currency
     if values is None:
