@@ -127,7 +127,7 @@ class PageCache:
         """The kept page, if there is one and nothing it shows changed before this call."""
         if not self.enabled or key not in self._pages:
             return None
-        if not await self._caught_up():
+        if not await self.caught_up():
             return None
         kept = self._pages.get(key)
         if kept is None:
@@ -165,7 +165,7 @@ class PageCache:
 
     # The round trip that proves every earlier notice has arrived
 
-    async def _caught_up(self) -> bool:
+    async def caught_up(self) -> bool:
         """True once a round trip on the listening connection, begun after this call, came back."""
         if self._next_round_trip is None:
             self._next_round_trip = asyncio.get_running_loop().create_future()

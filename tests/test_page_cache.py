@@ -28,10 +28,11 @@ def cache_of(client: httpx.AsyncClient) -> PageCache:
 
 
 async def listening(client: httpx.AsyncClient) -> PageCache:
-    """The app's cache once its connection listens (it connects in the background at start-up)."""
+    """The app's cache once its connection listens (it connects in the background at start-up) and every notice of
+    what was written before (this test's set-up, the last test's TRUNCATE) has arrived, so none evicts a page later."""
     cache = cache_of(client)
     for _ in range(300):
-        if cache.enabled:
+        if cache.enabled and await cache.caught_up():
             return cache
         await asyncio.sleep(0.01)
     raise AssertionError("the page cache never started listening")
