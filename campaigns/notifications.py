@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.jobs import enqueue_job
-from campaigns.models import Mail, User
+from campaigns.models import Mail, User, new_id
 
 DELIVER_MAIL = "mail.deliver"
 
@@ -17,8 +17,8 @@ async def notify(session: AsyncSession, user: User, kind: str, **facts: Any) -> 
 
     It is delivered after the transaction commits, in the user's language; a rollback drops it with everything else.
     """
-    mail = Mail(kind=kind, user_id=user.id, to_address=user.email, locale=user.locale, facts=facts)
+    # The id is made here, so the row waits for the session's next flush (one INSERT for many mails).
+    mail = Mail(id=new_id(), kind=kind, user_id=user.id, to_address=user.email, locale=user.locale, facts=facts)
     session.add(mail)
-    await session.flush()
     enqueue_job(session, DELIVER_MAIL, mail.id)
     return mail

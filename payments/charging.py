@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, not_, or_, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict
@@ -43,17 +45,18 @@ from payments.closing import (
     parse_job_id,
     pledge_path,
     requeue_due,
-    share_lock_campaign,
 )
 from payments.gateway import ChargeResult, GatewayError, PaymentRefused, SetupIntentResult
 from payments.ledger import EscrowShort, record_collection, record_refund
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, ChargeAttempt, ChargeTerms, Refund, StripeCustomer
 from payments.refunds import create_refund, pledge_money, settle_refunded_pledge
-from payments.stripe_jobs import CHARGING_PLEDGE, StripeWork, held_exclusively
+from payments.stripe_jobs import CHARGING_PLEDGE, StripeWork, held_exclusively_many
 
 log = logging.getLogger("kindling.payments")
 
 CHARGE_PLEDGE = "payments.charge"
+# How many pledges one charge job takes on when the sweep asks for many.
+CHARGE_BATCH = 20
 DEFAULT_RETRY_WINDOW_SECONDS = RETRY_WINDOW_DAYS * 86400
 # PaymentIntent statuses after which nothing more happens without the backer: the charge failed.
 _FAILED_INTENT_STATUSES = ("requires_payment_method", "requires_action", "canceled")
@@ -133,35 +136,92 @@ class ChargeCall:
 
 
 async def charge_pledge(work: StripeWork, pledge_ref: str) -> str:
-    """The "payments.charge" job. Idempotent and driven by the database: run any number of times, at once or after a
-    crash, it charges the pledge at most once. Returns what happened: "succeeded", "failed", "pending", "nothing" or
-    "busy" (another job holds the pledge). Raises ChargeDeferred when Stripe is unavailable or rate-limits us."""
-    pledge_id = parse_job_id(pledge_ref)
-    if pledge_id is None:
-        return "nothing"
-    async with held_exclusively(work.engine, CHARGING_PLEDGE, pledge_id) as mine:
-        if not mine:
-            return "busy"
-        async with work.transaction() as session:
-            call = await next_charge_call(session, pledge_id)
-        if call is None:
-            return "nothing"
-        outcome: ChargeOutcome | None = None
-        if call.in_doubt:
-            await work.wait_for_turn()
-            try:
-                found = await work.gateway.find_charge(pledge_id=pledge_id, attempt=call.attempt)
-            except GatewayError as error:
-                raise ChargeDeferred(f"pledge {pledge_id}: cannot look for attempt {call.attempt}: {error}") from error
-            if found is not None:
-                outcome = outcome_of(found)
-            elif not call.may_charge:
+    """Charge one pledge (`charge_pledges` of one)."""
+    [result] = await charge_pledges(work, pledge_ref)
+    return result
+
+
+async def charge_pledges(work: StripeWork, *pledge_refs: str) -> list[str]:
+    """The "payments.charge" job, for one pledge or a batch of them (the sweep asks in batches of CHARGE_BATCH).
+    Idempotent and driven by the database: run any number of times, at once or after a crash, it charges each
+    pledge at most once. Returns what happened to each, in order: "succeeded", "failed", "pending", "nothing" or
+    "busy" (another job holds the pledge). Raises ChargeDeferred when Stripe is unavailable or rate-limits us, after
+    recording what the batch's other calls got.
+
+    A batch shares what one pledge alone pays for: the message, the advisory locks (one round trip), the
+    transaction that decides the calls, and the one that records the outcomes. Its calls go to Stripe one after
+    another, each when the rate limit gives it a turn; the worker's many jobs make them concurrent."""
+    refs = [parse_job_id(ref) for ref in pledge_refs]
+    results: dict[uuid.UUID, str] = {}
+    async with held_exclusively_many(work.engine, CHARGING_PLEDGE, [ref for ref in refs if ref]) as mine:
+        if mine:
+            async with work.transaction() as session:
+                calls = await next_charge_calls(session, sorted(mine))
+            outcomes, failure = await _make_calls(work, calls)
+            await _record_outcomes(work, outcomes)
+            results.update((call.pledge_id, outcome.status) for call, outcome in outcomes)
+            if failure is not None:
+                raise failure
+    return [("busy" if ref not in mine else results.get(ref, "nothing")) if ref else "nothing" for ref in refs]
+
+
+async def _make_calls(
+    work: StripeWork, calls: Sequence[ChargeCall]
+) -> tuple[list[tuple[ChargeCall, ChargeOutcome]], Exception | None]:
+    """Stripe's word on each call: for the attempts in doubt, the PaymentIntents Stripe has for them (looked for
+    together); for the others, and for those Stripe has none for while the pledge may still be charged, the
+    charge itself, one after another. The first failure (Stripe unavailable: ChargeDeferred) stops the batch:
+    returns what the calls before it got, and the failure."""
+    outcomes: list[tuple[ChargeCall, ChargeOutcome]] = []
+    try:
+        found = await _find_in_doubt(work, [call for call in calls if call.in_doubt])
+        for call in calls:
+            outcome = found.get((call.pledge_id, call.attempt))
+            if outcome is None and call.in_doubt and not call.may_charge:
                 outcome = NOT_SENT
-        if outcome is None:
-            outcome = await _send_charge(work, call)
+            outcomes.append((call, outcome or await _send_charge(work, call)))
+    except Exception as error:
+        return outcomes, error
+    return outcomes, None
+
+
+async def _find_in_doubt(work: StripeWork, calls: Sequence[ChargeCall]) -> dict[tuple[uuid.UUID, int], ChargeOutcome]:
+    if not calls:
+        return {}
+    for _call in calls:
+        await work.wait_for_turn()
+    try:
+        found = await work.gateway.find_charges([(call.pledge_id, call.attempt) for call in calls])
+    except GatewayError as error:
+        raise ChargeDeferred(f"cannot look for {len(calls)} charge attempt(s) in doubt: {error}") from error
+    return {(uuid.UUID(pledge_id), attempt): outcome_of(charge) for (pledge_id, attempt), charge in found.items()}
+
+
+async def _record_outcomes(work: StripeWork, outcomes: list[tuple[ChargeCall, ChargeOutcome]]) -> None:
+    """Record a batch's outcomes in one transaction; should that fail, each in its own, so that one pledge's
+    trouble leaves the others recorded (and it alone in doubt, for the sweep)."""
+    if not outcomes:
+        return
+    try:
         async with work.transaction() as session:
-            await record_charge_outcome(session, pledge_id, call.attempt, outcome)
-        return outcome.status
+            await record_charge_outcomes(
+                session, [(call.pledge_id, call.attempt, outcome) for call, outcome in outcomes]
+            )
+        return
+    except Exception:
+        if len(outcomes) == 1:
+            raise
+        log.exception("recording %d charge outcomes at once failed: recording them one by one", len(outcomes))
+    failure: Exception | None = None
+    for call, outcome in outcomes:
+        try:
+            async with work.transaction() as session:
+                await record_charge_outcome(session, call.pledge_id, call.attempt, outcome)
+        except Exception as error:
+            log.exception("recording the outcome of pledge %s attempt %d failed", call.pledge_id, call.attempt)
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
@@ -194,35 +254,80 @@ async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
 
 
 async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> ChargeCall | None:
-    """Decide, under the campaign's share lock and the pledge's row lock, which call the job makes: the attempt in
-    doubt if there is one, else a new attempt (recorded here, `started`) when the pledge is due for a charge; None
-    when there is nothing to do. A pledge is due when its campaign is successful and it is active, or errored with
-    a new card given since its last attempt."""
-    campaign_status = await session.scalar(
-        select(Campaign.status)
-        .where(Campaign.id == select(Pledge.campaign_id).where(Pledge.id == pledge_id).scalar_subquery())
-        .with_for_update(read=True)
-    )
+    """`next_charge_calls` for one pledge: its call, or None when there is nothing to do."""
+    calls = await next_charge_calls(session, [pledge_id])
+    return calls[0] if calls else None
+
+
+async def next_charge_calls(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]) -> list[ChargeCall]:
+    """Decide, under the campaigns' share locks and the pledges' row locks, which call a job makes for each pledge:
+    the attempt in doubt if there is one, else a new attempt (recorded here, `started`) when the pledge is due for a
+    charge; nothing when there is nothing to do. A pledge is due when its campaign is successful and it is active,
+    or errored with a new card given since its last attempt. Four reads and one write, however many pledges."""
+    ids = sorted(set(pledge_ids))
+    campaign_statuses: dict[uuid.UUID, str] = {
+        row.id: row.status
+        for row in await session.execute(
+            select(Campaign.id, Campaign.status)
+            .where(Campaign.id.in_(select(Pledge.campaign_id).where(Pledge.id.in_(ids))))
+            .order_by(Campaign.id)
+            .with_for_update(read=True)
+        )
+    }
+    pledges = await _lock_pledges(session, ids)
+    last_attempts = {
+        attempt.pledge_id: attempt
+        for attempt in await session.scalars(
+            select(ChargeAttempt)
+            .where(ChargeAttempt.pledge_id.in_(ids))
+            .ext(distinct_on(ChargeAttempt.pledge_id))
+            .order_by(ChargeAttempt.pledge_id, ChargeAttempt.attempt.desc())
+            .execution_options(populate_existing=True)
+        )
+    }
+    customers: dict[uuid.UUID, str] = {
+        row.user_id: row.customer_id
+        for row in await session.execute(
+            select(StripeCustomer.user_id, StripeCustomer.customer_id).where(
+                StripeCustomer.user_id.in_({pledge.backer_id for pledge in pledges.values()})
+            )
+        )
+    }
+    calls = []
+    for pledge in pledges.values():
+        call = _next_call(
+            pledge,
+            campaign_statuses.get(pledge.campaign_id),
+            last_attempts.get(pledge.id),
+            customers.get(pledge.backer_id),
+        )
+        if call is None:
+            continue
+        calls.append(call)
+        if not call.in_doubt:
+            session.add(
+                ChargeAttempt(
+                    pledge_id=pledge.id,
+                    attempt=call.attempt,
+                    idempotency_key=f"pledge:{pledge.id}:charge:{call.attempt}",
+                    amount=call.amount,
+                    currency=call.currency,
+                    payment_method_id=call.payment_method_id,
+                )
+            )
+    await session.flush()
+    return calls
+
+
+def _next_call(
+    pledge: Pledge, campaign_status: str | None, last: ChargeAttempt | None, customer_id: str | None
+) -> ChargeCall | None:
     if campaign_status is None:
         return None
-    pledge = await session.scalar(
-        select(Pledge).where(Pledge.id == pledge_id).with_for_update().execution_options(populate_existing=True)
-    )
-    assert pledge is not None
-    last = await session.scalar(
-        select(ChargeAttempt)
-        .where(ChargeAttempt.pledge_id == pledge_id)
-        .order_by(ChargeAttempt.attempt.desc())
-        .limit(1)
-        .execution_options(populate_existing=True)
-    )
     new_card = pledge.payment_method_id is not None and (
         last is None or last.payment_method_id != pledge.payment_method_id
     )
     due = campaign_status == "successful" and (pledge.status == "active" or (pledge.status == "errored" and new_card))
-    customer_id = await session.scalar(
-        select(StripeCustomer.customer_id).where(StripeCustomer.user_id == pledge.backer_id)
-    )
     if last is not None and last.status in IN_DOUBT_ATTEMPT_STATUSES:
         return ChargeCall(
             pledge_id=pledge.id,
@@ -243,21 +348,9 @@ async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> Charg
         return None
     if last is not None and last.status == "succeeded":
         return None
-    number = 1 if last is None else last.attempt + 1
-    session.add(
-        ChargeAttempt(
-            pledge_id=pledge.id,
-            attempt=number,
-            idempotency_key=f"pledge:{pledge.id}:charge:{number}",
-            amount=pledge.amount,
-            currency=pledge.currency,
-            payment_method_id=pledge.payment_method_id,
-        )
-    )
-    await session.flush()
     return ChargeCall(
         pledge_id=pledge.id,
-        attempt=number,
+        attempt=1 if last is None else last.attempt + 1,
         amount=pledge.amount,
         currency=pledge.currency,
         customer_id=customer_id,
@@ -265,6 +358,19 @@ async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> Charg
         in_doubt=False,
         may_charge=True,
     )
+
+
+async def _lock_pledges(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Pledge]:
+    """The pledges, read afresh and row-locked in the order of their ids (so two transactions that lock several
+    never wait on each other in a circle)."""
+    pledges = await session.scalars(
+        select(Pledge)
+        .where(Pledge.id.in_(ids))
+        .order_by(Pledge.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {pledge.id: pledge for pledge in pledges}
 
 
 # What an outcome does: the one code path for the job and the webhooks
@@ -283,26 +389,59 @@ async def record_charge_outcome(
     pledge is cancelled instead. After any outcome the campaign is funded if it no longer waits on anyone.
     Returns False when the attempt is not one of ours.
     """
-    campaign_id = await session.scalar(select(Pledge.campaign_id).where(Pledge.id == pledge_id))
-    if campaign_id is None:
-        log.warning("charge outcome for unknown pledge %s", pledge_id)
-        return False
-    # A share lock: the campaign cannot be suspended or funded meanwhile, and the outcomes of its other pledges are
-    # recorded at the same time instead of one after another.
-    campaign = await share_lock_campaign(session, campaign_id)
-    assert campaign is not None
-    pledge = await session.scalar(
-        select(Pledge).where(Pledge.id == pledge_id).with_for_update().execution_options(populate_existing=True)
-    )
-    assert pledge is not None
-    row = await session.scalar(
-        select(ChargeAttempt)
-        .where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.attempt == attempt)
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        log.warning("charge outcome for pledge %s attempt %d, which was never made", pledge_id, attempt)
-        return False
+    return await record_charge_outcomes(session, [(pledge_id, attempt, outcome)]) == 1
+
+
+async def record_charge_outcomes(
+    session: AsyncSession, outcomes: Sequence[tuple[uuid.UUID, int, ChargeOutcome]]
+) -> int:
+    """`record_charge_outcome` for many attempts (of any campaigns) in one transaction, in the order of their pledge
+    ids. What they have in common is read once: the campaigns (share-locked: nobody can suspend or fund them
+    meanwhile, yet the outcomes of their other pledges are recorded at the same time), the pledges (row-locked), the
+    attempts and the backers. Each campaign is funded, if it is settled, once at the end. Returns how many attempts
+    were ours."""
+    ids = sorted({pledge_id for pledge_id, _attempt, _outcome in outcomes})
+    campaigns = {
+        campaign.id: campaign
+        for campaign in await session.scalars(
+            select(Campaign)
+            .where(Campaign.id.in_(select(Pledge.campaign_id).where(Pledge.id.in_(ids))))
+            .order_by(Campaign.id)
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
+    }
+    pledges = await _lock_pledges(session, ids)
+    attempts = {
+        (row.pledge_id, row.attempt): row
+        for row in await session.scalars(
+            select(ChargeAttempt).where(ChargeAttempt.pledge_id.in_(ids)).execution_options(populate_existing=True)
+        )
+    }
+    # Kept referenced, so that the mails' `session.get` of each backer finds it in the identity map.
+    backers = list(await session.scalars(select(User).where(User.id.in_({p.backer_id for p in pledges.values()}))))
+    settled: dict[uuid.UUID, Campaign] = {}
+    for pledge_id, attempt, outcome in sorted(outcomes, key=lambda item: item[0]):
+        pledge = pledges.get(pledge_id)
+        if pledge is None:
+            log.warning("charge outcome for unknown pledge %s", pledge_id)
+            continue
+        row = attempts.get((pledge_id, attempt))
+        if row is None:
+            log.warning("charge outcome for pledge %s attempt %d, which was never made", pledge_id, attempt)
+            continue
+        campaign = campaigns[pledge.campaign_id]
+        await _apply_outcome(session, campaign, pledge, row, outcome)
+        settled[campaign.id] = campaign
+    for campaign in settled.values():
+        await fund_if_settled(session, campaign)
+    del backers
+    return sum(1 for pledge_id, attempt, _ in outcomes if (pledge_id, attempt) in attempts)
+
+
+async def _apply_outcome(
+    session: AsyncSession, campaign: Campaign, pledge: Pledge, row: ChargeAttempt, outcome: ChargeOutcome
+) -> None:
     moved = await _move_attempt(session, row, outcome)
     if outcome.status == "succeeded":
         await _collect(session, campaign, pledge, row, outcome, moved=moved)
@@ -312,8 +451,6 @@ async def record_charge_outcome(
             )
     elif outcome.status == "failed" and moved:
         await _refuse(session, campaign, pledge, outcome)
-    await fund_if_settled(session, campaign)
-    return True
 
 
 async def _move_attempt(session: AsyncSession, row: ChargeAttempt, outcome: ChargeOutcome) -> bool:
@@ -366,13 +503,13 @@ async def _collect(
             log.error("pledge %s: attempt %d succeeded but the pledge was collected before", pledge.id, row.attempt)
         return
     if pledge.status in WAITING_PLEDGE_STATUSES:
-        await session.execute(
+        await session.scalar(
             update(Pledge)
             .where(Pledge.id == pledge.id)
             .values(status="collected", charged_at=func.now(), retry_until=None)
-            .execution_options(synchronize_session=False)
+            .returning(Pledge)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        await session.refresh(pledge)
     if collectable:
         backer = await session.get_one(User, pledge.backer_id)
         await notify(session, backer, "pledge_charged", **await pledge_facts(session, pledge))
@@ -517,14 +654,20 @@ async def request_due_charges(session: AsyncSession, *, limit: int) -> int:
     )
     asked = await session.scalars(
         update(Pledge)
-        .where(Pledge.id.in_(select(Pledge.id).where(due).order_by(Pledge.number).limit(limit)))
+        .where(
+            # Pledges a charge job has locked are being charged: the sweep passes them by rather than wait, which
+            # could deadlock with a job that locks several.
+            Pledge.id.in_(
+                select(Pledge.id).where(due).order_by(Pledge.number).limit(limit).with_for_update(skip_locked=True)
+            )
+        )
         .values(payment_job_requested_at=func.now())
         .returning(Pledge.id)
         .execution_options(synchronize_session=False)
     )
     ids = list(asked)
-    for pledge_id in ids:
-        enqueue_job(session, CHARGE_PLEDGE, pledge_id)
+    for start in range(0, len(ids), CHARGE_BATCH):
+        enqueue_job(session, CHARGE_PLEDGE, *ids[start : start + CHARGE_BATCH])
     return len(ids)
 
 

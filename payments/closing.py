@@ -222,10 +222,10 @@ async def fund_if_settled(session: AsyncSession, campaign: Campaign) -> bool:
     escrow milestones are made and fulfillment is asked to plan (its job also mails the address survey).
 
     The caller holds the campaign's row lock. Under FOR UPDATE, of two outcomes recorded at once the one that commits
-    last sees the other and funds. Under FOR SHARE (`share_lock_campaign`: charge outcomes, which must not queue
-    behind one another) the last two outcomes recorded at once may each see the other still waiting; the sweep's
-    `fund_settled_campaigns` then funds it. Exactly once either way (`move_campaign` is a conditional UPDATE).
-    Returns whether this call funded it.
+    last sees the other and funds. Under FOR SHARE (charge outcomes, payments.charging.record_charge_outcomes, which
+    must not queue behind one another) the last two outcomes recorded at once may each see the other still waiting;
+    the sweep's `fund_settled_campaigns` then funds it. Exactly once either way (`move_campaign` is a conditional
+    UPDATE). Returns whether this call funded it.
     """
     if campaign.status != "successful":
         return False
@@ -243,18 +243,6 @@ async def lock_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> Campai
     """The campaign row, locked until the transaction ends and read afresh."""
     campaign: Campaign | None = await session.scalar(
         select(Campaign).where(Campaign.id == campaign_id).with_for_update().execution_options(populate_existing=True)
-    )
-    return campaign
-
-
-async def share_lock_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> Campaign | None:
-    """The campaign row, read afresh and locked FOR SHARE until the transaction ends: nobody can change it (close,
-    suspend, fund) meanwhile, yet any number of transactions hold this lock at once."""
-    campaign: Campaign | None = await session.scalar(
-        select(Campaign)
-        .where(Campaign.id == campaign_id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
     )
     return campaign
 

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -179,7 +179,7 @@ class PaymentGateway(Protocol):
 
     async def retrieve_charge(self, payment_intent_id: str) -> ChargeResult: ...
 
-    async def find_charge(self, *, pledge_id: Id, attempt: int) -> ChargeResult | None: ...
+    async def find_charges(self, attempts: Sequence[tuple[Id, int]]) -> dict[tuple[str, int], ChargeResult]: ...
 
     async def refund(
         self, *, reference: str, payment_intent_id: str, amount: int, metadata: Mapping[str, str] | None = None
@@ -358,18 +358,25 @@ class StripeGateway:
         return _charge_result(intent)
 
     async def find_charge(self, *, pledge_id: Id, attempt: int) -> ChargeResult | None:
-        """The PaymentIntent of a charge attempt whose outcome we never learnt (say, the worker died mid-call).
+        """`find_charges` of one attempt."""
+        return (await self.find_charges([(pledge_id, attempt)])).get((str(pledge_id), attempt))
 
-        Real Stripe: Search, whose index can lag a freshly created PaymentIntent by a minute or so; None then means
-        "not seen yet", and retrying the charge with the same idempotency key returns the original outcome instead of
-        charging again. localstripe has no Search and its lists take no filters: list everything and filter here."""
-        wanted = {"pledge_id": str(pledge_id), "attempt": str(attempt)}
+    async def find_charges(self, attempts: Sequence[tuple[Id, int]]) -> dict[tuple[str, int], ChargeResult]:
+        """The PaymentIntents of charge attempts (pledge id, attempt) whose outcome we never learnt (say, the worker
+        died mid-call), by (pledge id as text, attempt); an attempt Stripe has none for is left out.
+
+        Real Stripe: Search, one query an attempt, whose index can lag a freshly created PaymentIntent by a minute or
+        so; a missing attempt then means "not seen yet", and retrying the charge with the same idempotency key
+        returns the original outcome instead of charging again. localstripe has no Search and its lists take no
+        filters: everything is listed once, for all the attempts, and filtered here."""
+        wanted = [{"pledge_id": str(pledge_id), "attempt": str(attempt)} for pledge_id, attempt in attempts]
+        found: dict[tuple[str, int], ChargeResult] = {}
         async with _stripe_errors():
-            intents = await self._payment_intents_with(wanted)
-        if not intents:
-            return None
-        best = max(intents, key=lambda intent: (intent.status == "succeeded", intent.created))
-        return await self.retrieve_charge(best.id)
+            for tags, intents in zip(wanted, await self._payment_intents_with(wanted), strict=True):
+                if intents:
+                    best = max(intents, key=lambda intent: (intent.status == "succeeded", intent.created))
+                    found[tags["pledge_id"], int(tags["attempt"])] = await self.retrieve_charge(best.id)
+        return found
 
     async def refund(
         self, *, reference: str, payment_intent_id: str, amount: int, metadata: Mapping[str, str] | None = None
@@ -419,21 +426,27 @@ class StripeGateway:
             raise WebhookRejected(f"The signature is over {WEBHOOK_TOLERANCE_SECONDS} seconds old.")
         return _parse_event(text)
 
-    async def _payment_intents_with(self, metadata: Mapping[str, str]) -> list[stripe.PaymentIntent]:
-        query = " AND ".join(f"metadata['{name}']:'{value}'" for name, value in metadata.items())
-        try:
-            found = await self._client.v1.payment_intents.search_async(params={"query": query, "limit": 100})
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status not in (400, 404):
-                raise
+    async def _payment_intents_with(self, wanted: Sequence[Mapping[str, str]]) -> list[list[stripe.PaymentIntent]]:
+        """For each set of metadata in `wanted`, the PaymentIntents that carry it."""
+        found: list[list[stripe.PaymentIntent]] = []
+        for metadata in wanted:
+            query = " AND ".join(f"metadata['{name}']:'{value}'" for name, value in metadata.items())
+            try:
+                page = await self._client.v1.payment_intents.search_async(params={"query": query, "limit": 100})
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status not in (400, 404):
+                    raise
+                break  # no Search here (localstripe): list instead
+            found.append(list(page.data))
         else:
-            return list(found.data)
-        matching = []
+            return found
+        matching: list[list[stripe.PaymentIntent]] = [[] for _ in wanted]
         first_page = await self._client.v1.payment_intents.list_async(params={"limit": self._page_size})
         async for intent in first_page.auto_paging_iter():
             tags = _metadata(intent.metadata)
-            if all(tags.get(name) == value for name, value in metadata.items()):
-                matching.append(intent)
+            for metadata, matches in zip(wanted, matching, strict=True):
+                if all(tags.get(name) == value for name, value in metadata.items()):
+                    matches.append(intent)
         return matching
 
 

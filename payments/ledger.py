@@ -28,10 +28,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 
 from campaigns.access import visible_campaign
 from campaigns.errors import Conflict, NotAllowed, NotFound
@@ -80,6 +82,15 @@ class LedgerSummary:
         return self.platform_fee + self.sponsor_fee + self.processor_fee
 
 
+@dataclass(frozen=True)
+class Movement:
+    """One ledger transaction to record: its kind, its entries of (account kind, signed amount) and its memo."""
+
+    kind: str
+    entries: Sequence[Entry]
+    memo: str = ""
+
+
 async def record(
     session: AsyncSession,
     campaign_id: uuid.UUID,
@@ -98,9 +109,82 @@ async def record(
     Entries of zero are left out. The entries must sum to zero; the database checks it again at commit. `accounts`:
     the campaign's account ids by kind in this currency (`_accounts`), when the caller has them already.
     """
+    recorded = await record_together(
+        session,
+        campaign_id,
+        reference,
+        [Movement(kind, entries, memo)],
+        currency,
+        pledge_id=pledge_id,
+        accounts=accounts,
+    )
+    return recorded[0] if recorded else None
+
+
+async def record_together(
+    session: AsyncSession,
+    campaign_id: uuid.UUID,
+    reference: str,
+    movements: Sequence[Movement],
+    currency: str,
+    *,
+    pledge_id: uuid.UUID | None = None,
+    accounts: Mapping[str, uuid.UUID] | None = None,
+) -> list[LedgerTransaction]:
+    """`record` for several movements of one reference, in two statements whatever their number: one for their
+    transactions, one for all their entries. Each kind is recorded once for the reference: one recorded already
+    is left out. Returns the transactions recorded now."""
+    lines = {movement.kind: _checked_lines(movement) for movement in movements}
+    if len(lines) != len(movements):
+        raise ValueError(f"two movements of one kind for {reference}: {[m.kind for m in movements]}")
+    recorded = list(
+        await session.scalars(
+            insert(LedgerTransaction)
+            .values(
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "kind": movement.kind,
+                        "reference": reference,
+                        "pledge_id": pledge_id,
+                        "memo": movement.memo,
+                    }
+                    for movement in movements
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[LedgerTransaction.kind, LedgerTransaction.reference])
+            .returning(LedgerTransaction)
+        )
+    )
+    if not recorded:
+        return []
+    needed = {account for transaction in recorded for account, _ in lines[transaction.kind]}
+    if accounts is None or any(account not in accounts for account in needed):
+        accounts = await _accounts(session, campaign_id, currency, needed)
+    await session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "transaction_id": transaction.id,
+                "campaign_id": campaign_id,
+                "account_id": accounts[account],
+                "amount": amount,
+                "currency": currency,
+            }
+            for transaction in recorded
+            for account, amount in lines[transaction.kind]
+        ],
+    )
+    order = [movement.kind for movement in movements]
+    return sorted(recorded, key=lambda transaction: order.index(transaction.kind))
+
+
+def _checked_lines(movement: Movement) -> list[Entry]:
+    """The movement's entries that are not zero, checked: known kinds and accounts, at least one, summing to zero."""
+    kind = movement.kind
     if kind not in LEDGER_TRANSACTION_KINDS:
         raise ValueError(f"unknown ledger transaction kind {kind!r}")
-    lines = [(account, amount) for account, amount in entries if amount != 0]
+    lines = [(account, amount) for account, amount in movement.entries if amount != 0]
     unknown = {account for account, _ in lines} - set(LEDGER_ACCOUNT_KINDS)
     if unknown:
         raise ValueError(f"unknown ledger accounts {sorted(unknown)}")
@@ -108,51 +192,41 @@ async def record(
         raise ValueError(f"a {kind} transaction needs at least one entry that is not zero")
     if sum(amount for _, amount in lines) != 0:
         raise ValueError(f"a {kind} transaction must sum to zero: {lines}")
+    return lines
 
-    transaction: LedgerTransaction | None = await session.scalar(
-        insert(LedgerTransaction)
-        .values(campaign_id=campaign_id, kind=kind, reference=reference, pledge_id=pledge_id, memo=memo)
-        .on_conflict_do_nothing(index_elements=[LedgerTransaction.kind, LedgerTransaction.reference])
-        .returning(LedgerTransaction)
-    )
-    if transaction is None:
-        return None
-    transaction_id = transaction.id
-    if accounts is None or any(account not in accounts for account, _ in lines):
-        accounts = await _accounts(session, campaign_id, currency, {account for account, _ in lines})
-    await session.execute(
-        insert(LedgerEntry),
-        [
-            {
-                "transaction_id": transaction_id,
-                "campaign_id": campaign_id,
-                "account_id": accounts[account],
-                "amount": amount,
-                "currency": currency,
-            }
-            for account, amount in lines
-        ],
-    )
-    return transaction
+
+# The account ids each transaction (or savepoint) has looked up, by (campaign, currency): an account opened in a
+# transaction that is rolled back must not be remembered past it.
+_known_accounts: WeakKeyDictionary[SessionTransaction, dict[tuple[uuid.UUID, str], dict[str, uuid.UUID]]] = (
+    WeakKeyDictionary()
+)
 
 
 async def _accounts(
     session: AsyncSession, campaign_id: uuid.UUID, currency: str, kinds: set[str]
 ) -> dict[str, uuid.UUID]:
-    """The ids of the campaign's accounts of `kinds` in `currency`, opening those it does not have yet."""
-    await session.execute(
-        insert(LedgerAccount)
-        .values([{"campaign_id": campaign_id, "kind": kind, "currency": currency} for kind in sorted(kinds)])
-        .on_conflict_do_nothing(index_elements=[LedgerAccount.campaign_id, LedgerAccount.kind, LedgerAccount.currency])
-    )
-    rows = await session.execute(
-        select(LedgerAccount.kind, LedgerAccount.id).where(
-            LedgerAccount.campaign_id == campaign_id,
-            LedgerAccount.currency == currency,
-            LedgerAccount.kind.in_(kinds),
+    """The ids of the campaign's accounts of `kinds` in `currency`, opening those it does not have yet. Accounts
+    are never closed, so what this transaction has looked up already is not asked again."""
+    transaction = session.sync_session.get_nested_transaction() or session.sync_session.get_transaction()
+    known = _known_accounts.setdefault(transaction, {}) if transaction is not None else {}
+    found = known.setdefault((campaign_id, currency), {})
+    if not kinds <= found.keys():
+        await session.execute(
+            insert(LedgerAccount)
+            .values([{"campaign_id": campaign_id, "kind": kind, "currency": currency} for kind in sorted(kinds)])
+            .on_conflict_do_nothing(
+                index_elements=[LedgerAccount.campaign_id, LedgerAccount.kind, LedgerAccount.currency]
+            )
         )
-    )
-    return {kind: account_id for kind, account_id in rows}
+        rows = await session.execute(
+            select(LedgerAccount.kind, LedgerAccount.id).where(
+                LedgerAccount.campaign_id == campaign_id,
+                LedgerAccount.currency == currency,
+                LedgerAccount.kind.in_(kinds),
+            )
+        )
+        found.update({kind: account_id for kind, account_id in rows})
+    return {kind: found[kind] for kind in kinds}
 
 
 async def hold_escrow(session: AsyncSession, campaign: Campaign) -> int:
@@ -247,19 +321,15 @@ async def record_collection(
     )
     if collected is None:
         return None
-    for kind, account, charged in fees:
-        if charged:
-            await record(
-                session,
-                campaign.id,
-                kind,
-                reference,
-                [("escrow", -charged), (account, charged)],
-                currency,
-                f"{kind.replace('_', ' ')} on pledge {pledge_id}",
-                pledge_id=pledge_id,
-                accounts=accounts,
-            )
+    charged_fees = [
+        Movement(kind, [("escrow", -charged), (account, charged)], f"{kind.replace('_', ' ')} on pledge {pledge_id}")
+        for kind, account, charged in fees
+        if charged
+    ]
+    if charged_fees:
+        await record_together(
+            session, campaign.id, reference, charged_fees, currency, pledge_id=pledge_id, accounts=accounts
+        )
     return collected
 
 

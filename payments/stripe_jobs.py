@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payments.gateway import PaymentGateway
@@ -28,6 +28,8 @@ log = logging.getLogger("kindling.payments")
 # locks (the sweep's) are a separate key space.
 CHARGING_PLEDGE = 0x7063
 REFUNDING = 0x7072
+
+_TRY_LOCKS = text("SELECT key FROM unnest(CAST(:keys AS integer[])) AS key WHERE pg_try_advisory_lock(:kind, key)")
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,36 @@ async def held_exclusively(engine: AsyncEngine, kind: int, ident: uuid.UUID) -> 
     """Hold the advisory lock (kind, ident) while the block runs; yields False, holding nothing, when another job
     holds it. Two ids that share their first four bytes share the lock: the later job then finds it busy and the
     sweep asks again, which is slower but never wrong."""
-    key = int.from_bytes(ident.bytes[:4], "big", signed=True)
+    async with held_exclusively_many(engine, kind, [ident]) as held:
+        yield bool(held)
+
+
+@asynccontextmanager
+async def held_exclusively_many(
+    engine: AsyncEngine, kind: int, idents: Sequence[uuid.UUID]
+) -> AsyncIterator[set[uuid.UUID]]:
+    """Hold the advisory locks (kind, ident) of as many of `idents` as no other job holds, all taken in one round
+    trip on one connection, while the block runs; yields the ids held."""
+    keys = {ident: _lock_key(ident) for ident in idents}
+    if not keys:
+        yield set()
+        return
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
-        held = bool(await connection.scalar(select(func.pg_try_advisory_lock(kind, key))))
+        taken: set[int] = set(await connection.scalars(_TRY_LOCKS, {"kind": kind, "keys": sorted(set(keys.values()))}))
         try:
-            yield held
+            yield {ident for ident, key in keys.items() if key in taken}
         finally:
-            if held:
+            if taken:
                 try:
-                    await connection.scalar(select(func.pg_advisory_unlock(kind, key)))
+                    # The connection is this block's alone: what it holds is exactly what was taken above.
+                    await connection.scalar(select(func.pg_advisory_unlock_all()))
                 except BaseException:
                     # A lock left on a pooled connection would keep the object busy for good: drop the connection,
                     # which releases it.
                     await connection.invalidate()
                     raise
+
+
+def _lock_key(ident: uuid.UUID) -> int:
+    return int.from_bytes(ident.bytes[:4], "big", signed=True)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from campaigns.notifications import DELIVER_MAIL
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
-from payments.charging import CHARGE_PLEDGE, charge_pledge
+from payments.charging import CHARGE_PLEDGE, charge_pledges
 from payments.closing import REMOVE_CARD, remove_saved_card
 from payments.gateway import StripeGateway
 from payments.rate_limit import StripeRateLimit
@@ -105,8 +105,8 @@ STRIPE_JOB: dict[str, Any] = {"queue_name": QUEUE, "max_retries": 8, "min_backof
 
 
 @dramatiq.actor(actor_name=CHARGE_PLEDGE, **STRIPE_JOB)
-async def charge_pledge_actor(pledge_id: str) -> None:
-    await charge_pledge(stripe_work(), pledge_id)
+async def charge_pledges_actor(*pledge_ids: str) -> None:
+    await charge_pledges(stripe_work(), *pledge_ids)
 
 
 @dramatiq.actor(actor_name=REFUND, **STRIPE_JOB)

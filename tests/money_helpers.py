@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from campaigns.models import Campaign, Mail, Pledge
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
-from payments.charging import CHARGE_PLEDGE, charge_pledge
+from payments.charging import CHARGE_PLEDGE, charge_pledges
 from payments.closing import REMOVE_CARD, remove_saved_card
 from payments.gateway import PaymentGateway
 from payments.rate_limit import StripeRateLimit
@@ -123,7 +123,7 @@ async def _webhook(work: StripeWork, event_id: str) -> None:
 
 
 RUNNERS: dict[str, JobRunner] = {
-    CHARGE_PLEDGE: charge_pledge,
+    CHARGE_PLEDGE: charge_pledges,
     REFUND: make_refund,
     REMOVE_CARD: remove_saved_card,
     PLAN_CAMPAIGN: _plan,
@@ -144,7 +144,10 @@ async def run_jobs(work: StripeWork, jobs: ListSender, *, twice_at_once: bool = 
         for job in runnable:
             copies = 2 if twice_at_once else 1
             outcomes = await asyncio.gather(*(RUNNERS[job.actor_name](work, *job.args) for _ in range(copies)))
-            results.extend((job.actor_name, outcome) for outcome in outcomes)
+            for outcome in outcomes:
+                # A charge job answers for each pledge of its batch.
+                each = outcome if isinstance(outcome, list) else [outcome]
+                results.extend((job.actor_name, answer) for answer in each)
 
 
 @asynccontextmanager

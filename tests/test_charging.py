@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from campaigns.models import Campaign, Mail, Pledge, Tier
-from payments.charging import CHARGE_PLEDGE, ChargeDeferred, charge_pledge, next_charge_call
+from payments.charging import CHARGE_PLEDGE, ChargeDeferred, charge_pledge, charge_pledges, next_charge_call
 from payments.closing import REMOVE_CARD
-from payments.gateway import StripeGateway
+from payments.gateway import ChargeResult, StripeGateway
+from payments.ledger import EscrowShort
 from payments.models import ChargeAttempt, Milestone
 from payments.rate_limit import StripeRateLimit
+from payments.stripe_jobs import CHARGING_PLEDGE, held_exclusively
 from service.app import create_app
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
@@ -337,6 +339,90 @@ async def test_stripe_slowing_us_down_defers_the_charge_which_later_goes_through
     await busy.aclose()
     assert len(await payment_intents(stripe_server, pledge_id=backing.id)) == 1
     assert (await pledge_row(sessions, backing.id)).status == "collected"
+
+
+async def test_one_job_charges_a_batch_of_pledges_and_answers_for_each(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    campaign, _maker, (first, declined, held, last) = await closed_successful(
+        stripe_client,
+        stripe_server,
+        sessions,
+        stripe_settings,
+        jobs,
+        [CARD_OK, CARD_DECLINED_AT_CHARGE, CARD_OK, CARD_OK],
+    )
+    [asked] = [job.args for job in jobs.jobs if job.actor_name == CHARGE_PLEDGE]
+    assert sorted(asked) == sorted(b.id for b in (first, declined, held, last))  # one job for the four
+    jobs.jobs.clear()
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        async with held_exclusively(engine, CHARGING_PLEDGE, uuid.UUID(held.id)) as mine:  # another job's pledge
+            assert mine
+            answers = await charge_pledges(work, first.id, declined.id, held.id, "not-a-pledge", first.id)
+        assert answers == ["succeeded", "failed", "busy", "nothing", "succeeded"]
+        assert await campaign_status(sessions, campaign["id"]) == "successful"
+
+        assert await charge_pledges(work, held.id, last.id, first.id) == ["succeeded", "succeeded", "nothing"]
+    statuses = {b.id: (await pledge_row(sessions, b.id)).status for b in (first, declined, held, last)}
+    assert statuses == {first.id: "collected", declined.id: "errored", held.id: "collected", last.id: "collected"}
+    for backing in (first, declined, held, last):
+        assert len(await payment_intents(stripe_server, pledge_id=backing.id)) == 1
+    assert "charge_failed" in await mail_kinds(sessions, declined.backer.email)
+    assert await campaign_status(sessions, campaign["id"]) == "successful", "it waits on the errored pledge"
+
+
+@dataclass
+class MisreportingGateway:
+    """The real gateway, except that it reports one pledge's charge as refunded ten times over at Stripe: booking
+    that refund finds escrow short, so that outcome cannot be recorded."""
+
+    real: StripeGateway
+    pledge_id: str
+
+    async def charge_off_session(self, **call: Any) -> ChargeResult:
+        charge = await self.real.charge_off_session(**call)
+        if str(call["pledge_id"]) == self.pledge_id:
+            return replace(charge, amount_refunded=charge.amount * 10)
+        return charge
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_an_outcome_that_cannot_be_recorded_leaves_the_rest_of_its_batch_recorded(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    campaign, _maker, backings = await closed_successful(
+        stripe_client, stripe_server, sessions, stripe_settings, jobs, [CARD_OK, CARD_OK, CARD_OK]
+    )
+    jobs.jobs.clear()
+    poisoned = backings[1]
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        misreporting = replace(work, gateway=MisreportingGateway(gateway, poisoned.id))
+        with pytest.raises(EscrowShort):
+            await charge_pledges(misreporting, *(b.id for b in backings))
+        statuses = [(await pledge_row(sessions, b.id)).status for b in backings]
+        assert statuses == ["collected", "active", "collected"]
+        async with sessions() as session:
+            attempt = await session.scalar(select(ChargeAttempt).where(ChargeAttempt.pledge_id == poisoned.id))
+        assert attempt is not None and attempt.status == "started"  # in doubt: the sweep asks again
+
+        # The retry finds the PaymentIntent at Stripe (not refunded at all) and sends nothing more.
+        assert await charge_pledges(work, *(b.id for b in backings)) == ["nothing", "succeeded", "nothing"]
+    assert len(await payment_intents(stripe_server, pledge_id=poisoned.id)) == 1
+    assert await campaign_status(sessions, campaign["id"]) == "funded"
 
 
 async def test_an_errored_pledge_is_reminded_once_then_dropped_and_its_slot_freed(

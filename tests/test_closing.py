@@ -79,7 +79,8 @@ async def test_a_campaign_that_reaches_its_goal_closes_successful_and_tells_make
     assert terms.retry_window_seconds == 7 * stripe_settings.day_seconds
     assert (await pledge_row(sessions, unsaved.json()["id"])).status == "cancelled"
     assert tier.remaining == 3
-    assert {job.args[0] for job in jobs.jobs if job.actor_name == CHARGE_PLEDGE} == {b.id for b in backings}
+    asked = [pledge_id for job in jobs.jobs if job.actor_name == CHARGE_PLEDGE for pledge_id in job.args]
+    assert sorted(asked) == sorted(b.id for b in backings)  # in batches, each pledge once
 
     assert "campaign_successful" in await mail_kinds(sessions, maker.email)
     for backing in backings:

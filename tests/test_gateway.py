@@ -250,6 +250,11 @@ async def test_a_charge_whose_outcome_was_lost_is_found_by_pledge_and_attempt(
         assert found == charges[1]
         assert await gateway.find_charge(pledge_id=pledge_id, attempt=4) is None
         assert await gateway.find_charge(pledge_id=uuid.uuid4(), attempt=1) is None
+        # Several attempts are looked for together (one listing at localstripe); those Stripe never saw are left out.
+        stranger = uuid.uuid4()
+        together = await gateway.find_charges([(pledge_id, 3), (stranger, 1), (pledge_id, 1), (pledge_id, 5)])
+        assert together == {(str(pledge_id), 3): charges[2], (str(pledge_id), 1): charges[0]}
+        assert await gateway.find_charges([]) == {}
     finally:
         await gateway.aclose()
 

@@ -75,7 +75,7 @@ def test_mail_has_a_queue_of_its_own_so_a_close_s_mail_never_waits_in_front_of_i
 
     assert queue_of(DELIVER_MAIL) == MAIL_QUEUE and queue_of(CHARGE_PLEDGE) == QUEUE != MAIL_QUEUE
     assert tasks.deliver_mail_job.queue_name == MAIL_QUEUE  # the actor and the sender agree
-    assert tasks.charge_pledge_actor.queue_name == QUEUE
+    assert tasks.charge_pledges_actor.queue_name == QUEUE
 
 
 async def test_a_real_worker_delivers_the_welcome_mail_and_whatever_the_sweep_finds(
