@@ -31,7 +31,14 @@ from fulfillment.service import (
     product_specs_by_sku,
     tier_items,
 )
-from fulfillment.shipping_csv import Package, ShipmentRow, parse_shipments_csv, shipping_list_rows
+from fulfillment.shipping_csv import (
+    ADDRESS_FIELDS,
+    ShipmentRow,
+    contents_cells,
+    csv_chunks,
+    package_row,
+    parse_shipments_csv,
+)
 
 SHIPPED = "shipped"
 ROWS_PER_FETCH = 1000
@@ -65,49 +72,28 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     campaign = await session.get_one(Campaign, batch.campaign_id)
     products = await product_specs_by_sku(session, campaign.id)
     items_by_tier = await tier_items(session, campaign.id)
-    weights = {
-        tier_id: package_weight(items, products, campaign.packaging_weight_grams)
+    contents = {
+        tier_id: contents_cells(items, package_weight(items, products, campaign.packaging_weight_grams))
         for tier_id, items in items_by_tier.items()
     }
-    country = Pledge.address["country"].astext
+    # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
+    address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
     result = await session.stream(
-        select(Pledge.id, Pledge.address, Pledge.tier_id)
+        select(Pledge.id, Pledge.tier_id, *address)
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
-        .order_by(country, Pledge.number)
+        .order_by(Pledge.address["country"].astext, Pledge.number)
         .execution_options(yield_per=ROWS_PER_FETCH)
     )
     header = True
     async for rows in result.partitions():
-        packages = [
-            _package(pledge_id, address, items_by_tier[tier_id], weights[tier_id])
-            for pledge_id, address, tier_id in rows
-        ]
-        for part in shipping_list_rows(packages, header=header):
+        packages = [package_row(str(pledge_id), fields, contents[tier_id]) for pledge_id, tier_id, *fields in rows]
+        for part in csv_chunks(packages, header=header):
             yield part
         header = False
     if header:
-        for part in shipping_list_rows((), header=True):
+        for part in csv_chunks((), header=True):
             yield part
-
-
-def _package(pledge_id: uuid.UUID, address: dict[str, Any], items: dict[str, int], weight: int) -> Package:
-    def field(name: str) -> str:
-        return str(address.get(name) or "")
-
-    return Package(
-        pledge_id=pledge_id,
-        name=field("name"),
-        line1=field("line1"),
-        line2=field("line2") or None,
-        city=field("city"),
-        region=field("region") or None,
-        postal_code=field("postal_code"),
-        country=field("country"),
-        phone=field("phone") or None,
-        items=items,
-        weight_grams=weight,
-    )
 
 
 # Held back

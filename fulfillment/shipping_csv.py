@@ -9,24 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from campaigns.errors import FieldError
 
-COLUMNS = (
-    "pledge_id",
-    "name",
-    "line1",
-    "line2",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "phone",
-    "items",
-    "weight_grams",
-)
+# The address fields of a package, in the list's order: each a key of a pledge's address.
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+COLUMNS = ("pledge_id", *ADDRESS_FIELDS, "items", "weight_grams")
 SHIPMENT_COLUMNS = ("pledge_id", "carrier", "tracking_number")
 MAX_CARRIER_CHARS = 64
 MAX_TRACKING_NUMBER_CHARS = 64
@@ -74,6 +64,18 @@ def format_items(items: Mapping[str, int]) -> str:
     return "; ".join(f"{sku} x{quantity}" for sku, quantity in sorted(items.items()) if quantity)
 
 
+def contents_cells(items: Mapping[str, int], weight_grams: int) -> tuple[str, str]:
+    """The last two cells of a package's row: what is in it and what it weighs (the same for every package of a
+    tier, so a long list makes them once a tier)."""
+    return escape_cell(format_items(items)), str(weight_grams)
+
+
+def package_row(pledge_id: str, address: Sequence[str | None], contents: tuple[str, str]) -> tuple[str, ...]:
+    """One package's row: its pledge, its address (ADDRESS_FIELDS in order, each made safe to open) and the cells
+    `contents_cells` made."""
+    return (pledge_id, *[escape_cell(value or "") for value in address], *contents)
+
+
 def shipping_list_rows(
     packages: Iterable[Package], *, chunk_chars: int = CHUNK_CHARS, header: bool = True
 ) -> Iterator[str]:
@@ -83,26 +85,26 @@ def shipping_list_rows(
     Packages are read one at a time as chunks are taken, so memory stays bounded however long the list. With
     `header=False` only the rows come: for the parts after the first of a list written part by part.
     """
+    rows = (
+        package_row(
+            str(package.pledge_id),
+            [getattr(package, name) for name in ADDRESS_FIELDS],
+            contents_cells(package.items, package.weight_grams),
+        )
+        for package in packages
+    )
+    return csv_chunks(rows, chunk_chars=chunk_chars, header=header)
+
+
+def csv_chunks(rows: Iterable[Sequence[str]], *, chunk_chars: int = CHUNK_CHARS, header: bool = True) -> Iterator[str]:
+    """Rows of the shipping list (`package_row`) as CSV text in chunks of about `chunk_chars`, after the header row
+    unless `header` is False."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     if header:
         writer.writerow(COLUMNS)
-    for package in packages:
-        writer.writerow(
-            (
-                str(package.pledge_id),
-                escape_cell(package.name),
-                escape_cell(package.line1),
-                escape_cell(package.line2 or ""),
-                escape_cell(package.city),
-                escape_cell(package.region or ""),
-                escape_cell(package.postal_code),
-                escape_cell(package.country),
-                escape_cell(package.phone or ""),
-                escape_cell(format_items(package.items)),
-                str(package.weight_grams),
-            )
-        )
+    for row in rows:
+        writer.writerow(row)
         if buffer.tell() >= chunk_chars:
             yield buffer.getvalue()
             buffer.seek(0)
