@@ -1,15 +1,17 @@
-"""Charging the pledges of a successful campaign: each one exactly once, by its own idempotent job.
+"""Charging the pledges of a successful campaign: each one exactly once, by idempotent jobs of up to CHARGE_BATCH
+pledges each.
 
 A charge attempt is recorded before Stripe is called (unique per pledge and attempt number, with the idempotency key
-`pledge:<id>:charge:<n>`), in a transaction of its own; Stripe is called with no transaction open; the outcome is
-recorded in a third. An attempt whose outcome is not recorded (`started`: the process died between the call and the
-commit; `unknown`: the call failed on the way) is "in doubt", and before anything else its PaymentIntent is looked
-for at Stripe by its metadata. Only when Stripe has none is the same attempt sent again, with the same idempotency
-key, so neither real Stripe (which honours the key) nor a stand-in that ignores it (localstripe, whose listing is
-exact) ever charges twice. While a job works on a pledge it holds the pledge's advisory lock
-(payments.stripe_jobs.held_exclusively), so no second job sends the same attempt meanwhile.
+`pledge:<id>:charge:<n>`), in a transaction of its own (one for the job's whole batch); Stripe is called with no
+transaction open; the outcome is recorded in another (again one for the batch). An attempt whose outcome is not
+recorded (`started`: the process died between the call and the commit, or before the call; `unknown`: the call
+failed on the way) is "in doubt", and before anything else its PaymentIntent is looked for at Stripe by its
+metadata. Only when Stripe has none is the same attempt sent again, with the same idempotency key, so neither real
+Stripe (which honours the key) nor a stand-in that ignores it (localstripe, whose listing is exact) ever charges
+twice. While a job works on a pledge it holds the pledge's advisory lock (payments.stripe_jobs.held_exclusively_many),
+so no second job sends the same attempt meanwhile.
 
-What an outcome does to the pledge is `record_charge_outcome`, the one code path shared by the job and by Stripe's
+What an outcome does to the pledge is `record_charge_outcome(s)`, the one code path shared by the job and by Stripe's
 webhooks (payments.charge_events), which may deliver it before, after or instead of the job; it only ever moves
 forward. A card that is declined, or that the bank wants authenticated, makes the pledge `errored`: the backer may
 give a new card within the retry window (7 campaign days, payments.closing.RETRY_WINDOW_DAYS), is reminded a day
