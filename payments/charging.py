@@ -43,6 +43,7 @@ from payments.closing import (
     RETRY_WINDOW_DAYS,
     WAITING_PLEDGE_STATUSES,
     fund_if_settled,
+    fund_settled_campaigns,
     in_doubt_attempt,
     parse_job_id,
     pledge_path,
@@ -123,6 +124,7 @@ class ChargeCall:
     """The call to Stripe a charge job is to make."""
 
     pledge_id: uuid.UUID
+    campaign_id: uuid.UUID
     attempt: int
     amount: int
     currency: str
@@ -161,6 +163,11 @@ async def charge_pledges(work: StripeWork, *pledge_refs: str) -> list[str]:
                 calls = await next_charge_calls(session, sorted(mine))
             outcomes, failure = await _make_calls(work, calls)
             await _record_outcomes(work, outcomes)
+            if outcomes:
+                # Outcomes recorded at once, each under a share lock, may each see the other still waiting: whichever
+                # commits last finds the campaign settled here, instead of at the sweep's next look.
+                async with work.transaction() as session:
+                    await fund_settled_campaigns(session, among={call.campaign_id for call, _outcome in outcomes})
             results.update((call.pledge_id, outcome.status) for call, outcome in outcomes)
             if failure is not None:
                 raise failure
@@ -333,6 +340,7 @@ def _next_call(
     if last is not None and last.status in IN_DOUBT_ATTEMPT_STATUSES:
         return ChargeCall(
             pledge_id=pledge.id,
+            campaign_id=pledge.campaign_id,
             attempt=last.attempt,
             amount=last.amount,
             currency=last.currency,
@@ -352,6 +360,7 @@ def _next_call(
         return None
     return ChargeCall(
         pledge_id=pledge.id,
+        campaign_id=pledge.campaign_id,
         attempt=1 if last is None else last.attempt + 1,
         amount=pledge.amount,
         currency=pledge.currency,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select, update
@@ -247,12 +247,14 @@ async def lock_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> Campai
     return campaign
 
 
-async def fund_settled_campaigns(session: AsyncSession) -> int:
-    """The sweep's step: fund successful campaigns that wait on nobody (when no charge outcome did it, say because
-    the last waiting pledge was dropped)."""
-    due = await session.scalars(
-        select(Campaign.id).where(Campaign.status == "successful", not_(_waiting_pledge())).limit(CLOSE_BATCH)
-    )
+async def fund_settled_campaigns(session: AsyncSession, among: Collection[uuid.UUID] | None = None) -> int:
+    """The sweep's step: fund successful campaigns (of `among`, when given) that wait on nobody, when no charge
+    outcome did it: say the last waiting pledge was dropped, or the last two outcomes were recorded at once and each
+    saw the other still waiting."""
+    due_now = select(Campaign.id).where(Campaign.status == "successful", not_(_waiting_pledge()))
+    if among is not None:
+        due_now = due_now.where(Campaign.id.in_(among))
+    due = await session.scalars(due_now.limit(CLOSE_BATCH))
     funded = 0
     for campaign_id in list(due):
         campaign = await lock_campaign(session, campaign_id)

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,49 @@ async def test_one_job_charges_a_batch_of_pledges_and_answers_for_each(
         assert len(await payment_intents(stripe_server, pledge_id=backing.id)) == 1
     assert "charge_failed" in await mail_kinds(sessions, declined.backer.email)
     assert await campaign_status(sessions, campaign["id"]) == "successful", "it waits on the errored pledge"
+
+
+async def test_the_last_two_batches_recorded_at_once_fund_the_campaign_without_waiting_for_the_sweep(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    """Outcomes are recorded under a share lock on the campaign, so two recorded at once each see the other still
+    waiting. Here one job's outcome transaction is held open until the other job has finished: the one that
+    commits last funds the campaign."""
+    campaign, _maker, (earliest, first, last) = await closed_successful(
+        stripe_client, stripe_server, sessions, stripe_settings, jobs, [CARD_OK, CARD_OK, CARD_OK]
+    )
+    jobs.jobs.clear()
+    recorded, go_on = asyncio.Event(), asyncio.Event()
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        # The campaign's ledger accounts are opened by its first collection (which a second would wait for).
+        assert await charge_pledges(work, earliest.id) == ["succeeded"]
+        opened = 0
+
+        @asynccontextmanager
+        async def held_before_commit() -> AsyncIterator[AsyncSession]:
+            nonlocal opened
+            opened += 1
+            async with work.transaction() as session:
+                yield session
+                if opened == 2:  # the outcome's transaction (the first decides the call)
+                    recorded.set()
+                    await go_on.wait()
+
+        held = asyncio.create_task(charge_pledges(replace(work, transaction=held_before_commit), last.id))
+        await asyncio.wait_for(recorded.wait(), timeout=30)
+        assert await charge_pledges(work, first.id) == ["succeeded"]
+        assert await campaign_status(sessions, campaign["id"]) == "successful", "it saw the other still waiting"
+        go_on.set()
+        assert await held == ["succeeded"]
+
+    assert await campaign_status(sessions, campaign["id"]) == "funded"
+    assert (await sweep(sessions, stripe_settings, jobs))["funded-campaigns"] == 0
 
 
 @dataclass
