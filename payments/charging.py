@@ -70,6 +70,12 @@ class ChargeDeferred(Exception):
     Dramatiq's back-off, or the sweep's next look), beginning with a look at Stripe for it."""
 
 
+class CampaignMovedOn(Exception):
+    """By the time a call's turn came, its campaign was no longer successful (say, its space suspended it): the
+    batch stops there. Its attempts not sent stay in doubt until a later job finds them unsent at Stripe and
+    settles their pledges as the campaign now requires."""
+
+
 class NotErrored(Conflict):
     type = "pledge-not-errored"
     title = "Only a pledge whose charge failed takes a new card"
@@ -180,7 +186,8 @@ async def _make_calls(
     """Stripe's word on each call: for the attempts in doubt, the PaymentIntents Stripe has for them (looked for
     together); for the others, and for those Stripe has none for while the pledge may still be charged, the
     charge itself, one after another. The first failure (Stripe unavailable: ChargeDeferred) stops the batch:
-    returns what the calls before it got, and the failure."""
+    returns what the calls before it got, and the failure. A campaign no longer successful stops it too, with no
+    failure (CampaignMovedOn)."""
     outcomes: list[tuple[ChargeCall, ChargeOutcome]] = []
     try:
         found = await _find_in_doubt(work, [call for call in calls if call.in_doubt])
@@ -189,6 +196,8 @@ async def _make_calls(
             if outcome is None and call.in_doubt and not call.may_charge:
                 outcome = NOT_SENT
             outcomes.append((call, outcome or await _send_charge(work, call)))
+    except CampaignMovedOn as moved_on:
+        log.info("%s; the rest of the batch waits for the sweep", moved_on)
     except Exception as error:
         return outcomes, error
     return outcomes, None
@@ -235,6 +244,9 @@ async def _record_outcomes(work: StripeWork, outcomes: list[tuple[ChargeCall, Ch
 
 async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
     await work.wait_for_turn()
+    # The batch's calls were decided a moment ago, and each waits for its turn: look at the campaign once more.
+    if not await _still_successful(work, call.campaign_id):
+        raise CampaignMovedOn(f"campaign {call.campaign_id} is no longer successful: pledge {call.pledge_id} not sent")
     try:
         charge = await work.gateway.charge_off_session(
             pledge_id=call.pledge_id,
@@ -260,6 +272,13 @@ async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
             )
         raise ChargeDeferred(f"pledge {call.pledge_id} attempt {call.attempt}: {error.detail}") from error
     return outcome_of(charge)
+
+
+async def _still_successful(work: StripeWork, campaign_id: uuid.UUID) -> bool:
+    async with work.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        status = await connection.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    return status == "successful"
 
 
 async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> ChargeCall | None:

@@ -4,6 +4,8 @@ to the last fen, once, whatever crashes."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -11,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Pledge
-from payments.charging import next_charge_call
-from payments.gateway import StripeGateway
+from payments.charging import CHARGE_PLEDGE, charge_pledges, next_charge_call
+from payments.gateway import ChargeResult, StripeGateway
 from payments.ledger import campaign_ledger, paid_by_pledge
 from payments.models import Milestone, Refund
 from payments.refunds import REFUND, make_refund
@@ -283,3 +285,63 @@ async def test_a_charge_that_was_on_its_way_when_the_campaign_was_suspended_is_g
     async with sessions() as session:
         books = await campaign_ledger(session, uuid.UUID(campaign["id"]))
     assert (books.collected, books.refunded, books.escrow_held, books.fees) == (PAIR, PAIR, 0, 0)
+
+
+@dataclass
+class SuspendingAfterFirstCharge:
+    """The real gateway; right after the first charge it makes, the campaign's space suspends the campaign (the job
+    is between its calls, holding no lock)."""
+
+    real: StripeGateway
+    suspend: Callable[[], Awaitable[httpx.Response]]
+    charged: int = 0
+
+    async def charge_off_session(self, **call: Any) -> ChargeResult:
+        charge = await self.real.charge_off_session(**call)
+        self.charged += 1
+        if self.charged == 1:
+            assert (await self.suspend()).status_code == 200
+        return charge
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_a_batch_sends_no_more_charges_once_its_campaign_is_suspended(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    campaign, _maker, operator = await launched_campaign(stripe_client, sessions, goal=PAIR)
+    backings = await back_campaign(stripe_client, stripe_server, sessions, campaign, [CARD_OK, CARD_OK, CARD_OK])
+    await pass_deadline(sessions, campaign["id"])
+    await sweep(sessions, stripe_settings, jobs)
+    [batch] = [job.args for job in jobs.jobs if job.actor_name == CHARGE_PLEDGE]
+    jobs.jobs.clear()
+    suspending = SuspendingAfterFirstCharge(
+        gateway, lambda: suspend(stripe_client, operator, campaign["id"], {"reason": "Recall."})
+    )
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        answers = await charge_pledges(replace(work, gateway=suspending), *batch)
+        assert sorted(answers) == ["nothing", "nothing", "succeeded"]
+        assert suspending.charged == 1
+
+        # The two attempts never sent are in doubt until the sweep's next look finds them unsent at Stripe.
+        async with sessions.begin() as session:
+            await session.execute(
+                Pledge.__table__.update().values(payment_job_requested_at=None)  # type: ignore[attr-defined]
+            )
+        await sweep(sessions, stripe_settings, jobs)
+        await run_jobs(work, jobs)
+
+    statuses = sorted([(await pledge_row(sessions, b.id)).status for b in backings])
+    assert statuses == ["cancelled", "cancelled", "refunded"]
+    intents = [intent for b in backings for intent in await payment_intents(stripe_server, pledge_id=b.id)]
+    assert len(intents) == 1
+    async with sessions() as session:
+        books = await campaign_ledger(session, uuid.UUID(campaign["id"]))
+    assert (books.collected, books.refunded, books.escrow_held) == (PAIR, PAIR, 0)
