@@ -20,7 +20,7 @@ from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
 from payments.charging import CHARGE_PLEDGE, charge_pledges
 from payments.closing import REMOVE_CARD, remove_saved_card
-from payments.gateway import PaymentGateway
+from payments.gateway import ChargeResult, PaymentGateway, StripeGateway
 from payments.rate_limit import StripeRateLimit
 from payments.refunds import REFUND, make_refund
 from payments.stripe_jobs import StripeWork
@@ -288,3 +288,18 @@ async def active_pledges_in_bulk(
                 update(Tier).where(Tier.id == chosen["id"]).values(remaining=Tier.remaining - len(pledges))
             )
     return [str(pledge["id"]) for pledge in pledges]
+
+
+@dataclass
+class GatewayAfterCharge:
+    """The real gateway, with `after` run on each charge it makes, given the call's arguments and Stripe's answer:
+    it may change what is reported, or act (say, as an operator) while the job is between its calls."""
+
+    real: StripeGateway
+    after: Callable[[dict[str, Any], ChargeResult], Awaitable[ChargeResult]]
+
+    async def charge_off_session(self, **call: Any) -> ChargeResult:
+        return await self.after(call, await self.real.charge_off_session(**call))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)

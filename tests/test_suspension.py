@@ -4,8 +4,7 @@ to the last fen, once, whatever crashes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -34,6 +33,7 @@ from tests.helpers import (
 )
 from tests.money_helpers import (
     Backing,
+    GatewayAfterCharge,
     amount_refunded_at_stripe,
     back_campaign,
     mail_kinds,
@@ -287,26 +287,6 @@ async def test_a_charge_that_was_on_its_way_when_the_campaign_was_suspended_is_g
     assert (books.collected, books.refunded, books.escrow_held, books.fees) == (PAIR, PAIR, 0, 0)
 
 
-@dataclass
-class SuspendingAfterFirstCharge:
-    """The real gateway; right after the first charge it makes, the campaign's space suspends the campaign (the job
-    is between its calls, holding no lock)."""
-
-    real: StripeGateway
-    suspend: Callable[[], Awaitable[httpx.Response]]
-    charged: int = 0
-
-    async def charge_off_session(self, **call: Any) -> ChargeResult:
-        charge = await self.real.charge_off_session(**call)
-        self.charged += 1
-        if self.charged == 1:
-            assert (await self.suspend()).status_code == 200
-        return charge
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
 async def test_a_batch_sends_no_more_charges_once_its_campaign_is_suspended(
     stripe_client: httpx.AsyncClient,
     stripe_server: EmbeddedStripe,
@@ -322,13 +302,22 @@ async def test_a_batch_sends_no_more_charges_once_its_campaign_is_suspended(
     await sweep(sessions, stripe_settings, jobs)
     [batch] = [job.args for job in jobs.jobs if job.actor_name == CHARGE_PLEDGE]
     jobs.jobs.clear()
-    suspending = SuspendingAfterFirstCharge(
-        gateway, lambda: suspend(stripe_client, operator, campaign["id"], {"reason": "Recall."})
-    )
+    charged = 0
+
+    async def suspended_after_the_first(call: dict[str, Any], charge: ChargeResult) -> ChargeResult:
+        # The job is between its calls, holding no lock: the campaign's space suspends the campaign.
+        nonlocal charged
+        charged += 1
+        if charged == 1:
+            assert (await suspend(stripe_client, operator, campaign["id"], {"reason": "Recall."})).status_code == 200
+        return charge
+
     async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
-        answers = await charge_pledges(replace(work, gateway=suspending), *batch)
+        answers = await charge_pledges(
+            replace(work, gateway=GatewayAfterCharge(gateway, suspended_after_the_first)), *batch
+        )
         assert sorted(answers) == ["nothing", "nothing", "succeeded"]
-        assert suspending.charged == 1
+        assert charged == 1
 
         # The two attempts never sent are in doubt until the sweep's next look finds them unsent at Stripe.
         async with sessions.begin() as session:
