@@ -749,19 +749,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker log, localstripe log)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the worker while it charges into this file")
-    args = parser.parse_args(argv)
-    return Options(
-        pledges=args.pledges,
-        rate=args.rate,
-        processes=args.processes,
-        threads=args.threads,
-        sweep_seconds=args.sweep_seconds,
-        ceiling_seconds=args.ceiling_seconds,
-        clients=args.clients,
-        stock_localstripe=args.stock_localstripe,
-        keep=args.keep,
-        profile=args.profile,
-    )
+    # Each option's name is a field of Options.
+    return Options(**vars(parser.parse_args(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

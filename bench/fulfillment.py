@@ -538,8 +538,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.fulfillment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backers", type=int, default=100_000, help="backers, one pledge each (default 100000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the shipping lists)")
-    args = parser.parse_args(argv)
-    return Options(backers=args.backers, keep=args.keep)
+    # Each option's name is a field of Options.
+    return Options(**vars(parser.parse_args(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -534,16 +534,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each reference runs (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, localstripe log)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rush into this file")
-    args = parser.parse_args(argv)
-    return Options(
-        clients=args.clients,
-        slots=args.slots,
-        workers=args.workers,
-        attempts=args.attempts,
-        seconds=args.seconds,
-        keep=args.keep,
-        profile=args.profile,
-    )
+    # Each option's name is a field of Options.
+    return Options(**vars(parser.parse_args(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

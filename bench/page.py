@@ -330,15 +330,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--backers", type=int, default=5_000, help="backers of the campaign (default 5000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the server's log)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the page into this file")
-    args = parser.parse_args(argv)
-    return Options(
-        seconds=args.seconds,
-        clients=args.clients,
-        workers=args.workers,
-        backers=args.backers,
-        keep=args.keep,
-        profile=args.profile,
-    )
+    # Each option's name is a field of Options.
+    return Options(**vars(parser.parse_args(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
