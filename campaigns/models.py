@@ -159,6 +159,8 @@ class Campaign(Base):
     duration_days: Mapped[int] = mapped_column(Integer)
     launched_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
+    # The space's milestone plan as it was at launch (null: Kindling's default), the one the campaign keeps.
+    milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
     closed_at: Mapped[datetime | None]
     # Set when the first manufacturing batch is confirmed; it unlocks the second escrow milestone.
     first_batch_confirmed_at: Mapped[datetime | None]

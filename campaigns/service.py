@@ -207,7 +207,8 @@ async def submit_campaign(
 async def launch_campaign(
     session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, *, day_seconds: int, base_url: str
 ) -> Campaign:
-    """approved -> live: it runs from now for duration_days campaign days (KINDLING_DAY_SECONDS each)."""
+    """approved -> live: it runs from now for duration_days campaign days (KINDLING_DAY_SECONDS each), under its
+    space's milestone plan of this moment."""
     campaign, roles = await visible_campaign(session, campaign_ref, maker)
     await move_campaign(
         session,
@@ -217,6 +218,8 @@ async def launch_campaign(
         actor_id=maker.id,
         launched_at=func.now(),
         ends_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, Campaign.duration_days * day_seconds),
+        # The space may change its plan later; the campaign keeps the one its backers pledged under.
+        milestone_plan=select(Space.milestone_plan).where(Space.id == Campaign.space_id).scalar_subquery(),
     )
     await notify(
         session,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -88,11 +89,21 @@ class MilestoneFigures:
 
 
 def milestone_plan_of(space: Space) -> tuple[PlannedMilestone, ...]:
-    if space.milestone_plan is None:
+    """The space's plan today: what campaigns launched from now on get."""
+    return _plan(space.milestone_plan)
+
+
+def campaign_milestone_plan(campaign: Campaign, space: Space) -> tuple[PlannedMilestone, ...]:
+    """The plan the campaign launched with, whatever its space has changed since; a campaign that never went
+    through a launch (made straight in the database) takes its space's plan of today."""
+    return _plan(campaign.milestone_plan if campaign.launched_at is not None else space.milestone_plan)
+
+
+def _plan(stored: Sequence[Any] | None) -> tuple[PlannedMilestone, ...]:
+    if stored is None:
         return DEFAULT_MILESTONE_PLAN
     return tuple(
-        PlannedMilestone(str(item["name"]), int(item["share_bps"]), str(item["unlocks_on"]))
-        for item in space.milestone_plan
+        PlannedMilestone(str(item["name"]), int(item["share_bps"]), str(item["unlocks_on"])) for item in stored
     )
 
 
@@ -116,7 +127,8 @@ def check_milestone_plan(plan: Sequence[PlannedMilestone]) -> None:
 
 
 def set_milestone_plan(space: Space, plan: Sequence[PlannedMilestone] | None) -> tuple[PlannedMilestone, ...]:
-    """Give the space its own plan (None: back to the default). Campaigns already funded keep the plan they got."""
+    """Give the space its own plan (None: back to the default), for the campaigns launched from now on; those
+    launched already keep the plan they launched with."""
     if plan is not None:
         check_milestone_plan(plan)
     space.milestone_plan = None if plan is None else [asdict(planned) for planned in plan]
@@ -147,7 +159,7 @@ def amounts_now(escrow_held: int, milestones: Sequence[Milestone]) -> dict[uuid.
 
 
 async def create_milestones(session: AsyncSession, campaign: Campaign) -> list[Milestone]:
-    """Give a funded campaign the milestones of its space's plan (or the default); a second call changes nothing."""
+    """Give a funded campaign the milestones of the plan it launched with; a second call changes nothing."""
     existing = await milestones_of(session, campaign.id)
     if existing:
         return existing
@@ -163,7 +175,7 @@ async def create_milestones(session: AsyncSession, campaign: Campaign) -> list[M
                     "share_bps": planned.share_bps,
                     "unlocks_on": planned.unlocks_on,
                 }
-                for position, planned in enumerate(milestone_plan_of(space))
+                for position, planned in enumerate(campaign_milestone_plan(campaign, space))
             ]
         )
         .on_conflict_do_nothing(index_elements=[Milestone.campaign_id, Milestone.position])

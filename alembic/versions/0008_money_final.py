@@ -1,0 +1,35 @@
+"""A campaign keeps the milestone plan it launched with: campaigns.milestone_plan
+
+Revision ID: 0008_money_final
+Revises: 0007
+Create Date: 2026-12-06 23:00:00
+
+The space's plan is copied onto the campaign at launch (null, as on the space, means Kindling's default). Campaigns
+launched before this revision get their space's plan of now: what they would have got at funding until now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from alembic import op
+
+revision: str = "0008_money_final"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("campaigns", sa.Column("milestone_plan", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    op.execute(
+        "UPDATE campaigns SET milestone_plan = spaces.milestone_plan FROM spaces "
+        "WHERE spaces.id = campaigns.space_id AND campaigns.launched_at IS NOT NULL"
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("campaigns", "milestone_plan")
