@@ -50,7 +50,7 @@ from payments.closing import (
     requeue_due,
 )
 from payments.gateway import ChargeResult, GatewayError, PaymentRefused, SetupIntentResult
-from payments.ledger import EscrowShort, record_collection, record_refund
+from payments.ledger import EscrowShort, record_collection, record_fee_borne_by_platform, record_refund
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, ChargeAttempt, ChargeTerms, Refund, StripeCustomer
 from payments.refunds import create_refund, pledge_money, settle_refunded_pledge
 from payments.stripe_jobs import CHARGING_PLEDGE, StripeWork, held_exclusively_many
@@ -414,10 +414,10 @@ async def record_charge_outcome(
 
     succeeded: the collection is booked (with the campaign's fees), the pledge is `collected` and the backer told; a
     refund Stripe reports on the charge is booked too. On a campaign that was suspended meanwhile (or a pledge no
-    longer waiting) the money is booked without fees and given back in full. failed: an active pledge becomes
-    `errored` with its retry window, and the backer gets a link to give a new card; on a suspended campaign the
-    pledge is cancelled instead. After any outcome the campaign is funded if it no longer waits on anyone.
-    Returns False when the attempt is not one of ours.
+    longer waiting) the money is booked without fees and given back in full, Stripe's fee borne by the platform.
+    failed: an active pledge becomes `errored` with its retry window, and the backer gets a link to give a new card;
+    on a suspended campaign the pledge is cancelled instead. After any outcome the campaign is funded if it no longer
+    waits on anyone. Returns False when the attempt is not one of ours.
     """
     return await record_charge_outcomes(session, [(pledge_id, attempt, outcome)]) == 1
 
@@ -544,18 +544,17 @@ async def _collect(
         backer = await session.get_one(User, pledge.backer_id)
         await notify(session, backer, "pledge_charged", **await pledge_facts(session, pledge))
         return
-    # Charged after the campaign was suspended (the call was already on its way), or on a pledge no longer waiting.
+    # Charged after the campaign was suspended (the call was already on its way), or on a pledge no longer waiting:
+    # the backer gets it all back, and Stripe's fee on it is the platform's to bear.
     log.warning("pledge %s was charged after its campaign became %s: giving it back", pledge.id, campaign.status)
-    in_escrow = amount - outcome.processor_fee
-    if in_escrow > 0 and outcome.payment_intent_id is not None:
-        await create_refund(
-            session,
-            campaign,
-            pledge.id,
-            in_escrow,
-            reference=f"late:{pledge.id}:{row.attempt}",
-            payment_intent_id=outcome.payment_intent_id,
-        )
+    if outcome.payment_intent_id is None:
+        return
+    reference = f"late:{pledge.id}:{row.attempt}"
+    if outcome.processor_fee > 0:
+        await record_fee_borne_by_platform(session, campaign, pledge.id, reference, outcome.processor_fee)
+    await create_refund(
+        session, campaign, pledge.id, amount, reference=reference, payment_intent_id=outcome.payment_intent_id
+    )
 
 
 async def _refuse(session: AsyncSession, campaign: Campaign, pledge: Pledge, outcome: ChargeOutcome) -> None:

@@ -16,6 +16,8 @@ The movements:
     processor_fee      escrow -> processor_fees           } what Stripe kept
     release            escrow -> maker_payable            a released milestone
     refund             escrow -> backer_refunds           money given back to a backer
+    platform_fee       platform_fees -> escrow            Stripe's fee on a charge given back whole, borne by the
+                                                          platform (record_fee_borne_by_platform)
 
 The maker's payable account holds everything released to the maker; whether a release has reached their bank is
 the payout's business (payments.models.Payout), not the ledger's.
@@ -331,6 +333,27 @@ async def record_collection(
             session, campaign.id, reference, charged_fees, currency, pledge_id=pledge_id, accounts=accounts
         )
     return collected
+
+
+async def record_fee_borne_by_platform(
+    session: AsyncSession, campaign: Campaign, pledge_id: uuid.UUID, reference: str, fee: int
+) -> LedgerTransaction | None:
+    """The platform pays Stripe's fee on a charge it gives back whole (one that slipped through while its campaign
+    was being suspended): the fee moves from the platform's fees back into escrow, which then holds the whole amount
+    to refund. A `platform_fee` transaction the other way round, so the platform's fees go down by what it bore and
+    API.md's identity holds as it is. Once per `reference`."""
+    if fee <= 0:
+        raise ValueError(f"the platform bears a positive fee, not {fee}")
+    return await record(
+        session,
+        campaign.id,
+        "platform_fee",
+        f"fee-borne:{reference}",
+        [("platform_fees", -fee), ("escrow", fee)],
+        campaign.currency,
+        f"processor fee on pledge {pledge_id} borne by the platform",
+        pledge_id=pledge_id,
+    )
 
 
 async def record_release(session: AsyncSession, campaign: Campaign, milestone: Milestone) -> LedgerTransaction | None:
