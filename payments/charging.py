@@ -8,12 +8,15 @@ recorded (`started`: the process died between the call and the commit, or before
 failed on the way) is "in doubt", and before anything else its PaymentIntent is looked for at Stripe by its
 metadata. Only when Stripe has none is the same attempt sent again, with the same idempotency key, so neither real
 Stripe (which honours the key) nor a stand-in that ignores it (localstripe, whose listing is exact) ever charges
-twice. While a job works on a pledge it holds the pledge's advisory lock (payments.stripe_jobs.held_exclusively_many),
-so no second job sends the same attempt meanwhile.
+twice. Nothing stays in doubt for ever: an attempt recorded over KINDLING_CHARGE_DOUBT_HOURS ago that Stripe still has
+no PaymentIntent for is settled as failed (DOUBT_EXPIRED), logged at ERROR and listed on the operators' escrow desk.
+While a job works on a pledge it holds the pledge's advisory lock (payments.stripe_jobs.held_exclusively_many), so no
+second job sends the same attempt meanwhile.
 
 What an outcome does to the pledge is `record_charge_outcome(s)`, the one code path shared by the job and by Stripe's
 webhooks (payments.charge_events), which may deliver it before, after or instead of the job; it only ever moves
-forward. A card that is declined, or that the bank wants authenticated, makes the pledge `errored`: the backer may
+forward. A card that is declined, or that the bank wants authenticated, or a charge Stripe refuses outright (a 4xx
+other than 429: a deleted Customer, an unknown card, an amount out of bounds) makes the pledge `errored`: the backer may
 give a new card within the retry window (7 campaign days, payments.closing.RETRY_WINDOW_DAYS), is reminded a day
 before it ends, and is dropped after it.
 """
@@ -49,11 +52,11 @@ from payments.closing import (
     pledge_path,
     requeue_due,
 )
-from payments.gateway import ChargeResult, GatewayError, PaymentRefused, SetupIntentResult
+from payments.gateway import ChargeResult, GatewayError, PaymentRefused, RequestRefused, SetupIntentResult
 from payments.ledger import EscrowShort, record_collection, record_fee_borne_by_platform, record_refund
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, ChargeAttempt, ChargeTerms, Refund, StripeCustomer
 from payments.refunds import create_refund, pledge_money, settle_refunded_pledge
-from payments.stripe_jobs import CHARGING_PLEDGE, StripeWork, held_exclusively_many
+from payments.stripe_jobs import CHARGE_DOUBT_SECONDS, CHARGING_PLEDGE, StripeWork, held_exclusively_many
 
 log = logging.getLogger("kindling.payments")
 
@@ -123,6 +126,9 @@ def outcome_of_refusal(refused: PaymentRefused) -> ChargeOutcome:
 
 
 NOT_SENT = ChargeOutcome("failed", failure_code="not_sent")
+# Why an attempt in doubt for longer than KINDLING_CHARGE_DOUBT_HOURS, that Stripe has no PaymentIntent for, failed.
+DOUBT_EXPIRED = "doubt_expired"
+DOUBT_SETTLED = ChargeOutcome("failed", failure_code=DOUBT_EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class ChargeCall:
     in_doubt: bool
     # Whether the pledge may still be charged, should Stripe have no PaymentIntent for the attempt.
     may_charge: bool
+    # In doubt for longer than the job's charge_doubt_seconds: should Stripe have no PaymentIntent for it, it failed.
+    doubt_expired: bool = False
 
 
 # The job
@@ -166,7 +174,7 @@ async def charge_pledges(work: StripeWork, *pledge_refs: str) -> list[str]:
     async with held_exclusively_many(work.engine, CHARGING_PLEDGE, [ref for ref in refs if ref]) as mine:
         if mine:
             async with work.transaction() as session:
-                calls = await next_charge_calls(session, sorted(mine))
+                calls = await next_charge_calls(session, sorted(mine), doubt_seconds=work.charge_doubt_seconds)
             outcomes, failure = await _make_calls(work, calls)
             await _record_outcomes(work, outcomes)
             if outcomes:
@@ -195,6 +203,14 @@ async def _make_calls(
             outcome = found.get((call.pledge_id, call.attempt))
             if outcome is None and call.in_doubt and not call.may_charge:
                 outcome = NOT_SENT
+            elif outcome is None and call.doubt_expired:
+                log.error(
+                    "pledge %s attempt %d: in doubt for over %d hours and never seen at Stripe: settled as failed",
+                    call.pledge_id,
+                    call.attempt,
+                    work.charge_doubt_seconds // 3600,
+                )
+                outcome = DOUBT_SETTLED
             outcomes.append((call, outcome or await _send_charge(work, call)))
     except CampaignMovedOn as moved_on:
         log.info("%s; the rest of the batch waits for the sweep", moved_on)
@@ -258,8 +274,12 @@ async def _send_charge(work: StripeWork, call: ChargeCall) -> ChargeOutcome:
         )
     except PaymentRefused as refused:
         return outcome_of_refusal(refused)
+    except RequestRefused as refused:
+        # Stripe refused the call itself (a deleted Customer, an unknown card, an amount it will not charge): it
+        # charged nothing and never will on this attempt, which fails like a declined card.
+        return ChargeOutcome("failed", failure_code=f"refused:{refused.code or 'invalid_request'}")
     except GatewayError as error:
-        # It may or may not have reached Stripe (a timeout, a 5xx); a 429 did not, but is handled alike.
+        # It may or may not have reached Stripe (a timeout, a 5xx, a bad key); a 429 did not, but is handled alike.
         async with work.transaction() as session:
             await session.execute(
                 update(ChargeAttempt)
@@ -287,11 +307,14 @@ async def next_charge_call(session: AsyncSession, pledge_id: uuid.UUID) -> Charg
     return calls[0] if calls else None
 
 
-async def next_charge_calls(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]) -> list[ChargeCall]:
+async def next_charge_calls(
+    session: AsyncSession, pledge_ids: Sequence[uuid.UUID], *, doubt_seconds: int = CHARGE_DOUBT_SECONDS
+) -> list[ChargeCall]:
     """Decide, under the campaigns' share locks and the pledges' row locks, which call a job makes for each pledge:
-    the attempt in doubt if there is one, else a new attempt (recorded here, `started`) when the pledge is due for a
-    charge; nothing when there is nothing to do. A pledge is due when its campaign is successful and it is active,
-    or errored with a new card given since its last attempt. Four reads and one write, however many pledges."""
+    the attempt in doubt if there is one (noting whether it was recorded over `doubt_seconds` ago), else a new
+    attempt (recorded here, `started`) when the pledge is due for a charge; nothing when there is nothing to do. A
+    pledge is due when its campaign is successful and it is active, or errored with a new card given since its last
+    attempt. Four reads and one write, however many pledges."""
     ids = sorted(set(pledge_ids))
     campaign_statuses: dict[uuid.UUID, str] = {
         row.id: row.status
@@ -303,10 +326,11 @@ async def next_charge_calls(session: AsyncSession, pledge_ids: Sequence[uuid.UUI
         )
     }
     pledges = await _lock_pledges(session, ids)
-    last_attempts = {
-        attempt.pledge_id: attempt
-        for attempt in await session.scalars(
-            select(ChargeAttempt)
+    doubt_expired = ChargeAttempt.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, doubt_seconds)
+    last_attempts: dict[uuid.UUID, tuple[ChargeAttempt, bool]] = {
+        attempt.pledge_id: (attempt, expired)
+        for attempt, expired in await session.execute(
+            select(ChargeAttempt, doubt_expired)
             .where(ChargeAttempt.pledge_id.in_(ids))
             .ext(distinct_on(ChargeAttempt.pledge_id))
             .order_by(ChargeAttempt.pledge_id, ChargeAttempt.attempt.desc())
@@ -323,11 +347,9 @@ async def next_charge_calls(session: AsyncSession, pledge_ids: Sequence[uuid.UUI
     }
     calls = []
     for pledge in pledges.values():
+        last, expired = last_attempts.get(pledge.id, (None, False))
         call = _next_call(
-            pledge,
-            campaign_statuses.get(pledge.campaign_id),
-            last_attempts.get(pledge.id),
-            customers.get(pledge.backer_id),
+            pledge, campaign_statuses.get(pledge.campaign_id), last, customers.get(pledge.backer_id), expired=expired
         )
         if call is None:
             continue
@@ -348,7 +370,7 @@ async def next_charge_calls(session: AsyncSession, pledge_ids: Sequence[uuid.UUI
 
 
 def _next_call(
-    pledge: Pledge, campaign_status: str | None, last: ChargeAttempt | None, customer_id: str | None
+    pledge: Pledge, campaign_status: str | None, last: ChargeAttempt | None, customer_id: str | None, *, expired: bool
 ) -> ChargeCall | None:
     if campaign_status is None:
         return None
@@ -370,6 +392,7 @@ def _next_call(
             may_charge=campaign_status == "successful"
             and pledge.status in WAITING_PLEDGE_STATUSES
             and customer_id is not None,
+            doubt_expired=expired,
         )
     if not due or customer_id is None or pledge.payment_method_id is None:
         if due:
@@ -415,9 +438,10 @@ async def record_charge_outcome(
     succeeded: the collection is booked (with the campaign's fees), the pledge is `collected` and the backer told; a
     refund Stripe reports on the charge is booked too. On a campaign that was suspended meanwhile (or a pledge no
     longer waiting) the money is booked without fees and given back in full, Stripe's fee borne by the platform.
-    failed: an active pledge becomes `errored` with its retry window, and the backer gets a link to give a new card;
-    on a suspended campaign the pledge is cancelled instead. After any outcome the campaign is funded if it no longer
-    waits on anyone. Returns False when the attempt is not one of ours.
+    failed (a card declined, a charge Stripe refused outright, a doubt settled): an active pledge becomes `errored`
+    with its retry window, and the backer gets a link to give a new card; on a suspended campaign the pledge is
+    cancelled instead. After any outcome the campaign is funded if it no longer waits on anyone.
+    Returns False when the attempt is not one of ours.
     """
     return await record_charge_outcomes(session, [(pledge_id, attempt, outcome)]) == 1
 
@@ -664,6 +688,32 @@ async def record_new_card_setup(
     await session.refresh(pledge)
 
 
+# What the operators see
+
+
+async def charges_settled_after_doubt(session: AsyncSession, campaigns: Any, *, limit: int) -> list[Any]:
+    """The charge attempts settled as failed after too long in doubt (DOUBT_EXPIRED), latest first, of the
+    campaigns `campaigns` (SQL on Campaign) selects: rows of pledge_id, attempt, amount, currency, settled_at,
+    campaign_title, campaign_slug."""
+    rows = await session.execute(
+        select(
+            ChargeAttempt.pledge_id,
+            ChargeAttempt.attempt,
+            ChargeAttempt.amount,
+            ChargeAttempt.currency,
+            ChargeAttempt.finished_at.label("settled_at"),
+            Campaign.title.label("campaign_title"),
+            Campaign.slug.label("campaign_slug"),
+        )
+        .join(Pledge, Pledge.id == ChargeAttempt.pledge_id)
+        .join(Campaign, Campaign.id == Pledge.campaign_id)
+        .where(campaigns, ChargeAttempt.failure_code == DOUBT_EXPIRED, ChargeAttempt.status == "failed")
+        .order_by(ChargeAttempt.finished_at.desc(), ChargeAttempt.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
 # The sweep's steps
 
 
@@ -707,6 +757,8 @@ def _new_card_given() -> Any:
         .where(ChargeAttempt.pledge_id == Pledge.id)
         .order_by(ChargeAttempt.attempt.desc())
         .limit(1)
+        # Named: nested in another EXISTS (request_due_charges), automatic correlation would not reach `pledges`.
+        .correlate(Pledge)
         .scalar_subquery()
     )
     return Pledge.payment_method_id.is_not(None) & Pledge.payment_method_id.is_distinct_from(last_card)

@@ -82,6 +82,19 @@ class RateLimited(GatewayUnavailable):
     retry_after = 2
 
 
+class RequestRefused(GatewayError):
+    """Stripe refused the request itself (invalid, or about an object it does not have: a deleted Customer, an
+    unknown or detached PaymentMethod, an amount it will not charge): nothing happened, and sending the same request
+    again changes nothing. A charge refused so is final, unlike one whose call timed out or met a 5xx."""
+
+    type = "payment-provider-refused"
+    title = "The payment provider refused the request"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 class WebhookRejected(KindlingError):
     status = 400
     type = "bad-webhook-signature"
@@ -309,7 +322,8 @@ class StripeGateway:
     ) -> ChargeResult:
         """Charge a saved card now, without the backer. The idempotency key names the pledge and the attempt, so a
         retry of the same attempt can never charge twice (on real Stripe; localstripe ignores the key, see
-        `find_charge`). Raises CardDeclined or AuthenticationRequired when the bank refuses."""
+        `find_charge`). Raises CardDeclined or AuthenticationRequired when the bank refuses, RequestRefused when Stripe
+        itself does (a deleted Customer, an unknown card, an amount out of its bounds)."""
         key = f"pledge:{pledge_id}:charge:{attempt}"
         try:
             async with _stripe_errors():
@@ -475,6 +489,13 @@ def _our_error(exc: stripe.StripeError) -> GatewayError:
         return GatewayUnavailable("Stripe could not be reached; try again shortly.")
     if isinstance(exc, stripe.APIError) or (exc.http_status or 0) >= 500:
         return GatewayUnavailable("Stripe failed on its side; try again shortly.")
+    if isinstance(exc, stripe.InvalidRequestError):
+        # 400 or 404: Stripe did nothing. Not so a bad key (401, 403: our configuration, to be fixed, then retried)
+        # nor a key reused with other parameters (409, IdempotencyError: the first request may have done something).
+        log.warning("Stripe refused a request as invalid: %s (%s, status %s)", exc, exc.code, exc.http_status)
+        return RequestRefused(
+            f"The payment provider refused the request ({exc.code or exc.http_status}).", code=exc.code
+        )
     # Our own mistake or configuration (a bad key, a wrong id, an idempotency key reused with other parameters).
     log.error("Stripe refused a request: %s (%s, status %s)", type(exc).__name__, exc.code, exc.http_status)
     return GatewayError(f"The payment provider refused the request ({exc.code or exc.http_status}).")

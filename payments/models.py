@@ -231,6 +231,10 @@ class ChargeAttempt(Base):
             "pledge_id",
             postgresql_where=text(_known("status", IN_DOUBT_ATTEMPT_STATUSES)),
         ),
+        # The few settled as failed after too long in doubt, listed on the operators' escrow desk.
+        Index(
+            "ix_charge_attempts_doubt_expired", "finished_at", postgresql_where=text("failure_code = 'doubt_expired'")
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -29,6 +29,10 @@ log = logging.getLogger("kindling.payments")
 CHARGING_PLEDGE = 0x7063
 REFUNDING = 0x7072
 
+# How long a charge may stay in doubt: after it, an attempt Stripe still has no PaymentIntent for is settled as failed
+# (KINDLING_CHARGE_DOUBT_HOURS).
+CHARGE_DOUBT_SECONDS = 24 * 3600
+
 _TRY_LOCKS = text("SELECT key FROM unnest(CAST(:keys AS integer[])) AS key WHERE pg_try_advisory_lock(:kind, key)")
 
 
@@ -38,6 +42,7 @@ class StripeWork:
     engine: AsyncEngine
     gateway: PaymentGateway
     rate_limit: StripeRateLimit | None = None
+    charge_doubt_seconds: int = CHARGE_DOUBT_SECONDS
 
     async def wait_for_turn(self) -> None:
         """Before each call to Stripe: every worker process together stays under KINDLING_STRIPE_RATE."""

@@ -29,6 +29,7 @@ class Settings:
     platform_fee_bps: int
     pledge_hold_seconds: int
     stripe_rate: float
+    charge_doubt_hours: int
     smtp_url: str | None
     mail_from: str
     media_dir: Path
@@ -120,6 +121,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
         pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 3600, low=1, high=86400 * 7),
         stripe_rate=_number(env, "KINDLING_STRIPE_RATE", 20, low=0.1, high=10000),
+        charge_doubt_hours=_integer(env, "KINDLING_CHARGE_DOUBT_HOURS", 24, low=1, high=24 * 30),
         smtp_url=smtp_url,
         mail_from=env.get("KINDLING_MAIL_FROM", "").strip() or "Kindling <hello@kindling.localhost>",
         media_dir=Path(env.get("KINDLING_MEDIA_DIR", "").strip() or ".kindling/media").resolve(),
@@ -148,6 +150,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
             "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
             "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
+            "KINDLING_CHARGE_DOUBT_HOURS": str(settings.charge_doubt_hours),
             "KINDLING_MAIL_FROM": settings.mail_from,
             "KINDLING_MEDIA_DIR": str(settings.media_dir),
             "KINDLING_DEV": "1" if settings.dev else "",

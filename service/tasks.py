@@ -95,7 +95,13 @@ async def plan_campaign_actor(campaign_id: str) -> None:
 
 def stripe_work() -> StripeWork:
     context = worker_context()
-    return StripeWork(job_unit_of_work, context.engine, context.gateway, context.stripe_rate)
+    return StripeWork(
+        job_unit_of_work,
+        context.engine,
+        context.gateway,
+        context.stripe_rate,
+        charge_doubt_seconds=context.settings.charge_doubt_hours * 3600,
+    )
 
 
 # Charging, refunding and removing cards are idempotent and driven by the database. When Stripe is unavailable or

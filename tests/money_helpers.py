@@ -165,7 +165,9 @@ async def stripe_work(
         return unit_of_work(sessions, jobs)
 
     try:
-        yield StripeWork(transaction, engine, gateway, rate_limit)
+        yield StripeWork(
+            transaction, engine, gateway, rate_limit, charge_doubt_seconds=settings.charge_doubt_hours * 3600
+        )
     finally:
         await rate_limit.aclose()
 

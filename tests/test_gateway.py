@@ -25,6 +25,7 @@ from payments.gateway import (
     GatewayError,
     GatewayUnavailable,
     RateLimited,
+    RequestRefused,
     StripeGateway,
 )
 from payments.models import StripeCustomer
@@ -313,11 +314,26 @@ async def test_a_detached_card_leaves_the_customer(gateway: StripeGateway, strip
     assert method["customer"] is None
 
 
-async def test_an_unknown_setup_intent_is_a_gateway_error(gateway: StripeGateway) -> None:
+async def test_an_unknown_setup_intent_is_a_request_stripe_refuses(gateway: StripeGateway) -> None:
     with pytest.raises(GatewayError) as failed:
         await gateway.retrieve_setup_intent("seti_doesnotexist")
 
-    assert type(failed.value) is GatewayError and failed.value.status == 502
+    assert type(failed.value) is RequestRefused and failed.value.status == 502
+
+
+async def test_a_charge_of_an_unknown_card_or_a_deleted_customer_is_refused_for_good(
+    gateway: StripeGateway, stripe_server: EmbeddedStripe
+) -> None:
+    card = await save_card(gateway, stripe_server)
+    charge = {"pledge_id": uuid.uuid4(), "attempt": 1, "amount": 2500, "currency": "EUR"}
+
+    with pytest.raises(RequestRefused):
+        await gateway.charge_off_session(**charge, customer_id=card.customer_id, payment_method_id="pm_doesnotexist")
+    await gateway.delete_customer(card.customer_id)
+    with pytest.raises(RequestRefused):
+        await gateway.charge_off_session(
+            **charge, customer_id=card.customer_id, payment_method_id=card.payment_method_id
+        )
 
 
 async def test_stripe_out_of_reach_is_gateway_unavailable() -> None:

@@ -1,4 +1,5 @@
-"""A campaign keeps the milestone plan it launched with: campaigns.milestone_plan
+"""A campaign keeps the milestone plan it launched with (campaigns.milestone_plan); charges settled as failed after
+too long in doubt are found at once (ix_charge_attempts_doubt_expired)
 
 Revision ID: 0008_money_final
 Revises: 0007
@@ -29,7 +30,19 @@ def upgrade() -> None:
         "UPDATE campaigns SET milestone_plan = spaces.milestone_plan FROM spaces "
         "WHERE spaces.id = campaigns.space_id AND campaigns.launched_at IS NOT NULL"
     )
+    op.create_index(
+        "ix_charge_attempts_doubt_expired",
+        "charge_attempts",
+        ["finished_at"],
+        unique=False,
+        postgresql_where=sa.text("failure_code = 'doubt_expired'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_charge_attempts_doubt_expired",
+        table_name="charge_attempts",
+        postgresql_where=sa.text("failure_code = 'doubt_expired'"),
+    )
     op.drop_column("campaigns", "milestone_plan")

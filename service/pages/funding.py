@@ -1,6 +1,7 @@
 """Money for the people who run a campaign: the maker's funding dashboard (pledges over time, pledges by state, the
 books, the milestones and asking for one), and the operator's escrow desk (releasing requested milestones of the
-spaces they operate, marking payouts paid with the bank's reference).
+spaces they operate, marking payouts paid with the bank's reference, seeing the charges settled as failed after too
+long in doubt).
 
 The books, the milestones and every action come from the functions the JSON API calls (payments.ledger.books_for,
 campaign_ledger, payments.milestones.*); only the two sums a chart needs are read here.
@@ -24,7 +25,7 @@ from campaigns.access import operated_spaces, roles_from
 from campaigns.errors import Conflict
 from campaigns.lifecycle import Role
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space, User
-from payments import ledger, milestones
+from payments import charging, ledger, milestones
 from payments.ledger import PUBLIC_LEDGER_STATUSES
 from payments.milestones import MilestoneFigures
 from payments.models import Milestone, Payout
@@ -42,12 +43,13 @@ from service.pages.escrow import (
     unlock_condition,
 )
 from service.pages.svg_charts import cumulative_chart, nice_ceiling
-from service.web import current_user, read_form, redirect, render, uow
+from service.web import current_user, read_form, redirect, render, settings_of, uow
 
 # Where the escrow desk stops listing: campaigns with something to act on, payouts already paid, campaigns followed.
 DESK_CAMPAIGNS = 100
 PAID_SHOWN = 20
 FOLLOWED_SHOWN = 50
+SETTLED_DOUBTS_SHOWN = 100
 # The chart's widest span, in days: a campaign lasts at most 60, pre-orders may come for a while after.
 CHART_DAYS = 366
 # Pledge states as the funding page counts them: partially refunded pledges count with the refunded.
@@ -337,6 +339,7 @@ async def _desk(
                 .limit(PAID_SHOWN)
             )
         ).all()
+        settled_doubts = await charging.charges_settled_after_doubt(session, scope, limit=SETTLED_DOUBTS_SHOWN)
         followed = list(
             await session.scalars(
                 select(Campaign)
@@ -372,6 +375,19 @@ async def _desk(
                 "fulfilling": campaign.status in ("funded", "fulfilling", "fulfilled", "suspended"),
             }
             for campaign in followed
+        ],
+        "doubt_hours": settings_of(request).charge_doubt_hours,
+        "settled_doubts": [
+            {
+                "campaign_title": row.campaign_title,
+                "funding_url": f"/maker/campaigns/{row.campaign_slug}/funding",
+                "pledge_id": str(row.pledge_id),
+                "attempt": row.attempt,
+                "amount": row.amount,
+                "currency": row.currency,
+                "settled_at": row.settled_at,
+            }
+            for row in settled_doubts
         ],
         "payout_values": payout_values or {},
         "payout_errors": payout_errors or {},
