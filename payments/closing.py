@@ -25,6 +25,7 @@ from campaigns.notifications import notify
 from campaigns.pledges import release_tier_slots
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.service import request_plan
+from payments.gateway import RequestRefused
 from payments.milestones import create_milestones
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, ChargeAttempt, ChargeTerms
 from payments.stripe_jobs import StripeWork
@@ -279,7 +280,11 @@ async def remove_saved_card(work: StripeWork, pledge_ref: str) -> bool:
     if payment_method_id is None:
         return False
     await work.wait_for_turn()
-    await work.gateway.detach_payment_method(payment_method_id)
+    try:
+        await work.gateway.detach_payment_method(payment_method_id)
+    except RequestRefused:
+        # Stripe has no such card (any longer): there is nothing left to remove, and asking again would never end.
+        log.warning("pledge %s: its saved card %s is unknown to Stripe; forgotten here", pledge_id, payment_method_id)
     async with work.transaction() as session:
         await session.execute(
             update(Pledge)

@@ -81,15 +81,16 @@ async def test_a_charge_stripe_refuses_outright_errors_the_pledge_once_and_the_c
     jobs: ListSender,
 ) -> None:
     campaign, maker, _operator = await launched_campaign(stripe_client, sessions, goal=PAIR)
-    good, customer_gone, card_gone = await back_campaign(
-        stripe_client, stripe_server, sessions, campaign, [CARD_OK, CARD_OK, CARD_OK]
+    good, customer_gone, card_gone, never_back = await back_campaign(
+        stripe_client, stripe_server, sessions, campaign, [CARD_OK] * 4
     )
-    # Stripe no longer has one backer's Customer, nor another backer's card: either charge is a 404 at Stripe.
+    # Stripe no longer has one backer's Customer, nor two other backers' cards: each charge is a 404 at Stripe.
     await delete_customer_at_stripe(stripe_server, sessions, customer_gone.backer.id)
     async with sessions.begin() as session:
-        await session.execute(
-            update(Pledge).where(Pledge.id == card_gone.id).values(payment_method_id=f"pm_gone{uuid.uuid4().hex[:12]}")
-        )
+        for gone in (card_gone, never_back):
+            await session.execute(
+                update(Pledge).where(Pledge.id == gone.id).values(payment_method_id=f"pm_gone{uuid.uuid4().hex[:12]}")
+            )
     await pass_deadline(sessions, campaign["id"])
     assert (await sweep(sessions, stripe_settings, jobs))["close-campaigns"] == 1
 
@@ -98,10 +99,11 @@ async def test_a_charge_stripe_refuses_outright_errors_the_pledge_once_and_the_c
         assert sorted(answer for _actor, answer in answers if isinstance(answer, str)) == [
             "failed",
             "failed",
+            "failed",
             "succeeded",
         ]
         assert (await pledge_row(sessions, good.id)).status == "collected"
-        for refused in (customer_gone, card_gone):
+        for refused in (customer_gone, card_gone, never_back):
             pledge = await pledge_row(sessions, refused.id)
             assert pledge.status == "errored" and pledge.retry_until is not None
             assert await attempts_of(sessions, refused.id) == [(1, "failed")], "settled, not in doubt"
@@ -133,20 +135,23 @@ async def test_a_charge_stripe_refuses_outright_errors_the_pledge_once_and_the_c
         assert await attempts_of(sessions, card_gone.id) == [(1, "failed"), (2, "succeeded")]
         assert await campaign_status(sessions, campaign["id"]) == "successful", "one backer still has time"
 
-        # The other backer's window passes without a new card: dropped, and the campaign is funded.
+        # The other backers' window passes without a new card: dropped, and the campaign is funded.
         async with sessions.begin() as session:
             await session.execute(
                 update(Pledge)
-                .where(Pledge.id == customer_gone.id)
+                .where(Pledge.id.in_([customer_gone.id, never_back.id]))
                 .values(retry_until=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1))
             )
         found = await sweep(sessions, stripe_settings, jobs)
-        assert found["dropped-pledges"] == 1 and found["funded-campaigns"] == 1
-        await run_jobs(work, jobs)
+        assert found["dropped-pledges"] == 2 and found["funded-campaigns"] == 1
+        await run_jobs(work, jobs)  # their cards are removed, the one Stripe never had as well
+        assert (await sweep(sessions, stripe_settings, jobs))["card-removals"] == 0
 
-    assert (await pledge_row(sessions, customer_gone.id)).status == "dropped"
-    assert "pledge_dropped" in await mail_kinds(sessions, customer_gone.backer.email)
-    assert await payment_intents(stripe_server, pledge_id=customer_gone.id) == []
+    for dropped in (customer_gone, never_back):
+        pledge = await pledge_row(sessions, dropped.id)
+        assert pledge.status == "dropped" and pledge.payment_method_id is None
+        assert "pledge_dropped" in await mail_kinds(sessions, dropped.backer.email)
+        assert await payment_intents(stripe_server, pledge_id=dropped.id) == []
     assert await campaign_status(sessions, campaign["id"]) == "funded"
     ledger: dict[str, Any] = (
         await stripe_client.get(f"/api/v1/campaigns/{campaign['id']}/ledger", headers=maker.headers)
