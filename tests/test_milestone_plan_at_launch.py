@@ -14,6 +14,7 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import CARD_OK, Actor, launched_campaign
 from tests.money_helpers import back_campaign, pass_deadline, run_jobs, stripe_work, sweep
+from tests.test_money_pages import logged_in
 
 PAIR = 34_900 + 1_000  # the "Pair" tier shipped to CN
 NEW_PLAN = {
@@ -48,6 +49,13 @@ async def test_a_campaign_keeps_the_milestone_plan_it_launched_with_when_its_spa
     after, later_maker, _operator = await launched_campaign(
         stripe_client, sessions, goal=PAIR, space=space, operator=operator
     )
+    # Until funding, the maker's funding page shows the steps the campaign will release escrow in.
+    async with logged_in(stripe_client, maker) as browser:
+        page = (await browser.get(f"/maker/campaigns/{before['slug']}/funding")).text
+        assert "First batch confirmed" in page and "Tooling paid" not in page
+    async with logged_in(stripe_client, later_maker) as browser:
+        assert "Tooling paid" in (await browser.get(f"/maker/campaigns/{after['slug']}/funding")).text
+
     for campaign in (before, after):
         await back_campaign(stripe_client, stripe_server, sessions, campaign, [CARD_OK])
         await pass_deadline(sessions, campaign["id"])

@@ -230,7 +230,7 @@ async def _funding_page(request: Request, *, action_error: str | None = None, st
             "share": fee_percent(planned.share_bps),
             "condition": unlock_condition(planned.unlocks_on),
         }
-        for planned in milestones.milestone_plan_of(space)
+        for planned in milestones.campaign_milestone_plan(campaign, space)
     ]
     context = {
         "campaign": {
