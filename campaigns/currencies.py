@@ -14,9 +14,11 @@ so what is stored is what is sent; people type and read amounts in `display_expo
 - HUF and TWD: Stripe charges them in hundredths but pays them out only in whole units ("treats HUF as a
   zero-decimal currency for payouts"), and nobody prices in fillér: Kindling takes whole forints and dollars only,
   so every price, shipping fee and bonus is a multiple of `step` (100) minor units.
-- Left out on purpose: ISK and UGX, which Stripe charges only in whole units sent as hundredths, because refunds are
-  shared out pro rata to the minor unit; IDR and COP, whose eight-digit limit would cap a pledge below USD 300 (and
-  nine digits for American Express below USD 2,500); zero-decimal currencies Stripe gives no minimum for.
+- Left out on purpose: ISK and UGX, which Stripe takes only in whole units (sent as hundredths) while Kindling shares
+  refunds out pro rata to the minor unit; IDR and COP, whose eight-digit limit would cap a pledge below USD 300 (and
+  American Express's nine digits below USD 2,500); zero-decimal currencies Stripe gives no minimum for.
+- It lives in `campaigns/`, not `payments/`, because a campaign's own rules (its currency, its tiers' prices, a
+  pledge's total) need it and the domain of campaigns depends on nothing in payments.
 """
 
 from __future__ import annotations
