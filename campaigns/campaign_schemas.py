@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from babel import Locale
-from babel.numbers import get_territory_currencies
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from campaigns.countries import is_country, is_currency
+from campaigns.countries import is_country
+from campaigns.currencies import CURRENCIES
 from campaigns.lifecycle import REVIEW_DECISIONS
 from campaigns.models import CAMPAIGN_STATUSES
 from campaigns.schemas import Name, PageQuery
@@ -26,19 +24,10 @@ MAX_AMOUNT = 10**12
 MAX_UNITS = 10_000_000
 
 
-@cache
-def tender_currencies() -> frozenset[str]:
-    """ISO 4217 currencies that are legal tender somewhere today (CLDR), not the historical ones like DEM."""
-    found: set[str] = set()
-    for territory in Locale("en").territories:
-        found.update(get_territory_currencies(str(territory), tender=True, non_tender=False))
-    return frozenset(code for code in found if is_currency(code))
-
-
 def _currency(code: str) -> str:
     code = code.upper()
-    if code not in tender_currencies():
-        raise ValueError("must be an ISO 4217 currency in use today, such as CNY, USD or JPY")
+    if code not in CURRENCIES:
+        raise ValueError(f"must be one of the currencies Kindling accepts: {', '.join(sorted(CURRENCIES))}")
     return code
 
 
@@ -334,8 +323,12 @@ class CampaignOut(ResponseModel):
     description: str
     description_html: str
     currency: str
-    # Digits after the decimal point in the currency's minor unit: 2 for CNY (fen), 0 for JPY.
+    # Digits after the decimal point in the currency's minor unit, the unit of every amount: 2 for CNY (fen) and for
+    # HUF (Stripe's), 0 for JPY.
     currency_digits: int
+    # The least and the most one pledge may come to, in minor units (null for a currency Kindling no longer accepts).
+    pledge_minimum: int | None = None
+    pledge_maximum: int | None = None
     goal: int
     status: str
     space_id: uuid.UUID

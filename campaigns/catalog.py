@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import campaign_for
-from campaigns.campaign_schemas import ProductCreate, ProductPatch, TierCreate, TierPatch
+from campaigns.campaign_schemas import ProductCreate, ProductPatch, ShippingRate, TierCreate, TierPatch
+from campaigns.currencies import check_price, check_whole_units
 from campaigns.errors import Conflict, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import Campaign, Product, Tier, User
@@ -102,6 +103,7 @@ async def _product_of(session: AsyncSession, campaign: Campaign, product_ref: uu
 async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, fields: TierCreate) -> Tier:
     """A new tier, after the others; a limited tier starts with all its slots free."""
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    check_tier_money(campaign, fields.price, fields.shipping)
     position = await session.scalar(
         select(func.coalesce(func.max(Tier.position) + 1, 0)).where(Tier.campaign_id == campaign.id)
     )
@@ -122,6 +124,14 @@ async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: 
     return tier
 
 
+def check_tier_money(campaign: Campaign, price: int, shipping: Sequence[ShippingRate]) -> None:
+    """A tier's price within what one pledge may come to in the campaign's currency; it and every shipping fee a
+    whole number of units (campaigns/currencies.py)."""
+    check_price("price", price, campaign.currency)
+    for rate in shipping:
+        check_whole_units("shipping", rate.fee, campaign.currency)
+
+
 async def update_tier(
     session: AsyncSession, campaign_ref: uuid.UUID | str, tier_ref: uuid.UUID | str, maker: User, patch: TierPatch
 ) -> Tier:
@@ -129,6 +139,7 @@ async def update_tier(
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
     tier = await _tier_of(session, campaign, tier_ref)
     changes = patch.changes()
+    check_tier_money(campaign, changes.get("price", tier.price), patch.shipping or [])
     if "items" in changes:
         changes["items"] = [item.model_dump() for item in patch.items or []]
     if "shipping" in changes:

@@ -1,11 +1,10 @@
-"""ISO 3166 countries and ISO 4217 currencies, from Babel's CLDR data."""
+"""ISO 3166 countries, from Babel's CLDR data (currencies: campaigns/currencies.py)."""
 
 from __future__ import annotations
 
 from functools import cache
 
 from babel import Locale
-from babel.numbers import get_currency_precision, list_currencies
 
 
 @cache
@@ -16,17 +15,3 @@ def country_codes() -> frozenset[str]:
 
 def is_country(code: str) -> bool:
     return code in country_codes()
-
-
-@cache
-def currency_codes() -> frozenset[str]:
-    return frozenset(list_currencies())
-
-
-def is_currency(code: str) -> bool:
-    return code in currency_codes()
-
-
-def minor_digits(currency: str) -> int:
-    """How many digits follow the decimal point in the currency's minor unit: 2 for USD and CNY, 0 for JPY."""
-    return get_currency_precision(currency)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import roles_on
+from campaigns.currencies import check_pledge_total, check_whole_units
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
@@ -77,12 +78,15 @@ def shipping_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int
 
 
 def pledge_terms(campaign: Campaign, tier: Tier | None, *, bonus: int, shipping_country: str | None) -> PledgeTerms:
-    """Amount = the tier's price + the bonus + the shipping fee to the backer's country."""
+    """Amount = the tier's price + the bonus + the shipping fee to the backer's country, between the least Stripe
+    can charge in the campaign's currency and the most one pledge may come to (campaigns/currencies.py)."""
     if bonus < 0:
         raise InvalidInput("bonus", "must be zero or more")
+    check_whole_units("bonus", bonus, campaign.currency)
     if tier is None:
         if bonus <= 0:
             raise InvalidInput("bonus", "a pledge without a reward must be a bonus of more than zero")
+        check_pledge_total(bonus, campaign.currency)
         return PledgeTerms(None, bonus, bonus, 0, shipping_country, campaign.currency)
     fee = 0
     if ships(tier):
@@ -92,7 +96,9 @@ def pledge_terms(campaign: Campaign, tier: Tier | None, *, bonus: int, shipping_
         if found is None:
             raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
         fee = found
-    return PledgeTerms(tier.id, tier.price + bonus + fee, bonus, fee, shipping_country, campaign.currency)
+    amount = tier.price + bonus + fee
+    check_pledge_total(amount, campaign.currency)
+    return PledgeTerms(tier.id, amount, bonus, fee, shipping_country, campaign.currency)
 
 
 async def reserve_tier_slot(session: AsyncSession, tier: Tier) -> None:

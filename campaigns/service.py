@@ -23,6 +23,7 @@ from campaigns import lifecycle
 from campaigns.access import campaign_for, move_campaign, operated_spaces, roles_from, visible_campaign, visible_to
 from campaigns.campaign_schemas import CampaignCreate, CampaignPatch
 from campaigns.catalog import missing_skus
+from campaigns.currencies import AmountRefused, check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
 from campaigns.lifecycle import Role
@@ -152,12 +153,25 @@ async def update_campaign(
     changes = patch.changes()
     if "space_id" in changes:
         await _require_space(session, changes["space_id"])
+    if changes.get("currency", campaign.currency) != campaign.currency:
+        await _tiers_fit_currency(session, campaign, changes["currency"])
     if "description" in changes:
         campaign.description_html = render_story(changes["description"])
     for name, value in changes.items():
         setattr(campaign, name, value)
     await session.flush()
     return campaign
+
+
+async def _tiers_fit_currency(session: AsyncSession, campaign: Campaign, currency: str) -> None:
+    """Amounts are minor units of the campaign's currency: a new currency must take every tier's as they are."""
+    for tier in await session.scalars(select(Tier).where(Tier.campaign_id == campaign.id)):
+        try:
+            check_price("price", tier.price, currency)
+            for rate in tier.shipping:
+                check_whole_units("shipping", int(rate["fee"]), currency)
+        except AmountRefused as refused:
+            raise InvalidInput("currency", f"the tier {tier.title!r} does not fit it: {refused.detail}") from None
 
 
 # Moving it along

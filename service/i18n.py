@@ -15,7 +15,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
-from campaigns.countries import minor_digits
+from campaigns.currencies import format_amount, minor_exponent
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LOCALES = ("en", "zh_CN")
@@ -95,16 +95,13 @@ def babel_locale() -> Locale:
 
 
 def money(amount: int, currency: str) -> str:
-    """Format integer minor units for people: 250000 CNY is ¥2,500.00; 5000 JPY is ￥5,000."""
-    digits = minor_digits(currency)
-    value = Decimal(amount).scaleb(-digits)
-    return format_currency(value, currency, locale=babel_locale(), currency_digits=True)
+    """Format integer minor units for people: 250000 CNY is ¥2,500.00; 5000 JPY is ￥5,000; 150000 HUF is HUF1,500."""
+    return format_amount(amount, currency, babel_locale())
 
 
 def money_short(amount: int, currency: str) -> str:
     """Whole units only, for progress figures: ¥2,500."""
-    digits = minor_digits(currency)
-    value = Decimal(amount).scaleb(-digits)
+    value = Decimal(amount).scaleb(-minor_exponent(currency))
     return format_currency(
         value.to_integral_value(), currency, locale=babel_locale(), format="¤#,##0", currency_digits=False
     )

@@ -24,7 +24,7 @@ from campaigns.campaign_schemas import (
     UpdateCreate,
     UpdateOut,
 )
-from campaigns.countries import minor_digits
+from campaigns.currencies import accepted_currency, minor_exponent
 from campaigns.images import image_url
 from campaigns.models import CampaignImage, Review, User
 from campaigns.schemas import PageQuery
@@ -46,6 +46,7 @@ def review_out(row: Review) -> ReviewOut:
 
 def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
     campaign = detail.campaign
+    rules = accepted_currency(campaign.currency)
     products = [ProductOut.model_validate(product) for product in detail.products]
     if not detail.sees_costs:
         products = [product.model_copy(update={"unit_cost": None}) for product in products]
@@ -57,7 +58,9 @@ def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
         description=campaign.description,
         description_html=campaign.description_html,
         currency=campaign.currency,
-        currency_digits=minor_digits(campaign.currency),
+        currency_digits=minor_exponent(campaign.currency),
+        pledge_minimum=rules.minimum if rules else None,
+        pledge_maximum=rules.pledge_cap if rules else None,
         goal=campaign.goal,
         status=campaign.status,
         space_id=campaign.space_id,

@@ -26,9 +26,9 @@ from campaigns.campaign_schemas import (
     TierCreate,
     TierItem,
     UpdateCreate,
-    tender_currencies,
 )
-from campaigns.countries import is_country, minor_digits
+from campaigns.countries import is_country
+from campaigns.currencies import CURRENCIES, display_exponent
 from campaigns.models import Campaign, Product, Tier
 from service.i18n import babel_locale
 from service.i18n import gettext as _
@@ -37,7 +37,7 @@ from service.pages.money_input import NumberInputError, major_units, minor_units
 
 M = TypeVar("M", bound=BaseModel)
 FormValues = Mapping[str, str]
-# Currencies offered first in the currency list; every other one in use today follows.
+# Currencies offered first in the currency list; every other one Kindling accepts follows.
 COMMON_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "TWD", "JPY", "GBP", "SGD")
 BLANK_ITEM_ROWS = 2
 BLANK_SHIPPING_ROWS = 3
@@ -80,7 +80,7 @@ CAMPAIGN_FIELDS = ("title", "summary", "description", "currency", "goal", "space
 
 def currency_options() -> list[tuple[str, str]]:
     names = babel_locale().currencies
-    rest = sorted(code for code in tender_currencies() if code not in COMMON_CURRENCIES)
+    rest = sorted(code for code in CURRENCIES if code not in COMMON_CURRENCIES)
     return [(code, f"{code} · {names.get(code, code)}") for code in (*COMMON_CURRENCIES, *rest)]
 
 
@@ -282,7 +282,7 @@ def tier_values(tier: Tier, currency: str) -> dict[str, str]:
 
 
 def currency_hint(currency: str) -> str:
-    digits = minor_digits(currency)
+    digits = display_exponent(currency)
     if digits == 0:
         return _("In %(currency)s, whole units only, e.g. 5000.") % {"currency": currency}
     return _("In %(currency)s, e.g. %(example)s.") % {"currency": currency, "example": "149." + "0" * digits}

@@ -23,7 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from campaigns import service
-from campaigns.countries import country_codes, minor_digits
+from campaigns.countries import country_codes
+from campaigns.currencies import AboveCap, BelowMinimum, NotWholeUnits, display_exponent, minor_exponent
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledge_schemas import PledgeCreate
@@ -114,19 +115,32 @@ def read_choice(
         try:
             pledge_terms(campaign, tier, bonus=0, shipping_country=country)
         except InvalidInput as exc:
-            errors["shipping_country"] = term_message(exc.errors[0].field, country)
+            if exc.errors[0].field == "shipping_country":
+                errors["shipping_country"] = term_message(exc, country)
     if errors:
         return errors
     try:
         pledge_terms(campaign, tier, bonus=bonus, shipping_country=country)
     except InvalidInput as exc:
         field = exc.errors[0].field
-        return {field if field != "tier_id" else "tier": term_message(field, country)}
+        return {field if field != "tier_id" else "tier": term_message(exc, country)}
     return Choice(tier, bonus, country)
 
 
-def term_message(field: str, country: str | None) -> str:
+def term_message(refusal: InvalidInput, country: str | None) -> str:
     """`pledge_terms`'s refusals, in the reader's language."""
+    field = refusal.errors[0].field
+    if isinstance(refusal, BelowMinimum):
+        return _("A pledge must come to at least %(amount)s, the least a card can be charged in %(currency)s.") % {
+            "amount": money(refusal.limit, refusal.currency),
+            "currency": refusal.currency,
+        }
+    if isinstance(refusal, AboveCap):
+        return _("One pledge may come to at most %(amount)s. Lower the bonus.") % {
+            "amount": money(refusal.limit, refusal.currency)
+        }
+    if isinstance(refusal, NotWholeUnits):
+        return _("%(currency)s amounts are whole numbers: leave out the decimals.") % {"currency": refusal.currency}
     if field == "shipping_country" and country:
         return _("This reward does not ship to %(country)s. Choose another country or another reward.") % {
             "country": country_name(country)
@@ -223,7 +237,8 @@ def script_data(tiers: Sequence[Tier], currency: str) -> dict[str, str]:
     return {
         "tiers": json.dumps(tier_data, separators=(",", ":")),
         "countries": json.dumps(countries, ensure_ascii=False, separators=(",", ":")),
-        "digits": str(minor_digits(currency)),
+        "digits": str(display_exponent(currency)),
+        "scale": str(minor_exponent(currency)),
     }
 
 
@@ -273,7 +288,7 @@ def choice_form(
         "summary": order_summary(values, campaign, tiers),
         "script": script_data(tiers, campaign.currency),
         "currency": campaign.currency,
-        "bonus_example": example(minor_digits(campaign.currency)),
+        "bonus_example": example(display_exponent(campaign.currency)),
     }
 
 
@@ -447,7 +462,7 @@ async def back(request: Request) -> Response:
         return _back_page(request, backing, values=values, status=403)
     except InvalidInput as exc:
         field = exc.errors[0].field
-        errors = {"tier" if field == "tier_id" else field: term_message(field, checked.shipping_country)}
+        errors = {"tier" if field == "tier_id" else field: term_message(exc, checked.shipping_country)}
         return _back_page(request, backing, values=values, errors=errors, status=422)
     except GatewayError:
         message = _("The card service did not answer. Nothing was saved; please try again in a moment.")

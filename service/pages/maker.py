@@ -22,11 +22,12 @@ from campaigns import catalog, review, service, updates
 from campaigns.campaign_schemas import CampaignPatch, ProductPatch, TierPatch
 from campaigns.catalog import SkuTaken
 from campaigns.countries import country_codes
+from campaigns.currencies import AboveCap, AmountRefused, BelowMinimum
 from campaigns.errors import InvalidInput, NotFound
 from campaigns.images import IMAGE_ROLES, MAX_IMAGE_BYTES, add_campaign_image, image_url, remove_campaign_image
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
 from service.i18n import gettext as _
-from service.i18n import ngettext
+from service.i18n import money, ngettext
 from service.pages import FieldMessages, country_name, viewer
 from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
@@ -267,8 +268,11 @@ async def edit_campaign(request: Request) -> Response:
             maker = await current_user(request, session)
             patch = CampaignPatch.model_validate(checked.model_dump())
             campaign = await service.update_campaign(session, _slug(request), maker, patch)
-    except InvalidInput:
-        errors = {"space_id": _("Choose the makerspace that will vet your campaign.")}
+    except InvalidInput as exc:
+        if exc.errors[0].field == "currency":
+            errors = {"currency": _("Some reward tiers' prices cannot be charged in this currency: change them first.")}
+        else:
+            errors = {"space_id": _("Choose the makerspace that will vet your campaign.")}
         return await _campaign_form_page(request, values=values, errors=errors, slug=_slug(request), status=422)
     return redirect(_manage_url(campaign.slug, "saved"))
 
@@ -608,13 +612,17 @@ async def save_tier(request: Request) -> Response:
     checked = read_tier(values, await _campaign_currency(request))
     if isinstance(checked, dict):
         return await _tier_form_page(request, values=values, errors=checked, tier_id=tier_ref, status=422)
-    async with uow(request) as session:
-        maker = await current_user(request, session)
-        if tier_ref is None:
-            await catalog.add_tier(session, _slug(request), maker, checked)
-        else:
-            patch = TierPatch.model_validate(checked.model_dump())
-            await catalog.update_tier(session, _slug(request), tier_ref, maker, patch)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            if tier_ref is None:
+                await catalog.add_tier(session, _slug(request), maker, checked)
+            else:
+                patch = TierPatch.model_validate(checked.model_dump())
+                await catalog.update_tier(session, _slug(request), tier_ref, maker, patch)
+    except AmountRefused as refused:
+        errors = {"price": price_message(refused)}
+        return await _tier_form_page(request, values=values, errors=errors, tier_id=tier_ref, status=422)
     return redirect(_manage_url(_slug(request), "tier-added" if tier_ref is None else "tier-saved", "tiers"))
 
 
@@ -624,6 +632,19 @@ async def remove_tier(request: Request) -> Response:
         maker = await current_user(request, session)
         await catalog.remove_tier(session, _slug(request), str(request.path_params["tier_id"]), maker)
     return redirect(_manage_url(_slug(request), "tier-removed", "tiers"))
+
+
+def price_message(refused: AmountRefused) -> str:
+    if isinstance(refused, BelowMinimum):
+        return _("Enter at least %(amount)s, the least a card can be charged in %(currency)s.") % {
+            "amount": money(refused.limit, refused.currency),
+            "currency": refused.currency,
+        }
+    if isinstance(refused, AboveCap):
+        return _("Enter at most %(amount)s, the most one pledge may come to.") % {
+            "amount": money(refused.limit, refused.currency)
+        }
+    return _("%(currency)s amounts are whole numbers: leave out the decimals.") % {"currency": refused.currency}
 
 
 routes = [

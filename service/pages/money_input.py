@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from campaigns.countries import minor_digits
+from campaigns.currencies import display_exponent, minor_exponent, step_of
 from service.i18n import gettext as _
 from service.i18n import ngettext
 
@@ -54,23 +54,29 @@ def scaled_integer(text: str, digits: int) -> int:
 
 
 def minor_units(text: str, currency: str) -> int:
-    """Money typed in major units as integer minor units: "149.00" CNY -> 14900, "5000" JPY -> 5000.
+    """Money typed in major units as integer minor units, Stripe's (campaigns/currencies.py): "149.00" CNY -> 14900,
+    "5000" JPY -> 5000, "1500" HUF -> 150000 (whole forints, in Stripe's hundredths).
 
-    Refuses more decimals than the currency has ("149.001" CNY, "5000.5" JPY), naming the currency.
+    Refuses more decimals than the currency is typed with ("149.001" CNY, "5000.5" JPY, "1500.5" HUF), naming it.
     """
-    digits = minor_digits(currency)
+    digits = display_exponent(currency)
     try:
-        return scaled_integer(text, digits)
+        typed = scaled_integer(text, digits)
     except TooManyDecimals:
         raise TooManyDecimals(_too_many_decimals_in(currency, digits)) from None
     except NotANumber:
         message = _("Enter an amount in %(currency)s, like %(example)s.")
         raise NotANumber(message % {"currency": currency, "example": example(digits)}) from None
+    return typed * step_of(currency)
 
 
 def major_units(amount: int, currency: str) -> str:
-    """Integer minor units as a person types them back into a form: 14900 CNY -> "149.00", 5000 JPY -> "5000"."""
-    return scaled_text(amount, minor_digits(currency))
+    """Integer minor units as a person types them back into a form: 14900 CNY -> "149.00", 5000 JPY -> "5000",
+    150000 HUF -> "1500". An amount that is not a whole number of typed units keeps every digit it has."""
+    step = step_of(currency)
+    if amount % step:
+        return scaled_text(amount, minor_exponent(currency))
+    return scaled_text(amount // step, display_exponent(currency))
 
 
 def scaled_text(value: int, digits: int) -> str:

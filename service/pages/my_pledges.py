@@ -387,7 +387,7 @@ async def change(request: Request) -> Response:
         return await _pledge_page(request, ref, change_error=message, status=409)
     except InvalidInput as exc:
         field = exc.errors[0].field
-        errors = {"tier" if field == "tier_id" else field: term_message(field, checked.shipping_country)}
+        errors = {"tier" if field == "tier_id" else field: term_message(exc, checked.shipping_country)}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=422)
     return redirect(f"/me/pledges/{ref}?done=changed")
 

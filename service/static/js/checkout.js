@@ -40,7 +40,10 @@
     var data = form.dataset;
     var tiers = parseJson(data.tiers, {});
     var countries = parseJson(data.countries, []);
+    // Typed with `digits` decimals, kept in minor units of `scale` digits (Stripe's): HUF is typed 0, kept 2.
     var digits = parseInt(data.digits || "2", 10);
+    var scale = parseInt(data.scale || String(digits), 10);
+    var step = Math.pow(10, scale - digits);
     var formatter = new Intl.NumberFormat(data.locale || "en", {
       style: "currency",
       currency: data.currency,
@@ -52,7 +55,7 @@
     var bonusInput = form.querySelector("input[name=bonus]");
 
     function money(minor) {
-      return formatter.format(minor / Math.pow(10, digits));
+      return formatter.format(minor / Math.pow(10, scale));
     }
 
     function feeText(fee) {
@@ -123,7 +126,8 @@
           fee = fees["*"];
         }
       }
-      var bonus = bonusInput ? minorUnits(bonusInput.value, digits) : 0;
+      var typed = bonusInput ? minorUnits(bonusInput.value, digits) : 0;
+      var bonus = typed === null ? null : typed * step;
       show("price", price === null ? pending : money(price));
       show("shipping", fee === null ? data.msgPending : money(fee));
       show("bonus", bonus === null ? pending : money(bonus));
