@@ -5,13 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from campaigns.models import Pledge
+from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
 from campaigns.schemas import Country
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
 Money = Annotated[int, Field(ge=0, le=10**12)]
+
+
+def _phone_number(value: str) -> str:
+    if value and not is_phone_number(value):
+        raise ValueError(
+            f"a phone number: digits, spaces and + ( ) - only, starting with a digit, + or (, "
+            f"{PHONE_DIGITS.start} to {PHONE_DIGITS.stop - 1} digits"
+        )
+    return value
 
 
 class PledgeCreate(RequestModel):
@@ -34,7 +44,7 @@ class AddressIn(RequestModel):
     region: Annotated[str, Field(max_length=120)] = ""
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
     country: Country
-    phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\- .]*$")] = ""
+    phone: Annotated[str, Field(max_length=MAX_PHONE_CHARS), AfterValidator(_phone_number)] = ""
 
 
 class AddressOut(ResponseModel):

@@ -330,7 +330,7 @@ async def test_the_shipping_list_has_the_contracts_columns_and_keeps_chinese_add
         "region": "广东省",
         "postal_code": "518057",
         "country": "CN",
-        "phone": "'+86 755 1234 5678",  # a leading + would make a spreadsheet compute the cell
+        "phone": "+86 755 1234 5678",  # as typed: a phone number holds no formula
         "items": "BOARD x1; CASE x1",
         "weight_grams": str(120 + 80 + 150),
     }

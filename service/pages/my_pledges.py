@@ -21,6 +21,7 @@ from starlette.routing import Route
 from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
+from campaigns.phones import PHONE_DIGITS
 from campaigns.pledge_schemas import AddressIn
 from campaigns.pledges import (
     OPEN_PLEDGE_STATUSES,
@@ -418,7 +419,8 @@ async def give_address(request: Request) -> Response:
         values,
         invalid={
             "country": _("Choose a country from the list."),
-            "phone": _("Use digits, spaces and + ( ) - only."),
+            "phone": _("A phone number has %(min)d to %(max)d digits: use digits, spaces and + ( ) - only.")
+            % {"min": PHONE_DIGITS.start, "max": PHONE_DIGITS.stop - 1},
         },
     )
     if not isinstance(checked, AddressIn):
