@@ -23,6 +23,7 @@ from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
 from campaigns.pledge_schemas import AddressIn
+from campaigns.pledge_viewers import PledgeViewer, visible_address
 from campaigns.pledges import (
     OPEN_PLEDGE_STATUSES,
     ChangedMeanwhile,
@@ -306,7 +307,9 @@ def _pledge_context(
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     can_change = pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign)
     ships_reward = tier is not None and ships(tier)
-    address = dict(pledge.address) if isinstance(pledge.address, dict) else None
+    address = visible_address(
+        pledge, PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status=campaign.status)
+    )
     if address is not None:
         address["country_name"] = country_name(str(address.get("country") or ""))
     locked = addresses_locked(campaign, now)
