@@ -5,13 +5,29 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from campaigns.models import Pledge
+from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
+from campaigns.pledge_viewers import (
+    CARD_SETUP_STATUSES,
+    PledgeViewer,
+    sees_card_setup,
+    visible_address,
+)
 from campaigns.schemas import Country
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
 Money = Annotated[int, Field(ge=0, le=10**12)]
+
+
+def _phone_number(value: str) -> str:
+    if value and not is_phone_number(value):
+        raise ValueError(
+            f"a phone number: digits, spaces and + ( ) - only, starting with a digit, + or (, "
+            f"{PHONE_DIGITS.start} to {PHONE_DIGITS.stop - 1} digits"
+        )
+    return value
 
 
 class PledgeCreate(RequestModel):
@@ -34,7 +50,7 @@ class AddressIn(RequestModel):
     region: Annotated[str, Field(max_length=120)] = ""
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
     country: Country
-    phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\- .]*$")] = ""
+    phone: Annotated[str, Field(max_length=MAX_PHONE_CHARS), AfterValidator(_phone_number)] = ""
 
 
 class AddressOut(ResponseModel):
@@ -79,9 +95,14 @@ class PledgeOut(ResponseModel):
     payment: PaymentOut | None = None
 
     @classmethod
-    def of(cls, pledge: Pledge, *, publishable_key: str, shipment: dict[str, Any] | None = None) -> PledgeOut:
+    def for_viewer(
+        cls, pledge: Pledge, viewer: PledgeViewer, *, publishable_key: str, shipment: dict[str, Any] | None = None
+    ) -> PledgeOut:
+        """The pledge as `viewer` may see it (`campaigns.pledge_viewers`): every response that shows a pledge is
+        made here."""
+        address = visible_address(pledge, viewer)
         payment = None
-        if pledge.status == "requires_payment_method" or pledge.status == "errored":
+        if sees_card_setup(viewer) and pledge.status in CARD_SETUP_STATUSES:
             payment = PaymentOut(
                 setup_intent_id=pledge.setup_intent_id,
                 client_secret=pledge.setup_intent_client_secret,
@@ -100,7 +121,7 @@ class PledgeOut(ResponseModel):
             shipping_country=pledge.shipping_country,
             created_at=pledge.created_at,
             charged_at=pledge.charged_at,
-            address=AddressOut.model_validate(pledge.address) if pledge.address else None,
+            address=AddressOut.model_validate(address) if address else None,
             shipment=ShipmentOut.model_validate(shipment) if shipment else None,
             payment=payment,
         )

@@ -14,20 +14,20 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Uuid, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Boolean, ColumnElement, Uuid, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign, visible_campaign
-from campaigns.errors import Conflict, NotAllowed, NotFound
+from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, Tier, User, new_id
-from fulfillment.models import Allocation, Batch, Shipment
+from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
 
 PLAN_CAMPAIGN = "fulfillment.plan"
@@ -415,6 +415,31 @@ async def fulfillment_settings(session: AsyncSession, campaign_ref: uuid.UUID | 
     return campaign
 
 
+class LockTooEarly(InvalidInput):
+    """The address lock asked for comes before the earliest one allowed (`earliest`)."""
+
+    def __init__(self, earliest: datetime, *, was_set: bool) -> None:
+        self.earliest = earliest
+        self.was_set = was_set
+        whole_second = earliest.replace(microsecond=0) + timedelta(seconds=1 if earliest.microsecond else 0)
+        moment = whole_second.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        super().__init__(
+            "address_lock_at",
+            f"the earliest allowed is {moment}: backers have the days after the address survey to answer"
+            + (", and a lock once set only moves later" if was_set else ""),
+        )
+
+
+def earliest_address_lock(campaign: Any, *, survey_seconds: int) -> Any:
+    """SQL: the earliest address lock `campaign` (its table or row, in SQL) may be given: `survey_seconds` after its
+    address survey first went out (after now while none has), and never before the lock already set."""
+    first_survey = (
+        select(func.min(AddressRequest.surveyed_at)).where(AddressRequest.campaign_id == campaign.id).scalar_subquery()
+    )
+    after_survey = func.coalesce(first_survey, func.now()) + func.make_interval(0, 0, 0, 0, 0, 0, survey_seconds)
+    return func.greatest(after_survey, campaign.address_lock_at)  # greatest() passes over a NULL lock
+
+
 async def set_fulfillment_settings(
     session: AsyncSession,
     campaign_ref: uuid.UUID | str,
@@ -422,16 +447,37 @@ async def set_fulfillment_settings(
     *,
     address_lock_at: datetime | None,
     packaging_weight_grams: int,
+    survey_seconds: int,
 ) -> Campaign:
-    """The moment after which addresses can no longer change (None: never), and the packaging's weight in grams."""
+    """The moment after which addresses can no longer change (None: never), and the packaging's weight in grams.
+
+    Backers keep `survey_seconds` after the address survey to answer it: an earlier lock is refused (422 naming
+    `address_lock_at`, with the earliest allowed), and a lock once set moves only later (it is not taken away
+    either: backers were told it). The lock as it is may always be sent again.
+    """
     campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    lock_allowed: ColumnElement[bool]
+    if address_lock_at is None:
+        lock_allowed = Campaign.address_lock_at.is_(None)
+    else:
+        lock_allowed = or_(
+            Campaign.address_lock_at == address_lock_at,
+            earliest_address_lock(Campaign, survey_seconds=survey_seconds) <= address_lock_at,
+        )
     changed = await session.scalar(
         update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status.not_in(_SETTINGS_CLOSED))
+        .where(Campaign.id == campaign.id, Campaign.status.not_in(_SETTINGS_CLOSED), lock_allowed)
         .values(address_lock_at=address_lock_at, packaging_weight_grams=packaging_weight_grams)
         .returning(Campaign.id)
     )
     await session.refresh(campaign)
     if changed is None:
-        raise FulfillmentClosed(f"The campaign is {campaign.status}; its fulfillment settings are final.")
+        if campaign.status in _SETTINGS_CLOSED:
+            raise FulfillmentClosed(f"The campaign is {campaign.status}; its fulfillment settings are final.")
+        earliest: datetime = (
+            await session.execute(
+                select(earliest_address_lock(Campaign, survey_seconds=survey_seconds)).where(Campaign.id == campaign.id)
+            )
+        ).scalar_one()
+        raise LockTooEarly(earliest, was_set=campaign.address_lock_at is not None)
     return campaign

@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign
-from campaigns.errors import FieldError, InvalidInput, ValidationFailed
+from campaigns.errors import FieldError, InvalidInput, NotAllowed, ValidationFailed
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.pledge_viewers import PledgeViewer, sees_address
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import package_weight
@@ -57,8 +58,15 @@ def ships_something() -> Any:
 async def shipping_list_batch(
     session: AsyncSession, campaign_ref: uuid.UUID | str, batch_ref: uuid.UUID | str, viewer: User
 ) -> Batch:
-    """The batch whose shipping list `viewer` may download (the maker, the space's operators, admins)."""
-    campaign, _ = await fulfillment_campaign(session, campaign_ref, viewer)
+    """The batch whose shipping list `viewer` may download: the list holds backers' addresses, so only those who
+    ship the rewards (the maker, the space's operators) get it, and only while the campaign ships (not an admin, not
+    once it is suspended)."""
+    campaign, roles = await fulfillment_campaign(session, campaign_ref, viewer)
+    if not sees_address(PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status)):
+        raise NotAllowed(
+            "A shipping list holds backers' addresses: only the maker and the sponsoring space's operators get it, "
+            "while the campaign is funded and ships."
+        )
     return await batch_of(session, campaign, batch_ref)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from campaigns.errors import FieldError
+from campaigns.phones import is_phone_number
 
 # The address fields of a package, in the list's order: each a key of a pledge's address.
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -52,11 +53,19 @@ class ShipmentRow:
 
 
 def escape_cell(value: str) -> str:
-    """The cell as text a spreadsheet shows and never evaluates: a leading = + - @ (or tab, CR) gets a ' before it.
-
-    This also applies to phone numbers written as +86…: the apostrophe is the price of a list that is safe to open.
-    """
+    """The cell as text a spreadsheet shows and never evaluates: a leading = + - @ (or tab, CR) gets a ' before it."""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def phone_cell(value: str) -> str:
+    """A phone number goes out as typed (`+81 3 1234 5678`), for the carrier's import to keep: made only of digits,
+    spaces and `+ - ( )` (`campaigns.phones`), it can hold no formula. Anything else kept in the field (typed before
+    that rule) is escaped like every other free-text cell."""
+    return value if is_phone_number(value) else escape_cell(value)
+
+
+# How each address field becomes a cell: the phone number as typed when it is one, every free-text field escaped.
+_ADDRESS_CELLS = tuple(phone_cell if name == "phone" else escape_cell for name in ADDRESS_FIELDS)
 
 
 def format_items(items: Mapping[str, int]) -> str:
@@ -73,7 +82,8 @@ def contents_cells(items: Mapping[str, int], weight_grams: int) -> tuple[str, st
 def package_row(pledge_id: str, address: Sequence[str | None], contents: tuple[str, str]) -> tuple[str, ...]:
     """One package's row: its pledge, its address (ADDRESS_FIELDS in order, each made safe to open) and the cells
     `contents_cells` made."""
-    return (pledge_id, *[escape_cell(value or "") for value in address], *contents)
+    cells = (cell(value or "") for cell, value in zip(_ADDRESS_CELLS, address, strict=True))
+    return (pledge_id, *cells, *contents)
 
 
 def shipping_list_rows(

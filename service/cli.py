@@ -112,7 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="load the demo data (idempotent)",
         description="Loads a makerspace, its operator, a maker, a backer and an admin, a live campaign with rewards, "
-        "pictures and a story, and a campaign waiting for review; loading twice changes nothing.",
+        "pictures and a story, and a campaign waiting for review; loading twice changes nothing. It loads only into "
+        "an empty database or one it made (its admin@kindling.localhost is an admin), unless given --yes.",
+    )
+    demo.add_argument(
+        "--yes",
+        action="store_true",
+        help="load into a database that holds accounts and was not made by `kindling demo` (no demo admin)",
     )
     demo.set_defaults(command=_demo)
 
@@ -217,12 +223,15 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from service.demo import DEMO_PASSWORD, load_demo
+    from service.demo import DEMO_PASSWORD, load_demo, not_the_demos
 
     settings = load_settings()
 
     async def load() -> list[str]:
         async with _unit_of_work(settings) as session:
+            refusal = None if args.yes else await not_the_demos(session)
+            if refusal is not None:
+                raise CommandError(refusal)
             demo = await load_demo(session, settings)
         return [
             f"admin:    {demo.admin.email}",

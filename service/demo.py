@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns import accounts, catalog, review, service, spaces, updates
@@ -45,6 +45,28 @@ class Demo:
     maker: User
     backer: User
     space: Space
+
+
+async def not_the_demos(session: AsyncSession) -> str | None:
+    """Why the demo must not be loaded into this database without being told to, or None when it may.
+
+    The demo adds accounts whose password is published (and makes an admin of admin@kindling.localhost, whatever its
+    password), so it loads only into a database with no account at all, or into one it made itself: one whose
+    admin@kindling.localhost is a platform admin. Nobody can make themselves an admin, and `.localhost` addresses
+    belong to no one (RFC 6761), so a database with other accounts and no such admin is someone's real data.
+    """
+    users = await session.scalar(select(func.count()).select_from(User)) or 0
+    if not users:
+        return None
+    demo_admin = await session.scalar(select(User.is_admin).where(User.email == ADMIN_EMAIL))
+    if demo_admin:
+        return None
+    campaigns = await session.scalar(select(func.count()).select_from(Campaign)) or 0
+    return (
+        f"the database holds {users} account(s) and {campaigns} campaign(s) and was not made by `kindling demo` (it "
+        f"has no demo admin {ADMIN_EMAIL}); the demo would add accounts whose password is published. "
+        "Point DATABASE_URL at an empty database, or pass --yes to load the demo into this one anyway"
+    )
 
 
 async def load_demo(session: AsyncSession, settings: Settings) -> Demo:

@@ -25,6 +25,7 @@ class Settings:
     secret_key: str
     base_url: str
     day_seconds: int
+    address_survey_days: int
     sweep_seconds: float
     platform_fee_bps: int
     pledge_hold_seconds: int
@@ -38,6 +39,11 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def address_survey_seconds(self) -> int:
+        """How long backers have to answer the address survey before the address lock may fall (campaign days)."""
+        return self.address_survey_days * self.day_seconds
 
 
 def _required(env: Mapping[str, str], name: str, expected: str) -> str:
@@ -117,6 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         base_url=base_url.rstrip("/"),
         day_seconds=_integer(env, "KINDLING_DAY_SECONDS", 86400, low=1, high=86400 * 7),
+        address_survey_days=_integer(env, "KINDLING_ADDRESS_SURVEY_DAYS", 14, low=1, high=365),
         sweep_seconds=_number(env, "KINDLING_SWEEP_SECONDS", 15, low=0.1, high=3600),
         platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
         pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 3600, low=1, high=86400 * 7),
@@ -146,6 +153,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_STRIPE_JS_URL": settings.stripe_js_url,
             "KINDLING_BASE_URL": settings.base_url,
             "KINDLING_DAY_SECONDS": str(settings.day_seconds),
+            "KINDLING_ADDRESS_SURVEY_DAYS": str(settings.address_survey_days),
             "KINDLING_SWEEP_SECONDS": str(settings.sweep_seconds),
             "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
             "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),

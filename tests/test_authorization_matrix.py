@@ -104,6 +104,7 @@ class World:
     funded: Thing = field(default_factory=lambda: Thing("", ""))
     successful: Thing = field(default_factory=lambda: Thing("", ""))
     others: Thing = field(default_factory=lambda: Thing("", ""))
+    suspended: Thing = field(default_factory=lambda: Thing("", ""))
     mail_id: str = ""
     media_path: str = ""
 
@@ -671,7 +672,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh campaign with its batch confirmed, per cell",
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/shipping-list.csv"): api(
-        "401 403 403 200 403 200 403 200", on("funded", batch_id="batch")
+        "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed"): api("401 403 403 200 403 200 403 200", on("funded")),
     ("POST", f"{A}/campaigns/{{campaign_id}}/shipments"): api(
@@ -699,7 +700,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/logout"): page("303 303 303 303 303 303 303 303", fixed(), "a browser of its own", fresh_browser=True),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),
-    ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), never routed in production"),
+    ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), loopback only: see test_dev_only.py"),
     ("GET", "/dev/mail/{mail_id}"): page(PUBLIC, mail, "dev only"),
     ("GET", "/dev/mail/{mail_id}/html"): page(PUBLIC, mail, "dev only"),
     ("GET", "/campaigns"): page(PUBLIC, fixed()),
@@ -934,6 +935,123 @@ async def test_every_role_gets_the_status_the_matrix_says_on_every_route(world: 
                 wrong.append(f"{method} {template} as {role}: expected {expected}, got {response.status_code} {body}")
     print(f"{cells} cells checked")
     assert not wrong, f"{len(wrong)} of {cells} cells differ:\n" + "\n".join(wrong)
+
+
+# Fields: a backer's card set-up secret and address, only to whom they belong
+
+# Who finds them in the answer, per route that shows a pledge. The world's pledges carry a marked secret and a marked
+# address (`mark_secrets`): the backer's errored pledge of the successful campaign (secret and address), its pledge
+# waiting for a card in space B (secret), its addressed pledges of the funded and of a suspended campaign.
+BACKER = ("backer",)
+SHIPPERS = ("backer", "maker", "operator")
+NOBODY: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """A route shown to every role on one of the world's campaigns (`keys` as in `on`): who finds the marked
+    secret and the marked address in the answer."""
+
+    method: str
+    template: str
+    thing: str
+    secret: tuple[str, ...]
+    address: tuple[str, ...]
+    page: bool = False
+    keys: tuple[tuple[str, str], ...] = ()
+
+    def row(self) -> Row:
+        return Row(PUBLIC, on(self.thing, **dict(self.keys)), page=self.page)
+
+
+def fields(
+    method: str,
+    template: str,
+    thing: str,
+    secret: tuple[str, ...],
+    address: tuple[str, ...],
+    *,
+    page: bool = False,
+    **keys: str,
+) -> FieldRow:
+    return FieldRow(method, template, thing, secret, address, page, tuple(keys.items()))
+
+
+SHIPPING_LIST = f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/shipping-list.csv"
+FIELD_MATRIX: list[FieldRow] = [
+    fields("GET", f"{A}/pledges/{{pledge_id}}", "successful", BACKER, BACKER, pledge_id="pledge"),
+    fields("GET", f"{A}/pledges/{{pledge_id}}", "others", BACKER, NOBODY, pledge_id="waiting"),
+    fields("GET", f"{A}/pledges/{{pledge_id}}", "funded", NOBODY, SHIPPERS, pledge_id="pledge"),
+    fields("GET", f"{A}/pledges/{{pledge_id}}", "suspended", NOBODY, BACKER, pledge_id="pledge"),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/pledges", "successful", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/pledges", "others", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/pledges", "funded", NOBODY, ("maker", "operator")),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/pledges", "suspended", NOBODY, NOBODY),
+    fields("GET", f"{A}/me/pledges", "live", BACKER, BACKER),
+    fields("GET", SHIPPING_LIST, "funded", NOBODY, ("maker", "operator"), batch_id="batch"),
+    fields("GET", SHIPPING_LIST, "suspended", NOBODY, NOBODY, batch_id="batch"),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed", "funded", NOBODY, NOBODY),
+    fields("GET", "/me/pledges", "live", NOBODY, NOBODY, page=True),
+    # A pledge without a reward: its page has no address to show, even to its backer.
+    fields("GET", "/me/pledges/{pledge_id}", "successful", NOBODY, NOBODY, page=True, pledge_id="pledge"),
+    fields("GET", "/me/pledges/{pledge_id}", "funded", NOBODY, BACKER, page=True, pledge_id="pledge"),
+    fields("GET", "/me/pledges/{pledge_id}", "suspended", NOBODY, NOBODY, page=True, pledge_id="pledge"),
+    fields("GET", "/me/pledges/{pledge_id}/card", "others", BACKER, NOBODY, page=True, pledge_id="waiting"),
+    fields("GET", "/maker/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
+    fields("GET", "/operator/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
+]
+
+
+async def mark_secrets(w: World) -> tuple[list[str], list[str]]:
+    """Marked card set-up secrets and addresses on the backer's pledges (see FIELD_MATRIX); what marks each."""
+    secrets = [f"seti_{n()}_secret_{n()}" for _ in range(2)]
+    streets = [f"{n()} Secret Lane" for _ in range(3)]
+    w.suspended = await insert_funded(w, planned=True)
+    async with w.sessions.begin() as session:
+        await session.execute(
+            update(Campaign).where(Campaign.id == uuid.UUID(w.suspended.id)).values(status="suspended")
+        )
+        marked = [
+            (w.successful["pledge"], secrets[0], streets[0]),
+            (w.funded["pledge"], None, streets[1]),
+            (w.suspended["pledge"], None, streets[2]),
+        ]
+        for pledge_id, secret, street in marked:
+            values: dict[str, Any] = {"address": address(line1=street)}
+            if secret:
+                values["setup_intent_client_secret"] = secret
+            await session.execute(update(Pledge).where(Pledge.id == uuid.UUID(pledge_id)).values(**values))
+        others = await session.get_one(Campaign, uuid.UUID(w.others.id))
+        tier = await session.get_one(Tier, uuid.UUID(w.others["tier"]))
+        waiting = await insert_pledge(
+            session, others, tier, backer_id=w.id_of("backer"), status="requires_payment_method"
+        )
+        waiting.setup_intent_id = f"seti_{n()}"
+        waiting.setup_intent_client_secret = secrets[1]
+    w.others.extra["waiting"] = str(waiting.id)
+    return secrets, streets
+
+
+async def test_a_backers_card_secret_and_address_reach_only_those_the_matrix_names(world: World) -> None:
+    secrets, streets = await mark_secrets(world)
+    wrong: list[str] = []
+    cells = 0
+    for field_row in FIELD_MATRIX:
+        for role in ROLES:
+            response = await send(world, field_row.method, field_row.template, field_row.row(), role)
+            seen = {
+                "client_secret": any(secret in response.text for secret in secrets),
+                "address": any(street in response.text for street in streets),
+            }
+            for name, allowed in (("client_secret", field_row.secret), ("address", field_row.address)):
+                cells += 1
+                if seen[name] != (role in allowed):
+                    where = f"{field_row.method} {field_row.template} on {field_row.thing}"
+                    wrong.append(f"{where} as {role}: {name} {'shown' if seen[name] else 'missing'}")
+            if role in field_row.secret + field_row.address and response.status_code != 200:
+                wrong.append(f"{field_row.method} {field_row.template} as {role}: {response.status_code}")
+    print(f"{cells} field cells checked")
+    assert not wrong, f"{len(wrong)} of {cells} field cells differ:\n" + "\n".join(wrong)
 
 
 # Ids: random, so none is found by guessing

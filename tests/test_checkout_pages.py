@@ -572,7 +572,7 @@ async def test_giving_an_address_through_the_form(
     missing = await stripe_client.post(path, data={"csrf_token": token} | ADDRESS | {"line1": "", "phone": "call me"})
     assert missing.status_code == 422
     assert '<p class="field-error" id="field-line1-error">This field is required.</p>' in missing.text
-    assert "Use digits, spaces and + ( ) - only." in missing.text
+    assert "A phone number has 5 to 20 digits: use digits, spaces and + ( ) - only." in missing.text
     elsewhere = await stripe_client.post(path, data={"csrf_token": token} | ADDRESS | {"country": "US"})
     assert elsewhere.status_code == 422 and "This reward does not ship to United States." in elsewhere.text
     assert (await pledge_in_db(sessions, pledge_id)).address is None

@@ -114,13 +114,21 @@ async def test_accept_language_zh_cn_gets_the_chinese_site(client: httpx.AsyncCl
     assert english.headers["content-language"] == "en" and "Discover" in english.text
 
 
+async def test_the_language_links_stay_on_the_site_whatever_the_path(client: httpx.AsyncClient, engine: object) -> None:
+    # A path that starts with two slashes: a link built from it would be protocol-relative, to evil.example.
+    missing = await client.get(httpx.URL(str(client.base_url).rstrip("/") + "//evil.example"), params={"q": "a b"})
+    assert missing.status_code == 404 and missing.request.url.path == "//evil.example"
+    assert 'href="?q=a+b&amp;lang=zh_CN"' in missing.text and 'href="?q=a+b&amp;lang=en"' in missing.text
+    assert "evil.example" not in missing.text
+
+
 async def test_the_switcher_sets_a_cookie_that_wins_over_accept_language(
     client: httpx.AsyncClient, engine: object
 ) -> None:
     english = {"Accept-Language": "en-US"}
     home = await client.get("/?ref=mail", headers=english)
-    assert 'href="/?ref=mail&amp;lang=zh_CN"' in home.text
-    assert 'href="/?ref=mail&amp;lang=en"' in home.text and 'lang="en" hreflang="en" aria-current="true"' in home.text
+    assert 'href="?ref=mail&amp;lang=zh_CN"' in home.text
+    assert 'href="?ref=mail&amp;lang=en"' in home.text and 'lang="en" hreflang="en" aria-current="true"' in home.text
 
     switched = await client.get("/?lang=zh_CN", headers=english)
     assert "lang=zh_CN" in switched.headers["set-cookie"]

@@ -21,8 +21,9 @@ from fulfillment.schemas import (
     ShipmentsOut,
 )
 from service.api import UnsupportedMediaType, json_response
+from service.endpoints.pledges import own_pledge_out
 from service.routes import api
-from service.web import current_user, gateway_of, sessions_of, uow
+from service.web import current_user, sessions_of, settings_of, uow
 
 TAGS = ["fulfillment"]
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -90,7 +91,8 @@ async def start_batch_production(request: Request) -> Response:
 @api.route(
     "GET",
     "/campaigns/{campaign_id}/batches/{batch_id}/shipping-list.csv",
-    summary="The batch's shipping list as CSV, one row per package, grouped by country (maker, operators, admins)",
+    summary="The batch's shipping list as CSV, one row per package, grouped by country (maker, operators; it holds "
+    "addresses, so only while the campaign is funded or later, and not for admins)",
     errors=(403,),
     response_content=CSV_CONTENT,
     tags=TAGS,
@@ -185,7 +187,7 @@ async def get_fulfillment_settings(request: Request) -> Response:
     summary="Set when addresses lock (RFC 3339, or null) and the packaging weight in grams (maker)",
     body=FulfillmentSettingsIn,
     response=FulfillmentSettingsOut,
-    errors=(403, 409),
+    errors=(403, 409, 422),
     tags=TAGS,
 )
 async def put_fulfillment_settings(request: Request, body: FulfillmentSettingsIn) -> Response:
@@ -197,6 +199,7 @@ async def put_fulfillment_settings(request: Request, body: FulfillmentSettingsIn
             maker,
             address_lock_at=body.address_lock_at,
             packaging_weight_grams=body.packaging_weight_grams,
+            survey_seconds=settings_of(request).address_survey_seconds,
         )
     return json_response(_settings_out(campaign))
 
@@ -218,5 +221,5 @@ async def put_pledge_address(request: Request, body: AddressIn) -> Response:
         backer = await current_user(request, session)
         pledge = await addresses.give_address(session, request.path_params["pledge_id"], backer, body.model_dump())
         shipment = await shipments.shipment_of(session, pledge.id)
-        out = PledgeOut.of(pledge, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+        out = own_pledge_out(request, pledge, backer, shipment=shipment)
     return json_response(out)

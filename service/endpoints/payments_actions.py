@@ -17,7 +17,7 @@ from payments.refunds import suspend_campaign
 from service.api import json_response
 from service.checkout import ask_for_new_card
 from service.endpoints.campaigns import campaign_out
-from service.endpoints.pledges import checkout_of, pledge_out
+from service.endpoints.pledges import checkout_of, own_pledge_out
 from service.routes import api
 from service.web import current_user, uow
 
@@ -60,4 +60,4 @@ async def new_payment_method(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await ask_for_new_card(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(pledge_out(request, pledge))
+    return json_response(own_pledge_out(request, pledge, backer))

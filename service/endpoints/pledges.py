@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -7,9 +9,10 @@ from starlette.responses import Response
 from campaigns import pledges
 from campaigns.access import visible_campaign
 from campaigns.errors import NotAllowed, NotFound
-from campaigns.models import Pledge
+from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
+from campaigns.pledge_viewers import PledgeViewer
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
@@ -18,15 +21,18 @@ from service.checkout import Checkout, confirm_pledge, start_pledge
 from service.routes import api
 from service.web import current_user, gateway_of, sender_of, sessions_of, uow
 
-ADDRESS_VISIBLE_STATUSES = ("funded", "fulfilling", "fulfilled")
-
 
 def checkout_of(request: Request) -> Checkout:
     return Checkout(sessions_of(request), sender_of(request), gateway_of(request))
 
 
-def pledge_out(request: Request, pledge: Pledge) -> PledgeOut:
-    return PledgeOut.of(pledge, publishable_key=gateway_of(request).publishable_key)
+def own_pledge_out(
+    request: Request, pledge: Pledge, user: User, *, shipment: dict[str, Any] | None = None
+) -> PledgeOut:
+    """The pledge in the answer to its backer's own request (anyone else is refused before; were they not, they
+    would be shown nothing of the backer's)."""
+    viewer = PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status="")
+    return PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
 
 
 @api.route(
@@ -51,7 +57,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         bonus=body.bonus,
         shipping_country=body.shipping_country,
     )
-    return json_response(pledge_out(request, pledge), 201)
+    return json_response(own_pledge_out(request, pledge, backer), 201)
 
 
 @api.route(
@@ -66,7 +72,7 @@ async def confirm(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await confirm_pledge(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(pledge_out(request, pledge))
+    return json_response(own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -90,7 +96,7 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
             bonus=body.bonus,
             shipping_country=body.shipping_country,
         )
-    return json_response(pledge_out(request, pledge))
+    return json_response(own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -106,13 +112,14 @@ async def cancel_pledge(request: Request) -> Response:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
         pledge = await pledges.cancel_pledge(session, pledge, backer)
-    return json_response(pledge_out(request, pledge))
+    return json_response(own_pledge_out(request, pledge, backer))
 
 
 @api.route(
     "GET",
     "/pledges/{pledge_id}",
-    summary="One pledge (its backer, the campaign's maker and operators)",
+    summary="One pledge (its backer, the campaign's maker and operators, admins); the card set-up only to its backer, "
+    "the address to its backer and, once the campaign is funded, to the maker and the space's operators",
     response=PledgeOut,
     tags=["pledges"],
 )
@@ -120,12 +127,15 @@ async def get_pledge(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
+        viewer = PledgeViewer.its_backer()
         if pledge.backer_id != user.id:
-            _campaign, roles = await visible_campaign(session, pledge.campaign_id, user)
+            campaign, roles = await visible_campaign(session, pledge.campaign_id, user)
             if not roles & {"maker", "operator", "admin"}:
                 raise NotFound("No such pledge.")
+            viewer = PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status)
         shipment = await shipment_of(session, pledge.id)
-    return json_response(PledgeOut.of(pledge, publishable_key=gateway_of(request).publishable_key, shipment=shipment))
+    out = PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+    return json_response(out)
 
 
 @api.route(
@@ -147,13 +157,15 @@ async def my_pledges(request: Request, query: PageQuery) -> Response:
             cursor=Cursor.decode(query.cursor),
             newest_first=True,
         )
-    return json_response(Page[PledgeOut](items=[pledge_out(request, p) for p in rows], next_cursor=next_cursor))
+    items = [own_pledge_out(request, pledge, user) for pledge in rows]
+    return json_response(Page[PledgeOut](items=items, next_cursor=next_cursor))
 
 
 @api.route(
     "GET",
     "/campaigns/{campaign_id}/pledges",
-    summary="A campaign's pledges (maker, operators, admin)",
+    summary="A campaign's pledges (maker, operators, admin); no card set-up, addresses only to the maker and the "
+    "space's operators once the campaign is funded",
     query=PageQuery,
     response=Page[PledgeOut],
     errors=(403,),
@@ -172,10 +184,13 @@ async def campaign_pledges(request: Request, query: PageQuery) -> Response:
             limit=query.limit,
             cursor=Cursor.decode(query.cursor),
         )
-    # Addresses are the maker's to ship to, and only once there is something to ship.
-    show_addresses = "maker" in roles and campaign.status in ADDRESS_VISIBLE_STATUSES
-    items = []
-    for pledge in rows:
-        out = pledge_out(request, pledge)
-        items.append(out if show_addresses else out.model_copy(update={"address": None}))
+    publishable_key = gateway_of(request).publishable_key
+    items = [
+        PledgeOut.for_viewer(
+            pledge,
+            PledgeViewer(backer=pledge.backer_id == user.id, roles=roles, campaign_status=campaign.status),
+            publishable_key=publishable_key,
+        )
+        for pledge in rows
+    ]
     return json_response(Page[PledgeOut](items=items, next_cursor=next_cursor))

@@ -1,8 +1,12 @@
-"""Under `kindling dev`, mail is kept in the database instead of sent; these pages let you read it."""
+"""Under `kindling dev`, mail is kept in the database instead of sent; these pages let you read it, on this machine
+only: they are mounted only under `kindling dev` (KINDLING_DEV) and answer only loopback clients (404 to others)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -65,8 +69,26 @@ async def mail_html(request: Request) -> Response:
     return HTMLResponse(mail.html_body, headers=headers)
 
 
+def from_this_machine(request: Request) -> bool:
+    """The client is on loopback (127.0.0.0/8 or ::1): the developer's own browser, not someone on the network."""
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
+def _this_machine_only(page: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    @wraps(page)
+    async def guarded(request: Request) -> Response:
+        if not from_this_machine(request):
+            raise NotFound("No such page.")
+        return await page(request)
+
+    return guarded
+
+
 routes = [
-    Route("/dev/mail", mailbox, methods=["GET"]),
-    Route("/dev/mail/{mail_id}", one_mail, methods=["GET"]),
-    Route("/dev/mail/{mail_id}/html", mail_html, methods=["GET"]),
+    Route("/dev/mail", _this_machine_only(mailbox), methods=["GET"]),
+    Route("/dev/mail/{mail_id}", _this_machine_only(one_mail), methods=["GET"]),
+    Route("/dev/mail/{mail_id}/html", _this_machine_only(mail_html), methods=["GET"]),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
@@ -23,15 +23,16 @@ from starlette.routing import Route
 from campaigns.errors import Conflict, ValidationFailed
 from campaigns.lifecycle import NotFunded
 from campaigns.models import Campaign, Product, Space, Tier
+from campaigns.pledge_viewers import PledgeViewer, sees_address
 from fulfillment import service, shipments
 from fulfillment.schemas import MAX_PACKAGING_GRAMS, FulfillmentSettingsIn
 from fulfillment.service import PLANNING_STATUSES, BatchSummary
 from fulfillment.shipments import SHIPPING_STATUSES, HeldBack
 from service.i18n import gettext as _
-from service.i18n import number
+from service.i18n import ngettext, number
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import status_label
-from service.web import current_user, read_form, redirect, render, uow
+from service.web import current_user, read_form, redirect, render, settings_of, uow
 
 UNADDRESSED_SHOWN = 50
 # A file with thousands of bad lines shows the first of them and how many more there are.
@@ -183,7 +184,7 @@ def sku_totals(summaries: Sequence[BatchSummary], names: Mapping[str, str]) -> l
     ]
 
 
-def _batch_view(summary: BatchSummary, campaign: Campaign, *, manage: bool) -> dict[str, Any]:
+def _batch_view(summary: BatchSummary, campaign: Campaign, *, manage: bool, addresses: bool) -> dict[str, Any]:
     batch = summary.batch
     made = {sku: int(count) + int(batch.spares.get(sku, 0)) for sku, count in batch.units.items()}
     return {
@@ -201,7 +202,8 @@ def _batch_view(summary: BatchSummary, campaign: Campaign, *, manage: bool) -> d
         "shipped_at": batch.shipped_at,
         "can_confirm": manage and batch.status == "planned" and campaign.status in PLANNING_STATUSES,
         "can_start": manage and batch.status == "confirmed",
-        "csv_url": f"/api/v1/campaigns/{campaign.id}/batches/{batch.id}/shipping-list.csv",
+        # The list holds addresses: only for those who ship (an admin sees the batches, not where they go).
+        "csv_url": f"/api/v1/campaigns/{campaign.id}/batches/{batch.id}/shipping-list.csv" if addresses else None,
         "confirm_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/confirm",
         "start_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/start-production",
     }
@@ -279,7 +281,8 @@ async def _fulfillment_page(
         tier_titles = {tier_id: title for tier_id, title in tiers}
         space = await session.get_one(Space, campaign.space_id)
     manage = "maker" in roles
-    batches = [_batch_view(summary, campaign, manage=manage) for summary in summaries or []]
+    addresses = sees_address(PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status))
+    batches = [_batch_view(summary, campaign, manage=manage, addresses=addresses) for summary in summaries or []]
     context = {
         "campaign": {
             "id": str(campaign.id),
@@ -383,6 +386,30 @@ def read_settings(values: Mapping[str, str]) -> FulfillmentSettingsIn | FieldMes
     )
 
 
+def lock_too_early_message(request: Request, early: service.LockTooEarly) -> str:
+    # Rounded up to the minute the form takes, so that the moment shown is one the form accepts.
+    earliest = early.earliest.astimezone(UTC)
+    if earliest.second or earliest.microsecond:
+        earliest = earliest.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    moment = earliest.strftime("%Y-%m-%d %H:%M")
+    days = settings_of(request).address_survey_days
+    if early.was_set:
+        message = ngettext(
+            "The address lock can only move later, and backers keep %(num)d day after the address survey to answer "
+            "it: choose %(earliest)s UTC or later.",
+            "The address lock can only move later, and backers keep %(num)d days after the address survey to answer "
+            "it: choose %(earliest)s UTC or later.",
+            days,
+        )
+    else:
+        message = ngettext(
+            "Backers keep %(num)d day after the address survey to answer it: choose %(earliest)s UTC or later.",
+            "Backers keep %(num)d days after the address survey to answer it: choose %(earliest)s UTC or later.",
+            days,
+        )
+    return message % {"num": days, "earliest": moment}
+
+
 async def save_settings(request: Request) -> Response:
     form = await read_form(request)
     values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
@@ -398,7 +425,11 @@ async def save_settings(request: Request) -> Response:
                 maker,
                 address_lock_at=checked.address_lock_at,
                 packaging_weight_grams=checked.packaging_weight_grams,
+                survey_seconds=settings_of(request).address_survey_seconds,
             )
+    except service.LockTooEarly as early:
+        errors = {"address_lock_at": lock_too_early_message(request, early)}
+        return await _fulfillment_page(request, values=values, errors=errors, status=422)
     except Conflict as refused:
         return await _fulfillment_page(request, values=values, action_error=_action_error(refused), status=409)
     return redirect(_page_url(_slug(request), done="settings", anchor="settings"))

@@ -21,7 +21,9 @@ from starlette.routing import Route
 from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
+from campaigns.phones import PHONE_DIGITS
 from campaigns.pledge_schemas import AddressIn
+from campaigns.pledge_viewers import PledgeViewer, visible_address
 from campaigns.pledges import (
     OPEN_PLEDGE_STATUSES,
     ChangedMeanwhile,
@@ -305,7 +307,9 @@ def _pledge_context(
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     can_change = pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign)
     ships_reward = tier is not None and ships(tier)
-    address = dict(pledge.address) if isinstance(pledge.address, dict) else None
+    address = visible_address(
+        pledge, PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status=campaign.status)
+    )
     if address is not None:
         address["country_name"] = country_name(str(address.get("country") or ""))
     locked = addresses_locked(campaign, now)
@@ -418,7 +422,8 @@ async def give_address(request: Request) -> Response:
         values,
         invalid={
             "country": _("Choose a country from the list."),
-            "phone": _("Use digits, spaces and + ( ) - only."),
+            "phone": _("A phone number has %(min)d to %(max)d digits: use digits, spaces and + ( ) - only.")
+            % {"min": PHONE_DIGITS.start, "max": PHONE_DIGITS.stop - 1},
         },
     )
     if not isinstance(checked, AddressIn):
