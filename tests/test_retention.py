@@ -24,7 +24,8 @@ LIVE_THROTTLES = text(
 )
 KEYS = text(
     "INSERT INTO idempotency_records (id, user_id, key, request_hash, status_code, created_at) "
-    "SELECT gen_random_uuid(), :user_id, gen_random_uuid()::text, repeat('0', 64), 201, now() - make_interval(hours => :hours) "
+    "SELECT gen_random_uuid(), :user_id, gen_random_uuid()::text, repeat('0', 64), 201, "
+    "now() - make_interval(hours => :hours) "
     "FROM generate_series(1, :count)"
 )
 
