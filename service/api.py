@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from campaigns.errors import FieldError, KindlingError, ValidationFailed
 from service.idempotency import run_idempotently
-from service.web import SAFE_METHODS, PayloadTooLarge, current_user, read_body, uow
+from service.web import SAFE_METHODS, current_user, read_body, uow
 
 JSON_BODY_LIMIT = 256 * 1024
 
@@ -32,6 +32,12 @@ class UnsupportedMediaType(KindlingError):
     status = 415
     type = "unsupported-media-type"
     title = "Send the body as application/json"
+
+
+class PayloadTooLarge(KindlingError):
+    status = 413
+    type = "payload-too-large"
+    title = "The request body is too large"
 
 
 def field_errors(error: ValidationError) -> list[FieldError]:

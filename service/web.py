@@ -48,12 +48,6 @@ class CsrfFailed(KindlingError):
     title = "The form expired or did not come from this site"
 
 
-class PayloadTooLarge(KindlingError):
-    status = 413
-    type = "payload-too-large"
-    title = "The request body is too large"
-
-
 class UploadTimedOut(KindlingError):
     status = 408
     type = "request-timeout"
@@ -171,7 +165,8 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_form(request: Request) -> FormData:
-    """The only way pages read a form: it refuses a POST without this session's CSRF token."""
+    """The only way pages read a form: read whole first (`read_body`), it refuses a POST without this session's CSRF
+    token, and one with NUL or another control character in any field (the page shows its form again)."""
     await read_body(request)
     form = await request.form()
     presented = form.get("csrf_token")
