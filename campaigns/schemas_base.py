@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
+
+# NUL and the other control characters (Unicode's Cc), which no field has a use for; tab, line feed and carriage
+# return are part of text.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS_MESSAGE = "must not contain NUL or other control characters"
+
+
+def has_control_characters(value: object) -> bool:
+    """Whether `value`, or any string inside it (list items, mapping keys and values), holds a control character."""
+    if isinstance(value, str):
+        return _CONTROL_CHARACTERS.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_control_characters(k) or has_control_characters(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(has_control_characters(item) for item in value)
+    return False
 
 
 class RequestModel(BaseModel):
     # Unknown fields are refused so that a client learns of a typo at once.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # PostgreSQL's text cannot hold NUL; the rest would reach pages, mail and shipping lists as garbage.
+        if has_control_characters(value):
+            raise ValueError(CONTROL_CHARACTERS_MESSAGE)
+        return value
 
 
 class ResponseModel(BaseModel):

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from campaigns.errors import FieldError, KindlingError, ValidationFailed
 from service.idempotency import run_idempotently
-from service.web import current_user, uow
+from service.web import SAFE_METHODS, current_user, read_body, uow
 
 JSON_BODY_LIMIT = 256 * 1024
 
@@ -191,6 +191,9 @@ class ApiRouter:
 def _bind(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         kwargs: dict[str, Any] = {}
+        if request.method not in SAFE_METHODS:
+            # Before the endpoint can take a connection of the pool: a slow sender waits here, on its own.
+            await read_body(request)
         try:
             if op.query is not None:
                 kwargs["query"] = validate_model(op.query, dict(request.query_params))
@@ -291,7 +294,8 @@ def openapi_document(router: ApiRouter, *, title: str, version: str) -> dict[str
         if op.body is not None or op.query is not None:
             statuses |= {422}
         if op.body is not None or op.request_content is not None:
-            statuses |= {415}
+            # A body sent too slowly (408), or not as the operation takes it (415).
+            statuses |= {408, 415}
         if op.idempotent:
             # A key reused with another request (422), or while its first request still runs (409).
             statuses |= {409, 422}

@@ -14,8 +14,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message
 
 from campaigns.errors import KindlingError
 from payments.gateway import StripeGateway
@@ -24,13 +25,14 @@ from service.broker import DramatiqSender, create_broker
 from service.database import JobSender, create_engine, create_sessionmaker
 from service.endpoints import campaign_media
 from service.endpoints.health import healthz
+from service.i18n import gettext
 from service.middleware import BodyLimit, LocaleMiddleware, RequestContext, SecurityHeaders, StripeOrigins, is_api
 from service.page_cache import PageCache
 from service.problems import problem_from_error, problem_response
 from service.routes import api
 from service.settings import Settings
 from service.templating import create_templates
-from service.web import render
+from service.web import FormRefused, render
 
 STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
 BODY_LIMIT = 8 * 1024 * 1024
@@ -150,7 +152,45 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
 async def _kindling_error(request: Request, exc: KindlingError) -> Response:
     if is_api(request.url.path):
         return problem_from_error(exc)
+    if isinstance(exc, FormRefused):
+        again = await _form_again(request)
+        if again is not None:
+            return again
     return _error_page(request, exc.status, exc.detail)
+
+
+async def _form_again(request: Request) -> Response | None:
+    """The page the refused form belongs to, as GET shows it, with a message above it: the page at the form's own
+    address, or else the nearest one above it (`/me/pledges/{id}/address` → `/me/pledges/{id}`); None if none."""
+    segments = request.scope["path"].rstrip("/").split("/")
+    found = None
+    while segments and found is None:
+        path = "/".join(segments) or "/"
+        scope = {**request.scope, "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b""}
+        for route in request.app.router.routes:
+            if isinstance(route, Route) and route.matches(scope)[0] is Match.FULL:
+                found = route, {**scope, **route.matches(scope)[1]}
+                break
+        segments.pop()
+    if found is None:
+        return None
+    route, scope = found
+    request.state.form_refused = gettext(
+        "A field held NUL or another control character, which cannot be kept. Nothing was saved: "
+        "type it again and send the form."
+    )
+
+    async def no_body() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    try:
+        response: Response = await route.endpoint(Request(scope, no_body))
+    except (KindlingError, HTTPException):
+        return None
+    if response.status_code != 200:
+        return None
+    response.status_code = 422
+    return response
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -100,6 +101,19 @@ async def run_idempotently(request: Request, call: Callable[[], Awaitable[Respon
             )
         )
     return response
+
+
+_PRUNE = text(
+    "DELETE FROM idempotency_records WHERE id = ANY(ARRAY("
+    f"SELECT id FROM idempotency_records WHERE created_at < now() - interval '{KEY_LIFETIME}' "
+    "ORDER BY created_at LIMIT :limit))"
+)
+
+
+async def prune_idempotency_records(session: AsyncSession, *, limit: int) -> int:
+    """Delete up to `limit` keys older than KEY_LIFETIME: a retry that late runs as a new request, as at Stripe."""
+    result = await session.execute(_PRUNE, {"limit": limit})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _release(request: Request, claimed: object) -> None:

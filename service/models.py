@@ -27,10 +27,14 @@ class IdempotencyRecord(Base):
 
 
 class Throttle(Base):
-    """A fixed-window counter per bucket (`login:email:…`, `login:ip:…`, `signup:ip:…`)."""
+    """A counter per bucket (`login:ip:…`, `login:email-ip:…`, `signup:ip:…`); see service/throttle.py."""
 
     __tablename__ = "throttles"
 
     bucket: Mapped[str] = mapped_column(String(400), primary_key=True)
     window_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     hits: Mapped[int] = mapped_column(Integer, server_default="0")
+    # No attempt is let through before this moment.
+    blocked_until: Mapped[datetime | None]
+    # After this moment the row counts nothing, and the sweep deletes it.
+    expires_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)

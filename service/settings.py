@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -35,6 +38,10 @@ class Settings:
     mail_from: str
     media_dir: Path
     dev: bool
+    # Proxies whose X-Forwarded-For is believed; nobody's by default.
+    trusted_proxies: tuple[Network, ...] = ()
+    # How long a request may take to send an upload's body (images, tracking files) before it is answered 408.
+    upload_seconds: float = 30
 
     @property
     def secure_cookies(self) -> bool:
@@ -89,6 +96,19 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], *, default
     return raw
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    raw = env.get(name, "").strip()
+    networks = []
+    for part in filter(None, (piece.strip() for piece in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be IP addresses or networks separated by commas (10.0.0.1, 10.1.0.0/16), not {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     database_url = _url(env, "DATABASE_URL", ("postgresql+asyncpg",))
@@ -133,6 +153,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mail_from=env.get("KINDLING_MAIL_FROM", "").strip() or "Kindling <hello@kindling.localhost>",
         media_dir=Path(env.get("KINDLING_MEDIA_DIR", "").strip() or ".kindling/media").resolve(),
         dev=env.get("KINDLING_DEV", "") == "1",
+        trusted_proxies=_networks(env, "KINDLING_TRUSTED_PROXIES"),
+        upload_seconds=_number(env, "KINDLING_UPLOAD_SECONDS", 30, low=0.1, high=3600),
     )
 
 
@@ -163,6 +185,8 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_MEDIA_DIR": str(settings.media_dir),
             "KINDLING_DEV": "1" if settings.dev else "",
             "SMTP_URL": settings.smtp_url or "",
+            "KINDLING_TRUSTED_PROXIES": ",".join(str(network) for network in settings.trusted_proxies),
+            "KINDLING_UPLOAD_SECONDS": str(settings.upload_seconds),
         }
     )
     env.update(overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from collections.abc import AsyncIterator
@@ -9,14 +10,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns.accounts import user_for_token
-from campaigns.errors import KindlingError, NotAllowed, NotAuthenticated
+from campaigns.errors import FieldError, KindlingError, NotAllowed, NotAuthenticated, ValidationFailed
 from campaigns.ids import parse_id
 from campaigns.models import User
+from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from payments.gateway import PaymentGateway
 from service.database import JobSender, unit_of_work
 from service.settings import Settings
@@ -24,10 +27,31 @@ from service.settings import Settings
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class PrintablePathSegment(StringConvertor):
+    """A path parameter (`{slug}`, `{pledge_id}`) never holds a control character: `/spaces/%00` matches no route
+    and is 404, as any unknown address."""
+
+    regex = r"[^/\x00-\x1f\x7f-\x9f]+"
+
+
+# Every route's `{name}` is a "str" parameter; this must run before the first route is made (pages import us).
+register_url_convertor("str", PrintablePathSegment())
+
+
+class FormRefused(ValidationFailed):
+    """A form field holding NUL or another control character: no page handler ever sees such a form."""
+
+
 class CsrfFailed(KindlingError):
     status = 403
     type = "csrf-failed"
     title = "The form expired or did not come from this site"
+
+
+class UploadTimedOut(KindlingError):
+    status = 408
+    type = "request-timeout"
+    title = "The request body did not arrive in time"
 
 
 def settings_of(request: Request) -> Settings:
@@ -128,17 +152,43 @@ def check_csrf(request: Request, presented: str | None) -> None:
         raise CsrfFailed("Reload the page and try again.")
 
 
+async def read_body(request: Request) -> bytes:
+    """The whole body, read before the request takes a database connection (the body limit caps its size): a client
+    that takes longer than KINDLING_UPLOAD_SECONDS to send it is answered 408. So a slow upload holds a task, never
+    a connection of the pool."""
+    seconds = settings_of(request).upload_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.body()
+    except TimeoutError:
+        raise UploadTimedOut(f"The body did not arrive within {seconds:g} seconds; send it again.") from None
+
+
 async def read_form(request: Request) -> FormData:
-    """The only way pages read a form: it refuses a POST without this session's CSRF token."""
+    """The only way pages read a form: read whole first (`read_body`), it refuses a POST without this session's CSRF
+    token, and one with NUL or another control character in any field (the page shows its form again)."""
+    await read_body(request)
     form = await request.form()
     presented = form.get("csrf_token")
     check_csrf(request, presented if isinstance(presented, str) else None)
+    refused = [
+        FieldError(key, CONTROL_CHARACTERS_MESSAGE)
+        for key, value in form.multi_items()
+        if has_control_characters(key) or (isinstance(value, str) and has_control_characters(value))
+    ]
+    if refused:
+        raise FormRefused("A field holds NUL or another control character.", errors=refused)
     return form
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:
     templates = request.app.state.templates
-    values = {"request": request, "csrf_token": csrf_token(request), "user": getattr(request.state, "user", None)}
+    values = {
+        "request": request,
+        "csrf_token": csrf_token(request),
+        "user": getattr(request.state, "user", None),
+        "form_refused": getattr(request.state, "form_refused", None),
+    }
     values.update(context or {})
     html = templates.get_template(template).render(**values)
     return HTMLResponse(html, status_code=status)

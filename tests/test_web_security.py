@@ -34,11 +34,11 @@ from service.app import create_app
 from service.broker import ListSender
 from service.database import create_engine, unit_of_work
 from service.devservices import EmbeddedStripe
-from service.endpoints.accounts import SIGNUPS_PER_ADDRESS_PER_HOUR
 from service.logs import configure_logging
 from service.mail import deliver_mail
 from service.metadata import target_metadata
 from service.settings import Settings
+from service.throttle import SIGNUPS_PER_ADDRESS_PER_HOUR
 from tests.helpers import (
     CARD_OK,
     PASSWORD,

@@ -8,41 +8,22 @@ from campaigns.models import User
 from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
 from service.api import json_response
 from service.routes import api
-from service.throttle import ensure_allowed, hit_and_check, record_hit
+from service.throttle import count_login_attempt, count_sign_up
 from service.web import bearer_token, current_user, sessions_of, uow
-
-LOGIN_WINDOW = 15 * 60
-LOGIN_FAILURES_PER_EMAIL = 10
-LOGIN_FAILURES_PER_ADDRESS = 30
-SIGNUPS_PER_ADDRESS_PER_HOUR = 20
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def sign_up_throttled(request: Request) -> None:
-    await hit_and_check(
-        sessions_of(request), f"signup:ip:{client_address(request)}", limit=SIGNUPS_PER_ADDRESS_PER_HOUR, window=3600
-    )
+    await count_sign_up(request, sessions_of(request))
 
 
 async def authenticate_throttled(request: Request, email: str, password: str) -> User:
-    """Check a password, slowing down whoever fails too often for one email or from one address."""
-    sessions = sessions_of(request)
-    buckets = [
-        (f"login:email:{accounts.normalise_email(email)}", LOGIN_FAILURES_PER_EMAIL),
-        (f"login:ip:{client_address(request)}", LOGIN_FAILURES_PER_ADDRESS),
-    ]
-    for bucket, limit in buckets:
-        await ensure_allowed(sessions, bucket, limit=limit, window=LOGIN_WINDOW)
-    try:
-        async with uow(request) as session:
-            return await accounts.authenticate(session, email=email, password=password)
-    except accounts.WrongCredentials:
-        for bucket, _limit in buckets:
-            await record_hit(sessions, bucket, window=LOGIN_WINDOW)
-        raise
+    """Check a password once the attempt is counted: whoever fails too often from one address, or for one email from
+    one address, waits longer and longer (service/throttle.py)."""
+    attempt = await count_login_attempt(request, sessions_of(request), email)
+    async with uow(request) as session:
+        user = await accounts.authenticate(session, email=email, password=password)
+    await attempt.succeeded()
+    return user
 
 
 @api.route(

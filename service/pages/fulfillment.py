@@ -32,7 +32,7 @@ from service.i18n import gettext as _
 from service.i18n import ngettext, number
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import status_label
-from service.web import current_user, read_form, redirect, render, settings_of, uow
+from service.web import UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
 UNADDRESSED_SHOWN = 50
 # A file with thousands of bad lines shows the first of them and how many more there are.
@@ -346,7 +346,10 @@ async def start_production(request: Request) -> Response:
 
 async def upload_tracking(request: Request) -> Response:
     """The tracking file from the form: checked whole, applied whole or not at all, each bad line shown by number."""
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except UploadTimedOut:
+        return await _fulfillment_page(request, upload_error=_("The file took too long to arrive."), status=408)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _fulfillment_page(request, upload_error=_("Choose the CSV file to upload."), status=422)

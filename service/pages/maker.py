@@ -58,7 +58,7 @@ from service.pages.campaigns import (
     users_by_id,
 )
 from service.pages.money_input import scaled_text
-from service.web import current_user, read_form, redirect, render, settings_of, uow
+from service.web import UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
 MY_CAMPAIGNS = 100
 
@@ -437,7 +437,10 @@ async def post_update(request: Request) -> Response:
 
 
 async def upload_image(request: Request) -> Response:
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except UploadTimedOut:
+        return await _manage_page(request, image_errors={"file": _("The file took too long to arrive.")}, status=408)
     upload, role = form.get("file"), form.get("role")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors = {"file": _("Choose an image file to upload.")}
