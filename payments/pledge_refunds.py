@@ -26,7 +26,7 @@ from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, Role
 from campaigns.models import Campaign, Pledge, User, new_id
 from campaigns.pledges import get_pledge
-from payments.ledger import EscrowShort, hold_escrow
+from payments.ledger import EscrowShort, hold_escrow, pending_refunds
 from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
 from payments.refunds import REFUND
 
@@ -35,6 +35,8 @@ log = logging.getLogger("kindling.payments")
 # Who may refund one pledge of a campaign.
 REFUNDERS: frozenset[Role] = frozenset({"operator", "admin"})
 REASON_LIMIT = 2000
+# Pledges that were collected: what a refund can give back.
+CHARGED_PLEDGE_STATUSES = ("collected", "partially_refunded", "refunded")
 
 
 class NothingToRefund(Conflict):
@@ -152,6 +154,64 @@ async def refund_pledge(
     return refund
 
 
-async def refunds_of_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> list[Refund]:
-    """The pledge's refunds, oldest first."""
-    return list(await session.scalars(select(Refund).where(Refund.pledge_id == pledge_id).order_by(Refund.created_at)))
+@dataclass(frozen=True)
+class ChargedPledge:
+    """A collected pledge as the operator's refunds page lists it."""
+
+    pledge: Pledge
+    backer_name: str
+    backer_email: str
+    money: PledgeMoney
+
+
+async def charged_pledges(session: AsyncSession, campaign_id: uuid.UUID, *, limit: int) -> list[ChargedPledge]:
+    """The campaign's pledges that were collected (refunded since or not), in arrival order, each with its money:
+    three queries whatever their number."""
+    rows = (
+        await session.execute(
+            select(Pledge, User.name, User.email)
+            .join(User, User.id == Pledge.backer_id)
+            .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(CHARGED_PLEDGE_STATUSES))
+            .order_by(Pledge.number)
+            .limit(limit)
+        )
+    ).all()
+    ids = [pledge.id for pledge, _name, _email in rows]
+    sums: dict[tuple[uuid.UUID, str], int] = {}
+    if ids:
+        booked = await session.execute(
+            select(LedgerTransaction.pledge_id, LedgerAccount.kind, func.sum(LedgerEntry.amount))
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(
+                LedgerTransaction.pledge_id.in_(ids),
+                LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds", "disputed", "dispute_losses")),
+            )
+            .group_by(LedgerTransaction.pledge_id, LedgerAccount.kind)
+        )
+        sums = {(pledge_id, kind): int(total) for pledge_id, kind, total in booked if pledge_id is not None}
+    pending = await pending_refunds(session, campaign_id)
+    return [
+        ChargedPledge(
+            pledge,
+            name,
+            email,
+            PledgeMoney(
+                collected=-sums.get((pledge.id, "stripe_clearing"), 0),
+                refunded=sums.get((pledge.id, "backer_refunds"), 0),
+                refunding=pending.get(pledge.id, 0),
+                disputed=sums.get((pledge.id, "disputed"), 0),
+                dispute_lost=sums.get((pledge.id, "dispute_losses"), 0),
+            ),
+        )
+        for pledge, name, email in rows
+    ]
+
+
+async def campaign_refunds(session: AsyncSession, campaign_id: uuid.UUID, *, limit: int) -> list[Refund]:
+    """The campaign's refunds, newest first."""
+    return list(
+        await session.scalars(
+            select(Refund).where(Refund.campaign_id == campaign_id).order_by(Refund.created_at.desc()).limit(limit)
+        )
+    )

@@ -825,6 +825,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh funded campaign, milestone released",
     ),
     ("GET", "/operator/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/refunds"): page("303 403 403 403 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/pledges/{pledge_id}/refund"): page(
+        "303 403 404 403 404 200 404 200", on("funded", pledge_id="pledge")
+    ),
+    ("POST", "/operator/campaigns/{slug}/pledges/{pledge_id}/refund"): page(
+        "401 403 404 403 404 303 404 303",
+        with_funded(
+            step=pledge_charged,
+            pledge_id="pledge",
+            body=lambda t: {"data": {"amount": "10.00", "reason": "Cracked.", "confirmed": "yes"}},
+        ),
+        "fresh funded campaign with its pledge charged, the refund confirmed",
+    ),
     # Pages: the backer's
     ("GET", "/campaigns/{slug}/back"): page("303 200 200 403 200 200 200 200", on("live")),
     ("POST", "/campaigns/{slug}/back"): page("303 303 303 403 303 303 303 303", back_form, "fresh live campaign"),

@@ -249,6 +249,7 @@ async def _funding_page(request: Request, *, action_error: str | None = None, st
         },
         "is_maker": "maker" in roles,
         "is_operator": "operator" in roles,
+        "can_refund": bool(roles & {"operator", "admin"}),
         "currency": summary.currency,
         "summary": summary,
         "percent": percent_funded(summary.pledged, campaign.goal),
