@@ -9,13 +9,17 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from campaigns.models import Pledge
 from payments.gateway import StripeGateway
-from payments.models import Refund
+from payments.models import ChargeAttempt, Refund
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
+from tests.browser import LiveServer, console_errors, launch_browser, new_page, screenshot
+from tests.helpers import PASSWORD
 from tests.money_helpers import amount_refunded_at_stripe, run_jobs, stripe_work
 from tests.test_money_pages import csrf_from, logged_in
+from tests.test_money_pages import funded_campaign as funded_books
 from tests.test_suspension import PAIR, funded_campaign
 
 
@@ -105,3 +109,58 @@ async def test_an_operator_refunds_a_pledge_from_the_page_after_saying_yes_once_
             data={"csrf_token": await csrf_from(browser, listing), "reason": "破损"},
         )
         assert asked_in_chinese.status_code == 200 and "退款无法撤销" in asked_in_chinese.text
+
+
+async def test_the_refund_pages_work_in_chromium_at_phone_and_desktop_widths_in_both_languages(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], live_server: LiveServer
+) -> None:
+    funded = await funded_books(client, sessions)
+    async with sessions.begin() as session:
+        pledges = list(
+            await session.scalars(
+                select(Pledge).where(Pledge.campaign_id == funded.campaign_id, Pledge.status == "collected")
+            )
+        )
+        for pledge in pledges:
+            session.add(
+                ChargeAttempt(
+                    pledge_id=pledge.id,
+                    attempt=1,
+                    idempotency_key=f"pledge:{pledge.id}:charge:1",
+                    amount=pledge.amount,
+                    currency=pledge.currency,
+                    payment_method_id="pm_browser",
+                    status="succeeded",
+                    payment_intent_id=f"pi_{pledge.id.hex[:24]}",
+                )
+            )
+    listing = f"/operator/campaigns/{funded.slug}/refunds"
+    async with launch_browser() as browser:
+        for locale, lang in (("en-US", "en"), ("zh-CN", "zh")):
+            for width in (1280, 390):
+                async with new_page(browser, width=width, locale=locale) as page:
+                    errors = console_errors(page)
+                    await page.goto(live_server.url + "/login")
+                    await page.locator("#field-email").fill(funded.operator.email)
+                    await page.locator("#field-password").fill(PASSWORD)
+                    await page.locator("form.form button[type=submit]").click()
+                    await page.wait_for_url(live_server.url + "/")
+                    response = await page.goto(live_server.url + listing)
+                    assert response is not None and response.status == 200, (width, lang)
+                    await page.locator("#pledges a.btn").first.click()
+                    await page.locator("#field-amount").fill("1")
+                    await page.locator("#field-reason").fill("Scratched case." if lang == "en" else "外壳划伤。")
+                    await page.locator("form.form button[type=submit]").click()
+                    await page.wait_for_selector("#confirm-title")
+                    await screenshot(page, f"/tmp/shots/refunds/confirm-{width}-{lang}.png")
+                    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 0, ("confirm", width, lang, overflow)
+                    await page.locator("button.btn-danger").click()
+                    await page.wait_for_url(live_server.url + listing + "?done=refunded")
+                    await screenshot(page, f"/tmp/shots/refunds/list-{width}-{lang}.png")
+                    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 0, ("list", width, lang, overflow)
+                    assert errors == [], (width, lang, errors)
+    async with sessions() as session:
+        made = list(await session.scalars(select(Refund).where(Refund.campaign_id == funded.campaign_id)))
+    assert sorted(r.amount for r in made) == [100] * 4
