@@ -205,3 +205,13 @@ async def test_only_the_sponsoring_space_and_admins_refund_and_a_disputed_pledge
     assert disputed.status_code == 409 and disputed.json()["type"] == "nothing-to-refund"
     async with sessions() as session:
         assert list(await session.scalars(select(Refund))) == []
+
+
+async def test_the_refund_route_and_the_dispute_fields_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    operation = document["paths"]["/api/v1/pledges/{pledge_id}/refunds"]["post"]
+    assert {"201", "401", "403", "404", "409", "422"} <= set(operation["responses"])
+    assert any(p["name"].lower() == "idempotency-key" for p in operation.get("parameters", []))
+    schemas = document["components"]["schemas"]
+    assert {"disputed", "dispute_lost"} <= set(schemas["LedgerOut"]["properties"])
+    assert {"disputed", "dispute_lost"} <= set(schemas["PublicLedgerOut"]["properties"])
