@@ -45,7 +45,7 @@ class NothingToRefund(Conflict):
 
 
 @dataclass(frozen=True)
-class PledgeMoney:
+class PledgeBalance:
     """One pledge's money, in the campaign's currency: what was collected, refunded (booked), being refunded
     (recorded, Stripe not done yet), held in an open dispute, lost to a dispute, and what is left to refund."""
 
@@ -60,7 +60,7 @@ class PledgeMoney:
         return max(0, self.collected - self.refunded - self.refunding - self.disputed - self.dispute_lost)
 
 
-async def pledge_money(session: AsyncSession, pledge_id: uuid.UUID) -> PledgeMoney:
+async def pledge_balance(session: AsyncSession, pledge_id: uuid.UUID) -> PledgeBalance:
     """The pledge's money from its ledger entries and its pending refunds."""
     rows = await session.execute(
         select(LedgerAccount.kind, func.sum(LedgerEntry.amount))
@@ -78,7 +78,7 @@ async def pledge_money(session: AsyncSession, pledge_id: uuid.UUID) -> PledgeMon
             Refund.pledge_id == pledge_id, Refund.status == "pending"
         )
     )
-    return PledgeMoney(
+    return PledgeBalance(
         collected=-sums.get("stripe_clearing", 0),
         refunded=sums.get("backer_refunds", 0),
         refunding=int(refunding or 0),
@@ -114,7 +114,7 @@ async def refund_pledge(
     pledge, campaign = await pledge_to_refund(session, pledge_ref, user)
     await session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update(read=True))
     await session.execute(select(Pledge.id).where(Pledge.id == pledge.id).with_for_update())
-    money = await pledge_money(session, pledge.id)
+    money = await pledge_balance(session, pledge.id)
     payment_intent_id = await session.scalar(
         select(ChargeAttempt.payment_intent_id).where(
             ChargeAttempt.pledge_id == pledge.id,
@@ -161,7 +161,7 @@ class ChargedPledge:
     pledge: Pledge
     backer_name: str
     backer_email: str
-    money: PledgeMoney
+    money: PledgeBalance
 
 
 async def charged_pledges(session: AsyncSession, campaign_id: uuid.UUID, *, limit: int) -> list[ChargedPledge]:
@@ -196,7 +196,7 @@ async def charged_pledges(session: AsyncSession, campaign_id: uuid.UUID, *, limi
             pledge,
             name,
             email,
-            PledgeMoney(
+            PledgeBalance(
                 collected=-sums.get((pledge.id, "stripe_clearing"), 0),
                 refunded=sums.get((pledge.id, "backer_refunds"), 0),
                 refunding=pending.get(pledge.id, 0),

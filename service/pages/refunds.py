@@ -24,7 +24,7 @@ from payments.pledge_refunds import (
     ChargedPledge,
     campaign_refunds,
     charged_pledges,
-    pledge_money,
+    pledge_balance,
     pledge_to_refund,
     refund_pledge,
 )
@@ -136,7 +136,7 @@ async def _refund_form(
         pledge, campaign = await pledge_to_refund(session, str(request.path_params["pledge_id"]), user)
         if campaign.slug != slug:
             raise NotFound("No such pledge.")
-        money = await pledge_money(session, pledge.id)
+        money = await pledge_balance(session, pledge.id)
         backer_name = (await session.get_one(User, pledge.backer_id)).name
     context = {
         "campaign": {"slug": campaign.slug, "title": campaign.title},
@@ -196,7 +196,7 @@ async def make_refund(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         pledge, campaign = await pledge_to_refund(session, str(request.path_params["pledge_id"]), user)
-        money = await pledge_money(session, pledge.id)
+        money = await pledge_balance(session, pledge.id)
     if campaign.slug != str(request.path_params["slug"]):
         raise NotFound("No such pledge.")
     currency = campaign.currency
