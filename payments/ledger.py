@@ -9,6 +9,13 @@ a campaign's accounts always sum to zero, which is the invariant of API.md:
 
     collected - refunded - platform_fee - sponsor_fee - processor_fee - released == escrow_held
 
+extended by disputes (payments.disputes) to
+
+    collected - refunded - platform_fee - sponsor_fee - processor_fee - released - disputed - dispute_lost
+        == escrow_held
+
+which is the first one whenever the campaign has never been disputed.
+
 The movements:
     pledge_collected   stripe_clearing -> escrow          the gross amount of a collected pledge
     platform_fee       escrow -> platform_fees            } taken from each collected pledge
@@ -18,6 +25,14 @@ The movements:
     refund             escrow -> backer_refunds           money given back to a backer
     platform_fee       platform_fees -> escrow            Stripe's fee on a charge given back whole, borne by the
                                                           platform (record_fee_borne_by_platform)
+    dispute_opened     escrow -> disputed                 a backer's bank took a charge back (a chargeback)
+    dispute_won        disputed -> escrow                 the dispute was decided for us: the money is back
+    dispute_lost       disputed -> dispute_losses         the dispute was lost: the money is gone for good
+
+A dispute is borne by the campaign: its money comes out of escrow, so out of what is still to be released to the
+maker, never out of the platform's or the sponsor's fees (those stay taken, as they do for a refund). Should escrow
+hold less than the disputed amount (everything released already), escrow goes below zero: nothing more is released or
+refunded from it until a won dispute brings money back.
 
 The maker's payable account holds everything released to the maker; whether a release has reached their bank is
 the payout's business (payments.models.Payout), not the ledger's.
@@ -48,6 +63,7 @@ from payments.models import (
     LedgerEntry,
     LedgerTransaction,
     Milestone,
+    Refund,
 )
 from payments.money import pro_rata_refunds, split_collection
 
@@ -78,6 +94,8 @@ class LedgerSummary:
     processor_fee: int
     released: int
     escrow_held: int
+    disputed: int = 0
+    dispute_lost: int = 0
 
     @property
     def fees(self) -> int:
@@ -232,17 +250,29 @@ async def _accounts(
 
 
 async def hold_escrow(session: AsyncSession, campaign: Campaign) -> int:
-    """Lock the campaign's escrow account until this transaction ends and return what it holds.
+    """Lock the campaign's escrow account until this transaction ends and return what it holds that may still be
+    spent: its balance less the refunds promised and not yet booked (pending), never below zero.
 
-    Whatever takes money out of escrow (a release, a refund) holds this lock while it decides how much, so two of
-    them never spend the same money.
+    Whatever takes money out of escrow (a release, a refund, a dispute) holds this lock while it decides how much, so
+    two of them never spend the same money.
     """
     accounts = await _accounts(session, campaign.id, campaign.currency, {"escrow"})
     await session.execute(select(LedgerAccount.id).where(LedgerAccount.id == accounts["escrow"]).with_for_update())
     held = await session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == accounts["escrow"])
     )
-    return int(held or 0)
+    promised = sum((await pending_refunds(session, campaign.id)).values())
+    return max(0, int(held or 0) - promised)
+
+
+async def pending_refunds(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """The refunds recorded and not yet booked (Stripe not asked, or not answered yet), summed per pledge."""
+    rows = await session.execute(
+        select(Refund.pledge_id, func.sum(Refund.amount))
+        .where(Refund.campaign_id == campaign_id, Refund.status == "pending")
+        .group_by(Refund.pledge_id)
+    )
+    return {pledge_id: int(amount) for pledge_id, amount in rows}
 
 
 async def _is_recorded(session: AsyncSession, kind: str, reference: str) -> bool:
@@ -418,6 +448,8 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
             balance("processor_fees"),
             balance("maker_payable"),
             balance("escrow"),
+            balance("disputed"),
+            balance("dispute_losses"),
         )
         .select_from(Campaign)
         .outerjoin(
@@ -430,7 +462,7 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise NotFound("No such campaign.")
-    currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow = row
+    currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow, disputed, lost = row
     return LedgerSummary(
         currency=currency,
         pledged=int(pledged_sum),
@@ -441,11 +473,14 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
         processor_fee=int(processor),
         released=int(released),
         escrow_held=int(escrow),
+        disputed=int(disputed),
+        dispute_lost=int(lost),
     )
 
 
 async def paid_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, int]:
-    """What each backer has paid and not had back, per pledge in arrival order: collected minus refunded."""
+    """What each backer has paid and not had back, per pledge in arrival order: collected minus refunded, minus
+    what their bank holds in an open dispute or took in a lost one."""
     paid = -func.sum(LedgerEntry.amount)
     rows = await session.execute(
         select(LedgerTransaction.pledge_id, paid)
@@ -454,7 +489,7 @@ async def paid_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[
         .join(Pledge, Pledge.id == LedgerTransaction.pledge_id)
         .where(
             LedgerTransaction.campaign_id == campaign_id,
-            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds")),
+            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds", "disputed", "dispute_losses")),
         )
         .group_by(LedgerTransaction.pledge_id, Pledge.number)
         .order_by(Pledge.number)
@@ -470,7 +505,12 @@ async def escrow_refunds_due(session: AsyncSession, campaign: Campaign) -> dict[
     record each refund with record_refund(..., pledge_id=...) in the same transaction.
     """
     held = await hold_escrow(session, campaign)
-    due = pro_rata_refunds(held, await paid_by_pledge(session, campaign.id))
+    promised = await pending_refunds(session, campaign.id)
+    paid = {
+        pledge_id: max(0, amount - promised.get(pledge_id, 0))
+        for pledge_id, amount in (await paid_by_pledge(session, campaign.id)).items()
+    }
+    due = pro_rata_refunds(min(held, sum(paid.values())), paid)
     return {pledge_id: amount for pledge_id, amount in due.items() if amount > 0}
 
 

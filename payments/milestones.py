@@ -146,7 +146,9 @@ def milestone_is_due(milestone: Milestone, campaign: Campaign) -> bool:
 
 
 def amounts_now(escrow_held: int, milestones: Sequence[Milestone]) -> dict[uuid.UUID, int]:
-    """The release rule (see the module's docstring): each milestone's amount if it were released now."""
+    """The release rule (see the module's docstring): each milestone's amount if it were released now. Escrow below
+    zero (a dispute took more than it held) releases nothing."""
+    escrow_held = max(escrow_held, 0)
     still_open = [m for m in milestones if m.status in OPEN_MILESTONE_STATUSES]
     open_amounts = dict(
         zip(

@@ -64,8 +64,20 @@ LEDGER_ACCOUNT_KINDS = (
     "processor_fees",
     "maker_payable",
     "backer_refunds",
+    "disputed",
+    "dispute_losses",
 )
-LEDGER_TRANSACTION_KINDS = ("pledge_collected", "platform_fee", "sponsor_fee", "processor_fee", "release", "refund")
+LEDGER_TRANSACTION_KINDS = (
+    "pledge_collected",
+    "platform_fee",
+    "sponsor_fee",
+    "processor_fee",
+    "release",
+    "refund",
+    "dispute_opened",
+    "dispute_won",
+    "dispute_lost",
+)
 
 
 class LedgerAccount(Base):
@@ -282,3 +294,6 @@ class Refund(Base):
     # When a job was last asked for; the sweep asks again for one whose message seems lost.
     requested_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # A refund of one pledge asked for by a person (an operator of the space, an admin): who, and why.
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)

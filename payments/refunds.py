@@ -291,6 +291,7 @@ async def record_refund_made(session: AsyncSession, refund_id: uuid.UUID, *, str
         paid=collected,
         refunded=refunded,
         reason=refund.reference.partition(":")[0],
+        note=refund.reason or "",
     )
     return True
 

@@ -25,7 +25,7 @@ RETRY_AFTER_SECONDS = 10
 ERROR_LIMIT = 2000
 
 # Modules whose import registers webhook handlers; loaded before the first event is applied.
-HANDLER_MODULES: tuple[str, ...] = ("payments.cards", "payments.charge_events")
+HANDLER_MODULES: tuple[str, ...] = ("payments.cards", "payments.charge_events", "payments.disputes")
 
 WebhookHandler = Callable[[AsyncSession, PaymentGateway, StripeEvent], Awaitable[None]]
 H = TypeVar("H", bound=WebhookHandler)

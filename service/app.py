@@ -61,6 +61,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.my_pledges",
     "service.pages.escrow",
     "service.pages.funding",
+    "service.pages.refunds",
     "service.pages.fulfillment",
 )
 

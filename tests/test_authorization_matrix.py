@@ -48,6 +48,7 @@ from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from payments import ledger
 from payments.milestones import create_milestones
+from payments.models import ChargeAttempt
 from service.devservices import EmbeddedStripe
 from service.metadata import target_metadata
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier, insert_user
@@ -339,6 +340,24 @@ async def milestone_asked(w: World, thing: Thing) -> None:
         f"/api/v1/campaigns/{thing.id}/milestones/{thing['milestone']}/request", headers=w.actors["maker"].headers
     )
     assert asked.status_code == 200, asked.text
+
+
+async def pledge_charged(w: World, thing: Thing) -> None:
+    """The charge that collected the funded campaign's pledge, as the charge job records it."""
+    async with w.sessions.begin() as session:
+        pledge = await session.get_one(Pledge, uuid.UUID(thing["pledge"]))
+        session.add(
+            ChargeAttempt(
+                pledge_id=pledge.id,
+                attempt=1,
+                idempotency_key=f"pledge:{pledge.id}:charge:1",
+                amount=pledge.amount,
+                currency=pledge.currency,
+                payment_method_id="pm_matrix",
+                status="succeeded",
+                payment_intent_id=f"pi_{pledge.id.hex[:24]}",
+            )
+        )
 
 
 async def milestone_released(w: World, thing: Thing) -> None:
@@ -659,6 +678,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_funded(body=lambda t: {"json": {"reason": "The factory closed."}}),
         "fresh funded campaign per cell",
     ),
+    ("POST", f"{A}/pledges/{{pledge_id}}/refunds"): api(
+        "401 403 404 403 404 201 404 201",
+        with_funded(
+            step=pledge_charged, pledge_id="pledge", body=lambda t: {"json": {"amount": 1_000, "reason": "Cracked."}}
+        ),
+        "fresh funded campaign with its pledge charged, per cell",
+    ),
     # Fulfillment (the funded campaign, planned)
     ("GET", f"{A}/campaigns/{{campaign_id}}/batches"): api("401 403 403 200 403 200 403 200", on("funded")),
     ("POST", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/confirm"): api(
@@ -800,6 +826,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh funded campaign, milestone released",
     ),
     ("GET", "/operator/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/refunds"): page("303 403 403 403 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/pledges/{pledge_id}/refund"): page(
+        "303 403 404 403 404 200 404 200", on("funded", pledge_id="pledge")
+    ),
+    ("POST", "/operator/campaigns/{slug}/pledges/{pledge_id}/refund"): page(
+        "401 403 404 403 404 303 404 303",
+        with_funded(
+            step=pledge_charged,
+            pledge_id="pledge",
+            body=lambda t: {"data": {"amount": "10.00", "reason": "Cracked.", "confirmed": "yes"}},
+        ),
+        "fresh funded campaign with its pledge charged, the refund confirmed",
+    ),
     # Pages: the backer's
     ("GET", "/campaigns/{slug}/back"): page("303 200 200 403 200 200 200 200", on("live")),
     ("POST", "/campaigns/{slug}/back"): page("303 303 303 403 303 303 303 303", back_form, "fresh live campaign"),

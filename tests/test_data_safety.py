@@ -27,7 +27,17 @@ RULES = {
     "pledges": ("id", "campaign_id", "backer_id", "currency"),
     "webhook_events": ("id", "type", "object_id", "payload"),
     "charge_attempts": ("id", "pledge_id", "attempt", "idempotency_key", "amount", "currency", "payment_method_id"),
-    "refunds": ("id", "campaign_id", "pledge_id", "reference", "amount", "currency", "payment_intent_id"),
+    "refunds": (
+        "id",
+        "campaign_id",
+        "pledge_id",
+        "reference",
+        "amount",
+        "currency",
+        "payment_intent_id",
+        "requested_by",
+        "reason",
+    ),
     "charge_terms": ("campaign_id", "platform_fee_bps", "sponsor_fee_bps"),
     "payouts": ("id", "milestone_id", "campaign_id", "amount", "currency"),
 }

@@ -411,6 +411,8 @@ async def test_the_books_are_open_to_the_maker_the_space_and_admins_only(
         "processor_fee": 0,
         "released": 0,
         "escrow_held": 0,
+        "disputed": 0,
+        "dispute_lost": 0,
     }
 
 
@@ -425,7 +427,17 @@ async def test_anyone_reads_the_public_ledger_of_a_successful_campaign_without_b
     public = await client.get(f"{books.base}/ledger/public")
     assert public.status_code == 200, public.text
     body = public.json()
-    assert set(body) == {"currency", "collected", "fees", "released", "escrow_held", "refunded", "milestones"}
+    assert set(body) == {
+        "currency",
+        "collected",
+        "fees",
+        "released",
+        "escrow_held",
+        "refunded",
+        "disputed",
+        "dispute_lost",
+        "milestones",
+    }
     assert body["collected"] == private["collected"]
     assert body["fees"] == private["platform_fee"] + private["sponsor_fee"] + private["processor_fee"]
     assert body["released"] == released["amount"]

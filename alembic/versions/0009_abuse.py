@@ -1,7 +1,7 @@
 """Throttles that grow their delay and say when they may be forgotten
 
 Revision ID: 0008_abuse
-Revises: 0007
+Revises: 0008_money_final
 Create Date: 2026-12-06 23:55:00
 
 `blocked_until`: no attempt of the bucket is let through before it (log-in: a delay that doubles with each attempt

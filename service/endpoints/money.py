@@ -31,6 +31,11 @@ class LedgerOut(ResponseModel):
     processor_fee: int
     released: int
     escrow_held: int
+    # Disputes (chargebacks): held by the backers' banks while open, and lost. With them the books read
+    # collected - refunded - platform_fee - sponsor_fee - processor_fee - released - disputed - dispute_lost
+    # == escrow_held.
+    disputed: int
+    dispute_lost: int
 
 
 class PayoutOut(ResponseModel):
@@ -80,6 +85,8 @@ class PublicLedgerOut(ResponseModel):
     released: int
     escrow_held: int
     refunded: int
+    disputed: int
+    dispute_lost: int
     milestones: list[PublicMilestoneOut]
 
 
@@ -132,7 +139,9 @@ def _milestone_out(figures: MilestoneFigures, currency: str) -> MilestoneOut:
 @api.route(
     "GET",
     "/campaigns/{campaign_id}/ledger",
-    summary="The campaign's books: collected, fees, refunds, releases and what escrow holds",
+    summary="The campaign's books: collected, fees, refunds, releases, disputes and what escrow holds "
+    "(collected - refunded - platform_fee - sponsor_fee - processor_fee - released - disputed - dispute_lost "
+    "== escrow_held)",
     response=LedgerOut,
     errors=(403,),
     tags=["money"],
@@ -167,6 +176,8 @@ async def get_public_ledger(request: Request) -> Response:
             released=summary.released,
             escrow_held=summary.escrow_held,
             refunded=summary.refunded,
+            disputed=summary.disputed,
+            dispute_lost=summary.dispute_lost,
             milestones=[
                 PublicMilestoneOut(
                     id=f.milestone.id,

@@ -1,8 +1,9 @@
-"""Actions on money outside the pledge flow: suspending a campaign (its escrow refunded), and a new card for a
-pledge whose charge failed."""
+"""Actions on money outside the pledge flow: suspending a campaign (its escrow refunded), refunding one pledge, and a
+new card for a pledge whose charge failed."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from pydantic import Field
@@ -12,7 +13,8 @@ from starlette.responses import Response
 from campaigns import service
 from campaigns.campaign_schemas import CampaignOut
 from campaigns.pledge_schemas import PledgeOut
-from campaigns.schemas_base import RequestModel
+from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
+from payments.pledge_refunds import REASON_LIMIT, refund_pledge
 from payments.refunds import suspend_campaign
 from service.api import json_response
 from service.checkout import ask_for_new_card
@@ -43,6 +45,49 @@ async def suspend(request: Request, body: SuspensionIn) -> Response:
         campaign, _due = await suspend_campaign(session, request.path_params["campaign_id"], user, reason=body.reason)
         detail = await service.campaign_detail(session, campaign.id, user)
     return json_response(campaign_out(detail))
+
+
+class PledgeRefundIn(RequestModel):
+    # None: all that is left of the pledge.
+    amount: int | None = Field(default=None, gt=0)
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)]
+
+
+class RefundOut(ResponseModel):
+    id: uuid.UUID
+    pledge_id: uuid.UUID
+    campaign_id: uuid.UUID
+    amount: int
+    currency: str
+    # pending until Stripe has refunded it (succeeded) or refused (failed)
+    status: str
+    reason: str | None
+    requested_by: uuid.UUID | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
+
+
+@api.route(
+    "POST",
+    "/pledges/{pledge_id}/refunds",
+    summary="Refund one pledge, whole (no amount: all that is left) or in part, with a reason (an operator of the "
+    "sponsoring space, or an admin); the refund is made at Stripe and booked from escrow after the answer, and the "
+    "backer is mailed",
+    body=PledgeRefundIn,
+    response=RefundOut,
+    status=201,
+    errors=(403, 409),
+    idempotent=True,
+    tags=["money"],
+)
+async def refund_one_pledge(request: Request, body: PledgeRefundIn) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        refund = await refund_pledge(
+            session, request.path_params["pledge_id"], user, amount=body.amount, reason=body.reason
+        )
+        out = RefundOut.model_validate(refund)
+    return json_response(out, 201)
 
 
 @api.route(

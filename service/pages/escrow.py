@@ -76,13 +76,19 @@ def share_percent(part: int, whole: int) -> str:
 
 
 def money_parts(summary: LedgerSummary) -> list[dict[str, Any]]:
-    """Where the collected money is: fees, released to the maker, held in escrow, refunded; they add up to collected."""
+    """Where the collected money is: fees, released to the maker, held in escrow, refunded, and (once a backer's bank
+    has disputed a charge) held in open disputes and lost to disputes; they add up to collected."""
     parts = [
         ("fees", _("Fees"), summary.fees),
         ("released", _("Released to the maker"), summary.released),
         ("held", _("Held in escrow"), summary.escrow_held),
         ("refunded", _("Refunded to backers"), summary.refunded),
     ]
+    if summary.disputed or summary.dispute_lost:
+        parts += [
+            ("disputed", _("Held in open disputes"), summary.disputed),
+            ("dispute_lost", _("Lost to disputes"), summary.dispute_lost),
+        ]
     return [
         {
             "key": key,

@@ -166,7 +166,7 @@ def state_view(states: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
 
 def books_view(summary: ledger.LedgerSummary) -> list[dict[str, Any]]:
     """The books line by line, signed the way they add up to what escrow holds."""
-    return [
+    lines = [
         {"label": _("Collected from backers"), "amount": summary.collected, "sign": ""},
         {"label": _("Kindling's fee"), "amount": summary.platform_fee, "sign": "−"},
         {"label": _("The sponsoring space's fee"), "amount": summary.sponsor_fee, "sign": "−"},
@@ -174,6 +174,12 @@ def books_view(summary: ledger.LedgerSummary) -> list[dict[str, Any]]:
         {"label": _("Refunded to backers"), "amount": summary.refunded, "sign": "−"},
         {"label": _("Released to you"), "amount": summary.released, "sign": "−"},
     ]
+    if summary.disputed or summary.dispute_lost:
+        lines += [
+            {"label": _("Held in open disputes"), "amount": summary.disputed, "sign": "−"},
+            {"label": _("Lost to disputes"), "amount": summary.dispute_lost, "sign": "−"},
+        ]
+    return lines
 
 
 def _funding_milestones(figures: Sequence[MilestoneFigures], roles: frozenset[Role]) -> list[dict[str, Any]]:
@@ -245,6 +251,7 @@ async def _funding_page(request: Request, *, action_error: str | None = None, st
         },
         "is_maker": "maker" in roles,
         "is_operator": "operator" in roles,
+        "can_refund": bool(roles & {"operator", "admin"}),
         "currency": summary.currency,
         "summary": summary,
         "percent": percent_funded(summary.pledged, campaign.goal),

@@ -20,6 +20,8 @@ COLORS = {
     "released": "#166534",
     "held": "#c2410c",
     "refunded": "#1e40af",
+    "disputed": "#7c3aed",
+    "dispute_lost": "#991b1b",
     "requested": "#d97706",
     "pending": "#d6d3d1",
     "cancelled": "#e7a3a3",
