@@ -151,10 +151,11 @@ def _last_address_elsewhere() -> Any:
     )
 
 
-async def send_address_surveys(session: AsyncSession, campaign_id: uuid.UUID) -> int:
+async def send_address_surveys(session: AsyncSession, campaign_id: uuid.UUID, *, survey_seconds: int) -> int:
     """Mail every backer of a shipped reward who has not been asked yet for the address to ship it to; once each.
 
-    Called by the planning job, so backers whose pledge is collected late are asked too.
+    Called by the planning job, so backers whose pledge is collected late are asked too. An address lock the maker set
+    before the survey went out moves later, to `survey_seconds` after the first survey: backers always have that long.
     """
     campaign = await session.get(Campaign, campaign_id)
     if campaign is None or campaign.status not in PLANNING_STATUSES:
@@ -175,8 +176,26 @@ async def send_address_surveys(session: AsyncSession, campaign_id: uuid.UUID) ->
         .returning(AddressRequest.pledge_id)
         .cte("asked")
     )
-    rows = await session.execute(_recipients(asked))
+    rows = (await session.execute(_recipients(asked))).all()
+    if rows and survey_seconds:
+        await _keep_survey_window(session, campaign, survey_seconds)
     return await mail_backers(session, ADDRESS_SURVEY, (_address_mail(campaign, row) for row in rows))
+
+
+async def _keep_survey_window(session: AsyncSession, campaign: Campaign, survey_seconds: int) -> None:
+    first_survey = (
+        select(func.min(AddressRequest.surveyed_at)).where(AddressRequest.campaign_id == campaign.id).scalar_subquery()
+    )
+    window_ends = first_survey + func.make_interval(0, 0, 0, 0, 0, 0, survey_seconds)
+    moved = await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.address_lock_at < window_ends)
+        .values(address_lock_at=window_ends)
+        .returning(Campaign.address_lock_at)
+    )
+    lock = moved.scalar_one_or_none()
+    if lock is not None:
+        campaign.address_lock_at = lock
 
 
 async def remind_missing_addresses(session: AsyncSession, *, day_seconds: int) -> int:

@@ -26,7 +26,7 @@ log = logging.getLogger("kindling.fulfillment")
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
-async def plan_campaign_job(transaction: Transaction, campaign_id: str) -> None:
+async def plan_campaign_job(transaction: Transaction, campaign_id: str, *, survey_seconds: int) -> None:
     """The "fulfillment.plan" job: plan the campaign and ask every backer not yet asked for their address.
 
     Idempotent and driven by the database: run twice, the second run keeps every batch and mails nobody.
@@ -38,12 +38,12 @@ async def plan_campaign_job(transaction: Transaction, campaign_id: str) -> None:
     try:
         async with transaction() as session:
             outcome = await plan_campaign(session, ident)
-            surveyed = await send_address_surveys(session, ident)
+            surveyed = await send_address_surveys(session, ident, survey_seconds=survey_seconds)
     except PledgeLargerThanBatch as error:
         # Planning again cannot help until the maker's products change; the backers are asked for addresses anyway.
         log.error("campaign %s cannot be planned: %s", ident, error.detail)
         async with transaction() as session:
-            await send_address_surveys(session, ident)
+            await send_address_surveys(session, ident, survey_seconds=survey_seconds)
         return
     if outcome is not None:
         log.info(

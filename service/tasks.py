@@ -90,7 +90,9 @@ async def process_webhook_job(event_id: str) -> None:
 # Planning is idempotent: a retry after a failure (a deadlock, a lost connection) is safe; the sweep finds the rest.
 @dramatiq.actor(actor_name=PLAN_CAMPAIGN, queue_name=QUEUE, max_retries=3)
 async def plan_campaign_actor(campaign_id: str) -> None:
-    await plan_campaign_job(job_unit_of_work, campaign_id)
+    await plan_campaign_job(
+        job_unit_of_work, campaign_id, survey_seconds=worker_context().settings.address_survey_seconds
+    )
 
 
 def stripe_work() -> StripeWork:

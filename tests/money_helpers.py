@@ -115,7 +115,7 @@ JobRunner = Callable[[StripeWork, str], Awaitable[Any]]
 
 
 async def _plan(work: StripeWork, campaign_id: str) -> None:
-    await plan_campaign_job(work.transaction, campaign_id)
+    await plan_campaign_job(work.transaction, campaign_id, survey_seconds=0)
 
 
 async def _webhook(work: StripeWork, event_id: str) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Mail
 from fulfillment.addresses import send_address_surveys
 from fulfillment.models import AddressRequest
 from service.settings import Settings
@@ -17,13 +17,19 @@ from tests.test_fulfillment_api import Shop, open_shop, plan
 from tests.test_fulfillment_pages import slug_of
 from tests.test_money_pages import logged_in, post_form
 
+SURVEY_SECONDS = 14 * 86400
+
+
+async def send_surveys(sessions: async_sessionmaker[AsyncSession], shop: Shop) -> int:
+    async with sessions.begin() as session:
+        return await send_address_surveys(session, shop.campaign_id, survey_seconds=SURVEY_SECONDS)
+
 
 async def surveyed_shop(client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> Shop:
     """A funded campaign, planned, whose backers have just been sent the address survey (as the planning job does)."""
     shop = await open_shop(client, sessions)
     await plan(sessions, shop.campaign_id)
-    async with sessions.begin() as session:
-        assert await send_address_surveys(session, shop.campaign_id) == 3
+    assert await send_surveys(sessions, shop) == 3
     return shop
 
 
@@ -104,6 +110,31 @@ async def test_before_any_survey_the_lock_leaves_the_survey_days_from_now(
 
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "address_lock_at"
     assert (await put_lock(client, shop, soon + timedelta(hours=2))).status_code == 200
+
+
+async def test_a_lock_set_before_the_survey_moves_later_when_the_survey_goes_out(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    assert settings.address_survey_seconds == SURVEY_SECONDS
+    shop = await open_shop(client, sessions)  # funded, not planned yet: nobody has been asked
+    set_two_days_ago = datetime.now(UTC) + timedelta(seconds=SURVEY_SECONDS) - timedelta(days=2)
+    async with sessions.begin() as session:  # as the maker could set it two days ago, before any survey
+        await session.execute(
+            update(Campaign).where(Campaign.id == shop.campaign_id).values(address_lock_at=set_two_days_ago)
+        )
+    await plan(sessions, shop.campaign_id)
+
+    assert await send_surveys(sessions, shop) == 3
+
+    moved = await first_survey(sessions, shop) + timedelta(seconds=SURVEY_SECONDS)
+    assert await lock_of(sessions, shop) == moved
+    async with sessions() as session:
+        mails = (await session.scalars(select(Mail).where(Mail.kind == "address_survey"))).all()
+    assert len(mails) == 3 and all(
+        mail.facts["address_lock"] == moved.strftime("%Y-%m-%d %H:%M UTC") for mail in mails
+    ), mails[0].facts
+    assert await send_surveys(sessions, shop) == 0  # nobody is asked twice, and the lock stays
+    assert await lock_of(sessions, shop) == moved
 
 
 async def test_the_settings_form_shows_the_earliest_lock_again_in_both_languages(

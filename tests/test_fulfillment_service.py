@@ -355,8 +355,8 @@ async def test_the_plan_job_plans_and_asks_each_backer_of_a_reward_for_an_addres
         await insert_pledge(session, elsewhere, None, backer_id=returning.backer_id, given_address=address(city="广州"))
     sender = ListSender()
 
-    await plan_campaign_job(lambda: unit_of_work(sessions, sender), str(arranged.campaign_id))
-    await plan_campaign_job(lambda: unit_of_work(sessions, sender), str(arranged.campaign_id))
+    await plan_campaign_job(lambda: unit_of_work(sessions, sender), str(arranged.campaign_id), survey_seconds=0)
+    await plan_campaign_job(lambda: unit_of_work(sessions, sender), str(arranged.campaign_id), survey_seconds=0)
 
     assert len(await allocations(sessions, arranged.campaign_id)) == 4
     surveys = await mails(sessions, ADDRESS_SURVEY)
@@ -382,7 +382,7 @@ async def test_the_sweep_finds_campaigns_whose_plan_is_stale(sessions: async_ses
     assert await stale() == [(str(arranged.campaign_id),)]
     async with sessions.begin() as session:
         await plan_campaign(session, arranged.campaign_id)
-        await send_address_surveys(session, arranged.campaign_id)
+        await send_address_surveys(session, arranged.campaign_id, survey_seconds=0)
     assert await stale() == []
     await add_pledges(sessions, arranged, 1)
     assert await stale() == [(str(arranged.campaign_id),)]
@@ -394,7 +394,7 @@ async def test_one_reminder_goes_to_backers_still_without_an_address(
     arranged = await arrange(sessions)
     kits = await add_pledges(sessions, arranged, 3)
     async with sessions.begin() as session:
-        await send_address_surveys(session, arranged.campaign_id)
+        await send_address_surveys(session, arranged.campaign_id, survey_seconds=0)
     await address_pledge(sessions, kits[0])
 
     async def remind() -> int:
@@ -414,7 +414,7 @@ async def test_no_reminder_after_the_address_lock(sessions: async_sessionmaker[A
     arranged = await arrange(sessions)
     await add_pledges(sessions, arranged, 2)
     async with sessions.begin() as session:
-        await send_address_surveys(session, arranged.campaign_id)
+        await send_address_surveys(session, arranged.campaign_id, survey_seconds=0)
         await session.execute(update(AddressRequest).values(surveyed_at=func.now() - timedelta(days=4)))
         await session.execute(
             update(Campaign).where(Campaign.id == arranged.campaign_id).values(address_lock_at=func.now())
@@ -511,7 +511,7 @@ async def test_a_campaign_that_cannot_be_planned_still_asks_for_addresses_and_re
         crate = await insert_tier(session, campaign, {"BOARD": 200}, title="A crate of boards")  # one batch makes 95
         await insert_pledge(session, campaign, crate)
 
-    await plan_campaign_job(lambda: unit_of_work(sessions, ListSender()), str(arranged.campaign_id))
+    await plan_campaign_job(lambda: unit_of_work(sessions, ListSender()), str(arranged.campaign_id), survey_seconds=0)
 
     assert "cannot be planned" in caplog.text
     assert len(await mails(sessions, ADDRESS_SURVEY)) == 3
