@@ -9,16 +9,12 @@ from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate
 from service.api import json_response
 from service.routes import api
 from service.throttle import ensure_allowed, hit_and_check, record_hit
-from service.web import bearer_token, current_user, sessions_of, uow
+from service.web import bearer_token, client_address, current_user, sessions_of, settings_of, uow, user_agent_of
 
 LOGIN_WINDOW = 15 * 60
 LOGIN_FAILURES_PER_EMAIL = 10
 LOGIN_FAILURES_PER_ADDRESS = 30
 SIGNUPS_PER_ADDRESS_PER_HOUR = 20
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def sign_up_throttled(request: Request) -> None:
@@ -79,7 +75,14 @@ async def create_user(request: Request, body: UserCreate) -> Response:
 async def create_token(request: Request, body: TokenCreate) -> Response:
     user = await authenticate_throttled(request, body.email, body.password)
     async with uow(request) as session:
-        token = await accounts.issue_token(session, user)
+        token = await accounts.issue_token(
+            session,
+            user,
+            days=settings_of(request).token_days,
+            name=body.name,
+            address=client_address(request),
+            user_agent=user_agent_of(request),
+        )
     return json_response(TokenOut(token=token, user=UserOut.model_validate(user)), 201)
 
 
@@ -103,6 +106,7 @@ async def me(request: Request) -> Response:
             id=user.id,
             email=user.email,
             name=user.name,
+            email_verified=user.email_verified,
             roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
         )
     )
