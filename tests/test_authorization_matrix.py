@@ -652,9 +652,6 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/me/tokens/{{token_id}}"): api(
         "401 204 204 204 204 204 204 204", own_token, "a token of the role's own per cell"
     ),
-    ("DELETE", f"{A}/me/tokens"): api(
-        "401 204 204 204 204 204 204 204", fixed(), "a user of its own per cell", own_user=True
-    ),
     # Spaces
     ("POST", f"{A}/spaces"): api("401 403 403 403 403 403 403 201", new_space),
     ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),

@@ -254,3 +254,25 @@ async def test_the_account_page_changes_the_email_after_the_new_address_confirms
         confirmed = await post_form(browser, link, {}, form_page=link)
         assert confirmed.status_code == 200 and "Your email address is changed" in confirmed.text
         assert "ada@moved.example" in (await browser.get("/account")).text
+
+
+async def test_the_account_operations_are_in_the_openapi_document_with_their_errors(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
+    expected = {
+        ("post", "/api/v1/password-resets"): {"202", "422", "429"},
+        ("post", "/api/v1/password-resets/{token}"): {"200", "404", "422"},
+        ("put", "/api/v1/me/password"): {"200", "401", "422"},
+        ("post", "/api/v1/me/email-changes"): {"202", "401", "409", "422", "429"},
+        ("post", "/api/v1/email-changes/{token}"): {"200", "404", "409"},
+        ("post", "/api/v1/email-verifications"): {"202", "401", "409", "429"},
+        ("post", "/api/v1/email-verifications/{token}"): {"200", "404"},
+        ("get", "/api/v1/me/sessions"): {"200", "401"},
+        ("delete", "/api/v1/me/sessions/{session_id}"): {"204", "401", "404"},
+        ("get", "/api/v1/me/tokens"): {"200", "401"},
+        ("delete", "/api/v1/me/tokens/{token_id}"): {"204", "401", "404"},
+        ("post", "/api/v1/campaigns/{campaign_id}/submit"): {"409"},
+        ("post", "/api/v1/spaces/{space_id}/operators"): {"409"},
+    }
+    for (method, path), statuses in expected.items():
+        assert statuses <= set(paths[path][method]["responses"]), (method, path)
+    assert "email_verified" in str((await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]["MeOut"])

@@ -109,7 +109,7 @@ async def test_logging_out_everywhere_ends_every_session_and_token(client: httpx
     assert (await client.get("/api/v1/me", headers=ada.headers)).status_code == 401
 
 
-async def test_the_api_ends_one_session_or_all_and_revokes_one_token_or_all(client: httpx.AsyncClient) -> None:
+async def test_the_api_ends_one_session_or_all_and_revokes_one_token(client: httpx.AsyncClient) -> None:
     ada = await sign_up(client, "Ada")
     second = (await client.post("/api/v1/tokens", json={"email": ada.email, "password": PASSWORD})).json()["token"]
     other = {"Authorization": f"Bearer {second}"}
@@ -126,8 +126,6 @@ async def test_the_api_ends_one_session_or_all_and_revokes_one_token_or_all(clie
     ben = await sign_up(client, "Ben")
     not_hers = (await client.get("/api/v1/me/tokens", headers=ben.headers)).json()["items"][0]["id"]
     assert (await client.delete(f"/api/v1/me/tokens/{not_hers}", headers=ada.headers)).status_code == 404
-    assert (await client.delete("/api/v1/me/tokens", headers=ada.headers)).status_code == 204
-    assert (await client.get("/api/v1/me", headers=ada.headers)).status_code == 401
     assert (await client.get("/api/v1/me", headers=ben.headers)).status_code == 200
 
 

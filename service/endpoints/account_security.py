@@ -245,11 +245,3 @@ async def revoke_token(request: Request) -> Response:
         user = await current_user(request, session)
         await sessions.revoke_token_of(session, user, request.path_params["token_id"])
     return Response(status_code=204)
-
-
-@api.route("DELETE", "/me/tokens", summary="Revoke every API token, this one too", status=204, tags=TAGS)
-async def revoke_all_tokens(request: Request) -> Response:
-    async with uow(request) as session:
-        user = await current_user(request, session)
-        await sessions.revoke_tokens(session, user.id)
-    return Response(status_code=204)

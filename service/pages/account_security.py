@@ -29,8 +29,8 @@ def _email_invalid() -> dict[str, str]:
     return {"email": _("Enter a valid email address, like name@example.com.")}
 
 
-def _link_page(request: Request, title: str, message: str, *, status: int = 200, action: str | None = None) -> Response:
-    context = {"title": title, "message": message, "action": action}
+def _link_page(request: Request, title: str, message: str, *, status: int = 200) -> Response:
+    context = {"title": title, "message": message}
     return render(request, "accounts/link_result.html", context, status=status)
 
 
