@@ -6,6 +6,7 @@ import uuid
 
 from pydantic import EmailStr, Field
 
+from campaigns.models import ApiToken, UserSession
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
 # The rule a new password follows everywhere (sign-up, reset, change).
@@ -44,6 +45,18 @@ class SessionOut(ResponseModel):
     expires_at: UtcDatetime
     current: bool
 
+    @classmethod
+    def of(cls, row: UserSession, *, current: bool) -> SessionOut:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            last_used_from=row.last_used_from,
+            user_agent=row.user_agent,
+            expires_at=row.expires_at,
+            current=current,
+        )
+
 
 class TokenInfoOut(ResponseModel):
     id: uuid.UUID
@@ -54,6 +67,19 @@ class TokenInfoOut(ResponseModel):
     last_used_from: str | None
     user_agent: str | None
     current: bool
+
+    @classmethod
+    def of(cls, row: ApiToken, *, current: bool) -> TokenInfoOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            last_used_from=row.last_used_from,
+            user_agent=row.user_agent,
+            current=current,
+        )
 
 
 class SessionList(ResponseModel):

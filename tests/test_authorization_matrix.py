@@ -649,6 +649,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 204 204 204 204 204 204 204", fixed(), "a user of its own per cell", own_user=True
     ),
     ("GET", f"{A}/me/tokens"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("GET", f"{A}/me/export"): api("401 200 200 200 200 200 200 200", fixed()),
     ("DELETE", f"{A}/me/tokens/{{token_id}}"): api(
         "401 204 204 204 204 204 204 204", own_token, "a token of the role's own per cell"
     ),

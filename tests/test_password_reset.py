@@ -269,6 +269,7 @@ async def test_the_account_operations_are_in_the_openapi_document_with_their_err
         ("get", "/api/v1/me/sessions"): {"200", "401"},
         ("delete", "/api/v1/me/sessions/{session_id}"): {"204", "401", "404"},
         ("get", "/api/v1/me/tokens"): {"200", "401"},
+        ("get", "/api/v1/me/export"): {"200", "401"},
         ("delete", "/api/v1/me/tokens/{token_id}"): {"204", "401", "404"},
         ("post", "/api/v1/campaigns/{campaign_id}/submit"): {"409"},
         ("post", "/api/v1/spaces/{space_id}/operators"): {"409"},

@@ -4,12 +4,14 @@ sessions and tokens listed and ended."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import account_links, sessions
+from campaigns.account_export import AccountExport, export_account
 from campaigns.account_schemas import (
     AcceptedOut,
     EmailChangeCreate,
@@ -186,18 +188,7 @@ async def list_sessions(request: Request) -> Response:
         user = await current_user(request, session)
         current = getattr(request.state, "session_id", None)
         rows = await sessions.active_sessions(session, user)
-        items = [
-            SessionOut(
-                id=row.id,
-                created_at=row.created_at,
-                last_used_at=row.last_used_at,
-                last_used_from=row.last_used_from,
-                user_agent=row.user_agent,
-                expires_at=row.expires_at,
-                current=row.id == current,
-            )
-            for row in rows
-        ]
+        items = [SessionOut.of(row, current=row.id == current) for row in rows]
     return json_response(SessionList(items=items))
 
 
@@ -217,25 +208,29 @@ async def end_all_sessions(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@api.route(
+    "GET",
+    "/me/export",
+    summary="Everything Kindling holds about the signed-in user: account, pledges and addresses, campaigns, mails",
+    response=AccountExport,
+    tags=TAGS,
+)
+async def export_me(request: Request) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        document = await export_account(session, user, now=datetime.now(UTC))
+    response = json_response(document)
+    response.headers["Content-Disposition"] = 'attachment; filename="kindling-account.json"'
+    return response
+
+
 @api.route("GET", "/me/tokens", summary="The account's live API tokens", response=TokenList, tags=TAGS)
 async def list_tokens(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         _session_id, current = await current_credentials(request, session)
         rows = await sessions.active_tokens(session, user)
-        items = [
-            TokenInfoOut(
-                id=row.id,
-                name=row.name,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-                last_used_at=row.last_used_at,
-                last_used_from=row.last_used_from,
-                user_agent=row.user_agent,
-                current=row.id == current,
-            )
-            for row in rows
-        ]
+        items = [TokenInfoOut.of(row, current=row.id == current) for row in rows]
     return json_response(TokenList(items=items))
 
 
