@@ -32,6 +32,10 @@ class EmailChangeCreate(RequestModel):
     password: str = GivenPassword
 
 
+class AccountDeletion(RequestModel):
+    password: str = GivenPassword
+
+
 class AcceptedOut(ResponseModel):
     detail: str
 

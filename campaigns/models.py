@@ -65,6 +65,8 @@ class User(Base):
     # Set when the user followed a link mailed to `email`; some steps (submitting a campaign, operating a space,
     # asking for a payout) wait for it.
     email_verified_at: Mapped[datetime | None]
+    # Set when the person deleted their account: the row stays, anonymised, for the money records that point at it.
+    deleted_at: Mapped[datetime | None]
 
     @property
     def email_verified(self) -> bool:

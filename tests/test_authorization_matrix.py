@@ -600,7 +600,7 @@ def new_address(w: World, role: str) -> tuple[Params, Kwargs]:
 
 
 def new_address_form(w: World, role: str) -> tuple[Params, Kwargs]:
-    return {}, {"data": {"email": f"moved-{n()}@example.com", "password": PASSWORD}}
+    return {}, {"data": {"email": f"moved-{n()}@example.com", "email_password": PASSWORD}}
 
 
 NEW_PASSWORD = {"current_password": PASSWORD, "password": PASSWORD + " again"}
@@ -650,6 +650,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", f"{A}/me/tokens"): api("401 200 200 200 200 200 200 200", fixed()),
     ("GET", f"{A}/me/export"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("POST", f"{A}/me/deletion"): api(
+        "401 204 204 204 204 204 204 204",
+        fixed(json={"password": PASSWORD}),
+        "a user of its own per cell",
+        own_user=True,
+    ),
     ("DELETE", f"{A}/me/tokens/{{token_id}}"): api(
         "401 204 204 204 204 204 204 204", own_token, "a token of the role's own per cell"
     ),
@@ -829,6 +835,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/account/log-out-everywhere"): page(
         "303 303 303 303 303 303 303 303", fixed(), "a user of its own per cell", own_user=True
+    ),
+    ("POST", "/account/delete"): page(
+        "303 303 303 303 303 303 303 303",
+        fixed(data={"delete_password": PASSWORD}),
+        "a user of its own per cell",
+        own_user=True,
     ),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),

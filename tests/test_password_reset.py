@@ -242,10 +242,12 @@ async def test_the_account_page_changes_the_email_after_the_new_address_confirms
     ada = await sign_up(client, "Ada")
     async with new_browser(client) as browser:
         await log_in_form(browser, ada.email)
-        bad = await post_form(browser, "/account/email", {"email": "nope", "password": PASSWORD}, form_page="/account")
+        bad = await post_form(
+            browser, "/account/email", {"email": "nope", "email_password": PASSWORD}, form_page="/account"
+        )
         assert bad.status_code == 422 and "Enter a valid email address" in bad.text
         asked = await post_form(
-            browser, "/account/email", {"email": "ada@moved.example", "password": PASSWORD}, form_page="/account"
+            browser, "/account/email", {"email": "ada@moved.example", "email_password": PASSWORD}, form_page="/account"
         )
         assert asked.status_code == 303
         link = await mailed_link(sessions, settings, smtp_inbox, "ada@moved.example", "/confirm-email/")
@@ -270,6 +272,7 @@ async def test_the_account_operations_are_in_the_openapi_document_with_their_err
         ("delete", "/api/v1/me/sessions/{session_id}"): {"204", "401", "404"},
         ("get", "/api/v1/me/tokens"): {"200", "401"},
         ("get", "/api/v1/me/export"): {"200", "401"},
+        ("post", "/api/v1/me/deletion"): {"204", "401", "409", "422"},
         ("delete", "/api/v1/me/tokens/{token_id}"): {"204", "401", "404"},
         ("post", "/api/v1/campaigns/{campaign_id}/submit"): {"409"},
         ("post", "/api/v1/spaces/{space_id}/operators"): {"409"},

@@ -28,6 +28,7 @@ TOKEN_EXPIRY_DEFAULT = sa.text("now() + interval '90 days'")
 def upgrade() -> None:
     op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE users SET email_verified_at = created_at")
+    op.add_column("users", sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
 
     op.add_column("api_tokens", sa.Column("name", sa.String(100), nullable=True))
     op.add_column(
@@ -86,4 +87,5 @@ def downgrade() -> None:
     op.drop_table("user_sessions")
     for column in ("user_agent", "last_used_from", "last_used_at", "expires_at", "name"):
         op.drop_column("api_tokens", column)
+    op.drop_column("users", "deleted_at")
     op.drop_column("users", "email_verified_at")

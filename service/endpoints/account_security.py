@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import account_links, sessions
+from campaigns.account_deletion import delete_account
 from campaigns.account_export import AccountExport, export_account
 from campaigns.account_schemas import (
     AcceptedOut,
+    AccountDeletion,
     EmailChangeCreate,
     PasswordChange,
     PasswordResetCreate,
@@ -27,6 +29,7 @@ from campaigns.accounts import normalise_email
 from campaigns.models import User
 from campaigns.schemas import AccountOut
 from service.api import json_response
+from service.idempotency import forget_user_requests
 from service.routes import api
 from service.throttle import hit_and_check
 from service.web import bearer_token, client_address, current_user, sessions_of, uow
@@ -239,4 +242,21 @@ async def revoke_token(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         await sessions.revoke_token_of(session, user, request.path_params["token_id"])
+    return Response(status_code=204)
+
+
+@api.route(
+    "POST",
+    "/me/deletion",
+    summary="Delete the account, given its password: personal data is erased, money records stay anonymised",
+    body=AccountDeletion,
+    status=204,
+    errors=(409,),
+    tags=TAGS,
+)
+async def delete_me(request: Request, body: AccountDeletion) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        await delete_account(session, user, password=body.password)
+        await forget_user_requests(session, user.id)
     return Response(status_code=204)

@@ -11,11 +11,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from campaigns import account_links, sessions
-from campaigns.account_schemas import EmailChangeCreate, PasswordChange, PasswordResetCreate, PasswordResetUse
+from campaigns.account_deletion import AccountInUse, delete_account
+from campaigns.account_schemas import (
+    AccountDeletion,
+    EmailChangeCreate,
+    PasswordChange,
+    PasswordResetCreate,
+    PasswordResetUse,
+)
 from campaigns.errors import InvalidInput, TooManyRequests
 from campaigns.models import User
 from service.endpoints.account_security import account_mail_throttled, password_reset_throttled
 from service.i18n import gettext as _
+from service.idempotency import forget_user_requests
 from service.pages import safe_next, validate_form, viewer, wait_message
 from service.pages.accounts import PASSWORD_MIN_LENGTH
 from service.web import end_signed_in_session, read_form, redirect, render, uow
@@ -152,6 +160,7 @@ async def _account_page(
     email_errors: dict[str, str] | None = None,
     email_values: dict[str, str] | None = None,
     form_error: str | None = None,
+    delete_error: str | None = None,
     status: int = 200,
 ) -> Response:
     current = getattr(request.state, "session_id", None)
@@ -166,6 +175,7 @@ async def _account_page(
         "email_errors": email_errors or {},
         "email_values": email_values or {},
         "form_error": form_error,
+        "delete_error": delete_error,
         "password_min_length": PASSWORD_MIN_LENGTH,
     }
     return render(request, "accounts/account.html", context, status=status)
@@ -216,7 +226,8 @@ async def change_password(request: Request) -> Response:
 
 async def change_email(request: Request) -> Response:
     values = _form_values(await read_form(request))
-    fields = {k: values.get(k, "") for k in ("email", "password")}
+    # The page has three password fields; this one is `email_password` on it.
+    fields = {"email": values.get("email", ""), "password": values.get("email_password", "")}
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
@@ -235,11 +246,10 @@ async def change_email(request: Request) -> Response:
                 request, session, user, form_error=wait_message(exc.retry_after), email_values=values, status=429
             )
         except InvalidInput as exc:
-            message = {
-                "password": _("This is not your current password."),
-                "email": _("This is your email address already."),
-            }[exc.errors[0].field]
-            errors = {exc.errors[0].field: message}
+            if exc.errors[0].field == "password":
+                errors = {"email_password": _("This is not your current password.")}
+            else:
+                errors = {"email": _("This is your email address already.")}
             return await _account_page(request, session, user, email_errors=errors, email_values=values, status=422)
         except account_links.EmailTaken:
             errors = {"email": _("An account with this email exists already.")}
@@ -295,6 +305,32 @@ async def log_out_everywhere(request: Request) -> Response:
     return redirect("/login?done=everywhere")
 
 
+async def delete_me(request: Request) -> Response:
+    values = _form_values(await read_form(request))
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return _login_first(request)
+        checked = validate_form(AccountDeletion, {"password": values.get("delete_password", "")})
+        if not isinstance(checked, AccountDeletion):
+            return await _account_page(request, session, user, delete_error=_("Give your password."), status=422)
+        try:
+            async with session.begin_nested():
+                await delete_account(session, user, password=checked.password)
+        except InvalidInput:
+            message = _("This is not your current password.")
+            return await _account_page(request, session, user, delete_error=message, status=422)
+        except AccountInUse:
+            message = _(
+                "Your account cannot be deleted yet: a campaign you back or make is still under way. Once it is "
+                "fulfilled (or your pledge is cancelled while the campaign is live), you can delete it."
+            )
+            return await _account_page(request, session, user, delete_error=message, status=409)
+        await forget_user_requests(session, user.id)
+        await end_signed_in_session(request, session)
+    return redirect("/login?done=deleted")
+
+
 routes = [
     Route("/forgot-password", forgot_form, methods=["GET"]),
     Route("/forgot-password", forgot, methods=["POST"]),
@@ -310,4 +346,5 @@ routes = [
     Route("/account/sessions/{session_id}/end", end_session, methods=["POST"]),
     Route("/account/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
     Route("/account/log-out-everywhere", log_out_everywhere, methods=["POST"]),
+    Route("/account/delete", delete_me, methods=["POST"]),
 ]

@@ -47,6 +47,7 @@ def _done_messages() -> dict[str, str]:
     return {
         "password-reset": _("Your new password is saved. Log in with it."),
         "everywhere": _("You are logged out everywhere."),
+        "deleted": _("Your account is deleted. Thank you for being part of Kindling."),
     }
 
 
