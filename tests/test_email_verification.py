@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import User
+from campaigns.models import Campaign, User
 from service.demo import demo_people_and_space
 from service.settings import Settings
 from tests.account_helpers import log_in_form, mailed_link, new_browser, post_form, send_outbox
@@ -95,6 +95,18 @@ async def test_an_unconfirmed_maker_asks_for_no_payout(
     first = (await milestones_of(client, books))[0]
     refused = await client.post(f"{books.base}/milestones/{first['id']}/request", headers=books.maker.headers)
     assert refused.status_code == 409 and refused.json()["type"] == "email-unverified"
+    assert (await milestones_of(client, books))[0]["status"] == "pending"
+
+    async with sessions() as session:
+        slug = await session.scalar(select(Campaign.slug).where(Campaign.id == books.campaign_id))
+    funding = f"/maker/campaigns/{slug}/funding"
+    async with new_browser(client) as browser:
+        await log_in_form(browser, books.maker.email)
+        page = await post_form(
+            browser, f"/maker/campaigns/{slug}/milestones/{first['id']}/request", {}, form_page=funding
+        )
+        assert page.status_code == 409
+        assert "Confirm your email address first" in page.text and 'action="/account/verification"' in page.text
     assert (await milestones_of(client, books))[0]["status"] == "pending"
 
 
