@@ -6,31 +6,41 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns.account_links import EmailTaken as EmailTaken
+from campaigns.account_links import mail_verification_link
 from campaigns.errors import Conflict, KindlingError, NotFound
 from campaigns.models import ApiToken, SpaceOperator, User
 from campaigns.notifications import notify
+from campaigns.passwords import hash_password, password_matches
+from campaigns.sessions import LAST_USED_PRECISION
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("kindling-no-such-user")
-
-
-class EmailTaken(Conflict):
-    type = "email-taken"
-    title = "That email already has an account"
+DEFAULT_TOKEN_DAYS = 90
 
 
 class WrongCredentials(KindlingError):
     status = 401
     type = "wrong-credentials"
     title = "Wrong email or password"
+
+
+class EmailUnverified(Conflict):
+    type = "email-unverified"
+    title = "The email address is not confirmed yet"
+
+
+def require_verified_email(user: User, doing: str) -> None:
+    """Steps that vouch for someone (a campaign for review, an operator, a payout) wait for a confirmed address."""
+    if user.email_verified_at is None:
+        raise EmailUnverified(
+            f"{user.email} must be confirmed before {doing}: follow the link in the mail we sent, or ask for a "
+            "new one (POST /api/v1/email-verifications, or the button on the account page)."
+        )
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def register_user(session: AsyncSession, *, email: str, password: str, name: str, locale: str = "en") -> User:
+async def register_user(
+    session: AsyncSession, *, email: str, password: str, name: str, locale: str = "en", verified: bool = False
+) -> User:
+    """A new account; unless `verified` (an admin made from the command line, the demo), it is mailed a link that
+    confirms its address."""
     row = await session.execute(
         insert(User)
-        .values(email=normalise_email(email), name=name, password_hash=_hasher.hash(password), locale=locale)
+        .values(
+            email=normalise_email(email),
+            name=name,
+            password_hash=hash_password(password),
+            locale=locale,
+            email_verified_at=func.now() if verified else None,
+        )
         .on_conflict_do_nothing(index_elements=[User.email])
         .returning(User.id)
     )
@@ -59,35 +79,74 @@ async def register_user(session: AsyncSession, *, email: str, password: str, nam
         raise EmailTaken("An account with this email exists already; log in instead.")
     user = await session.get_one(User, user_id)
     await notify(session, user, "welcome", name=user.name)
+    if not verified:
+        await mail_verification_link(session, user)
     return user
 
 
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
     user = await session.scalar(select(User).where(User.email == normalise_email(email)))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        raise WrongCredentials("The email or the password is wrong.") from None
-    if user is None:
+    if user is None or not password_matches(user, password):
         raise WrongCredentials("The email or the password is wrong.")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
     return user
 
 
-async def issue_token(session: AsyncSession, user: User) -> str:
+async def issue_token(
+    session: AsyncSession,
+    user: User,
+    *,
+    days: int = DEFAULT_TOKEN_DAYS,
+    name: str | None = None,
+    address: str | None = None,
+    user_agent: str | None = None,
+) -> str:
+    """A bearer token for `user`, valid `days` days; only its hash is kept."""
     token = "kdl_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            name=name,
+            expires_at=datetime.now(UTC) + timedelta(days=days),
+            last_used_from=address,
+            user_agent=user_agent[:300] if user_agent else None,
+        )
+    )
     await session.flush()
     return token
 
 
-async def user_for_token(session: AsyncSession, token: str) -> User | None:
-    return await session.scalar(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    )
+async def user_for_token(
+    session: AsyncSession, token: str, *, address: str | None = None, user_agent: str | None = None
+) -> User | None:
+    """The holder of a live (unrevoked, unexpired) token. Notes when and from where it was used, at most once per
+    LAST_USED_PRECISION: the read says whether the note is stale, and only then does one conditional UPDATE run."""
+    stale = ApiToken.last_used_at.is_(None) | (ApiToken.last_used_at < func.now() - LAST_USED_PRECISION)
+    row = (
+        await session.execute(
+            select(User, ApiToken.id, stale)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(
+                ApiToken.token_hash == hash_token(token),
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > func.now(),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    user, token_id, is_stale = row
+    if is_stale:
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id, stale)
+            .values(
+                last_used_at=func.now(),
+                last_used_from=address,
+                user_agent=user_agent[:300] if user_agent else None,
+            )
+        )
+    return user
 
 
 async def revoke_token(session: AsyncSession, token: str) -> None:
@@ -109,10 +168,12 @@ async def create_admin(session: AsyncSession, *, email: str, password: str) -> t
     """Create a platform admin, or promote the existing account with that email. Returns (user, created)."""
     user = await session.scalar(select(User).where(User.email == normalise_email(email)).with_for_update())
     if user is None:
-        user = await register_user(session, email=email, password=password, name=email.split("@")[0])
+        user = await register_user(session, email=email, password=password, name=email.split("@")[0], verified=True)
         user.is_admin = True
         return user, True
     user.is_admin = True
+    if user.email_verified_at is None:
+        user.email_verified_at = datetime.now(UTC)
     return user, False
 
 

@@ -62,6 +62,15 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     locale: Mapped[str] = mapped_column(String(10), server_default="en")
     created_at: Mapped[datetime] = _created_at()
+    # Set when the user followed a link mailed to `email`; some steps (submitting a campaign, operating a space,
+    # asking for a payout) wait for it.
+    email_verified_at: Mapped[datetime | None]
+    # Set when the person deleted their account: the row stays, anonymised, for the money records that point at it.
+    deleted_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class ApiToken(Base):
@@ -70,8 +79,50 @@ class ApiToken(Base):
     id: Mapped[uuid.UUID] = _id()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(server_default=text("now() + interval '90 days'"))
     revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    last_used_from: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class UserSession(Base):
+    """A signed-in browser. Its cookie holds only a random key, kept here as a hash; ending the row ends the
+    session for good, whatever the cookie says."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_used_from: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class AccountLink(Base):
+    """A single-use link mailed to a user (reset the password, verify the address, confirm a new address). Only the
+    hash of its token is kept; using it is one conditional UPDATE of `used_at`."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('reset_password', 'verify_email', 'change_email')", name="purpose_known"),
+        CheckConstraint("(purpose = 'change_email') = (new_email IS NOT NULL)", name="new_email_for_change"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class Mail(Base):

@@ -32,6 +32,7 @@ class UserCreate(RequestModel):
 class TokenCreate(RequestModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class UserOut(ResponseModel):
@@ -40,12 +41,16 @@ class UserOut(ResponseModel):
     name: str
 
 
+class AccountOut(UserOut):
+    email_verified: bool
+
+
 class RolesOut(ResponseModel):
     admin: bool
     operator_of: list[uuid.UUID]
 
 
-class MeOut(UserOut):
+class MeOut(AccountOut):
     roles: RolesOut
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns import lifecycle
 from campaigns.access import campaign_for, move_campaign, operated_spaces, roles_from, visible_campaign, visible_to
+from campaigns.accounts import require_verified_email
 from campaigns.campaign_schemas import CampaignCreate, CampaignPatch
 from campaigns.catalog import missing_skus
 from campaigns.currencies import AmountRefused, check_price, check_whole_units
@@ -183,6 +184,7 @@ async def submit_campaign(
     """draft -> in_review, once it has a tier and every tier's SKUs are products; tells the space's operators."""
     # The row lock (every edit takes it too) keeps the tiers and products as checked until the status moves.
     campaign, roles = await campaign_for(session, campaign_ref, maker, "submit")
+    require_verified_email(maker, "submitting a campaign for review")
     tiers = list(await session.scalars(select(Tier).where(Tier.campaign_id == campaign.id)))
     if not tiers:
         raise NoTiers("Add at least one reward tier before submitting the campaign.")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns.accounts import user_by_email
+from campaigns.accounts import require_verified_email, user_by_email
 from campaigns.errors import Conflict, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import Space, SpaceOperator, User
@@ -55,6 +55,7 @@ async def get_space_by_slug(session: AsyncSession, slug: str) -> Space:
 
 async def add_operator(session: AsyncSession, space: Space, email: str) -> User:
     user = await user_by_email(session, email)
+    require_verified_email(user, "being made an operator of a space")
     await session.execute(insert(SpaceOperator).values(space_id=space.id, user_id=user.id).on_conflict_do_nothing())
     return user
 

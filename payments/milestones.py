@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import visible_campaign
+from campaigns.accounts import require_verified_email
 from campaigns.errors import Conflict, FieldError, NotAllowed, NotFound, ValidationFailed
 from campaigns.ids import parse_id
 from campaigns.models import Campaign, Space, User
@@ -245,6 +246,7 @@ async def request_milestone(
     campaign, roles = await visible_campaign(session, campaign_id, user)
     if "maker" not in roles:
         raise NotAllowed("Only the maker asks for a milestone's release.")
+    require_verified_email(user, "asking for a payout")
     campaign = await _lock_campaign(session, campaign.id)
     milestone = await _lock_milestone(session, campaign, milestone_id)
     if milestone.status != "pending":

@@ -40,6 +40,7 @@ BODY_LIMIT = 8 * 1024 * 1024
 # Modules whose import declares API operations and pages.
 ENDPOINT_MODULES = (
     "service.endpoints.accounts",
+    "service.endpoints.account_security",
     "service.endpoints.spaces",
     "service.endpoints.campaigns",
     "service.endpoints.campaign_media",
@@ -52,6 +53,7 @@ ENDPOINT_MODULES = (
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
     "service.pages.accounts",
+    "service.pages.account_security",
     "service.pages.spaces",
     "service.pages.devmail",
     "service.pages.campaigns",

@@ -103,7 +103,9 @@ async def demo_people_and_space(session: AsyncSession) -> Demo:
 async def _ensure_user(session: AsyncSession, email: str, name: str, *, locale: str = "en") -> User:
     user = await session.scalar(select(User).where(User.email == email))
     if user is None:
-        user = await accounts.register_user(session, email=email, password=DEMO_PASSWORD, name=name, locale=locale)
+        user = await accounts.register_user(
+            session, email=email, password=DEMO_PASSWORD, name=name, locale=locale, verified=True
+        )
     return user
 
 

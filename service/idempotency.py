@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import and_, delete, or_, select, text, update
@@ -33,6 +34,11 @@ ABANDONED_AFTER = "5 minutes"
 class RequestInFlight(Conflict):
     type = "idempotency-key-in-use"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+async def forget_user_requests(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Drop the stored responses of a user's requests (they may repeat personal data), as their account goes."""
+    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id))
 
 
 async def run_idempotently(request: Request, call: Callable[[], Awaitable[Response]]) -> Response:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.models import Mail
-from campaigns.notifications import DELIVER_MAIL
+from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
 from service.i18n import use_locale
 from service.settings import Settings
 from service.sweep import sweep_step
@@ -102,7 +102,14 @@ async def deliver_mail(
             if mail is None:
                 return False
             rendered = render_mail(mail_templates(dev=settings.dev), mail, base_url=settings.base_url)
-            mail.subject, mail.text_body, mail.html_body = rendered.subject, rendered.text, rendered.html
+            kept = rendered
+            secret = mail.facts.get(SECRET_FACT)
+            if settings.smtp_url is not None and isinstance(secret, str):
+                # A mailed link's token lives only in the recipient's mailbox; without SMTP, /dev/mail is the mailbox.
+                parts = (rendered.subject, rendered.text, rendered.html)
+                kept = RenderedMail(*(part.replace(secret, "…") for part in parts))
+                mail.facts = {name: value for name, value in mail.facts.items() if name != SECRET_FACT}
+            mail.subject, mail.text_body, mail.html_body = kept.subject, kept.text, kept.html
             await session.flush()
             if settings.smtp_url is None:
                 log.info("mail %s (%s) to %s kept for /dev/mail", mail.id, mail.kind, mail.to_address)

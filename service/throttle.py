@@ -10,7 +10,6 @@ says it serves (X-Forwarded-For, read from the right).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,8 +20,7 @@ from starlette.requests import Request
 
 from campaigns.accounts import normalise_email
 from campaigns.errors import TooManyRequests
-from service.settings import Network
-from service.web import settings_of
+from service.web import client_address
 
 
 @dataclass(frozen=True)
@@ -151,37 +149,3 @@ async def prune_throttles(session: AsyncSession, *, limit: int) -> int:
     """Delete up to `limit` rows whose window and delay have both passed: they count nothing any more."""
     result = await session.execute(_PRUNE, {"limit": limit})
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def client_address(request: Request) -> str:
-    """Whom to count: the peer, unless the peer is a trusted proxy; then the right-most address in X-Forwarded-For
-    that no trusted proxy added (entries further left are whatever the client chose to send)."""
-    peer = request.client.host if request.client else "unknown"
-    trusted = settings_of(request).trusted_proxies
-    if not _within(peer, trusted):
-        return peer
-    hops = [hop.strip() for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
-    told_by = peer
-    for hop in reversed(hops):
-        if not _is_address(hop):
-            break
-        if not _within(hop, trusted):
-            return hop
-        told_by = hop
-    return told_by
-
-
-def _is_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _within(address: str, networks: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,14 +18,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns.accounts import user_for_token
 from campaigns.errors import FieldError, KindlingError, NotAllowed, NotAuthenticated, ValidationFailed
-from campaigns.ids import parse_id
 from campaigns.models import User
 from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_characters
+from campaigns.sessions import end_session, start_session, user_for_session
 from payments.gateway import PaymentGateway
 from service.database import JobSender, unit_of_work
-from service.settings import Settings
+from service.settings import Network, Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The session cookie (signed by Starlette's SessionMiddleware) holds this random key and the CSRF token, nothing else.
+SESSION_KEY = "sid"
 
 
 class PrintablePathSegment(StringConvertor):
@@ -91,27 +94,66 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def client_address(request: Request) -> str:
+    """Whom to count: the peer, unless the peer is a trusted proxy; then the right-most address in X-Forwarded-For
+    that no trusted proxy added (entries further left are whatever the client chose to send)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = settings_of(request).trusted_proxies
+    if not _within(peer, trusted):
+        return peer
+    hops = [hop.strip() for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
+    told_by = peer
+    for hop in reversed(hops):
+        if not _is_address(hop):
+            break
+        if not _within(hop, trusted):
+            return hop
+        told_by = hop
+    return told_by
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def user_agent_of(request: Request) -> str | None:
+    return request.headers.get("user-agent")
+
+
 async def optional_user(request: Request, session: AsyncSession) -> User | None:
     """The caller: by bearer token (the API) or by the session cookie (pages, and the pages' own scripts)."""
     token = bearer_token(request)
+    address, agent = client_address(request), user_agent_of(request)
     if token is not None:
-        user = await user_for_token(session, token)
+        user = await user_for_token(session, token, address=address, user_agent=agent)
         if user is None:
-            raise NotAuthenticated("The token is unknown or revoked; get a new one from POST /api/v1/tokens.")
+            raise NotAuthenticated("The token is unknown, revoked or expired; get a new one from POST /api/v1/tokens.")
         request.state.user = user
         return user
-    user_id = parse_id(request.session.get("user_id", "")) if "session" in request.scope else None
-    if user_id is None:
+    key = request.session.get(SESSION_KEY) if "session" in request.scope else None
+    if not isinstance(key, str):
         return None
     if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
         # A cookie rides along with any cross-site request; the pages' scripts prove themselves with the token.
         check_csrf(request, request.headers.get("x-csrf-token"))
-    user = await session.get(User, user_id)
-    if user is None or request.session.get("auth_version") != auth_version(user):
-        request.session.clear()
+    found = await user_for_session(session, key, address=address, user_agent=agent)
+    if found is None:
+        request.session.pop(SESSION_KEY, None)
         return None
-    request.state.user = user
-    return user
+    request.state.user, request.state.session_id = found
+    return request.state.user  # type: ignore[no-any-return]
 
 
 async def current_user(request: Request, session: AsyncSession) -> User:
@@ -126,16 +168,26 @@ def require_admin(user: User) -> None:
         raise NotAllowed("Only a platform admin may do this.")
 
 
-def auth_version(user: User) -> str:
-    # Changes when the password does, so a new password ends every old session.
-    return user.password_hash[-16:]
+async def start_signed_in_session(request: Request, session: AsyncSession, user: User) -> None:
+    """Sign this browser in as `user`: a new server-side session, a new cookie key, a new CSRF token.
 
-
-def log_in(request: Request, user: User) -> None:
+    Every page that signs someone in comes through here once their credentials are checked (and whatever else
+    signing in asks for has passed)."""
+    key, session_id = await start_session(
+        session, user, address=client_address(request), user_agent=user_agent_of(request)
+    )
     request.session.clear()
-    request.session["user_id"] = str(user.id)
-    request.session["auth_version"] = auth_version(user)
+    request.session[SESSION_KEY] = key
     request.session["csrf"] = secrets.token_urlsafe(32)
+    request.state.user, request.state.session_id = user, session_id
+
+
+async def end_signed_in_session(request: Request, session: AsyncSession) -> None:
+    """Log this browser out for good: the server forgets the session, whatever becomes of the cookie."""
+    key = request.session.get(SESSION_KEY)
+    if isinstance(key, str):
+        await end_session(session, key)
+    request.session.clear()
 
 
 def csrf_token(request: Request) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -35,7 +36,7 @@ def address(country: str = "CN", **fields: str) -> dict[str, str]:
 
 async def insert_user(session: AsyncSession, name: str = "Backer", *, locale: str = "en") -> User:
     email = f"{name.lower()}-{next(_counter)}-{uuid.uuid4().hex[:6]}@example.com"
-    user = User(email=email, name=name, locale=locale, password_hash="x" * 40)
+    user = User(email=email, name=name, locale=locale, password_hash="x" * 40, email_verified_at=datetime.now(UTC))
     session.add(user)
     await session.flush()
     return user

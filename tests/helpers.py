@@ -12,13 +12,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, Literal
 
 import httpx
 import uvicorn
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
@@ -40,13 +41,37 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def sign_up(client: httpx.AsyncClient, name: str = "Ada", email: str | None = None) -> Actor:
+async def sign_up(
+    client: httpx.AsyncClient,
+    name: str = "Ada",
+    email: str | None = None,
+    *,
+    verified: bool = True,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> Actor:
+    """A new user signed up through the API, with a token. `verified` (the default) marks their address confirmed
+    in the database, as following the mailed link would (tests/test_email_verification.py follows it for real); the
+    database is the app's behind an in-process `client`, else pass `sessions`."""
     email = email or f"{name.lower()}{next(_counter)}@example.com"
     created = await client.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": name})
     assert created.status_code == 201, created.text
+    if verified:
+        await mark_verified(sessions or _sessions_behind(client), email)
     token = await client.post("/api/v1/tokens", json={"email": email, "password": PASSWORD})
     assert token.status_code == 201, token.text
     return Actor(created.json()["id"], email, token.json()["token"])
+
+
+def _sessions_behind(client: httpx.AsyncClient) -> async_sessionmaker[AsyncSession]:
+    app = getattr(client, "app", None) or getattr(client._transport, "app", None)
+    assert app is not None, "sign_up(verified=True) needs the app's database: pass sessions= for a remote server"
+    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
+    return sessions
+
+
+async def mark_verified(sessions: async_sessionmaker[AsyncSession], email: str) -> None:
+    async with sessions.begin() as session:
+        await session.execute(update(User).where(User.email == email).values(email_verified_at=func.now()))
 
 
 async def make_admin(sessions: async_sessionmaker[AsyncSession], actor: Actor) -> Actor:
@@ -157,9 +182,16 @@ CHECKLIST_ALL_TRUE = {"prototype": True, "bill_of_materials": True, "manufacturi
 SHIPPING_CN_AND_WORLD = [{"country": "CN", "fee": 1000}, {"country": "*", "fee": 5000}]
 
 
-async def make_operator(client: httpx.AsyncClient, admin: Actor, space: dict[str, Any], name: str = "Olu") -> Actor:
-    """A new user whom the admin names operator of `space`."""
-    operator = await sign_up(client, name)
+async def make_operator(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    space: dict[str, Any],
+    name: str = "Olu",
+    *,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> Actor:
+    """A new (verified) user whom the admin names operator of `space`."""
+    operator = await sign_up(client, name, sessions=sessions)
     response = await client.post(
         f"/api/v1/spaces/{space['id']}/operators", json={"email": operator.email}, headers=admin.headers
     )
@@ -322,7 +354,7 @@ async def many_backers(sessions: async_sessionmaker[AsyncSession], count: int, n
     async with sessions.begin() as session:
         for _ in range(count):
             email = f"{name.lower()}{next(_counter)}@example.com"
-            user = await register_user(session, email=email, password=PASSWORD, name=name)
+            user = await register_user(session, email=email, password=PASSWORD, name=name, verified=True)
             actors.append(Actor(str(user.id), email, await issue_token(session, user)))
     return actors
 
@@ -338,13 +370,16 @@ async def backers_in_bulk(sessions: async_sessionmaker[AsyncSession], count: int
     from campaigns.models import ApiToken, new_id
 
     password_hash = PasswordHasher().hash(PASSWORD)
+    now = datetime.now(UTC)
     actors = []
     users: list[dict[str, Any]] = []
     tokens: list[dict[str, Any]] = []
     for _ in range(count):
         user_id, email = new_id(), f"{name.lower()}{next(_counter)}@example.com"
         token = "kdl_" + secrets.token_urlsafe(32)
-        users.append({"id": user_id, "email": email, "name": name, "password_hash": password_hash})
+        users.append(
+            {"id": user_id, "email": email, "name": name, "password_hash": password_hash, "email_verified_at": now}
+        )
         tokens.append({"id": new_id(), "user_id": user_id, "token_hash": hash_token(token)})
         actors.append(Actor(str(user_id), email, token))
     async with sessions.begin() as session:

@@ -42,8 +42,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import Mount, Route
 
-from campaigns.accounts import issue_token
+from campaigns import account_links
+from campaigns.accounts import issue_token, register_user
 from campaigns.models import Campaign, Mail, Pledge, Space, Tier, User
+from campaigns.notifications import SECRET_FACT
+from campaigns.sessions import start_session, token_id_of
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from payments import ledger
@@ -169,16 +172,16 @@ async def insert_funded(w: World, *, planned: bool = False, confirmed: bool = Fa
     return thing
 
 
-async def log_in_browser(w: World, role: str) -> tuple[httpx.AsyncClient, str]:
+async def log_in_browser(w: World, role: str, actor: Actor | None = None) -> tuple[httpx.AsyncClient, str]:
+    """A browser of its own, logged in as `role` (or as `actor`): a session of its own on the server."""
     browser = httpx.AsyncClient(transport=w.client._transport, base_url="http://testserver")
     page = await browser.get("/login")
     token = CSRF_INPUT.search(page.text)
     assert token, page.text
     if role == "anonymous":
         return browser, token.group(1)
-    logged = await browser.post(
-        "/login", data={"csrf_token": token.group(1), "email": w.actors[role].email, "password": PASSWORD}
-    )
+    who = actor or w.actors[role]
+    logged = await browser.post("/login", data={"csrf_token": token.group(1), "email": who.email, "password": PASSWORD})
     assert logged.status_code == 303, logged.text
     page = await browser.get("/me/pledges")
     token = CSRF_INPUT.search(page.text)
@@ -291,6 +294,7 @@ class Row:
     note: str = ""
     page: bool = False
     fresh_browser: bool = False
+    own_user: bool = False
 
     def statuses(self) -> tuple[int, ...]:
         found = tuple(int(s) for s in self.expect.split())
@@ -298,12 +302,12 @@ class Row:
         return found
 
 
-def api(expect: str, target: Target, note: str = "") -> Row:
-    return Row(expect, target, note)
+def api(expect: str, target: Target, note: str = "", *, own_user: bool = False) -> Row:
+    return Row(expect, target, note, own_user=own_user)
 
 
-def page(expect: str, target: Target, note: str = "", *, fresh_browser: bool = False) -> Row:
-    return Row(expect, target, note, page=True, fresh_browser=fresh_browser)
+def page(expect: str, target: Target, note: str = "", *, fresh_browser: bool = False, own_user: bool = False) -> Row:
+    return Row(expect, target, note, page=True, fresh_browser=fresh_browser, own_user=own_user)
 
 
 PUBLIC = "200 200 200 200 200 200 200 200"
@@ -556,6 +560,70 @@ def signup_form(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"data": {"name": "Newcomer", "email": f"new-{n()}@example.com", "password": PASSWORD}}
 
 
+async def throwaway_user(w: World) -> Actor:
+    """A new user with a token and the usual password, whose address is not confirmed yet."""
+    async with w.sessions.begin() as session:
+        email = f"throwaway-{n()}@example.com"
+        user = await register_user(session, email=email, password=PASSWORD, name="Throwaway")
+        return Actor(str(user.id), email, await issue_token(session, user))
+
+
+async def mailed_token(w: World, email: str, kind: str) -> str:
+    async with w.sessions() as session:
+        mail = await session.scalar(
+            select(Mail).where(Mail.to_address == email, Mail.kind == kind).order_by(Mail.created_at.desc()).limit(1)
+        )
+    assert mail is not None, (email, kind)
+    return str(mail.facts[SECRET_FACT])
+
+
+def mailed_link(kind: str, *, json_body: Any = None, form: dict[str, str] | None = None) -> Target:
+    """A link mailed to a new user per cell (`kind`: verify_email, password_reset or email_change): {token}."""
+
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        who = await throwaway_user(w)
+        address = who.email
+        async with w.sessions.begin() as session:
+            user = await session.get_one(User, uuid.UUID(who.id))
+            if kind == "password_reset":
+                await account_links.request_password_reset(session, who.email)
+            if kind == "email_change":
+                address = f"moved-{n()}@example.com"
+                await account_links.request_email_change(session, user, new_email=address, password=PASSWORD)
+        kwargs: Kwargs = {"json": json_body} if json_body is not None else {}
+        if form is not None:
+            kwargs["data"] = dict(form)
+        return {"token": await mailed_token(w, address, kind)}, kwargs
+
+    return target
+
+
+async def own_session(w: World, role: str) -> tuple[Params, Kwargs]:
+    """A session of the role's user (another_backer's for nobody), started for this cell."""
+    async with w.sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(w.id_of("other_backer" if role == "anonymous" else role)))
+        _key, session_id = await start_session(session, user, address="192.0.2.1", user_agent="Matrix")
+    return {"session_id": str(session_id)}, {}
+
+
+async def own_token(w: World, role: str) -> tuple[Params, Kwargs]:
+    """An API token of the role's user (another_backer's for nobody), issued for this cell."""
+    async with w.sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(w.id_of("other_backer" if role == "anonymous" else role)))
+        token = await issue_token(session, user, name="Matrix")
+        token_id = await token_id_of(session, token)
+    return {"token_id": str(token_id)}, {}
+
+
+def new_address(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"json": {"email": f"moved-{n()}@example.com", "password": PASSWORD}}
+
+
+def new_address_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"data": {"email": f"moved-{n()}@example.com", "email_password": PASSWORD}}
+
+
+NEW_PASSWORD = {"current_password": PASSWORD, "password": PASSWORD + " again"}
 ADDRESS_FORM = {k: v for k, v in address().items()}
 
 
@@ -571,6 +639,46 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),
     ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
     ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
+    # The account's own security
+    ("POST", f"{A}/password-resets"): api(
+        "202 202 202 202 202 202 202 202", lambda w, r: ({}, {"json": {"email": f"who-{n()}@example.com"}})
+    ),
+    ("POST", f"{A}/password-resets/{{token}}"): api(
+        "200 200 200 200 200 200 200 200",
+        mailed_link("password_reset", json_body={"password": PASSWORD}),
+        "a new user's link per cell",
+    ),
+    ("PUT", f"{A}/me/password"): api(
+        "401 200 200 200 200 200 200 200", fixed(json=NEW_PASSWORD), "a user of its own per cell", own_user=True
+    ),
+    ("POST", f"{A}/me/email-changes"): api("401 202 202 202 202 202 202 202", new_address),
+    ("POST", f"{A}/email-changes/{{token}}"): api(
+        "200 200 200 200 200 200 200 200", mailed_link("email_change"), "a new user's link per cell"
+    ),
+    ("POST", f"{A}/email-verifications"): api(
+        "401 202 202 202 202 202 202 202", fixed(), "an unconfirmed user of its own per cell", own_user=True
+    ),
+    ("POST", f"{A}/email-verifications/{{token}}"): api(
+        "200 200 200 200 200 200 200 200", mailed_link("verify_email"), "a new user's link per cell"
+    ),
+    ("GET", f"{A}/me/sessions"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("DELETE", f"{A}/me/sessions/{{session_id}}"): api(
+        "401 204 204 204 204 204 204 204", own_session, "a session of the role's own per cell"
+    ),
+    ("DELETE", f"{A}/me/sessions"): api(
+        "401 204 204 204 204 204 204 204", fixed(), "a user of its own per cell", own_user=True
+    ),
+    ("GET", f"{A}/me/tokens"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("GET", f"{A}/me/export"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("POST", f"{A}/me/deletion"): api(
+        "401 204 204 204 204 204 204 204",
+        fixed(json={"password": PASSWORD}),
+        "a user of its own per cell",
+        own_user=True,
+    ),
+    ("DELETE", f"{A}/me/tokens/{{token_id}}"): api(
+        "401 204 204 204 204 204 204 204", own_token, "a token of the role's own per cell"
+    ),
     # Spaces
     ("POST", f"{A}/spaces"): api("401 403 403 403 403 403 403 201", new_space),
     ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),
@@ -724,6 +832,43 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/login"): page("200 303 303 303 303 303 303 303", fixed()),
     ("POST", "/login"): page("303 303 303 303 303 303 303 303", login_form, "a browser of its own", fresh_browser=True),
     ("POST", "/logout"): page("303 303 303 303 303 303 303 303", fixed(), "a browser of its own", fresh_browser=True),
+    ("GET", "/forgot-password"): page(PUBLIC, fixed()),
+    ("POST", "/forgot-password"): page(
+        PUBLIC, lambda w, r: ({}, {"data": {"email": f"who-{n()}@example.com"}}), "the same answer for any address"
+    ),
+    ("GET", "/reset-password/{token}"): page(PUBLIC, mailed_link("password_reset"), "a new user's link per cell"),
+    ("POST", "/reset-password/{token}"): page(
+        "303 303 303 303 303 303 303 303",
+        mailed_link("password_reset", form={"password": PASSWORD}),
+        "a new user's link per cell, in a browser of its own (it is logged out after)",
+        fresh_browser=True,
+    ),
+    ("GET", "/verify-email/{token}"): page(PUBLIC, mailed_link("verify_email"), "a new user's link per cell"),
+    ("GET", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
+    ("POST", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
+    ("GET", "/account"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/account/password"): page(
+        "303 303 303 303 303 303 303 303", fixed(data=NEW_PASSWORD), "a user of its own per cell", own_user=True
+    ),
+    ("POST", "/account/email"): page("303 303 303 303 303 303 303 303", new_address_form),
+    ("POST", "/account/verification"): page(
+        "303 303 303 303 303 303 303 303", fixed(), "an unconfirmed user of its own per cell", own_user=True
+    ),
+    ("POST", "/account/sessions/{session_id}/end"): page(
+        "303 303 303 303 303 303 303 303", own_session, "a session of the role's own per cell"
+    ),
+    ("POST", "/account/tokens/{token_id}/revoke"): page(
+        "303 303 303 303 303 303 303 303", own_token, "a token of the role's own per cell"
+    ),
+    ("POST", "/account/log-out-everywhere"): page(
+        "303 303 303 303 303 303 303 303", fixed(), "a user of its own per cell", own_user=True
+    ),
+    ("POST", "/account/delete"): page(
+        "303 303 303 303 303 303 303 303",
+        fixed(data={"delete_password": PASSWORD}),
+        "a user of its own per cell",
+        own_user=True,
+    ),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),
     ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), loopback only: see test_dev_only.py"),
@@ -920,18 +1065,18 @@ async def send(
     """The row's request as `role`; `guessed` replaces path parameters with made-up values."""
     params, kwargs = await _resolve(row.target, w, role)
     url = fill(template, params | (guessed or {}))
+    # A user of the cell's own, for a request that ends every session and token of whoever makes it.
+    own = await throwaway_user(w) if row.own_user and role != "anonymous" else None
     if not row.page:
         w.api.cookies.clear()
         headers = dict(kwargs.pop("headers", {}))
         if role != "anonymous" and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {w.actors[role].token}"
+            headers["Authorization"] = f"Bearer {(own or w.actors[role]).token}"
         return await w.api.request(method, url, headers=headers, **kwargs)
-    if row.fresh_browser:
-        # A copy of the role's browser: the session lives in its signed cookie, so what this cell does to it (log
-        # out, log in anew) stays in the copy.
-        browser = httpx.AsyncClient(transport=w.client._transport, base_url="http://testserver")
-        browser.cookies.update(w.browsers[role].cookies)
-        token = w.csrf[role]
+    if row.fresh_browser or own is not None:
+        # A browser of its own with a session of its own, so that what this cell does to it (log out, log in
+        # anew, end every session) stays with it.
+        browser, token = await log_in_browser(w, role, own)
     else:
         browser, token = w.browsers[role], w.csrf[role]
     try:
@@ -939,7 +1084,7 @@ async def send(
             kwargs["data"] = {"csrf_token": token} | dict(kwargs.get("data") or {})
         return await browser.request(method, url, **kwargs)
     finally:
-        if row.fresh_browser:
+        if row.fresh_browser or own is not None:
             await browser.aclose()
 
 

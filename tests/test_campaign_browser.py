@@ -26,10 +26,10 @@ async def test_a_campaign_is_drafted_reviewed_launched_and_discovered_through_th
 ) -> None:
     base = live_server.url
     async with httpx.AsyncClient(base_url=base) as api:
-        admin = await make_admin(sessions, await sign_up(api, "Admin"))
+        admin = await make_admin(sessions, await sign_up(api, "Admin", sessions=sessions))
         space = await create_space(api, admin, name="Chaihuo x.factory")
-        operator = await make_operator(api, admin, space, name="Olu")
-        maker = await sign_up(api, "Ada")
+        operator = await make_operator(api, admin, space, name="Olu", sessions=sessions)
+        maker = await sign_up(api, "Ada", sessions=sessions)
 
     async with launch_browser() as browser, new_page(browser) as page:
         errors = console_errors(page)

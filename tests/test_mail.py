@@ -43,7 +43,13 @@ async def test_signing_up_queues_a_welcome_mail_sent_after_the_commit(
     ada = await sign_up(client, "Ada")
     mail = await welcome_mail_of(sessions, ada.email)
     assert mail.sent_at is None and mail.locale == "en" and mail.facts == {"name": "Ada"}
-    assert [(job.actor_name, job.args) for job in jobs.jobs] == [(DELIVER_MAIL, (str(mail.id),))]
+    async with sessions() as session:
+        verification = await session.scalar(select(Mail.id).where(Mail.kind == "verify_email"))
+    # The welcome, then the link that confirms the address.
+    assert [(job.actor_name, job.args) for job in jobs.jobs] == [
+        (DELIVER_MAIL, (str(mail.id),)),
+        (DELIVER_MAIL, (str(verification),)),
+    ]
 
 
 async def test_a_welcome_mail_goes_over_smtp_in_english(

@@ -87,14 +87,19 @@ async def test_a_real_worker_delivers_the_welcome_mail_and_whatever_the_sweep_fi
 ) -> None:
     ada = await sign_up(dramatiq_client, "Ada")
     async with sessions() as session:
-        welcome = await session.scalar(select(Mail).where(Mail.to_address == ada.email))
-    assert welcome is not None
+        welcome = await session.scalar(select(Mail).where(Mail.to_address == ada.email, Mail.kind == "welcome"))
+        verification = await session.scalar(select(Mail.id).where(Mail.kind == "verify_email"))
+    assert welcome is not None and verification is not None
 
     sent = await wait_until_sent(sessions, welcome.id)
+    await wait_until_sent(sessions, verification)
 
     assert sent.attempts == 1
-    assert [message["To"] for message in smtp_inbox.messages] == [ada.email]
-    assert smtp_inbox.messages[0]["Subject"] == "Welcome to Kindling, Ada"
+    assert [message["To"] for message in smtp_inbox.messages] == [ada.email, ada.email]
+    assert sorted(message["Subject"] for message in smtp_inbox.messages) == [
+        "Confirm your email address for Kindling",
+        "Welcome to Kindling, Ada",
+    ]
 
     # A mail whose message never reached Redis: only the sweep can find it.
     async with sessions.begin() as session:
@@ -103,7 +108,7 @@ async def test_a_real_worker_delivers_the_welcome_mail_and_whatever_the_sweep_fi
         await session.flush()
         lost.created_at = (await session.execute(select(func.now() - timedelta(minutes=1)))).scalar_one()
     await wait_until_sent(sessions, lost.id)
-    assert [message["To"] for message in smtp_inbox.messages] == [ada.email, "lost@example.com"]
+    assert [message["To"] for message in smtp_inbox.messages] == [ada.email, ada.email, "lost@example.com"]
 
     descendants = psutil.Process(worker.pid).children(recursive=True)
     assert descendants, "the worker runs Dramatiq in child processes"

@@ -9,7 +9,7 @@ from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate
 from service.api import json_response
 from service.routes import api
 from service.throttle import count_login_attempt, count_sign_up
-from service.web import bearer_token, current_user, sessions_of, uow
+from service.web import bearer_token, client_address, current_user, sessions_of, settings_of, uow, user_agent_of
 
 
 async def sign_up_throttled(request: Request) -> None:
@@ -60,7 +60,14 @@ async def create_user(request: Request, body: UserCreate) -> Response:
 async def create_token(request: Request, body: TokenCreate) -> Response:
     user = await authenticate_throttled(request, body.email, body.password)
     async with uow(request) as session:
-        token = await accounts.issue_token(session, user)
+        token = await accounts.issue_token(
+            session,
+            user,
+            days=settings_of(request).token_days,
+            name=body.name,
+            address=client_address(request),
+            user_agent=user_agent_of(request),
+        )
     return json_response(TokenOut(token=token, user=UserOut.model_validate(user)), 201)
 
 
@@ -84,6 +91,7 @@ async def me(request: Request) -> Response:
             id=user.id,
             email=user.email,
             name=user.name,
+            email_verified=user.email_verified,
             roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
         )
     )

@@ -36,7 +36,7 @@ async def create_space(request: Request, body: SpaceCreate) -> Response:
     body=OperatorAdd,
     response=OperatorOut,
     status=201,
-    errors=(403,),
+    errors=(403, 404, 409),
     idempotent=True,
     tags=["spaces"],
 )

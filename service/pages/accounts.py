@@ -15,7 +15,7 @@ from campaigns.schemas import TokenCreate, UserCreate
 from service.endpoints.accounts import authenticate_throttled, sign_up_throttled
 from service.i18n import gettext as _
 from service.pages import safe_next, validate_form, viewer, wait_message
-from service.web import log_in, read_form, redirect, render, uow
+from service.web import end_signed_in_session, read_form, redirect, render, start_signed_in_session, uow
 
 # Said on the form; the rule itself is the API's.
 PASSWORD_MIN_LENGTH = next(m.min_length for m in UserCreate.model_fields["password"].metadata if isinstance(m, MinLen))
@@ -38,8 +38,17 @@ def _form_page(
         "form_error": form_error,
         "next": next_url,
         "password_min_length": PASSWORD_MIN_LENGTH,
+        "done": _done_messages().get(request.query_params.get("done", "")),
     }
     return render(request, template, context, status=status)
+
+
+def _done_messages() -> dict[str, str]:
+    return {
+        "password-reset": _("Your new password is saved. Log in with it."),
+        "everywhere": _("You are logged out everywhere."),
+        "deleted": _("Your account is deleted. Thank you for being part of Kindling."),
+    }
 
 
 def _throttled(request: Request, template: str, values: dict[str, Any], exc: TooManyRequests) -> Response:
@@ -74,10 +83,10 @@ async def signup(request: Request) -> Response:
             user = await accounts.register_user(
                 session, email=checked.email, password=checked.password, name=checked.name, locale=request.state.locale
             )
+            await start_signed_in_session(request, session, user)
     except accounts.EmailTaken:
         errors = {"email": _("An account with this email exists already. Log in instead.")}
         return _form_page(request, "accounts/signup.html", values=values, errors=errors, status=409)
-    log_in(request, user)
     return redirect(safe_next(values.get("next")))
 
 
@@ -101,13 +110,16 @@ async def login(request: Request) -> Response:
     except accounts.WrongCredentials:
         message = _("The email or the password is wrong.")
         return _form_page(request, "accounts/login.html", values=values, form_error=message, status=401)
-    log_in(request, user)
+    # The credentials are right: from here on, this browser is signed in as `user`.
+    async with uow(request) as session:
+        await start_signed_in_session(request, session, user)
     return redirect(safe_next(values.get("next")))
 
 
 async def logout(request: Request) -> Response:
     await read_form(request)
-    request.session.clear()
+    async with uow(request) as session:
+        await end_signed_in_session(request, session)
     return redirect("/")
 
 

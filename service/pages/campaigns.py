@@ -31,7 +31,7 @@ from service.i18n import babel_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
-from service.web import render, settings_of, uow
+from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
 UPDATES_SHOWN = 10
@@ -371,7 +371,7 @@ def _anonymous_page_cache(request: Request) -> PageCache | None:
     cache: PageCache | None = getattr(request.app.state, "page_cache", None)
     if cache is None or not cache.enabled or request.method != "GET" or request.url.query:
         return None
-    if "authorization" in request.headers or ("session" in request.scope and request.session.get("user_id")):
+    if "authorization" in request.headers or ("session" in request.scope and request.session.get(SESSION_KEY)):
         return None
     return cache
 

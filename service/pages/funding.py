@@ -200,7 +200,9 @@ def _funding_milestones(figures: Sequence[MilestoneFigures], roles: frozenset[Ro
     return views
 
 
-async def _funding_page(request: Request, *, action_error: str | None = None, status: int = 200) -> Response:
+async def _funding_page(
+    request: Request, *, action_error: str | None = None, unverified: bool = False, status: int = 200
+) -> Response:
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
@@ -269,6 +271,7 @@ async def _funding_page(request: Request, *, action_error: str | None = None, st
             request.query_params.get("done") or ""
         ),
         "action_error": action_error,
+        "unverified": unverified,
     }
     return render(request, "money/funding.html", context, status=status)
 
@@ -284,6 +287,8 @@ async def request_release(request: Request) -> Response:
             maker = await current_user(request, session)
             await milestones.request_milestone(session, _slug(request), str(request.path_params["milestone_id"]), maker)
     except Conflict as refused:
+        if refused.type == "email-unverified":
+            return await _funding_page(request, unverified=True, status=409)
         return await _funding_page(request, action_error=_action_error(refused), status=409)
     return redirect(f"/maker/campaigns/{_slug(request)}/funding?done=requested#milestones")
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns import catalog, review, service, updates
+from campaigns import accounts, catalog, review, service, updates
 from campaigns.campaign_schemas import CampaignPatch, ProductPatch, TierPatch
 from campaigns.catalog import SkuTaken
 from campaigns.countries import country_codes
@@ -315,6 +315,7 @@ async def _manage_page(
     image_errors: FieldMessages | None = None,
     update_values: dict[str, str] | None = None,
     update_errors: FieldMessages | None = None,
+    unverified: bool = False,
     status: int = 200,
 ) -> Response:
     settings = settings_of(request)
@@ -382,6 +383,7 @@ async def _manage_page(
         "update_values": update_values or {"visibility": "public"},
         "update_errors": update_errors or {},
         "moment": moment,
+        "unverified": unverified,
     }
     return render(request, "maker/campaign.html", context, status=status)
 
@@ -396,6 +398,8 @@ async def submit(request: Request) -> Response:
         async with uow(request) as session:
             maker = await current_user(request, session)
             await service.submit_campaign(session, _slug(request), maker, base_url=settings_of(request).base_url)
+    except accounts.EmailUnverified:
+        return await _manage_page(request, unverified=True, status=409)
     except service.NoTiers:
         message = _("Add at least one reward tier before you submit the campaign.")
         return await _manage_page(request, action_error=message, status=409)
