@@ -52,7 +52,7 @@ async def test_a_guesser_slows_down_only_themselves_and_the_owner_logs_in_from_e
     live_server: LiveServer, engine: AsyncEngine
 ) -> None:
     async with from_address(live_server, "127.0.0.2") as guesser, from_address(live_server, "127.0.0.3") as owner:
-        await sign_up(owner, email="victim@example.com")
+        await sign_up(owner, email="victim@example.com", verified=False)
         statuses = [(await _log_in(guesser, "victim@example.com", WRONG)).status_code for _ in range(12)]
         assert statuses == [401] * LOGINS_PER_EMAIL_AND_ADDRESS.free + [429] * 2
         right_but_throttled = await _log_in(guesser, "victim@example.com", PASSWORD)
@@ -66,7 +66,7 @@ async def test_one_address_trying_many_emails_is_slowed_down_and_others_are_not(
     live_server: LiveServer, engine: AsyncEngine
 ) -> None:
     async with from_address(live_server, "127.0.0.4") as sprayer, from_address(live_server, "127.0.0.5") as other:
-        await sign_up(other, email="someone@example.com")
+        await sign_up(other, email="someone@example.com", verified=False)
         statuses = [
             (await _log_in(sprayer, f"guess{n}@example.com", WRONG)).status_code
             for n in range(LOGINS_PER_ADDRESS.free + 1)
@@ -78,7 +78,7 @@ async def test_one_address_trying_many_emails_is_slowed_down_and_others_are_not(
 
 async def test_right_passwords_do_not_use_up_an_address(live_server: LiveServer, engine: AsyncEngine) -> None:
     async with from_address(live_server, "127.0.0.6") as office:
-        ada = await sign_up(office, email="ada@example.com")
+        ada = await sign_up(office, email="ada@example.com", verified=False)
         for _ in range(LOGINS_PER_ADDRESS.free + 5):
             assert (await _log_in(office, ada.email, PASSWORD)).status_code == 201
 
@@ -152,7 +152,7 @@ async def test_behind_an_untrusted_proxy_x_forwarded_for_changes_nothing(
     live_server: LiveServer, engine: AsyncEngine
 ) -> None:
     async with from_address(live_server, "127.0.0.7") as guesser:
-        await sign_up(guesser, email="grace@example.com")
+        await sign_up(guesser, email="grace@example.com", verified=False)
         statuses = [
             (
                 await guesser.post(

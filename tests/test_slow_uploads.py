@@ -48,9 +48,9 @@ async def site(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
     app = create_app(settings, sender=ListSender(), engine_pool=5)
     with serve(app) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            admin = await make_admin(sessions, await sign_up(client, "Root"))
+            admin = await make_admin(sessions, await sign_up(client, "Root", sessions=sessions))
             space = await create_space(client, admin)
-            maker = await sign_up(client, "Mia")
+            maker = await sign_up(client, "Mia", sessions=sessions)
             campaign = await drafted_campaign(client, maker, space)
             login = await client.get("/login")
             token = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
