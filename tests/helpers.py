@@ -299,7 +299,8 @@ async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> Asy
         port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve())
-    for _ in range(1000):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         if server.started or task.done():
             break
         await asyncio.sleep(0.01)
