@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from campaigns.models import Campaign, Mail, Pledge, Tier
-from payments.charging import CHARGE_PLEDGE, ChargeDeferred, charge_pledge, charge_pledges, next_charge_call
+from payments.charging import CHARGE_PLEDGE, ChargeDeferred, charge_pledges, next_charge_call
 from payments.closing import REMOVE_CARD
 from payments.gateway import ChargeResult, StripeGateway
 from payments.ledger import EscrowShort
@@ -330,14 +330,14 @@ async def test_stripe_slowing_us_down_defers_the_charge_which_later_goes_through
     )  # fmt: skip
     async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
         with pytest.raises(ChargeDeferred):
-            await charge_pledge(replace(work, gateway=busy), backing.id)
+            await charge_pledges(replace(work, gateway=busy), backing.id)
         async with sessions() as session:
             attempt = await session.scalar(select(ChargeAttempt).where(ChargeAttempt.pledge_id == backing.id))
         assert attempt is not None and (attempt.status, attempt.failure_code) == ("unknown", "payment-provider-busy")
 
         # Dramatiq's retry: the attempt in doubt is looked for at Stripe first, then sent once.
-        assert await charge_pledge(work, backing.id) == "succeeded"
-        assert await charge_pledge(work, backing.id) == "nothing"
+        assert await charge_pledges(work, backing.id) == ["succeeded"]
+        assert await charge_pledges(work, backing.id) == ["nothing"]
     await busy.aclose()
     assert len(await payment_intents(stripe_server, pledge_id=backing.id)) == 1
     assert (await pledge_row(sessions, backing.id)).status == "collected"
