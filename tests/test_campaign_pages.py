@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -19,7 +17,6 @@ from campaigns.models import Campaign, CampaignImage, Product, Tier
 from service.i18n import use_locale
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from tests.helpers import (
-    PASSWORD,
     Actor,
     add_product,
     add_tier,
@@ -31,30 +28,7 @@ from tests.helpers import (
     make_operator,
     sign_up,
 )
-
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
-
-
-@asynccontextmanager
-async def logged_in(client: httpx.AsyncClient, actor: Actor) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own (its own cookies) with `actor` logged in through the log-in form."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
-        token = await csrf_from(browser, "/login")
-        response = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
-        assert response.status_code == 303, response.text
-        yield browser
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, data: dict[str, Any], *, form_page: str) -> httpx.Response:
-    return await browser.post(path, data={"csrf_token": await csrf_from(browser, form_page), **data})
+from tests.pages import csrf_from, logged_in, post_form
 
 
 async def count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:

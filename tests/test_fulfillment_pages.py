@@ -18,8 +18,8 @@ from fulfillment.models import Batch, Shipment
 from service.i18n import use_locale
 from service.pages.fulfillment import line_problem
 from tests.factories import insert_campaign
+from tests.pages import csrf_from, logged_in, post_form
 from tests.test_fulfillment_api import Shop, campaign_status, give_address, mails_of, open_shop, plan, upload
-from tests.test_money_pages import csrf_from, logged_in, post_form
 
 
 async def slug_of(sessions: async_sessionmaker[AsyncSession], shop: Shop) -> str:

@@ -20,7 +20,7 @@ from service.page_cache import PageCache
 from service.pages.campaigns import clock_changes_page_at, days_left
 from tests.helpers import launched_campaign, sign_up
 from tests.money_helpers import pledge_with_card
-from tests.test_campaign_pages import logged_in
+from tests.pages import logged_in
 
 
 def cache_of(client: httpx.AsyncClient) -> PageCache:
