@@ -231,6 +231,7 @@ async def test_a_backer_who_already_pledged_is_sent_to_that_pledge(
 ) -> None:
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
+    assert 'name="tier"' in (await stripe_client.get(f"/campaigns/{campaign['slug']}/back")).text
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
 
     page = await stripe_client.get(f"/campaigns/{campaign['slug']}/back")
@@ -343,6 +344,10 @@ async def test_a_card_can_no_longer_be_added_once_the_campaign_stops_taking_pled
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
+    # While the campaign takes pledges: the card form, and the link to it.
+    page = await stripe_client.get(f"/me/pledges/{pledge_id}/card")
+    assert "card.js" in page.text and 'id="card-form"' in page.text
+    assert '/card">Add your card</a>' in (await stripe_client.get("/me/pledges")).text
     async with sessions.begin() as session:
         await session.execute(
             update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status="unsuccessful")
@@ -488,6 +493,8 @@ async def test_cancelling_a_pledge_through_the_form(
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
     await activate(stripe_client, token, stripe_server, pledge_id)
+    active = await stripe_client.get(f"/me/pledges/{pledge_id}")
+    assert "Cancel this pledge" in active.text and f'action="/me/pledges/{pledge_id}/cancel"' in active.text
 
     answer = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token})
     assert answer.status_code == 303 and answer.headers["location"] == f"/me/pledges/{pledge_id}?done=cancelled"
