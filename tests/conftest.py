@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from campaigns import accounts
 from payments.gateway import StripeGateway
 from service.app import create_app
 from service.broker import ListSender
@@ -28,6 +30,18 @@ from tests.browser import LiveServer, serve
 from tests.helpers import Inbox
 
 TEST_DATABASE = "kindling_test"
+# argon2id at its cheapest, for this process only: the service's own parameters cost a tenth of a second a hash on an
+# idle machine, seconds on a busy one, and every sign-up and log-in pays one. tests/test_passwords.py holds the
+# service's parameters; processes the tests start (`kindling serve`, `kindling worker`) use those.
+CHEAP_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", CHEAP_PASSWORD_HASHER)
+        patch.setattr(accounts, "_DUMMY_HASH", CHEAP_PASSWORD_HASHER.hash("kindling-no-such-user"))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -330,15 +330,13 @@ async def many_backers(sessions: async_sessionmaker[AsyncSession], count: int, n
 
 async def backers_in_bulk(sessions: async_sessionmaker[AsyncSession], count: int, name: str = "Backer") -> list[Actor]:
     """`count` users with tokens, written in one transaction with one password hash shared by all: what
-    `many_backers` makes, in a fraction of the time (argon2 costs tens of milliseconds per user, more on a busy CI
-    machine). For tests that need hundreds of backers; they never log in with the password."""
-    from argon2 import PasswordHasher
+    `many_backers` makes, in a fraction of the time. For tests that need hundreds of backers."""
     from sqlalchemy import insert
 
-    from campaigns.accounts import hash_token
+    from campaigns.accounts import hash_password, hash_token
     from campaigns.models import ApiToken, new_id
 
-    password_hash = PasswordHasher().hash(PASSWORD)
+    password_hash = hash_password(PASSWORD)
     actors = []
     users: list[dict[str, Any]] = []
     tokens: list[dict[str, Any]] = []
