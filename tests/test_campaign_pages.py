@@ -549,12 +549,13 @@ async def test_submitting_needs_a_tier_and_then_waits_for_the_space(
             headers=maker.headers,
         )
         assert smaller.status_code == 200, smaller.text
+        assert f'href="{base}/edit"' in (await browser.get(base)).text  # a draft's details can be edited
         submitted = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert submitted.status_code == 303
         page = (await browser.get(submitted.headers["location"])).text
         assert "Submitted." in page and "Chaihuo is reviewing your campaign." in page
         assert "Submitted for review" in page  # the timeline
-        assert 'action="' + base + '/edit"' not in page
+        assert f'href="{base}/edit"' not in page  # no longer, in review
         again = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert again.status_code == 409
         for form in ("/edit", "/products/new", "/tiers/new"):  # nothing left to change while in review
@@ -745,10 +746,12 @@ async def test_asking_for_changes_sends_the_draft_back_with_the_notes(
 async def test_a_maker_who_operates_the_space_cannot_review_their_own_campaign(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    space, operator, _admin = await a_space_with_operator(client, sessions)
+    space, operator, admin = await a_space_with_operator(client, sessions)
     campaign = await drafted_campaign(client, operator, space)
     await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=operator.headers)
     review_url = f"/operator/campaigns/{campaign['slug']}"
+    async with logged_in(client, await make_operator(client, admin, space, "Other")) as browser:
+        assert 'name="decision"' in (await browser.get(review_url)).text  # another operator of the space reviews it
     async with logged_in(client, operator) as browser:
         assert "Nothing to review" in (await browser.get("/operator")).text
         page = (await browser.get(review_url)).text
