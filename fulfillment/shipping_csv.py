@@ -28,23 +28,6 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
-class Package:
-    """One backer's package in a batch's shipping list: where it goes, what is in it and what it weighs."""
-
-    pledge_id: uuid.UUID
-    name: str
-    line1: str
-    line2: str | None
-    city: str
-    region: str | None
-    postal_code: str
-    country: str
-    phone: str | None
-    items: Mapping[str, int]
-    weight_grams: int
-
-
-@dataclass(frozen=True, slots=True)
 class ShipmentRow:
     line: int
     pledge_id: uuid.UUID
@@ -84,26 +67,6 @@ def package_row(pledge_id: str, address: Sequence[str | None], contents: tuple[s
     `contents_cells` made."""
     cells = (cell(value or "") for cell, value in zip(_ADDRESS_CELLS, address, strict=True))
     return (pledge_id, *cells, *contents)
-
-
-def shipping_list_rows(
-    packages: Iterable[Package], *, chunk_chars: int = CHUNK_CHARS, header: bool = True
-) -> Iterator[str]:
-    """The shipping list as CSV text in chunks of about `chunk_chars`: the header row, then one row per package.
-
-    Rows come in the order of `packages`; the caller yields them grouped by destination country (ORDER BY country).
-    Packages are read one at a time as chunks are taken, so memory stays bounded however long the list. With
-    `header=False` only the rows come: for the parts after the first of a list written part by part.
-    """
-    rows = (
-        package_row(
-            str(package.pledge_id),
-            [getattr(package, name) for name in ADDRESS_FIELDS],
-            contents_cells(package.items, package.weight_grams),
-        )
-        for package in packages
-    )
-    return csv_chunks(rows, chunk_chars=chunk_chars, header=header)
 
 
 def csv_chunks(rows: Iterable[Sequence[str]], *, chunk_chars: int = CHUNK_CHARS, header: bool = True) -> Iterator[str]:

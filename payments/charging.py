@@ -153,12 +153,6 @@ class ChargeCall:
 # The job
 
 
-async def charge_pledge(work: StripeWork, pledge_ref: str) -> str:
-    """Charge one pledge (`charge_pledges` of one)."""
-    [result] = await charge_pledges(work, pledge_ref)
-    return result
-
-
 async def charge_pledges(work: StripeWork, *pledge_refs: str) -> list[str]:
     """The "payments.charge" job, for one pledge or a batch of them (the sweep asks in batches of CHARGE_BATCH).
     Idempotent and driven by the database: run any number of times, at once or after a crash, it charges each

@@ -322,7 +322,7 @@ class StripeGateway:
     ) -> ChargeResult:
         """Charge a saved card now, without the backer. The idempotency key names the pledge and the attempt, so a
         retry of the same attempt can never charge twice (on real Stripe; localstripe ignores the key, see
-        `find_charge`). Raises CardDeclined or AuthenticationRequired when the bank refuses, RequestRefused when Stripe
+        `find_charges`). Raises CardDeclined or AuthenticationRequired when the bank refuses, RequestRefused when Stripe
         itself does (a deleted Customer, an unknown card, an amount out of its bounds)."""
         key = f"pledge:{pledge_id}:charge:{attempt}"
         try:
@@ -370,10 +370,6 @@ class StripeGateway:
                 payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
             )
         return _charge_result(intent)
-
-    async def find_charge(self, *, pledge_id: Id, attempt: int) -> ChargeResult | None:
-        """`find_charges` of one attempt."""
-        return (await self.find_charges([(pledge_id, attempt)])).get((str(pledge_id), attempt))
 
     async def find_charges(self, attempts: Sequence[tuple[Id, int]]) -> dict[tuple[str, int], ChargeResult]:
         """The PaymentIntents of charge attempts (pledge id, attempt) whose outcome we never learnt (say, the worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -11,7 +12,11 @@ from service import i18n
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
+@cache
 def create_templates(*, dev: bool = False, stripe_js_url: str = "") -> Environment:
+    """One environment for each (dev, stripe_js_url), made once per process: it holds the compiled templates, and
+    compiling them is the slow part (seconds for all of them). Every app in the process (the tests make hundreds)
+    shares them."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(["html", "xml"]),

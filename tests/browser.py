@@ -91,7 +91,7 @@ class LiveServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"live-server-{self.port}", daemon=True)
 
-    def start(self, timeout: float = 20) -> None:
+    def start(self, timeout: float = 60) -> None:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

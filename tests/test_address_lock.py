@@ -13,9 +13,9 @@ from campaigns.models import Campaign, Mail
 from fulfillment.addresses import send_address_surveys
 from fulfillment.models import AddressRequest
 from service.settings import Settings
+from tests.pages import logged_in, post_form
 from tests.test_fulfillment_api import Shop, open_shop, plan
 from tests.test_fulfillment_pages import slug_of
-from tests.test_money_pages import logged_in, post_form
 
 SURVEY_SECONDS = 14 * 86400
 

@@ -67,9 +67,9 @@ from tests.helpers import (
     stripe_signature,
 )
 from tests.money_helpers import pledge_with_card
+from tests.pages import csrf_from, log_in, new_browser
 
 ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 Params = dict[str, str]
 Kwargs = dict[str, Any]
@@ -174,19 +174,10 @@ async def insert_funded(w: World, *, planned: bool = False, confirmed: bool = Fa
 
 async def log_in_browser(w: World, role: str, actor: Actor | None = None) -> tuple[httpx.AsyncClient, str]:
     """A browser of its own, logged in as `role` (or as `actor`): a session of its own on the server."""
-    browser = httpx.AsyncClient(transport=w.client._transport, base_url="http://testserver")
-    page = await browser.get("/login")
-    token = CSRF_INPUT.search(page.text)
-    assert token, page.text
+    browser = new_browser(w.client)
     if role == "anonymous":
-        return browser, token.group(1)
-    who = actor or w.actors[role]
-    logged = await browser.post("/login", data={"csrf_token": token.group(1), "email": who.email, "password": PASSWORD})
-    assert logged.status_code == 303, logged.text
-    page = await browser.get("/me/pledges")
-    token = CSRF_INPUT.search(page.text)
-    assert token, page.text
-    return browser, token.group(1)
+        return browser, await csrf_from(browser, "/login")
+    return browser, await log_in(browser, actor or w.actors[role])
 
 
 async def build_world(
@@ -212,7 +203,7 @@ async def build_world(
         "other_operator": other_operator,
         "admin": admin,
     }
-    api = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    api = new_browser(client)
     w = World(client, api, sessions, stripe, actors, {}, {}, space_a, space_b)
 
     live, _maker, _operator = await launched_campaign(client, sessions, maker=maker, space=space_a, operator=operator)

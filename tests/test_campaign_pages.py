@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -19,7 +17,6 @@ from campaigns.models import Campaign, CampaignImage, Product, Tier
 from service.i18n import use_locale
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from tests.helpers import (
-    PASSWORD,
     Actor,
     add_product,
     add_tier,
@@ -31,30 +28,7 @@ from tests.helpers import (
     make_operator,
     sign_up,
 )
-
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
-
-
-@asynccontextmanager
-async def logged_in(client: httpx.AsyncClient, actor: Actor) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own (its own cookies) with `actor` logged in through the log-in form."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
-        token = await csrf_from(browser, "/login")
-        response = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
-        assert response.status_code == 303, response.text
-        yield browser
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, data: dict[str, Any], *, form_page: str) -> httpx.Response:
-    return await browser.post(path, data={"csrf_token": await csrf_from(browser, form_page), **data})
+from tests.pages import csrf_from, logged_in, post_form
 
 
 async def count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:
@@ -575,12 +549,13 @@ async def test_submitting_needs_a_tier_and_then_waits_for_the_space(
             headers=maker.headers,
         )
         assert smaller.status_code == 200, smaller.text
+        assert f'href="{base}/edit"' in (await browser.get(base)).text  # a draft's details can be edited
         submitted = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert submitted.status_code == 303
         page = (await browser.get(submitted.headers["location"])).text
         assert "Submitted." in page and "Chaihuo is reviewing your campaign." in page
         assert "Submitted for review" in page  # the timeline
-        assert 'action="' + base + '/edit"' not in page
+        assert f'href="{base}/edit"' not in page  # no longer, in review
         again = await post_form(browser, f"{base}/submit", {}, form_page=base)
         assert again.status_code == 409
         for form in ("/edit", "/products/new", "/tiers/new"):  # nothing left to change while in review
@@ -771,10 +746,12 @@ async def test_asking_for_changes_sends_the_draft_back_with_the_notes(
 async def test_a_maker_who_operates_the_space_cannot_review_their_own_campaign(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    space, operator, _admin = await a_space_with_operator(client, sessions)
+    space, operator, admin = await a_space_with_operator(client, sessions)
     campaign = await drafted_campaign(client, operator, space)
     await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=operator.headers)
     review_url = f"/operator/campaigns/{campaign['slug']}"
+    async with logged_in(client, await make_operator(client, admin, space, "Other")) as browser:
+        assert 'name="decision"' in (await browser.get(review_url)).text  # another operator of the space reviews it
     async with logged_in(client, operator) as browser:
         assert "Nothing to review" in (await browser.get("/operator")).text
         page = (await browser.get(review_url)).text

@@ -18,7 +18,6 @@ from fulfillment.models import Allocation, Batch, Shipment
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import (
-    PASSWORD,
     Actor,
     add_product,
     add_tier,
@@ -31,34 +30,18 @@ from tests.helpers import (
     make_operator,
     sign_up,
 )
+from tests.pages import log_in, new_browser
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
 
 # Arrangements
 
 
-async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
-
-
-async def log_in(browser: httpx.AsyncClient, actor: Actor) -> str:
-    """Logs `browser` in as `actor` through the form; returns the session's CSRF token."""
-    token = await csrf_from(browser, "/login")
-    answer = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
-    assert answer.status_code == 303, answer.text
-    return await csrf_from(browser, "/campaigns")
-
-
 @asynccontextmanager
 async def another_browser(client: httpx.AsyncClient, actor: Actor) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A second browser (its own cookies) on the same app, logged in as `actor`."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
+    async with new_browser(client) as browser:
         yield browser, await log_in(browser, actor)
 
 
@@ -248,6 +231,7 @@ async def test_a_backer_who_already_pledged_is_sent_to_that_pledge(
 ) -> None:
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
+    assert 'name="tier"' in (await stripe_client.get(f"/campaigns/{campaign['slug']}/back")).text
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
 
     page = await stripe_client.get(f"/campaigns/{campaign['slug']}/back")
@@ -360,6 +344,10 @@ async def test_a_card_can_no_longer_be_added_once_the_campaign_stops_taking_pled
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
+    # While the campaign takes pledges: the card form, and the link to it.
+    page = await stripe_client.get(f"/me/pledges/{pledge_id}/card")
+    assert "card.js" in page.text and 'id="card-form"' in page.text
+    assert '/card">Add your card</a>' in (await stripe_client.get("/me/pledges")).text
     async with sessions.begin() as session:
         await session.execute(
             update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status="unsuccessful")
@@ -505,6 +493,8 @@ async def test_cancelling_a_pledge_through_the_form(
     token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
     pledge_id = await pledge_through_the_form(stripe_client, token, campaign)
     await activate(stripe_client, token, stripe_server, pledge_id)
+    active = await stripe_client.get(f"/me/pledges/{pledge_id}")
+    assert "Cancel this pledge" in active.text and f'action="/me/pledges/{pledge_id}/cancel"' in active.text
 
     answer = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token})
     assert answer.status_code == 303 and answer.headers["location"] == f"/me/pledges/{pledge_id}?done=cancelled"
@@ -536,7 +526,7 @@ async def test_someone_elses_pledge_is_not_found(
         assert (await browser.get(f"/me/pledges/{uuid.uuid4()}")).status_code == 404
         assert (await browser.get("/me/pledges/not-an-id")).status_code == 404
     assert (await pledge_in_db(sessions, pledge_id)).status == "requires_payment_method"
-    async with httpx.AsyncClient(transport=stripe_client._transport, base_url="http://testserver") as anonymous:
+    async with new_browser(stripe_client) as anonymous:
         away = await anonymous.get(f"/me/pledges/{pledge_id}")
         assert away.status_code == 303 and away.headers["location"].startswith("/login?next=")
 

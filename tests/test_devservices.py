@@ -186,7 +186,7 @@ def test_stripe_delivers_signed_webhooks_to_the_registered_endpoint(
         client = stripe.StripeClient(fake_stripe.secret_key, base_addresses={"api": fake_stripe.api_base})
         customer = client.v1.customers.create(params={"email": "maker@example.org"})
 
-        payload, signature = deliveries.get(timeout=10)
+        payload, signature = deliveries.get(timeout=60)
         event = stripe.Webhook.construct_event(payload, signature, fake_stripe.webhook_secret)
         assert event.type == "customer.created"
         assert event.data.object.id == customer.id

@@ -34,7 +34,7 @@ from tests.money_helpers import (
     stripe_work,
     sweep,
 )
-from tests.test_money_pages import logged_in
+from tests.pages import logged_in
 
 PAIR = 34_900 + 1_000  # the "Pair" tier shipped to CN
 

@@ -18,8 +18,8 @@ from fulfillment.models import Batch, Shipment
 from service.i18n import use_locale
 from service.pages.fulfillment import line_problem
 from tests.factories import insert_campaign
+from tests.pages import csrf_from, logged_in, post_form
 from tests.test_fulfillment_api import Shop, campaign_status, give_address, mails_of, open_shop, plan, upload
-from tests.test_money_pages import csrf_from, logged_in, post_form
 
 
 async def slug_of(sessions: async_sessionmaker[AsyncSession], shop: Shop) -> str:
@@ -272,6 +272,9 @@ async def test_the_spaces_operators_see_it_read_only_and_strangers_not_at_all(
     shop, slug = await a_planned_shop(client, sessions, addressed=1)
     page = f"/maker/campaigns/{slug}/fulfillment"
     batch_id = await first_batch_id(sessions, shop)
+    async with logged_in(client, shop.maker) as browser:
+        own = (await browser.get(page)).text
+        assert "Confirm with the factory" in own and 'name="packaging_weight_grams"' in own
     for viewer in (shop.operator, shop.admin):
         async with logged_in(client, viewer) as browser:
             for path in (page, f"/operator/campaigns/{slug}/fulfillment"):

@@ -246,11 +246,11 @@ async def test_a_charge_whose_outcome_was_lost_is_found_by_pledge_and_attempt(
             for attempt in (1, 2, 3)
         ]
 
-        found = await gateway.find_charge(pledge_id=pledge_id, attempt=2)
+        found = await gateway.find_charges([(pledge_id, 2)])
 
-        assert found == charges[1]
-        assert await gateway.find_charge(pledge_id=pledge_id, attempt=4) is None
-        assert await gateway.find_charge(pledge_id=uuid.uuid4(), attempt=1) is None
+        assert found == {(str(pledge_id), 2): charges[1]}
+        assert await gateway.find_charges([(pledge_id, 4)]) == {}
+        assert await gateway.find_charges([(uuid.uuid4(), 1)]) == {}
         # Several attempts are looked for together (one listing at localstripe); those Stripe never saw are left out.
         stranger = uuid.uuid4()
         together = await gateway.find_charges([(pledge_id, 3), (stranger, 1), (pledge_id, 1), (pledge_id, 5)])
@@ -275,7 +275,7 @@ async def test_a_declined_charge_is_found_with_its_failure(
             payment_method_id=card.payment_method_id,
         )
 
-    found = await gateway.find_charge(pledge_id=pledge_id, attempt=1)
+    found = (await gateway.find_charges([(pledge_id, 1)])).get((str(pledge_id), 1))
 
     assert found is not None
     assert found.status == "requires_payment_method" and not found.succeeded

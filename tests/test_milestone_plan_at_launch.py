@@ -14,7 +14,7 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import CARD_OK, Actor, launched_campaign
 from tests.money_helpers import back_campaign, pass_deadline, run_jobs, stripe_work, sweep
-from tests.test_money_pages import logged_in
+from tests.pages import logged_in
 
 PAIR = 34_900 + 1_000  # the "Pair" tier shipped to CN
 NEW_PLAN = {

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -36,8 +33,8 @@ from service.pages.svg_charts import (
 from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier
 from tests.helpers import PASSWORD, Actor, create_space, make_admin, make_operator, sign_up
+from tests.pages import logged_in, post_form
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLATFORM_BPS = 500
 SPONSOR_BPS = 300
 PRICE = 19_900
@@ -45,31 +42,6 @@ BACKER_NAMES = ("Xiaoming", "Lovelace", "Okonkwo")
 
 
 # Pages seen through a browser of their own
-
-
-async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
-
-
-@asynccontextmanager
-async def logged_in(client: httpx.AsyncClient, actor: Actor | None) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser with its own cookies, `actor` logged in through the log-in form (None: nobody)."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
-        token = await csrf_from(browser, "/login")
-        if actor is not None:
-            response = await browser.post(
-                "/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD}
-            )
-            assert response.status_code == 303, response.text
-        yield browser
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, data: dict[str, Any], *, form_page: str) -> httpx.Response:
-    return await browser.post(path, data={"csrf_token": await csrf_from(browser, form_page), **data})
 
 
 # A funded campaign with money in escrow

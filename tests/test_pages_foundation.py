@@ -20,17 +20,9 @@ from service.pages import safe_next
 from service.settings import Settings
 from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page
 from tests.helpers import PASSWORD, create_space, make_admin, sign_up
+from tests.pages import CSRF_INPUT, csrf_from, new_browser
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
-
-
-async def csrf_from(client: httpx.AsyncClient, path: str) -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
 
 
 async def users_named(sessions: async_sessionmaker[AsyncSession], email: str) -> int:
@@ -320,7 +312,7 @@ async def test_the_navigation_shows_the_review_queue_to_operators_only(
     await sign_up(client, "Bob", email="bob@example.com")
 
     async def nav_for(email: str) -> str:
-        async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
+        async with new_browser(client) as browser:
             token = await csrf_from(browser, "/login")
             await browser.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
             return (await browser.get("/spaces")).text

@@ -13,8 +13,8 @@ from campaigns.models import Pledge
 from campaigns.phones import is_phone_number
 from tests.factories import address
 from tests.money_helpers import pledge_row
+from tests.pages import logged_in, post_form
 from tests.test_fulfillment_api import batches_of, give_address, open_shop, plan, shipping_list
-from tests.test_money_pages import logged_in, post_form
 
 NOT_PHONE_NUMBERS = ["=1+1", "+1 555 CALL NOW", "-1 555 0100", "12", "+", "()", "555.0100", "+1 555 0100 ext. 4"]
 

@@ -18,7 +18,7 @@ from service.settings import Settings
 from tests.browser import LiveServer, console_errors, launch_browser, new_page, screenshot
 from tests.helpers import PASSWORD
 from tests.money_helpers import amount_refunded_at_stripe, run_jobs, stripe_work
-from tests.test_money_pages import csrf_from, logged_in
+from tests.pages import csrf_from, logged_in
 from tests.test_money_pages import funded_campaign as funded_books
 from tests.test_suspension import PAIR, funded_campaign
 

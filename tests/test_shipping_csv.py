@@ -10,21 +10,25 @@ from hypothesis import strategies as st
 
 from campaigns.errors import FieldError
 from fulfillment.shipping_csv import (
+    ADDRESS_FIELDS,
     COLUMNS,
-    Package,
     ShipmentRow,
+    contents_cells,
+    csv_chunks,
     escape_cell,
     format_items,
+    package_row,
     parse_shipments_csv,
-    shipping_list_rows,
 )
 
 HEADER = "pledge_id,carrier,tracking_number"
+Row = tuple[str, ...]
 
 
-def package(n: int = 1, **fields: object) -> Package:
-    values: dict[str, object] = {
-        "pledge_id": uuid.UUID(int=n),
+def package(n: int = 1, *, items: dict[str, int] | None = None, weight_grams: int = 270, **fields: str | None) -> Row:
+    """One package's row as the batch's export writes it (fulfillment.shipments.shipping_list_csv): pledge `n`, an
+    address in London unless `fields` say otherwise, one BOARD of 270 g."""
+    address: dict[str, str | None] = {
         "name": "Ada Lovelace",
         "line1": "12 St James's Square",
         "line2": None,
@@ -33,11 +37,10 @@ def package(n: int = 1, **fields: object) -> Package:
         "postal_code": "SW1Y 4JH",
         "country": "GB",
         "phone": None,
-        "items": {"BOARD": 1},
-        "weight_grams": 270,
     }
-    values.update(fields)
-    return Package(**values)  # type: ignore[arg-type]
+    address.update(fields)
+    cells = contents_cells({"BOARD": 1} if items is None else items, weight_grams)
+    return package_row(str(uuid.UUID(int=n)), [address[name] for name in ADDRESS_FIELDS], cells)
 
 
 def read_back(chunks: Iterator[str]) -> list[list[str]]:
@@ -54,7 +57,7 @@ def pid(n: int) -> str:
 
 
 def test_the_list_has_exactly_the_contract_columns_in_order() -> None:
-    rows = read_back(shipping_list_rows([package(7, line2="Flat 2", region="Westminster", phone="020 7946 0000")]))
+    rows = read_back(csv_chunks([package(7, line2="Flat 2", region="Westminster", phone="020 7946 0000")]))
 
     assert COLUMNS == (
         "pledge_id",
@@ -88,7 +91,7 @@ def test_the_list_has_exactly_the_contract_columns_in_order() -> None:
 
 
 def test_an_empty_batch_is_just_the_header_row() -> None:
-    assert read_back(shipping_list_rows([])) == [list(COLUMNS)]
+    assert read_back(csv_chunks([])) == [list(COLUMNS)]
 
 
 def test_chinese_names_and_addresses_survive_the_round_trip() -> None:
@@ -106,7 +109,7 @@ def test_chinese_names_and_addresses_survive_the_round_trip() -> None:
     )
     japanese = package(4, name="山田 太郎", line1='東京都千代田区 "丸の内" 1-1\n2F', city="東京", country="JP")
 
-    rows = read_back(shipping_list_rows([chinese, japanese]))
+    rows = read_back(csv_chunks([chinese, japanese]))
 
     assert rows[1] == [
         pid(3),
@@ -137,7 +140,7 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped() -> None:
         items={"=SKU": 1},
     )
 
-    [_, row] = read_back(shipping_list_rows([hostile]))
+    [_, row] = read_back(csv_chunks([hostile]))
 
     assert row[1:10] == [
         '\'=HYPERLINK("http://evil.example","click")',
@@ -172,13 +175,13 @@ def test_the_list_is_streamed_in_chunks_without_reading_every_package_first() ->
     total = 20_000
     taken = 0
 
-    def packages() -> Iterator[Package]:
+    def packages() -> Iterator[Row]:
         nonlocal taken
         for n in range(1, total + 1):
             taken += 1
             yield package(n, name=f"备用者 {n}")
 
-    chunks = shipping_list_rows(packages(), chunk_chars=16 * 1024)
+    chunks = csv_chunks(packages(), chunk_chars=16 * 1024)
     first = next(chunks)
     assert taken < total / 10
     assert 16 * 1024 <= len(first) < 17 * 1024
@@ -195,7 +198,7 @@ def test_the_list_is_streamed_in_chunks_without_reading_every_package_first() ->
 def test_a_list_of_100000_packages_is_written_whole() -> None:
     packages = (package(n, items={"BOARD": 1, "CASE": 2}, region="广东省") for n in range(100_000))
 
-    written = sum(chunk.count("\n") for chunk in shipping_list_rows(packages))
+    written = sum(chunk.count("\n") for chunk in csv_chunks(packages))
 
     assert written == 100_001
 

@@ -42,7 +42,6 @@ from service.throttle import SIGNUPS_PER_ADDRESS_PER_HOUR
 from tests.helpers import (
     CARD_OK,
     PASSWORD,
-    Actor,
     confirm_card_setup,
     create_space,
     drafted_campaign,
@@ -53,8 +52,8 @@ from tests.helpers import (
     stripe_object,
     stripe_signature,
 )
+from tests.pages import csrf_from, log_in
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 
@@ -74,20 +73,6 @@ async def database_digest(sessions: async_sessionmaker[AsyncSession]) -> dict[st
                 text(f"SELECT md5(coalesce(string_agg(t::text, chr(10) ORDER BY t::text), '')) FROM \"{table.name}\" t")
             )
     return digests
-
-
-async def log_in_through_the_form(client: httpx.AsyncClient, actor: Actor) -> str:
-    """Log `actor` in with the page's form; returns the session's CSRF token."""
-    page = await client.get("/login")
-    token = CSRF_INPUT.search(page.text)
-    assert token, "the log-in form carries a CSRF token"
-    response = await client.post(
-        "/login", data={"csrf_token": token.group(1), "email": actor.email, "password": PASSWORD}
-    )
-    assert response.status_code == 303, response.text
-    home = CSRF_INPUT.search((await client.get("/")).text)
-    assert home
-    return home.group(1)
 
 
 def form_routes(app: Starlette) -> list[Route]:
@@ -133,7 +118,7 @@ async def test_every_form_refuses_a_post_without_this_sessions_csrf_token_and_ch
         "image_id": image.json()["id"],
         "pledge_id": pledge.json()["id"],
     }
-    await log_in_through_the_form(client, pat)
+    await log_in(client, pat)
     before = await database_digest(sessions)
 
     routes = form_routes(client.app)  # type: ignore[attr-defined]
@@ -230,10 +215,8 @@ async def test_sign_up_is_throttled_per_address_through_the_api_and_the_form(cli
     assert refused.headers["content-type"] == "application/problem+json"
     assert 0 < int(refused.headers["retry-after"]) <= 3600
 
-    page = await client.get("/signup")
-    token = CSRF_INPUT.search(page.text)
-    assert token
-    form = {"csrf_token": token.group(1), "name": "Spam", "email": "by-form@example.com", "password": PASSWORD}
+    token = await csrf_from(client, "/signup")
+    form = {"csrf_token": token, "name": "Spam", "email": "by-form@example.com", "password": PASSWORD}
     by_form = await client.post("/signup", data=form)
     assert by_form.status_code == 429 and int(by_form.headers["retry-after"]) > 0
     taken = await client.post("/api/v1/tokens", json={"email": "by-form@example.com", "password": PASSWORD})
@@ -300,7 +283,7 @@ async def test_no_secret_password_token_or_card_number_reaches_the_logs_of_a_who
         backer = await sign_up(client, "Bea")
         wrong = await client.post("/api/v1/tokens", json={"email": backer.email, "password": "a-wrong-password-42"})
         assert wrong.status_code == 401
-        await log_in_through_the_form(client, backer)
+        await log_in(client, backer)
         session_cookie = client.cookies["kindling_session"]
 
         created = await client.post(

@@ -134,16 +134,25 @@ async def test_sweeps_started_together_run_one_of_them(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     started = 0
+    finished = 0
+    others_finished = asyncio.Event()
 
     async def slow_step(session: AsyncSession, settings: Settings) -> int:
+        """Holds the sweep until the two others have come and gone (they would wait here too, were they let in)."""
         nonlocal started
         started += 1
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(others_finished.wait(), timeout=60)
         return 1
 
-    results = await asyncio.gather(
-        *(sweep_once(sessions, ListSender(), settings, steps={"slow": slow_step}) for _ in range(3))
-    )
+    async def one_sweep() -> dict[str, int] | None:
+        nonlocal finished
+        found = await sweep_once(sessions, ListSender(), settings, steps={"slow": slow_step})
+        finished += 1
+        if finished == 2:
+            others_finished.set()
+        return found
+
+    results = await asyncio.gather(*(one_sweep() for _ in range(3)))
 
     assert started == 1
     assert sorted(results, key=lambda found: found is None) == [{"slow": 1}, None, None]
