@@ -451,14 +451,18 @@ async def _bulk_pledges(
     *,
     status: str,
     addressed: Callable[[int], bool] = lambda n: False,
+    days_ago: tuple[float, float] = (0, 0),
 ) -> list[tuple[uuid.UUID, int]]:
     """One pledge on `tier` per backer, in one statement, priced as a real pledge is (tier, shipping to the
     backer's country), with the tier's slots taken. Returns (pledge id, amount) in arrival order.
 
     Real pledges need a card saved at Stripe, and there is none at demo time: `active` ones have no card (only a
-    campaign that fails holds them), `collected` ones were charged before the demo began."""
+    campaign that fails holds them), `collected` ones were charged before the demo began. They arrive between
+    `days_ago` (from, to), most of them early, as backers of a new campaign do."""
+    first, last = days_ago
     rows: list[dict[str, Any]] = []
     for n, backer in enumerate(backers):
+        arrived = func.now() - timedelta(days=first - (first - last) * (n / len(backers)) ** 2)
         address = _address(backer, n)
         terms = pledge_terms(campaign, tier, bonus=0, shipping_country=address["country"])
         rows.append(
@@ -472,7 +476,8 @@ async def _bulk_pledges(
                 "currency": campaign.currency,
                 "shipping_country": address["country"],
                 "address": address if addressed(n) else None,
-                "confirmed_at": func.now(),
+                "created_at": arrived,
+                "confirmed_at": arrived,
                 "charged_at": func.now() if status == "collected" else None,
             }
         )
@@ -612,7 +617,13 @@ async def demo_funded_campaign(
 
     backers = [demo.backer, *[member for member in crowd if member.id != demo.backer.id]][:FUNDED_BACKERS]
     pledges = await _bulk_pledges(
-        session, campaign, early_bird, backers[:FUNDED_EARLY_BIRDS], status="collected", addressed=_has_address
+        session,
+        campaign,
+        early_bird,
+        backers[:FUNDED_EARLY_BIRDS],
+        status="collected",
+        addressed=_has_address,
+        days_ago=(41.9, 39),
     )
     pledges += await _bulk_pledges(
         session,
@@ -621,6 +632,7 @@ async def demo_funded_campaign(
         backers[FUNDED_EARLY_BIRDS:],
         status="collected",
         addressed=lambda n: _has_address(n + FUNDED_EARLY_BIRDS),
+        days_ago=(41.5, 12.5),
     )
     await ledger.record_collections(
         session,
@@ -703,6 +715,6 @@ async def demo_failed_campaign(
         ),
     )
     await _approve_and_launch(session, settings, demo, campaign)
-    await _bulk_pledges(session, campaign, clock, crowd[200:223], status="active")
+    await _bulk_pledges(session, campaign, clock, crowd[200:223], status="active", days_ago=(33, 4))
     await _close_now(session, settings, campaign, days_ago=3)
     return campaign
