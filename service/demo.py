@@ -7,9 +7,14 @@ from load_demo.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns import accounts, catalog, review, service, spaces, updates
@@ -25,7 +30,12 @@ from campaigns.campaign_schemas import (
     UpdateCreate,
 )
 from campaigns.images import add_campaign_image, image_url
-from campaigns.models import Campaign, Space, Tier, User
+from campaigns.models import Campaign, Pledge, Space, Tier, User
+from campaigns.pledges import pledge_terms
+from fulfillment import service as fulfillment
+from fulfillment import shipments
+from fulfillment.models import Allocation, Batch
+from payments import closing, ledger, milestones
 from service import demo_pictures
 from service.settings import Settings
 
@@ -72,8 +82,11 @@ async def not_the_demos(session: AsyncSession) -> str | None:
 async def load_demo(session: AsyncSession, settings: Settings) -> Demo:
     demo = await demo_people_and_space(session)
     # Later parts go here, each `await demo_<part>(session, settings, demo)`.
-    await demo_live_campaign(session, settings, demo)
+    crowd = await demo_crowd(session)
+    await demo_live_campaign(session, settings, demo, crowd)
     await demo_campaign_in_review(session, settings, demo)
+    await demo_funded_campaign(session, settings, demo, crowd)
+    await demo_failed_campaign(session, settings, demo, crowd)
     return demo
 
 
@@ -189,7 +202,7 @@ PADDY_STORY = """\
 """
 
 
-async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: Demo) -> Campaign:
+async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: Demo, crowd: Sequence[User]) -> Campaign:
     """Loam, a soil moisture sensor: live, with a cover and a gallery, three tiers and a public update."""
     found = await session.scalar(select(Campaign).where(Campaign.slug == LIVE_SLUG))
     if found is not None:
@@ -294,9 +307,10 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
     await service.launch_campaign(
         session, campaign.id, maker, day_seconds=settings.day_seconds, base_url=settings.base_url
     )
-    # Nearly sold out. Real pledges need a card, and there is no card at demo time, so the slots are taken
-    # directly: the tier shows 3 of 200 left while the campaign's pledged total stays at what real pledges add.
-    await session.execute(update(Tier).where(Tier.id == early_bird.id).values(remaining=3))
+    # Nearly sold out: 197 of the crowd took the early bird, so the tier shows 3 of 200 left and the campaign
+    # counts 197 backers. There is no card at demo time: their pledges are active with no card saved, which is
+    # harmless here (the goal is far off, so at the deadline they are cancelled, never charged).
+    await _bulk_pledges(session, campaign, early_bird, crowd[:197], status="active")
     await updates.post_update(
         session,
         campaign.id,
@@ -371,3 +385,338 @@ async def _use_slug(session: AsyncSession, campaign: Campaign, slug: str) -> Non
     # The demo's campaigns are found again by a fixed slug; a title's own slug may differ (a Chinese title has none).
     campaign.slug = slug
     await session.flush()
+
+
+# The crowd: demo backers, so that every campaign has the backers its pages count. One password is hashed (argon2
+# takes a while on purpose) and its hash shared by the rest, inserted at once.
+
+CROWD_SIZE = 260
+_GIVEN = ("Mia", "Jonas", "Priya", "Tomás", "Aiko", "Noah", "Fatima", "Lars", "Chloé", "Omar", "Sofia", "Kenji")
+_FAMILY = ("Schmidt", "Okafor", "Rossi", "Nguyen", "Silva", "Berg", "Novak", "Haddad", "Kowalski", "Moreau")
+_ZH_NAMES = ("王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄涛", "周婷", "吴强", "徐丽", "孙浩")
+
+
+def crowd_email(n: int) -> str:
+    return f"backer{n:03d}@kindling.localhost"
+
+
+def _crowd_member(n: int) -> tuple[str, str]:
+    """The name and language of crowd member `n`: every third one reads Chinese."""
+    if n % 3 == 0:
+        return _ZH_NAMES[n // 3 % len(_ZH_NAMES)], "zh_CN"
+    return f"{_GIVEN[n % len(_GIVEN)]} {_FAMILY[n * 7 % len(_FAMILY)]}", "en"
+
+
+async def demo_crowd(session: AsyncSession) -> list[User]:
+    name, locale = _crowd_member(1)
+    first = await _ensure_user(session, crowd_email(1), name, locale=locale)
+    rows = []
+    for n in range(2, CROWD_SIZE + 1):
+        name, locale = _crowd_member(n)
+        rows.append({"email": crowd_email(n), "name": name, "locale": locale, "password_hash": first.password_hash})
+    await session.execute(pg_insert(User).values(rows).on_conflict_do_nothing(index_elements=[User.email]))
+    emails = [crowd_email(n) for n in range(1, CROWD_SIZE + 1)]
+    return list(await session.scalars(select(User).where(User.email.in_(emails)).order_by(User.email)))
+
+
+# Where the crowd lives: (street, city, region, postal code, country); a Chinese street is written in Chinese.
+_PLACES = (
+    ("深南大道 6001 号", "深圳市", "广东省", "518000", "CN"),
+    ("Torstraße 112", "Berlin", "", "10119", "DE"),
+    ("88 Market Street", "San Francisco", "CA", "94105", "US"),
+    ("漕溪北路 398 号", "上海市", "上海市", "200030", "CN"),
+    ("2-11-3 Meguro", "Tokyo", "", "153-0063", "JP"),
+    ("Via Po 21", "Torino", "TO", "10124", "IT"),
+    ("中关村大街 27 号", "北京市", "北京市", "100080", "CN"),
+)
+
+
+def _address(backer: User, n: int) -> dict[str, str]:
+    street, city, region, postal_code, country = _PLACES[n % len(_PLACES)]
+    return {
+        "name": backer.name,
+        "line1": street,
+        "line2": "",
+        "city": city,
+        "region": region,
+        "postal_code": postal_code,
+        "country": country,
+        "phone": "",
+    }
+
+
+async def _bulk_pledges(
+    session: AsyncSession,
+    campaign: Campaign,
+    tier: Tier,
+    backers: Sequence[User],
+    *,
+    status: str,
+    addressed: Callable[[int], bool] = lambda n: False,
+    days_ago: tuple[float, float] = (0, 0),
+) -> list[tuple[uuid.UUID, int]]:
+    """One pledge on `tier` per backer, in one statement, priced as a real pledge is (tier, shipping to the
+    backer's country), with the tier's slots taken. Returns (pledge id, amount) in arrival order.
+
+    Real pledges need a card saved at Stripe, and there is none at demo time: `active` ones have no card (only a
+    campaign that fails holds them), `collected` ones were charged before the demo began. They arrive between
+    `days_ago` (from, to), most of them early, as backers of a new campaign do."""
+    first, last = days_ago
+    rows: list[dict[str, Any]] = []
+    for n, backer in enumerate(backers):
+        arrived = func.now() - timedelta(days=first - (first - last) * (n / len(backers)) ** 2)
+        address = _address(backer, n)
+        terms = pledge_terms(campaign, tier, bonus=0, shipping_country=address["country"])
+        rows.append(
+            {
+                "campaign_id": campaign.id,
+                "backer_id": backer.id,
+                "tier_id": tier.id,
+                "status": status,
+                "amount": terms.amount,
+                "shipping_fee": terms.shipping_fee,
+                "currency": campaign.currency,
+                "shipping_country": address["country"],
+                "address": address if addressed(n) else None,
+                "created_at": arrived,
+                "confirmed_at": arrived,
+                "charged_at": func.now() if status == "collected" else None,
+            }
+        )
+    pledged = list(await session.execute(pg_insert(Pledge).values(rows).returning(Pledge.id, Pledge.amount)))
+    if tier.quantity_limit is not None:
+        await session.execute(update(Tier).where(Tier.id == tier.id).values(remaining=Tier.remaining - len(rows)))
+    return [(pledge_id, amount) for pledge_id, amount in pledged]
+
+
+async def _close_now(session: AsyncSession, settings: Settings, campaign: Campaign, days_ago: int) -> str:
+    """Move a live campaign's deadline `days_ago` into the past and close it, as the sweep does at the deadline."""
+    await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(
+            launched_at=func.now() - timedelta(days=days_ago + campaign.duration_days),
+            ends_at=func.now() - timedelta(days=days_ago),
+        )
+    )
+    locked = await closing.lock_campaign(session, campaign.id)
+    assert locked is not None
+    return await closing.close_campaign(
+        session, locked, platform_fee_bps=settings.platform_fee_bps, day_seconds=settings.day_seconds
+    )
+
+
+async def _approve_and_launch(session: AsyncSession, settings: Settings, demo: Demo, campaign: Campaign) -> None:
+    await service.submit_campaign(session, campaign.id, demo.maker, base_url=settings.base_url)
+    await review.review_campaign(
+        session,
+        campaign.id,
+        demo.operator,
+        ReviewCreate(
+            decision="approve",
+            notes="Prototype seen working at the space; the factory quote and the bill of materials agree.",
+            checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
+        ),
+        base_url=settings.base_url,
+    )
+    await service.launch_campaign(
+        session, campaign.id, demo.maker, day_seconds=settings.day_seconds, base_url=settings.base_url
+    )
+
+
+FUNDED_SLUG = "lumen-solar-lamp"
+FAILED_SLUG = "tide-clock"
+# Funded: this many backers, the first ones (the demo backer among them) on the early bird, every one charged.
+FUNDED_BACKERS = 240
+FUNDED_EARLY_BIRDS = 100
+
+LUMEN_STORY = """\
+## A garden lamp you can open with a screwdriver
+
+Lumen charges from the sun all day and glows warm white all evening. Its battery is a standard 18650 cell in a
+holder, its solar panel screws on, and its board is documented: when a part wears out, you replace that part.
+
+## Where the money goes
+
+1. Tooling for the aluminium housing: 40 %
+2. The first production runs at our partner factory in Dongguan: 50 %
+3. Safety and radio certification: 10 %
+"""
+
+
+def _has_address(n: int) -> bool:
+    """Whether the funded campaign's backer `n` has given an address: all but every thirteenth (the demo backer has)."""
+    return n % 13 != 12
+
+
+def _card_fee(amount: int) -> int:
+    """About what Stripe keeps on a card charge: 3.4 % plus 2 yuan."""
+    return amount * 34 // 1000 + 200
+
+
+async def demo_funded_campaign(
+    session: AsyncSession, settings: Settings, demo: Demo, crowd: Sequence[User]
+) -> Campaign:
+    """Lumen, a solar garden lamp: funded by 240 backers and in fulfillment. Every pledge is collected and booked
+    in the ledger; most backers have given an address, a few have not. The real planner made the batches; the first
+    batch is confirmed and shipped with tracking numbers, the second is in production; the milestones that are due
+    are released and the first payout is paid."""
+    found = await session.scalar(select(Campaign).where(Campaign.slug == FUNDED_SLUG))
+    if found is not None:
+        return found
+    maker = demo.maker
+    campaign = await service.create_campaign(
+        session,
+        maker,
+        CampaignCreate(
+            title="Lumen: a solar garden lamp you can repair",
+            summary="Charges from the sun, glows all evening, and opens with a screwdriver when a part wears out.",
+            description=LUMEN_STORY,
+            currency="CNY",
+            goal=6_000_000,
+            space_id=demo.space.id,
+            duration_days=30,
+        ),
+    )
+    await _use_slug(session, campaign, FUNDED_SLUG)
+    await catalog.add_product(
+        session,
+        campaign.id,
+        maker,
+        ProductCreate(
+            sku="LUMEN-1", name="Lumen lamp", weight_grams=380, unit_cost=4_200, batch_size=100, overage_bps=200
+        ),
+    )
+    shipping = [ShippingRate(country="CN", fee=1_000), ShippingRate(country="*", fee=8_000)]
+    early_bird = await catalog.add_tier(
+        session,
+        campaign.id,
+        maker,
+        TierCreate(
+            title="Early bird: one lamp",
+            description="One Lumen lamp at the early price, for the first 100 backers.",
+            price=19_900,
+            quantity_limit=FUNDED_EARLY_BIRDS,
+            items=[TierItem(sku="LUMEN-1", quantity=1)],
+            shipping=shipping,
+            estimated_delivery="2027-02",
+        ),
+    )
+    pair = await catalog.add_tier(
+        session,
+        campaign.id,
+        maker,
+        TierCreate(
+            title="Two lamps",
+            description="A pair for a path or a doorway.",
+            price=36_900,
+            items=[TierItem(sku="LUMEN-1", quantity=2)],
+            shipping=shipping,
+            estimated_delivery="2027-03",
+        ),
+    )
+    await _approve_and_launch(session, settings, demo, campaign)
+
+    backers = [demo.backer, *[member for member in crowd if member.id != demo.backer.id]][:FUNDED_BACKERS]
+    pledges = await _bulk_pledges(
+        session,
+        campaign,
+        early_bird,
+        backers[:FUNDED_EARLY_BIRDS],
+        status="collected",
+        addressed=_has_address,
+        days_ago=(41.9, 39),
+    )
+    pledges += await _bulk_pledges(
+        session,
+        campaign,
+        pair,
+        backers[FUNDED_EARLY_BIRDS:],
+        status="collected",
+        addressed=lambda n: _has_address(n + FUNDED_EARLY_BIRDS),
+        days_ago=(41.5, 12.5),
+    )
+    await ledger.record_collections(
+        session,
+        campaign,
+        [ledger.CollectedPledge(pledge_id, amount, _card_fee(amount)) for pledge_id, amount in pledges],
+        settings.platform_fee_bps,
+        demo.space.sponsor_fee_bps,
+    )
+    await _close_now(session, settings, campaign, days_ago=12)
+    locked = await closing.lock_campaign(session, campaign.id)
+    assert locked is not None
+    await closing.fund_if_settled(session, locked)
+    await fulfillment.plan_campaign(session, campaign.id)
+
+    batches = list(await session.scalars(select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.number)))
+    first, second = batches[0], batches[1]
+    await fulfillment.confirm_batch(session, campaign.id, first.id, maker)
+    await fulfillment.start_batch_production(session, campaign.id, first.id, maker)
+    listed = await session.scalars(
+        select(Allocation.pledge_id)
+        .join(Pledge, Pledge.id == Allocation.pledge_id)
+        .where(Allocation.list_batch_id == first.id)
+        .order_by(Pledge.number)
+    )
+    tracking = "".join(f"{pledge_id},SF Express,SF{1_402_000_000 + n:010d}\n" for n, pledge_id in enumerate(listed))
+    await shipments.record_shipments(session, campaign.id, maker, "pledge_id,carrier,tracking_number\n" + tracking)
+    await fulfillment.confirm_batch(session, campaign.id, second.id, maker)
+    await fulfillment.start_batch_production(session, campaign.id, second.id, maker)
+
+    for milestone in await milestones.milestones_of(session, campaign.id):
+        if milestone.unlocks_on in ("funded", "first_batch_confirmed"):
+            await milestones.request_milestone(session, campaign.id, milestone.id, maker)
+            await milestones.release_milestone(session, campaign.id, milestone.id, demo.operator)
+            if milestone.unlocks_on == "funded":
+                await milestones.mark_payout_paid(
+                    session, campaign.id, milestone.id, demo.operator, bank_reference="ICBC 2026-11-28 0042"
+                )
+    return campaign
+
+
+async def demo_failed_campaign(
+    session: AsyncSession, settings: Settings, demo: Demo, crowd: Sequence[User]
+) -> Campaign:
+    """Tide clock: it reached a fifth of its goal by the deadline, so it is unsuccessful and its pledges cancelled."""
+    found = await session.scalar(select(Campaign).where(Campaign.slug == FAILED_SLUG))
+    if found is not None:
+        return found
+    maker = demo.maker
+    campaign = await service.create_campaign(
+        session,
+        maker,
+        CampaignCreate(
+            title="Tide clock: the harbour's tides on your wall",
+            summary="A clock with one hand that shows high and low water for your harbour, from published tables.",
+            description="A wall clock whose one hand turns with the tide, not the sun.",
+            currency="CNY",
+            goal=5_000_000,
+            space_id=demo.space.id,
+            duration_days=30,
+        ),
+    )
+    await _use_slug(session, campaign, FAILED_SLUG)
+    await catalog.add_product(
+        session,
+        campaign.id,
+        maker,
+        ProductCreate(sku="TIDE-1", name="Tide clock", weight_grams=900, unit_cost=9_500, batch_size=300),
+    )
+    clock = await catalog.add_tier(
+        session,
+        campaign.id,
+        maker,
+        TierCreate(
+            title="One tide clock",
+            description="Set to the harbour of your choice.",
+            price=39_900,
+            items=[TierItem(sku="TIDE-1", quantity=1)],
+            shipping=[ShippingRate(country="CN", fee=1_500), ShippingRate(country="*", fee=12_000)],
+            estimated_delivery="2027-02",
+        ),
+    )
+    await _approve_and_launch(session, settings, demo, campaign)
+    await _bulk_pledges(session, campaign, clock, crowd[200:223], status="active", days_ago=(33, 4))
+    await _close_now(session, settings, campaign, days_ago=3)
+    return campaign

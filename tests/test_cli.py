@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Space, SpaceOperator, User
 from service.cli import main
-from service.demo import ADMIN_EMAIL, DEMO_PASSWORD, OPERATOR_EMAIL
+from service.demo import ADMIN_EMAIL, CROWD_SIZE, DEMO_PASSWORD, OPERATOR_EMAIL
 from service.devservices import free_port
 from service.settings import Settings, environment_of, load_settings
 from tests.helpers import PASSWORD, sign_up
@@ -136,7 +136,7 @@ async def test_migrate_and_demo_can_run_again_and_again(
 
     assert f"Accounts (password {DEMO_PASSWORD})" in capsys.readouterr().out
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(User)) == 4
+        assert await session.scalar(select(func.count()).select_from(User)) == 4 + CROWD_SIZE
         assert await session.scalar(select(func.count()).select_from(Space)) == 1
         assert await session.scalar(select(func.count()).select_from(SpaceOperator)) == 1
     token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
