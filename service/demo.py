@@ -413,7 +413,15 @@ async def demo_crowd(session: AsyncSession) -> list[User]:
     rows = []
     for n in range(2, CROWD_SIZE + 1):
         name, locale = _crowd_member(n)
-        rows.append({"email": crowd_email(n), "name": name, "locale": locale, "password_hash": first.password_hash})
+        rows.append(
+            {
+                "email": crowd_email(n),
+                "name": name,
+                "locale": locale,
+                "password_hash": first.password_hash,
+                "email_verified_at": first.email_verified_at,
+            }
+        )
     await session.execute(pg_insert(User).values(rows).on_conflict_do_nothing(index_elements=[User.email]))
     emails = [crowd_email(n) for n in range(1, CROWD_SIZE + 1)]
     return list(await session.scalars(select(User).where(User.email.in_(emails)).order_by(User.email)))

@@ -84,6 +84,12 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
     assert first["users"] == 4 + CROWD_SIZE
 
     async with sessions() as session:
+        unverified = await session.scalar(
+            select(func.count()).select_from(User).where(User.email_verified_at.is_(None))
+        )
+    assert unverified == 0, "every demo account can submit, review and be paid without a mailed link first"
+
+    async with sessions() as session:
         live = await session.scalar(select(Campaign).where(Campaign.slug == LIVE_SLUG))
         in_review = await session.scalar(select(Campaign).where(Campaign.slug == REVIEW_SLUG))
         assert live is not None and in_review is not None
