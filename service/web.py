@@ -19,6 +19,7 @@ from campaigns.ids import parse_id
 from campaigns.models import User
 from payments.gateway import PaymentGateway
 from service.database import JobSender, unit_of_work
+from service.middleware import BODY_OVER_LIMIT
 from service.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -128,8 +129,19 @@ def check_csrf(request: Request, presented: str | None) -> None:
         raise CsrfFailed("Reload the page and try again.")
 
 
+class BodyTooLarge(KindlingError):
+    """A page's form over the body limit (service/middleware.py BodyLimit), passed on without its body so that the
+    page can answer in its own words."""
+
+    status = 413
+    type = "payload-too-large"
+    title = "The request body is too large"
+
+
 async def read_form(request: Request) -> FormData:
     """The only way pages read a form: it refuses a POST without this session's CSRF token."""
+    if request.scope.get("state", {}).get(BODY_OVER_LIMIT):
+        raise BodyTooLarge("Choose a smaller file.")
     form = await request.form()
     presented = form.get("csrf_token")
     check_csrf(request, presented if isinstance(presented, str) else None)
