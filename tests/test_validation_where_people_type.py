@@ -147,6 +147,8 @@ async def test_the_tier_form_asks_for_a_product_a_later_month_and_says_money_lim
         )
         assert f"{int(year)}年{int(month)}月" in chinese.text and "或更晚" in chinese.text
         assert f'min="{TODAY_PLUS_30}"' in chinese.text and 'type="month"' in chinese.text
+        assert f"支持者预计收到的月份：{int(year)}年{int(month)}月 或更晚" in chinese.text
+        assert f"The month backers can expect it: {english_month} or later" in early.text
 
         negative = await tier_page(browser, slug, {**GOOD_TIER, "price": "-5", "shipping-0-fee": "-1"})
         assert negative.status_code == 422 and negative.text.count("This cannot be negative") == 2

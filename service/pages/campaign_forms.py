@@ -339,10 +339,15 @@ def batch_cost_view(products: Sequence[Product], goal: int, currency: str) -> di
     return {"lines": lines, "total": total, "goal": goal, "currency": currency, "short": bool(lines) and goal < total}
 
 
+def month_name(month: str) -> str:
+    """A YYYY-MM month for people: "February 2027", "2027年2月"."""
+    year, number = (int(part) for part in month.split("-"))
+    return str(format_skeleton("yMMMM", date(year, number, 1), locale=babel_locale()))
+
+
 def delivery_message(early: DeliveryTooEarly) -> str:
-    year, month = (int(part) for part in early.earliest.split("-"))
     return _("Choose %(month)s or later: the campaign ends on %(deadline)s, and backers are charged then.") % {
-        "month": format_skeleton("yMMMM", date(year, month, 1), locale=babel_locale()),
+        "month": month_name(early.earliest),
         "deadline": format_date(early.deadline, "long", locale=babel_locale()),
     }
 

@@ -45,6 +45,7 @@ from service.pages.campaign_forms import (
     currency_hint,
     currency_options,
     delivery_message,
+    month_name,
     price_message,
     product_values,
     read_campaign,
@@ -587,6 +588,7 @@ async def _tier_form_page(
             return detail
         tier = _tier_of(detail, tier_id) if tier_id else None
     currency = detail.campaign.currency
+    earliest = earliest_delivery(campaign_deadline(detail.campaign))
     if values is None:
         values = tier_values(tier, currency) if tier else {"limit": "unlimited"}
     extra = MORE_ROWS if more_rows else 0
@@ -595,7 +597,8 @@ async def _tier_form_page(
         "values": values,
         "errors": errors or {},
         "tier_id": tier_id,
-        "earliest_month": earliest_delivery(campaign_deadline(detail.campaign)),
+        "earliest_month": earliest,
+        "earliest_month_name": month_name(earliest),
         "money_hint": currency_hint(currency),
         "product_options": [("", _("Choose a product"))]
         + [(product.sku, f"{product.name} ({product.sku})") for product in detail.products],
