@@ -8,6 +8,7 @@ from load_demo.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -209,7 +210,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             quantity_limit=200,
             items=[TierItem(sku="LOAM-1", quantity=1)],
             shipping=[ShippingRate(country="CN", fee=1_000), ShippingRate(country="*", fee=6_000)],
-            estimated_delivery="2027-03",
+            estimated_delivery=_delivery(30, months_later=1),
         ),
     )
     await catalog.add_tier(
@@ -226,7 +227,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
                 TierItem(sku="LOAM-TIPS", quantity=1),
             ],
             shipping=[ShippingRate(country="CN", fee=0), ShippingRate(country="*", fee=9_000)],
-            estimated_delivery="2027-04",
+            estimated_delivery=_delivery(30, months_later=2),
         ),
     )
     await catalog.add_tier(
@@ -240,7 +241,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             quantity_limit=50,
             items=[TierItem(sku="LOAM-1", quantity=10), TierItem(sku="LOAM-GW", quantity=2)],
             shipping=[ShippingRate(country="CN", fee=3_000), ShippingRate(country="*", fee=25_000)],
-            estimated_delivery="2027-05",
+            estimated_delivery=_delivery(30, months_later=3),
         ),
     )
     media = settings.media_dir
@@ -319,7 +320,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             price=29_900,
             items=[TierItem(sku="PADDY-1", quantity=1)],
             shipping=[ShippingRate(country="CN", fee=1_500)],
-            estimated_delivery="2027-06",
+            estimated_delivery=_delivery(45, months_later=2),
         ),
     )
     await catalog.add_tier(
@@ -333,7 +334,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             quantity_limit=100,
             items=[TierItem(sku="PADDY-1", quantity=5)],
             shipping=[ShippingRate(country="CN", fee=0)],
-            estimated_delivery="2027-06",
+            estimated_delivery=_delivery(45, months_later=2),
         ),
     )
     await add_campaign_image(
@@ -347,3 +348,12 @@ async def _use_slug(session: AsyncSession, campaign: Campaign, slug: str) -> Non
     # The demo's campaigns are found again by a fixed slug; a title's own slug may differ (a Chinese title has none).
     campaign.slug = slug
     await session.flush()
+
+
+def _delivery(duration_days: int, *, months_later: int) -> str:
+    """A delivery month `months_later` months after the first one a campaign launched today may promise, so the
+    demo loads whatever the date (catalog.check_delivery_after_deadline)."""
+    first = catalog.earliest_delivery(catalog.draft_deadline(duration_days, datetime.now(UTC).date()))
+    year, month = (int(part) for part in first.split("-"))
+    index = year * 12 + month - 1 + months_later
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
