@@ -19,9 +19,11 @@ from tests.helpers import (
     add_product,
     add_tier,
     create_campaign,
+    launched_campaign,
     sign_up,
 )
 from tests.test_campaign_pages import a_space_with_operator, count, csrf_from, logged_in, png, post_form
+from tests.test_checkout_pages import log_in
 
 TODAY_PLUS_30 = earliest_delivery(draft_deadline(30, date.today()))
 ONE_ITEM = [{"sku": "SKU-A", "quantity": 1}]
@@ -283,3 +285,18 @@ async def test_the_maker_is_warned_when_the_goal_cannot_pay_for_one_batch_and_th
     assert re.findall(r"<tr><td>(\w+) <code>", review) == ["Sensor", "Gateway"]
     assert "× CN¥30.00" in review and "= CN¥15,000.00" in review and "× CN¥12.50" in review
     assert "CN¥17,500.00" in review
+
+
+async def test_a_bonus_past_any_limit_names_what_one_pledge_may_come_to(
+    stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, _operator = await launched_campaign(stripe_client, sessions)
+    token = await log_in(stripe_client, await sign_up(stripe_client, "Bea"))
+    data = {"csrf_token": token, "tier": campaign["tiers"][0]["id"], "shipping_country": "CN", "action": "pledge"}
+    path = f"/campaigns/{campaign['slug']}/back"
+    for bonus in ("99999999999999", "70000.00"):
+        answer = await stripe_client.post(path, data={**data, "bonus": bonus})
+        assert answer.status_code == 422, answer.text
+        assert "One pledge may come to at most CN¥70,000.00. Lower the bonus." in answer.text
+    negative = await stripe_client.post(path, data={**data, "bonus": "-5"})
+    assert negative.status_code == 422 and "This cannot be negative: enter zero or more." in negative.text
