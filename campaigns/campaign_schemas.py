@@ -202,7 +202,8 @@ def _distinct_countries(rates: list[ShippingRate]) -> list[ShippingRate]:
     return rates
 
 
-TierItems = Annotated[list[TierItem], Field(max_length=50), AfterValidator(_distinct_items)]
+# A tier is a bundle of the campaign's products: one at least, or a backer would pay for an empty box.
+TierItems = Annotated[list[TierItem], Field(min_length=1, max_length=50), AfterValidator(_distinct_items)]
 ShippingTable = Annotated[list[ShippingRate], Field(max_length=300), AfterValidator(_distinct_countries)]
 
 
@@ -211,7 +212,7 @@ class TierCreate(CampaignRequest):
     description: Markdown = ""
     price: PositiveAmount
     quantity_limit: Count | None = None
-    items: TierItems = []
+    items: TierItems
     shipping: ShippingTable = []
     estimated_delivery: Month
 

@@ -7,7 +7,8 @@ Both change only while the campaign is a draft and only by its maker; every chan
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,9 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import campaign_for
 from campaigns.campaign_schemas import ProductCreate, ProductPatch, ShippingRate, TierCreate, TierPatch
 from campaigns.currencies import check_price, check_whole_units
-from campaigns.errors import Conflict, NotFound
+from campaigns.errors import Conflict, InvalidInput, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import Campaign, Product, Tier, User
+
+
+class DeliveryTooEarly(InvalidInput):
+    """A tier promising delivery before the campaign has even ended; `earliest` is the first month allowed."""
+
+    def __init__(self, *, deadline: date, earliest: str) -> None:
+        super().__init__(
+            "estimated_delivery",
+            f"must be after the campaign's deadline ({deadline.isoformat()}): {earliest} at the earliest",
+        )
+        self.deadline = deadline
+        self.earliest = earliest
 
 
 class SkuTaken(Conflict):
@@ -39,6 +52,41 @@ def shipping_fee_to(shipping: Sequence[Mapping[str, Any]], country: str) -> int 
     """The fee to ship to `country`: its own row, else the rest-of-the-world row ("*"); None when not shipped there."""
     fees = {str(rate["country"]): int(rate["fee"]) for rate in shipping}
     return fees.get(country.upper(), fees.get("*"))
+
+
+def first_batch_cost(products: Iterable[Product]) -> int:
+    """What one factory batch of the campaign's products comes to at the quoted unit costs: batch size × unit cost,
+    summed over the products whose cost the maker gave. A goal below it cannot pay for the first batch."""
+    return sum(product.batch_size * product.unit_cost for product in products if product.unit_cost is not None)
+
+
+def earliest_delivery(deadline: date) -> str:
+    """The first month a tier may promise delivery in: the whole month after the one the campaign ends in, so
+    nothing is promised for before the backers are even charged."""
+    year, month = (deadline.year + 1, 1) if deadline.month == 12 else (deadline.year, deadline.month + 1)
+    return f"{year:04d}-{month:02d}"
+
+
+def draft_deadline(duration_days: int, today: date) -> date:
+    """When a draft would end if it were launched today."""
+    return today + timedelta(days=duration_days)
+
+
+def campaign_deadline(campaign: Campaign) -> date:
+    """The day the campaign ends; for a draft, the day it would end if launched today."""
+    return campaign.ends_at.date() if campaign.ends_at else draft_deadline(campaign.duration_days, _today())
+
+
+def check_delivery_after_deadline(campaign: Campaign, estimated_delivery: str) -> None:
+    """A tier's estimated delivery after the campaign's deadline."""
+    deadline = campaign_deadline(campaign)
+    earliest = earliest_delivery(deadline)
+    if estimated_delivery < earliest:  # YYYY-MM strings sort as the months do
+        raise DeliveryTooEarly(deadline=deadline, earliest=earliest)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 # Products
@@ -104,6 +152,7 @@ async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: 
     """A new tier, after the others; a limited tier starts with all its slots free."""
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
     check_tier_money(campaign, fields.price, fields.shipping)
+    check_delivery_after_deadline(campaign, fields.estimated_delivery)
     position = await session.scalar(
         select(func.coalesce(func.max(Tier.position) + 1, 0)).where(Tier.campaign_id == campaign.id)
     )
@@ -140,6 +189,8 @@ async def update_tier(
     tier = await _tier_of(session, campaign, tier_ref)
     changes = patch.changes()
     check_tier_money(campaign, changes.get("price", tier.price), patch.shipping or [])
+    if "estimated_delivery" in changes:
+        check_delivery_after_deadline(campaign, changes["estimated_delivery"])
     if "items" in changes:
         changes["items"] = [item.model_dump() for item in patch.items or []]
     if "shipping" in changes:

@@ -21,7 +21,9 @@ from campaigns.errors import InvalidInput, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import CampaignImage, User
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# The one limit of an image upload: the API, the maker's page, its hint and its check in the browser all use it.
+MAX_IMAGE_MB = 5
+MAX_IMAGE_BYTES = MAX_IMAGE_MB * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 # Longer sides are scaled down: a page never shows more, and it keeps the files small.
 MAX_SIDE = 3000
@@ -46,9 +48,10 @@ def _not_an_image() -> InvalidInput:
 
 
 def prepare_image(data: bytes) -> PreparedImage:
-    """Check that `data` is a real image of at most 5 MB and re-encode it with no metadata. Raises InvalidInput."""
+    """Check that `data` is a real image of at most MAX_IMAGE_MB and re-encode it with no metadata. Raises
+    InvalidInput."""
     if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidInput("file", f"is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+        raise InvalidInput("file", f"is larger than {MAX_IMAGE_MB} MB")
     if not data:
         raise InvalidInput("file", "is empty")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -246,7 +246,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             quantity_limit=200,
             items=[TierItem(sku="LOAM-1", quantity=1)],
             shipping=[ShippingRate(country="CN", fee=1_000), ShippingRate(country="*", fee=6_000)],
-            estimated_delivery="2027-03",
+            estimated_delivery=_delivery(30, months_later=1),
         ),
     )
     await catalog.add_tier(
@@ -263,7 +263,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
                 TierItem(sku="LOAM-TIPS", quantity=1),
             ],
             shipping=[ShippingRate(country="CN", fee=0), ShippingRate(country="*", fee=9_000)],
-            estimated_delivery="2027-04",
+            estimated_delivery=_delivery(30, months_later=2),
         ),
     )
     await catalog.add_tier(
@@ -277,7 +277,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             quantity_limit=50,
             items=[TierItem(sku="LOAM-1", quantity=10), TierItem(sku="LOAM-GW", quantity=2)],
             shipping=[ShippingRate(country="CN", fee=3_000), ShippingRate(country="*", fee=25_000)],
-            estimated_delivery="2027-05",
+            estimated_delivery=_delivery(30, months_later=3),
         ),
     )
     media = settings.media_dir
@@ -357,7 +357,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             price=29_900,
             items=[TierItem(sku="PADDY-1", quantity=1)],
             shipping=[ShippingRate(country="CN", fee=1_500)],
-            estimated_delivery="2027-06",
+            estimated_delivery=_delivery(45, months_later=2),
         ),
     )
     await catalog.add_tier(
@@ -371,7 +371,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             quantity_limit=100,
             items=[TierItem(sku="PADDY-1", quantity=5)],
             shipping=[ShippingRate(country="CN", fee=0)],
-            estimated_delivery="2027-06",
+            estimated_delivery=_delivery(45, months_later=2),
         ),
     )
     await add_campaign_image(
@@ -607,7 +607,7 @@ async def demo_funded_campaign(
             quantity_limit=FUNDED_EARLY_BIRDS,
             items=[TierItem(sku="LUMEN-1", quantity=1)],
             shipping=shipping,
-            estimated_delivery="2027-02",
+            estimated_delivery=_delivery(30, months_later=0),
         ),
     )
     pair = await catalog.add_tier(
@@ -620,7 +620,7 @@ async def demo_funded_campaign(
             price=36_900,
             items=[TierItem(sku="LUMEN-1", quantity=2)],
             shipping=shipping,
-            estimated_delivery="2027-03",
+            estimated_delivery=_delivery(30, months_later=1),
         ),
     )
     await _approve_and_launch(session, settings, demo, campaign)
@@ -721,10 +721,19 @@ async def demo_failed_campaign(
             price=39_900,
             items=[TierItem(sku="TIDE-1", quantity=1)],
             shipping=[ShippingRate(country="CN", fee=1_500), ShippingRate(country="*", fee=12_000)],
-            estimated_delivery="2027-02",
+            estimated_delivery=_delivery(30, months_later=0),
         ),
     )
     await _approve_and_launch(session, settings, demo, campaign)
     await _bulk_pledges(session, campaign, clock, crowd[200:223], status="active", days_ago=(33, 4))
     await _close_now(session, settings, campaign, days_ago=3)
     return campaign
+
+
+def _delivery(duration_days: int, *, months_later: int) -> str:
+    """A delivery month `months_later` months after the first one a campaign launched today may promise, so the
+    demo loads whatever the date (catalog.check_delivery_after_deadline)."""
+    first = catalog.earliest_delivery(catalog.draft_deadline(duration_days, datetime.now(UTC).date()))
+    year, month = (int(part) for part in first.split("-"))
+    index = year * 12 + month - 1 + months_later
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

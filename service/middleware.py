@@ -113,6 +113,10 @@ def _plain_page(status: int, request_id: str) -> str:
     )
 
 
+# Set in a page request's state when its body was over the limit and is passed on without it.
+BODY_OVER_LIMIT = "body_over_limit"
+
+
 class BodyLimit:
     """Refuses bodies over the limit with 413, by Content-Length or while streaming, before the app reads them."""
 
@@ -129,7 +133,10 @@ class BodyLimit:
             await self._refuse(scope, receive, send, status=400, detail="Content-Length must be a number of bytes.")
             return
         if length is not None and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            if is_api(scope.get("path", "")):
+                await self._refuse(scope, receive, send)
+            else:  # the page answers in its own words, with its form (service/web.py read_form)
+                await self.app(_marked_over_limit(scope), _no_body, send)
             return
         seen = 0
 
@@ -160,6 +167,14 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+def _marked_over_limit(scope: Scope) -> Scope:
+    return {**scope, "state": {**scope.get("state", {}), BODY_OVER_LIMIT: True}}
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class LocaleMiddleware:

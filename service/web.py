@@ -23,6 +23,7 @@ from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_chara
 from campaigns.sessions import end_session, start_session, user_for_session
 from payments.gateway import PaymentGateway
 from service.database import JobSender, unit_of_work
+from service.middleware import BODY_OVER_LIMIT
 from service.settings import Network, Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -204,6 +205,15 @@ def check_csrf(request: Request, presented: str | None) -> None:
         raise CsrfFailed("Reload the page and try again.")
 
 
+class BodyTooLarge(KindlingError):
+    """A page's form over the body limit (service/middleware.py BodyLimit), passed on without its body so that the
+    page can answer in its own words."""
+
+    status = 413
+    type = "payload-too-large"
+    title = "The request body is too large"
+
+
 async def read_body(request: Request) -> bytes:
     """The whole body, read before the request takes a database connection (the body limit caps its size): a client
     that takes longer than KINDLING_UPLOAD_SECONDS to send it is answered 408. So a slow upload holds a task, never
@@ -219,6 +229,8 @@ async def read_body(request: Request) -> bytes:
 async def read_form(request: Request) -> FormData:
     """The only way pages read a form: read whole first (`read_body`), it refuses a POST without this session's CSRF
     token, and one with NUL or another control character in any field (the page shows its form again)."""
+    if request.scope.get("state", {}).get(BODY_OVER_LIMIT):
+        raise BodyTooLarge("Choose a smaller file.")
     await read_body(request)
     form = await request.form()
     presented = form.get("csrf_token")

@@ -78,7 +78,7 @@ def test_money_with_more_decimals_than_the_currency_has_is_refused_with_a_reason
             ("149.001", "CNY", "CNY amounts have at most 2 decimal places."),
             ("5000.5", "JPY", "JPY amounts are whole numbers: leave out the decimals."),
             ("5000.00", "JPY", "JPY amounts are whole numbers: leave out the decimals."),
-            ("-5", "CNY", "Enter an amount in CNY, like 149.00."),
+            ("-5", "CNY", "This cannot be negative: enter zero or more."),
             ("1e3", "USD", "Enter an amount in USD, like 149.00."),
             ("abc", "JPY", "Enter an amount in JPY, like 149."),
             ("9" * 40, "CNY", "This number is too large."),
@@ -441,9 +441,8 @@ async def test_a_maker_drafts_a_campaign_with_products_and_tiers_through_the_for
         assert 'id="quantity_limit-error"' in page
         assert 'id="field-estimated_delivery-error"' in page
         assert 'id="items-0-quantity-error"' in page
-        assert 'id="shipping-0-country-error"' in page and "two-letter country code" in page
+        assert 'id="shipping-0-country-error"' in page and "Choose a country from the list" in page
         assert 'id="shipping-1-fee-error"' in page
-        assert 'value="Atlantis"' in page
         assert await count(sessions, Tier) == 0
 
         more = await post_form(browser, f"{base}/tiers/new", {**bad_tier, "more_rows": "1"}, form_page=manage)
@@ -504,7 +503,7 @@ async def test_a_maker_edits_and_removes_what_a_draft_holds(
         assert 'value="500000"' in form and '<option value="JPY" selected>' in form
         tier_form = (await browser.get(f"{base}/tiers/{early_bird['id']}/edit")).text
         assert 'value="14900"' in tier_form and 'value="limited" checked' in tier_form
-        assert 'name="shipping-1-country"' in tier_form and 'value="*"' in tier_form
+        assert 'name="shipping-1-country"' in tier_form and '<option value="*" selected>' in tier_form
 
         edited = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', form))
         edited.update({"title": "Renamed", "summary": "Still a sensor.", "description": "", "goal": "600000"})
@@ -516,7 +515,9 @@ async def test_a_maker_edits_and_removes_what_a_draft_holds(
         fields = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', page))
         fields.pop("csrf_token")
         fields.pop("more_rows")  # the "More rows" button, which saves nothing
-        fields.update({"limit": "unlimited", "price": "9999", "items-0-sku": "SKU-A"})  # a <select>: not in the regex
+        fields.update({"limit": "unlimited", "price": "9999"})
+        # <select>s: not in the regex
+        fields.update({"items-0-sku": "SKU-A", "shipping-0-country": "CN", "shipping-1-country": "*"})
         response = await post_form(browser, f"{base}/tiers/{early_bird['id']}/edit", fields, form_page=base)
         assert response.status_code == 303, re.findall(r'class="field-error"[^>]*>([^<]+)<', response.text)
         removed = await post_form(browser, f"{base}/products/{product['id']}/remove", {}, form_page=base)

@@ -334,6 +334,7 @@ async def test_a_tier_names_every_bad_field(
     negative = {
         "title": "Tier",
         "price": 100,
+        "items": [{"sku": "SKU-A", "quantity": 1}],
         "shipping": [{"country": "*", "fee": -1}],
         "estimated_delivery": "2027-01",
     }
@@ -356,7 +357,7 @@ async def test_products_and_tiers_freeze_once_submitted(
         409,
     )
     problem(await client.delete(url(campaign, f"/products/{product['id']}"), headers=w.maker.headers), 409)
-    tier_body = {"title": "t", "price": 1, "estimated_delivery": "2027-01"}
+    tier_body = {"title": "t", "price": 1, "items": [{"sku": "SKU-A", "quantity": 1}], "estimated_delivery": "2027-03"}
     problem(await client.post(url(campaign, "/tiers"), json=tier_body, headers=w.maker.headers), 409, "not-draft")
     problem(await client.patch(url(campaign, f"/tiers/{tier['id']}"), json={"price": 5}, headers=w.maker.headers), 409)
     problem(await client.delete(url(campaign, f"/tiers/{tier['id']}"), headers=w.maker.headers), 409)
@@ -852,8 +853,9 @@ async def test_odd_input_is_never_a_server_error(
     problem(await client.patch(url(campaign, "/tiers/%00"), json={}, headers=w.maker.headers), 404)
     problem(await client.post(url(campaign, "/tiers"), content=b"[]", headers=w.maker.headers), 415)
     assert (await client.post(url(campaign, "/tiers"), json=[], headers=w.maker.headers)).status_code == 422
-    huge = {"title": "t", "price": 10**30, "quantity_limit": 10**12, "estimated_delivery": "2027-01"}
+    huge = {"title": "t", "price": 10**30, "quantity_limit": 10**12, "items": [], "estimated_delivery": "2027-03"}
     assert fields_of(await client.post(url(campaign, "/tiers"), json=huge, headers=w.maker.headers)) == {
         "price",
         "quantity_limit",
+        "items",
     }

@@ -171,7 +171,12 @@ async def test_a_tier_stripe_could_not_charge_is_refused_naming_price(
     huf = await create_campaign(client, maker, space, currency="HUF", goal=10_000_000)
     await add_product(client, maker, cny)
     tiers = f"/api/v1/campaigns/{cny['id']}/tiers"
-    tier = {"title": "Sticker", "price": 399, "estimated_delivery": "2027-03"}
+    tier = {
+        "title": "Sticker",
+        "price": 399,
+        "items": [{"sku": "SKU-A", "quantity": 1}],
+        "estimated_delivery": "2027-03",
+    }
 
     cheap = await client.post(tiers, json=tier, headers=maker.headers)
     assert field_of(cheap) == "price" and "at least CN¥4.00" in cheap.json()["errors"][0]["message"]

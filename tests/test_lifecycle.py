@@ -177,7 +177,12 @@ async def test_an_edit_racing_a_submit_never_lands_in_a_submitted_campaign(
         campaign = await create_campaign(client, maker, space)
         await add_product(client, maker, campaign)
         await add_tier(client, maker, campaign)
-        tier_body = {"title": "Late", "price": 1_000, "estimated_delivery": "2027-01"}
+        tier_body = {
+            "title": "Late",
+            "price": 1_000,
+            "items": [{"sku": "SKU-A", "quantity": 1}],
+            "estimated_delivery": "2027-03",
+        }
         submit, late_tier = await asyncio.gather(
             client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers),
             client.post(f"/api/v1/campaigns/{campaign['id']}/tiers", json=tier_body, headers=maker.headers),

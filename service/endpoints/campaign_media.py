@@ -12,7 +12,14 @@ from starlette.routing import Route
 
 from campaigns.campaign_schemas import ImageOut
 from campaigns.errors import InvalidInput
-from campaigns.images import MAX_IMAGE_BYTES, MEDIA_TYPES, add_campaign_image, media_path, remove_campaign_image
+from campaigns.images import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_MB,
+    MEDIA_TYPES,
+    add_campaign_image,
+    media_path,
+    remove_campaign_image,
+)
 from service.api import UnsupportedMediaType, json_response
 from service.endpoints.campaigns import image_out
 from service.routes import api
@@ -27,7 +34,11 @@ _UPLOAD_DOC = {
             "type": "object",
             "required": ["file"],
             "properties": {
-                "file": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or GIF, at most 5 MB"},
+                "file": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": f"JPEG, PNG, WebP or GIF, at most {MAX_IMAGE_MB} MB",
+                },
                 "role": {"type": "string", "enum": ["cover", "gallery"], "default": "gallery"},
             },
         }

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
 from babel import Locale
+from babel.dates import format_date, format_skeleton
 from pydantic import BaseModel
 
 from campaigns.campaign_schemas import (
     CHECKLIST_ITEMS,
+    MAX_AMOUNT,
     CampaignCreate,
     ProductCreate,
     ReviewCreate,
@@ -27,10 +30,11 @@ from campaigns.campaign_schemas import (
     TierItem,
     UpdateCreate,
 )
-from campaigns.countries import is_country
-from campaigns.currencies import CURRENCIES, display_exponent
+from campaigns.catalog import DeliveryTooEarly, first_batch_cost
+from campaigns.countries import country_codes, is_country
+from campaigns.currencies import CURRENCIES, AboveCap, AmountRefused, BelowMinimum, check_price, display_exponent
 from campaigns.models import Campaign, Product, Tier
-from service.i18n import babel_locale
+from service.i18n import babel_locale, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form
 from service.pages.money_input import NumberInputError, major_units, minor_units, scaled_integer, scaled_text
@@ -44,6 +48,9 @@ BLANK_SHIPPING_ROWS = 3
 MORE_ROWS = 3
 _ROW_KEY = re.compile(r"^(items|shipping)-(\d{1,3})-(sku|quantity|country|fee)$")
 _WHOLE = re.compile(r"^\d{1,12}$")
+# A month as typed where the browser has no month picker: 2027-03, 2027-3, 2027/03, 2027.3, 2027年3月.
+_TYPED_MONTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$")
+EVERYWHERE_ELSE = "*"
 
 
 def _merge(checked: M | FieldMessages, extra: FieldMessages) -> M | FieldMessages:
@@ -67,10 +74,32 @@ def _money(values: FormValues, name: str, currency: str, errors: dict[str, str],
             return text
         return None
     try:
-        return minor_units(text, currency)
+        amount = minor_units(text, currency)
     except NumberInputError as exc:
         errors[name] = exc.message
         return text
+    if amount > MAX_AMOUNT:
+        errors[name] = at_most(MAX_AMOUNT, currency)
+        return text
+    return amount
+
+
+def at_most(limit: int, currency: str) -> str:
+    return _("Enter at most %(amount)s.") % {"amount": money(limit, currency)}
+
+
+def price_message(refused: AmountRefused) -> str:
+    """A tier's price the currency table refuses (campaigns/currencies.py), with the bound it broke."""
+    if isinstance(refused, BelowMinimum):
+        return _("Enter at least %(amount)s, the least a card can be charged in %(currency)s.") % {
+            "amount": money(refused.limit, refused.currency),
+            "currency": refused.currency,
+        }
+    if isinstance(refused, AboveCap):
+        return _("Enter at most %(amount)s, the most one pledge may come to.") % {
+            "amount": money(refused.limit, refused.currency)
+        }
+    return _("%(currency)s amounts are whole numbers: leave out the decimals.") % {"currency": refused.currency}
 
 
 # Campaigns
@@ -179,8 +208,28 @@ def row_count(values: FormValues, table: str, blank: int) -> int:
     return (max(filled) + 1 if filled else 0) + blank
 
 
+def country_options() -> list[tuple[str, str]]:
+    """The shipping destinations a maker picks from: "everywhere else" first, then every country by its name in the
+    page's language."""
+    named = sorted(((code, str(babel_locale().territories.get(code, code))) for code in country_codes()), key=_by_name)
+    return [(EVERYWHERE_ELSE, _("Everywhere else")), *named]
+
+
+def _by_name(option: tuple[str, str]) -> str:
+    return option[1]
+
+
+def typed_month(text: str) -> str:
+    """The month as YYYY-MM: the picker's own value, or a month typed where the browser shows a text box."""
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    match = _TYPED_MONTH.match(cleaned)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        return cleaned
+    return f"{match.group(1)}-{int(match.group(2)):02d}"
+
+
 def country_code(text: str) -> str:
-    """A country as typed: its code ("cn"), "*", or its name in the reader's language or English ("China", "中国")."""
+    """A country as sent: its code ("cn"), "*", or its name in the reader's language or English ("China", "中国")."""
     cleaned = text.strip()
     if len(cleaned) <= 2:
         return cleaned.upper()
@@ -221,22 +270,30 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             ShippingRate,
             {"country": country_code(row["country"]), "fee": fee},
             invalid={
-                "country": _("Use a two-letter country code such as CN, or * for everywhere else."),
+                "country": _("Choose a country from the list, or everywhere else."),
                 "fee": _("Enter the shipping fee; 0 ships for free."),
             },
         )
         if isinstance(rate, dict) or row_errors:
             problems = {**(rate if isinstance(rate, dict) else {}), **row_errors}
-            if "country" in problems:  # "at most 2 characters" says less than what a country code looks like
-                problems["country"] = _("Use a two-letter country code such as CN, or * for everywhere else.")
+            if "country" in problems:  # "at most 2 characters" says less than the list to choose from
+                problems["country"] = _("Choose a country from the list, or everywhere else.")
             errors.update({f"shipping-{index}-{field}": message for field, message in problems.items()})
         else:
             shipping.append(rate.model_dump())
+    if not items and not any(key.startswith("items-") for key in errors):
+        errors["items"] = _("Choose at least one product for this tier: a backer pays for what is in the box.")
+    price = _money(values, "price", currency, errors)
+    if isinstance(price, int):
+        try:
+            check_price("price", price, currency)
+        except AmountRefused as refused:
+            errors["price"] = price_message(refused)
     data: dict[str, Any] = {
         "title": values.get("title", ""),
         "description": values.get("description", ""),
-        "price": _money(values, "price", currency, errors),
-        "estimated_delivery": values.get("estimated_delivery", "").strip(),
+        "price": price,
+        "estimated_delivery": typed_month(values.get("estimated_delivery", "")),
         "items": items,
         "shipping": shipping,
         "quantity_limit": None,
@@ -254,6 +311,8 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             "shipping": _("Give each country once."),
         },
     )
+    if isinstance(checked, dict) and not items:  # said above, beside the rows, in the words of this rule
+        checked.pop("items", None)
     if isinstance(checked, dict) and "estimated_delivery" in checked:  # "at least 7 characters" says too little
         checked["estimated_delivery"] = (
             _("Choose a month, written YYYY-MM, such as 2027-03.")
@@ -261,6 +320,36 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             else _("This field is required.")
         )
     return _merge(checked, errors)
+
+
+def batch_cost_view(products: Sequence[Product], goal: int, currency: str) -> dict[str, Any]:
+    """The first batch's arithmetic, product by product, beside the goal: for the maker's warning and the review."""
+    lines = [
+        {
+            "sku": product.sku,
+            "name": product.name,
+            "batch_size": product.batch_size,
+            "unit_cost": product.unit_cost,
+            "cost": product.batch_size * product.unit_cost,
+        }
+        for product in products
+        if product.unit_cost is not None
+    ]
+    total = first_batch_cost(products)
+    return {"lines": lines, "total": total, "goal": goal, "currency": currency, "short": bool(lines) and goal < total}
+
+
+def month_name(month: str) -> str:
+    """A YYYY-MM month for people: "February 2027", "2027年2月"."""
+    year, number = (int(part) for part in month.split("-"))
+    return str(format_skeleton("yMMMM", date(year, number, 1), locale=babel_locale()))
+
+
+def delivery_message(early: DeliveryTooEarly) -> str:
+    return _("Choose %(month)s or later: the campaign ends on %(deadline)s, and backers are charged then.") % {
+        "month": month_name(early.earliest),
+        "deadline": format_date(early.deadline, "long", locale=babel_locale()),
+    }
 
 
 def tier_values(tier: Tier, currency: str) -> dict[str, str]:

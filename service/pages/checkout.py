@@ -24,7 +24,14 @@ from starlette.routing import Route
 
 from campaigns import service
 from campaigns.countries import country_codes
-from campaigns.currencies import AboveCap, BelowMinimum, NotWholeUnits, display_exponent, minor_exponent
+from campaigns.currencies import (
+    AboveCap,
+    BelowMinimum,
+    NotWholeUnits,
+    accepted_currency,
+    display_exponent,
+    minor_exponent,
+)
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledge_schemas import PledgeCreate
@@ -105,7 +112,7 @@ def read_choice(
     checked = validate_form(
         PledgeCreate,
         cast(dict[str, str], fields),
-        invalid={"bonus": _("This amount is too large."), "shipping_country": _("Choose a country from the list.")},
+        invalid={"bonus": _too_large(campaign.currency), "shipping_country": _("Choose a country from the list.")},
     )
     if isinstance(checked, dict):
         for field, message in checked.items():
@@ -125,6 +132,16 @@ def read_choice(
         field = exc.errors[0].field
         return {field if field != "tier_id" else "tier": term_message(exc, country)}
     return Choice(tier, bonus, country)
+
+
+def _too_large(currency: str) -> str:
+    """A bonus past what the API takes at all: the limit that matters is what one pledge may come to."""
+    accepted = accepted_currency(currency)
+    if accepted is None:
+        return _("This amount is too large.")
+    return _("One pledge may come to at most %(amount)s. Lower the bonus.") % {
+        "amount": money(accepted.pledge_cap, currency)
+    }
 
 
 def term_message(refusal: InvalidInput, country: str | None) -> str:

@@ -20,22 +20,33 @@ from starlette.routing import Route
 
 from campaigns import accounts, catalog, review, service, updates
 from campaigns.campaign_schemas import CampaignPatch, ProductPatch, TierPatch
-from campaigns.catalog import SkuTaken
-from campaigns.countries import country_codes
-from campaigns.currencies import AboveCap, AmountRefused, BelowMinimum
+from campaigns.catalog import DeliveryTooEarly, SkuTaken, campaign_deadline, earliest_delivery
+from campaigns.currencies import AmountRefused
 from campaigns.errors import InvalidInput, NotFound
-from campaigns.images import IMAGE_ROLES, MAX_IMAGE_BYTES, add_campaign_image, image_url, remove_campaign_image
+from campaigns.images import (
+    IMAGE_ROLES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_MB,
+    add_campaign_image,
+    image_url,
+    remove_campaign_image,
+)
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
 from service.i18n import gettext as _
-from service.i18n import money, ngettext
-from service.pages import FieldMessages, country_name, viewer
+from service.i18n import ngettext
+from service.pages import FieldMessages, viewer
 from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
     BLANK_SHIPPING_ROWS,
     MORE_ROWS,
+    batch_cost_view,
     campaign_values,
+    country_options,
     currency_hint,
     currency_options,
+    delivery_message,
+    month_name,
+    price_message,
     product_values,
     read_campaign,
     read_product,
@@ -58,7 +69,7 @@ from service.pages.campaigns import (
     users_by_id,
 )
 from service.pages.money_input import scaled_text
-from service.web import UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
+from service.web import BodyTooLarge, UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
 MY_CAMPAIGNS = 100
 
@@ -217,12 +228,14 @@ async def _campaign_form_page(
             if "edit" not in detail.actions:  # no longer a draft: nothing here to change
                 return redirect(_manage_url(slug))
             title = detail.campaign.title
+            batch = batch_cost_view(detail.products, detail.campaign.goal, detail.campaign.currency)
         all_spaces = await every_space(session)
     context = {
         "values": values,
         "errors": errors or {},
         "slug": slug,
         "campaign_title": title if slug is not None else None,
+        "batch": batch if slug is not None else None,
         "currency_options": currency_options(),
         "space_options": [("", _("Choose a makerspace"))]
         + [(str(space.id), f"{space.name} · {space.city}") for space in all_spaces],
@@ -380,6 +393,8 @@ async def _manage_page(
         "done": _done_messages().get(done or ""),
         "action_error": action_error,
         "image_errors": image_errors or {},
+        "max_image_mb": MAX_IMAGE_MB,
+        "max_image_bytes": MAX_IMAGE_BYTES,
         "update_values": update_values or {"visibility": "public"},
         "update_errors": update_errors or {},
         "moment": moment,
@@ -440,9 +455,17 @@ async def post_update(request: Request) -> Response:
 # Images
 
 
+def _image_refused() -> str:
+    return _("Kindling cannot use this file. Upload a JPEG, PNG, WebP or GIF image of at most %(mb)d MB.") % {
+        "mb": MAX_IMAGE_MB
+    }
+
+
 async def upload_image(request: Request) -> Response:
     try:
         form = await read_form(request)
+    except BodyTooLarge:
+        return await _manage_page(request, image_errors={"file": _image_refused()}, status=413)
     except UploadTimedOut:
         return await _manage_page(request, image_errors={"file": _("The file took too long to arrive.")}, status=408)
     upload, role = form.get("file"), form.get("role")
@@ -459,8 +482,7 @@ async def upload_image(request: Request) -> Response:
                 session, _slug(request), maker, data=data, role=role, media_dir=settings_of(request).media_dir
             )
     except InvalidInput:
-        message = _("Kindling cannot use this file. Upload a JPEG, PNG, WebP or GIF image of at most 5 MB.")
-        return await _manage_page(request, image_errors={"file": message}, status=422)
+        return await _manage_page(request, image_errors={"file": _image_refused()}, status=422)
     return redirect(_manage_url(_slug(request), "image-added", "images"))
 
 
@@ -572,6 +594,7 @@ async def _tier_form_page(
             return detail
         tier = _tier_of(detail, tier_id) if tier_id else None
     currency = detail.campaign.currency
+    earliest = earliest_delivery(campaign_deadline(detail.campaign))
     if values is None:
         values = tier_values(tier, currency) if tier else {"limit": "unlimited"}
     extra = MORE_ROWS if more_rows else 0
@@ -580,18 +603,16 @@ async def _tier_form_page(
         "values": values,
         "errors": errors or {},
         "tier_id": tier_id,
+        "earliest_month": earliest,
+        "earliest_month_name": month_name(earliest),
         "money_hint": currency_hint(currency),
         "product_options": [("", _("Choose a product"))]
         + [(product.sku, f"{product.name} ({product.sku})") for product in detail.products],
         "item_rows": range(row_count(values, "items", BLANK_ITEM_ROWS + extra)),
         "shipping_rows": range(row_count(values, "shipping", BLANK_SHIPPING_ROWS + extra)),
-        "countries": _country_options(),
+        "countries": country_options(),
     }
     return render(request, "maker/tier_form.html", context, status=status)
-
-
-def _country_options() -> list[tuple[str, str]]:
-    return sorted(((code, country_name(code)) for code in country_codes()), key=lambda option: option[1])
 
 
 def _tier_of(detail: service.CampaignDetail, tier_id: str) -> Tier:
@@ -630,6 +651,9 @@ async def save_tier(request: Request) -> Response:
     except AmountRefused as refused:
         errors = {"price": price_message(refused)}
         return await _tier_form_page(request, values=values, errors=errors, tier_id=tier_ref, status=422)
+    except DeliveryTooEarly as early:
+        errors = {"estimated_delivery": delivery_message(early)}
+        return await _tier_form_page(request, values=values, errors=errors, tier_id=tier_ref, status=422)
     return redirect(_manage_url(_slug(request), "tier-added" if tier_ref is None else "tier-saved", "tiers"))
 
 
@@ -639,19 +663,6 @@ async def remove_tier(request: Request) -> Response:
         maker = await current_user(request, session)
         await catalog.remove_tier(session, _slug(request), str(request.path_params["tier_id"]), maker)
     return redirect(_manage_url(_slug(request), "tier-removed", "tiers"))
-
-
-def price_message(refused: AmountRefused) -> str:
-    if isinstance(refused, BelowMinimum):
-        return _("Enter at least %(amount)s, the least a card can be charged in %(currency)s.") % {
-            "amount": money(refused.limit, refused.currency),
-            "currency": refused.currency,
-        }
-    if isinstance(refused, AboveCap):
-        return _("Enter at most %(amount)s, the most one pledge may come to.") % {
-            "amount": money(refused.limit, refused.currency)
-        }
-    return _("%(currency)s amounts are whole numbers: leave out the decimals.") % {"currency": refused.currency}
 
 
 routes = [

@@ -42,6 +42,8 @@ def scaled_integer(text: str, digits: int) -> int:
     "5000.00" typed for a currency without decimals is a sign the wrong currency was meant).
     """
     cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    if cleaned.startswith(("-", "\u2212")):
+        raise NumberInputError(_("This cannot be negative: enter zero or more."))
     match = _PLAIN_DECIMAL.match(cleaned)
     if match is None or not (match.group(1) or match.group(2)):
         raise NotANumber(_("Enter a number, like %(example)s.") % {"example": example(digits)})

@@ -22,7 +22,7 @@ from campaigns.errors import NotFound, ValidationFailed
 from campaigns.models import Campaign, CampaignEvent, Review, Space
 from service.i18n import gettext as _
 from service.pages import FieldMessages, viewer
-from service.pages.campaign_forms import read_review
+from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
     decision_label,
@@ -155,6 +155,7 @@ async def _review_page(
             "space": space_view(space),
             "products": detail.products,
             "tiers": tiers,
+            "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
         },
         "can_review": "approve" in detail.actions,
         "is_maker": "maker" in detail.roles,
