@@ -83,7 +83,7 @@ async def test_launching_shows_the_deadline_and_goal_first_and_launches_only_whe
         assert fields == {}
         assert await campaign_status(sessions, campaign.id) == "approved"
         chinese = await post_form(browser, f"{base}/launch?lang=zh_CN", {}, form_page=base)
-        asked(chinese, "现在发布这个项目吗？", shown(250_000, "zh_CN"))
+        asked(chinese, "现在上线这个项目吗？", shown(250_000, "zh_CN"))
         assert await campaign_status(sessions, campaign.id) == "approved"
 
         launched = await post_form(browser, f"{base}/launch", CONFIRMED, form_page=base)
