@@ -122,6 +122,12 @@ class HeldBack:
     reminded_at: datetime | None
 
 
+async def has_paid_pledges(session: AsyncSession, campaign_id: uuid.UUID) -> bool:
+    """Whether any backer has paid yet: until then no reward is waiting for an address."""
+    paid = exists().where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+    return bool(await session.scalar(select(paid)))
+
+
 async def unaddressed_pledges(
     session: AsyncSession, campaign_ref: uuid.UUID | str, viewer: User, *, limit: int, cursor: str | None
 ) -> tuple[list[HeldBack], str | None]:

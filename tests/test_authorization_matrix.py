@@ -70,6 +70,8 @@ from tests.money_helpers import pledge_with_card
 from tests.pages import csrf_from, log_in, new_browser
 
 ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
+# The form field that confirms an irreversible step (service/pages/confirmation.py); without it the page only asks.
+CONFIRMED = {"confirm": "yes"}
 
 Params = dict[str, str]
 Kwargs = dict[str, Any]
@@ -880,7 +882,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/submit"): page("401 404 404 303 404 403 404 403", with_draft(), "fresh draft"),
     ("POST", "/maker/campaigns/{slug}/launch"): page(
-        "401 404 404 303 404 403 404 403", with_status("approved"), "fresh approved campaign"
+        "401 404 404 303 404 403 404 403",
+        lambda w, r: _with_form(with_status("approved"), CONFIRMED)(w, r),
+        "fresh approved campaign, confirmed",
     ),
     ("POST", "/maker/campaigns/{slug}/updates"): page(
         "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
@@ -903,7 +907,9 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
     ),
     ("POST", "/maker/campaigns/{slug}/products/{product_id}/remove"): page(
-        "401 404 404 303 404 403 404 403", with_draft(product_id="spare_product"), "fresh draft"
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, product_id="spare_product"),
+        "fresh draft, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
@@ -914,16 +920,22 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 404 404 303 404 404 404 404", on("draft", tier_id="tier", form=TIER_FORM | {"title": "Early bird"})
     ),
     ("POST", "/maker/campaigns/{slug}/tiers/{tier_id}/remove"): page(
-        "401 404 404 303 404 403 404 403", with_draft(tier_id="spare_tier"), "fresh draft"
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, tier_id="spare_tier"),
+        "fresh draft, confirmed",
     ),
     # Escrow and fulfilment overviews: the operators and admins, who see the same through the API, see them too.
     ("GET", "/maker/campaigns/{slug}/funding"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("POST", "/maker/campaigns/{slug}/milestones/{milestone_id}/request"): page(
-        "401 403 403 303 403 403 403 403", with_funded(milestone_id="milestone"), "fresh funded campaign"
+        "401 403 403 303 403 403 403 403",
+        with_funded(milestone_id="milestone", body=lambda t: {"data": CONFIRMED}),
+        "fresh funded campaign, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm"): page(
-        "401 403 403 303 403 403 403 403", with_funded(planned=True, batch_id="batch"), "fresh planned campaign"
+        "401 403 403 303 403 403 403 403",
+        with_funded(planned=True, batch_id="batch", body=lambda t: {"data": CONFIRMED}),
+        "fresh planned campaign, confirmed",
     ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/start-production"): page(
         "401 403 403 303 403 403 403 403", with_funded(confirmed=True, batch_id="batch"), "fresh confirmed batch"
@@ -951,13 +963,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/operator/milestones"): page("303 200 200 200 200 200 200 200", fixed()),
     ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/release"): page(
         "401 403 403 403 403 303 403 403",
-        with_funded(step=milestone_asked, milestone_id="milestone"),
-        "fresh funded campaign, milestone requested",
+        with_funded(step=milestone_asked, milestone_id="milestone", body=lambda t: {"data": CONFIRMED}),
+        "fresh funded campaign, milestone requested, confirmed",
     ),
     ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/payout"): page(
         "401 403 403 403 403 303 403 303",
         with_funded(
-            step=milestone_released, milestone_id="milestone", body=lambda t: {"data": {"bank_reference": "TX"}}
+            step=milestone_released,
+            milestone_id="milestone",
+            body=lambda t: {"data": {"bank_reference": "TX"} | CONFIRMED},
         ),
         "fresh funded campaign, milestone released",
     ),
@@ -989,7 +1003,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
     ),
     ("POST", "/me/pledges/{pledge_id}/cancel"): page(
-        "303 303 404 404 404 404 404 404", with_pledge(), "fresh live campaign and pledge"
+        "303 303 404 404 404 404 404 404", with_pledge({"data": CONFIRMED}), "fresh live campaign and pledge, confirmed"
     ),
     ("POST", "/me/pledges/{pledge_id}/address"): page(
         "303 303 404 403 404 403 404 403", on("funded", pledge_id="pledge", form=ADDRESS_FORM)

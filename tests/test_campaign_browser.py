@@ -87,6 +87,8 @@ async def test_a_campaign_is_drafted_reviewed_launched_and_discovered_through_th
 
         await page.goto(manage_url)
         await page.get_by_role("button", name="Launch the campaign").click()
+        await expect(page.locator(".confirm-consequences")).to_contain_text("It goes live at once")
+        await page.get_by_role("button", name="Yes, launch it").click()
         await expect(page.locator(".notice-success")).to_contain_text("Your campaign is live.")
         assert errors == []
 

@@ -520,7 +520,9 @@ async def test_a_maker_edits_and_removes_what_a_draft_holds(
         fields.update({"items-0-sku": "SKU-A", "shipping-0-country": "CN", "shipping-1-country": "*"})
         response = await post_form(browser, f"{base}/tiers/{early_bird['id']}/edit", fields, form_page=base)
         assert response.status_code == 303, re.findall(r'class="field-error"[^>]*>([^<]+)<', response.text)
-        removed = await post_form(browser, f"{base}/products/{product['id']}/remove", {}, form_page=base)
+        removed = await post_form(
+            browser, f"{base}/products/{product['id']}/remove", {"confirm": "yes"}, form_page=base
+        )
         assert removed.status_code == 303
     detail = (await client.get(f"/api/v1/campaigns/{draft['id']}", headers=maker.headers)).json()
     assert detail["title"] == "Renamed" and detail["goal"] == 600_000
@@ -625,7 +627,7 @@ async def test_an_approved_campaign_is_launched_and_gets_an_update_through_the_f
     async with logged_in(client, maker) as browser:
         page = (await browser.get(base)).text
         assert "Once you launch, backers can pledge for 20 days." in page
-        launched = await post_form(browser, f"{base}/launch", {}, form_page=base)
+        launched = await post_form(browser, f"{base}/launch", {"confirm": "yes"}, form_page=base)
         assert launched.status_code == 303
         page = (await browser.get(launched.headers["location"])).text
         assert "Your campaign is live." in page and "Launched" in page and "Approved by the makerspace" in page

@@ -496,7 +496,7 @@ async def test_cancelling_a_pledge_through_the_form(
     active = await stripe_client.get(f"/me/pledges/{pledge_id}")
     assert "Cancel this pledge" in active.text and f'action="/me/pledges/{pledge_id}/cancel"' in active.text
 
-    answer = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token})
+    answer = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token, "confirm": "yes"})
     assert answer.status_code == 303 and answer.headers["location"] == f"/me/pledges/{pledge_id}?done=cancelled"
     assert (await pledge_in_db(sessions, pledge_id)).status == "cancelled"
     page = await stripe_client.get(answer.headers["location"])
@@ -504,7 +504,7 @@ async def test_cancelling_a_pledge_through_the_form(
     assert '<span class="badge badge-draft">Cancelled</span>' in page.text
     assert "Cancel this pledge" not in page.text and 'action="/me/pledges/' not in page.text
 
-    again = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token})
+    again = await stripe_client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": token, "confirm": "yes"})
     assert again.status_code == 409 and "can no longer be cancelled" in again.text
     # A new pledge may be made once the old one is cancelled.
     assert (await stripe_client.get(f"/campaigns/{campaign['slug']}/back")).text.count('name="tier"') >= 2
@@ -520,7 +520,9 @@ async def test_someone_elses_pledge_is_not_found(
     async with another_browser(stripe_client, await sign_up(stripe_client, "Eve")) as (browser, eve_token):
         for path in (f"/me/pledges/{pledge_id}", f"/me/pledges/{pledge_id}/card"):
             assert (await browser.get(path)).status_code == 404
-        cancelled = await browser.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": eve_token})
+        cancelled = await browser.post(
+            f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": eve_token, "confirm": "yes"}
+        )
         assert cancelled.status_code == 404
         assert (await browser.get("/me/pledges")).text.count("pledge-row") == 0
         assert (await browser.get(f"/me/pledges/{uuid.uuid4()}")).status_code == 404

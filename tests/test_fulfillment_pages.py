@@ -53,7 +53,7 @@ async def confirmed_shop(client: httpx.AsyncClient, sessions: async_sessionmaker
         confirmed = await post_form(
             browser,
             f"/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm",
-            {},
+            {"confirm": "yes"},
             form_page=f"/maker/campaigns/{slug}/fulfillment",
         )
         assert confirmed.status_code == 303, confirmed.text
@@ -137,12 +137,12 @@ async def test_the_maker_confirms_a_batch_and_starts_its_production_through_the_
     batch_id = await first_batch_id(sessions, shop)
     page = f"/maker/campaigns/{slug}/fulfillment"
     async with logged_in(client, shop.maker) as browser:
-        confirmed = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {}, form_page=page)
+        confirmed = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {"confirm": "yes"}, form_page=page)
         assert confirmed.status_code == 303
         shown = await browser.get(confirmed.headers["location"])
         assert "The batch is confirmed with the factory." in shown.text
         assert "Confirmed with the factory" in shown.text and "Mark in production" in shown.text
-        again = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {}, form_page=page)
+        again = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {"confirm": "yes"}, form_page=page)
         assert again.status_code == 409 and "This batch is already confirmed." in again.text
         started = await post_form(browser, f"{page}/batches/{batch_id}/start-production", {}, form_page=page)
         assert started.status_code == 303
@@ -285,7 +285,7 @@ async def test_the_spaces_operators_see_it_read_only_and_strangers_not_at_all(
                 assert ("shipping-list.csv" in seen.text) == (viewer is shop.operator)
                 assert "Confirm with the factory" not in seen.text and 'type="file"' not in seen.text
                 assert 'name="packaging_weight_grams"' not in seen.text
-            refused = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {}, form_page=page)
+            refused = await post_form(browser, f"{page}/batches/{batch_id}/confirm", {"confirm": "yes"}, form_page=page)
             assert refused.status_code == 403
     async with logged_in(client, shop.stranger) as browser:
         assert (await browser.get(page)).status_code == 403

@@ -229,18 +229,19 @@ async def test_the_escrow_statement_shows_the_books_and_milestones_to_anyone_wit
     assert all(name not in chinese.text for name in BACKER_NAMES)
 
 
-async def test_the_escrow_statement_is_not_found_before_the_campaign_succeeds(
+async def test_the_escrow_page_of_a_live_campaign_says_what_it_will_show_and_a_draft_has_none(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     live = await funded_campaign(client, sessions, status="live")
-    assert (await client.get(live.escrow)).status_code == 404
+    before = await client.get(live.escrow)
+    assert before.status_code == 200 and "What this page will show" in before.text
     async with sessions.begin() as session:
         draft = await insert_campaign(session, status="draft")
     assert (await client.get(f"/campaigns/{draft.slug}/escrow")).status_code == 404
     assert (await client.get("/campaigns/no-such-campaign/escrow")).status_code == 404
     async with logged_in(client, live.maker) as browser:
-        assert (await browser.get(live.escrow)).status_code == 404
-    # The API says the same, in its own way (409 for a live campaign, 404 for a draft).
+        assert (await browser.get(live.escrow)).status_code == 200
+    # The API keeps its answer, in its own way (409 for a live campaign, 404 for a draft).
     assert (await client.get(f"/api/v1/campaigns/{live.campaign_id}/ledger/public")).status_code == 409
     assert (await client.get(f"/api/v1/campaigns/{draft.id}/ledger/public")).status_code == 404
 
@@ -331,7 +332,10 @@ async def test_the_maker_asks_for_a_milestone_and_an_operator_releases_it_and_ma
 
     async with logged_in(client, funded.maker) as browser:
         asked = await post_form(
-            browser, f"/maker/campaigns/{funded.slug}/milestones/{first}/request", {}, form_page=funded.funding
+            browser,
+            f"/maker/campaigns/{funded.slug}/milestones/{first}/request",
+            {"confirm": "yes"},
+            form_page=funded.funding,
         )
         assert asked.status_code == 303 and "done=requested" in asked.headers["location"]
         assert "Waiting for" in (await browser.get(asked.headers["location"])).text
@@ -350,7 +354,7 @@ async def test_the_maker_asks_for_a_milestone_and_an_operator_releases_it_and_ma
         released = await post_form(
             browser,
             f"/operator/campaigns/{funded.slug}/milestones/{first}/release",
-            {},
+            {"confirm": "yes"},
             form_page="/operator/milestones",
         )
         assert released.status_code == 303
@@ -360,7 +364,10 @@ async def test_the_maker_asks_for_a_milestone_and_an_operator_releases_it_and_ma
         blank = await post_form(browser, payout_path, {"bank_reference": "  "}, form_page="/operator/milestones")
         assert blank.status_code == 422 and "This field is required." in blank.text
         paid = await post_form(
-            browser, payout_path, {"bank_reference": "ICBC-2027-0001"}, form_page="/operator/milestones"
+            browser,
+            payout_path,
+            {"bank_reference": "ICBC-2027-0001", "confirm": "yes"},
+            form_page="/operator/milestones",
         )
         assert paid.status_code == 303
         desk = await browser.get(paid.headers["location"])
@@ -392,7 +399,7 @@ async def test_only_the_maker_asks_and_only_an_operator_of_the_space_releases(
         desk = await browser.get("/operator/milestones")
         assert "You do not operate a makerspace." in desk.text
     async with logged_in(client, funded.maker) as browser:
-        assert (await post_form(browser, request_path, {}, form_page=funded.funding)).status_code == 303
+        assert (await post_form(browser, request_path, {"confirm": "yes"}, form_page=funded.funding)).status_code == 303
         assert (await post_form(browser, release_path, {}, form_page=funded.funding)).status_code == 403
     async with logged_in(client, funded.admin) as browser:
         desk = await browser.get("/operator/milestones")

@@ -1,5 +1,6 @@
 """The public escrow statement of a campaign that succeeded: what was collected, what the fees took, what was released
-to the maker, what escrow still holds and what went back to backers, and the milestones, as figures and charts.
+to the maker, what escrow still holds and what went back to backers, and the milestones, as figures and charts. Before
+that (a live campaign) or without it (an unsuccessful one), the page says what it will show, or why there is nothing.
 
 It reads the books with the functions the JSON API's public ledger answers with (payments.ledger.public_books_for,
 campaign_ledger, payments.milestones.milestone_figures) and, like it, shows no backer data: sums only.
@@ -19,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from campaigns.errors import NotFound
+from campaigns import service as campaign_service
 from campaigns.models import Campaign, Space
+from campaigns.service import CampaignDetail
 from payments import ledger, milestones
 from payments.ledger import LedgerSummary
 from payments.milestones import MilestoneFigures
@@ -43,7 +45,11 @@ def milestone_name(name: str) -> str:
     return names.get(name, name)
 
 
-def milestone_status_label(status: str) -> str:
+def milestone_status_label(status: str, *, due: bool = False) -> str:
+    """A milestone's state in words; one the campaign has reached but nobody asked for yet never reads "not yet
+    reached"."""
+    if status == "pending" and due:
+        return _("Reached, not yet requested")
     labels = {
         "pending": _("Not yet reached"),
         "requested": _("Release requested"),
@@ -53,8 +59,10 @@ def milestone_status_label(status: str) -> str:
     return labels.get(status, status)
 
 
-def milestone_badge(status: str) -> str:
+def milestone_badge(status: str, *, due: bool = False) -> str:
     """The badge class of a milestone's status (site.css's generic badges)."""
+    if status == "pending" and due:
+        return "info"
     return {"pending": "draft", "requested": "pending", "released": "success", "cancelled": "danger"}.get(
         status, "info"
     )
@@ -114,8 +122,8 @@ def milestones_view(figures: Sequence[MilestoneFigures]) -> list[dict[str, Any]]
             "name": milestone_name(f.milestone.name),
             "share": fee_percent(f.milestone.share_bps),
             "status": f.milestone.status,
-            "status_label": milestone_status_label(f.milestone.status),
-            "badge": milestone_badge(f.milestone.status),
+            "status_label": milestone_status_label(f.milestone.status, due=f.due),
+            "badge": milestone_badge(f.milestone.status, due=f.due),
             "dot": status_dot(f.milestone.status),
             "amount": f.amount,
             "condition": unlock_condition(f.milestone.unlocks_on),
@@ -134,8 +142,10 @@ def milestones_track(figures: Sequence[MilestoneFigures]) -> Markup:
 
 def legend_dots() -> list[dict[str, Any]]:
     return [
-        {"dot": status_dot(status), "label": milestone_status_label(status)}
-        for status in ("released", "requested", "pending")
+        {"dot": status_dot("released"), "label": milestone_status_label("released")},
+        {"dot": status_dot("requested"), "label": milestone_status_label("requested")},
+        # The key's grey dot stands for reached and unreached milestones alike: neither is asked for yet.
+        {"dot": status_dot("pending"), "label": _("Not yet requested")},
     ]
 
 
@@ -160,8 +170,12 @@ async def escrow_page(request: Request) -> Response:
         try:
             campaign = await ledger.public_books_for(session, ref)
         except ledger.LedgerNotPublic:
-            # The statement opens once the campaign has succeeded; until then there is no such page.
-            raise NotFound("The escrow statement opens once the campaign has succeeded.") from None
+            # Live or unsuccessful: no books yet (or ever), but a reader may still ask what the page will show.
+            detail = await campaign_service.campaign_detail(session, ref, None)
+            if ref != detail.campaign.slug:
+                return RedirectResponse(f"/campaigns/{detail.campaign.slug}/escrow", status_code=301)
+            space = await session.get_one(Space, detail.campaign.space_id)
+            return _before_the_books(request, detail, space)
         if ref != campaign.slug:
             return RedirectResponse(f"/campaigns/{campaign.slug}/escrow", status_code=301)
         summary = await ledger.campaign_ledger(session, campaign.id)
@@ -186,6 +200,36 @@ async def escrow_page(request: Request) -> Response:
         "note": campaign_note(campaign, space),
     }
     return render(request, "money/escrow.html", context)
+
+
+def _before_the_books(request: Request, detail: CampaignDetail, space: Space) -> Response:
+    """The escrow page of a campaign whose books are not open: what it will show after a successful deadline."""
+    campaign = detail.campaign
+    plan = [
+        {
+            "name": milestone_name(planned.name),
+            "share": fee_percent(planned.share_bps),
+            "condition": unlock_condition(planned.unlocks_on),
+        }
+        for planned in milestones.campaign_milestone_plan(campaign, space)
+    ]
+    context = {
+        "campaign": {
+            "slug": campaign.slug,
+            "title": campaign.title,
+            "status": campaign.status,
+            "status_label": status_label(campaign.status),
+            "space": space_view(space),
+            "goal": campaign.goal,
+            "currency": campaign.currency,
+            "ends_at": campaign.ends_at,
+            "pledged": detail.pledged,
+            "backers": detail.backers,
+        },
+        "plan": plan,
+        "platform_fee": fee_percent(settings_of(request).platform_fee_bps),
+    }
+    return render(request, "money/escrow_before.html", context)
 
 
 routes = [Route("/campaigns/{slug}/escrow", escrow_page, methods=["GET"])]

@@ -32,6 +32,7 @@ from service.i18n import gettext as _
 from service.i18n import ngettext, number
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import status_label
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
 UNADDRESSED_SHOWN = 50
@@ -275,6 +276,7 @@ async def _fulfillment_page(
         held, next_cursor = await shipments.unaddressed_pledges(
             session, slug, user, limit=UNADDRESSED_SHOWN, cursor=request.query_params.get("cursor") or None
         )
+        anything_paid = await shipments.has_paid_pledges(session, campaign.id)
         products = await session.scalars(select(Product).where(Product.campaign_id == campaign.id))
         names = {product.sku: product.name for product in products}
         tiers = await session.execute(select(Tier.id, Tier.title).where(Tier.campaign_id == campaign.id))
@@ -300,6 +302,7 @@ async def _fulfillment_page(
         "skus": sku_totals(summaries or [], names),
         "packages": sum(batch["packages"] for batch in batches),
         "shipped": sum(batch["shipped"] for batch in batches),
+        "anything_paid": anything_paid,
         "held": _held_view(held, tier_titles),
         "held_more_url": _page_url(campaign.slug, cursor=next_cursor, anchor="unaddressed") if next_cursor else None,
         "held_first_url": _page_url(campaign.slug, anchor="unaddressed")
@@ -322,8 +325,45 @@ async def dashboard(request: Request) -> Response:
     return await _fulfillment_page(request)
 
 
+def _confirm_batch_question(campaign: Campaign, summary: BatchSummary) -> Confirmation:
+    made = _batch_view(summary, campaign, manage=True, addresses=False)["made"]
+    items = ", ".join(f"{item['sku']} × {number(item['quantity'])}" for item in made) or _("nothing to make")
+    consequences = [
+        _("Batch %(num)d is fixed as it stands: %(pledges)s pledges, making %(items)s.")
+        % {"num": summary.batch.number, "pledges": number(summary.pledges), "items": items},
+        _("It will not change again: confirm it only once you have ordered exactly this from the factory."),
+    ]
+    if campaign.status == "funded":
+        consequences.append(
+            _(
+                "It is the campaign's first confirmed batch: the campaign moves on to making rewards, and the escrow "
+                "milestone that waits for the first batch can be asked for."
+            )
+        )
+    return Confirmation(
+        title=_("Confirm batch %(num)d with the factory?") % {"num": summary.batch.number},
+        subject=campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, confirm the batch"),
+        back_url=_page_url(campaign.slug, anchor="batches"),
+        danger=False,
+    )
+
+
 async def confirm_batch(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    if not is_confirmed(form):
+        batch_id = str(request.path_params["batch_id"])
+        async with uow(request) as session:
+            maker = await viewer(request, session)
+            if maker is None:
+                return _login_first(request)
+            campaign, _roles = await service.fulfillment_campaign(session, _slug(request), maker, manage=True)
+            planning = campaign.status in PLANNING_STATUSES
+            summaries = await service.batches_of(session, _slug(request), maker) if planning else []
+        summary = next((s for s in summaries if str(s.batch.id) == batch_id and s.batch.status == "planned"), None)
+        if summary is not None:
+            return ask_first(request, form, _confirm_batch_question(campaign, summary))
     try:
         async with uow(request) as session:
             maker = await current_user(request, session)

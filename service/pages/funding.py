@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -31,8 +32,10 @@ from payments.milestones import MilestoneFigures
 from payments.models import Milestone, Payout
 from service.endpoints.money import PayoutMark
 from service.i18n import gettext as _
+from service.i18n import money
 from service.pages import FieldMessages, fee_percent, validate_form, viewer
 from service.pages.campaigns import percent_funded, spaces_by_id, status_label, users_by_id
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.escrow import (
     legend_dots,
     milestone_name,
@@ -280,8 +283,62 @@ async def funding(request: Request) -> Response:
     return await _funding_page(request)
 
 
+@dataclass(frozen=True)
+class MilestoneAt:
+    """One milestone of a campaign as its confirmation page needs it."""
+
+    campaign: Campaign
+    roles: frozenset[Role]
+    figure: MilestoneFigures
+    escrow_held: int
+    space_name: str
+    maker_name: str
+
+
+async def _milestone_at(session: AsyncSession, request: Request, user: User) -> MilestoneAt | None:
+    """The milestone of this address, if `user` may read the campaign's books."""
+    campaign, roles = await ledger.books_for(session, _slug(request), user)
+    summary = await ledger.campaign_ledger(session, campaign.id)
+    figures = await milestones.milestone_figures(session, campaign, summary.escrow_held)
+    wanted = str(request.path_params["milestone_id"])
+    figure = next((f for f in figures if str(f.milestone.id) == wanted), None)
+    if figure is None:
+        return None
+    space = await session.get_one(Space, campaign.space_id)
+    maker = await session.get_one(User, campaign.maker_id)
+    return MilestoneAt(campaign, roles, figure, summary.escrow_held, space.name, maker.name)
+
+
+def _request_question(at: MilestoneAt) -> Confirmation:
+    campaign, milestone = at.campaign, at.figure.milestone
+    return Confirmation(
+        title=_("Ask for the release of “%(name)s”?") % {"name": milestone_name(milestone.name)},
+        subject=campaign.title,
+        consequences=[
+            _("You ask %(space)s's operators to release %(amount)s (%(share)s) from escrow to you.")
+            % {
+                "space": at.space_name,
+                "amount": money(at.figure.amount, campaign.currency),
+                "share": fee_percent(milestone.share_bps),
+            },
+            _("The request cannot be withdrawn. Once an operator releases it, that money leaves escrow for good."),
+        ],
+        confirm_label=_("Yes, ask for it"),
+        back_url=f"/maker/campaigns/{campaign.slug}/funding#milestones",
+        danger=False,
+    )
+
+
 async def request_release(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            maker = await viewer(request, session)
+            if maker is None:
+                return _login_first(request)
+            at = await _milestone_at(session, request, maker)
+        if at and "maker" in at.roles and at.figure.due and at.figure.milestone.status == "pending":
+            return ask_first(request, form, _request_question(at))
     try:
         async with uow(request) as session:
             maker = await current_user(request, session)
@@ -446,8 +503,32 @@ async def desk(request: Request) -> Response:
     return await _desk(request)
 
 
+def _release_question(at: MilestoneAt) -> Confirmation:
+    campaign, milestone = at.campaign, at.figure.milestone
+    amount = at.figure.amount
+    return Confirmation(
+        title=_("Release “%(name)s” to the maker?") % {"name": milestone_name(milestone.name)},
+        subject=campaign.title,
+        consequences=[
+            _("%(amount)s moves from escrow to %(maker)s. It cannot be moved back.")
+            % {"amount": money(amount, campaign.currency), "maker": at.maker_name},
+            _("Escrow then holds %(left)s: if the campaign is suspended later, only that goes back to the backers.")
+            % {"left": money(max(0, at.escrow_held - amount), campaign.currency)},
+            _("Then pay the maker from the space's bank account and mark the payout paid on the escrow desk."),
+        ],
+        confirm_label=_("Yes, release it"),
+        back_url="/operator/milestones",
+    )
+
+
 async def release(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            operator = await current_user(request, session)
+            at = await _milestone_at(session, request, operator)
+        if at and "operator" in at.roles and at.figure.milestone.status == "requested":
+            return ask_first(request, form, _release_question(at))
     try:
         async with uow(request) as session:
             operator = await current_user(request, session)
@@ -457,6 +538,29 @@ async def release(request: Request) -> Response:
     except Conflict as refused:
         return await _desk(request, action_error=_action_error(refused), status=409)
     return redirect("/operator/milestones?done=released#payouts")
+
+
+def _mark_paid_question(at: MilestoneAt, payout: Payout, reference: str) -> Confirmation:
+    campaign = at.campaign
+    return Confirmation(
+        title=_("Mark this payout paid?"),
+        subject=campaign.title,
+        consequences=[
+            _(
+                "The payout of %(amount)s to %(maker)s for “%(name)s” is recorded as paid, with the bank reference "
+                "%(ref)s."
+            )
+            % {
+                "amount": money(payout.amount, payout.currency),
+                "maker": at.maker_name,
+                "name": milestone_name(at.figure.milestone.name),
+                "ref": reference,
+            },
+            _("The maker and the books show it as paid from now on; it cannot be marked unpaid again."),
+        ],
+        confirm_label=_("Yes, mark it paid"),
+        back_url="/operator/milestones#payouts",
+    )
 
 
 async def mark_paid(request: Request) -> Response:
@@ -472,6 +576,13 @@ async def mark_paid(request: Request) -> Response:
             payout_errors={milestone_id: checked},
             status=422,
         )
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            user = await current_user(request, session)
+            at = await _milestone_at(session, request, user)
+        payout = at.figure.payout if at else None
+        if at and payout and payout.status != "paid" and at.roles & {"operator", "admin"}:
+            return ask_first(request, form, _mark_paid_question(at, payout, checked.bank_reference))
     try:
         async with uow(request) as session:
             user = await current_user(request, session)

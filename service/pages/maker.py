@@ -8,6 +8,7 @@ beside its field.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ from campaigns.images import (
     remove_campaign_image,
 )
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
+from service import i18n
 from service.i18n import gettext as _
 from service.i18n import ngettext
 from service.pages import FieldMessages, viewer
@@ -68,6 +70,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.money_input import scaled_text
 from service.web import BodyTooLarge, UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
@@ -430,9 +433,47 @@ async def submit(request: Request) -> Response:
     return redirect(_manage_url(_slug(request), "submitted"))
 
 
+def _launch_question(detail: service.CampaignDetail, day_seconds: int) -> Confirmation:
+    campaign = detail.campaign
+    days = campaign.duration_days
+    ends_at = datetime.now(UTC) + timedelta(seconds=days * day_seconds)
+    tiers = len(detail.tiers)
+    return Confirmation(
+        title=_("Launch this campaign now?"),
+        subject=campaign.title,
+        consequences=[
+            ngettext(
+                "It goes live at once and takes pledges for %(num)d day, until %(ends)s.",
+                "It goes live at once and takes pledges for %(num)d days, until %(ends)s.",
+                days,
+            )
+            % {"num": days, "ends": i18n.datetime_(ends_at)},
+            ngettext(
+                "Its %(num)d reward tier is open to backers from now on.",
+                "Its %(num)d reward tiers are open to backers from now on.",
+                tiers,
+            )
+            % {"num": tiers},
+            _("Its goal is %(goal)s: cards are charged only if pledges reach it by the deadline.")
+            % {"goal": i18n.money(campaign.goal, campaign.currency)},
+            _("A live campaign cannot be edited or taken back: its story, goal, products and tiers stay as they are."),
+        ],
+        confirm_label=_("Yes, launch it"),
+        back_url=_manage_url(campaign.slug),
+        danger=False,
+    )
+
+
 async def launch(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
     settings = settings_of(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            detail = await _my_campaign_or_login(request, session)
+        if isinstance(detail, Response):
+            return detail
+        if "launch" in detail.actions:
+            return ask_first(request, form, _launch_question(detail, settings.day_seconds))
     async with uow(request) as session:
         maker = await current_user(request, session)
         await service.launch_campaign(
@@ -568,8 +609,42 @@ async def save_product(request: Request) -> Response:
     return redirect(_manage_url(_slug(request), done, "products"))
 
 
+def _remove_product_question(detail: service.CampaignDetail, product: Product) -> Confirmation:
+    naming = [tier.title for tier in detail.tiers if any(item["sku"] == product.sku for item in tier.items)]
+    consequences = [
+        _("The product “%(name)s” (SKU %(sku)s) is deleted with its weight and factory quote.")
+        % {"name": product.name, "sku": product.sku},
+        _("It cannot be brought back: to offer it again, you enter it anew."),
+    ]
+    if naming:
+        consequences.append(
+            ngettext(
+                "%(num)d reward tier still names its SKU (%(tiers)s): before you submit, add the product again or "
+                "change the tier.",
+                "%(num)d reward tiers still name its SKU (%(tiers)s): before you submit, add the product again or "
+                "change the tiers.",
+                len(naming),
+            )
+            % {"num": len(naming), "tiers": ", ".join(naming)}
+        )
+    return Confirmation(
+        title=_("Remove this product?"),
+        subject=detail.campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, remove the product"),
+        back_url=_manage_url(detail.campaign.slug, anchor="products"),
+    )
+
+
 async def remove_product(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
+        product = _product_of(detail, str(request.path_params["product_id"]))
+        return ask_first(request, form, _remove_product_question(detail, product))
     async with uow(request) as session:
         maker = await current_user(request, session)
         await catalog.remove_product(session, _slug(request), str(request.path_params["product_id"]), maker)
@@ -657,8 +732,29 @@ async def save_tier(request: Request) -> Response:
     return redirect(_manage_url(_slug(request), "tier-added" if tier_ref is None else "tier-saved", "tiers"))
 
 
+def _remove_tier_question(detail: service.CampaignDetail, tier: Tier) -> Confirmation:
+    return Confirmation(
+        title=_("Remove this reward tier?"),
+        subject=detail.campaign.title,
+        consequences=[
+            _("The reward tier “%(title)s” at %(price)s is deleted with its description, items and shipping prices.")
+            % {"title": tier.title, "price": i18n.money(tier.price, detail.campaign.currency)},
+            _("It cannot be brought back: to offer it again, you enter it anew."),
+        ],
+        confirm_label=_("Yes, remove the tier"),
+        back_url=_manage_url(detail.campaign.slug, anchor="tiers"),
+    )
+
+
 async def remove_tier(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
+        tier = _tier_of(detail, str(request.path_params["tier_id"]))
+        return ask_first(request, form, _remove_tier_question(detail, tier))
     async with uow(request) as session:
         maker = await current_user(request, session)
         await catalog.remove_tier(session, _slug(request), str(request.path_params["tier_id"]), maker)

@@ -56,6 +56,7 @@ from service.pages.checkout import (
     term_message,
     values_of,
 )
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import read_form, redirect, render, uow
 
 PLEDGES_PER_PAGE = 50
@@ -396,9 +397,41 @@ async def change(request: Request) -> Response:
     return redirect(f"/me/pledges/{ref}?done=changed")
 
 
+def _cancel_question(pledge: Pledge, campaign: Campaign, tier: Tier | None) -> Confirmation:
+    amount = money(pledge.amount, pledge.currency)
+    consequences = [
+        _("Your pledge of %(amount)s for “%(tier)s” is cancelled.") % {"amount": amount, "tier": tier.title}
+        if tier
+        else _("Your pledge of %(amount)s is cancelled.") % {"amount": amount},
+        _("Nothing has been charged, and your card will not be charged for it."),
+    ]
+    if tier is not None and tier.quantity_limit is not None:
+        consequences.append(_("Your place in this limited reward goes back to the other backers."))
+    if campaign.ends_at is not None:
+        ends = datetime_(campaign.ends_at)
+        consequences.append(_("You can pledge again while the campaign is live, until %(ends)s.") % {"ends": ends})
+    return Confirmation(
+        title=_("Cancel this pledge?"),
+        subject=campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, cancel my pledge"),
+        back_url=f"/me/pledges/{pledge.id}",
+    )
+
+
 async def cancel(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
     ref = request.path_params["pledge_id"]
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            user = await viewer(request, session)
+            if user is None:
+                return login_redirect(request)
+            pledge = await own_pledge_of(session, ref, user)
+            campaign = await session.get_one(Campaign, pledge.campaign_id)
+            tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id else None
+        if pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign):
+            return ask_first(request, form, _cancel_question(pledge, campaign, tier))
     try:
         async with uow(request) as session:
             user = await viewer(request, session)
