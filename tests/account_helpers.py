@@ -15,30 +15,12 @@ from campaigns.models import Mail
 from service.mail import deliver_mail
 from service.settings import Settings
 from tests.helpers import PASSWORD, Inbox
-
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def new_browser(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """A browser of its own (its own cookies) on the app behind `client`."""
-    return httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
-
-
-async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
+from tests.pages import csrf_from, new_browser, post_form
 
 
 async def log_in_form(browser: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
     token = await csrf_from(browser, "/login")
     return await browser.post("/login", data={"csrf_token": token, "email": email, "password": password})
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, data: dict[str, str], *, form_page: str) -> httpx.Response:
-    return await browser.post(path, data={"csrf_token": await csrf_from(browser, form_page), **data})
 
 
 async def send_outbox(sessions: async_sessionmaker[AsyncSession], settings: Settings, inbox: Inbox) -> int:
@@ -78,3 +60,6 @@ async def mailed_link(
     found = [message for message in mails_to(inbox, address) if path in text_of(message)]
     assert found, f"no mail to {address} with a {path} link"
     return link_in(found[-1], settings, path)
+
+
+__all__ = ["csrf_from", "log_in_form", "mails_to", "new_browser", "post_form", "send_outbox", "text_of"]

@@ -3,10 +3,7 @@ minimum charge and the cap on one pledge, from the typed figure on a form to the
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -25,7 +22,6 @@ from service.i18n import use_locale
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from service.settings import Settings
 from tests.helpers import (
-    PASSWORD,
     Actor,
     add_product,
     add_tier,
@@ -38,8 +34,8 @@ from tests.helpers import (
     sign_up,
 )
 from tests.money_helpers import pass_deadline, payment_intents, run_jobs, save_card, stripe_work, sweep
+from tests.pages import csrf_from, logged_in, post_form
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
 
@@ -91,28 +87,6 @@ def test_amounts_are_shown_in_the_digits_people_use() -> None:
 # Arrangements
 
 
-@asynccontextmanager
-async def logged_in_browser(client: httpx.AsyncClient, actor: Actor) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own (its own cookies) on the same app, logged in as `actor` through the form."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
-        token = await csrf_of(browser, "/login")
-        answer = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
-        assert answer.status_code == 303, answer.text
-        yield browser
-
-
-async def csrf_of(browser: httpx.AsyncClient, path: str) -> str:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF_INPUT.search(page.text)
-    assert found, f"no csrf_token input on {path}"
-    return found.group(1)
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
-    return await browser.post(path, data={"csrf_token": await csrf_of(browser, path), **data})
-
-
 def field_of(response: httpx.Response) -> str:
     assert response.status_code == 422, response.text
     return str(response.json()["errors"][0]["field"])
@@ -151,9 +125,9 @@ async def test_a_campaign_is_priced_only_in_a_currency_of_the_table(
     assert made.json()["currency_digits"] == 2
     assert (made.json()["pledge_minimum"], made.json()["pledge_maximum"]) == (17_500, 99_999_900)
 
-    async with logged_in_browser(client, maker) as browser:
+    async with logged_in(client, maker) as browser:
         form = {k: str(v) for k, v in body.items()} | {"currency": "ISK", "goal": "1000"}
-        page = await post_form(browser, "/maker/new", form)
+        page = await post_form(browser, "/maker/new", form, form_page="/maker/new")
         assert page.status_code == 422 and 'id="field-currency-error"' in page.text
         offered = (await browser.get("/maker/new")).text
         assert '<option value="HUF"' in offered and '<option value="ISK"' not in offered
@@ -201,9 +175,14 @@ async def test_a_tier_stripe_could_not_charge_is_refused_naming_price(
     moved = await client.patch(f"/api/v1/campaigns/{cny['id']}", json={"currency": "HUF"}, headers=maker.headers)
     assert field_of(moved) == "currency"
 
-    async with logged_in_browser(client, maker) as browser:
+    async with logged_in(client, maker) as browser:
         form = {"title": "Sticker", "price": "3.99", "limit": "unlimited", "estimated_delivery": "2027-03"}
-        page = await post_form(browser, f"/maker/campaigns/{cny['slug']}/tiers/new", form)
+        page = await post_form(
+            browser,
+            f"/maker/campaigns/{cny['slug']}/tiers/new",
+            form,
+            form_page=f"/maker/campaigns/{cny['slug']}/tiers/new",
+        )
         assert page.status_code == 422
         assert "Enter at least CN¥4.00, the least a card can be charged in CNY." in page.text
     async with sessions() as session:
@@ -258,15 +237,17 @@ async def test_the_checkout_form_says_the_cap_in_the_readers_language(
 ) -> None:
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions, currency="USD")
     path = f"/campaigns/{campaign['slug']}/back"
-    async with logged_in_browser(stripe_client, await sign_up(stripe_client, "Bea")) as browser:
+    async with logged_in(stripe_client, await sign_up(stripe_client, "Bea")) as browser:
         choice = {"tier": campaign["tiers"][0]["id"], "bonus": "9841.01", "shipping_country": "CN", "action": "pledge"}
-        english = await post_form(browser, path, choice)
+        english = await post_form(browser, path, choice, form_page=path)
         assert english.status_code == 422
         assert "One pledge may come to at most $10,000.00. Lower the bonus." in english.text
-        token = await csrf_of(browser, path)
+        token = await csrf_from(browser, path)
         chinese = await browser.post(path, data={"csrf_token": token, **choice}, headers=ZH)
         assert chinese.status_code == 422 and "单笔支持最多为 US$10,000.00" in chinese.text
-        below = await post_form(browser, path, choice | {"tier": "none", "bonus": "0.49", "shipping_country": ""})
+        below = await post_form(
+            browser, path, choice | {"tier": "none", "bonus": "0.49", "shipping_country": ""}, form_page=path
+        )
         assert below.status_code == 422
         assert "A pledge must come to at least $0.50, the least a card can be charged in USD." in below.text
     assert await pledge_count(sessions) == 0
@@ -298,7 +279,7 @@ async def test_a_campaign_is_typed_shown_charged_and_booked_in_its_currencys_rea
     maker = await sign_up(stripe_client, "Maker")
     backer = await sign_up(stripe_client, "Bea")
 
-    async with logged_in_browser(stripe_client, maker) as maker_browser:
+    async with logged_in(stripe_client, maker) as maker_browser:
         campaign_form = {
             "title": f"Kettle {code}",
             "summary": "Boils water.",
@@ -307,7 +288,7 @@ async def test_a_campaign_is_typed_shown_charged_and_booked_in_its_currencys_rea
             "space_id": space["id"],
             "duration_days": "30",
         }
-        created = await post_form(maker_browser, "/maker/new", campaign_form)
+        created = await post_form(maker_browser, "/maker/new", campaign_form, form_page="/maker/new")
         assert created.status_code == 303, created.text
         slug = created.headers["location"].split("/")[3].split("?")[0]
         campaign = (await stripe_client.get(f"/api/v1/campaigns/{slug}", headers=maker.headers)).json()
@@ -322,7 +303,12 @@ async def test_a_campaign_is_typed_shown_charged_and_booked_in_its_currencys_rea
             "shipping-0-country": "CN",
             "shipping-0-fee": "500",
         }
-        saved = await post_form(maker_browser, f"/maker/campaigns/{slug}/tiers/new", tier_form)
+        saved = await post_form(
+            maker_browser,
+            f"/maker/campaigns/{slug}/tiers/new",
+            tier_form,
+            form_page=f"/maker/campaigns/{slug}/tiers/new",
+        )
         assert saved.status_code == 303, saved.text
 
     campaign = (await stripe_client.get(f"/api/v1/campaigns/{slug}", headers=maker.headers)).json()
@@ -340,9 +326,9 @@ async def test_a_campaign_is_typed_shown_charged_and_booked_in_its_currencys_rea
     page = await stripe_client.get(f"/campaigns/{slug}")
     assert page.status_code == 200 and price_shown in page.text
 
-    async with logged_in_browser(stripe_client, backer) as backer_browser:
+    async with logged_in(stripe_client, backer) as backer_browser:
         choice = {"tier": tier["id"], "bonus": "200", "shipping_country": "CN", "action": "pledge"}
-        answer = await post_form(backer_browser, f"/campaigns/{slug}/back", choice)
+        answer = await post_form(backer_browser, f"/campaigns/{slug}/back", choice, form_page=f"/campaigns/{slug}/back")
         assert answer.status_code == 303, answer.text
         pledge_id = answer.headers["location"].split("/")[3]
         mine = (await stripe_client.get(f"/api/v1/pledges/{pledge_id}", headers=backer.headers)).json()

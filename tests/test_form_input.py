@@ -4,7 +4,6 @@ values, as the authorisation matrix enumerates the routes: never a 5xx."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import User
 from tests.helpers import PASSWORD, sign_up
+from tests.pages import CSRF_INPUT
 from tests.test_authorization_matrix import (
     MATRIX,
     Kwargs,
@@ -28,7 +28,6 @@ from tests.test_authorization_matrix import (
     world,
 )
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 REFUSED = "A field held NUL or another control character"
 BAD_CHARACTERS = ("\x00", "\x01", "\x1b[2J", "\x7f", "\x85")
 

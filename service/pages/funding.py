@@ -337,7 +337,14 @@ async def request_release(request: Request) -> Response:
             if maker is None:
                 return _login_first(request)
             at = await _milestone_at(session, request, maker)
-        if at and "maker" in at.roles and at.figure.due and at.figure.milestone.status == "pending":
+        # An unconfirmed address is refused at once below, with the way to confirm it, rather than asked first.
+        if (
+            at
+            and "maker" in at.roles
+            and at.figure.due
+            and at.figure.milestone.status == "pending"
+            and maker.email_verified
+        ):
             return ask_first(request, form, _request_question(at))
     try:
         async with uow(request) as session:
