@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, not_, or_, select, update
+from sqlalchemy import Row, case, func, not_, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -274,3 +274,22 @@ def _seconds(seconds: int) -> Any:
 
 def _moment(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def erase_delivered_addresses(session: AsyncSession, *, retention_days: int, limit: int) -> int:
+    """The sweep's step: forget the address of every pledge whose package shipped more than `retention_days` ago
+    (up to `limit` a sweep). The pledge, its shipment and its money records stay; only where it went is erased."""
+    shipped_long_ago = (
+        select(Shipment.pledge_id)
+        .join(Pledge, Pledge.id == Shipment.pledge_id)
+        .where(
+            Shipment.shipped_at < func.now() - func.make_interval(0, 0, 0, retention_days),
+            func.jsonb_typeof(Pledge.address) == "object",
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    erased = await session.execute(
+        update(Pledge).where(Pledge.id.in_(shipped_long_ago)).values(address=null()).returning(Pledge.id)
+    )
+    return len(erased.all())

@@ -43,6 +43,8 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     # How long a request may take to send an upload's body (images, tracking files) before it is answered 408.
     upload_seconds: float = 30
+    # Days after a package ships that the sweep erases its pledge's address (real days: a legal period, not a demo's).
+    address_retention_days: int = 180
 
     @property
     def secure_cookies(self) -> bool:
@@ -157,6 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dev=env.get("KINDLING_DEV", "") == "1",
         trusted_proxies=_networks(env, "KINDLING_TRUSTED_PROXIES"),
         upload_seconds=_number(env, "KINDLING_UPLOAD_SECONDS", 30, low=0.1, high=3600),
+        address_retention_days=_integer(env, "KINDLING_ADDRESS_RETENTION_DAYS", 180, low=1, high=3650),
     )
 
 
@@ -190,6 +193,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "SMTP_URL": settings.smtp_url or "",
             "KINDLING_TRUSTED_PROXIES": ",".join(str(network) for network in settings.trusted_proxies),
             "KINDLING_UPLOAD_SECONDS": str(settings.upload_seconds),
+            "KINDLING_ADDRESS_RETENTION_DAYS": str(settings.address_retention_days),
         }
     )
     env.update(overrides)
