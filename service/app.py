@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import inspect
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from campaigns.errors import KindlingError
+from campaigns.models import User
 from payments.gateway import StripeGateway
 from service.api import openapi_document
 from service.broker import DramatiqSender, create_broker
@@ -30,7 +32,7 @@ from service.problems import problem_from_error, problem_response
 from service.routes import api
 from service.settings import Settings
 from service.templating import create_templates
-from service.web import render
+from service.web import render, sessions_of
 
 STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
 BODY_LIMIT = 8 * 1024 * 1024
@@ -46,6 +48,8 @@ ENDPOINT_MODULES = (
     "service.endpoints.pledges",
     "service.endpoints.fulfillment",
     "service.endpoints.payments_actions",
+    "service.endpoints.two_factor",
+    "service.endpoints.audit",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -60,6 +64,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.escrow",
     "service.pages.funding",
     "service.pages.fulfillment",
+    "service.pages.two_factor",
+    "service.pages.audit",
 )
 
 
@@ -150,7 +156,8 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
 async def _kindling_error(request: Request, exc: KindlingError) -> Response:
     if is_api(request.url.path):
         return problem_from_error(exc)
-    return _error_page(request, exc.status, exc.detail)
+    await _reload_viewer(request)
+    return _error_page(request, exc.status, exc.detail, problem_type=exc.type)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -161,9 +168,26 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return _error_page(request, exc.status_code, str(exc.detail), headers=headers)
 
 
-def _error_page(request: Request, status: int, detail: str, headers: dict[str, Any] | None = None) -> Response:
+async def _reload_viewer(request: Request) -> None:
+    """The error rolled the request's transaction back, and with it the signed-in user's loaded row: the page's
+    header needs them again, so they are read anew (or left out when even that fails)."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    identity = inspect(user).identity
     try:
-        response = render(request, "error.html", {"status": status, "detail": detail}, status=status)
+        async with sessions_of(request)() as session:
+            request.state.user = await session.get(User, identity[0]) if identity else None
+    except Exception:
+        request.state.user = None
+
+
+def _error_page(
+    request: Request, status: int, detail: str, headers: dict[str, Any] | None = None, *, problem_type: str = ""
+) -> Response:
+    try:
+        context = {"status": status, "detail": detail, "problem_type": problem_type}
+        response = render(request, "error.html", context, status=status)
     except Exception:
         response = HTMLResponse(f"<!doctype html><h1>{status}</h1>", status_code=status)
     if headers:

@@ -28,6 +28,7 @@ class Settings:
     sweep_seconds: float
     platform_fee_bps: int
     pledge_hold_seconds: int
+    max_open_holds: int
     stripe_rate: float
     smtp_url: str | None
     mail_from: str
@@ -118,7 +119,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         day_seconds=_integer(env, "KINDLING_DAY_SECONDS", 86400, low=1, high=86400 * 7),
         sweep_seconds=_number(env, "KINDLING_SWEEP_SECONDS", 15, low=0.1, high=3600),
         platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
-        pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 3600, low=1, high=86400 * 7),
+        pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 900, low=1, high=86400 * 7),
+        max_open_holds=_integer(env, "KINDLING_MAX_OPEN_HOLDS", 5, low=1, high=100000),
         stripe_rate=_number(env, "KINDLING_STRIPE_RATE", 20, low=0.1, high=10000),
         smtp_url=smtp_url,
         mail_from=env.get("KINDLING_MAIL_FROM", "").strip() or "Kindling <hello@kindling.localhost>",
@@ -147,6 +149,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_SWEEP_SECONDS": str(settings.sweep_seconds),
             "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
             "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
+            "KINDLING_MAX_OPEN_HOLDS": str(settings.max_open_holds),
             "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
             "KINDLING_MAIL_FROM": settings.mail_from,
             "KINDLING_MEDIA_DIR": str(settings.media_dir),

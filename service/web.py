@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns.accounts import user_for_token
-from campaigns.errors import KindlingError, NotAllowed, NotAuthenticated
+from campaigns.errors import KindlingError, NotAuthenticated
 from campaigns.ids import parse_id
 from campaigns.models import User
 from payments.gateway import PaymentGateway
@@ -57,6 +57,11 @@ async def uow(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def client_address(request: Request) -> str:
+    """Where the request came from, as the audit log and the limits per address know it."""
+    return request.client.host if request.client else "unknown"
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
@@ -95,11 +100,6 @@ async def current_user(request: Request, session: AsyncSession) -> User:
     if user is None:
         raise NotAuthenticated("Log in first: send a bearer token from POST /api/v1/tokens.")
     return user
-
-
-def require_admin(user: User) -> None:
-    if not user.is_admin:
-        raise NotAllowed("Only a platform admin may do this.")
 
 
 def auth_version(user: User) -> str:

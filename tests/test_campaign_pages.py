@@ -26,6 +26,7 @@ from tests.helpers import (
     create_campaign,
     create_space,
     drafted_campaign,
+    finish_page_log_in,
     launched_campaign,
     make_admin,
     make_operator,
@@ -49,6 +50,7 @@ async def logged_in(client: httpx.AsyncClient, actor: Actor) -> AsyncIterator[ht
     async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
         token = await csrf_from(browser, "/login")
         response = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
+        response = await finish_page_log_in(browser, response, actor)
         assert response.status_code == 303, response.text
         yield browser
 

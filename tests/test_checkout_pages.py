@@ -26,6 +26,7 @@ from tests.helpers import (
     confirm_card_setup,
     create_campaign,
     create_space,
+    finish_page_log_in,
     launched_campaign,
     make_admin,
     make_operator,
@@ -51,6 +52,7 @@ async def log_in(browser: httpx.AsyncClient, actor: Actor) -> str:
     """Logs `browser` in as `actor` through the form; returns the session's CSRF token."""
     token = await csrf_from(browser, "/login")
     answer = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
+    answer = await finish_page_log_in(browser, answer, actor)
     assert answer.status_code == 303, answer.text
     return await csrf_from(browser, "/campaigns")
 

@@ -46,6 +46,7 @@ from tests.helpers import (
     confirm_card_setup,
     create_space,
     drafted_campaign,
+    finish_page_log_in,
     launched_campaign,
     make_admin,
     sign_up,
@@ -84,6 +85,7 @@ async def log_in_through_the_form(client: httpx.AsyncClient, actor: Actor) -> st
     response = await client.post(
         "/login", data={"csrf_token": token.group(1), "email": actor.email, "password": PASSWORD}
     )
+    response = await finish_page_log_in(client, response, actor)
     assert response.status_code == 303, response.text
     home = CSRF_INPUT.search((await client.get("/")).text)
     assert home

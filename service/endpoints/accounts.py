@@ -3,22 +3,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns import accounts
+from campaigns import accounts, two_factor
 from campaigns.models import User
 from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
 from service.api import json_response
 from service.routes import api
 from service.throttle import ensure_allowed, hit_and_check, record_hit
-from service.web import bearer_token, current_user, sessions_of, uow
+from service.web import bearer_token, client_address, current_user, sessions_of, uow
 
 LOGIN_WINDOW = 15 * 60
 LOGIN_FAILURES_PER_EMAIL = 10
 LOGIN_FAILURES_PER_ADDRESS = 30
 SIGNUPS_PER_ADDRESS_PER_HOUR = 20
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def sign_up_throttled(request: Request) -> None:
@@ -42,6 +38,26 @@ async def authenticate_throttled(request: Request, email: str, password: str) ->
     except accounts.WrongCredentials:
         for bucket, _limit in buckets:
             await record_hit(sessions, bucket, window=LOGIN_WINDOW)
+        raise
+
+
+async def second_factor_throttled(request: Request, user: User, otp: str | None) -> None:
+    """The one check between "the password is right" and a session or token: for a user with two-factor on, a fresh
+    code of their app or an unused recovery code. Wrong codes count against the same limits as wrong passwords."""
+    sessions = sessions_of(request)
+    buckets = [
+        (f"login:email:{user.email}", LOGIN_FAILURES_PER_EMAIL),
+        (f"login:ip:{client_address(request)}", LOGIN_FAILURES_PER_ADDRESS),
+    ]
+    for bucket, limit in buckets:
+        await ensure_allowed(sessions, bucket, limit=limit, window=LOGIN_WINDOW)
+    try:
+        async with uow(request) as session:
+            await two_factor.check_second_factor(session, await session.get_one(User, user.id), otp)
+    except two_factor.TwoFactorRequired:
+        if otp:
+            for bucket, _limit in buckets:
+                await record_hit(sessions, bucket, window=LOGIN_WINDOW)
         raise
 
 
@@ -78,6 +94,7 @@ async def create_user(request: Request, body: UserCreate) -> Response:
 )
 async def create_token(request: Request, body: TokenCreate) -> Response:
     user = await authenticate_throttled(request, body.email, body.password)
+    await second_factor_throttled(request, user, body.otp)
     async with uow(request) as session:
         token = await accounts.issue_token(session, user)
     return json_response(TokenOut(token=token, user=UserOut.model_validate(user)), 201)
@@ -104,5 +121,6 @@ async def me(request: Request) -> Response:
             email=user.email,
             name=user.name,
             roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
+            two_factor=two_factor.has_two_factor(user),
         )
     )

@@ -10,19 +10,24 @@ from campaigns.errors import NotAllowed, NotFound
 from campaigns.models import Pledge
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
+from campaigns.pledges import HoldLimit
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
 from service.api import json_response
 from service.checkout import Checkout, confirm_pledge, start_pledge
 from service.routes import api
-from service.web import current_user, gateway_of, sender_of, sessions_of, uow
+from service.web import client_address, current_user, gateway_of, sender_of, sessions_of, settings_of, uow
 
 ADDRESS_VISIBLE_STATUSES = ("funded", "fulfilling", "fulfilled")
 
 
 def checkout_of(request: Request) -> Checkout:
     return Checkout(sessions_of(request), sender_of(request), gateway_of(request))
+
+
+def hold_limit_of(request: Request) -> HoldLimit:
+    return HoldLimit(client_address(request), settings_of(request).max_open_holds)
 
 
 def pledge_out(request: Request, pledge: Pledge) -> PledgeOut:
@@ -50,6 +55,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         tier_id=body.tier_id,
         bonus=body.bonus,
         shipping_country=body.shipping_country,
+        hold_limit=hold_limit_of(request),
     )
     return json_response(pledge_out(request, pledge), 201)
 
