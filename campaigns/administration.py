@@ -29,15 +29,20 @@ async def find_users(session: AsyncSession, admin: User, query: str) -> list[Use
     return list(rows)
 
 
+async def get_user(session: AsyncSession, user_id: uuid.UUID | str) -> User:
+    ident = parse_id(user_id)
+    user = await session.get(User, ident) if ident else None
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 async def promote_to_admin(
     session: AsyncSession, admin: User, user_id: uuid.UUID | str, *, client_address: str | None
 ) -> User:
     """Make the user a platform admin (they must then set up two-factor before acting as one); audited once."""
     require_acting_admin(admin)
-    ident = parse_id(user_id)
-    user = await session.get(User, ident) if ident else None
-    if user is None:
-        raise NotFound("No such user.")
+    user = await get_user(session, user_id)
     promoted = await session.scalar(
         update(User).where(User.id == user.id, User.is_admin.is_(False)).values(is_admin=True).returning(User.id)
     )

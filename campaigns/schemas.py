@@ -66,6 +66,16 @@ class SpaceCreate(RequestModel):
     description: str = Field(default="", max_length=5000)
 
 
+class SpaceUpdate(RequestModel):
+    """What an admin may change of a space; its slug, in every link to it, stays."""
+
+    name: Name
+    city: Annotated[str, Field(min_length=1, max_length=120)]
+    country: Country
+    sponsor_fee_bps: int = Field(ge=0, le=2000)
+    description: str = Field(default="", max_length=5000)
+
+
 class OperatorAdd(RequestModel):
     email: str = Field(min_length=3, max_length=320)
 

@@ -66,6 +66,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.fulfillment",
     "service.pages.two_factor",
     "service.pages.audit",
+    "service.pages.admin",
 )
 
 

@@ -311,6 +311,8 @@ def page(expect: str, target: Target, note: str = "", *, fresh_browser: bool = F
 
 
 PUBLIC = "200 200 200 200 200 200 200 200"
+ADMIN_PAGE = "303 403 403 403 403 403 403 200"
+ADMIN_FORM = "303 403 403 403 403 403 403 303"
 
 
 # Objects made anew for every cell of a row whose success changes them
@@ -556,6 +558,31 @@ def space_a(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "slug": w.space_a["slug"]}, {}
 
 
+def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    slug = f"space-{n()}"
+    return {}, {"data": {"name": slug, "slug": slug, "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": "300"}}
+
+
+def space_b_edit(w: World, role: str) -> tuple[Params, Kwargs]:
+    data = {"name": w.space_b["name"], "city": "Dongguan", "country": "CN", "sponsor_fee_bps": "300"}
+    return {"space_id": w.space_b["id"]}, {"data": data}
+
+
+async def new_operator_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, kwargs = await new_operator(w, role)
+    return params, {"data": kwargs["json"]}
+
+
+def a_user(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"user_id": w.id_of("other_backer")}, {}
+
+
+async def fresh_user(w: World, role: str) -> tuple[Params, Kwargs]:
+    async with w.sessions.begin() as session:
+        person = await insert_user(session, "Promoted")
+    return {"user_id": str(person.id)}, {}
+
+
 def login_form(w: World, role: str) -> tuple[Params, Kwargs]:
     who = w.actors["other_backer" if role == "anonymous" else role]
     return {}, {"data": {"email": who.email, "password": PASSWORD}}
@@ -750,6 +777,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 422 422 422 422 303 303 303", wrong_first_code_form, "who has it on is sent to its page"
     ),
     ("GET", "/audit"): page("303 403 403 403 403 200 200 200", fixed()),
+    # Administration: the admin only
+    ("GET", "/admin"): page(ADMIN_PAGE, fixed()),
+    ("GET", "/admin/spaces/new"): page(ADMIN_PAGE, fixed()),
+    ("POST", "/admin/spaces"): page(ADMIN_FORM, new_space_form, "a new slug per cell"),
+    ("GET", "/admin/spaces/{space_id}"): page(ADMIN_PAGE, space_a),
+    ("POST", "/admin/spaces/{space_id}"): page(ADMIN_FORM, space_b_edit),
+    ("POST", "/admin/spaces/{space_id}/operators"): page(ADMIN_FORM, new_operator_form, "a new user per cell"),
+    ("POST", "/admin/spaces/{space_id}/operators/{user_id}/remove"): page(
+        ADMIN_FORM, extra_operator, "a new operator per cell"
+    ),
+    ("GET", "/admin/users"): page(ADMIN_PAGE, fixed()),
+    ("GET", "/admin/users/{user_id}/promote"): page(ADMIN_PAGE, a_user),
+    ("POST", "/admin/users/{user_id}/promote"): page(ADMIN_FORM, fresh_user, "a new user per cell"),
     ("POST", "/logout"): page("303 303 303 303 303 303 303 303", fixed(), "a browser of its own", fresh_browser=True),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),

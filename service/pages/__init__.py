@@ -27,6 +27,7 @@ async def viewer(request: Request, session: AsyncSession) -> User | None:
     if user is not None:
         roles = await roles_of(session, user)
         request.state.reviews = roles.admin or bool(roles.operator_of)
+        request.state.admin = roles.admin
         # Operators and admins act only with two-factor on: every page tells them until they have set it up.
         request.state.needs_two_factor = request.state.reviews and not has_two_factor(user)
     return user
