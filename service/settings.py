@@ -28,6 +28,7 @@ class Settings:
     sweep_seconds: float
     platform_fee_bps: int
     pledge_hold_seconds: int
+    # 0: no limit (a site whose backers share one address, behind a proxy that hides theirs)
     max_open_holds: int
     stripe_rate: float
     smtp_url: str | None
@@ -120,7 +121,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_seconds=_number(env, "KINDLING_SWEEP_SECONDS", 15, low=0.1, high=3600),
         platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
         pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 900, low=1, high=86400 * 7),
-        max_open_holds=_integer(env, "KINDLING_MAX_OPEN_HOLDS", 5, low=1, high=100000),
+        max_open_holds=_integer(env, "KINDLING_MAX_OPEN_HOLDS", 5, low=0, high=1000),
         stripe_rate=_number(env, "KINDLING_STRIPE_RATE", 20, low=0.1, high=10000),
         smtp_url=smtp_url,
         mail_from=env.get("KINDLING_MAIL_FROM", "").strip() or "Kindling <hello@kindling.localhost>",

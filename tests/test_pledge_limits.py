@@ -109,3 +109,4 @@ def test_a_waiting_pledge_holds_its_slot_15_minutes_and_an_address_5_of_them_by_
     assert settings.pledge_hold_seconds == 15 * 60
     assert settings.max_open_holds == 5
     assert load_settings(env | {"KINDLING_MAX_OPEN_HOLDS": "2"}).max_open_holds == 2
+    assert load_settings(env | {"KINDLING_MAX_OPEN_HOLDS": "0"}).max_open_holds == 0  # no limit
