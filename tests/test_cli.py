@@ -135,16 +135,18 @@ async def test_migrate_and_demo_can_run_again_and_again(
     assert await kindling(settings, "demo") == 0
     assert await kindling(settings, "demo") == 0
 
-    assert f"Accounts (password {DEMO_PASSWORD})" in capsys.readouterr().out
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(User)) == 4
         assert await session.scalar(select(func.count()).select_from(Space)) == 1
         assert await session.scalar(select(func.count()).select_from(SpaceOperator)) == 1
-    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
+    out = capsys.readouterr().out
+    assert f"Accounts (password {DEMO_PASSWORD})" in out and f"authenticator key {DEMO_TOTP_SECRET}" in out
+    code = pyotp.TOTP(DEMO_TOTP_SECRET).now()  # each account takes it once
+    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD, "otp": code})
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json()['token']}"})
     space = (await client.get(f"/api/v1/spaces/{me.json()['roles']['operator_of'][0]}")).json()
     assert space["name"] == "Chaihuo x.factory" and space["city"] == "Shenzhen" and space["country"] == "CN"
-    admin = await client.post("/api/v1/tokens", json={"email": ADMIN_EMAIL, "password": DEMO_PASSWORD})
+    admin = await client.post("/api/v1/tokens", json={"email": ADMIN_EMAIL, "password": DEMO_PASSWORD, "otp": code})
     assert admin.json()["user"]["email"] == ADMIN_EMAIL
 
 
