@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pyotp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +18,7 @@ from campaigns.models import (
     Tier,
     User,
 )
-from service.demo import DEMO_PASSWORD, LIVE_SLUG, OPERATOR_EMAIL, REVIEW_SLUG, load_demo
+from service.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, LIVE_SLUG, OPERATOR_EMAIL, REVIEW_SLUG, load_demo
 from service.settings import Settings
 
 COUNTED = (User, Space, Campaign, Product, Tier, CampaignImage, CampaignUpdate, Review, Mail)
@@ -75,7 +76,10 @@ async def test_the_demo_campaign_is_on_the_discover_page_and_its_page_renders(
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert (await client.get(f"/campaigns/{REVIEW_SLUG}")).status_code == 404
 
-    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
+    without_code = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
+    assert without_code.json()["type"] == "two-factor-required"
+    code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD, "otp": code})
     operator = {"Authorization": f"Bearer {token.json()['token']}"}
     queue = await client.get("/api/v1/campaigns?status=in_review", headers=operator)
     assert [c["slug"] for c in queue.json()["items"]] == [REVIEW_SLUG]
