@@ -26,7 +26,8 @@ from service.database import JobSender, unit_of_work
 from service.settings import Network, Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The session cookie (signed by Starlette's SessionMiddleware) holds this random key and the CSRF token, nothing else.
+# The session cookie (signed by Starlette's SessionMiddleware) holds this random key and the CSRF token, and, between a
+# log-in's password and its code (two-factor), only whose password was right and until when (service/pages/accounts.py).
 SESSION_KEY = "sid"
 
 

@@ -37,9 +37,9 @@ async def test_an_operator_sets_up_two_factor_and_logs_in_with_a_code_on_a_phone
 ) -> None:
     base = live_server.url
     async with httpx.AsyncClient(base_url=base) as api:
-        admin = await make_admin(sessions, await sign_up(api, "Admin"))
+        admin = await make_admin(sessions, await sign_up(api, "Admin", sessions=sessions))
         space = await create_space(api, admin)
-        operator = await sign_up(api, "Olu")
+        operator = await sign_up(api, "Olu", sessions=sessions)
         named = await api.post(
             f"/api/v1/spaces/{space['id']}/operators", json={"email": operator.email}, headers=admin.headers
         )
