@@ -3,20 +3,27 @@ app does), one-time recovery codes, and operators and admins refused until they 
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
+from itsdangerous import TimestampSigner
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import RecoveryCode, User
+from service.settings import Settings
+from tests.account_helpers import log_in_form as log_in_with
+from tests.account_helpers import mailed_link, new_browser, post_form
 from tests.helpers import (
     CHECKLIST_ALL_TRUE,
     PASSWORD,
     Actor,
+    Inbox,
     create_space,
     drafted_campaign,
     enrol_two_factor_by_api,
@@ -191,3 +198,38 @@ async def test_an_operator_without_two_factor_is_led_to_its_set_up_page(
         assert len(re.findall(r"<li><code>[a-z2-9]{5}-[a-z2-9]{5}</code></li>", done.text)) == 10
         audit = await browser.get("/audit")
         assert audit.status_code == 200 and "Added an operator" in audit.text
+
+
+async def test_a_reset_password_still_asks_for_the_code_and_the_code_step_expires(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp_inbox: Inbox
+) -> None:
+    olga = await enrol_two_factor_by_api(client, await sign_up(client, "Olga"))
+    new_password = "a brand new passphrase"
+    async with new_browser(client) as browser:
+        await post_form(browser, "/forgot-password", {"email": olga.email}, form_page="/forgot-password")
+        link = await mailed_link(sessions, settings, smtp_inbox, olga.email, "/reset-password/")
+        saved = await post_form(browser, link, {"password": new_password}, form_page=link)
+        assert saved.status_code == 303 and saved.headers["location"] == "/login?done=password-reset"
+        assert (await browser.get("/me/pledges")).status_code == 303, "a reset signs nobody in"
+
+        step = await log_in_with(browser, olga.email, new_password)
+        assert step.status_code == 200 and 'action="/login/code"' in step.text
+        assert (await browser.get("/me/pledges")).status_code == 303, "not logged in before the code"
+        token = CSRF_INPUT.search(step.text)
+        assert token
+        api_token = await client.post("/api/v1/tokens", json={"email": olga.email, "password": new_password})
+        assert api_token.status_code == 401 and api_token.json()["type"] == "two-factor-required"
+
+        # The code step waits five minutes: a browser whose password step was longer ago is asked to log in again.
+        late_step = {"csrf": "late-token", "code_step": {"user_id": olga.id, "until": int(time.time()) - 1}}
+        browser.cookies.clear()
+        browser.cookies.set("kindling_session", signed_session(settings, late_step))
+        late = await browser.post("/login/code", data={"csrf_token": "late-token", "code": olga.recovery_codes[0]})
+        assert late.status_code == 401 and "That took too long. Please log in again." in late.text
+        assert (await browser.get("/me/pledges")).status_code == 303
+
+
+def signed_session(settings: Settings, data: dict[str, object]) -> str:
+    """A session cookie as Starlette's SessionMiddleware signs it with the site's key."""
+    payload = base64.b64encode(json.dumps(data).encode())
+    return TimestampSigner(str(settings.secret_key)).sign(payload).decode()
