@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.account_links import EmailTaken as EmailTaken
 from campaigns.account_links import mail_verification_link
+from campaigns.audit import record_audit
 from campaigns.errors import Conflict, KindlingError, NotFound
 from campaigns.models import ApiToken, SpaceOperator, User
 from campaigns.notifications import notify
@@ -165,16 +166,28 @@ async def roles_of(session: AsyncSession, user: User) -> Roles:
 
 
 async def create_admin(session: AsyncSession, *, email: str, password: str) -> tuple[User, bool]:
-    """Create a platform admin, or promote the existing account with that email. Returns (user, created)."""
+    """Create a platform admin, or promote the existing account with that email. Returns (user, created).
+
+    From the command line: the audit row names no actor and no address."""
     user = await session.scalar(select(User).where(User.email == normalise_email(email)).with_for_update())
+    created = user is None
     if user is None:
         user = await register_user(session, email=email, password=password, name=email.split("@")[0], verified=True)
-        user.is_admin = True
-        return user, True
-    user.is_admin = True
     if user.email_verified_at is None:
         user.email_verified_at = datetime.now(UTC)
-    return user, False
+    if not user.is_admin:
+        user.is_admin = True
+        await record_audit(
+            session,
+            None,
+            "user.promote",
+            "user",
+            user.id,
+            space_id=None,
+            client_address=None,
+            details={"email": user.email, "via": "command line"},
+        )
+    return user, created
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User:

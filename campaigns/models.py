@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -71,6 +72,46 @@ class User(Base):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    # Two-factor (campaigns/two_factor.py): the TOTP secret is kept from set-up on and counts once confirmed
+    # (`two_factor_enabled_at`); `totp_last_step` is the last step a code was accepted for: no code is used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    two_factor_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A one-time way past the second factor when the phone is lost; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class AuditEntry(Base):
+    """One operator or admin action: who did what to which object, in which space, when and from where.
+
+    Append-only: PostgreSQL refuses UPDATE and DELETE (migration 0008_accounts_b)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_created", "created_at", "id"),
+        Index("ix_audit_log_space_created", "space_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(80))
+    space_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spaces.id"))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
 
 
 class ApiToken(Base):
@@ -357,6 +398,14 @@ class Pledge(Base):
         ),
         Index("ix_pledges_campaign_status", "campaign_id", "status"),
         Index("ix_pledges_errored_retry_until", "retry_until", postgresql_where=text("status = 'errored'")),
+        # One client address holds at most so many waiting pledges: each takes one of its numbered slots.
+        Index(
+            "uq_pledges_open_hold_slot",
+            "client_address",
+            "hold_slot",
+            unique=True,
+            postgresql_where=text("status = 'requires_payment_method' AND hold_slot IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -375,6 +424,9 @@ class Pledge(Base):
     setup_intent_client_secret: Mapped[str | None] = mapped_column(String(255))
     payment_method_id: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Where the pledge was made from: one address holds at most KINDLING_MAX_OPEN_HOLDS unconfirmed pledges.
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    hold_slot: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     confirmed_at: Mapped[datetime | None]

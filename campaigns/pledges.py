@@ -39,6 +39,22 @@ class SoldOut(Conflict):
     title = "That reward tier is sold out"
 
 
+class TooManyOpenHolds(Conflict):
+    type = "too-many-open-holds"
+    title = "Too many pledges from this address are waiting for a card"
+
+
+@dataclass(frozen=True)
+class HoldLimit:
+    """One client address holds at most `most` pledges that wait for a card (`requires_payment_method`), whichever
+    accounts made them: each such pledge takes one of the address's numbered hold slots 1..most, and a unique index
+    over (client_address, hold_slot) of the waiting pledges makes that exact under any concurrency. `most` 0: the
+    address is kept on the pledge, with no limit."""
+
+    client_address: str
+    most: int
+
+
 class AlreadyPledged(Conflict):
     type = "already-pledged"
     title = "You have already pledged to this campaign"
@@ -165,6 +181,7 @@ async def create_pledge(
     tier_id: uuid.UUID | str | None,
     bonus: int,
     shipping_country: str | None,
+    hold_limit: HoldLimit | None = None,
 ) -> Pledge:
     """A new pledge holding a slot of its tier, made by one statement that is atomic by itself.
 
@@ -174,7 +191,35 @@ async def create_pledge(
     Being atomic by itself, it is safe in autocommit, where service.checkout runs it: the tier's row, which every
     pledge of a launch rush updates, is then locked only while PostgreSQL runs the statement, never across a round
     trip to the web process (bench/launch_rush.py measures it). The reads before it only validate.
+
+    With `hold_limit`, the same statement also takes the lowest free hold slot of the client address (409
+    `too-many-open-holds` when none is free). Two requests from one address that pick the same slot at once: the
+    unique index lets one through and the other tries again with the next slot.
     """
+    attempts = hold_limit.most if hold_limit is not None and hold_limit.most else 1
+    for _attempt in range(attempts):
+        try:
+            return await _reserve(session, campaign_id, backer, tier_id, bonus, shipping_country, hold_limit)
+        except IntegrityError as exc:
+            if _violated_constraint(exc) != HOLD_SLOT_INDEX:
+                raise
+    # Each attempt lost its slot to another pledge from the address that took it meanwhile: `most` of them did.
+    assert hold_limit is not None and hold_limit.most
+    raise _too_many_holds(hold_limit)
+
+
+HOLD_SLOT_INDEX = "uq_pledges_open_hold_slot"
+
+
+async def _reserve(
+    session: AsyncSession,
+    campaign_id: uuid.UUID | str,
+    backer: User,
+    tier_id: uuid.UUID | str | None,
+    bonus: int,
+    shipping_country: str | None,
+    hold_limit: HoldLimit | None,
+) -> Pledge:
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
@@ -199,13 +244,21 @@ async def create_pledge(
         "shipping_country": terms.shipping_country,
         "currency": terms.currency,
     }
+    if hold_limit is not None:
+        values["client_address"] = hold_limit.client_address
     columns = Pledge.__table__.c
+    constants = [literal(value, columns[name].type) for name, value in values.items()]
+    inserted = ["campaign_id", *values]
+    chosen = select(live.c.id, *constants)
+    limited = hold_limit is not None and hold_limit.most > 0
+    hold_slot: Any = literal(None, columns["hold_slot"].type)
+    if hold_limit is not None and limited:
+        hold_slot = _free_hold_slot(hold_limit)
+        chosen = select(live.c.id, *constants, hold_slot).where(hold_slot.is_not(None))
+        inserted.append("hold_slot")
     added = (
         insert(Pledge)
-        .from_select(
-            ["campaign_id", *values],
-            select(live.c.id, *(literal(value, columns[name].type) for name, value in values.items())),
-        )
+        .from_select(inserted, chosen)
         .on_conflict_do_nothing(
             index_elements=[Pledge.campaign_id, Pledge.backer_id],
             index_where=text("status NOT IN ('cancelled', 'dropped')"),
@@ -221,8 +274,15 @@ async def create_pledge(
         .cte("taken")
     )
     try:
-        is_live, is_added, _ = (
-            await session.execute(select(exists(select(live.c.id)), exists(select(added.c.id)), exists(taken.select())))
+        is_live, is_added, _, slot_free = (
+            await session.execute(
+                select(
+                    exists(select(live.c.id)),
+                    exists(select(added.c.id)),
+                    exists(taken.select()),
+                    hold_slot.is_not(None),
+                )
+            )
         ).one()
     except IntegrityError as exc:
         if tier is not None and _violated_constraint(exc) == "ck_tiers_remaining_nonnegative":
@@ -230,9 +290,31 @@ async def create_pledge(
         raise
     if not is_live:
         raise NotLive("This campaign is not taking pledges now.")
+    if hold_limit is not None and limited and not slot_free:
+        raise _too_many_holds(hold_limit)
     if not is_added:
         raise AlreadyPledged("You already back this campaign: change that pledge instead.")
     return await session.get_one(Pledge, pledge_id)
+
+
+def _too_many_holds(limit: HoldLimit) -> TooManyOpenHolds:
+    return TooManyOpenHolds(
+        f"{limit.most} pledges made from your address are waiting for a card already: add the card to one of them, "
+        "or cancel one, before starting another."
+    )
+
+
+def _free_hold_slot(limit: HoldLimit) -> Any:
+    """The lowest of the address's hold slots 1..most that none of its waiting pledges takes, or NULL. With n slots
+    taken a free one is among the first n + 1, so only those are looked at (the index finds the n)."""
+    taken_slots = select(Pledge.hold_slot).where(
+        Pledge.client_address == limit.client_address,
+        Pledge.status == "requires_payment_method",
+        Pledge.hold_slot.is_not(None),
+    )
+    candidates = func.least(limit.most, select(func.count()).select_from(taken_slots.subquery()).scalar_subquery() + 1)
+    slots = func.generate_series(1, candidates).table_valued("slot").render_derived()
+    return select(func.min(slots.c.slot)).where(slots.c.slot.not_in(taken_slots)).scalar_subquery()
 
 
 def _sold_out(tier: Tier) -> SoldOut:

@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns import lifecycle
 from campaigns.access import move_campaign, visible_campaign
+from campaigns.audit import record_audit
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, ReviewCreate
 from campaigns.errors import FieldError, NotAllowed, ValidationFailed
 from campaigns.models import Campaign, Review, User
 from campaigns.notifications import notify
 from campaigns.service import campaign_facts
+from campaigns.two_factor import require_two_factor
 
 # The mail the maker gets for each decision.
 DECISION_MAILS = {
@@ -45,12 +47,20 @@ def approval_problems(checklist: Mapping[str, bool | None], notes: str) -> list[
 
 
 async def review_campaign(
-    session: AsyncSession, campaign_ref: uuid.UUID | str, reviewer: User, review: ReviewCreate, *, base_url: str
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    reviewer: User,
+    review: ReviewCreate,
+    *,
+    base_url: str,
+    client_address: str | None,
 ) -> Campaign:
     """Record the decision and move the campaign: approve -> approved, request_changes -> draft, reject -> rejected."""
     campaign, roles = await visible_campaign(session, campaign_ref, reviewer)
     if "maker" in roles:
         raise OwnCampaign("You made this campaign; another operator of its space must review it.")
+    if roles & lifecycle.OPERATOR_OR_ADMIN:
+        require_two_factor(reviewer)
     checklist = review.checklist.model_dump()
     if review.decision == "approve":
         lifecycle.check(campaign.status, review.decision, roles)
@@ -67,7 +77,16 @@ async def review_campaign(
             checklist=checklist,
         )
     )
-    await session.flush()
+    await record_audit(
+        session,
+        reviewer.id,
+        f"campaign.{review.decision}",
+        "campaign",
+        campaign.id,
+        space_id=campaign.space_id,
+        client_address=client_address,
+        details={"title": campaign.title, "notes": review.notes},
+    )
     maker = await session.get_one(User, campaign.maker_id)
     await notify(
         session,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, EmailStr, Field
 
 from campaigns.countries import is_country
-from campaigns.schemas_base import RequestModel, ResponseModel
+from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
 
 def _country(code: str) -> str:
@@ -33,6 +33,8 @@ class TokenCreate(RequestModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    # The authenticator app's code, or a recovery code: needed once two-factor is on.
+    otp: str | None = Field(default=None, max_length=40)
 
 
 class UserOut(ResponseModel):
@@ -52,6 +54,7 @@ class RolesOut(ResponseModel):
 
 class MeOut(AccountOut):
     roles: RolesOut
+    two_factor: bool
 
 
 class TokenOut(ResponseModel):
@@ -62,6 +65,16 @@ class TokenOut(ResponseModel):
 class SpaceCreate(RequestModel):
     name: Name
     slug: Slug
+    city: Annotated[str, Field(min_length=1, max_length=120)]
+    country: Country
+    sponsor_fee_bps: int = Field(ge=0, le=2000)
+    description: str = Field(default="", max_length=5000)
+
+
+class SpaceUpdate(RequestModel):
+    """What an admin may change of a space; its slug, in every link to it, stays."""
+
+    name: Name
     city: Annotated[str, Field(min_length=1, max_length=120)]
     country: Country
     sponsor_fee_bps: int = Field(ge=0, le=2000)
@@ -91,3 +104,35 @@ class OperatorOut(ResponseModel):
 class PageQuery(RequestModel):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=500)
+
+
+class TwoFactorStarted(ResponseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class TwoFactorConfirm(RequestModel):
+    code: str = Field(min_length=1, max_length=40)
+
+
+class RecoveryCodesOut(ResponseModel):
+    recovery_codes: list[str]
+
+
+class AuditQuery(PageQuery):
+    space_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
+    action: str | None = Field(default=None, max_length=60)
+    object: str | None = Field(default=None, max_length=80)
+
+
+class AuditEntryOut(ResponseModel):
+    id: uuid.UUID
+    actor_id: uuid.UUID | None
+    action: str
+    object_type: str
+    object_id: str
+    space_id: uuid.UUID | None
+    client_address: str | None
+    details: dict[str, Any]
+    created_at: UtcDatetime

@@ -23,9 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import visible_campaign
 from campaigns.accounts import require_verified_email
+from campaigns.audit import record_audit
 from campaigns.errors import Conflict, FieldError, NotAllowed, NotFound, ValidationFailed
 from campaigns.ids import parse_id
 from campaigns.models import Campaign, Space, User
+from campaigns.spaces import get_space, operates
+from campaigns.two_factor import require_two_factor
 from payments.ledger import hold_escrow, record_release
 from payments.models import MILESTONE_CONDITIONS, Milestone, Payout
 from payments.money import BPS, milestone_amounts
@@ -134,6 +137,33 @@ def set_milestone_plan(space: Space, plan: Sequence[PlannedMilestone] | None) ->
         check_milestone_plan(plan)
     space.milestone_plan = None if plan is None else [asdict(planned) for planned in plan]
     return milestone_plan_of(space)
+
+
+async def change_milestone_plan(
+    session: AsyncSession,
+    space_id: uuid.UUID | str,
+    user: User,
+    plan: Sequence[PlannedMilestone] | None,
+    *,
+    client_address: str | None,
+) -> tuple[Space, tuple[PlannedMilestone, ...]]:
+    """An operator of the space or an admin sets its plan (None: back to the default); audited."""
+    space = await get_space(session, space_id)
+    if not (user.is_admin or await operates(session, user, space.id)):
+        raise NotAllowed("Only an operator of the space or an admin sets its milestone plan.")
+    require_two_factor(user)
+    saved = set_milestone_plan(space, plan)
+    await record_audit(
+        session,
+        user.id,
+        "space.milestone_plan_change",
+        "space",
+        space.id,
+        space_id=space.id,
+        client_address=client_address,
+        details={"milestones": None if plan is None else [asdict(planned) for planned in saved]},
+    )
+    return space, saved
 
 
 def milestone_is_due(milestone: Milestone, campaign: Campaign) -> bool:
@@ -273,7 +303,12 @@ def _condition(milestone: Milestone) -> str:
 
 
 async def release_milestone(
-    session: AsyncSession, campaign_id: uuid.UUID | str, milestone_id: uuid.UUID | str, user: User
+    session: AsyncSession,
+    campaign_id: uuid.UUID | str,
+    milestone_id: uuid.UUID | str,
+    user: User,
+    *,
+    client_address: str | None,
 ) -> Milestone:
     """An operator of the sponsoring space, never the maker, releases a requested milestone: its amount (the release
     rule) moves from escrow to the maker's payable account and a payout to the maker is opened."""
@@ -282,6 +317,7 @@ async def release_milestone(
         raise NotAllowed("A maker never releases escrow to themselves; an operator of the sponsoring space does.")
     if "operator" not in roles:
         raise NotAllowed("Only an operator of the sponsoring space releases escrow.")
+    require_two_factor(user)
     campaign = await _lock_campaign(session, campaign.id)
     if campaign.status not in FUNDED_OR_LATER:
         raise EscrowNotReleasable(f"The campaign is {campaign.status}; escrow is not released now.")
@@ -305,6 +341,21 @@ async def release_milestone(
                 milestone_id=released.id, campaign_id=campaign.id, amount=amount, currency=campaign.currency
             )
         )
+    await record_audit(
+        session,
+        user.id,
+        "milestone.release",
+        "milestone",
+        released.id,
+        space_id=campaign.space_id,
+        client_address=client_address,
+        details={
+            "campaign_id": str(campaign.id),
+            "name": released.name,
+            "amount": amount,
+            "currency": campaign.currency,
+        },
+    )
     return released
 
 
@@ -314,11 +365,14 @@ async def mark_payout_paid(
     milestone_id: uuid.UUID | str,
     user: User,
     bank_reference: str,
+    *,
+    client_address: str | None,
 ) -> Payout:
     """An operator of the sponsoring space or an admin records that a released milestone reached the maker's bank."""
     campaign, roles = await visible_campaign(session, campaign_id, user)
     if not roles & {"operator", "admin"}:
         raise NotAllowed("Only an operator of the sponsoring space or an admin marks payouts paid.")
+    require_two_factor(user)
     ident = parse_id(milestone_id)
     milestone = await session.get(Milestone, ident) if ident else None
     if milestone is None or milestone.campaign_id != campaign.id:
@@ -331,6 +385,22 @@ async def mark_payout_paid(
         .execution_options(populate_existing=True)
     )
     if paid is not None:
+        await record_audit(
+            session,
+            user.id,
+            "payout.mark_paid",
+            "payout",
+            paid.id,
+            space_id=campaign.space_id,
+            client_address=client_address,
+            details={
+                "campaign_id": str(campaign.id),
+                "milestone_id": str(milestone.id),
+                "amount": paid.amount,
+                "currency": paid.currency,
+                "bank_reference": bank_reference,
+            },
+        )
         return paid
     payout = await session.scalar(select(Payout).where(Payout.milestone_id == milestone.id))
     if payout is None:

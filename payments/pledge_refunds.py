@@ -21,11 +21,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import visible_campaign
+from campaigns.audit import record_audit
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, Role
 from campaigns.models import Campaign, Pledge, User, new_id
 from campaigns.pledges import get_pledge
+from campaigns.two_factor import require_two_factor
 from payments.ledger import EscrowShort, hold_escrow, pending_refunds
 from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
 from payments.refunds import REFUND
@@ -103,15 +105,23 @@ async def pledge_to_refund(session: AsyncSession, pledge_ref: uuid.UUID | str, u
 
 
 async def refund_pledge(
-    session: AsyncSession, pledge_ref: uuid.UUID | str, user: User, *, amount: int | None, reason: str
+    session: AsyncSession,
+    pledge_ref: uuid.UUID | str,
+    user: User,
+    *,
+    amount: int | None,
+    reason: str,
+    client_address: str | None,
 ) -> Refund:
-    """Record a refund of `amount` (None: all that is left) of one pledge and ask for its job.
+    """Record a refund of `amount` (None: all that is left) of one pledge and ask for its job; audited, like every
+    operator action (and, like them, only with two-factor on).
 
     409 `nothing-to-refund` when nothing is left (never collected, refunded already, disputed); 422 naming `amount`
     above what is left; 409 `escrow-short` when escrow cannot pay it (released to the maker already).
     Locks, in the order every money path takes them: the campaign (shared), the pledge, the escrow account.
     """
     pledge, campaign = await pledge_to_refund(session, pledge_ref, user)
+    require_two_factor(user)
     await session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update(read=True))
     await session.execute(select(Pledge.id).where(Pledge.id == pledge.id).with_for_update())
     money = await pledge_balance(session, pledge.id)
@@ -150,6 +160,22 @@ async def refund_pledge(
     )
     assert refund is not None
     enqueue_job(session, REFUND, refund.id)
+    await record_audit(
+        session,
+        user.id,
+        "pledge.refund",
+        "pledge",
+        pledge.id,
+        space_id=campaign.space_id,
+        client_address=client_address,
+        details={
+            "campaign_id": str(campaign.id),
+            "refund_id": str(refund.id),
+            "amount": amount,
+            "currency": campaign.currency,
+            "reason": reason,
+        },
+    )
     log.info("pledge %s: refund of %d %s asked for by %s", pledge.id, amount, campaign.currency, user.id)
     return refund
 

@@ -19,10 +19,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import campaign_for, move_campaign
+from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges import pledge_facts
+from campaigns.two_factor import require_two_factor
 from fulfillment.backer_mail import BackerMail, mail_backers
 from payments.closing import (
     REQUEUE_AFTER_SECONDS,
@@ -119,7 +121,7 @@ async def create_refund(
 
 
 async def suspend_campaign(
-    session: AsyncSession, campaign_ref: uuid.UUID | str, user: User, *, reason: str
+    session: AsyncSession, campaign_ref: uuid.UUID | str, user: User, *, reason: str, client_address: str | None
 ) -> tuple[Campaign, dict[uuid.UUID, int]]:
     """An operator of the campaign's space or an admin suspends it: charging stops, the milestones not yet released
     are cancelled, and everything still in escrow is refunded to the backers pro rata to what each paid (largest
@@ -129,6 +131,7 @@ async def suspend_campaign(
     Locks: the campaign row, the pledges, the milestones, the escrow account, in that order.
     """
     campaign, roles = await campaign_for(session, campaign_ref, user, "suspend")
+    require_two_factor(user)
     backers = await _backers(session, campaign.id)
     await move_campaign(session, campaign, "suspend", roles, actor_id=user.id, note=reason)
     cancelled = set(await cancel_pledges(session, campaign, WAITING_PLEDGE_STATUSES))
@@ -177,6 +180,21 @@ async def suspend_campaign(
             )
             for row in backers
         ),
+    )
+    await record_audit(
+        session,
+        user.id,
+        "campaign.suspend",
+        "campaign",
+        campaign.id,
+        space_id=campaign.space_id,
+        client_address=client_address,
+        details={
+            "title": campaign.title,
+            "reason": reason,
+            "refunded": sum(due.values()),
+            "currency": campaign.currency,
+        },
     )
     log.info("campaign %s suspended by %s: %d refund(s) of %d", campaign.id, user.id, len(due), sum(due.values()))
     return campaign, due

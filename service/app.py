@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import inspect
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message
 
 from campaigns.errors import KindlingError
+from campaigns.models import User
 from payments.gateway import StripeGateway
 from service.api import openapi_document
 from service.broker import DramatiqSender, create_broker
@@ -32,7 +34,7 @@ from service.problems import problem_from_error, problem_response
 from service.routes import api
 from service.settings import Settings
 from service.templating import create_templates
-from service.web import FormRefused, render
+from service.web import FormRefused, render, sessions_of
 
 STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
 BODY_LIMIT = 8 * 1024 * 1024
@@ -49,6 +51,8 @@ ENDPOINT_MODULES = (
     "service.endpoints.pledges",
     "service.endpoints.fulfillment",
     "service.endpoints.payments_actions",
+    "service.endpoints.two_factor",
+    "service.endpoints.audit",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -65,6 +69,9 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.funding",
     "service.pages.refunds",
     "service.pages.fulfillment",
+    "service.pages.two_factor",
+    "service.pages.audit",
+    "service.pages.admin",
 )
 
 
@@ -159,7 +166,8 @@ async def _kindling_error(request: Request, exc: KindlingError) -> Response:
         again = await _form_again(request)
         if again is not None:
             return again
-    return _error_page(request, exc.status, exc.detail)
+    await _reload_viewer(request)
+    return _error_page(request, exc.status, exc.detail, problem_type=exc.type)
 
 
 async def _form_again(request: Request) -> Response | None:
@@ -204,9 +212,26 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return _error_page(request, exc.status_code, str(exc.detail), headers=headers)
 
 
-def _error_page(request: Request, status: int, detail: str, headers: dict[str, Any] | None = None) -> Response:
+async def _reload_viewer(request: Request) -> None:
+    """The error rolled the request's transaction back, and with it the signed-in user's loaded row: the page's
+    header needs them again, so they are read anew (or left out when even that fails)."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    identity = inspect(user).identity
     try:
-        response = render(request, "error.html", {"status": status, "detail": detail}, status=status)
+        async with sessions_of(request)() as session:
+            request.state.user = await session.get(User, identity[0]) if identity else None
+    except Exception:
+        request.state.user = None
+
+
+def _error_page(
+    request: Request, status: int, detail: str, headers: dict[str, Any] | None = None, *, problem_type: str = ""
+) -> Response:
+    try:
+        context = {"status": status, "detail": detail, "problem_type": problem_type}
+        response = render(request, "error.html", context, status=status)
     except Exception:
         response = HTMLResponse(f"<!doctype html><h1>{status}</h1>", status_code=status)
     if headers:

@@ -49,9 +49,16 @@ async def start_pledge(
     tier_id: uuid.UUID | None,
     bonus: int,
     shipping_country: str | None,
+    hold_limit: pledges.HoldLimit | None,
 ) -> Pledge:
     pledge, customer_id = await reserve_pledge(
-        checkout, backer, campaign_id=campaign_id, tier_id=tier_id, bonus=bonus, shipping_country=shipping_country
+        checkout,
+        backer,
+        campaign_id=campaign_id,
+        tier_id=tier_id,
+        bonus=bonus,
+        shipping_country=shipping_country,
+        hold_limit=hold_limit,
     )
     try:
         if customer_id is None:
@@ -77,6 +84,7 @@ async def reserve_pledge(
     tier_id: uuid.UUID | None,
     bonus: int,
     shipping_country: str | None,
+    hold_limit: pledges.HoldLimit | None = None,
 ) -> tuple[Pledge, str | None]:
     """The first step of pledging: the pledge and its slot, committed, and the backer's Stripe Customer if they have
     one. It comes before any call to Stripe, so a pledge that cannot be taken (sold out, not live, already pledged)
@@ -93,6 +101,7 @@ async def reserve_pledge(
             tier_id=tier_id,
             bonus=bonus,
             shipping_country=shipping_country,
+            hold_limit=hold_limit,
         )
     return pledge, customer_id
 

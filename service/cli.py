@@ -223,7 +223,7 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from service.demo import DEMO_PASSWORD, load_demo, not_the_demos
+    from service.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo, not_the_demos
 
     settings = load_settings()
 
@@ -244,6 +244,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Demo data loaded. Accounts (password {DEMO_PASSWORD}):")
     for line in accounts:
         print("  " + line)
+    print(f"The admin and the operator log in with two-factor: authenticator key {DEMO_TOTP_SECRET} (see the README).")
     return 0
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns import accounts, catalog, review, service, spaces, updates
+from campaigns import accounts, catalog, review, service, spaces, two_factor, updates
 from campaigns.campaign_schemas import (
     CampaignCreate,
     CampaignPatch,
@@ -41,6 +41,9 @@ from service.settings import Settings
 
 # Every demo account has this password (documented in the README and printed by `kindling demo`).
 DEMO_PASSWORD = "kindling-demo"
+# The demo's admin and operator have two-factor on with this key (documented in the README): add it to an
+# authenticator app, or print the current code with `python -c "import pyotp; print(pyotp.TOTP('<key>').now())"`.
+DEMO_TOTP_SECRET = "KINDLINGDEMOKINDLINGDEMO"
 ADMIN_EMAIL = "admin@kindling.localhost"
 OPERATOR_EMAIL = "operator@kindling.localhost"
 MAKER_EMAIL = "maker@kindling.localhost"
@@ -93,12 +96,16 @@ async def load_demo(session: AsyncSession, settings: Settings) -> Demo:
 async def demo_people_and_space(session: AsyncSession) -> Demo:
     admin, _created = await accounts.create_admin(session, email=ADMIN_EMAIL, password=DEMO_PASSWORD)
     operator = await _ensure_user(session, OPERATOR_EMAIL, "Li Wei", locale="zh_CN")
+    for holder in (admin, operator):
+        await two_factor.enrol_with_known_secret(session, holder, DEMO_TOTP_SECRET)
     maker = await _ensure_user(session, MAKER_EMAIL, "Ada Maker")
     backer = await _ensure_user(session, BACKER_EMAIL, "Ben Backer")
     space = await session.scalar(select(Space).where(Space.slug == SPACE_SLUG))
     if space is None:
         space = await spaces.create_space(
             session,
+            admin,
+            client_address=None,
             name="Chaihuo x.factory",
             slug=SPACE_SLUG,
             city="Shenzhen",
@@ -109,7 +116,7 @@ async def demo_people_and_space(session: AsyncSession) -> Demo:
                 "for the first production batch."
             ),
         )
-    await spaces.add_operator(session, space, OPERATOR_EMAIL)
+    await spaces.add_operator(session, admin, space, OPERATOR_EMAIL, client_address=None)
     return Demo(admin=admin, operator=operator, maker=maker, backer=backer, space=space)
 
 
@@ -303,6 +310,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,
+        client_address=None,
     )
     await service.launch_campaign(
         session, campaign.id, maker, day_seconds=settings.day_seconds, base_url=settings.base_url

@@ -30,7 +30,7 @@ import httpx
 
 from service.broker import DramatiqSender, create_broker
 from service.database import create_engine, create_sessionmaker, unit_of_work
-from service.demo import ADMIN_EMAIL, DEMO_PASSWORD, load_demo
+from service.demo import ADMIN_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo
 from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe
 from service.migrations import migrate
 from service.processes import start_child, stop_children
@@ -192,7 +192,10 @@ class DevRunner:
             return
         asyncio.run(_load_demo(settings))
         marker.write_text(datetime.now(UTC).isoformat() + "\n")
-        _say(f"Demo data loaded: every demo account's password is {DEMO_PASSWORD}")
+        _say(
+            f"Demo data loaded: every demo account's password is {DEMO_PASSWORD}; the admin and the operator log in "
+            f"with two-factor, authenticator key {DEMO_TOTP_SECRET}"
+        )
 
     def _wait_until_serving(self) -> bool:
         url = f"http://{self.loopback}:{self.port}/healthz"

@@ -33,6 +33,8 @@ class Settings:
     platform_fee_bps: int
     pledge_hold_seconds: int
     token_days: int
+    # 0: no limit (a site whose backers share one address, behind a proxy that hides theirs)
+    max_open_holds: int
     stripe_rate: float
     charge_doubt_hours: int
     smtp_url: str | None
@@ -149,8 +151,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         address_survey_days=_integer(env, "KINDLING_ADDRESS_SURVEY_DAYS", 14, low=1, high=365),
         sweep_seconds=_number(env, "KINDLING_SWEEP_SECONDS", 15, low=0.1, high=3600),
         platform_fee_bps=_integer(env, "KINDLING_PLATFORM_FEE_BPS", 500, low=0, high=5000),
-        pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 3600, low=1, high=86400 * 7),
         token_days=_integer(env, "KINDLING_TOKEN_DAYS", 90, low=1, high=3650),
+        pledge_hold_seconds=_integer(env, "KINDLING_PLEDGE_HOLD_SECONDS", 900, low=1, high=86400 * 7),
+        max_open_holds=_integer(env, "KINDLING_MAX_OPEN_HOLDS", 5, low=0, high=1000),
         stripe_rate=_number(env, "KINDLING_STRIPE_RATE", 20, low=0.1, high=10000),
         charge_doubt_hours=_integer(env, "KINDLING_CHARGE_DOUBT_HOURS", 24, low=1, high=24 * 30),
         smtp_url=smtp_url,
@@ -185,6 +188,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_PLATFORM_FEE_BPS": str(settings.platform_fee_bps),
             "KINDLING_PLEDGE_HOLD_SECONDS": str(settings.pledge_hold_seconds),
             "KINDLING_TOKEN_DAYS": str(settings.token_days),
+            "KINDLING_MAX_OPEN_HOLDS": str(settings.max_open_holds),
             "KINDLING_STRIPE_RATE": str(settings.stripe_rate),
             "KINDLING_CHARGE_DOUBT_HOURS": str(settings.charge_doubt_hours),
             "KINDLING_MAIL_FROM": settings.mail_from,

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns.accounts import user_for_token
-from campaigns.errors import FieldError, KindlingError, NotAllowed, NotAuthenticated, ValidationFailed
+from campaigns.errors import FieldError, KindlingError, NotAuthenticated, ValidationFailed
 from campaigns.models import User
 from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from campaigns.sessions import end_session, start_session, user_for_session
@@ -27,7 +27,8 @@ from service.middleware import BODY_OVER_LIMIT
 from service.settings import Network, Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The session cookie (signed by Starlette's SessionMiddleware) holds this random key and the CSRF token, nothing else.
+# The session cookie (signed by Starlette's SessionMiddleware) holds this random key and the CSRF token, and, between a
+# log-in's password and its code (two-factor), only whose password was right and until when (service/pages/accounts.py).
 SESSION_KEY = "sid"
 
 
@@ -162,11 +163,6 @@ async def current_user(request: Request, session: AsyncSession) -> User:
     if user is None:
         raise NotAuthenticated("Log in first: send a bearer token from POST /api/v1/tokens.")
     return user
-
-
-def require_admin(user: User) -> None:
-    if not user.is_admin:
-        raise NotAllowed("Only a platform admin may do this.")
 
 
 async def start_signed_in_session(request: Request, session: AsyncSession, user: User) -> None:

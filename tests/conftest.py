@@ -91,6 +91,9 @@ def settings(postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, service_di
         "STRIPE_API_BASE": "http://127.0.0.1:9",
         "KINDLING_MEDIA_DIR": str(service_dir / "media"),
         "KINDLING_DEV": "1",
+        # Every test's requests come from one address (127.0.0.1), many backers' at once: no limit of waiting pledges
+        # per address here (0); tests/test_pledge_limits.py sets one to test it.
+        "KINDLING_MAX_OPEN_HOLDS": "0",
     }
     return load_settings(env)
 

@@ -6,18 +6,21 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import re
 import secrets
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, Literal
 
 import httpx
+import pyotp
 import uvicorn
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +38,9 @@ class Actor:
     id: str
     email: str
     token: str
+    # Set once the actor has two-factor on (operators and admins, through `enrol_two_factor`).
+    totp_secret: str | None = None
+    recovery_codes: list[str] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -75,9 +81,43 @@ async def mark_verified(sessions: async_sessionmaker[AsyncSession], email: str) 
 
 
 async def make_admin(sessions: async_sessionmaker[AsyncSession], actor: Actor) -> Actor:
+    """A platform admin with two-factor on, as every admin must have before acting as one."""
     async with sessions.begin() as session:
         await session.execute(update(User).where(User.email == actor.email).values(is_admin=True))
+    return await enrol_two_factor(sessions, actor)
+
+
+async def enrol_two_factor(sessions: async_sessionmaker[AsyncSession], actor: Actor) -> Actor:
+    """Two-factor on for `actor`, as the set-up does it: a new secret, confirmed with the code an app computes from
+    it. Keeps the secret and the recovery codes on the actor (log-ins in tests spend recovery codes, so that no TOTP
+    code is needed twice within one 30-second step)."""
+    from campaigns.two_factor import begin_two_factor, confirm_two_factor
+
+    if actor.totp_secret is not None:
+        return actor
+    async with sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(actor.id))
+        enrolment = await begin_two_factor(session, user)
+        actor.recovery_codes = await confirm_two_factor(session, user, pyotp.TOTP(enrolment.secret).now())
+    actor.totp_secret = enrolment.secret
     return actor
+
+
+def spend_recovery_code(actor: Actor) -> str:
+    assert actor.recovery_codes, f"{actor.email} has no recovery code left for a log-in"
+    return actor.recovery_codes.pop()
+
+
+LOGIN_CODE_FORM = 'action="/login/code"'
+
+
+async def finish_page_log_in(client: httpx.AsyncClient, answer: httpx.Response, actor: Actor) -> httpx.Response:
+    """After the password step of the log-in form: the code step, when the page asks for it (two-factor is on)."""
+    if answer.status_code != 200 or LOGIN_CODE_FORM not in answer.text:
+        return answer
+    token = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
+    assert token, answer.text
+    return await client.post("/login/code", data={"csrf_token": token.group(1), "code": spend_recovery_code(actor)})
 
 
 async def create_space(client: httpx.AsyncClient, admin: Actor, **fields: Any) -> dict[str, Any]:
@@ -190,13 +230,26 @@ async def make_operator(
     *,
     sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> Actor:
-    """A new (verified) user whom the admin names operator of `space`."""
+    """A new (verified) user whom the admin names operator of `space`, with two-factor on (set up through the API)."""
     operator = await sign_up(client, name, sessions=sessions)
     response = await client.post(
         f"/api/v1/spaces/{space['id']}/operators", json={"email": operator.email}, headers=admin.headers
     )
     assert response.status_code == 201, response.text
-    return operator
+    return await enrol_two_factor_by_api(client, operator)
+
+
+async def enrol_two_factor_by_api(client: httpx.AsyncClient, actor: Actor) -> Actor:
+    """What an operator does in their authenticator app and the API: start, scan the secret, confirm with a code."""
+    started = await client.post("/api/v1/me/two-factor", headers=actor.headers)
+    assert started.status_code == 201, started.text
+    secret = started.json()["secret"]
+    confirmed = await client.post(
+        "/api/v1/me/two-factor/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=actor.headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    actor.totp_secret, actor.recovery_codes = secret, list(confirmed.json()["recovery_codes"])
+    return actor
 
 
 async def create_campaign(

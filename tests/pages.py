@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import PASSWORD, Actor
+from tests.helpers import PASSWORD, Actor, finish_page_log_in
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -25,10 +25,11 @@ async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
 
 
 async def log_in(browser: httpx.AsyncClient, actor: Actor) -> str:
-    """Log `browser` in as `actor` through the log-in form; returns the session's CSRF token (a new one: logging in
-    changes it)."""
+    """Log `browser` in as `actor` through the log-in form, and its code step for who has two-factor on (operators,
+    admins: a recovery code of theirs); returns the session's CSRF token (a new one: logging in changes it)."""
     token = await csrf_from(browser, "/login")
     answer = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
+    answer = await finish_page_log_in(browser, answer, actor)
     assert answer.status_code == 303, answer.text
     return await csrf_from(browser, "/")
 

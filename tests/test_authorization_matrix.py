@@ -44,9 +44,10 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.models import Campaign, Mail, Pledge, Space, Tier, User
+from campaigns.models import Campaign, Mail, Pledge, Space, SpaceOperator, Tier, User
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
+from campaigns.two_factor import begin_two_factor
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from payments import ledger
@@ -61,8 +62,11 @@ from tests.helpers import (
     Actor,
     create_space,
     drafted_campaign,
+    enrol_two_factor,
     launched_campaign,
+    make_admin,
     many_backers,
+    spend_recovery_code,
     stripe_event,
     stripe_signature,
 )
@@ -187,8 +191,7 @@ async def build_world(
 ) -> World:
     people = await many_backers(sessions, 7, "Person")
     admin, operator, other_operator, maker, other_maker, backer, other_backer = people
-    async with sessions.begin() as session:
-        await session.execute(update(User).where(User.id == uuid.UUID(admin.id)).values(is_admin=True))
+    await make_admin(sessions, admin)
     space_a = await create_space(client, admin)
     space_b = await create_space(client, admin)
     for space, person in ((space_a, operator), (space_b, other_operator)):
@@ -196,6 +199,7 @@ async def build_world(
             f"/api/v1/spaces/{space['id']}/operators", json={"email": person.email}, headers=admin.headers
         )
         assert added.status_code == 201, added.text
+        await enrol_two_factor(sessions, person)
     actors = {
         "backer": backer,
         "other_backer": other_backer,
@@ -304,6 +308,8 @@ def page(expect: str, target: Target, note: str = "", *, fresh_browser: bool = F
 
 
 PUBLIC = "200 200 200 200 200 200 200 200"
+ADMIN_PAGE = "303 403 403 403 403 403 403 200"
+ADMIN_FORM = "303 403 403 403 403 403 403 303"
 
 
 # Objects made anew for every cell of a row whose success changes them
@@ -420,8 +426,31 @@ async def new_operator(w: World, role: str) -> tuple[Params, Kwargs]:
 
 
 def own_credentials(w: World, role: str) -> tuple[Params, Kwargs]:
+    """Email and password, and for who has two-factor on (operators, admin) one of their recovery codes."""
     who = w.actors["other_backer" if role == "anonymous" else role]
-    return {}, {"json": {"email": who.email, "password": PASSWORD}}
+    otp = {"otp": spend_recovery_code(who)} if who.recovery_codes else {}
+    return {}, {"json": {"email": who.email, "password": PASSWORD} | otp}
+
+
+async def wrong_first_code(w: World, role: str) -> tuple[Params, Kwargs]:
+    """Set-up started anew for who has not two-factor yet, then a code that is not the app's."""
+    if role != "anonymous" and not w.actors[role].recovery_codes:
+        async with w.sessions.begin() as session:
+            await begin_two_factor(session, await session.get_one(User, uuid.UUID(w.id_of(role))))
+    return {}, {"json": {"code": "000000"}}
+
+
+async def wrong_first_code_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    await wrong_first_code(w, role)
+    return {}, {"data": {"code": "000000"}}
+
+
+async def extra_operator(w: World, role: str) -> tuple[Params, Kwargs]:
+    """A user newly made operator of space A, for removing again."""
+    async with w.sessions.begin() as session:
+        person = await insert_user(session, "Exop")
+        session.add(SpaceOperator(space_id=uuid.UUID(w.space_a["id"]), user_id=person.id))
+    return {"space_id": w.space_a["id"], "user_id": str(person.id)}, {}
 
 
 def new_user(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -544,9 +573,38 @@ def space_a(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "slug": w.space_a["slug"]}, {}
 
 
+def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    slug = f"space-{n()}"
+    return {}, {"data": {"name": slug, "slug": slug, "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": "300"}}
+
+
+def space_b_edit(w: World, role: str) -> tuple[Params, Kwargs]:
+    data = {"name": w.space_b["name"], "city": "Dongguan", "country": "CN", "sponsor_fee_bps": "300"}
+    return {"space_id": w.space_b["id"]}, {"data": data}
+
+
+async def new_operator_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, kwargs = await new_operator(w, role)
+    return params, {"data": kwargs["json"]}
+
+
+def a_user(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"user_id": w.id_of("other_backer")}, {}
+
+
+async def fresh_user(w: World, role: str) -> tuple[Params, Kwargs]:
+    async with w.sessions.begin() as session:
+        person = await insert_user(session, "Promoted")
+    return {"user_id": str(person.id)}, {}
+
+
 def login_form(w: World, role: str) -> tuple[Params, Kwargs]:
     who = w.actors["other_backer" if role == "anonymous" else role]
     return {}, {"data": {"email": who.email, "password": PASSWORD}}
+
+
+def login_code(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"data": {"code": "123456"}}
 
 
 def signup_form(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -672,8 +730,18 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/me/tokens/{{token_id}}"): api(
         "401 204 204 204 204 204 204 204", own_token, "a token of the role's own per cell"
     ),
+    # Two-factor: who has it on already (operators, admin) cannot start it again
+    ("POST", f"{A}/me/two-factor"): api("401 201 201 201 201 409 409 409", fixed()),
+    ("POST", f"{A}/me/two-factor/confirm"): api(
+        "401 422 422 422 422 409 409 409", wrong_first_code, "set-up started anew per cell"
+    ),
+    # The audit log: admins all of it, operators their spaces'
+    ("GET", f"{A}/audit"): api("401 403 403 403 403 200 200 200", fixed()),
     # Spaces
     ("POST", f"{A}/spaces"): api("401 403 403 403 403 403 403 201", new_space),
+    ("DELETE", f"{A}/spaces/{{space_id}}/operators/{{user_id}}"): api(
+        "401 403 403 403 403 403 403 204", extra_operator, "a new operator per cell"
+    ),
     ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),
     ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
@@ -823,7 +891,31 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 303 303 303 303 303 303 303", signup_form, "a browser of its own", fresh_browser=True
     ),
     ("GET", "/login"): page("200 303 303 303 303 303 303 303", fixed()),
-    ("POST", "/login"): page("303 303 303 303 303 303 303 303", login_form, "a browser of its own", fresh_browser=True),
+    ("POST", "/login"): page(
+        "303 303 303 303 303 200 200 200", login_form, "operators and admin: 200, the code step", fresh_browser=True
+    ),
+    ("POST", "/login/code"): page(
+        "401 401 401 401 401 401 401 401", login_code, "no password step before it", fresh_browser=True
+    ),
+    ("GET", "/me/two-factor"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/me/two-factor/start"): page("303 303 303 303 303 303 303 303", fixed()),
+    ("POST", "/me/two-factor/confirm"): page(
+        "303 422 422 422 422 303 303 303", wrong_first_code_form, "who has it on is sent to its page"
+    ),
+    ("GET", "/audit"): page("303 403 403 403 403 200 200 200", fixed()),
+    # Administration: the admin only
+    ("GET", "/admin"): page(ADMIN_PAGE, fixed()),
+    ("GET", "/admin/spaces/new"): page(ADMIN_PAGE, fixed()),
+    ("POST", "/admin/spaces"): page(ADMIN_FORM, new_space_form, "a new slug per cell"),
+    ("GET", "/admin/spaces/{space_id}"): page(ADMIN_PAGE, space_a),
+    ("POST", "/admin/spaces/{space_id}"): page(ADMIN_FORM, space_b_edit),
+    ("POST", "/admin/spaces/{space_id}/operators"): page(ADMIN_FORM, new_operator_form, "a new user per cell"),
+    ("POST", "/admin/spaces/{space_id}/operators/{user_id}/remove"): page(
+        ADMIN_FORM, extra_operator, "a new operator per cell"
+    ),
+    ("GET", "/admin/users"): page(ADMIN_PAGE, fixed()),
+    ("GET", "/admin/users/{user_id}/promote"): page(ADMIN_PAGE, a_user),
+    ("POST", "/admin/users/{user_id}/promote"): page(ADMIN_FORM, fresh_user, "a new user per cell"),
     ("POST", "/logout"): page("303 303 303 303 303 303 303 303", fixed(), "a browser of its own", fresh_browser=True),
     ("GET", "/forgot-password"): page(PUBLIC, fixed()),
     ("POST", "/forgot-password"): page(

@@ -8,7 +8,7 @@ from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page
-from tests.helpers import PASSWORD, Actor, create_space, make_admin, make_operator, sign_up
+from tests.helpers import PASSWORD, Actor, create_space, make_admin, make_operator, sign_up, spend_recovery_code
 
 
 async def log_in(page: Page, base: str, actor: Actor) -> None:
@@ -16,6 +16,9 @@ async def log_in(page: Page, base: str, actor: Actor) -> None:
     await page.get_by_label("Email").fill(actor.email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
+    if actor.recovery_codes:
+        await page.get_by_label("Code").fill(spend_recovery_code(actor))
+        await page.get_by_role("button", name="Log in").click()
     await expect(page.locator(".account-name")).to_be_visible()
 
 

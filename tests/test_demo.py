@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pyotp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +31,7 @@ from service.demo import (
     BACKER_EMAIL,
     CROWD_SIZE,
     DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
     FAILED_SLUG,
     FUNDED_BACKERS,
     FUNDED_SLUG,
@@ -122,7 +124,10 @@ async def test_the_demo_campaign_is_on_the_discover_page_and_its_page_renders(
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert (await client.get(f"/campaigns/{REVIEW_SLUG}")).status_code == 404
 
-    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
+    without_code = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD})
+    assert without_code.json()["type"] == "two-factor-required"
+    code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+    token = await client.post("/api/v1/tokens", json={"email": OPERATOR_EMAIL, "password": DEMO_PASSWORD, "otp": code})
     operator = {"Authorization": f"Bearer {token.json()['token']}"}
     queue = await client.get("/api/v1/campaigns?status=in_review", headers=operator)
     assert [c["slug"] for c in queue.json()["items"]] == [REVIEW_SLUG]

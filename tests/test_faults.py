@@ -24,7 +24,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from campaigns.models import Mail, Space, User
+from campaigns.models import Mail, Space
 from campaigns.notifications import DELIVER_MAIL
 from service.app import create_app
 from service.broker import DramatiqSender, ListSender, create_broker
@@ -34,7 +34,7 @@ from service.middleware import is_unavailable
 from service.migrations import migrate
 from service.settings import Settings, environment_of
 from service.sweep import sweep_once
-from tests.helpers import Actor, Inbox, confirm_card_setup, launched_campaign, sign_up
+from tests.helpers import Actor, Inbox, confirm_card_setup, launched_campaign, make_admin, sign_up
 
 pytestmark = pytest.mark.slow
 
@@ -132,9 +132,7 @@ async def test_postgresql_restarted_under_load_answers_503_never_500_and_recover
     sessions = create_sessionmaker(engine)
     try:
         async with app_client(replace(settings, database_url=database_url), ListSender()) as client:
-            admin = await sign_up(client, "Admin")
-            async with sessions.begin() as session:
-                await session.execute(update(User).where(User.email == admin.email).values(is_admin=True))
+            admin = await make_admin(sessions, await sign_up(client, "Admin"))
 
             answers: list[Answer] = []
             stop = asyncio.Event()

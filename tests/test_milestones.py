@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns.models import Campaign, Pledge, User
 from payments import ledger
 from payments.milestones import create_milestones
-from tests.helpers import Actor, create_space, make_admin, sign_up
+from tests.helpers import Actor, create_space, enrol_two_factor_by_api, make_admin, sign_up
 
 PLATFORM_BPS = 500
 SPONSOR_BPS = 300
@@ -38,6 +38,7 @@ async def add_operator(client: httpx.AsyncClient, admin: Actor, space_id: str, o
         f"/api/v1/spaces/{space_id}/operators", json={"email": operator.email}, headers=admin.headers
     )
     assert added.status_code == 201, added.text
+    await enrol_two_factor_by_api(client, operator)
 
 
 async def insert_campaign(

@@ -10,9 +10,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from campaigns.models import User
 from payments.gateway import StripeGateway
 from payments.models import Refund
 from service.broker import ListSender
@@ -27,6 +28,7 @@ from tests.money_helpers import (
     run_jobs,
     stripe_work,
 )
+from tests.test_audit import audit_rows
 from tests.test_disputes import deliver, dispute
 from tests.test_suspension import PAIR, funded_campaign
 
@@ -77,6 +79,16 @@ async def test_an_operator_refunds_part_then_the_rest_of_a_pledge_and_the_backer
         "requested_by": operator.id,
         "created_at": None,
         "finished_at": None,
+    }
+    [audited] = await audit_rows(stripe_client, operator, action="pledge.refund")
+    assert audited["actor_id"] == operator.id and audited["object_id"] == backing.id
+    assert audited["space_id"] == campaign["space_id"] and audited["client_address"] == "127.0.0.1"
+    assert audited["details"] | {"refund_id": None} == {
+        "campaign_id": cid,
+        "refund_id": None,
+        "amount": 5_000,
+        "currency": "CNY",
+        "reason": "One cup arrived cracked.",
     }
     async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
         await run_jobs(work, jobs)
@@ -192,6 +204,12 @@ async def test_only_the_sponsoring_space_and_admins_refund_and_a_disputed_pledge
     assert (await refund(stripe_client, maker, backings[0].id, body)).status_code == 403
     assert (await refund(stripe_client, stranger, backings[0].id, body)).status_code == 404
     assert (await refund(stripe_client, operator, str(uuid.uuid4()), body)).status_code == 404
+    # An admin acts on money only with two-factor on, as every operator action does.
+    bare_admin = await sign_up(stripe_client, "Ada")
+    async with sessions.begin() as session:
+        await session.execute(update(User).where(User.id == uuid.UUID(bare_admin.id)).values(is_admin=True))
+    without_code = await refund(stripe_client, bare_admin, backings[0].id, body)
+    assert without_code.status_code == 403 and without_code.json()["type"] == "two-factor-setup-required"
     no_reason = await refund(stripe_client, operator, backings[0].id, {"amount": 100})
     assert no_reason.status_code == 422 and [e["field"] for e in no_reason.json()["errors"]] == ["reason"]
 

@@ -16,7 +16,7 @@ from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.browser import LiveServer, console_errors, launch_browser, new_page, screenshot
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, spend_recovery_code
 from tests.money_helpers import amount_refunded_at_stripe, run_jobs, stripe_work
 from tests.pages import csrf_from, logged_in
 from tests.test_money_pages import funded_campaign as funded_books
@@ -144,6 +144,9 @@ async def test_the_refund_pages_work_in_chromium_at_phone_and_desktop_widths_in_
                     await page.locator("#field-email").fill(funded.operator.email)
                     await page.locator("#field-password").fill(PASSWORD)
                     await page.locator("form.form button[type=submit]").click()
+                    if funded.operator.recovery_codes:
+                        await page.locator("#field-code").fill(spend_recovery_code(funded.operator))
+                        await page.locator("form.form button[type=submit]").click()
                     await page.wait_for_url(live_server.url + "/")
                     response = await page.goto(live_server.url + listing)
                     assert response is not None and response.status == 200, (width, lang)

@@ -1,7 +1,7 @@
 """A campaign keeps the milestone plan it launched with (campaigns.milestone_plan); charges settled as failed after
 too long in doubt are found at once (ix_charge_attempts_doubt_expired)
 
-Revision ID: 0008_money_final
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06 23:00:00
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0008_money_final"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

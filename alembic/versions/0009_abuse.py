@@ -1,7 +1,7 @@
 """Throttles that grow their delay and say when they may be forgotten
 
-Revision ID: 0008_abuse
-Revises: 0008_money_final
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 23:55:00
 
 `blocked_until`: no attempt of the bucket is let through before it (log-in: a delay that doubles with each attempt
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0008_abuse"
-down_revision: str | None = "0008_money_final"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

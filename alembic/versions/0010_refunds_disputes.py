@@ -1,7 +1,7 @@
 """Disputes in the ledger, and refunds of one pledge asked for by a person
 
-Revision ID: 0008_refunds_disputes
-Revises: 0008_abuse
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 23:50:00
 
 The ledger gains two accounts, `disputed` (money a backer's bank has taken back while the dispute is open) and
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0008_refunds_disputes"
-down_revision: str | None = "0008_abuse"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

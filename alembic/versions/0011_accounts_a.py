@@ -1,7 +1,7 @@
 """Accounts: verified addresses, server-side sessions, mailed single-use links, tokens that expire and may be named
 
-Revision ID: 0008_accounts_a
-Revises: 0008_refunds_disputes
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 23:30:00
 
 Users who signed up before this migration keep working as they did, so they are taken as verified. Sessions held
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0008_accounts_a"
-down_revision: str | None = "0008_refunds_disputes"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

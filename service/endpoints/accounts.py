@@ -3,7 +3,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns import accounts
+from campaigns import accounts, two_factor
 from campaigns.models import User
 from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
 from service.api import json_response
@@ -24,6 +24,17 @@ async def authenticate_throttled(request: Request, email: str, password: str) ->
         user = await accounts.authenticate(session, email=email, password=password)
     await attempt.succeeded()
     return user
+
+
+async def second_factor_throttled(request: Request, user: User, otp: str | None) -> None:
+    """The one check between "the password is right" and a session or token: for a user with two-factor on, a fresh
+    code of their app or an unused recovery code. A code is counted like a password before it is judged (the same
+    buckets, service/throttle.py), and its count given back when it was right."""
+    attempt = await count_login_attempt(request, sessions_of(request), user.email) if otp else None
+    async with uow(request) as session:
+        await two_factor.check_second_factor(session, await session.get_one(User, user.id), otp)
+    if attempt is not None:
+        await attempt.succeeded()
 
 
 @api.route(
@@ -59,6 +70,7 @@ async def create_user(request: Request, body: UserCreate) -> Response:
 )
 async def create_token(request: Request, body: TokenCreate) -> Response:
     user = await authenticate_throttled(request, body.email, body.password)
+    await second_factor_throttled(request, user, body.otp)
     async with uow(request) as session:
         token = await accounts.issue_token(
             session,
@@ -93,5 +105,6 @@ async def me(request: Request) -> Response:
             name=user.name,
             email_verified=user.email_verified,
             roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
+            two_factor=two_factor.has_two_factor(user),
         )
     )

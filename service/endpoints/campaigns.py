@@ -31,7 +31,7 @@ from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from service.api import json_response
 from service.routes import api
-from service.web import current_user, optional_user, settings_of, uow
+from service.web import client_address, current_user, optional_user, settings_of, uow
 
 TAGS = ["campaigns"]
 
@@ -198,7 +198,12 @@ async def review_campaign(request: Request, body: ReviewCreate) -> Response:
     async with uow(request) as session:
         reviewer = await current_user(request, session)
         campaign = await review.review_campaign(
-            session, _campaign_ref(request), reviewer, body, base_url=settings_of(request).base_url
+            session,
+            _campaign_ref(request),
+            reviewer,
+            body,
+            base_url=settings_of(request).base_url,
+            client_address=client_address(request),
         )
         return await _campaign_response(session, campaign.id, reviewer, 200)
 

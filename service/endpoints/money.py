@@ -10,15 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns.errors import NotAllowed
 from campaigns.models import Campaign
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
-from campaigns.spaces import get_space, operates
+from campaigns.spaces import get_space
 from payments import ledger, milestones
 from payments.milestones import MilestoneFigures, PlannedMilestone
 from service.api import json_response
 from service.routes import api
-from service.web import current_user, uow
+from service.web import client_address, current_user, uow
 
 
 class LedgerOut(ResponseModel):
@@ -249,7 +248,11 @@ async def release_milestone(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         milestone = await milestones.release_milestone(
-            session, request.path_params["campaign_id"], request.path_params["milestone_id"], user
+            session,
+            request.path_params["campaign_id"],
+            request.path_params["milestone_id"],
+            user,
+            client_address=client_address(request),
         )
         out = await _figures_out(session, milestone.campaign_id, milestone.id)
     return json_response(out)
@@ -269,7 +272,12 @@ async def mark_payout_paid(request: Request, body: PayoutMark) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         payout = await milestones.mark_payout_paid(
-            session, request.path_params["campaign_id"], request.path_params["milestone_id"], user, body.bank_reference
+            session,
+            request.path_params["campaign_id"],
+            request.path_params["milestone_id"],
+            user,
+            body.bank_reference,
+            client_address=client_address(request),
         )
     return json_response(PayoutOut.model_validate(payout))
 
@@ -300,13 +308,12 @@ async def get_milestone_plan(request: Request) -> Response:
 async def set_milestone_plan(request: Request, body: MilestonePlanIn) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
-        space = await get_space(session, request.path_params["space_id"])
-        if not (user.is_admin or await operates(session, user, space.id)):
-            raise NotAllowed("Only an operator of the space or an admin sets its milestone plan.")
         plan = None
         if body.milestones is not None:
             plan = [PlannedMilestone(m.name, m.share_bps, m.unlocks_on) for m in body.milestones]
-        saved = milestones.set_milestone_plan(space, plan)
+        space, saved = await milestones.change_milestone_plan(
+            session, request.path_params["space_id"], user, plan, client_address=client_address(request)
+        )
     return json_response(_plan_out(space.id, plan is not None, saved))
 
 

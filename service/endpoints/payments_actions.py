@@ -21,7 +21,7 @@ from service.checkout import ask_for_new_card
 from service.endpoints.campaigns import campaign_out
 from service.endpoints.pledges import checkout_of, own_pledge_out
 from service.routes import api
-from service.web import current_user, uow
+from service.web import client_address, current_user, uow
 
 
 class SuspensionIn(RequestModel):
@@ -42,7 +42,13 @@ class SuspensionIn(RequestModel):
 async def suspend(request: Request, body: SuspensionIn) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
-        campaign, _due = await suspend_campaign(session, request.path_params["campaign_id"], user, reason=body.reason)
+        campaign, _due = await suspend_campaign(
+            session,
+            request.path_params["campaign_id"],
+            user,
+            reason=body.reason,
+            client_address=client_address(request),
+        )
         detail = await service.campaign_detail(session, campaign.id, user)
     return json_response(campaign_out(detail))
 
@@ -84,7 +90,12 @@ async def refund_one_pledge(request: Request, body: PledgeRefundIn) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
         refund = await refund_pledge(
-            session, request.path_params["pledge_id"], user, amount=body.amount, reason=body.reason
+            session,
+            request.path_params["pledge_id"],
+            user,
+            amount=body.amount,
+            reason=body.reason,
+            client_address=client_address(request),
         )
         out = RefundOut.model_validate(refund)
     return json_response(out, 201)

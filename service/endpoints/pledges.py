@@ -13,13 +13,14 @@ from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
 from campaigns.pledge_viewers import PledgeViewer
+from campaigns.pledges import HoldLimit
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
 from service.api import json_response
 from service.checkout import Checkout, confirm_pledge, start_pledge
 from service.routes import api
-from service.web import current_user, gateway_of, sender_of, sessions_of, uow
+from service.web import client_address, current_user, gateway_of, sender_of, sessions_of, settings_of, uow
 
 
 def checkout_of(request: Request) -> Checkout:
@@ -33,6 +34,10 @@ def own_pledge_out(
     would be shown nothing of the backer's)."""
     viewer = PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status="")
     return PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+
+
+def hold_limit_of(request: Request) -> HoldLimit:
+    return HoldLimit(client_address(request), settings_of(request).max_open_holds)
 
 
 @api.route(
@@ -56,6 +61,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         tier_id=body.tier_id,
         bonus=body.bonus,
         shipping_country=body.shipping_country,
+        hold_limit=hold_limit_of(request),
     )
     return json_response(own_pledge_out(request, pledge, backer), 201)
 

@@ -8,7 +8,7 @@ from campaigns.schemas import OperatorAdd, OperatorOut, PageQuery, SpaceCreate, 
 from campaigns.schemas_base import Page
 from service.api import json_response
 from service.routes import api
-from service.web import current_user, require_admin, uow
+from service.web import client_address, current_user, uow
 
 
 @api.route(
@@ -24,8 +24,8 @@ from service.web import current_user, require_admin, uow
 )
 async def create_space(request: Request, body: SpaceCreate) -> Response:
     async with uow(request) as session:
-        require_admin(await current_user(request, session))
-        space = await spaces.create_space(session, **body.model_dump())
+        admin = await current_user(request, session)
+        space = await spaces.create_space(session, admin, **body.model_dump(), client_address=client_address(request))
     return json_response(SpaceOut.model_validate(space), 201)
 
 
@@ -42,10 +42,28 @@ async def create_space(request: Request, body: SpaceCreate) -> Response:
 )
 async def add_operator(request: Request, body: OperatorAdd) -> Response:
     async with uow(request) as session:
-        require_admin(await current_user(request, session))
+        admin = await current_user(request, session)
         space = await spaces.get_space(session, request.path_params["space_id"])
-        user = await spaces.add_operator(session, space, body.email)
+        user = await spaces.add_operator(session, admin, space, body.email, client_address=client_address(request))
     return json_response(OperatorOut(space_id=space.id, user_id=user.id, email=user.email), 201)
+
+
+@api.route(
+    "DELETE",
+    "/spaces/{space_id}/operators/{user_id}",
+    summary="The user no longer operates the space (admin)",
+    status=204,
+    errors=(403,),
+    tags=["spaces"],
+)
+async def remove_operator(request: Request) -> Response:
+    async with uow(request) as session:
+        admin = await current_user(request, session)
+        space = await spaces.get_space(session, request.path_params["space_id"])
+        await spaces.remove_operator(
+            session, admin, space, request.path_params["user_id"], client_address=client_address(request)
+        )
+    return Response(status_code=204)
 
 
 @api.route(

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from campaigns.accounts import roles_of
 from campaigns.models import User
+from campaigns.two_factor import has_two_factor
 from service.i18n import babel_locale, gettext, ngettext
 from service.web import optional_user
 
@@ -26,6 +27,9 @@ async def viewer(request: Request, session: AsyncSession) -> User | None:
     if user is not None:
         roles = await roles_of(session, user)
         request.state.reviews = roles.admin or bool(roles.operator_of)
+        request.state.admin = roles.admin
+        # Operators and admins act only with two-factor on: every page tells them until they have set it up.
+        request.state.needs_two_factor = request.state.reviews and not has_two_factor(user)
     return user
 
 

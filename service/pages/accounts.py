@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from annotated_types import MinLen
@@ -9,13 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns import accounts
+from campaigns import accounts, two_factor
 from campaigns.errors import TooManyRequests
+from campaigns.ids import parse_id
+from campaigns.models import User
 from campaigns.schemas import TokenCreate, UserCreate
-from service.endpoints.accounts import authenticate_throttled, sign_up_throttled
+from service.endpoints.accounts import authenticate_throttled, second_factor_throttled, sign_up_throttled
 from service.i18n import gettext as _
 from service.pages import safe_next, validate_form, viewer, wait_message
 from service.web import end_signed_in_session, read_form, redirect, render, start_signed_in_session, uow
+
+# How long the code step of a log-in waits after the password was right.
+CODE_STEP_SECONDS = 5 * 60
 
 # Said on the form; the rule itself is the API's.
 PASSWORD_MIN_LENGTH = next(m.min_length for m in UserCreate.model_fields["password"].metadata if isinstance(m, MinLen))
@@ -30,7 +36,7 @@ def _form_page(
     form_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    values = {k: v for k, v in (values or {}).items() if k not in ("password", "csrf_token")}
+    values = {k: v for k, v in (values or {}).items() if k not in ("password", "code", "csrf_token")}
     next_url = safe_next(values.get("next") or request.query_params.get("next"))
     context = {
         "values": values,
@@ -110,7 +116,45 @@ async def login(request: Request) -> Response:
     except accounts.WrongCredentials:
         message = _("The email or the password is wrong.")
         return _form_page(request, "accounts/login.html", values=values, form_error=message, status=401)
-    # The credentials are right: from here on, this browser is signed in as `user`.
+    if two_factor.has_two_factor(user):
+        # Not signed in yet: the cookie remembers only whose password was right, and until when the code may come.
+        async with uow(request) as session:
+            await end_signed_in_session(request, session)
+        request.session["code_step"] = {"user_id": str(user.id), "until": int(time.time()) + CODE_STEP_SECONDS}
+        return _form_page(request, "accounts/login_code.html", values={"next": values.get("next", "")})
+    # The credentials are right (and no second factor is asked): from here on, this browser is signed in as `user`.
+    async with uow(request) as session:
+        await start_signed_in_session(request, session, user)
+    return redirect(safe_next(values.get("next")))
+
+
+async def login_code(request: Request) -> Response:
+    """The log-in's second step, for an account with two-factor on: the password was right moments ago."""
+    form = await read_form(request)
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    step = request.session.get("code_step") or {}
+    user_id = parse_id(step.get("user_id", "")) if isinstance(step, dict) else None
+    user = None
+    if user_id is not None and int(step.get("until", 0)) >= time.time():
+        async with uow(request) as session:
+            user = await session.get(User, user_id)
+    if user is None:
+        request.session.pop("code_step", None)
+        message = _("That took too long. Please log in again.")
+        return _form_page(request, "accounts/login.html", values=values, form_error=message, status=401)
+    code = values.get("code", "").strip()
+    if not code:
+        errors = {"code": _("This field is required.")}
+        return _form_page(request, "accounts/login_code.html", values=values, errors=errors, status=422)
+    try:
+        await second_factor_throttled(request, user, code)
+    except TooManyRequests as exc:
+        return _throttled(request, "accounts/login_code.html", values, exc)
+    except two_factor.TwoFactorRequired:
+        errors = {"code": _("That code is wrong or was used already. Enter the code your app shows now.")}
+        return _form_page(request, "accounts/login_code.html", values=values, errors=errors, status=401)
+    request.session.pop("code_step", None)
+    # The password and the code are right: from here on, this browser is signed in as `user`.
     async with uow(request) as session:
         await start_signed_in_session(request, session, user)
     return redirect(safe_next(values.get("next")))
@@ -128,5 +172,6 @@ routes = [
     Route("/signup", signup, methods=["POST"]),
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/code", login_code, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
 ]

@@ -39,6 +39,7 @@ from campaigns.pledges import (
     AlreadyPledged,
     NotLive,
     SoldOut,
+    TooManyOpenHolds,
     get_pledge,
     own_pledge,
     pledge_terms,
@@ -47,7 +48,7 @@ from campaigns.pledges import (
 )
 from payments.gateway import GatewayError
 from service.checkout import start_pledge
-from service.endpoints.pledges import checkout_of
+from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
 from service.i18n import money
 from service.pages import FieldMessages, country_name, validate_form, viewer
@@ -463,7 +464,14 @@ async def back(request: Request) -> Response:
             tier_id=checked.tier.id if checked.tier else None,
             bonus=checked.bonus,
             shipping_country=checked.shipping_country,
+            hold_limit=hold_limit_of(request),
         )
+    except TooManyOpenHolds:
+        message = _(
+            "Too many pledges from your connection are waiting for a card. Add the card to one of them, or cancel "
+            "one, then try again."
+        )
+        return _back_page(request, backing, values=values, form_error=message, status=409)
     except SoldOut:
         errors = {"tier": _("This reward has just sold out. Choose another one.")}
         async with uow(request) as session:

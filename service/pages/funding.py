@@ -46,7 +46,7 @@ from service.pages.escrow import (
     unlock_condition,
 )
 from service.pages.svg_charts import cumulative_chart, nice_ceiling
-from service.web import current_user, read_form, redirect, render, settings_of, uow
+from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 # Where the escrow desk stops listing: campaigns with something to act on, payouts already paid, campaigns followed.
 DESK_CAMPAIGNS = 100
@@ -540,7 +540,11 @@ async def release(request: Request) -> Response:
         async with uow(request) as session:
             operator = await current_user(request, session)
             await milestones.release_milestone(
-                session, _slug(request), str(request.path_params["milestone_id"]), operator
+                session,
+                _slug(request),
+                str(request.path_params["milestone_id"]),
+                operator,
+                client_address=client_address(request),
             )
     except Conflict as refused:
         return await _desk(request, action_error=_action_error(refused), status=409)
@@ -593,7 +597,14 @@ async def mark_paid(request: Request) -> Response:
     try:
         async with uow(request) as session:
             user = await current_user(request, session)
-            await milestones.mark_payout_paid(session, _slug(request), milestone_id, user, checked.bank_reference)
+            await milestones.mark_payout_paid(
+                session,
+                _slug(request),
+                milestone_id,
+                user,
+                checked.bank_reference,
+                client_address=client_address(request),
+            )
     except Conflict as refused:
         return await _desk(request, action_error=_action_error(refused), status=409)
     return redirect("/operator/milestones?done=paid#paid")

@@ -34,7 +34,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
-from service.web import current_user, read_form, redirect, render, settings_of, uow
+from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 QUEUE_LIMIT = 200
 PAST_DECISIONS = 50
@@ -209,6 +209,7 @@ async def record_review(request: Request) -> Response:
                 reviewer,
                 checked,
                 base_url=settings_of(request).base_url,
+                client_address=client_address(request),
             )
     except ValidationFailed as exc:
         return await _review_page(request, values=values, errors=_review_errors(exc), status=422)

@@ -34,7 +34,7 @@ from service.i18n import ngettext
 from service.pages import FieldMessages, viewer
 from service.pages.campaigns import status_label
 from service.pages.money_input import NumberInputError, minor_units
-from service.web import current_user, read_form, redirect, render, uow
+from service.web import client_address, current_user, read_form, redirect, render, uow
 
 # How many pledges and refunds the page lists.
 PLEDGES_SHOWN = 500
@@ -213,7 +213,9 @@ async def make_refund(request: Request) -> Response:
     try:
         async with uow(request) as session:
             user = await current_user(request, session)
-            await refund_pledge(session, str(pledge.id), user, amount=amount, reason=reason)
+            await refund_pledge(
+                session, str(pledge.id), user, amount=amount, reason=reason, client_address=client_address(request)
+            )
     except InvalidInput:
         message = _("Less is left to refund on this pledge now. Check the figures above and try again.")
         return await _refund_form(request, values=values, errors={"amount": message}, status=422)
