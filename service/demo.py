@@ -534,6 +534,7 @@ async def _approve_and_launch(session: AsyncSession, settings: Settings, demo: D
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,
+        client_address=None,
     )
     await service.launch_campaign(
         session, campaign.id, demo.maker, day_seconds=settings.day_seconds, base_url=settings.base_url
@@ -683,10 +684,15 @@ async def demo_funded_campaign(
     for milestone in await milestones.milestones_of(session, campaign.id):
         if milestone.unlocks_on in ("funded", "first_batch_confirmed"):
             await milestones.request_milestone(session, campaign.id, milestone.id, maker)
-            await milestones.release_milestone(session, campaign.id, milestone.id, demo.operator)
+            await milestones.release_milestone(session, campaign.id, milestone.id, demo.operator, client_address=None)
             if milestone.unlocks_on == "funded":
                 await milestones.mark_payout_paid(
-                    session, campaign.id, milestone.id, demo.operator, bank_reference="ICBC 2026-11-28 0042"
+                    session,
+                    campaign.id,
+                    milestone.id,
+                    demo.operator,
+                    bank_reference="ICBC 2026-11-28 0042",
+                    client_address=None,
                 )
     return campaign
 
