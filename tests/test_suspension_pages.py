@@ -146,6 +146,10 @@ async def test_escrow_releases_are_in_the_navigation_of_operators_and_admins_onl
             home = await browser.get("/")
         assert ('href="/operator/milestones"' in home.text) is sees, actor.name
         assert ("Escrow releases" in home.text) is sees, actor.name
+    async with logged_in(client, operator) as browser:
+        desk = await browser.get("/operator/milestones")
+    assert '<a href="/operator/milestones" aria-current="page">' in desk.text
+    assert '<a href="/operator" aria-current="page">' not in desk.text
 
 
 async def test_a_live_campaigns_manage_page_links_to_its_funding_page(
@@ -177,6 +181,7 @@ async def test_the_suspension_confirmation_reads_well_in_chromium_at_phone_and_d
                     await page.locator("form.form button[type=submit]").click()
                     await page.wait_for_url(live_server.url + "/")
                     await page.goto(live_server.url + page_path)
+                    await screenshot(page, f"/tmp/shots/suspension/form-{width}-{lang}.png")
                     await page.locator("#field-reason").fill(REASON)
                     await page.locator(f"form[action='{page_path}/suspend'] button[type=submit]").click()
                     await page.wait_for_selector(".confirm-card")
