@@ -90,6 +90,15 @@ async def test_an_operator_is_shown_what_the_backers_get_back_and_suspends_only_
     assert [job.actor_name for job in jobs.jobs].count(REFUND) == len(backings)
 
 
+async def test_the_escrow_desk_leads_the_operator_to_suspending_a_campaign_they_follow(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    funded = await booked_campaign(client, sessions)
+    async with logged_in(client, funded.operator) as browser:
+        desk = await browser.get("/operator/milestones")
+    assert f'href="/operator/campaigns/{funded.slug}#suspend-title"' in desk.text
+
+
 async def test_a_suspension_without_a_reason_is_refused_with_the_form_and_changes_nothing(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
