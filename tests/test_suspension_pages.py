@@ -99,6 +99,21 @@ async def test_the_escrow_desk_leads_the_operator_to_suspending_a_campaign_they_
     assert f'href="/operator/campaigns/{funded.slug}#suspend-title"' in desk.text
 
 
+async def test_a_live_campaigns_page_leads_its_operator_and_nobody_else_to_the_suspension_form(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, maker, operator = await launched_campaign(client, sessions)
+    backer = await sign_up(client, "Backer")
+    link = f'href="/operator/campaigns/{campaign["slug"]}#suspend-title"'
+    for actor, sees in ((operator, True), (maker, False), (backer, False)):
+        async with logged_in(client, actor) as browser:
+            shown_page = await browser.get(f"/campaigns/{campaign['slug']}")
+        assert (link in shown_page.text) is sees, actor.name
+    async with logged_in(client, operator) as browser:
+        form = await browser.get(f"/operator/campaigns/{campaign['slug']}")
+    assert 'id="suspend-title"' in form.text
+
+
 async def test_a_suspension_without_a_reason_is_refused_with_the_form_and_changes_nothing(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
