@@ -126,6 +126,21 @@ async def test_a_suspension_without_a_reason_is_refused_with_the_form_and_change
     assert await campaign_status(sessions, funded.campaign_id) == "funded"
 
 
+async def test_a_campaign_suspended_already_is_not_suspended_twice_and_the_page_says_why(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, operator = await launched_campaign(client, sessions)
+    page = f"/operator/campaigns/{campaign['slug']}"
+    async with logged_in(client, operator) as browser:
+        first = await post_form(browser, f"{page}/suspend", {"reason": REASON} | CONFIRMED, form_page=page)
+        again = await post_form(browser, f"{page}/suspend", {"reason": REASON}, form_page=page)
+    assert first.status_code == 303
+    assert again.status_code == 409
+    assert "The campaign cannot be suspended now: it has ended, or it was suspended already." in again.text
+    assert 'id="suspend-title"' not in again.text
+    assert await campaign_status(sessions, campaign["id"]) == "suspended"
+
+
 async def test_the_maker_and_another_spaces_operator_may_not_suspend(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
