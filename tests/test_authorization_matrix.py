@@ -1067,6 +1067,11 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
         "fresh funded campaign, milestone released",
     ),
+    ("POST", "/operator/campaigns/{slug}/suspend"): page(
+        "401 403 403 403 403 303 403 303",
+        with_funded(body=lambda t: {"data": {"reason": "The factory closed."} | CONFIRMED}),
+        "fresh funded campaign per cell, confirmed",
+    ),
     ("GET", "/operator/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("GET", "/operator/campaigns/{slug}/refunds"): page("303 403 403 403 403 200 403 200", on("funded")),
     ("GET", "/operator/campaigns/{slug}/pledges/{pledge_id}/refund"): page(

@@ -358,6 +358,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "back_url": f"{base}/back" if can_back else None,
         "is_maker": "maker" in detail.roles,
         "is_operator": "operator" in detail.roles,
+        # Its space's operators and admins suspend it from the operator's page of the campaign.
+        "suspend_url": f"/operator/campaigns/{campaign.slug}#suspend-title" if "suspend" in detail.actions else None,
     }
 
 

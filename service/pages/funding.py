@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from campaigns import lifecycle
 from campaigns.access import operated_spaces, roles_from
 from campaigns.errors import Conflict
 from campaigns.lifecycle import Role
@@ -449,6 +450,9 @@ async def _desk(
                 "fulfillment_url": f"/operator/campaigns/{campaign.slug}/fulfillment",
                 "escrow_url": f"/campaigns/{campaign.slug}/escrow",
                 "fulfilling": campaign.status in ("funded", "fulfilling", "fulfilled", "suspended"),
+                "suspend_url": f"/operator/campaigns/{campaign.slug}#suspend-title"
+                if "suspend" in lifecycle.allowed_actions(campaign.status, roles_from(campaign, user, operated))
+                else None,
             }
             for campaign in followed
         ],

@@ -1,6 +1,7 @@
 """The operator's dashboard: the campaigns waiting for review in the spaces they operate, the review form with the
 vetting checklist, and the decisions they made before. The decision is recorded by campaigns.review.review_campaign,
-the function the JSON API calls."""
+the function the JSON API calls. The same page suspends a campaign the space sponsors, with a reason, asked once more
+with what the backers get back; payments.refunds.suspend_campaign (the API's own) does it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ from starlette.routing import Route
 from campaigns import lifecycle, review, service
 from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
-from campaigns.errors import NotFound, ValidationFailed
-from campaigns.models import Campaign, CampaignEvent, Review, Space
+from campaigns.errors import Conflict, NotFound, ValidationFailed
+from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
+from payments import ledger
+from payments.closing import WAITING_PLEDGE_STATUSES
+from payments.refunds import suspend_campaign
+from service.endpoints.payments_actions import SuspensionIn
 from service.i18n import gettext as _
-from service.pages import FieldMessages, viewer
+from service.i18n import money, ngettext
+from service.pages import FieldMessages, validate_form, viewer
 from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
@@ -34,6 +40,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 QUEUE_LIMIT = 200
@@ -118,7 +125,12 @@ async def queue(request: Request) -> Response:
 
 
 async def _review_page(
-    request: Request, *, values: dict[str, str] | None = None, errors: FieldMessages | None = None, status: int = 200
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FieldMessages | None = None,
+    action_error: str | None = None,
+    status: int = 200,
 ) -> Response:
     slug = str(request.path_params["slug"])
     async with uow(request) as session:
@@ -158,6 +170,9 @@ async def _review_page(
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
         },
         "can_review": "approve" in detail.actions,
+        "can_suspend": "suspend" in detail.actions,
+        "suspended": request.query_params.get("done") == "suspended" and campaign.status == "suspended",
+        "action_error": action_error,
         "is_maker": "maker" in detail.roles,
         "reviews": [review_view(row, people) for row in reversed(history)],
         "checklist_items": list(checklist_labels().items()),
@@ -216,8 +231,91 @@ async def record_review(request: Request) -> Response:
     return redirect(f"/operator?done={checked.decision}")
 
 
+# Suspension
+
+
+def _suspension_question(campaign: Campaign, due: dict[uuid.UUID, int], waiting: int, reason: str) -> Confirmation:
+    refunded = sum(due.values())
+    consequences = [
+        _("The campaign stops at once: no more pledges or charges, and the milestones not yet released are cancelled."),
+        ngettext(
+            "%(amount)s still in escrow goes back to %(num)d backer.",
+            "%(amount)s still in escrow goes back to %(num)d backers, in proportion to what each paid.",
+            len(due),
+        )
+        % {"amount": money(refunded, campaign.currency), "num": len(due)}
+        if due
+        else _("Escrow holds nothing to refund: no money goes back to the backers."),
+    ]
+    if waiting:
+        consequences.append(
+            ngettext(
+                "%(num)d pledge not charged yet is cancelled; its card is never charged.",
+                "%(num)d pledges not charged yet are cancelled; their cards are never charged.",
+                waiting,
+            )
+            % {"num": waiting}
+        )
+    consequences += [
+        _("The maker and every backer are told by mail, with your reason: “%(reason)s”.") % {"reason": reason},
+        _("A suspended campaign cannot be started again."),
+    ]
+    return Confirmation(
+        title=_("Suspend “%(title)s”?") % {"title": campaign.title},
+        subject=campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, suspend the campaign"),
+        back_url=f"/operator/campaigns/{campaign.slug}",
+    )
+
+
+async def _waiting_pledges(session: AsyncSession, campaign_id: uuid.UUID) -> int:
+    """The pledges the suspension cancels before any charge."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Pledge)
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
+    )
+    return int(count or 0)
+
+
+async def suspend(request: Request) -> Response:
+    slug = str(request.path_params["slug"])
+    form = await read_form(request)
+    reason = form.get("reason")
+    values = {"reason": reason.strip() if isinstance(reason, str) else ""}
+    checked = validate_form(SuspensionIn, values)
+    if isinstance(checked, dict):
+        if "reason" in checked and not values["reason"]:
+            checked = {"reason": _("Give the reason: the maker and every backer read it.")}
+        return await _review_page(request, values=values, errors=checked, status=422)
+    if not is_confirmed(form):
+        question = None
+        async with uow(request) as session:
+            user = await viewer(request, session)
+            if user is None:
+                return redirect("/login?next=" + quote(f"/operator/campaigns/{slug}"))
+            detail = await service.campaign_detail(session, slug, user)
+            if "suspend" in detail.actions:
+                # The same figures the suspension refunds, from the same function, escrow locked while they are read.
+                due = await ledger.escrow_refunds_due(session, detail.campaign)
+                waiting = await _waiting_pledges(session, detail.campaign.id)
+                question = _suspension_question(detail.campaign, due, waiting, checked.reason)
+        if question is not None:
+            return ask_first(request, form, question)
+    try:
+        async with uow(request) as session:
+            user = await current_user(request, session)
+            await suspend_campaign(session, slug, user, reason=checked.reason, client_address=client_address(request))
+    except Conflict:
+        message = _("The campaign cannot be suspended now: it has ended, or it was suspended already.")
+        return await _review_page(request, values=values, action_error=message, status=409)
+    return redirect(f"/operator/campaigns/{slug}?done=suspended")
+
+
 routes = [
     Route("/operator", queue, methods=["GET"]),
     Route("/operator/campaigns/{slug}", review_form, methods=["GET"]),
     Route("/operator/campaigns/{slug}", record_review, methods=["POST"]),
+    Route("/operator/campaigns/{slug}/suspend", suspend, methods=["POST"]),
 ]
