@@ -3,7 +3,6 @@ fulfillment and one that failed, with a crowd of backers whose pledges agree wit
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +41,7 @@ from service.demo import (
     load_demo,
 )
 from service.settings import Settings
+from tests.pages import CSRF_INPUT, csrf_from, new_browser
 
 COUNTED = (
     User,
@@ -62,7 +62,6 @@ COUNTED = (
     Milestone,
     Payout,
 )
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def counts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
@@ -247,14 +246,16 @@ async def test_the_demo_has_a_failed_campaign_and_one_waiting_for_review(
 
 @asynccontextmanager
 async def browser_of(client: httpx.AsyncClient, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own (its own cookies) on the app, logged in as `email` through the form."""
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as browser:
-        form = await browser.get("/login")
-        token = CSRF_INPUT.search(form.text)
-        assert token is not None
-        answer = await browser.post(
-            "/login", data={"csrf_token": token.group(1), "email": email, "password": DEMO_PASSWORD}
-        )
+    """A browser of its own on the app, logged in as `email` through the form; the demo's operator and admin answer
+    the code step with the demo's published authenticator key, as the README tells a newcomer to."""
+    async with new_browser(client) as browser:
+        token = await csrf_from(browser, "/login")
+        answer = await browser.post("/login", data={"csrf_token": token, "email": email, "password": DEMO_PASSWORD})
+        if answer.status_code == 200 and 'action="/login/code"' in answer.text:
+            code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+            step = CSRF_INPUT.search(answer.text)
+            assert step is not None
+            answer = await browser.post("/login/code", data={"csrf_token": step.group(1), "code": code})
         assert answer.status_code == 303, answer.text
         yield browser
 
