@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from babel.numbers import format_percent
 from pydantic import BaseModel, ValidationError
@@ -39,6 +39,13 @@ def safe_next(value: object, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return value
+
+
+def welcomed(path: str) -> str:
+    """`path` (already safe) marked so that the page it opens greets a newly signed-up person once."""
+    parts = urlsplit(path)
+    query = f"{parts.query}&welcome=1" if parts.query else "welcome=1"
+    return urlunsplit(("", "", parts.path, query, parts.fragment))
 
 
 def validate_form(model: type[M], values: dict[str, str], *, invalid: FieldMessages | None = None) -> M | FieldMessages:
