@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import uuid
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns.models import Campaign
 from tests.helpers import PASSWORD, launched_campaign, sign_up
 from tests.pages import csrf_from, log_in, new_browser
 
@@ -86,3 +90,48 @@ async def test_sign_up_and_log_in_never_send_anyone_to_another_site(
         await log_in(browser, backer)
         already = await browser.get("/login?next=" + quote(evil, safe=""))
         assert already.status_code == 303 and already.headers["location"] == "/"
+
+
+async def cancelled_pledge(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], browser: httpx.AsyncClient
+) -> tuple[dict[str, Any], str]:
+    """A live campaign, whose backer (logged in on `browser`) chose a reward, then cancelled the pledge."""
+    campaign, _maker, _operator = await launched_campaign(client, sessions)
+    token = await log_in(browser, await sign_up(client, "Fay"))
+    form = {"csrf_token": token, "tier": campaign["tiers"][0]["id"], "bonus": "", "shipping_country": "CN"}
+    chosen = await browser.post(f"/campaigns/{campaign['slug']}/back", data=form | {"action": "pledge"})
+    assert chosen.status_code == 303, chosen.text
+    pledge_path = chosen.headers["location"].removesuffix("/card")
+    cancelled = await browser.post(f"{pledge_path}/cancel", data={"csrf_token": token, "confirm": "yes"})
+    assert cancelled.status_code == 303, cancelled.text
+    return campaign, token
+
+
+async def test_a_cancelled_pledge_offers_to_back_again_while_the_campaign_is_live(
+    stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with new_browser(stripe_client) as browser:
+        campaign, token = await cancelled_pledge(stripe_client, sessions, browser)
+        back_again = f'href="/campaigns/{campaign["slug"]}/back">Back again</a>'
+        assert back_again in (await browser.get("/me/pledges")).text
+        chinese = await browser.get("/me/pledges", headers=CHINESE)
+        assert f'href="/campaigns/{campaign["slug"]}/back">再次支持</a>' in chinese.text
+
+        form = {"csrf_token": token, "tier": campaign["tiers"][1]["id"], "bonus": "", "shipping_country": "CN"}
+        again = await browser.post(f"/campaigns/{campaign['slug']}/back", data=form | {"action": "pledge"})
+        assert again.status_code == 303, again.text
+        assert ">Back again</a>" not in (await browser.get("/me/pledges")).text
+
+
+async def test_a_cancelled_pledge_does_not_offer_to_back_a_campaign_that_has_ended(
+    stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with new_browser(stripe_client) as browser:
+        campaign, _token = await cancelled_pledge(stripe_client, sessions, browser)
+        assert ">Back again</a>" in (await browser.get("/me/pledges")).text
+        async with sessions.begin() as session:
+            await session.execute(
+                update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status="unsuccessful")
+            )
+        mine = await browser.get("/me/pledges")
+        assert mine.status_code == 200 and ">Back again</a>" not in mine.text
