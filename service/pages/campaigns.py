@@ -365,6 +365,21 @@ def _image_view(image: CampaignImage, title: str) -> dict[str, Any]:
     return {"url": image_url(image), "width": image.width, "height": image.height, "alt": title}
 
 
+# Open Graph names a language with its territory.
+OPEN_GRAPH_LOCALES = {"en": "en_US", "zh_CN": "zh_CN"}
+
+
+def share_preview(view: Mapping[str, Any], *, base_url: str, locale: str) -> dict[str, Any]:
+    """What a link to the campaign shows when shared (Open Graph and Twitter card): absolute addresses only."""
+    own = OPEN_GRAPH_LOCALES.get(locale, locale)
+    return {
+        "url": base_url + view["url"],
+        "image": base_url + view["cover"]["url"] if view["cover"] else None,
+        "locale": own,
+        "alternate_locales": [other for other in OPEN_GRAPH_LOCALES.values() if other != own],
+    }
+
+
 def _anonymous_page_cache(request: Request) -> PageCache | None:
     """The cache, when this request sees the page exactly as every anonymous visitor does (a plain GET, nobody
     signed in); the page then shows no CSRF token, no name and no flash, and its headers come from the middleware."""
@@ -405,6 +420,9 @@ async def campaign_page(request: Request) -> Response:
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
     view["updates"] = _updates_view(posted)
+    view["share"] = share_preview(
+        view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
+    )
     response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds
