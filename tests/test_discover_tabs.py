@@ -79,6 +79,7 @@ async def test_discover_shows_live_funded_and_recently_successful_campaigns_in_t
     chinese = await stripe_client.get("/campaigns?tab=recent&lang=zh_CN")
     assert shown(chinese) == [slugs["recent"]]
     assert "近期成功" in chinese.text and "即将结束" in chinese.text and "支持者最多" in chinese.text
+    assert "最近两个月内达到目标的项目" in chinese.text and "Projects that reached their goal" not in chinese.text
 
 
 async def test_discover_sorts_by_newest_ending_soon_and_most_backed(
