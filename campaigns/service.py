@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import UnaryExpression
 
 from campaigns import lifecycle
 from campaigns.access import campaign_for, move_campaign, operated_spaces, roles_from, visible_campaign, visible_to
@@ -371,3 +373,71 @@ async def _details(
             )
         )
     return details
+
+
+# Discover: which campaigns a tab shows and in what order.
+
+DISCOVER_TABS = ("live", "funded", "recent")
+DISCOVER_SORTS = ("newest", "ending", "backed")
+# Campaigns that reached their goal and closed; "recently" is within this many days of their deadline.
+SUCCEEDED_STATUSES = ("successful", "funded", "fulfilling", "fulfilled")
+RECENTLY_SUCCESSFUL_DAYS = 60
+
+
+async def discover_campaigns(
+    session: AsyncSession,
+    viewer: User | None,
+    *,
+    tab: str,
+    sort: str,
+    space_ids: Sequence[uuid.UUID] | None = None,
+    q: str | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[CampaignDetail], bool]:
+    """One page of a Discover tab, and whether more follow.
+
+    Tabs: "live" (taking pledges), "funded" (live and already at their goal), "recent" (closed at their goal within
+    RECENTLY_SUCCESSFUL_DAYS). Sorts: "newest" launched, "ending" soonest deadline (latest for closed ones), "backed"
+    by most backers. `space_ids` None: every space.
+    """
+    totals = (
+        select(
+            Pledge.campaign_id.label("campaign_id"),
+            func.sum(Pledge.amount).label("pledged"),
+            func.count(distinct(Pledge.backer_id)).label("backers"),
+        )
+        .where(Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
+        .group_by(Pledge.campaign_id)
+        .subquery()
+    )
+    pledged, backers = func.coalesce(totals.c.pledged, 0), func.coalesce(totals.c.backers, 0)
+    query = select(Campaign).outerjoin(totals, totals.c.campaign_id == Campaign.id).where(visible_to(viewer))
+    if tab == "funded":
+        query = query.where(Campaign.status == "live", pledged >= Campaign.goal)
+    elif tab == "recent":
+        since = func.now() - func.make_interval(0, 0, 0, RECENTLY_SUCCESSFUL_DAYS)
+        query = query.where(Campaign.status.in_(SUCCEEDED_STATUSES), Campaign.ends_at >= since)
+    else:
+        query = query.where(Campaign.status == "live")
+    if space_ids is not None:
+        query = query.where(Campaign.space_id.in_(space_ids))
+    if q:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
+        query = query.where(
+            or_(Campaign.title.ilike(pattern, escape="\\"), Campaign.summary.ilike(pattern, escape="\\"))
+        )
+    order: list[UnaryExpression[Any]]
+    if sort == "ending":
+        deadline = Campaign.ends_at.desc() if tab == "recent" else Campaign.ends_at.asc()
+        order = [deadline.nulls_last()]
+    elif sort == "backed":
+        order = [backers.desc()]
+    else:
+        order = [Campaign.launched_at.desc().nulls_last()]
+    order += [Campaign.created_at.desc(), Campaign.id.desc()]
+    rows = list((await session.scalars(query.order_by(*order).limit(limit + 1).offset(offset))).all())
+    operated = await operated_spaces(session, viewer)
+    shown = rows[:limit]
+    roles = {campaign.id: roles_from(campaign, viewer, operated) for campaign in shown}
+    return await _details(session, shown, roles), len(rows) > limit

@@ -31,6 +31,8 @@ async def test_a_backer_pledges_with_a_card_in_the_browser_after_a_declined_one(
         async with launch_browser() as browser, new_page(browser, width=375, height=740) as page:
             errors = console_errors(page)
             await page.goto(f"{server.url}/campaigns/{campaign['slug']}/back?tier={early_bird}")
+            # Someone logged out is offered sign-up first; a returning backer follows its "Log in" link.
+            await page.locator(".auth-page").get_by_role("link", name="Log in").click()
             await page.get_by_label("Email").fill(backer.email)
             await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Log in").click()

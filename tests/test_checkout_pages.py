@@ -258,7 +258,7 @@ async def test_the_checkout_asks_to_log_in_and_refuses_closed_campaigns_and_make
     path = f"/campaigns/{campaign['slug']}/back"
     away = await stripe_client.get(f"{path}?tier={early_bird}")
     assert away.status_code == 303
-    assert away.headers["location"] == f"/login?next=%2Fcampaigns%2F{campaign['slug']}%2Fback%3Ftier%3D{early_bird}"
+    assert away.headers["location"] == f"/signup?next=%2Fcampaigns%2F{campaign['slug']}%2Fback%3Ftier%3D{early_bird}"
 
     async with another_browser(stripe_client, maker) as (browser, token):
         own = await browser.get(path)

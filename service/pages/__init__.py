@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from babel.numbers import format_percent
 from pydantic import BaseModel, ValidationError
@@ -43,6 +44,19 @@ def safe_next(value: object, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return value
+
+
+# The pages that greet someone who has just signed up: the reward's back page, where "Back this project" sends them.
+GREETING_PAGE = re.compile(r"/campaigns/[^/]+/back")
+
+
+def welcomed(path: str) -> str:
+    """`path` (already safe), marked so that a greeting page welcomes the newly signed-up person; others unchanged."""
+    parts = urlsplit(path)
+    if not GREETING_PAGE.fullmatch(parts.path):
+        return path
+    query = f"{parts.query}&welcome=1" if parts.query else "welcome=1"
+    return urlunsplit(("", "", parts.path, query, parts.fragment))
 
 
 def validate_form(model: type[M], values: dict[str, str], *, invalid: FieldMessages | None = None) -> M | FieldMessages:

@@ -17,7 +17,7 @@ from campaigns.models import User
 from campaigns.schemas import TokenCreate, UserCreate
 from service.endpoints.accounts import authenticate_throttled, second_factor_throttled, sign_up_throttled
 from service.i18n import gettext as _
-from service.pages import safe_next, validate_form, viewer, wait_message
+from service.pages import safe_next, validate_form, viewer, wait_message, welcomed
 from service.web import end_signed_in_session, read_form, redirect, render, start_signed_in_session, uow
 
 # How long the code step of a log-in waits after the password was right.
@@ -93,7 +93,7 @@ async def signup(request: Request) -> Response:
     except accounts.EmailTaken:
         errors = {"email": _("An account with this email exists already. Log in instead.")}
         return _form_page(request, "accounts/signup.html", values=values, errors=errors, status=409)
-    return redirect(safe_next(values.get("next")))
+    return redirect(welcomed(safe_next(values.get("next"))))
 
 
 async def login_form(request: Request) -> Response:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date, format_skeleton, format_time
 from markupsafe import Markup
@@ -25,7 +26,6 @@ from campaigns import service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
-from campaigns.pagination import Cursor
 from campaigns.story import render_story
 from service.i18n import babel_locale
 from service.i18n import gettext as _
@@ -234,26 +234,17 @@ async def every_space(session: AsyncSession) -> list[Space]:
             return sorted(found, key=lambda space: space.name.casefold())
 
 
-async def _live_in_spaces(
-    session: AsyncSession, user: User | None, sponsors: Sequence[Space], *, q: str | None, cursor: str | None
-) -> tuple[list[service.CampaignDetail], str | None]:
-    """Live campaigns of several spaces (a city's), newest first, paged like one list.
+def discover_tabs() -> dict[str, str]:
+    return {"live": _("Live"), "funded": _("Funded"), "recent": _("Recently successful")}
 
-    Each space's list is asked for the page after the same cursor; the newest of their union is the page, and the
-    last of it is the next cursor, so paging stays exact whatever the spaces.
-    """
-    merged: list[service.CampaignDetail] = []
-    for space in sponsors:
-        page, _next = await service.list_campaigns(
-            session, user, status="live", space_id=space.id, q=q, limit=CARDS_PER_PAGE, cursor=cursor
-        )
-        merged.extend(page)
-    merged.sort(key=lambda detail: (detail.campaign.created_at, detail.campaign.id), reverse=True)
-    if len(merged) <= CARDS_PER_PAGE:
-        return merged, None
-    shown = merged[:CARDS_PER_PAGE]
-    last = shown[-1].campaign
-    return shown, Cursor(last.created_at, last.id).encode()
+
+def discover_sorts() -> dict[str, str]:
+    return {"newest": _("Newest"), "ending": _("Ending soon"), "backed": _("Most backed")}
+
+
+def _page_number(value: str | None) -> int:
+    """The page asked for; anything but a sensible whole number is the first page."""
+    return int(value) if value and value.isdigit() and 0 < int(value) <= 10_000 else 1
 
 
 async def discover(request: Request) -> Response:
@@ -263,10 +254,12 @@ async def discover(request: Request) -> Response:
         "space": params.get("space") or "",
         "city": params.get("city") or "",
     }
+    tab = params.get("tab") if params.get("tab") in service.DISCOVER_TABS else "live"
+    sort = params.get("sort") if params.get("sort") in service.DISCOVER_SORTS else "newest"
+    page = _page_number(params.get("page"))
     checked = validate_form(CampaignListQuery, {"q": wanted["q"]})
     errors = checked if isinstance(checked, dict) else {}
     q = checked.q if isinstance(checked, CampaignListQuery) else None
-    cursor = params.get("cursor") or None
     async with uow(request) as session:
         user = await viewer(request, session)
         all_spaces = await every_space(session)
@@ -277,24 +270,37 @@ async def discover(request: Request) -> Response:
             chosen = [space for space in chosen if space.city.casefold() == wanted["city"].casefold()]
         # A search that cannot run shows its message, not every campaign.
         details: list[service.CampaignDetail] = []
-        next_cursor: str | None = None
-        if not errors and (wanted["space"] or wanted["city"]):
-            details, next_cursor = await _live_in_spaces(session, user, chosen, q=q or None, cursor=cursor)
-        elif not errors:
-            details, next_cursor = await service.list_campaigns(
-                session, user, status="live", q=q or None, limit=CARDS_PER_PAGE, cursor=cursor
+        more = False
+        if not errors:
+            details, more = await service.discover_campaigns(
+                session,
+                user,
+                tab=str(tab),
+                sort=str(sort),
+                space_ids=[space.id for space in chosen] if wanted["space"] or wanted["city"] else None,
+                q=q or None,
+                limit=CARDS_PER_PAGE,
+                offset=(page - 1) * CARDS_PER_PAGE,
             )
         cards = await campaign_cards(session, details, day_seconds=settings_of(request).day_seconds)
     cities = sorted({space.city for space in all_spaces}, key=str.casefold)
-    next_query = {key: value for key, value in wanted.items() if value} | {"cursor": next_cursor or ""}
+    kept = {key: value for key, value in wanted.items() if value}
+    in_order = kept | ({"sort": sort} if sort != "newest" else {})
     context = {
         "cards": cards,
         "values": wanted,
         "errors": errors,
         "filtered": any(wanted.values()),
+        "tab": tab,
+        "sort": sort,
+        "tabs": [
+            (key, label, urlencode(in_order | ({"tab": key} if key != "live" else {})))
+            for key, label in discover_tabs().items()
+        ],
+        "sorts": discover_sorts(),
         "space_options": [("", _("All makerspaces"))] + [(space.slug, space.name) for space in all_spaces],
         "city_options": [("", _("All cities"))] + [(city, city) for city in cities],
-        "next_query": next_query if next_cursor else None,
+        "next_query": urlencode(in_order | {"tab": tab, "page": page + 1}) if more else None,
     }
     return render(request, "campaigns/discover.html", context, status=422 if errors else 200)
 
@@ -367,6 +373,21 @@ def _image_view(image: CampaignImage, title: str) -> dict[str, Any]:
     return {"url": image_url(image), "width": image.width, "height": image.height, "alt": title}
 
 
+# Open Graph names a language with its territory.
+OPEN_GRAPH_LOCALES = {"en": "en_US", "zh_CN": "zh_CN"}
+
+
+def share_preview(view: Mapping[str, Any], *, base_url: str, locale: str) -> dict[str, Any]:
+    """What a link to the campaign shows when shared (Open Graph and Twitter card): absolute addresses only."""
+    own = OPEN_GRAPH_LOCALES.get(locale, locale)
+    return {
+        "url": base_url + view["url"],
+        "image": base_url + view["cover"]["url"] if view["cover"] else None,
+        "locale": own,
+        "alternate_locales": [other for other in OPEN_GRAPH_LOCALES.values() if other != own],
+    }
+
+
 def _anonymous_page_cache(request: Request) -> PageCache | None:
     """The cache, when this request sees the page exactly as every anonymous visitor does (a plain GET, nobody
     signed in); the page then shows no CSRF token, no name and no flash, and its headers come from the middleware."""
@@ -407,6 +428,9 @@ async def campaign_page(request: Request) -> Response:
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
     view["updates"] = _updates_view(posted)
+    view["share"] = share_preview(
+        view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
+    )
     response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds

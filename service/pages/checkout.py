@@ -364,6 +364,12 @@ def login_redirect(request: Request) -> Response:
     return redirect("/login?next=" + quote(target, safe=""))
 
 
+def signup_redirect(request: Request) -> Response:
+    """Someone not signed in who wants to back is most likely new here: sign-up first, log-in one link away."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect("/signup?next=" + quote(target, safe=""))
+
+
 # Step 1: the choice
 
 
@@ -408,6 +414,7 @@ def _back_page(
         "is_maker": backing.is_maker,
         "closed": closed,
         "hold_minutes": max(1, settings_of(request).pledge_hold_seconds // 60),
+        "welcome": request.query_params.get("welcome") == "1",
     }
     return render(request, "checkout/back.html", context, status=status)
 
@@ -424,7 +431,7 @@ async def back_form(request: Request) -> Response:
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
-            return login_redirect(request)
+            return signup_redirect(request)
         backing = await load_backing(session, request.path_params["slug"], user)
         existing = await holding_pledge(session, backing.campaign.id, user)
     values = _initial_values(request, backing.tiers)
@@ -442,7 +449,7 @@ async def back(request: Request) -> Response:
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
-            return login_redirect(request)
+            return signup_redirect(request)
         backing = await load_backing(session, request.path_params["slug"], user)
         existing = await holding_pledge(session, backing.campaign.id, user)
     if not taking_pledges(backing.campaign):

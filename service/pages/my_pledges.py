@@ -42,6 +42,7 @@ from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.checkout import (
+    HOLDING_STATUSES,
     Backing,
     campaign_facts,
     choice_form,
@@ -172,10 +173,21 @@ def addresses_locked(campaign: Campaign, now: datetime) -> bool:
 
 
 def next_step(
-    pledge: Pledge, campaign: Campaign, tier: Tier | None, shipment: Shipment | None, now: datetime
+    pledge: Pledge,
+    campaign: Campaign,
+    tier: Tier | None,
+    shipment: Shipment | None,
+    now: datetime,
+    *,
+    backs_it_already: bool = False,
 ) -> dict[str, Any] | None:
-    """The one thing the backer should do (or know) next about this pledge."""
+    """The one thing the backer should do (or know) next about this pledge. `backs_it_already`: the backer holds
+    another pledge in the same campaign (so a cancelled one does not offer to back again)."""
     url = f"/me/pledges/{pledge.id}"
+    if pledge.status == "cancelled":
+        if backs_it_already or not taking_pledges(campaign):
+            return None
+        return {"kind": "back-again", "label": _("Back again"), "url": f"/campaigns/{campaign.slug}/back"}
     if pledge.status == "requires_payment_method":
         if not taking_pledges(campaign):
             return None
@@ -218,6 +230,15 @@ async def my_pledges(request: Request) -> Response:
             s.pledge_id: s
             for s in await session.scalars(select(Shipment).where(Shipment.pledge_id.in_([p.id for p in rows])))
         }
+        backed = set(
+            await session.scalars(
+                select(Pledge.campaign_id).where(
+                    Pledge.backer_id == user.id,
+                    Pledge.campaign_id.in_(campaigns.keys()),
+                    Pledge.status.in_(HOLDING_STATUSES),
+                )
+            )
+        )
     now = datetime.now(UTC)
     items = []
     for pledge in rows:
@@ -236,7 +257,9 @@ async def my_pledges(request: Request) -> Response:
                 "status_label": status_label(pledge.status),
                 "badge": status_badge(pledge.status),
                 "explanation": status_explanation(pledge, campaign, shipped.get(pledge.id)),
-                "next": next_step(pledge, campaign, tier, shipped.get(pledge.id), now),
+                "next": next_step(
+                    pledge, campaign, tier, shipped.get(pledge.id), now, backs_it_already=campaign.id in backed
+                ),
                 "closed": pledge.status in ("cancelled", "dropped"),
             }
         )
