@@ -12,9 +12,9 @@ from playwright.async_api import Page
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Product, Tier
+from campaigns.models import Campaign, Product, Tier
 from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
-from tests.factories import insert_campaign, insert_product, insert_tier
+from tests.factories import insert_campaign, insert_pledge, insert_product, insert_tier
 from tests.helpers import PASSWORD, Actor
 from tests.test_fulfillment_pages import a_planned_shop
 from tests.test_money_pages import funded_campaign
@@ -40,14 +40,18 @@ async def sideways_scroll(page: Page) -> int:
     return width - PHONE
 
 
-async def one_character_lines(page: Page, selector: str) -> list[str]:
-    """The texts under `selector` laid out so narrow that a line holds a single character (taller than two lines
-    while no wider than two characters)."""
+async def cramped_texts(page: Page, selector: str) -> list[str]:
+    """The texts under `selector` squeezed into a column two characters wide or less, so that a label of several
+    words is broken into a tall stack of one or two characters a line."""
     found: list[str] = await page.evaluate(
         """(selector) => [...document.querySelectorAll(selector)].filter((element) => {
-            const box = element.getBoundingClientRect();
-            const size = parseFloat(getComputedStyle(element).fontSize);
-            return element.textContent.trim().length > 2 && box.width < 2.5 * size && box.height > 2.5 * size;
+            const style = getComputedStyle(element);
+            const size = parseFloat(style.fontSize);
+            const content = element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            const text = element.textContent.trim();
+            const hidden = element.closest(".visually-hidden, .table-cards thead") !== null;
+            return !hidden && element.clientWidth > 0 && text.length > 3 && content < 2.5 * size
+                && element.getBoundingClientRect().height > 3 * size;
         }).map((element) => element.textContent.trim())""",
         selector,
     )
@@ -62,8 +66,10 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
     base = live_server.url
     review = await funded_campaign(client, sessions, status="in_review")
     shop, shop_slug = await a_planned_shop(client, sessions, addressed=1)
-    async with sessions.begin() as session:  # the same maker's live campaign, without more sign-ups
+    backer = review.backers[0]
+    async with sessions.begin() as session:  # the same maker's live and draft campaigns, without more sign-ups
         now = datetime.now(UTC)
+        space_id = (await session.get_one(Campaign, review.campaign_id)).space_id
         live = await insert_campaign(
             session,
             maker_id=review.maker.id,
@@ -73,8 +79,12 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
         )
         await insert_product(session, live, "BOARD", batch_size=100)
         await insert_tier(session, live, {"BOARD": 1}, price=19_900)
-        await insert_tier(session, live, {"BOARD": 2}, price=34_900, title="Pair")
-        for campaign_id in (live.id, review.campaign_id):
+        pair = await insert_tier(session, live, {"BOARD": 2}, price=1_234_500, title="Pair")
+        pledge = await insert_pledge(session, live, pair, backer_id=backer.id, status="active")
+        draft = await insert_campaign(session, maker_id=review.maker.id, space_id=space_id, status="draft")
+        await insert_product(session, draft, "BOARD", batch_size=100)
+        await insert_tier(session, draft, {"BOARD": 1}, price=1_234_500)
+        for campaign_id in (live.id, review.campaign_id, draft.id):
             await session.execute(update(Tier).where(Tier.campaign_id == campaign_id).values(title=CHINESE_REWARD))
             await session.execute(
                 update(Product).where(Product.campaign_id == campaign_id).values(name=CHINESE_PRODUCT)
@@ -82,6 +92,11 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
     pages = {
         "home": (review.maker, "/"),
         "campaign": (review.maker, f"/campaigns/{live.slug}"),
+        "choose-reward": (backer, f"/campaigns/{live.slug}/back"),
+        "my-pledges": (backer, "/me/pledges"),
+        "pledge": (backer, f"/me/pledges/{pledge.id}"),
+        "maker-home": (review.maker, "/maker"),
+        "maker-draft": (review.maker, f"/maker/campaigns/{draft.slug}"),
         "maker-campaign": (review.maker, f"/maker/campaigns/{review.slug}"),
         "fulfillment": (shop.maker, f"/maker/campaigns/{shop_slug}/fulfillment"),
         "review": (review.operator, f"/operator/campaigns/{review.slug}"),
@@ -97,7 +112,7 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
                     assert response is not None and response.status == 200, (name, lang)
                     await screenshot(page, f"{SHOTS}/{name}-{lang}.png")
                     assert await sideways_scroll(page) <= 0, (name, lang, await sideways_scroll(page))
-                    assert await one_character_lines(page, "h3, td, th, dd, .tier-title, strong") == [], (name, lang)
+                    assert await cramped_texts(page, "h2, h3, td, th, dd, dt, li, strong") == [], (name, lang)
                     assert errors == [], (name, lang, errors)
 
             # The menu: folded on the phone, opened by its button, with every link of the navigation.
