@@ -58,6 +58,24 @@ async def cramped_texts(page: Page, selector: str) -> list[str]:
     return found
 
 
+async def wrapped_header_buttons(page: Page) -> list[str]:
+    """The header's buttons (the menu, log in, sign up, log out) whose label runs onto a second line."""
+    found: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll(".site-header .btn, .nav-toggle")].filter((element) => {
+            const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const lines = [...range.getClientRects()].filter((r) => r.width > 0);
+                const tops = new Set(lines.map((r) => Math.round(r.top)));
+                if (tops.size > 1) return true;
+            }
+            return false;
+        }).map((element) => element.textContent.trim())"""
+    )
+    return found
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not chromium_available(), reason="Chromium is not installed")
 async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_languages(
@@ -89,10 +107,11 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
             await session.execute(
                 update(Product).where(Product.campaign_id == campaign_id).values(name=CHINESE_PRODUCT)
             )
-    pages = {
+    pages: dict[str, tuple[Actor | None, str]] = {
+        "home-visitor": (None, "/"),
         "home": (review.maker, "/"),
         "campaign": (review.maker, f"/campaigns/{live.slug}"),
-        "choose-reward": (backer, f"/campaigns/{live.slug}/back"),
+        "choose-reward": (review.backers[1], f"/campaigns/{live.slug}/back"),
         "my-pledges": (backer, "/me/pledges"),
         "pledge": (backer, f"/me/pledges/{pledge.id}"),
         "maker-home": (review.maker, "/maker"),
@@ -107,12 +126,14 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
             for name, (actor, path) in pages.items():
                 async with new_page(browser, width=PHONE, height=844, locale=locale) as page:
                     errors = console_errors(page)
-                    await log_in(page, base, actor)
+                    if actor is not None:
+                        await log_in(page, base, actor)
                     response = await page.goto(base + path)
                     assert response is not None and response.status == 200, (name, lang)
                     await screenshot(page, f"{SHOTS}/{name}-{lang}.png")
                     assert await sideways_scroll(page) <= 0, (name, lang, await sideways_scroll(page))
                     assert await cramped_texts(page, "h2, h3, td, th, dd, dt, li, strong") == [], (name, lang)
+                    assert await wrapped_header_buttons(page) == [], (name, lang)
                     assert errors == [], (name, lang, errors)
 
             # The menu: folded on the phone, opened by its button, with every link of the navigation.
