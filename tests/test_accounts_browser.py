@@ -32,6 +32,8 @@ async def test_a_new_user_confirms_their_address_then_resets_a_forgotten_passwor
         await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Sign up").click()
         account = page.get_by_role("navigation", name="Main").get_by_role("link", name="Account")
+        await expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
+        await page.get_by_role("checkbox", name="Menu").check()  # on a phone the links are in the menu
         await expect(account).to_be_visible()
 
         await account.click()
@@ -62,6 +64,8 @@ async def test_a_new_user_confirms_their_address_then_resets_a_forgotten_passwor
         await page.get_by_label("Email").fill(email)
         await page.get_by_label("Password").fill(NEW_PASSWORD)
         await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
+        await page.get_by_role("checkbox", name="Menu").check()
         await expect(account).to_be_visible()
         await page.goto(base + "/account")
         await expect(page.get_by_text(f"Mei · {email}")).to_be_visible()

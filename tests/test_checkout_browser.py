@@ -76,7 +76,7 @@ async def test_a_backer_pledges_with_a_card_in_the_browser_after_a_declined_one(
             await give_card(CARD_OK)
             await page.wait_for_url(re.compile(rf"/me/pledges/{pledge_id}\?done=card-saved$"))
             assert "Your card is saved and your pledge is active." in await page.locator(".notice-success").inner_text()
-            await page.get_by_role("link", name="My pledges").first.click()
+            await page.locator("main").get_by_role("link", name="My pledges").first.click()
             await page.wait_for_url(re.compile(r"/me/pledges$"))
             row = page.locator(".pledge-row").filter(has_text=campaign["title"])
             assert await row.locator(".badge").inner_text() == "Active"
