@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 import pytest
 from playwright.async_api import Page, expect
@@ -62,11 +64,12 @@ async def test_a_campaign_is_drafted_reviewed_launched_and_discovered_through_th
         await page.get_by_role("link", name="Add a reward tier").click()
         await page.get_by_label("Title").fill("Early bird")
         await page.get_by_label("Price").fill("149.00")
-        await page.get_by_label("Estimated delivery").fill("2027-03")
+        # four months on: after any deadline a campaign of at most 60 days launched today can have
+        await page.get_by_label("Estimated delivery").fill((date.today() + timedelta(days=120)).strftime("%Y-%m"))
         await page.locator("#limit-limited").check()
         await page.locator("#field-quantity_limit").fill("50")
         await page.get_by_label("Product, row 1").select_option("LAMP-1")
-        await page.get_by_label("Country, row 1").fill("CN")
+        await page.get_by_label("Country, row 1").select_option("CN")
         await page.get_by_label("Fee, row 1").fill("10")
         await page.get_by_role("button", name="Add the tier").click()
         await expect(page.locator(".notice-success")).to_contain_text("The reward tier is added.")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from campaigns.models import Mail, User
 from service.app import create_app
 from service.broker import ListSender
-from service.demo import ADMIN_EMAIL
+from service.demo import ADMIN_EMAIL, CROWD_SIZE
 from service.settings import Settings
 from tests.factories import insert_user
 from tests.helpers import sign_up
@@ -43,7 +43,7 @@ async def test_the_demo_refuses_a_database_with_real_accounts_unless_told_yes(
     assert ADMIN_EMAIL in error and "--yes" in error and len(error.splitlines()) == 1
     assert await user_count(sessions) == 1
     assert await kindling(settings, "demo", "--yes") == 0
-    assert await user_count(sessions) == 5
+    assert await user_count(sessions) == 1 + 4 + CROWD_SIZE
     assert await kindling(settings, "demo") == 0  # now it is a database the demo made
 
 

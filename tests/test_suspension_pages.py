@@ -22,7 +22,15 @@ from service.i18n import money, use_locale
 from service.pages.confirmation import CONFIRM_FIELD
 from service.settings import Settings
 from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
-from tests.helpers import PASSWORD, create_space, launched_campaign, make_admin, make_operator, sign_up
+from tests.helpers import (
+    PASSWORD,
+    create_space,
+    launched_campaign,
+    make_admin,
+    make_operator,
+    sign_up,
+    spend_recovery_code,
+)
 from tests.pages import logged_in, post_form
 from tests.test_money_pages import funded_campaign as booked_campaign
 from tests.test_suspension import funded_campaign
@@ -217,6 +225,8 @@ async def test_the_suspension_confirmation_reads_well_in_chromium_at_phone_and_d
                     await page.goto(live_server.url + "/login")
                     await page.locator("#field-email").fill(funded.operator.email)
                     await page.locator("#field-password").fill(PASSWORD)
+                    await page.locator("form.form button[type=submit]").click()
+                    await page.locator("#field-code").fill(spend_recovery_code(funded.operator))
                     await page.locator("form.form button[type=submit]").click()
                     await page.wait_for_url(live_server.url + "/")
                     await page.goto(live_server.url + page_path)
