@@ -194,6 +194,8 @@ def embedded_services(
                 "STRIPE_WEBHOOK_SECRET": stripe.webhook_secret,
                 "STRIPE_API_BASE": stripe.api_base,
                 "KINDLING_MEDIA_DIR": str(root / "media"),
+                # Every client of a benchmark comes from this one machine's address: no per-address hold limit.
+                "KINDLING_MAX_OPEN_HOLDS": "0",
             }
         )
         yield BenchServices(root, postgres, redis, stripe, database, settings)

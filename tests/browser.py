@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from starlette.types import ASGIApp
 
 from service.devservices import free_port
+from tests.helpers import PASSWORD, Actor, spend_recovery_code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,6 +69,19 @@ def console_errors(page: Page) -> list[str]:
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
+
+
+async def log_in_page(page: Page, base: str, actor: Actor) -> None:
+    """Log `actor` in through the log-in form, answering the code step with one of their recovery codes when they
+    have two-factor on (operators, admins), and wait for the home page it leads to."""
+    await page.goto(base + "/login")
+    await page.locator("#field-email").fill(actor.email)
+    await page.locator("#field-password").fill(PASSWORD)
+    await page.locator("form.form button[type=submit]").click()
+    if actor.recovery_codes:
+        await page.locator("#field-code").fill(spend_recovery_code(actor))
+        await page.locator("form.form button[type=submit]").click()
+    await page.wait_for_url(base + "/")
 
 
 async def screenshot(page: Page, path: str | Path) -> Path:

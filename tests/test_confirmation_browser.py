@@ -14,9 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Pledge
 from payments.models import Milestone
-from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
+from tests.browser import (
+    LiveServer,
+    chromium_available,
+    console_errors,
+    launch_browser,
+    log_in_page,
+    new_page,
+    screenshot,
+)
 from tests.factories import insert_campaign, insert_pledge, insert_product, insert_tier
-from tests.helpers import PASSWORD, Actor, sign_up
+from tests.helpers import Actor, sign_up
 from tests.test_confirmations import a_campaign_of, campaign_status
 from tests.test_fulfillment_pages import a_planned_shop
 from tests.test_money_pages import funded_campaign, milestone_ids
@@ -24,14 +32,6 @@ from tests.test_money_pages import funded_campaign, milestone_ids
 SHOTS = "/tmp/shots/confirm"
 WIDTHS = (1280, 390)
 LOCALES = (("en-US", "en"), ("zh-CN", "zh"))
-
-
-async def log_in(page: Page, base: str, actor: Actor) -> None:
-    await page.goto(base + "/login")
-    await page.locator("#field-email").fill(actor.email)
-    await page.locator("#field-password").fill(PASSWORD)
-    await page.locator("form.form button[type=submit]").click()
-    await page.wait_for_url(base + "/")
 
 
 async def looks_right(page: Page, errors: list[str], name: str) -> None:
@@ -48,7 +48,7 @@ async def ask_and_go_back(
     """Opens `path` as `actor`, presses the step's button, checks the confirmation page, and cancels it."""
     async with new_page(browser, width=width, locale=locale) as page:
         errors = console_errors(page)
-        await log_in(page, base, actor)
+        await log_in_page(page, base, actor)
         await page.goto(base + path)
         await page.locator(button).first.click()
         await page.wait_for_selector(".confirm-consequences li")
@@ -99,7 +99,7 @@ async def test_each_irreversible_step_asks_first_in_chromium_at_both_widths_and_
                     if name == "cancel-pledge":  # its button sits in a closed disclosure
                         async with new_page(browser, width=width, locale=locale) as page:
                             errors = console_errors(page)
-                            await log_in(page, base, actor)
+                            await log_in_page(page, base, actor)
                             await page.goto(base + path)
                             await page.locator("details.disclosure-card summary").last.click()
                             await page.locator(button).click()
@@ -124,7 +124,7 @@ async def test_each_irreversible_step_asks_first_in_chromium_at_both_widths_and_
         # Confirming acts, at phone width in Chinese.
         async with new_page(browser, width=390, locale="zh-CN") as page:
             errors = console_errors(page)
-            await log_in(page, base, maker)
+            await log_in_page(page, base, maker)
             await page.goto(f"{base}/maker/campaigns/{approved.slug}")
             await page.locator("form[action$='/launch'] button").click()
             await page.locator(".confirm-actions button[type=submit]").click()
@@ -160,7 +160,7 @@ async def test_the_honest_empty_states_in_chromium_at_both_widths_and_in_both_la
                     async with new_page(browser, width=width, locale=locale) as page:
                         errors = console_errors(page)
                         if actor is not None:
-                            await log_in(page, base, actor)
+                            await log_in_page(page, base, actor)
                         response = await page.goto(base + path)
                         assert response is not None and response.status == 200, (name, width, lang)
                         await looks_right(page, errors, f"{name}-{width}-{lang}")

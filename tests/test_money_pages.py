@@ -30,9 +30,17 @@ from service.pages.svg_charts import (
     proportional_widths,
     stacked_bar,
 )
-from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
+from tests.browser import (
+    LiveServer,
+    chromium_available,
+    console_errors,
+    launch_browser,
+    log_in_page,
+    new_page,
+    screenshot,
+)
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier
-from tests.helpers import PASSWORD, Actor, create_space, make_admin, make_operator, sign_up, spend_recovery_code
+from tests.helpers import Actor, create_space, make_admin, make_operator, sign_up
 from tests.pages import logged_in, post_form
 
 PLATFORM_BPS = 500
@@ -524,14 +532,7 @@ async def test_the_money_and_fulfillment_pages_work_in_chromium_at_phone_and_des
                     async with new_page(browser, width=width, locale=locale) as page:
                         errors = console_errors(page)
                         if actor is not None:
-                            await page.goto(live_server.url + "/login")
-                            await page.locator("#field-email").fill(actor.email)
-                            await page.locator("#field-password").fill(PASSWORD)
-                            await page.locator("form.form button[type=submit]").click()
-                            if actor.recovery_codes:
-                                await page.locator("#field-code").fill(spend_recovery_code(actor))
-                                await page.locator("form.form button[type=submit]").click()
-                            await page.wait_for_url(live_server.url + "/")
+                            await log_in_page(page, live_server.url, actor)
                         response = await page.goto(live_server.url + path)
                         assert response is not None and response.status == 200, (name, width, lang)
                         await screenshot(page, f"/tmp/shots/money/{name}-{width}-{lang}.png")

@@ -13,9 +13,17 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Product, Tier
-from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
+from tests.browser import (
+    LiveServer,
+    chromium_available,
+    console_errors,
+    launch_browser,
+    log_in_page,
+    new_page,
+    screenshot,
+)
 from tests.factories import insert_campaign, insert_pledge, insert_product, insert_tier
-from tests.helpers import PASSWORD, Actor
+from tests.helpers import Actor
 from tests.test_fulfillment_pages import a_planned_shop
 from tests.test_money_pages import funded_campaign
 
@@ -24,14 +32,6 @@ PHONE = 390
 LOCALES = (("en-US", "en"), ("zh-CN", "zh"))
 CHINESE_REWARD = "早鸟价·温湿度传感器开发套件（含外壳与锂电池）"
 CHINESE_PRODUCT = "温湿度传感器主板（含天线与外壳）"
-
-
-async def log_in(page: Page, base: str, actor: Actor) -> None:
-    await page.goto(base + "/login")
-    await page.locator("#field-email").fill(actor.email)
-    await page.locator("#field-password").fill(PASSWORD)
-    await page.locator("form.form button[type=submit]").click()
-    await page.wait_for_url(base + "/")
 
 
 async def sideways_scroll(page: Page) -> int:
@@ -127,7 +127,7 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
                 async with new_page(browser, width=PHONE, height=844, locale=locale) as page:
                     errors = console_errors(page)
                     if actor is not None:
-                        await log_in(page, base, actor)
+                        await log_in_page(page, base, actor)
                     response = await page.goto(base + path)
                     assert response is not None and response.status == 200, (name, lang)
                     await screenshot(page, f"{SHOTS}/{name}-{lang}.png")
@@ -139,7 +139,7 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
             # The menu: folded on the phone, opened by its button, with every link of the navigation.
             async with new_page(browser, width=PHONE, height=844, locale=locale) as page:
                 errors = console_errors(page)
-                await log_in(page, base, review.operator)
+                await log_in_page(page, base, review.operator)
                 discover = page.locator(".site-nav a[href='/campaigns']")
                 assert not await discover.is_visible()
                 await page.locator(".nav-toggle").click()
@@ -153,6 +153,6 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
 
         # At desktop width the links are in the bar, without a menu button.
         async with new_page(browser, width=1280, locale="en-US") as page:
-            await log_in(page, base, review.operator)
+            await log_in_page(page, base, review.operator)
             assert await page.locator(".site-nav a[href='/campaigns']").is_visible()
             assert not await page.locator(".nav-toggle").is_visible()

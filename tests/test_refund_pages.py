@@ -15,8 +15,7 @@ from payments.models import ChargeAttempt, Refund
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
-from tests.browser import LiveServer, console_errors, launch_browser, new_page, screenshot
-from tests.helpers import PASSWORD, spend_recovery_code
+from tests.browser import LiveServer, console_errors, launch_browser, log_in_page, new_page, screenshot
 from tests.money_helpers import amount_refunded_at_stripe, run_jobs, stripe_work
 from tests.pages import csrf_from, logged_in
 from tests.test_money_pages import funded_campaign as funded_books
@@ -140,14 +139,7 @@ async def test_the_refund_pages_work_in_chromium_at_phone_and_desktop_widths_in_
             for width in (1280, 390):
                 async with new_page(browser, width=width, locale=locale) as page:
                     errors = console_errors(page)
-                    await page.goto(live_server.url + "/login")
-                    await page.locator("#field-email").fill(funded.operator.email)
-                    await page.locator("#field-password").fill(PASSWORD)
-                    await page.locator("form.form button[type=submit]").click()
-                    if funded.operator.recovery_codes:
-                        await page.locator("#field-code").fill(spend_recovery_code(funded.operator))
-                        await page.locator("form.form button[type=submit]").click()
-                    await page.wait_for_url(live_server.url + "/")
+                    await log_in_page(page, live_server.url, funded.operator)
                     response = await page.goto(live_server.url + listing)
                     assert response is not None and response.status == 200, (width, lang)
                     await page.locator("#pledges a.btn").first.click()

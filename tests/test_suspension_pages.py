@@ -21,15 +21,21 @@ from service.devservices import EmbeddedStripe
 from service.i18n import money, use_locale
 from service.pages.confirmation import CONFIRM_FIELD
 from service.settings import Settings
-from tests.browser import LiveServer, chromium_available, console_errors, launch_browser, new_page, screenshot
+from tests.browser import (
+    LiveServer,
+    chromium_available,
+    console_errors,
+    launch_browser,
+    log_in_page,
+    new_page,
+    screenshot,
+)
 from tests.helpers import (
-    PASSWORD,
     create_space,
     launched_campaign,
     make_admin,
     make_operator,
     sign_up,
-    spend_recovery_code,
 )
 from tests.pages import logged_in, post_form
 from tests.test_money_pages import funded_campaign as booked_campaign
@@ -222,13 +228,7 @@ async def test_the_suspension_confirmation_reads_well_in_chromium_at_phone_and_d
             for width in (1280, 390):
                 async with new_page(browser, width=width, locale=locale) as page:
                     errors = console_errors(page)
-                    await page.goto(live_server.url + "/login")
-                    await page.locator("#field-email").fill(funded.operator.email)
-                    await page.locator("#field-password").fill(PASSWORD)
-                    await page.locator("form.form button[type=submit]").click()
-                    await page.locator("#field-code").fill(spend_recovery_code(funded.operator))
-                    await page.locator("form.form button[type=submit]").click()
-                    await page.wait_for_url(live_server.url + "/")
+                    await log_in_page(page, live_server.url, funded.operator)
                     await page.goto(live_server.url + page_path)
                     await screenshot(page, f"/tmp/shots/suspension/form-{width}-{lang}.png")
                     await page.locator("#field-reason").fill(REASON)
