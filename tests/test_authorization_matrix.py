@@ -1044,6 +1044,40 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_draft(lambda t: {"data": CONFIRMED}, product_id="spare_product"),
         "fresh draft, confirmed",
     ),
+    ("GET", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "303 404 404 200 404 404 404 404", on("draft", product_id="product")
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "401 404 404 303 404 403 404 403",
+        on("draft", product_id="product", form={"options-0-name": "colour", "options-0-values": "black"}),
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/variants"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "product_id": w.draft["product"]},
+            {"data": {"variants-0-id": w.draft["variant"], "variants-0-sku": "SKU-A-BLC", "variants-0-limit": "9"}},
+        ),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/new"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/add-ons/new"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: ({"slug": w.draft.slug}, {"data": {"offer": w.draft["product"], "price": "29"}}),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "303 404 404 200 404 404 404 404", on("draft", add_on_id="add_on")
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "add_on_id": w.draft["add_on"]},
+            {"data": {"offer": w.draft["product"], "price": "39"}},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/remove"): page(
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, add_on_id="add_on"),
+        "fresh draft, confirmed",
+    ),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
     ("GET", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(
