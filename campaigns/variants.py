@@ -10,7 +10,7 @@ import itertools
 import re
 import unicodedata
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,16 @@ def derived_sku(
         tail = f"-{number}"
         candidate = base[: SKU_LENGTH - len(tail)] + tail
     return candidate
+
+
+def chosen_values(options: Sequence[Mapping[str, Any]], choice: Mapping[str, Any]) -> list[str]:
+    """A variant's values in the order of the product's options (a stored choice keeps no order of its own)."""
+    return [str(choice[option["name"]]) for option in options if option["name"] in choice]
+
+
+def variant_name(product: Product, variant: ProductVariant) -> str:
+    """How people call a variant: the product's name with its values, "Desk lamp (black, EU)"."""
+    return f"{product.name} ({', '.join(chosen_values(product.options, variant.choice))})"
 
 
 def choice_key(choice: dict[str, Any]) -> tuple[tuple[str, str], ...]:

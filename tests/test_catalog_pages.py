@@ -77,6 +77,8 @@ async def test_a_maker_gives_a_product_options_and_edits_its_variants_through_th
         manage = await browser.get(f"/maker/campaigns/{draft['slug']}")
         assert "colour: black, white" in html.unescape(manage.text) and "6 variants" in manage.text
         assert "LAMP-NOIR-EU" in manage.text
+        # Values read in the order of the options, whatever order the database keeps a choice's keys in.
+        assert "black, EU" in manage.text and "EU, black" not in manage.text
 
 
 async def test_bad_options_and_variants_come_back_with_the_message_beside_the_field_and_save_nothing(

@@ -71,9 +71,7 @@ def product_out(product: Product, variants: list[ProductVariant]) -> ProductOut:
 
 def add_on_out(offered: OfferedAddOn) -> AddOnOut:
     add_on = offered.add_on
-    name = offered.product.name
-    if offered.variant is not None:
-        name += " (" + ", ".join(str(value) for value in offered.variant.choice.values()) + ")"
+    name = variants.variant_name(offered.product, offered.variant) if offered.variant else offered.product.name
     return AddOnOut(
         id=add_on.id,
         product_id=add_on.product_id,

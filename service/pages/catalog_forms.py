@@ -18,6 +18,7 @@ from campaigns.campaign_schemas import (
     VariantPatch,
 )
 from campaigns.models import Product, ProductVariant
+from campaigns.variants import chosen_values
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form
 from service.pages.campaign_forms import FormValues, read_price, read_shipping, whole_number
@@ -119,7 +120,7 @@ def offer_choices(products: Sequence[Product], variants: Sequence[ProductVariant
         choices.append((str(product.id), f"{product.name} ({product.sku})"))
         for variant in variants:
             if variant.product_id == product.id:
-                label = ", ".join(str(value) for value in variant.choice.values())
+                label = ", ".join(chosen_values(product.options, variant.choice))
                 choices.append((f"{product.id}/{variant.id}", f"{product.name}: {label} ({variant.sku})"))
     return choices
 

@@ -9,6 +9,7 @@ from typing import Any
 from campaigns.add_ons import OfferedAddOn
 from campaigns.models import Product, ProductVariant
 from campaigns.service import CampaignDetail
+from campaigns.variants import chosen_values
 from service.i18n import gettext as _
 from service.pages import country_name
 
@@ -29,16 +30,11 @@ def _destination(code: str) -> str:
     return _("Everywhere else") if code == "*" else country_name(code)
 
 
-def choice_text(choice: dict[str, Any]) -> str:
-    """A variant's values in the product's option order: "black, EU"."""
-    return ", ".join(str(value) for value in choice.values())
-
-
-def variant_view(variant: ProductVariant) -> dict[str, Any]:
+def variant_view(product: Product, variant: ProductVariant) -> dict[str, Any]:
     return {
         "id": str(variant.id),
         "sku": variant.sku,
-        "choice": choice_text(variant.choice),
+        "choice": ", ".join(chosen_values(product.options, variant.choice)),
         "limit": variant.quantity_limit,
         "remaining": variant.remaining,
         "sold_out": variant.remaining == 0,
@@ -46,7 +42,7 @@ def variant_view(variant: ProductVariant) -> dict[str, Any]:
 
 
 def product_choices(product: Product, variants: list[ProductVariant]) -> dict[str, Any]:
-    own = [variant_view(variant) for variant in variants if variant.product_id == product.id]
+    own = [variant_view(product, variant) for variant in variants if variant.product_id == product.id]
     return {
         "id": str(product.id),
         "sku": product.sku,
@@ -67,7 +63,7 @@ def add_on_view(offered: OfferedAddOn, *, currency: str, tier_titles: dict[str, 
     return {
         "id": str(add_on.id),
         "name": offered.product.name,
-        "variant": choice_text(offered.variant.choice) if offered.variant else "",
+        "variant": ", ".join(chosen_values(offered.product.options, offered.variant.choice)) if offered.variant else "",
         "options": [str(o["name"]) for o in offered.product.options] if offered.variant is None else [],
         "sku": offered.sku,
         "price": add_on.price,

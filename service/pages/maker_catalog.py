@@ -15,6 +15,7 @@ from campaigns.add_ons import OfferedAddOn
 from campaigns.campaign_schemas import AddOnPatch
 from campaigns.catalog import SkuTaken
 from campaigns.errors import InvalidInput, NotFound
+from campaigns.variants import variant_name
 from service import i18n
 from service.i18n import gettext as _
 from service.pages import FieldMessages
@@ -63,7 +64,7 @@ async def _options_page(
         "product": {"id": str(product.id), "sku": product.sku, "name": product.name},
         "values": values if values is not None else option_values(product) | variant_values(own),
         "errors": errors or {},
-        "variants": [variant_view(variant) for variant in own],
+        "variants": [variant_view(product, variant) for variant in own],
         "done": {
             "options-saved": _("The options are saved; each combination is a variant with its own SKU."),
             "variants-saved": _("The variants are saved."),
@@ -195,9 +196,7 @@ async def save_add_on(request: Request) -> Response:
 
 
 def _remove_add_on_question(detail: service.CampaignDetail, offered: OfferedAddOn) -> Confirmation:
-    name = offered.product.name
-    if offered.variant is not None:
-        name += " (" + ", ".join(str(value) for value in offered.variant.choice.values()) + ")"
+    name = variant_name(offered.product, offered.variant) if offered.variant else offered.product.name
     return Confirmation(
         title=_("Remove this add-on?"),
         subject=detail.campaign.title,
