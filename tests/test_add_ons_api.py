@@ -180,3 +180,19 @@ async def test_a_live_campaigns_add_ons_cannot_change(
     )
     assert answer.status_code == 409, answer.text
     assert (await client.get(f"/api/v1/campaigns/{live['id']}")).json()["add_ons"] == []
+
+
+async def test_the_openapi_document_lists_the_catalog_routes_with_their_error_statuses(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
+    expected = {
+        ("put", "/api/v1/campaigns/{campaign_id}/products/{product_id}/options"): {"200", "403", "404", "409", "422"},
+        ("patch", "/api/v1/campaigns/{campaign_id}/products/{product_id}/variants/{variant_id}"): {"200", "409", "422"},
+        ("post", "/api/v1/campaigns/{campaign_id}/add-ons"): {"201", "401", "403", "404", "409", "422"},
+        ("patch", "/api/v1/campaigns/{campaign_id}/add-ons/{add_on_id}"): {"200", "403", "409", "422"},
+        ("delete", "/api/v1/campaigns/{campaign_id}/add-ons/{add_on_id}"): {"204", "403", "404", "409"},
+    }
+    for (method, path), statuses in expected.items():
+        assert statuses <= set(paths[path][method]["responses"]), (method, path, paths[path][method]["responses"])
+    assert "at most 100" in paths["/api/v1/campaigns/{campaign_id}/products/{product_id}/options"]["put"]["summary"]
