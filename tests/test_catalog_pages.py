@@ -246,3 +246,24 @@ async def test_the_new_maker_pages_render_in_chinese(
         for path, words in expected.items():
             page = await browser.get(path + "?lang=zh_CN")
             assert page.status_code == 200 and words in page.text, path
+
+
+async def test_removing_a_product_says_its_add_ons_go_with_it(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    maker, _operator, draft = await a_draft(client, sessions)
+    for price in (9_900, 4_900):
+        added = await client.post(
+            f"/api/v1/campaigns/{draft['id']}/add-ons",
+            json={"product_id": lamp(draft)["id"], "price": price},
+            headers=maker.headers,
+        )
+        assert added.status_code == 201, added.text
+    base = f"/maker/campaigns/{draft['slug']}"
+    remove = f"{base}/products/{lamp(draft)['id']}/remove"
+    async with logged_in(client, maker) as browser:
+        asked = await post_form(browser, remove, {}, form_page=base)
+        assert asked.status_code == 200 and "Its 2 add-ons are removed with it." in asked.text
+        removed = await post_form(browser, remove, {"confirm": "yes"}, form_page=base)
+        assert removed.status_code == 303
+    assert (await campaign_json(client, maker, draft))["add_ons"] == []

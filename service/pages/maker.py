@@ -633,6 +633,16 @@ def _remove_product_question(detail: service.CampaignDetail, product: Product) -
             )
             % {"num": len(naming), "tiers": ", ".join(naming)}
         )
+    offered = sum(1 for add_on in detail.add_ons if add_on.product.id == product.id)
+    if offered:
+        consequences.append(
+            ngettext(
+                "Its %(num)d add-on is removed with it.",
+                "Its %(num)d add-ons are removed with it.",
+                offered,
+            )
+            % {"num": offered}
+        )
     return Confirmation(
         title=_("Remove this product?"),
         subject=detail.campaign.title,
