@@ -163,10 +163,11 @@ async def test_a_live_campaigns_options_cannot_change(
     assert (await client.get(f"/api/v1/campaigns/{live['id']}")).json()["products"][0]["variants"] == []
 
 
-async def test_the_public_sees_options_and_variants_but_not_unit_costs(
+async def test_a_campaign_without_options_or_add_ons_shows_them_as_empty_lists_to_the_public(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    live, maker, _operator = await launched_campaign(client, sessions)
+    live, _maker, _operator = await launched_campaign(client, sessions)
     shown = (await client.get(f"/api/v1/campaigns/{live['id']}")).json()
     assert shown["products"][0]["unit_cost"] is None
-    assert shown["products"][0]["options"] == [] and shown["add_ons"] == []
+    assert shown["products"][0]["options"] == [] and shown["products"][0]["variants"] == []
+    assert shown["add_ons"] == []
