@@ -165,6 +165,83 @@ class ProductPatch(PatchModel):
     overage_bps: Bps | None = None
 
 
+# Options and variants: each combination of a product's option values is a variant with its own SKU.
+
+MAX_OPTIONS = 4
+MAX_OPTION_VALUES = 20
+# More combinations than this is a catalogue no backer can choose from on a phone, and no factory quotes for.
+MAX_VARIANTS = 100
+
+
+def _trimmed(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _distinct_values(values: list[str]) -> list[str]:
+    folded = [value.casefold() for value in values]
+    if len(set(folded)) != len(folded):
+        raise ValueError("names a value twice; give each value once")
+    return values
+
+
+OptionText = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_trimmed)]
+
+
+class ProductOption(CampaignRequest):
+    name: OptionText
+    values: Annotated[
+        list[OptionText], Field(min_length=1, max_length=MAX_OPTION_VALUES), AfterValidator(_distinct_values)
+    ]
+
+
+def variant_count(options: list[ProductOption]) -> int:
+    count = 1
+    for option in options:
+        count *= len(option.values)
+    return count if options else 0
+
+
+def _sane_options(options: list[ProductOption]) -> list[ProductOption]:
+    names = [option.name.casefold() for option in options]
+    if len(set(names)) != len(names):
+        raise ValueError("names an option twice; give each option once with all its values")
+    if variant_count(options) > MAX_VARIANTS:
+        raise ValueError(
+            f"make {variant_count(options)} combinations; a product may have at most {MAX_VARIANTS} variants"
+        )
+    return options
+
+
+class ProductOptions(CampaignRequest):
+    """A product's options as a whole; an empty list makes it one product under its own SKU again."""
+
+    options: Annotated[list[ProductOption], Field(max_length=MAX_OPTIONS), AfterValidator(_sane_options)]
+
+
+class VariantPatch(PatchModel):
+    NULLABLE = frozenset({"limit"})
+
+    sku: Sku | None = None
+    # Units available in this variant; null for no limit.
+    limit: Count | None = None
+
+
+class ProductOptionOut(ResponseModel):
+    name: str
+    values: list[str]
+
+
+class VariantOut(ResponseModel):
+    id: uuid.UUID
+    choice: dict[str, str]
+    sku: str
+    limit: int | None
+    remaining: int | None
+
+
 class ProductOut(ResponseModel):
     id: uuid.UUID
     sku: str
@@ -173,6 +250,8 @@ class ProductOut(ResponseModel):
     unit_cost: int | None
     batch_size: int
     overage_bps: int
+    options: list[ProductOptionOut] = []
+    variants: list[VariantOut] = []
 
 
 # Tiers
@@ -313,6 +392,59 @@ class UpdateOut(ResponseModel):
     created_at: UtcDatetime
 
 
+# Add-ons
+
+
+def _distinct_tiers(tier_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(tier_ids)) != len(tier_ids):
+        raise ValueError("names a tier twice")
+    return tier_ids
+
+
+TierIds = Annotated[list[uuid.UUID], Field(max_length=50), AfterValidator(_distinct_tiers)]
+
+
+class AddOnCreate(CampaignRequest):
+    product_id: uuid.UUID
+    # One fixed variant of the product; null lets the backer choose among its variants.
+    variant_id: uuid.UUID | None = None
+    price: PositiveAmount
+    limit: Count | None = None
+    # Only with these tiers; empty: with any tier, or alone.
+    tier_ids: TierIds = []
+    # False: only in a pledge whose tier ships, never in a package of its own.
+    ships_alone: StrictBool = True
+    shipping: ShippingTable = []
+
+
+class AddOnPatch(PatchModel):
+    NULLABLE = frozenset({"variant_id", "limit"})
+
+    product_id: uuid.UUID | None = None
+    variant_id: uuid.UUID | None = None
+    price: PositiveAmount | None = None
+    limit: Count | None = None
+    tier_ids: TierIds | None = None
+    ships_alone: StrictBool | None = None
+    shipping: ShippingTable | None = None
+
+
+class AddOnOut(ResponseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    variant_id: uuid.UUID | None
+    # What the backer gets: the variant's SKU when one is fixed, else the product's.
+    sku: str
+    name: str
+    price: int
+    limit: int | None
+    remaining: int | None
+    tier_ids: list[uuid.UUID]
+    ships_alone: bool
+    shipping: list[ShippingRateOut]
+    position: int
+
+
 # The campaign
 
 
@@ -343,6 +475,7 @@ class CampaignOut(ResponseModel):
     backers: int
     tiers: list[TierOut]
     products: list[ProductOut]
+    add_ons: list[AddOnOut] = []
     review: ReviewOut | None
     cover: ImageOut | None
     images: list[ImageOut]

@@ -297,6 +297,37 @@ class Product(Base):
     unit_cost: Mapped[int | None] = mapped_column(BigInteger)
     batch_size: Mapped[int] = mapped_column(Integer)
     overage_bps: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The choices a backer makes, in order: [{"name": "colour", "values": ["black", "white"]}]; each combination of
+    # values is a ProductVariant with its own SKU. Empty: the product comes one way, under its own SKU.
+    options: Mapped[list[Any]] = mapped_column(server_default="[]")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ProductVariant(Base):
+    """One combination of a product's option values, made and counted under its own SKU."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        # SKUs of variants are unique in the campaign like products'; the campaign's row lock (every catalog edit
+        # holds it) keeps a variant's SKU apart from the products' too.
+        UniqueConstraint("campaign_id", "sku", name="uq_product_variants_campaign_sku"),
+        UniqueConstraint("product_id", "choice", name="uq_product_variants_product_choice"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="quantity_limit_positive"),
+        CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+        CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
+        CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    # {option name: value}, one entry per option of the product.
+    choice: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    # Units still free; kept by conditional UPDATEs only (campaigns/variants.py), like a tier's slots.
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -323,6 +354,41 @@ class Tier(Base):
     estimated_delivery: Mapped[str] = mapped_column(String(7))
     position: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
+
+
+class AddOn(Base):
+    """A product (or one fixed variant of it) offered on its own at a price, beside the tiers."""
+
+    __tablename__ = "add_ons"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="quantity_limit_positive"),
+        CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+        CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
+        CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("product_variants.id", ondelete="CASCADE"))
+    price: Mapped[int] = mapped_column(BigInteger)
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    # False: only in a pledge whose tier ships, never in a package of its own.
+    ships_alone: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    shipping: Mapped[list[Any]] = mapped_column(server_default="[]")
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class AddOnTier(Base):
+    """The tiers an add-on may join; an add-on with no rows here goes with any tier (or none)."""
+
+    __tablename__ = "add_on_tiers"
+
+    add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id", ondelete="CASCADE"), primary_key=True)
+    tier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Review(Base):

@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.models import Campaign, Mail, Pledge, Space, SpaceOperator, Tier, User
+from campaigns.models import AddOn, Campaign, Mail, Pledge, ProductVariant, Space, SpaceOperator, Tier, User
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.two_factor import begin_two_factor
@@ -231,10 +231,30 @@ async def build_world(
 
     draft = await drafted_campaign(client, maker, space_a)
     draft_image = await upload_image(w, draft["id"])
+    async with sessions.begin() as session:
+        variant = ProductVariant(
+            campaign_id=uuid.UUID(draft["id"]),
+            product_id=uuid.UUID(draft["products"][0]["id"]),
+            choice={"colour": "black"},
+            sku="SKU-A-BLC",
+        )
+        session.add(variant)
+        await session.flush()
+        draft_add_on = AddOn(
+            campaign_id=uuid.UUID(draft["id"]), product_id=uuid.UUID(draft["products"][0]["id"]), price=2_900
+        )
+        session.add(draft_add_on)
+        await session.flush()
     w.draft = Thing(
         draft["id"],
         draft["slug"],
-        {"product": draft["products"][0]["id"], "tier": draft["tiers"][0]["id"], "image": draft_image["id"]},
+        {
+            "product": draft["products"][0]["id"],
+            "tier": draft["tiers"][0]["id"],
+            "image": draft_image["id"],
+            "variant": str(variant.id),
+            "add_on": str(draft_add_on.id),
+        },
     )
     w.in_review = await insert_world_campaign(w, "in_review")
     w.funded = await insert_funded(w, planned=True)
@@ -322,7 +342,10 @@ async def fresh_draft(w: World, role: str) -> Thing:
         campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
         spare = await insert_product(session, campaign, "SKU-Z", batch_size=10)
         spare_tier = await insert_tier(session, campaign, {"SKU-A": 2}, title="Spare tier")
-    thing.extra |= {"spare_product": str(spare.id), "spare_tier": str(spare_tier.id)}
+        spare_add_on = AddOn(campaign_id=campaign.id, product_id=spare.id, price=2_900)
+        session.add(spare_add_on)
+        await session.flush()
+    thing.extra |= {"spare_product": str(spare.id), "spare_tier": str(spare_tier.id), "add_on": str(spare_add_on.id)}
     thing.extra["image"] = str((await upload_image(w, thing.id))["id"])
     return thing
 
@@ -780,6 +803,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(product_id="spare_product"), "fresh draft per cell"
     ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}/options"): api(
+        "401 404 404 200 404 403 404 403",
+        on("draft", json_body={"options": [{"name": "colour", "values": ["black"]}]}, product_id="product"),
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}/variants/{{variant_id}}"): api(
+        "401 404 404 200 404 403 404 403",
+        on("draft", json_body={"limit": 40}, product_id="product", variant_id="variant"),
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/add-ons"): api(
+        "401 404 404 201 404 403 404 403",
+        on("draft", json_body=lambda w, r: {"product_id": w.draft["product"], "price": 2_900}),
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body={"price": 3_900}, add_on_id="add_on")
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
+        "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
         "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
     ),
@@ -1001,6 +1042,40 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/maker/campaigns/{slug}/products/{product_id}/remove"): page(
         "401 404 404 303 404 403 404 403",
         with_draft(lambda t: {"data": CONFIRMED}, product_id="spare_product"),
+        "fresh draft, confirmed",
+    ),
+    ("GET", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "303 404 404 200 404 404 404 404", on("draft", product_id="product")
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "401 404 404 303 404 403 404 403",
+        on("draft", product_id="product", form={"options-0-name": "colour", "options-0-values": "black"}),
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/variants"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "product_id": w.draft["product"]},
+            {"data": {"variants-0-id": w.draft["variant"], "variants-0-sku": "SKU-A-BLC", "variants-0-limit": "9"}},
+        ),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/new"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/add-ons/new"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: ({"slug": w.draft.slug}, {"data": {"offer": w.draft["product"], "price": "29"}}),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "303 404 404 200 404 404 404 404", on("draft", add_on_id="add_on")
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "add_on_id": w.draft["add_on"]},
+            {"data": {"offer": w.draft["product"], "price": "39"}},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/remove"): page(
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, add_on_id="add_on"),
         "fresh draft, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),

@@ -480,6 +480,8 @@ async def test_a_maker_drafts_a_campaign_with_products_and_tiers_through_the_for
             "unit_cost": 4_550,
             "batch_size": 300,
             "overage_bps": 250,
+            "options": [],
+            "variants": [],
         }
     ]
     [saved_tier] = detail["tiers"]

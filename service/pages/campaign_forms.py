@@ -262,33 +262,10 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             errors.update({f"items-{index}-{field}": message for field, message in item.items()})
         else:
             items.append(item.model_dump())
-    shipping: list[dict[str, Any]] = []
-    for index, row in _rows(values, "shipping", ("country", "fee")):
-        row_errors: dict[str, str] = {}
-        fee = _money({"fee": row["fee"]}, "fee", currency, row_errors)
-        rate = validate_form(
-            ShippingRate,
-            {"country": country_code(row["country"]), "fee": fee},
-            invalid={
-                "country": _("Choose a country from the list, or everywhere else."),
-                "fee": _("Enter the shipping fee; 0 ships for free."),
-            },
-        )
-        if isinstance(rate, dict) or row_errors:
-            problems = {**(rate if isinstance(rate, dict) else {}), **row_errors}
-            if "country" in problems:  # "at most 2 characters" says less than the list to choose from
-                problems["country"] = _("Choose a country from the list, or everywhere else.")
-            errors.update({f"shipping-{index}-{field}": message for field, message in problems.items()})
-        else:
-            shipping.append(rate.model_dump())
+    shipping = read_shipping(values, currency, errors)
     if not items and not any(key.startswith("items-") for key in errors):
         errors["items"] = _("Choose at least one product for this tier: a backer pays for what is in the box.")
-    price = _money(values, "price", currency, errors)
-    if isinstance(price, int):
-        try:
-            check_price("price", price, currency)
-        except AmountRefused as refused:
-            errors["price"] = price_message(refused)
+    price = read_price(values, "price", currency, errors)
     data: dict[str, Any] = {
         "title": values.get("title", ""),
         "description": values.get("description", ""),
@@ -320,6 +297,41 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             else _("This field is required.")
         )
     return _merge(checked, errors)
+
+
+def read_shipping(values: FormValues, currency: str, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The shipping rows typed (shipping-N-country, shipping-N-fee); a message per bad cell into `errors`."""
+    shipping: list[dict[str, Any]] = []
+    for index, row in _rows(values, "shipping", ("country", "fee")):
+        row_errors: dict[str, str] = {}
+        fee = _money({"fee": row["fee"]}, "fee", currency, row_errors)
+        rate = validate_form(
+            ShippingRate,
+            {"country": country_code(row["country"]), "fee": fee},
+            invalid={
+                "country": _("Choose a country from the list, or everywhere else."),
+                "fee": _("Enter the shipping fee; 0 ships for free."),
+            },
+        )
+        if isinstance(rate, dict) or row_errors:
+            problems = {**(rate if isinstance(rate, dict) else {}), **row_errors}
+            if "country" in problems:  # "at most 2 characters" says less than the list to choose from
+                problems["country"] = _("Choose a country from the list, or everywhere else.")
+            errors.update({f"shipping-{index}-{field}": message for field, message in problems.items()})
+        else:
+            shipping.append(rate.model_dump())
+    return shipping
+
+
+def read_price(values: FormValues, name: str, currency: str, errors: dict[str, str]) -> Any:
+    """A price typed in major units, checked against the currency's table like a tier's (campaigns/currencies.py)."""
+    price = _money(values, name, currency, errors)
+    if isinstance(price, int):
+        try:
+            check_price(name, price, currency)
+        except AmountRefused as refused:
+            errors[name] = price_message(refused)
+    return price
 
 
 def batch_cost_view(products: Sequence[Product], goal: int, currency: str) -> dict[str, Any]:

@@ -31,12 +31,11 @@ from service.i18n import babel_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
+from service.pages.catalog_views import FEW_LEFT, add_on_views, products_with_options, shipping_view
 from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
 UPDATES_SHOWN = 10
-# A limited tier with this many slots or fewer left is shown as nearly gone.
-FEW_LEFT = 10
 
 
 # Words and figures shared by the campaign pages
@@ -116,19 +115,6 @@ def days_left(campaign: Campaign, day_seconds: int, now: datetime | None = None)
 
 def percent_funded(pledged: int, goal: int) -> int:
     return pledged * 100 // goal if goal > 0 else 0
-
-
-def shipping_view(rates: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Shipping rows as 'China: 10.00', the rest of the world last."""
-    rows = [
-        {"country": str(rate["country"]), "name": _destination(str(rate["country"])), "fee": int(rate["fee"])}
-        for rate in rates
-    ]
-    return sorted(rows, key=lambda row: (row["country"] == "*", row["name"]))
-
-
-def _destination(code: str) -> str:
-    return _("Everywhere else") if code == "*" else country_name(code)
 
 
 def space_view(space: Space) -> dict[str, Any]:
@@ -360,6 +346,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "maker_name": maker.name,
         "review": review_view(detail.latest_review),
         "tiers": tiers,
+        "choices": products_with_options(detail),
+        "add_ons": add_on_views(detail),
         "can_back": can_back,
         "back_url": f"{base}/back" if can_back else None,
         "is_maker": "maker" in detail.roles,

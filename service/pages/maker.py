@@ -70,6 +70,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.money_input import scaled_text
 from service.web import BodyTooLarge, UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
@@ -87,6 +88,9 @@ def _done_messages() -> dict[str, str]:
         "tier-added": _("The reward tier is added."),
         "tier-saved": _("The reward tier is saved."),
         "tier-removed": _("The reward tier is removed."),
+        "add-on-added": _("The add-on is added."),
+        "add-on-saved": _("The add-on is saved."),
+        "add-on-removed": _("The add-on is removed."),
         "image-added": _("The image is added."),
         "image-removed": _("The image is removed."),
         "submitted": _("Submitted. The makerspace's operators are told, and will review your campaign."),
@@ -380,6 +384,8 @@ async def _manage_page(
             for product in detail.products
         ],
         "tiers": [tier_view(tier, currency=campaign.currency, product_names=product_names) for tier in detail.tiers],
+        "choices": {choice["id"]: choice for choice in products_with_options(detail)},
+        "add_ons": add_on_views(detail),
         "cover": {"id": str(detail.cover.id), "url": image_url(detail.cover)} if detail.cover else None,
         "gallery": [{"id": str(image.id), "url": image_url(image)} for image in detail.gallery],
         "latest_review": review_view(detail.latest_review, reviewers),
@@ -626,6 +632,16 @@ def _remove_product_question(detail: service.CampaignDetail, product: Product) -
                 len(naming),
             )
             % {"num": len(naming), "tiers": ", ".join(naming)}
+        )
+    offered = sum(1 for add_on in detail.add_ons if add_on.product.id == product.id)
+    if offered:
+        consequences.append(
+            ngettext(
+                "Its %(num)d add-on is removed with it.",
+                "Its %(num)d add-ons are removed with it.",
+                offered,
+            )
+            % {"num": offered}
         )
     return Confirmation(
         title=_("Remove this product?"),

@@ -40,6 +40,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
@@ -167,6 +168,8 @@ async def _review_page(
             "space": space_view(space),
             "products": detail.products,
             "tiers": tiers,
+            "choices": products_with_options(detail),
+            "add_ons": add_on_views(detail),
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
         },
         "can_review": "approve" in detail.actions,
