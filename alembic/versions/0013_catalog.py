@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0013_catalog"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
