@@ -1,6 +1,6 @@
 """The maker's catalogue grows: product options and their variant SKUs, and add-ons
 
-Revision ID: 0013_catalog
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07 02:50:00
 
