@@ -235,6 +235,7 @@ class Campaign(Base):
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in CAMPAIGN_STATUSES)})", name="status_known"),
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
+        CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -253,6 +254,8 @@ class Campaign(Base):
     ends_at: Mapped[datetime | None]
     # The space's milestone plan as it was at launch (null: Kindling's default), the one the campaign keeps.
     milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
+    # The space's sponsor fee at launch (null before it): the fee its charges are taken with.
+    sponsor_fee_bps: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime | None]
     # Set when the first manufacturing batch is confirmed; it unlocks the second escrow milestone.
     first_batch_confirmed_at: Mapped[datetime | None]

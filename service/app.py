@@ -63,6 +63,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.campaigns",
     "service.pages.maker",
     "service.pages.operator",
+    "service.pages.space_settings",
     "service.pages.checkout",
     "service.pages.my_pledges",
     "service.pages.escrow",

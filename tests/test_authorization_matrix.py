@@ -583,6 +583,12 @@ def space_b_edit(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_b["id"]}, {"data": data}
 
 
+def space_a_terms_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The operator's space form as it stands: space A keeps its name, fee and the default plan."""
+    data = {"name": w.space_a["name"], "description": "", "sponsor_fee_bps": "300", "default_plan": "yes"}
+    return {"space_id": w.space_a["id"]}, {"data": data}
+
+
 async def new_operator_form(w: World, role: str) -> tuple[Params, Kwargs]:
     params, kwargs = await new_operator(w, role)
     return params, {"data": kwargs["json"]}
@@ -746,6 +752,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
     ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
+    ("PATCH", f"{A}/spaces/{{space_id}}"): api(
+        "401 403 403 403 403 200 403 200",
+        lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"sponsor_fee_bps": 300}}),
+    ),
     ("PUT", f"{A}/spaces/{{space_id}}/milestone-plan"): api(
         "401 403 403 403 403 200 403 200",
         lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"milestones": None}}),
@@ -1052,6 +1062,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, r: _with_form(with_status("in_review"), REVIEW_FORM)(w, r),
         "fresh campaign in review",
     ),
+    ("GET", "/operator/spaces/{space_id}"): page("303 403 403 403 403 200 403 200", space_a),
+    ("POST", "/operator/spaces/{space_id}"): page("401 403 403 403 403 303 403 303", space_a_terms_form),
     ("GET", "/operator/milestones"): page("303 200 200 200 200 200 200 200", fixed()),
     ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/release"): page(
         "401 403 403 403 403 303 403 403",

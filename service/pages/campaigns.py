@@ -131,13 +131,15 @@ def _destination(code: str) -> str:
     return _("Everywhere else") if code == "*" else country_name(code)
 
 
-def space_view(space: Space) -> dict[str, Any]:
+def space_view(space: Space, campaign: Campaign | None = None) -> dict[str, Any]:
+    """The sponsoring space; with `campaign`, the fee is the one that campaign launched with."""
+    fee_bps = space.sponsor_fee_bps if campaign is None else spaces.campaign_sponsor_fee_bps(campaign, space)
     return {
         "name": space.name,
         "url": f"/spaces/{space.slug}",
         "city": space.city,
         "country": country_name(space.country),
-        "fee": fee_percent(space.sponsor_fee_bps),
+        "fee": fee_percent(fee_bps),
     }
 
 
@@ -355,7 +357,7 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "duration_days": campaign.duration_days,
         "ends_at": campaign.ends_at,
         "launched_at": campaign.launched_at,
-        "space": space_view(space),
+        "space": space_view(space, campaign),
         "space_label": sponsor_label(campaign.status, space.name),
         "maker_name": maker.name,
         "review": review_view(detail.latest_review),

@@ -1,0 +1,38 @@
+"""A campaign keeps the sponsor fee it launched with
+
+Revision ID: 0013_screens
+Revises: 0012
+Create Date: 2026-12-07 03:00:00
+
+- campaigns.sponsor_fee_bps: the space's fee at launch (null before launch), what its charges are taken with, whatever
+  the space's operators set later. Campaigns launched already take their space's fee of today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0013_screens"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("campaigns", sa.Column("sponsor_fee_bps", sa.Integer(), nullable=True))
+    op.create_check_constraint(
+        op.f("ck_campaigns_sponsor_fee_range"), "campaigns", "sponsor_fee_bps BETWEEN 0 AND 2000"
+    )
+    op.execute(
+        "UPDATE campaigns SET sponsor_fee_bps = spaces.sponsor_fee_bps FROM spaces "
+        "WHERE spaces.id = campaigns.space_id AND campaigns.launched_at IS NOT NULL"
+    )
+
+
+def downgrade() -> None:
+    op.drop_constraint(op.f("ck_campaigns_sponsor_fee_range"), "campaigns", type_="check")
+    op.drop_column("campaigns", "sponsor_fee_bps")

@@ -1,0 +1,51 @@
+"""The screens added for operators, makers and backers in Chromium, at 1280 and 390 wide in English and Chinese: none
+scrolls sideways on a phone, none logs a console error. Screenshots are kept in /tmp/shots/screens."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.async_api import Browser
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.browser import (
+    LiveServer,
+    chromium_available,
+    console_errors,
+    launch_browser,
+    log_in_page,
+    new_page,
+    screenshot,
+)
+from tests.helpers import Actor
+from tests.test_space_editing import space_with_operator
+
+SHOTS = "/tmp/shots/screens"
+WIDTHS = (1280, 390)
+LOCALES = (("en-US", "en"), ("zh-CN", "zh"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not chromium_available(), reason="Chromium is not installed")]
+
+
+async def look_at(browser: Browser, base: str, name: str, actor: Actor | None, path: str) -> None:
+    """The page at both widths in both languages: shot, no sideways scroll, no console error."""
+    for locale, lang in LOCALES:
+        for width in WIDTHS:
+            async with new_page(browser, width=width, height=844, locale=locale) as page:
+                errors = console_errors(page)
+                if actor is not None:
+                    await log_in_page(page, base, actor)
+                response = await page.goto(base + path)
+                assert response is not None and response.status == 200, (name, lang, width)
+                await screenshot(page, f"{SHOTS}/{name}-{width}-{lang}.png")
+                overflow = await page.evaluate("document.scrollingElement.scrollWidth") - width
+                assert overflow <= 0, (name, lang, width, overflow)
+                assert errors == [], (name, lang, width, errors)
+
+
+async def test_the_operators_space_form_fits_a_phone_and_a_desktop_in_both_languages(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], live_server: LiveServer
+) -> None:
+    space, operator, _admin = await space_with_operator(client, sessions)
+    async with launch_browser() as browser:
+        await look_at(browser, live_server.url, "space-form", operator, f"/operator/spaces/{space['id']}")
