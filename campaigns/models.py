@@ -365,6 +365,8 @@ class CampaignUpdate(Base):
     body_html: Mapped[str] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = _created_at()
+    # When its maker last changed it (null: never); it stays posted when edited.
+    edited_at: Mapped[datetime | None]
 
 
 PLEDGE_STATUSES = (

@@ -62,6 +62,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.devmail",
     "service.pages.campaigns",
     "service.pages.maker",
+    "service.pages.maker_updates",
     "service.pages.operator",
     "service.pages.space_settings",
     "service.pages.checkout",

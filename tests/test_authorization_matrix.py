@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.models import Campaign, Mail, Pledge, Space, SpaceOperator, Tier, User
+from campaigns.models import Campaign, CampaignUpdate, Mail, Pledge, Space, SpaceOperator, Tier, User
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.two_factor import begin_two_factor
@@ -222,10 +222,17 @@ async def build_world(
             headers=maker.headers,
         )
         assert posted.status_code == 201, posted.text
+    update_id = posted.json()["id"]
     w.live = Thing(
         live["id"],
         live["slug"],
-        {"pledge": pledge["id"], "tier": live["tiers"][1]["id"], "early": live["tiers"][0]["id"], "image": image["id"]},
+        {
+            "pledge": pledge["id"],
+            "tier": live["tiers"][1]["id"],
+            "early": live["tiers"][0]["id"],
+            "image": image["id"],
+            "update": update_id,
+        },
     )
     w.media_path = image["url"]
 
@@ -480,6 +487,23 @@ def webhook(w: World, role: str) -> tuple[Params, Kwargs]:
     payload = json.dumps(stripe_event("customer.created", {"id": f"cus_{n()}", "object": "customer"})).encode()
     signature = stripe_signature(payload, w.stripe.webhook_secret)
     return {}, {"content": payload, "headers": {"Stripe-Signature": signature, "Content-Type": "application/json"}}
+
+
+def fresh_update(form: dict[str, str] | None = None) -> Target:
+    """An update of its own on the live campaign, per cell (a deletion removes it)."""
+
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        async with w.sessions.begin() as session:
+            campaign = await session.get_one(Campaign, uuid.UUID(w.live.id))
+            posted = CampaignUpdate(
+                campaign_id=campaign.id, author_id=campaign.maker_id, title="Soon gone", body="x", body_html="<p>x</p>",
+                visibility="public",
+            )  # fmt: skip
+            session.add(posted)
+        params = {"campaign_id": w.live.id, "slug": w.live.slug, "update_id": str(posted.id)}
+        return params, {"data": dict(form)} if form is not None else {}
+
+    return target
 
 
 async def new_live_campaign(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -809,6 +833,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         on("live", json_body={"title": "Tooling", "body": "Done.", "visibility": "public"}),
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/updates"): api(PUBLIC, on("live")),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 200 403 403 403 403",
+        on("live", json_body={"body": "The **mould** is ready."}, update_id="update"),
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 204 403 403 403 403", fresh_update(), "a new update per cell"
+    ),
     # Pledges
     ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
         "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
@@ -990,6 +1021,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/updates"): page(
         "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
+    ),
+    ("GET", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "303 403 403 200 403 403 403 403", on("live", update_id="update")
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "401 403 403 303 403 403 403 403",
+        on(
+            "live",
+            update_id="update",
+            form={"title": "News for backers", "body": "The **mould** is ready.", "visibility": "backers"},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/delete"): page(
+        "401 403 403 303 403 403 403 403", fresh_update(CONFIRMED), "a new update per cell, confirmed"
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(

@@ -17,8 +17,9 @@ from tests.browser import (
     new_page,
     screenshot,
 )
-from tests.helpers import Actor
+from tests.helpers import Actor, launched_campaign
 from tests.test_space_editing import space_with_operator
+from tests.test_updates import post, titles
 
 SHOTS = "/tmp/shots/screens"
 WIDTHS = (1280, 390)
@@ -49,3 +50,24 @@ async def test_the_operators_space_form_fits_a_phone_and_a_desktop_in_both_langu
     space, operator, _admin = await space_with_operator(client, sessions)
     async with launch_browser() as browser:
         await look_at(browser, live_server.url, "space-form", operator, f"/operator/spaces/{space['id']}")
+
+
+async def test_the_update_edit_form_and_its_deletion_question_fit_in_both_languages(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], live_server: LiveServer
+) -> None:
+    campaign, maker, _operator = await launched_campaign(client, sessions)
+    posted = (await post(client, maker, campaign, title="Tooling", body="The mould is **ready**.")).json()
+    edit = f"/maker/campaigns/{campaign['slug']}/updates/{posted['id']}/edit"
+    async with launch_browser() as browser:
+        await look_at(browser, live_server.url, "update-edit", maker, edit)
+        async with new_page(browser, width=390, height=844, locale="zh-CN") as page:
+            errors = console_errors(page)
+            await log_in_page(page, live_server.url, maker)
+            await page.goto(live_server.url + edit)
+            await page.locator("button.btn-danger").click()
+            await page.locator(".confirm-card").wait_for()
+            await screenshot(page, f"{SHOTS}/update-delete-question-390-zh.png")
+            await page.locator(".confirm-card button[type=submit]").click()
+            await page.wait_for_url(f"**/maker/campaigns/{campaign['slug']}?done=update-deleted#updates")
+            assert errors == []
+    assert await titles(client, None, campaign) == []

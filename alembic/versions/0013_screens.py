@@ -1,4 +1,4 @@
-"""A campaign keeps the sponsor fee it launched with
+"""A campaign keeps the sponsor fee it launched with; an update says when it was edited
 
 Revision ID: 0013_screens
 Revises: 0012
@@ -6,6 +6,7 @@ Create Date: 2026-12-07 03:00:00
 
 - campaigns.sponsor_fee_bps: the space's fee at launch (null before launch), what its charges are taken with, whatever
   the space's operators set later. Campaigns launched already take their space's fee of today.
+- campaign_updates.edited_at: when the maker last changed a posted update (null: never).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def upgrade() -> None:
         "UPDATE campaigns SET sponsor_fee_bps = spaces.sponsor_fee_bps FROM spaces "
         "WHERE spaces.id = campaigns.space_id AND campaigns.launched_at IS NOT NULL"
     )
+    op.add_column("campaign_updates", sa.Column("edited_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("campaign_updates", "edited_at")
     op.drop_constraint(op.f("ck_campaigns_sponsor_fee_range"), "campaigns", type_="check")
     op.drop_column("campaigns", "sponsor_fee_bps")

@@ -317,6 +317,7 @@ def _updates_view(rows: Sequence[CampaignUpdate]) -> list[dict[str, Any]]:
             "title": row.title,
             "body_html": Markup(row.body_html),  # noqa: S704 - sanitised by render_story when it was posted
             "posted_at": row.created_at,
+            "edited_at": row.edited_at,
             "backers_only": row.visibility == "backers",
         }
         for row in rows
