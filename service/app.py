@@ -71,6 +71,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.funding",
     "service.pages.refunds",
     "service.pages.fulfillment",
+    "service.pages.packages",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",

@@ -1092,6 +1092,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_funded(confirmed=True, body=lambda t: {"files": {"file": ("t.csv", tracking_csv(t), "text/csv")}}),
         "fresh confirmed batch",
     ),
+    ("GET", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages"): page(
+        "303 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages/{pledge_id}/tracking"): page(
+        "401 403 403 303 403 403 403 403",
+        with_funded(
+            confirmed=True,
+            batch_id="batch",
+            pledge_id="pledge",
+            body=lambda t: {"data": {"carrier": "SF Express", "tracking_number": f"SF{n()}"}},
+        ),
+        "fresh confirmed batch",
+    ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/settings"): page(
         "401 403 403 303 403 403 403 403",
         on("funded", form={"address_lock_at": "", "packaging_weight_grams": "0"}),

@@ -18,6 +18,7 @@ from tests.browser import (
     screenshot,
 )
 from tests.helpers import Actor, launched_campaign
+from tests.test_fulfillment_pages import confirmed_shop, first_batch_id, shipments_count
 from tests.test_space_editing import space_with_operator
 from tests.test_updates import post, titles
 
@@ -71,3 +72,22 @@ async def test_the_update_edit_form_and_its_deletion_question_fit_in_both_langua
             await page.wait_for_url(f"**/maker/campaigns/{campaign['slug']}?done=update-deleted#updates")
             assert errors == []
     assert await titles(client, None, campaign) == []
+
+
+async def test_a_batchs_packages_with_their_tracking_forms_fit_in_both_languages(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], live_server: LiveServer
+) -> None:
+    shop, slug = await confirmed_shop(client, sessions)
+    packages = f"/maker/campaigns/{slug}/fulfillment/batches/{await first_batch_id(sessions, shop)}/packages"
+    async with launch_browser() as browser:
+        await look_at(browser, live_server.url, "packages", shop.maker, packages)
+        async with new_page(browser, width=390, height=844, locale="en-US") as page:
+            await log_in_page(page, live_server.url, shop.maker)
+            await page.goto(live_server.url + packages)
+            first = page.locator(".package-card").first
+            await first.locator("input[name=carrier]").fill("SF Express")
+            await first.locator("input[name=tracking_number]").fill("SF100")
+            await first.locator("button[type=submit]").click()
+            await page.locator(".notice-success").wait_for()
+            await screenshot(page, f"{SHOTS}/packages-saved-390-en.png")
+    assert await shipments_count(sessions) == 1
