@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns.models import Product
 from tests.browser import (
     LiveServer,
     chromium_available,
@@ -19,6 +21,7 @@ from tests.browser import (
 )
 from tests.helpers import Actor, launched_campaign
 from tests.test_fulfillment_pages import confirmed_shop, first_batch_id, shipments_count
+from tests.test_money_pages import funded_campaign
 from tests.test_space_editing import space_with_operator
 from tests.test_updates import post, titles
 
@@ -91,3 +94,47 @@ async def test_a_batchs_packages_with_their_tracking_forms_fit_in_both_languages
             await page.locator(".notice-success").wait_for()
             await screenshot(page, f"{SHOTS}/packages-saved-390-en.png")
     assert await shipments_count(sessions) == 1
+
+
+async def tables_wider_than_their_box(page: Page) -> list[str]:
+    """The tables that scroll sideways inside their box (or stick out of the page) at this width."""
+    found: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll("table")].filter((table) => {
+            const box = table.closest(".table-wrap") || table.parentElement;
+            return box.scrollWidth > box.clientWidth + 1
+                || table.getBoundingClientRect().right > document.documentElement.clientWidth + 1;
+        }).map((table) => table.className)"""
+    )
+    return found
+
+
+async def test_the_batch_cost_and_the_funding_tables_read_as_cards_on_a_phone(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], live_server: LiveServer
+) -> None:
+    review = await funded_campaign(client, sessions, status="in_review")
+    funded = await funded_campaign(client, sessions)
+    async with sessions.begin() as session:
+        for campaign_id in (review.campaign_id, funded.campaign_id):
+            await session.execute(
+                update(Product)
+                .where(Product.campaign_id == campaign_id)
+                .values(name="温湿度传感器主板（含天线与外壳）", unit_cost=1_234_567, batch_size=10_000)
+            )
+    pages = {
+        "batch-cost": (review.operator, f"/operator/campaigns/{review.slug}", ".batch-cost"),
+        "funding": (funded.maker, f"/maker/campaigns/{funded.slug}/funding", ".chart-table table"),
+    }
+    async with launch_browser() as browser:
+        for locale, lang in LOCALES:
+            for name, (actor, path, table) in pages.items():
+                async with new_page(browser, width=390, height=844, locale=locale) as page:
+                    errors = console_errors(page)
+                    await log_in_page(page, live_server.url, actor)
+                    await page.goto(live_server.url + path)
+                    await page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+                    await page.locator(table).wait_for()
+                    await screenshot(page, f"{SHOTS}/tables-{name}-390-{lang}.png")
+                    assert await tables_wider_than_their_box(page) == [], (name, lang)
+                    overflow = await page.evaluate("document.scrollingElement.scrollWidth") - 390
+                    assert overflow <= 0, (name, lang, overflow)
+                    assert errors == [], (name, lang, errors)
