@@ -291,8 +291,11 @@ async def record_shipment(
     would be (the backer told once, a new number a correction), errors naming the field."""
     campaign = await _shipping_campaign(session, campaign_ref, maker)
     pledge_id = parse_id(pledge_ref)
-    if pledge_id is None:
-        raise NotFound("No such pledge.")
+    found = None
+    if pledge_id is not None:
+        found = await session.scalar(select(Pledge.id).where(Pledge.id == pledge_id, Pledge.campaign_id == campaign.id))
+    if pledge_id is None or found is None:
+        raise NotFound("The campaign has no such pledge.")
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
     errors = [FieldError(column, problem) for column, problem in tracking_problems(carrier, tracking_number)]
     row = ShipmentRow(1, pledge_id, carrier, tracking_number)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from campaigns.errors import Conflict, ValidationFailed
 from fulfillment import shipments
-from fulfillment.service import fulfillment_campaign
+from fulfillment.service import batch_of, fulfillment_campaign
 from fulfillment.shipments import SHIPPING_STATUSES, Package
 from service.i18n import gettext as _
 from service.pages import country_name, viewer
@@ -108,6 +108,8 @@ async def save_tracking(request: Request) -> Response:
     try:
         async with uow(request) as session:
             maker = await current_user(request, session)
+            campaign, _roles = await fulfillment_campaign(session, slug, maker)
+            await batch_of(session, campaign, str(request.path_params["batch_id"]))
             await shipments.record_shipment(
                 session, slug, maker, pledge_id, carrier=typed["carrier"], tracking_number=typed["tracking_number"]
             )
