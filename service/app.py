@@ -61,6 +61,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.spaces",
     "service.pages.devmail",
     "service.pages.campaigns",
+    "service.pages.pictures",
     "service.pages.maker",
     "service.pages.maker_updates",
     "service.pages.operator",

@@ -1003,6 +1003,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/campaigns"): page(PUBLIC, fixed()),
     ("GET", "/campaigns/{slug}"): page("404 404 404 200 404 200 404 200", on("draft")),
     ("GET", "/campaigns/{slug}/escrow"): page(PUBLIC, on("funded")),
+    ("GET", "/campaigns/{slug}/pictures/{number}"): page(
+        PUBLIC, lambda w, r: ({"slug": w.live.slug, "number": "1"}, {}), "the live campaign's first gallery picture"
+    ),
     ("GET", "/media/{campaign_id}/{filename}"): page(PUBLIC, media),
     # Pages: the maker's
     ("GET", "/maker"): page("303 200 200 200 200 200 200 200", fixed()),
