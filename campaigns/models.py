@@ -427,6 +427,8 @@ class Pledge(Base):
     shipping_country: Mapped[str | None] = mapped_column(String(2))
     setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     setup_intent_client_secret: Mapped[str | None] = mapped_column(String(255))
+    # The SetupIntent of a card change on a live pledge, until Stripe saves the new card (payments.cards).
+    card_change_setup_intent_id: Mapped[str | None] = mapped_column(String(255))
     payment_method_id: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Where the pledge was made from: one address holds at most KINDLING_MAX_OPEN_HOLDS unconfirmed pledges.

@@ -70,7 +70,7 @@ from tests.helpers import (
     stripe_event,
     stripe_signature,
 )
-from tests.money_helpers import pledge_with_card
+from tests.money_helpers import pledge_with_card, save_card
 from tests.pages import csrf_from, log_in, new_browser
 
 ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
@@ -343,6 +343,15 @@ async def fresh_pledge(w: World, role: str) -> Thing:
         pledge = await insert_pledge(session, campaign, tier, backer_id=w.id_of("backer"), status="active")
     thing.extra["pledge"] = str(pledge.id)
     return thing
+
+
+async def card_change_saved(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The live pledge's backer began a card change and Stripe saved the new card, per cell."""
+    pledge_id = w.live["pledge"]
+    begun = await w.api.post(f"/api/v1/pledges/{pledge_id}/card-change", headers=w.actors["backer"].headers)
+    assert begun.status_code == 200, begun.text
+    await save_card(w.stripe, begun.json()["client_secret"])
+    return {"pledge_id": pledge_id}, {}
 
 
 async def milestone_asked(w: World, thing: Thing) -> None:
@@ -863,6 +872,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/pledges/{{pledge_id}}/payment-method"): api(
         "401 200 404 403 404 403 404 403", on("successful", pledge_id="pledge"), "the backer's errored pledge"
     ),
+    ("GET", f"{A}/pledges/{{pledge_id}}/card"): api("401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change"): api(
+        "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")
+    ),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change/confirm"): api(
+        "401 200 404 403 404 403 404 403", card_change_saved, "a new card saved at Stripe per cell"
+    ),
     ("POST", f"{A}/webhooks/stripe"): api(PUBLIC, webhook, "signed by Stripe: the signature is the credential"),
     # Money (the funded campaign)
     ("GET", f"{A}/campaigns/{{campaign_id}}/ledger"): api("401 403 403 200 403 200 403 200", on("funded")),
@@ -1165,6 +1181,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/me/pledges"): page("303 200 200 200 200 200 200 200", fixed()),
     ("GET", "/me/pledges/{pledge_id}"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("GET", "/me/pledges/{pledge_id}/card/change"): page(
+        "303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")
+    ),
     ("POST", "/me/pledges/{pledge_id}/change"): page(
         "303 303 404 404 404 404 404 404",
         lambda w, r: (
