@@ -381,6 +381,14 @@ class UpdateCreate(CampaignRequest):
     visibility: Literal["public", "backers"] = "public"
 
 
+class UpdatePatch(PatchModel):
+    """What a maker changes of a posted update; it stays posted, and is not mailed again."""
+
+    title: Title | None = None
+    body: Annotated[str, Field(min_length=1, max_length=50_000)] | None = None
+    visibility: Literal["public", "backers"] | None = None
+
+
 class UpdateOut(ResponseModel):
     id: uuid.UUID
     campaign_id: uuid.UUID
@@ -390,6 +398,7 @@ class UpdateOut(ResponseModel):
     body_html: str
     visibility: str
     created_at: UtcDatetime
+    edited_at: UtcDatetime | None = None
 
 
 # Add-ons

@@ -235,6 +235,7 @@ class Campaign(Base):
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in CAMPAIGN_STATUSES)})", name="status_known"),
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
+        CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -253,6 +254,8 @@ class Campaign(Base):
     ends_at: Mapped[datetime | None]
     # The space's milestone plan as it was at launch (null: Kindling's default), the one the campaign keeps.
     milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
+    # The space's sponsor fee at launch (null before it): the fee its charges are taken with.
+    sponsor_fee_bps: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime | None]
     # Set when the first manufacturing batch is confirmed; it unlocks the second escrow milestone.
     first_batch_confirmed_at: Mapped[datetime | None]
@@ -428,6 +431,8 @@ class CampaignUpdate(Base):
     body_html: Mapped[str] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = _created_at()
+    # When its maker last changed it (null: never); it stays posted when edited.
+    edited_at: Mapped[datetime | None]
 
 
 PLEDGE_STATUSES = (
@@ -488,6 +493,8 @@ class Pledge(Base):
     shipping_country: Mapped[str | None] = mapped_column(String(2))
     setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     setup_intent_client_secret: Mapped[str | None] = mapped_column(String(255))
+    # The SetupIntent of a card change on a live pledge, until Stripe saves the new card (payments.cards).
+    card_change_setup_intent_id: Mapped[str | None] = mapped_column(String(255))
     payment_method_id: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Where the pledge was made from: one address holds at most KINDLING_MAX_OPEN_HOLDS unconfirmed pledges.

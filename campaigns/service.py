@@ -239,7 +239,7 @@ async def launch_campaign(
     session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, *, day_seconds: int, base_url: str
 ) -> Campaign:
     """approved -> live: it runs from now for duration_days campaign days (KINDLING_DAY_SECONDS each), under its
-    space's milestone plan of this moment."""
+    space's milestone plan and sponsor fee of this moment."""
     campaign, roles = await visible_campaign(session, campaign_ref, maker)
     await move_campaign(
         session,
@@ -251,6 +251,7 @@ async def launch_campaign(
         ends_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, Campaign.duration_days * day_seconds),
         # The space may change its plan later; the campaign keeps the one its backers pledged under.
         milestone_plan=select(Space.milestone_plan).where(Space.id == Campaign.space_id).scalar_subquery(),
+        sponsor_fee_bps=select(Space.sponsor_fee_bps).where(Space.id == Campaign.space_id).scalar_subquery(),
     )
     await notify(
         session,

@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign
-from campaigns.errors import FieldError, InvalidInput, NotAllowed, ValidationFailed
+from campaigns.errors import FieldError, InvalidInput, NotAllowed, NotFound, ValidationFailed
+from campaigns.ids import parse_id
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pledge_viewers import PledgeViewer, sees_address
@@ -39,6 +40,7 @@ from fulfillment.shipping_csv import (
     csv_chunks,
     package_row,
     parse_shipments_csv,
+    tracking_problems,
 )
 
 SHIPPED = "shipped"
@@ -102,6 +104,59 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     if header:
         for part in csv_chunks((), header=True):
             yield part
+
+
+# A batch's packages, one by one
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package on a batch's shipping list, as the fulfillment page lists it for typing its tracking number."""
+
+    pledge_id: uuid.UUID
+    number: int
+    recipient: str
+    city: str
+    country: str
+    carrier: str | None
+    tracking_number: str | None
+    shipped_at: datetime | None
+
+
+async def batch_packages(
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    batch_ref: uuid.UUID | str,
+    viewer: User,
+    *,
+    after: int | None,
+    limit: int,
+) -> tuple[Batch, list[Package], int | None]:
+    """The batch's packages in pledge order, `limit` after pledge number `after`, and the number to go on from (None
+    at the end); for whom may read its shipping list."""
+    batch = await shipping_list_batch(session, campaign_ref, batch_ref, viewer)
+    query = (
+        select(
+            Pledge.id,
+            Pledge.number,
+            Pledge.address["name"].astext,
+            Pledge.address["city"].astext,
+            Pledge.address["country"].astext,
+            Shipment.carrier,
+            Shipment.tracking_number,
+            Shipment.shipped_at,
+        )
+        .join(Allocation, Allocation.pledge_id == Pledge.id)
+        .outerjoin(Shipment, Shipment.pledge_id == Pledge.id)
+        .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+        .order_by(Pledge.number)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Pledge.number > after)
+    rows = (await session.execute(query)).all()
+    packages = [Package(*row) for row in rows[:limit]]
+    return batch, packages, packages[-1].number if len(rows) > limit else None
 
 
 # Held back
@@ -214,16 +269,56 @@ async def record_shipments(
     corrects it (and tells the backer the new number); a row already known as it is changes nothing and mails nobody.
     Once every package has shipped, the campaign is fulfilled.
     """
-    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
-    await lock_campaign(session, campaign.id)
-    if campaign.status not in SHIPPING_STATUSES:
-        raise NotFulfilling(f"The campaign is {campaign.status}: confirm a batch with the factory before shipping.")
+    campaign = await _shipping_campaign(session, campaign_ref, maker)
     rows, errors = parse_shipments_csv(csv_text)
     errors += await _shipment_errors(session, campaign.id, rows)
     if errors:
         errors.sort(key=lambda error: int(error.field.removeprefix("line ")))
         raise ValidationFailed(f"{len(errors)} line(s) of the file need fixing; nothing was applied.", errors=errors)
+    return await _ship(session, campaign, rows)
 
+
+async def record_shipment(
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    maker: User,
+    pledge_ref: uuid.UUID | str,
+    *,
+    carrier: str,
+    tracking_number: str,
+) -> ShipmentsOutcome:
+    """One package's tracking number, typed on the fulfillment page: checked and applied as a line of the upload
+    would be (the backer told once, a new number a correction), errors naming the field."""
+    campaign = await _shipping_campaign(session, campaign_ref, maker)
+    pledge_id = parse_id(pledge_ref)
+    found = None
+    if pledge_id is not None:
+        found = await session.scalar(select(Pledge.id).where(Pledge.id == pledge_id, Pledge.campaign_id == campaign.id))
+    if pledge_id is None or found is None:
+        raise NotFound("The campaign has no such pledge.")
+    carrier, tracking_number = carrier.strip(), tracking_number.strip()
+    errors = [FieldError(column, problem) for column, problem in tracking_problems(carrier, tracking_number)]
+    row = ShipmentRow(1, pledge_id, carrier, tracking_number)
+    if not errors:
+        errors = [
+            FieldError("pledge_id", error.message) for error in await _shipment_errors(session, campaign.id, [row])
+        ]
+    if errors:
+        raise ValidationFailed("The tracking number was not saved.", errors=errors)
+    return await _ship(session, campaign, [row])
+
+
+async def _shipping_campaign(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User) -> Campaign:
+    """The maker's campaign, locked, when it takes tracking numbers."""
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    await lock_campaign(session, campaign.id)
+    if campaign.status not in SHIPPING_STATUSES:
+        raise NotFulfilling(f"The campaign is {campaign.status}: confirm a batch with the factory before shipping.")
+    return campaign
+
+
+async def _ship(session: AsyncSession, campaign: Campaign, rows: Sequence[ShipmentRow]) -> ShipmentsOutcome:
+    """Checked rows applied: new packages shipped, changed numbers corrected, each backer told once."""
     arrays = {
         "campaign_id": campaign.id,
         "ids": [row.pledge_id for row in rows],

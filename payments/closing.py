@@ -23,6 +23,7 @@ from campaigns.lifecycle import SYSTEM
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space, User
 from campaigns.notifications import notify
 from campaigns.pledges import release_tier_slots
+from campaigns.spaces import campaign_sponsor_fee_bps
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.service import request_plan
 from payments.gateway import RequestRefused
@@ -128,7 +129,7 @@ async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_
             .values(
                 campaign_id=campaign.id,
                 platform_fee_bps=platform_fee_bps,
-                sponsor_fee_bps=space.sponsor_fee_bps,
+                sponsor_fee_bps=campaign_sponsor_fee_bps(campaign, space),
                 retry_window_seconds=RETRY_WINDOW_DAYS * day_seconds,
             )
             .on_conflict_do_nothing(index_elements=[ChargeTerms.campaign_id])

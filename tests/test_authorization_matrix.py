@@ -44,7 +44,18 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.models import AddOn, Campaign, Mail, Pledge, ProductVariant, Space, SpaceOperator, Tier, User
+from campaigns.models import (
+    AddOn,
+    Campaign,
+    CampaignUpdate,
+    Mail,
+    Pledge,
+    ProductVariant,
+    Space,
+    SpaceOperator,
+    Tier,
+    User,
+)
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.two_factor import begin_two_factor
@@ -70,7 +81,7 @@ from tests.helpers import (
     stripe_event,
     stripe_signature,
 )
-from tests.money_helpers import pledge_with_card
+from tests.money_helpers import pledge_with_card, save_card
 from tests.pages import csrf_from, log_in, new_browser
 
 ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
@@ -222,10 +233,17 @@ async def build_world(
             headers=maker.headers,
         )
         assert posted.status_code == 201, posted.text
+    update_id = posted.json()["id"]
     w.live = Thing(
         live["id"],
         live["slug"],
-        {"pledge": pledge["id"], "tier": live["tiers"][1]["id"], "early": live["tiers"][0]["id"], "image": image["id"]},
+        {
+            "pledge": pledge["id"],
+            "tier": live["tiers"][1]["id"],
+            "early": live["tiers"][0]["id"],
+            "image": image["id"],
+            "update": update_id,
+        },
     )
     w.media_path = image["url"]
 
@@ -359,6 +377,15 @@ async def fresh_pledge(w: World, role: str) -> Thing:
         pledge = await insert_pledge(session, campaign, tier, backer_id=w.id_of("backer"), status="active")
     thing.extra["pledge"] = str(pledge.id)
     return thing
+
+
+async def card_change_saved(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The live pledge's backer began a card change and Stripe saved the new card, per cell."""
+    pledge_id = w.live["pledge"]
+    begun = await w.api.post(f"/api/v1/pledges/{pledge_id}/card-change", headers=w.actors["backer"].headers)
+    assert begun.status_code == 200, begun.text
+    await save_card(w.stripe, begun.json()["client_secret"])
+    return {"pledge_id": pledge_id}, {}
 
 
 async def milestone_asked(w: World, thing: Thing) -> None:
@@ -505,6 +532,23 @@ def webhook(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"content": payload, "headers": {"Stripe-Signature": signature, "Content-Type": "application/json"}}
 
 
+def fresh_update(form: dict[str, str] | None = None) -> Target:
+    """An update of its own on the live campaign, per cell (a deletion removes it)."""
+
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        async with w.sessions.begin() as session:
+            campaign = await session.get_one(Campaign, uuid.UUID(w.live.id))
+            posted = CampaignUpdate(
+                campaign_id=campaign.id, author_id=campaign.maker_id, title="Soon gone", body="x", body_html="<p>x</p>",
+                visibility="public",
+            )  # fmt: skip
+            session.add(posted)
+        params = {"campaign_id": w.live.id, "slug": w.live.slug, "update_id": str(posted.id)}
+        return params, {"data": dict(form)} if form is not None else {}
+
+    return target
+
+
 async def new_live_campaign(w: World, role: str) -> tuple[Params, Kwargs]:
     thing = await insert_world_campaign(w, "live")
     body = {"tier_id": thing["tier"], "bonus": 0, "shipping_country": "CN"}
@@ -604,6 +648,12 @@ def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
 def space_b_edit(w: World, role: str) -> tuple[Params, Kwargs]:
     data = {"name": w.space_b["name"], "city": "Dongguan", "country": "CN", "sponsor_fee_bps": "300"}
     return {"space_id": w.space_b["id"]}, {"data": data}
+
+
+def space_a_terms_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The operator's space form as it stands: space A keeps its name, fee and the default plan."""
+    data = {"name": w.space_a["name"], "description": "", "sponsor_fee_bps": "300", "default_plan": "yes"}
+    return {"space_id": w.space_a["id"]}, {"data": data}
 
 
 async def new_operator_form(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -769,6 +819,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
     ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
+    ("PATCH", f"{A}/spaces/{{space_id}}"): api(
+        "401 403 403 403 403 200 403 200",
+        lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"sponsor_fee_bps": 300}}),
+    ),
     ("PUT", f"{A}/spaces/{{space_id}}/milestone-plan"): api(
         "401 403 403 403 403 200 403 200",
         lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"milestones": None}}),
@@ -840,6 +894,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         on("live", json_body={"title": "Tooling", "body": "Done.", "visibility": "public"}),
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/updates"): api(PUBLIC, on("live")),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 200 403 403 403 403",
+        on("live", json_body={"body": "The **mould** is ready."}, update_id="update"),
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 204 403 403 403 403", fresh_update(), "a new update per cell"
+    ),
     # Pledges
     ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
         "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
@@ -862,6 +923,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", f"{A}/pledges/{{pledge_id}}/payment-method"): api(
         "401 200 404 403 404 403 404 403", on("successful", pledge_id="pledge"), "the backer's errored pledge"
+    ),
+    ("GET", f"{A}/pledges/{{pledge_id}}/card"): api("401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change"): api(
+        "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")
+    ),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change/confirm"): api(
+        "401 200 404 403 404 403 404 403", card_change_saved, "a new card saved at Stripe per cell"
     ),
     ("POST", f"{A}/webhooks/stripe"): api(PUBLIC, webhook, "signed by Stripe: the signature is the credential"),
     # Money (the funded campaign)
@@ -1003,6 +1071,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/campaigns"): page(PUBLIC, fixed()),
     ("GET", "/campaigns/{slug}"): page("404 404 404 200 404 200 404 200", on("draft")),
     ("GET", "/campaigns/{slug}/escrow"): page(PUBLIC, on("funded")),
+    ("GET", "/campaigns/{slug}/pictures/{number}"): page(
+        PUBLIC, lambda w, r: ({"slug": w.live.slug, "number": "1"}, {}), "the live campaign's first gallery picture"
+    ),
     ("GET", "/media/{campaign_id}/{filename}"): page(PUBLIC, media),
     # Pages: the maker's
     ("GET", "/maker"): page("303 200 200 200 200 200 200 200", fixed()),
@@ -1021,6 +1092,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/updates"): page(
         "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
+    ),
+    ("GET", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "303 403 403 200 403 403 403 403", on("live", update_id="update")
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "401 403 403 303 403 403 403 403",
+        on(
+            "live",
+            update_id="update",
+            form={"title": "News for backers", "body": "The **mould** is ready.", "visibility": "backers"},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/delete"): page(
+        "401 403 403 303 403 403 403 403", fresh_update(CONFIRMED), "a new update per cell, confirmed"
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
@@ -1112,6 +1197,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_funded(confirmed=True, body=lambda t: {"files": {"file": ("t.csv", tracking_csv(t), "text/csv")}}),
         "fresh confirmed batch",
     ),
+    ("GET", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages"): page(
+        "303 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages/{pledge_id}/tracking"): page(
+        "401 403 403 303 403 403 403 403",
+        with_funded(
+            confirmed=True,
+            batch_id="batch",
+            pledge_id="pledge",
+            body=lambda t: {"data": {"carrier": "SF Express", "tracking_number": f"SF{n()}"}},
+        ),
+        "fresh confirmed batch",
+    ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/settings"): page(
         "401 403 403 303 403 403 403 403",
         on("funded", form={"address_lock_at": "", "packaging_weight_grams": "0"}),
@@ -1127,6 +1225,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, r: _with_form(with_status("in_review"), REVIEW_FORM)(w, r),
         "fresh campaign in review",
     ),
+    ("GET", "/operator/spaces/{space_id}"): page("303 403 403 403 403 200 403 200", space_a),
+    ("POST", "/operator/spaces/{space_id}"): page("401 403 403 403 403 303 403 303", space_a_terms_form),
     ("GET", "/operator/milestones"): page("303 200 200 200 200 200 200 200", fixed()),
     ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/release"): page(
         "401 403 403 403 403 303 403 403",
@@ -1167,6 +1267,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/me/pledges"): page("303 200 200 200 200 200 200 200", fixed()),
     ("GET", "/me/pledges/{pledge_id}"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("GET", "/me/pledges/{pledge_id}/card/change"): page(
+        "303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")
+    ),
     ("POST", "/me/pledges/{pledge_id}/change"): page(
         "303 303 404 404 404 404 404 404",
         lambda w, r: (

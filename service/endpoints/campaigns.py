@@ -29,6 +29,7 @@ from campaigns.campaign_schemas import (
     TierPatch,
     UpdateCreate,
     UpdateOut,
+    UpdatePatch,
     VariantOut,
     VariantPatch,
 )
@@ -512,6 +513,39 @@ async def post_update(request: Request, body: UpdateCreate) -> Response:
             session, _campaign_ref(request), maker, body, base_url=settings_of(request).base_url
         )
         return json_response(UpdateOut.model_validate(posted), 201)
+
+
+@api.route(
+    "PATCH",
+    "/campaigns/{campaign_id}/updates/{update_id}",
+    summary="Change a posted update (its campaign's maker); it stays posted and is not mailed again",
+    body=UpdatePatch,
+    response=UpdateOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def edit_update(request: Request, body: UpdatePatch) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        edited = await updates.edit_update(
+            session, _campaign_ref(request), maker, request.path_params["update_id"], body
+        )
+        return json_response(UpdateOut.model_validate(edited))
+
+
+@api.route(
+    "DELETE",
+    "/campaigns/{campaign_id}/updates/{update_id}",
+    summary="Take a posted update down (its campaign's maker): it leaves the campaign's page and list of updates",
+    status=204,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def delete_update(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        await updates.delete_update(session, _campaign_ref(request), maker, request.path_params["update_id"])
+    return Response(status_code=204)
 
 
 @api.route(

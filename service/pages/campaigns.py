@@ -117,13 +117,15 @@ def percent_funded(pledged: int, goal: int) -> int:
     return pledged * 100 // goal if goal > 0 else 0
 
 
-def space_view(space: Space) -> dict[str, Any]:
+def space_view(space: Space, campaign: Campaign | None = None) -> dict[str, Any]:
+    """The sponsoring space; with `campaign`, the fee is the one that campaign launched with."""
+    fee_bps = space.sponsor_fee_bps if campaign is None else spaces.campaign_sponsor_fee_bps(campaign, space)
     return {
         "name": space.name,
         "url": f"/spaces/{space.slug}",
         "city": space.city,
         "country": country_name(space.country),
-        "fee": fee_percent(space.sponsor_fee_bps),
+        "fee": fee_percent(fee_bps),
     }
 
 
@@ -301,6 +303,7 @@ def _updates_view(rows: Sequence[CampaignUpdate]) -> list[dict[str, Any]]:
             "title": row.title,
             "body_html": Markup(row.body_html),  # noqa: S704 - sanitised by render_story when it was posted
             "posted_at": row.created_at,
+            "edited_at": row.edited_at,
             "backers_only": row.visibility == "backers",
         }
         for row in rows
@@ -341,7 +344,7 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "duration_days": campaign.duration_days,
         "ends_at": campaign.ends_at,
         "launched_at": campaign.launched_at,
-        "space": space_view(space),
+        "space": space_view(space, campaign),
         "space_label": sponsor_label(campaign.status, space.name),
         "maker_name": maker.name,
         "review": review_view(detail.latest_review),

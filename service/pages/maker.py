@@ -96,6 +96,8 @@ def _done_messages() -> dict[str, str]:
         "submitted": _("Submitted. The makerspace's operators are told, and will review your campaign."),
         "launched": _("Your campaign is live. Share its page with the people who should back it."),
         "update-posted": _("Your update is posted, and every backer gets it by mail."),
+        "update-saved": _("Your update is saved. It stays posted, marked as edited."),
+        "update-deleted": _("Your update is deleted."),
     }
 
 
@@ -392,7 +394,12 @@ async def _manage_page(
         "reviews": [review_view(row, reviewers) for row in reversed(history)],
         "timeline": timeline,
         "updates": [
-            {"title": row.title, "posted_at": row.created_at, "backers_only": row.visibility == "backers"}
+            {
+                "title": row.title,
+                "posted_at": row.created_at,
+                "backers_only": row.visibility == "backers",
+                "edit_url": f"/maker/campaigns/{campaign.slug}/updates/{row.id}/edit",
+            }
             for row in posted
         ],
     }

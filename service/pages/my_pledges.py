@@ -41,6 +41,7 @@ from fulfillment.models import Allocation, Batch, Shipment
 from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
+from service.pages.card_change import card_view
 from service.pages.checkout import (
     HOLDING_STATUSES,
     Backing,
@@ -58,7 +59,7 @@ from service.pages.checkout import (
     values_of,
 )
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
-from service.web import read_form, redirect, render, uow
+from service.web import gateway_of, read_form, redirect, render, uow
 
 PLEDGES_PER_PAGE = 50
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -159,6 +160,7 @@ def done_notice(key: str | None) -> str | None:
         "card-given": _("Your new card is saved and we are charging it now. We will mail you the result."),
         "charged": _("Your new card was charged. Your pledge is paid: thank you!"),
         "changed": _("Your pledge is changed."),
+        "card-changed": _("Your new card is saved: your pledge will be charged to it, not to the old one."),
         "cancelled": _("Your pledge is cancelled. Nothing was charged."),
         "address": _("Your address is saved. Your reward will ship there."),
     }
@@ -300,6 +302,7 @@ async def _pledge_page(
         )
         suggested = await suggested_address(session, pledge)
     context = _pledge_context(pledge, backing, user, shipment=shipment, batch=batch, suggested=suggested)
+    context |= await card_view(gateway_of(request), pledge, backing.campaign)
     context["done"] = done_notice(request.query_params.get("done"))
     if change_values is not None:
         context["change_values"] = change_values

@@ -80,6 +80,7 @@ async def queue(request: Request) -> Response:
         sponsors = await spaces_by_id(session, (detail.campaign.space_id for detail in waiting))
         makers = await users_by_id(session, (detail.campaign.maker_id for detail in waiting))
         submitted = await _submitted_at(session, [detail.campaign.id for detail in waiting])
+        own_spaces = await spaces_by_id(session, operated)
         past = (
             await session.execute(
                 select(Review, Campaign)
@@ -120,6 +121,10 @@ async def queue(request: Request) -> Response:
         "queue": rows,
         "decisions": decisions,
         "operates": bool(operated),
+        "own_spaces": sorted(
+            ({"name": space.name, "edit_url": f"/operator/spaces/{space.id}"} for space in own_spaces.values()),
+            key=lambda space: space["name"],
+        ),
         "done": _done_messages().get(request.query_params.get("done") or ""),
     }
     return render(request, "operator/queue.html", context)
