@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns import lifecycle
 from campaigns.access import visible_campaign
 from campaigns.campaign_schemas import UpdateCreate
+from campaigns.languages import stored_versions
 from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
@@ -63,6 +64,8 @@ async def post_update(
         body=update.body,
         body_html=render_story(update.body),
         visibility=update.visibility,
+        language=update.language or campaign.language,
+        translations=stored_versions(update.model_dump()["translations"], story="body"),
     )
     session.add(posted)
     await session.flush()
