@@ -20,6 +20,7 @@ from campaigns import lifecycle, review, service
 from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, NotFound, ValidationFailed
+from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from payments import ledger
 from payments.closing import WAITING_PLEDGE_STATUSES
@@ -155,8 +156,9 @@ async def _review_page(
     context = {
         "campaign": {
             "slug": campaign.slug,
-            "title": campaign.title,
-            "summary": campaign.summary,
+            # The operator vets what the maker wrote: the original, whatever the page's language.
+            "title": Written(campaign.title, campaign.language),
+            "summary": Written(campaign.summary, campaign.language),
             "status": campaign.status,
             "status_label": status_label(campaign.status),
             "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when saved
