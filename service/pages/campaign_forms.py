@@ -417,6 +417,8 @@ def read_review(values: FormValues) -> ReviewCreate | FieldMessages:
     data: dict[str, Any] = {
         "decision": values.get("decision", ""),
         "notes": values.get("notes", ""),
+        # Notes typed on a page are taken to be in the page's language.
+        "language": current_locale.get(),
         "checklist": checklist,
     }
     return validate_form(
