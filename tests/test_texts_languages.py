@@ -213,3 +213,25 @@ async def test_the_campaign_form_takes_the_language_and_the_other_languages_vers
 
     detail = (await client.get(f"/api/v1/campaigns/{slug}", headers=maker.headers)).json()
     assert detail["language"] == "zh_CN" and detail["translations"] == {"en": {"title": "Paddy Guard"}}
+
+
+async def test_the_update_form_takes_the_update_in_the_other_language(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, maker, _operator = await launched_campaign(client, sessions, **CHINESE_DRAFT)
+    manage = f"/maker/campaigns/{campaign['slug']}"
+    form = {"title": "电路板到了", "body": "三百块板子全部通过测试。", "visibility": "public", "language": "zh_CN"}
+
+    async with logged_in(client, maker) as browser:
+        page = (await browser.get(manage)).text
+        assert '<input type="hidden" name="language" value="zh_CN">' in page
+        posted = await post_form(
+            browser, f"{manage}/updates", form | {"other_title": "Boards arrived", "other_body": ""}, form_page=manage
+        )
+        assert posted.status_code == 303, posted.text
+
+    listed = await client.get(f"/api/v1/campaigns/{campaign['id']}/updates")
+    [update] = listed.json()["items"]
+    assert update["language"] == "zh_CN" and update["translations"] == {"en": {"title": "Boards arrived"}}
+    english = (await client.get(f"/campaigns/{campaign['slug']}?lang=en")).text
+    assert "Boards arrived" in english and "电路板到了" not in english

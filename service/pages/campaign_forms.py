@@ -405,8 +405,27 @@ def currency_hint(currency: str) -> str:
 
 
 def read_update(values: FormValues) -> UpdateCreate | FieldMessages:
-    data = {name: values.get(name, "") for name in ("title", "body", "visibility")}
-    return validate_form(UpdateCreate, data, invalid={"visibility": _("Choose who may read the update.")})
+    """The update in the campaign's language (the form's `language`), and in the other one when the maker gave it."""
+    data: dict[str, Any] = {name: values.get(name, "") for name in ("title", "body", "visibility")}
+    data["language"] = language = values.get("language") or None
+    other = {
+        "title": values.get("other_title", "").strip() or None,
+        "body": values.get("other_body", "").strip() or None,
+    }
+    if language in TEXT_LANGUAGES and any(other.values()):
+        data["translations"] = {other_language(str(language)): other}
+    checked = validate_form(
+        UpdateCreate,
+        data,
+        invalid={
+            "visibility": _("Choose who may read the update."),
+            "language": _("Choose English or Chinese."),
+            "translations": _("In the other language too, the title holds at most 200 characters."),
+        },
+    )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
+    return checked
 
 
 _ANSWERS = {"yes": True, "no": False, "": None}

@@ -357,6 +357,7 @@ async def _manage_page(
         "slug": campaign.slug,
         "title": campaign.title,
         "summary": campaign.summary,
+        "language": campaign.language,
         "status": campaign.status,
         "status_label": status_label(campaign.status),
         "currency": campaign.currency,
