@@ -14,8 +14,9 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from campaigns.countries import is_country
 from campaigns.currencies import CURRENCIES
+from campaigns.languages import known_translations
 from campaigns.lifecycle import REVIEW_DECISIONS
-from campaigns.models import CAMPAIGN_STATUSES
+from campaigns.models import CAMPAIGN_STATUSES, TEXT_LANGUAGES
 from campaigns.schemas import Name, PageQuery
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
@@ -63,6 +64,11 @@ DurationDays = Annotated[int, Field(strict=True, ge=1, le=60)]
 Bps = Annotated[int, Field(strict=True, ge=0, le=10_000)]
 Grams = Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
 
+# The language a text is written in; left out, the campaign's (for its tiers, products and updates) or the writer's
+# account language.
+Language = Literal["en", "zh_CN"]
+assert get_args(Language) == TEXT_LANGUAGES
+
 
 class CampaignRequest(RequestModel):
     @field_validator("*")
@@ -108,10 +114,23 @@ CampaignStatus = Literal[
 assert set(get_args(CampaignStatus)) == set(CAMPAIGN_STATUSES)
 
 
+class CampaignTranslation(CampaignRequest):
+    """The maker's version of the campaign's texts in another language; a text left out is shown as written."""
+
+    title: Title | None = None
+    summary: Summary | None = None
+    description: Markdown | None = None
+
+
+CampaignTranslations = Annotated[dict[str, CampaignTranslation], AfterValidator(known_translations)]
+
+
 class CampaignCreate(CampaignRequest):
     title: Title
     summary: Summary
     description: Markdown = ""
+    language: Language | None = None
+    translations: CampaignTranslations = {}
     currency: Currency
     goal: PositiveAmount
     space_id: uuid.UUID
@@ -122,6 +141,9 @@ class CampaignPatch(PatchModel):
     title: Title | None = None
     summary: Summary | None = None
     description: Markdown | None = None
+    language: Language | None = None
+    # Replaces the versions in other languages as a whole.
+    translations: CampaignTranslations | None = None
     currency: Currency | None = None
     goal: PositiveAmount | None = None
     space_id: uuid.UUID | None = None
@@ -148,6 +170,7 @@ class CampaignListQuery(PageQuery):
 class ProductCreate(CampaignRequest):
     sku: Sku
     name: Name
+    language: Language | None = None
     weight_grams: Grams
     unit_cost: Fee | None = None
     batch_size: Count
@@ -159,6 +182,7 @@ class ProductPatch(PatchModel):
 
     sku: Sku | None = None
     name: Name | None = None
+    language: Language | None = None
     weight_grams: Grams | None = None
     unit_cost: Fee | None = None
     batch_size: Count | None = None
@@ -246,6 +270,7 @@ class ProductOut(ResponseModel):
     id: uuid.UUID
     sku: str
     name: str
+    language: str
     weight_grams: int
     unit_cost: int | None
     batch_size: int
@@ -289,6 +314,7 @@ ShippingTable = Annotated[list[ShippingRate], Field(max_length=300), AfterValida
 class TierCreate(CampaignRequest):
     title: Title
     description: Markdown = ""
+    language: Language | None = None
     price: PositiveAmount
     quantity_limit: Count | None = None
     items: TierItems
@@ -301,6 +327,7 @@ class TierPatch(PatchModel):
 
     title: Title | None = None
     description: Markdown | None = None
+    language: Language | None = None
     price: PositiveAmount | None = None
     quantity_limit: Count | None = None
     items: TierItems | None = None
@@ -322,6 +349,7 @@ class TierOut(ResponseModel):
     id: uuid.UUID
     title: str
     description: str
+    language: str
     price: int
     quantity_limit: int | None
     remaining: int | None
@@ -349,6 +377,7 @@ class Checklist(CampaignRequest):
 class ReviewCreate(CampaignRequest):
     decision: Decision
     notes: str = Field(default="", max_length=10_000)
+    language: Language | None = None
     checklist: Checklist = Checklist()
 
 
@@ -356,6 +385,7 @@ class ReviewOut(ResponseModel):
     id: uuid.UUID
     decision: str
     notes: str
+    language: str
     checklist: dict[str, bool | None]
     reviewer_id: uuid.UUID
     created_at: UtcDatetime
@@ -375,10 +405,20 @@ class ImageOut(ResponseModel):
 # Updates
 
 
+UpdateBody = Annotated[str, Field(min_length=1, max_length=50_000)]
+
+
+class UpdateTranslation(CampaignRequest):
+    title: Title | None = None
+    body: UpdateBody | None = None
+
+
 class UpdateCreate(CampaignRequest):
     title: Title
-    body: Annotated[str, Field(min_length=1, max_length=50_000)]
+    body: UpdateBody
     visibility: Literal["public", "backers"] = "public"
+    language: Language | None = None
+    translations: Annotated[dict[str, UpdateTranslation], AfterValidator(known_translations)] = {}
 
 
 class UpdatePatch(PatchModel):
@@ -397,6 +437,9 @@ class UpdateOut(ResponseModel):
     body: str
     body_html: str
     visibility: str
+    language: str
+    # {"zh_CN": {"title", "body", "body_html"}}: the maker's version in another language.
+    translations: dict[str, dict[str, str]]
     created_at: UtcDatetime
     edited_at: UtcDatetime | None = None
 
@@ -464,6 +507,10 @@ class CampaignOut(ResponseModel):
     summary: str
     description: str
     description_html: str
+    # The language title, summary and description are written in, and the maker's versions in other languages:
+    # {"zh_CN": {"title", "summary", "description", "description_html"}}, each text only when given.
+    language: str
+    translations: dict[str, dict[str, str]]
     currency: str
     # Digits after the decimal point in the currency's minor unit, the unit of every amount: 2 for CNY (fen) and for
     # HUF (Stripe's), 0 for JPY.

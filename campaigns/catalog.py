@@ -99,7 +99,7 @@ async def add_product(
     await _check_no_variant_has(session, campaign, fields.sku)
     product_id = await session.scalar(
         insert(Product)
-        .values(campaign_id=campaign.id, **fields.model_dump())
+        .values(campaign_id=campaign.id, **(fields.model_dump() | {"language": fields.language or campaign.language}))
         .on_conflict_do_nothing(constraint="uq_products_campaign_sku")
         .returning(Product.id)
     )
@@ -171,6 +171,7 @@ async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: 
         campaign_id=campaign.id,
         title=fields.title,
         description=fields.description,
+        language=fields.language or campaign.language,
         price=fields.price,
         quantity_limit=fields.quantity_limit,
         remaining=fields.quantity_limit,

@@ -52,6 +52,19 @@ def _created_at() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
 
 
+# The languages people's texts are written in (campaigns.languages says how pages choose between versions).
+TEXT_LANGUAGES = ("en", "zh_CN")
+
+
+def _language() -> Mapped[str]:
+    """The language a row's texts are written in."""
+    return mapped_column(String(10), server_default="en")
+
+
+def _language_known() -> CheckConstraint:
+    return CheckConstraint(f"language IN ({', '.join(repr(code) for code in TEXT_LANGUAGES)})", name="language_known")
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
@@ -236,6 +249,7 @@ class Campaign(Base):
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
         CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -244,6 +258,10 @@ class Campaign(Base):
     summary: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, server_default="")
     description_html: Mapped[str] = mapped_column(Text, server_default="")
+    # The language title, summary and story are written in, and the maker's versions in the other language:
+    # {"zh_CN": {"title", "summary", "description", "description_html"}}, any of them left out.
+    language: Mapped[str] = _language()
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     currency: Mapped[str] = mapped_column(String(3))
     goal: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), server_default="draft")
@@ -271,6 +289,7 @@ class CampaignEvent(Base):
     """The campaign's timeline: every change of status, who made it and why."""
 
     __tablename__ = "campaign_events"
+    __table_args__ = (_language_known(),)
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -279,6 +298,8 @@ class CampaignEvent(Base):
     from_status: Mapped[str] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, server_default="")
+    # The note's language (a review's notes, a suspension's reason).
+    language: Mapped[str] = _language()
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -290,12 +311,14 @@ class Product(Base):
         CheckConstraint("batch_size > 0", name="batch_size_positive"),
         CheckConstraint("overage_bps BETWEEN 0 AND 10000", name="overage_range"),
         CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_nonnegative"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = _language()
     weight_grams: Mapped[int] = mapped_column(Integer)
     unit_cost: Mapped[int | None] = mapped_column(BigInteger)
     batch_size: Mapped[int] = mapped_column(Integer)
@@ -342,12 +365,14 @@ class Tier(Base):
         CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
         CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
         CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
+    language: Mapped[str] = _language()
     price: Mapped[int] = mapped_column(BigInteger)
     quantity_limit: Mapped[int | None] = mapped_column(Integer)
     # Slots still free; kept by the same conditional UPDATE that reserves or frees one, so it never drifts.
@@ -396,12 +421,14 @@ class AddOnTier(Base):
 
 class Review(Base):
     __tablename__ = "reviews"
+    __table_args__ = (_language_known(),)
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(20))
     notes: Mapped[str] = mapped_column(Text, server_default="")
+    language: Mapped[str] = _language()
     checklist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     created_at: Mapped[datetime] = _created_at()
 
@@ -421,7 +448,10 @@ class CampaignImage(Base):
 
 class CampaignUpdate(Base):
     __tablename__ = "campaign_updates"
-    __table_args__ = (CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),)
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),
+        _language_known(),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -429,6 +459,9 @@ class CampaignUpdate(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    # As a campaign's: {"zh_CN": {"title", "body", "body_html"}}.
+    language: Mapped[str] = _language()
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     visibility: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = _created_at()
     # When its maker last changed it (null: never); it stays posted when edited.

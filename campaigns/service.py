@@ -30,6 +30,7 @@ from campaigns.catalog import missing_skus
 from campaigns.currencies import AmountRefused, check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
+from campaigns.languages import language_of, stored_versions
 from campaigns.lifecycle import Role
 from campaigns.models import (
     COUNTED_PLEDGE_STATUSES,
@@ -143,6 +144,8 @@ async def create_campaign(session: AsyncSession, maker: User, fields: CampaignCr
             "summary": fields.summary,
             "description": fields.description,
             "description_html": render_story(fields.description),
+            "language": fields.language or language_of(maker.locale),
+            "translations": stored_versions(fields.model_dump()["translations"], story="description"),
             "currency": fields.currency,
             "goal": fields.goal,
             "space_id": fields.space_id,
@@ -166,6 +169,8 @@ async def update_campaign(
         await _tiers_fit_currency(session, campaign, changes["currency"])
     if "description" in changes:
         campaign.description_html = render_story(changes["description"])
+    if "translations" in changes:
+        changes["translations"] = stored_versions(changes["translations"], story="description")
     for name, value in changes.items():
         setattr(campaign, name, value)
     await session.flush()

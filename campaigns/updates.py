@@ -14,6 +14,7 @@ from campaigns.access import visible_campaign
 from campaigns.campaign_schemas import UpdateCreate, UpdatePatch
 from campaigns.errors import NotFound
 from campaigns.ids import parse_id
+from campaigns.languages import stored_versions
 from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
@@ -67,6 +68,8 @@ async def post_update(
         body=update.body,
         body_html=render_story(update.body),
         visibility=update.visibility,
+        language=update.language or campaign.language,
+        translations=stored_versions(update.model_dump()["translations"], story="body"),
     )
     session.add(posted)
     await session.flush()

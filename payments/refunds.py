@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import campaign_for, move_campaign
 from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
+from campaigns.languages import language_of
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges import pledge_facts
@@ -121,7 +122,13 @@ async def create_refund(
 
 
 async def suspend_campaign(
-    session: AsyncSession, campaign_ref: uuid.UUID | str, user: User, *, reason: str, client_address: str | None
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    user: User,
+    *,
+    reason: str,
+    client_address: str | None,
+    language: str | None = None,
 ) -> tuple[Campaign, dict[uuid.UUID, int]]:
     """An operator of the campaign's space or an admin suspends it: charging stops, the milestones not yet released
     are cancelled, and everything still in escrow is refunded to the backers pro rata to what each paid (largest
@@ -133,7 +140,15 @@ async def suspend_campaign(
     campaign, roles = await campaign_for(session, campaign_ref, user, "suspend")
     require_two_factor(user)
     backers = await _backers(session, campaign.id)
-    await move_campaign(session, campaign, "suspend", roles, actor_id=user.id, note=reason)
+    await move_campaign(
+        session,
+        campaign,
+        "suspend",
+        roles,
+        actor_id=user.id,
+        note=reason,
+        note_language=language or language_of(user.locale),
+    )
     cancelled = set(await cancel_pledges(session, campaign, WAITING_PLEDGE_STATUSES))
     await cancel_open_milestones(session, campaign)
     due = await escrow_refunds_due(session, campaign)

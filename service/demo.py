@@ -21,6 +21,7 @@ from campaigns import accounts, catalog, review, service, spaces, two_factor, up
 from campaigns.campaign_schemas import (
     CampaignCreate,
     CampaignPatch,
+    CampaignTranslation,
     Checklist,
     ProductCreate,
     ReviewCreate,
@@ -223,6 +224,13 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             summary="A sensor the size of a plant label that tells you, over LoRa, when your plants need water. "
             "Open hardware, no cloud account.",
             description=LOAM_STORY.format(picture=""),
+            language="en",
+            translations={
+                "zh_CN": CampaignTranslation(
+                    title="Loam：开源土壤湿度传感器",
+                    summary="一个植物标签大小的传感器，通过 LoRa 告诉你植物什么时候需要浇水。开源硬件，无需云账号。",
+                )
+            },
             currency="CNY",
             goal=15_000_000,
             space_id=demo.space.id,
@@ -307,6 +315,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         ReviewCreate(
             decision="approve",
             notes=LOAM_REVIEW_NOTES,
+            language="en",
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,
@@ -342,6 +351,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             title="稻田卫士：开源稻田水位与水温监测浮标",
             summary="太阳能供电的小浮标，每十分钟通过 LoRa 上报稻田的水位和水温，帮小农户省下每天巡田的时间。",
             description=PADDY_STORY,
+            language="zh_CN",
             currency="CNY",
             goal=8_000_000,
             space_id=demo.space.id,
@@ -531,6 +541,7 @@ async def _approve_and_launch(session: AsyncSession, settings: Settings, demo: D
         ReviewCreate(
             decision="approve",
             notes="Prototype seen working at the space; the factory quote and the bill of materials agree.",
+            language="en",
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
@@ -16,6 +17,7 @@ from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
 from campaigns.currencies import format_amount, minor_exponent
+from fulfillment.postal import address_lines
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LOCALES = ("en", "zh_CN")
@@ -124,3 +126,12 @@ def date(moment: datetime | str | None) -> str:
 def datetime_(moment: datetime | str | None) -> str:
     value = _moment(moment)
     return format_datetime(value, format="medium", locale=babel_locale()) if value else ""
+
+
+def country_name(code: str) -> str:
+    return str(babel_locale().territories.get(code.upper(), code))
+
+
+def postal_address(address: Mapping[str, Any]) -> list[str]:
+    """An address's lines in its country's order, the country named in the page's language."""
+    return address_lines(address, country_name(str(address.get("country") or "")))

@@ -476,6 +476,7 @@ async def test_a_maker_drafts_a_campaign_with_products_and_tiers_through_the_for
             "id": detail["products"][0]["id"],
             "sku": "LAMP-1",
             "name": "Lamp",
+            "language": "en",
             "weight_grams": 800,
             "unit_cost": 4_550,
             "batch_size": 300,

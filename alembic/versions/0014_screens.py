@@ -1,6 +1,6 @@
 """A campaign keeps the sponsor fee it launched with; an update says when it was edited
 
-Revision ID: 0013_screens
+Revision ID: 0014
 Revises: 0012
 Create Date: 2026-12-07 03:00:00
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0013_screens"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

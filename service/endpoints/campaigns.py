@@ -102,6 +102,8 @@ def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
         summary=campaign.summary,
         description=campaign.description,
         description_html=campaign.description_html,
+        language=campaign.language,
+        translations=campaign.translations,
         currency=campaign.currency,
         currency_digits=minor_exponent(campaign.currency),
         pledge_minimum=rules.minimum if rules else None,

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import service
-from campaigns.campaign_schemas import CampaignOut
+from campaigns.campaign_schemas import CampaignOut, Language
 from campaigns.pledge_schemas import PledgeOut
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 from payments.pledge_refunds import REASON_LIMIT, refund_pledge
@@ -26,6 +26,8 @@ from service.web import client_address, current_user, uow
 
 class SuspensionIn(RequestModel):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    # The reason's language; left out, the operator's account language.
+    language: Language | None = None
 
 
 @api.route(
@@ -48,6 +50,7 @@ async def suspend(request: Request, body: SuspensionIn) -> Response:
             user,
             reason=body.reason,
             client_address=client_address(request),
+            language=body.language,
         )
         detail = await service.campaign_detail(session, campaign.id, user)
     return json_response(campaign_out(detail))

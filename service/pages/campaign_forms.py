@@ -33,8 +33,8 @@ from campaigns.campaign_schemas import (
 from campaigns.catalog import DeliveryTooEarly, first_batch_cost
 from campaigns.countries import country_codes, is_country
 from campaigns.currencies import CURRENCIES, AboveCap, AmountRefused, BelowMinimum, check_price, display_exponent
-from campaigns.models import Campaign, Product, Tier
-from service.i18n import babel_locale, money
+from campaigns.models import TEXT_LANGUAGES, Campaign, Product, Tier
+from service.i18n import LOCALE_NAMES, babel_locale, current_locale, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form
 from service.pages.money_input import NumberInputError, major_units, minor_units, scaled_integer, scaled_text
@@ -113,10 +113,26 @@ def currency_options() -> list[tuple[str, str]]:
     return [(code, f"{code} · {names.get(code, code)}") for code in (*COMMON_CURRENCIES, *rest)]
 
 
+# The maker's version in the other language: the form's fields, by the text each gives.
+OTHER_LANGUAGE_FIELDS = {"other_title": "title", "other_summary": "summary", "other_description": "description"}
+
+
+def language_options() -> list[tuple[str, str]]:
+    return [(code, LOCALE_NAMES[code]) for code in TEXT_LANGUAGES]
+
+
+def other_language(language: str) -> str:
+    return next(code for code in TEXT_LANGUAGES if code != language)
+
+
 def read_campaign(values: FormValues) -> CampaignCreate | FieldMessages:
     currency = values.get("currency", "").strip().upper()
     errors: dict[str, str] = {}
     data: dict[str, Any] = {name: values.get(name, "") for name in ("title", "summary", "description", "space_id")}
+    data["language"] = language = values.get("language", "") or current_locale.get()
+    other = {text: values.get(name, "").strip() or None for name, text in OTHER_LANGUAGE_FIELDS.items()}
+    if language in TEXT_LANGUAGES and any(other.values()):
+        data["translations"] = {other_language(language): other}
     data["currency"] = currency
     data["goal"] = _money(values, "goal", currency, errors)
     data["duration_days"] = whole_number(values.get("duration_days", ""))
@@ -128,8 +144,12 @@ def read_campaign(values: FormValues) -> CampaignCreate | FieldMessages:
             "goal": _("Enter a goal above zero."),
             "space_id": _("Choose the makerspace that will vet your campaign."),
             "duration_days": _("Enter a whole number of days from 1 to 60."),
+            "language": _("Choose English or Chinese."),
+            "translations": _("In the other language too, the title holds at most 200 characters and the summary 500."),
         },
     )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
     return _merge(checked, errors)
 
 
@@ -142,6 +162,10 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
         "goal": major_units(campaign.goal, campaign.currency),
         "space_id": str(campaign.space_id),
         "duration_days": str(campaign.duration_days),
+        "language": campaign.language,
+    } | {
+        name: str((campaign.translations.get(other_language(campaign.language)) or {}).get(text) or "")
+        for name, text in OTHER_LANGUAGE_FIELDS.items()
     }
 
 
@@ -393,8 +417,27 @@ def currency_hint(currency: str) -> str:
 
 
 def read_update(values: FormValues) -> UpdateCreate | FieldMessages:
-    data = {name: values.get(name, "") for name in ("title", "body", "visibility")}
-    return validate_form(UpdateCreate, data, invalid={"visibility": _("Choose who may read the update.")})
+    """The update in the campaign's language (the form's `language`), and in the other one when the maker gave it."""
+    data: dict[str, Any] = {name: values.get(name, "") for name in ("title", "body", "visibility")}
+    data["language"] = language = values.get("language") or None
+    other = {
+        "title": values.get("other_title", "").strip() or None,
+        "body": values.get("other_body", "").strip() or None,
+    }
+    if language in TEXT_LANGUAGES and any(other.values()):
+        data["translations"] = {other_language(str(language)): other}
+    checked = validate_form(
+        UpdateCreate,
+        data,
+        invalid={
+            "visibility": _("Choose who may read the update."),
+            "language": _("Choose English or Chinese."),
+            "translations": _("In the other language too, the title holds at most 200 characters."),
+        },
+    )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
+    return checked
 
 
 _ANSWERS = {"yes": True, "no": False, "": None}
@@ -405,6 +448,8 @@ def read_review(values: FormValues) -> ReviewCreate | FieldMessages:
     data: dict[str, Any] = {
         "decision": values.get("decision", ""),
         "notes": values.get("notes", ""),
+        # Notes typed on a page are taken to be in the page's language.
+        "language": current_locale.get(),
         "checklist": checklist,
     }
     return validate_form(

@@ -25,9 +25,10 @@ from starlette.routing import Route
 from campaigns import service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
+from campaigns.languages import Written, version_for
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
-from service.i18n import babel_locale
+from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
@@ -129,6 +130,15 @@ def space_view(space: Space, campaign: Campaign | None = None) -> dict[str, Any]
     }
 
 
+def shown(field: str, original: str, language: str, translations: Mapping[str, Any] | None = None) -> Written:
+    """A maker's or an operator's text in the reader's language when there is a version in it, else as written."""
+    return version_for(current_locale.get(), field, original, language, translations)
+
+
+def campaign_text(campaign: Campaign, field: str) -> Written:
+    return shown(field, getattr(campaign, field), campaign.language, campaign.translations)
+
+
 def review_view(review: Review | None, reviewers: Mapping[uuid.UUID, User] | None = None) -> dict[str, Any] | None:
     if review is None:
         return None
@@ -136,7 +146,7 @@ def review_view(review: Review | None, reviewers: Mapping[uuid.UUID, User] | Non
     return {
         "decision": review.decision,
         "decision_label": decision_label(review.decision),
-        "notes": review.notes,
+        "notes": shown("notes", review.notes, review.language),
         "checklist": checklist_view(review.checklist),
         "decided_at": review.created_at,
         "reviewer": reviewer.name if reviewer else None,
@@ -150,7 +160,8 @@ def tier_view(
     remaining = tier.remaining if limited else None
     return {
         "id": str(tier.id),
-        "title": tier.title,
+        "title": shown("title", tier.title, tier.language),
+        "language": tier.language,
         "description_html": Markup(render_story(tier.description)),  # noqa: S704 - sanitised by render_story
         "price": tier.price,
         "currency": currency,
@@ -187,8 +198,8 @@ def campaign_card(detail: service.CampaignDetail, space: Space | None, *, day_se
     """One campaign as templates/_campaign_card.html draws it."""
     campaign = detail.campaign
     return {
-        "title": campaign.title,
-        "summary": campaign.summary,
+        "title": campaign_text(campaign, "title"),
+        "summary": campaign_text(campaign, "summary"),
         "url": f"/campaigns/{campaign.slug}",
         "cover_url": image_url(detail.cover) if detail.cover else None,
         "space_name": space.name if space else "",
@@ -300,8 +311,10 @@ def _updates_view(rows: Sequence[CampaignUpdate]) -> list[dict[str, Any]]:
     return [
         {
             "id": str(row.id),
-            "title": row.title,
-            "body_html": Markup(row.body_html),  # noqa: S704 - sanitised by render_story when it was posted
+            "title": shown("title", row.title, row.language, row.translations),
+            # sanitised by render_story when it was posted
+            "body_html": Markup(shown("body_html", row.body_html, row.language, row.translations)),  # noqa: S704
+            "body_language": shown("body_html", row.body_html, row.language, row.translations).language,
             "posted_at": row.created_at,
             "edited_at": row.edited_at,
             "backers_only": row.visibility == "backers",
@@ -315,7 +328,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     campaign = detail.campaign
     base = f"/campaigns/{campaign.slug}"
     can_back = campaign.status == "live" and "maker" not in detail.roles
-    product_names = {product.sku: product.name for product in detail.products}
+    product_names = {product.sku: shown("name", product.name, product.language) for product in detail.products}
+    story = campaign_text(campaign, "description_html")
     tiers = [
         tier_view(
             tier,
@@ -328,11 +342,12 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     return {
         "slug": campaign.slug,
         "url": base,
-        "title": campaign.title,
-        "summary": campaign.summary,
+        "title": campaign_text(campaign, "title"),
+        "summary": campaign_text(campaign, "summary"),
         "status": campaign.status,
         "status_label": status_label(campaign.status),
-        "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when it was saved
+        "story_html": Markup(story),  # noqa: S704 - sanitised by render_story when it was saved
+        "story_language": story.language,
         "cover": _image_view(detail.cover, campaign.title) if detail.cover else None,
         "gallery": [_image_view(image, campaign.title) for image in detail.gallery],
         "currency": campaign.currency,

@@ -32,10 +32,11 @@ from campaigns.images import (
     image_url,
     remove_campaign_image,
 )
+from campaigns.languages import language_of
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
 from service import i18n
+from service.i18n import current_locale, ngettext
 from service.i18n import gettext as _
-from service.i18n import ngettext
 from service.pages import FieldMessages, viewer
 from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
@@ -47,6 +48,7 @@ from service.pages.campaign_forms import (
     currency_hint,
     currency_options,
     delivery_message,
+    language_options,
     month_name,
     price_message,
     product_values,
@@ -63,6 +65,7 @@ from service.pages.campaigns import (
     moment,
     percent_funded,
     review_view,
+    shown,
     space_view,
     spaces_by_id,
     sponsor_label,
@@ -246,6 +249,7 @@ async def _campaign_form_page(
         "campaign_title": title if slug is not None else None,
         "batch": batch if slug is not None else None,
         "currency_options": currency_options(),
+        "language_options": language_options(),
         "space_options": [("", _("Choose a makerspace"))]
         + [(str(space.id), f"{space.name} · {space.city}") for space in all_spaces],
         "has_spaces": bool(all_spaces),
@@ -254,7 +258,8 @@ async def _campaign_form_page(
 
 
 async def new_campaign_form(request: Request) -> Response:
-    return await _campaign_form_page(request, values={"currency": "CNY", "duration_days": "30"})
+    values = {"currency": "CNY", "duration_days": "30", "language": language_of(current_locale.get())}
+    return await _campaign_form_page(request, values=values)
 
 
 async def create_campaign(request: Request) -> Response:
@@ -288,7 +293,7 @@ async def edit_campaign(request: Request) -> Response:
     try:
         async with uow(request) as session:
             maker = await current_user(request, session)
-            patch = CampaignPatch.model_validate(checked.model_dump())
+            patch = CampaignPatch.model_validate(checked.model_dump(exclude_none=True))
             campaign = await service.update_campaign(session, _slug(request), maker, patch)
     except InvalidInput as exc:
         if exc.errors[0].field == "currency":
@@ -323,7 +328,7 @@ async def _timeline(session: AsyncSession, detail: service.CampaignDetail) -> li
                 "label": labels.get(event.action, event.action),
                 "at": event.created_at,
                 "actor": actor.name if actor else None,
-                "note": event.note,
+                "note": shown("note", event.note, event.language),
                 "status": event.to_status,
             }
         )
@@ -358,6 +363,7 @@ async def _manage_page(
         "slug": campaign.slug,
         "title": campaign.title,
         "summary": campaign.summary,
+        "language": campaign.language,
         "status": campaign.status,
         "status_label": status_label(campaign.status),
         "currency": campaign.currency,
@@ -613,7 +619,7 @@ async def save_product(request: Request) -> Response:
             if product_ref is None:
                 await catalog.add_product(session, _slug(request), maker, checked)
             else:
-                patch = ProductPatch.model_validate(checked.model_dump())
+                patch = ProductPatch.model_validate(checked.model_dump(exclude={"language"}))
                 await catalog.update_product(session, _slug(request), product_ref, maker, patch)
     except SkuTaken:
         errors = {"sku": _("This campaign already has a product with this SKU.")}
@@ -744,7 +750,7 @@ async def save_tier(request: Request) -> Response:
             if tier_ref is None:
                 await catalog.add_tier(session, _slug(request), maker, checked)
             else:
-                patch = TierPatch.model_validate(checked.model_dump())
+                patch = TierPatch.model_validate(checked.model_dump(exclude={"language"}))
                 await catalog.update_tier(session, _slug(request), tier_ref, maker, patch)
     except AmountRefused as refused:
         errors = {"price": price_message(refused)}

@@ -337,8 +337,6 @@ def _pledge_context(
     address = visible_address(
         pledge, PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status=campaign.status)
     )
-    if address is not None:
-        address["country_name"] = country_name(str(address.get("country") or ""))
     locked = addresses_locked(campaign, now)
     address_shown = ships_reward and pledge.status in ADDRESS_STATUSES and campaign.status not in NOT_SHIPPING_CAMPAIGNS
     values = values_of(pledge)

@@ -20,13 +20,14 @@ from campaigns import lifecycle, review, service
 from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, NotFound, ValidationFailed
+from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from payments import ledger
 from payments.closing import WAITING_PLEDGE_STATUSES
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
+from service.i18n import current_locale, money, ngettext
 from service.i18n import gettext as _
-from service.i18n import money, ngettext
 from service.pages import FieldMessages, validate_form, viewer
 from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
@@ -161,8 +162,9 @@ async def _review_page(
     context = {
         "campaign": {
             "slug": campaign.slug,
-            "title": campaign.title,
-            "summary": campaign.summary,
+            # The operator vets what the maker wrote: the original, whatever the page's language.
+            "title": Written(campaign.title, campaign.language),
+            "summary": Written(campaign.summary, campaign.language),
             "status": campaign.status,
             "status_label": status_label(campaign.status),
             "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when saved
@@ -314,7 +316,14 @@ async def suspend(request: Request) -> Response:
     try:
         async with uow(request) as session:
             user = await current_user(request, session)
-            await suspend_campaign(session, slug, user, reason=checked.reason, client_address=client_address(request))
+            await suspend_campaign(
+                session,
+                slug,
+                user,
+                reason=checked.reason,
+                client_address=client_address(request),
+                language=current_locale.get(),  # typed on this page: in its language
+            )
     except Conflict:
         message = _("The campaign cannot be suspended now: it has ended, or it was suspended already.")
         return await _review_page(request, values=values, action_error=message, status=409)
