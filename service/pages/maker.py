@@ -60,7 +60,6 @@ from service.pages.campaign_forms import (
 from service.pages.campaigns import (
     days_left,
     every_space,
-    moment,
     percent_funded,
     review_view,
     space_view,
@@ -400,7 +399,6 @@ async def _manage_page(
         "max_image_bytes": MAX_IMAGE_BYTES,
         "update_values": update_values or {"visibility": "public"},
         "update_errors": update_errors or {},
-        "moment": moment,
         "unverified": unverified,
     }
     return render(request, "maker/campaign.html", context, status=status)
