@@ -96,6 +96,8 @@ async def test_the_account_json_says_its_language_and_zone_and_patch_changes_the
     assert await preferences_of(sessions, lei.email) == ("zh_CN", "Asia/Shanghai")
     only_zone = await set_by_api(client, lei, time_zone="Europe/Berlin")
     assert (only_zone.json()["language"], only_zone.json()["time_zone"]) == ("zh_CN", "Europe/Berlin")
+    exported = (await client.get("/api/v1/me/export", headers=lei.headers)).json()["account"]
+    assert (exported["locale"], exported["time_zone"]) == ("zh_CN", "Europe/Berlin")
 
 
 async def test_a_bad_language_or_zone_is_422_naming_the_field_and_changes_nothing(
