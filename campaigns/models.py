@@ -67,14 +67,19 @@ def _language_known() -> CheckConstraint:
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lower"),
+        CheckConstraint("locale IN ('en', 'zh_CN')", name="language"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The account's language (campaigns/preferences.py) and the IANA zone its pages and mail show times in.
     locale: Mapped[str] = mapped_column(String(10), server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     created_at: Mapped[datetime] = _created_at()
     # Set when the user followed a link mailed to `email`; some steps (submitting a campaign, operating a space,
     # asking for a payout) wait for it.

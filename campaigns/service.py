@@ -13,7 +13,6 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import distinct, func, or_, select
@@ -263,7 +262,7 @@ async def launch_campaign(
         maker,
         "campaign_launched",
         **campaign_facts(campaign, base_url),
-        ends_at=campaign.ends_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if campaign.ends_at else "",
+        ends_at=campaign.ends_at.isoformat() if campaign.ends_at else None,
     )
     return campaign
 

@@ -263,7 +263,8 @@ def _address_mail(campaign: Campaign, row: Row[Any]) -> BackerMail:
             "address_path": f"/pledges/{row.pledge_id}/address",
             "address": address if isinstance(address, dict) else None,
             "address_given": isinstance(row.address, dict),
-            "address_lock": _moment(campaign.address_lock_at) if campaign.address_lock_at else None,
+            # Written for the reader, on their clock, by the mailer.
+            "address_lock": campaign.address_lock_at.isoformat() if campaign.address_lock_at else None,
         },
     )
 

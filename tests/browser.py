@@ -73,7 +73,8 @@ def console_errors(page: Page) -> list[str]:
 
 async def log_in_page(page: Page, base: str, actor: Actor) -> None:
     """Log `actor` in through the log-in form, answering the code step with one of their recovery codes when they
-    have two-factor on (operators, admins), and wait for the home page it leads to."""
+    have two-factor on (operators, admins), wait for the home page it leads to, and switch the site (so the
+    account) to the browser's language."""
     await page.goto(base + "/login")
     await page.locator("#field-email").fill(actor.email)
     await page.locator("#field-password").fill(PASSWORD)
@@ -82,6 +83,9 @@ async def log_in_page(page: Page, base: str, actor: Actor) -> None:
         await page.locator("#field-code").fill(spend_recovery_code(actor))
         await page.locator("form.form button[type=submit]").click()
     await page.wait_for_url(base + "/")
+    # Signed in, pages speak the account's language: the person picks their browser's with the language switch.
+    language = "zh_CN" if str(await page.evaluate("navigator.language")).startswith("zh") else "en"
+    await page.goto(f"{base}/?lang={language}")
 
 
 async def screenshot(page: Page, path: str | Path) -> Path:

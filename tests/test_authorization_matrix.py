@@ -763,6 +763,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),
     ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
     ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("PATCH", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed(json={"language": "en", "time_zone": "UTC"})),
     # The account's own security
     ("POST", f"{A}/password-resets"): api(
         "202 202 202 202 202 202 202 202", lambda w, r: ({}, {"json": {"email": f"who-{n()}@example.com"}})
@@ -1045,6 +1046,9 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 303 303 303 303 303 303 303", fixed(data=NEW_PASSWORD), "a user of its own per cell", own_user=True
     ),
     ("POST", "/account/email"): page("303 303 303 303 303 303 303 303", new_address_form),
+    ("POST", "/account/preferences"): page(
+        "303 303 303 303 303 303 303 303", fixed(data={"language": "en", "time_zone": "UTC"})
+    ),
     ("POST", "/account/verification"): page(
         "303 303 303 303 303 303 303 303", fixed(), "an unconfirmed user of its own per cell", own_user=True
     ),

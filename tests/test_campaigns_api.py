@@ -808,7 +808,7 @@ def test_every_campaign_mail_renders(locale: str) -> None:
         "campaign_approved": campaign | review,
         "campaign_changes_requested": campaign | review,
         "campaign_rejected": campaign | {"notes": "", "checklist": {}},
-        "campaign_launched": campaign | {"ends_at": "2026-12-01 12:00 UTC"},
+        "campaign_launched": campaign | {"ends_at": "2026-12-01T12:00:00+00:00"},
         "campaign_update": campaign
         | {
             "update_id": str(uuid.uuid4()),

@@ -361,7 +361,7 @@ async def test_the_plan_job_plans_and_asks_each_backer_of_a_reward_for_an_addres
     assert len(await allocations(sessions, arranged.campaign_id)) == 4
     surveys = await mails(sessions, ADDRESS_SURVEY)
     assert sorted(m.facts["pledge_id"] for m in surveys) == sorted(str(k) for k in kits)
-    assert surveys[0].facts["address_lock"] == "2027-01-15 12:00 UTC"
+    assert surveys[0].facts["address_lock"] == "2027-01-15T12:00:00+00:00"
     prefilled = {m.facts["pledge_id"]: m.facts["address"] for m in surveys}
     assert prefilled[str(kits[0])]["city"] == "广州" and prefilled[str(kits[1])] is None
     assert [job.actor_name for job in sender.jobs] == [DELIVER_MAIL] * 4
@@ -454,7 +454,7 @@ def test_the_fulfillment_mails_render_in_both_languages(kind: str, locale: str) 
         "address_path": "/pledges/x/address",
         "address": address(),
         "address_given": False,
-        "address_lock": "2027-01-15 12:00 UTC",
+        "address_lock": "2027-01-15T12:00:00+00:00",
         "carrier": "顺丰速运",
         "tracking_number": "SF1234567890",
         "corrected": False,

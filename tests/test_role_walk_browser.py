@@ -260,6 +260,8 @@ async def revisit(browser: Browser, shots: Shots, walk: Walk) -> None:
     for view in views_to_revisit(walk.view):
         async with opened(browser, shots.base, view, walk.state) as page:
             errors = console_errors(page)
+            # Signed in, the account's language wins over the cookie; the switch sets it, as a person would.
+            await page.goto(f"{shots.base}/?lang={view.lang}")
             for screen, path in walk.screens.items():
                 await page.goto(shots.base + path)
                 await shots.take(page, walk.role, screen, view, errors)

@@ -38,7 +38,8 @@ async def test_a_maker_adds_rows_picks_a_country_and_a_month_without_losing_inpu
                 await page.locator("input[name=password]").fill(PASSWORD)
                 await page.locator("form button[type=submit]").first.click()
                 await page.wait_for_url(re.compile(r"/maker$"))
-                await page.goto(form)
+                # Signed in, pages speak the account's language: the switch sets it.
+                await page.goto(form if lang == "en" else f"{form}?lang={lang}")
                 await screenshot(page, f"{SHOTS}/empty-{width}-{lang}.png")
                 assert errors == []
                 if width != 1280 or lang != "en":

@@ -89,7 +89,7 @@ async def test_the_maker_edits_and_deletes_an_update_from_the_pages_and_deleting
         assert "Tooling paid" in own_page and "edited" in own_page
 
         delete = f"{manage}/updates/{posted['id']}/delete"
-        browser.headers["Accept-Language"] = "zh-CN"
+        await browser.get("/?lang=zh_CN")  # signed in, the switch sets the account's language
         asked = await post_form(browser, delete, {}, form_page=edit)
         assert asked.status_code == 200 and "删除这条动态" in asked.text
         assert await titles(client, maker, campaign) == ["Tooling paid"]

@@ -1,6 +1,6 @@
 """Texts say their language: makers' texts and operators' notes, and the maker's versions in the other language
 
-Revision ID: 0013_texts_lang
+Revision ID: 0015
 Revises: 0012
 Create Date: 2026-12-07 03:00:00
 
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0013_texts_lang"
-down_revision: str | None = "0012"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from babel import Locale
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_skeleton
 from pydantic import BaseModel
 
 from campaigns.campaign_schemas import (
@@ -35,6 +35,7 @@ from campaigns.countries import country_codes, is_country
 from campaigns.currencies import CURRENCIES, AboveCap, AmountRefused, BelowMinimum, check_price, display_exponent
 from campaigns.models import TEXT_LANGUAGES, Campaign, Product, Tier
 from service.i18n import LOCALE_NAMES, babel_locale, current_locale, money
+from service.i18n import date as readable_date
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form
 from service.pages.money_input import NumberInputError, major_units, minor_units, scaled_integer, scaled_text
@@ -384,7 +385,7 @@ def month_name(month: str) -> str:
 def delivery_message(early: DeliveryTooEarly) -> str:
     return _("Choose %(month)s or later: the campaign ends on %(deadline)s, and backers are charged then.") % {
         "month": month_name(early.earliest),
-        "deadline": format_date(early.deadline, "long", locale=babel_locale()),
+        "deadline": readable_date(early.deadline),
     }
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_skeleton
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,17 +93,6 @@ def delivery_month(month: str) -> str:
         return format_skeleton("yMMMM", date(year, number, 1), locale=babel_locale())
     except ValueError:
         return month
-
-
-def moment(value: datetime | None) -> str:
-    """A deadline or an event to the minute, in UTC, as people read it: 'Dec 25, 2026 at 10:12 PM UTC'."""
-    if value is None:
-        return ""
-    locale = babel_locale()
-    return _("%(date)s at %(time)s UTC") % {
-        "date": format_date(value, "medium", locale=locale),
-        "time": format_time(value, "short", locale=locale, tzinfo=UTC),
-    }
 
 
 def days_left(campaign: Campaign, day_seconds: int, now: datetime | None = None) -> int:
@@ -437,7 +426,7 @@ async def campaign_page(request: Request) -> Response:
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
     )
-    response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
+    response = render(request, "campaigns/detail.html", {"campaign": view})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds
         page = CachedPage(

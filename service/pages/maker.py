@@ -62,7 +62,6 @@ from service.pages.campaign_forms import (
 from service.pages.campaigns import (
     days_left,
     every_space,
-    moment,
     percent_funded,
     review_view,
     shown,
@@ -419,7 +418,6 @@ async def _manage_page(
         "max_image_bytes": MAX_IMAGE_BYTES,
         "update_values": update_values or {"visibility": "public"},
         "update_errors": update_errors or {},
-        "moment": moment,
         "unverified": unverified,
     }
     return render(request, "maker/campaign.html", context, status=status)

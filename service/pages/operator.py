@@ -33,7 +33,6 @@ from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
     decision_label,
-    moment,
     review_view,
     space_view,
     spaces_by_id,
@@ -188,7 +187,6 @@ async def _review_page(
         "checklist_items": list(checklist_labels().items()),
         "values": values or {},
         "errors": errors or {},
-        "moment": moment,
     }
     return render(request, "operator/review.html", context, status=status)
 
