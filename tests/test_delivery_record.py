@@ -4,9 +4,10 @@ months), not yet (due or overdue) and never, computed from batches, tiers and ca
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -168,3 +169,108 @@ async def test_a_maker_and_a_space_with_nothing_funded_have_an_empty_record(
         space = await insert_space(session)
         assert await maker_delivery_record(session, maker.id) == DeliveryRecord()
         assert await space_delivery_record(session, space.id) == DeliveryRecord()
+
+
+SPACE_LINE = (
+    "6 funded · 2 delivered on time · 1 late by 2 months · 1 not yet due · 1 overdue by 3 months"
+    " · 1 never delivered (suspended)"
+)
+MAKER_LINE = (
+    "7 funded · 2 delivered on time · 1 late by 2 months · 1 not yet due · 1 overdue by 1 month"
+    " · 1 overdue by 3 months · 1 never delivered (suspended)"
+)
+
+
+async def test_the_space_and_maker_api_give_the_record(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    arranged = await arrange_record(sessions)
+    space = await client.get(f"/api/v1/spaces/{arranged.space_id}")
+    assert space.status_code == 200, space.text
+    assert space.json()["delivery_record"] == asdict(SPACE_RECORD)
+
+    maker = await client.get(f"/api/v1/makers/{arranged.maker_id}")
+    assert maker.status_code == 200, maker.text
+    body = maker.json()
+    assert body["name"] == arranged.maker_name
+    assert body["delivery_record"] == asdict(MAKER_RECORD)
+    assert arranged.maker_email not in maker.text
+    titles = {campaign["title"] for campaign in body["campaigns"]}
+    assert titles == {c.title for c in arranged.campaigns.values()} | {"Elsewhere"}
+
+
+async def test_only_makers_of_a_public_campaign_have_a_profile(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:
+        backer = await insert_user(session, "Just Backer")
+        drafter = await insert_user(session, "Drafter")
+        await insert_campaign(session, maker_id=drafter.id, status="draft")
+    for ref in (backer.id, drafter.id, uuid.uuid4(), "not-an-id"):
+        assert (await client.get(f"/api/v1/makers/{ref}")).status_code == 404
+        assert (await client.get(f"/makers/{ref}")).status_code == 404
+
+
+async def test_the_maker_page_shows_the_name_the_campaigns_and_the_record_but_no_email(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    arranged = await arrange_record(sessions)
+    page = await client.get(f"/makers/{arranged.maker_id}")
+    assert page.status_code == 200
+    assert arranged.maker_name in page.text
+    assert MAKER_LINE in page.text
+    assert "Two months late" in page.text
+    assert arranged.maker_email not in page.text
+    assert "@" not in page.text.split("<main", 1)[-1].split("</main>", 1)[0]
+
+    chinese = (await client.get(f"/makers/{arranged.maker_id}?lang=zh_CN")).text
+    assert "交付记录" in chinese
+    assert "7 个成功筹款" in chinese
+    assert "1 个已逾期 3 个月" in chinese
+
+
+async def test_the_space_page_shows_its_record_and_each_sponsored_campaign_with_its_state(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    arranged = await arrange_record(sessions)
+    page = (await client.get(f"/spaces/{arranged.space_slug}")).text
+    assert SPACE_LINE in page
+    listed = page.split('data-list="sponsored"', 1)[1].split("</ul>", 1)[0]
+    for title, words in (
+        ("Ahead of time", "Delivered on time"),
+        ("Two months late", "Delivered 2 months late"),
+        ("Not yet due", "Delivery not yet due"),
+        ("Overdue", "Delivery overdue by 3 months"),
+        ("Suspended", "Never delivered (suspended)"),
+        ("Still live", None),
+    ):
+        item = listed.split(f">{title}</a>", 1)[1].split("</li>", 1)[0]
+        assert (words in item) if words else ("data-delivery" not in item), (title, item)
+    assert "Elsewhere" not in listed
+
+    chinese = (await client.get(f"/spaces/{arranged.space_slug}?lang=zh_CN")).text
+    assert "延期 2 个月交付" in chinese
+    assert "交付已逾期 3 个月" in chinese
+
+
+async def test_the_campaign_page_shows_the_makers_and_the_spaces_record_beside_the_badge(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    arranged = await arrange_record(sessions)
+    page = (await client.get(f"/campaigns/{arranged.campaigns['late'].slug}")).text
+    record = page.split('class="delivery-record', 1)[1].split("</section>", 1)[0]
+    assert f'href="/makers/{arranged.maker_id}">Maker</a>: {MAKER_LINE}' in record
+    assert f'href="/spaces/{arranged.space_slug}">Makerspace</a>: {SPACE_LINE}' in record
+
+
+async def test_the_openapi_document_describes_the_maker_profile_and_the_spaces_record(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    maker = document["paths"]["/api/v1/makers/{maker_id}"]["get"]
+    space = document["paths"]["/api/v1/spaces/{space_id}"]["get"]
+    assert {"200", "404"} <= set(maker["responses"]) and {"200", "404"} <= set(space["responses"])
+    schemas = document["components"]["schemas"]
+    assert "email" not in schemas["MakerOut"]["properties"]
+    assert "delivery_record" in schemas["MakerOut"]["properties"]
+    assert "delivery_record" in schemas["SpaceWithRecordOut"]["properties"]

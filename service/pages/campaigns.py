@@ -27,10 +27,12 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
+from fulfillment.delivery_record import maker_delivery_record, space_delivery_record
 from service.i18n import babel_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
+from service.pages.delivery_words import record_parts
 from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
@@ -426,7 +428,14 @@ async def campaign_page(request: Request) -> Response:
         space = await session.get_one(Space, detail.campaign.space_id)
         maker = await session.get_one(User, detail.campaign.maker_id)
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
+        maker_record = await maker_delivery_record(session, maker.id)
+        space_record = await space_delivery_record(session, space.id)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["delivery_record"] = {
+        "maker_url": f"/makers/{maker.id}",
+        "maker": record_parts(maker_record),
+        "space": record_parts(space_record),
+    }
     view["updates"] = _updates_view(posted)
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
