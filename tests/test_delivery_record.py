@@ -3,6 +3,7 @@ months), not yet (due or overdue) and never, computed from batches, tiers and ca
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -20,6 +21,11 @@ from fulfillment.delivery_record import (
 )
 from fulfillment.models import Batch
 from tests.factories import insert_campaign, insert_space, insert_tier, insert_user
+
+
+def page_text(html: str) -> str:
+    """The HTML without its tags: what a reader sees, in one run."""
+    return re.sub(r"<[^>]+>", "", html)
 
 
 def month(now: datetime, offset: int) -> str:
@@ -218,7 +224,7 @@ async def test_the_maker_page_shows_the_name_the_campaigns_and_the_record_but_no
     page = await client.get(f"/makers/{arranged.maker_id}")
     assert page.status_code == 200
     assert arranged.maker_name in page.text
-    assert MAKER_LINE in page.text
+    assert MAKER_LINE in page_text(page.text)
     assert "Two months late" in page.text
     assert arranged.maker_email not in page.text
     assert "@" not in page.text.split("<main", 1)[-1].split("</main>", 1)[0]
@@ -234,7 +240,7 @@ async def test_the_space_page_shows_its_record_and_each_sponsored_campaign_with_
 ) -> None:
     arranged = await arrange_record(sessions)
     page = (await client.get(f"/spaces/{arranged.space_slug}")).text
-    assert SPACE_LINE in page
+    assert SPACE_LINE in page_text(page)
     listed = page.split('data-list="sponsored"', 1)[1].split("</ul>", 1)[0]
     for title, words in (
         ("Ahead of time", "Delivered on time"),
@@ -259,8 +265,10 @@ async def test_the_campaign_page_shows_the_makers_and_the_spaces_record_beside_t
     arranged = await arrange_record(sessions)
     page = (await client.get(f"/campaigns/{arranged.campaigns['late'].slug}")).text
     record = page.split('class="delivery-record', 1)[1].split("</section>", 1)[0]
-    assert f'href="/makers/{arranged.maker_id}">Maker</a>: {MAKER_LINE}' in record
-    assert f'href="/spaces/{arranged.space_slug}">Makerspace</a>: {SPACE_LINE}' in record
+    assert f'href="/makers/{arranged.maker_id}">Maker</a>:' in record
+    assert f'href="/spaces/{arranged.space_slug}">Makerspace</a>:' in record
+    assert f"Maker: {MAKER_LINE}" in page_text(record)
+    assert f"Makerspace: {SPACE_LINE}" in page_text(record)
 
 
 async def test_the_openapi_document_describes_the_maker_profile_and_the_spaces_record(
