@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import text
@@ -135,3 +136,13 @@ async def space_campaign_deliveries(session: AsyncSession, space_id: uuid.UUID) 
     query = text(_OUTCOMES.format(owner="space_id") + "SELECT id, outcome, months FROM outcomes")
     rows = (await session.execute(query, {"owner_id": space_id})).all()
     return {campaign_id: CampaignDelivery(campaign_id, outcome, months) for campaign_id, outcome, months in rows}
+
+
+def clock_changes_record_at(record: DeliveryRecord, now: datetime) -> datetime | None:
+    """When the clock alone next changes `record`: at the start of the next UTC month while a campaign waits to be
+    delivered (not yet due becomes overdue, overdue grows by a month); never once every funded campaign has ended."""
+    if not record.not_yet_due and not record.overdue:
+        return None
+    moment = now.astimezone(UTC)
+    next_index = moment.year * 12 + moment.month  # the month after, counted from year 0 month 1 = 0
+    return datetime(next_index // 12, next_index % 12 + 1, 1, tzinfo=UTC)

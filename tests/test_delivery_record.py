@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import text
@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns.models import Campaign, CampaignEvent
 from fulfillment.delivery_record import (
     DeliveryRecord,
+    clock_changes_record_at,
     maker_delivery_record,
     space_campaign_deliveries,
     space_delivery_record,
 )
 from fulfillment.models import Batch
 from tests.factories import insert_campaign, insert_space, insert_tier, insert_user
+from tests.test_page_cache import listening, visitor
 
 
 def page_text(html: str) -> str:
@@ -282,3 +284,47 @@ async def test_the_openapi_document_describes_the_maker_profile_and_the_spaces_r
     assert "email" not in schemas["MakerOut"]["properties"]
     assert "delivery_record" in schemas["MakerOut"]["properties"]
     assert "delivery_record" in schemas["SpaceWithRecordOut"]["properties"]
+
+
+async def test_the_kept_campaign_page_shows_a_record_changed_by_another_campaign_at_once(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    arranged = await arrange_record(sessions)
+    cache = await listening(client)
+    path = f"/campaigns/{arranged.campaigns['late'].slug}"
+    async with visitor(client) as browser:
+        first = page_text((await browser.get(path)).text)
+        assert "2 delivered on time · 1 late by 2 months · 1 not yet due" in first
+        assert len(cache) == 1
+
+        # The campaign not yet due ships its batch: another campaign of the same maker and space.
+        async with sessions.begin() as session:
+            await session.execute(
+                text("UPDATE batches SET status = 'shipped', shipped_at = now() WHERE campaign_id = :id"),
+                {"id": arranged.campaigns["not_yet_due"].id},
+            )
+        shipped = page_text((await browser.get(path)).text)
+        assert "3 delivered on time · 1 late by 2 months · 1 overdue by 1 month" in shipped
+        assert "not yet due" not in shipped
+
+        # A live campaign of the maker is funded: it counts from now on.
+        async with sessions.begin() as session:
+            await session.execute(
+                text("UPDATE campaigns SET status = 'funded' WHERE id = :id"), {"id": arranged.campaigns["live"].id}
+            )
+        funded = page_text((await browser.get(path)).text)
+        assert "Maker: 8 funded" in funded and "Makerspace: 7 funded" in funded
+        assert "1 overdue by 5 months" in funded
+
+
+def test_a_record_with_a_campaign_still_to_deliver_changes_at_the_turn_of_the_month() -> None:
+    now = datetime(2026, 12, 7, 3, 45, tzinfo=UTC)
+    assert clock_changes_record_at(DeliveryRecord(campaigns_funded=1, not_yet_due=1), now) == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )
+    assert clock_changes_record_at(
+        DeliveryRecord(campaigns_funded=1, overdue=1, months_overdue=[2]), datetime(2026, 3, 31, 23, 59, tzinfo=UTC)
+    ) == datetime(2026, 4, 1, tzinfo=UTC)
+    assert clock_changes_record_at(SPACE_RECORD, now) == datetime(2027, 1, 1, tzinfo=UTC)
+    delivered = DeliveryRecord(campaigns_funded=2, delivered_on_time=1, delivered_late=1, months_late=[1])
+    assert clock_changes_record_at(delivered, now) is None

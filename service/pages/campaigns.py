@@ -27,7 +27,7 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
-from fulfillment.delivery_record import maker_delivery_record, space_delivery_record
+from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
 from service.i18n import babel_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
@@ -443,10 +443,15 @@ async def campaign_page(request: Request) -> Response:
     response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds
+        # The page expires when days left would change, or a record by the turn of the month.
+        expiries = [clock_changes_page_at(detail.campaign, day_seconds, started)]
+        for record in (maker_record, space_record):
+            turn = clock_changes_record_at(record, started)
+            expiries.append(turn.timestamp() if turn else None)
         page = CachedPage(
             bytes(response.body),
             response.media_type or "text/html",
-            clock_changes_page_at(detail.campaign, day_seconds, started),
+            min((moment for moment in expiries if moment is not None), default=None),
         )
         cache.keep(began, str(detail.campaign.id), key, page)
     return response
