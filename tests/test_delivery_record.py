@@ -266,6 +266,7 @@ async def test_the_campaign_page_shows_the_makers_and_the_spaces_record_beside_t
 ) -> None:
     arranged = await arrange_record(sessions)
     page = (await client.get(f"/campaigns/{arranged.campaigns['late'].slug}")).text
+    assert f'By <a href="/makers/{arranged.maker_id}">Ada Maker</a>' in page
     record = page.split('class="delivery-record', 1)[1].split("</section>", 1)[0]
     assert f'href="/makers/{arranged.maker_id}">Maker</a>:' in record
     assert f'href="/spaces/{arranged.space_slug}">Makerspace</a>:' in record

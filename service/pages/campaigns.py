@@ -25,6 +25,7 @@ from starlette.routing import Route
 from campaigns import service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
+from campaigns.lifecycle import PUBLIC_STATUSES
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
 from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
@@ -360,6 +361,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "space": space_view(space),
         "space_label": sponsor_label(campaign.status, space.name),
         "maker_name": maker.name,
+        # The maker's public page exists once they have a public campaign, as this one is.
+        "maker_url": f"/makers/{maker.id}" if campaign.status in PUBLIC_STATUSES else None,
         "review": review_view(detail.latest_review),
         "tiers": tiers,
         "can_back": can_back,
