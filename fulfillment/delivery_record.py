@@ -31,8 +31,9 @@ Outcome = Literal["on_time", "late", "not_yet_due", "overdue", "never"]
 FUNDED_STATUSES = ("funded", "fulfilling", "fulfilled")
 
 # One row per funded campaign of the maker or the space: its outcome and, for late and overdue, by how many months.
+# MATERIALIZED: each campaign's tiers and batches are read once, not once per reference to `promised`/`delivered_at`.
 _OUTCOMES = """
-WITH funded AS (
+WITH funded AS MATERIALIZED (
     SELECT c.id, c.status = 'suspended' AS suspended,
            (SELECT max(t.estimated_delivery) FROM tiers t WHERE t.campaign_id = c.id) AS promised,
            (SELECT CASE WHEN count(*) > 0 AND bool_and(b.status = 'shipped') THEN max(b.shipped_at) END
