@@ -640,6 +640,10 @@ def space_a(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "slug": w.space_a["slug"]}, {}
 
 
+def maker_a(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"maker_id": w.id_of("maker")}, {}
+
+
 def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
     slug = f"space-{n()}"
     return {}, {"data": {"name": slug, "slug": slug, "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": "300"}}
@@ -818,6 +822,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),
     ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
+    ("GET", f"{A}/makers/{{maker_id}}"): api(PUBLIC, maker_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
     ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
     ("PATCH", f"{A}/spaces/{{space_id}}"): api(
@@ -1069,6 +1074,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),
+    ("GET", "/makers/{maker_id}"): page(PUBLIC, maker_a),
     ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), loopback only: see test_dev_only.py"),
     ("GET", "/dev/mail/{mail_id}"): page(PUBLIC, mail, "dev only"),
     ("GET", "/dev/mail/{mail_id}/html"): page(PUBLIC, mail, "dev only"),

@@ -9,6 +9,8 @@ from starlette.responses import Response
 from campaigns import spaces
 from campaigns.schemas import Name, OperatorAdd, OperatorOut, PageQuery, SpaceCreate, SpaceOut
 from campaigns.schemas_base import Page, RequestModel
+from fulfillment.delivery_record import space_delivery_record
+from fulfillment.schemas import DeliveryRecordOut, SpaceWithRecordOut
 from payments import space_terms
 from payments.milestones import MAX_MILESTONES, PlannedMilestone
 from service.api import json_response
@@ -129,8 +131,21 @@ async def list_spaces(request: Request, query: PageQuery) -> Response:
     return json_response(Page[SpaceOut](items=[SpaceOut.model_validate(s) for s in rows], next_cursor=next_cursor))
 
 
-@api.route("GET", "/spaces/{space_id}", summary="One makerspace", response=SpaceOut, auth=False, tags=["spaces"])
+@api.route(
+    "GET",
+    "/spaces/{space_id}",
+    summary="One makerspace, with the delivery record of the campaigns it sponsored",
+    response=SpaceWithRecordOut,
+    auth=False,
+    errors=(404,),
+    tags=["spaces"],
+)
 async def get_space(request: Request) -> Response:
     async with uow(request) as session:
         space = await spaces.get_space(session, request.path_params["space_id"])
-    return json_response(SpaceOut.model_validate(space))
+        record = await space_delivery_record(session, space.id)
+    return json_response(
+        SpaceWithRecordOut.model_validate(
+            {**SpaceOut.model_validate(space).model_dump(), "delivery_record": DeliveryRecordOut.model_validate(record)}
+        )
+    )

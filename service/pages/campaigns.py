@@ -26,13 +26,16 @@ from campaigns import service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
+from campaigns.lifecycle import PUBLIC_STATUSES
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
+from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
 from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
 from service.pages.catalog_views import FEW_LEFT, add_on_views, products_with_options, shipping_view
+from service.pages.delivery_words import record_parts
 from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
@@ -351,6 +354,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "space": space_view(space, campaign),
         "space_label": sponsor_label(campaign.status, space.name),
         "maker_name": maker.name,
+        # The maker's public page exists once they have a public campaign, as this one is.
+        "maker_url": f"/makers/{maker.id}" if campaign.status in PUBLIC_STATUSES else None,
         "review": review_view(detail.latest_review),
         "tiers": tiers,
         "choices": products_with_options(detail),
@@ -421,7 +426,14 @@ async def campaign_page(request: Request) -> Response:
         space = await session.get_one(Space, detail.campaign.space_id)
         maker = await session.get_one(User, detail.campaign.maker_id)
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
+        maker_record = await maker_delivery_record(session, maker.id)
+        space_record = await space_delivery_record(session, space.id)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["delivery_record"] = {
+        "maker_url": f"/makers/{maker.id}",
+        "maker": record_parts(maker_record),
+        "space": record_parts(space_record),
+    }
     view["updates"] = _updates_view(posted)
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
@@ -429,10 +441,15 @@ async def campaign_page(request: Request) -> Response:
     response = render(request, "campaigns/detail.html", {"campaign": view})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds
+        # The page expires when days left would change, or a record by the turn of the month.
+        expiries = [clock_changes_page_at(detail.campaign, day_seconds, started)]
+        for record in (maker_record, space_record):
+            turn = clock_changes_record_at(record, started)
+            expiries.append(turn.timestamp() if turn else None)
         page = CachedPage(
             bytes(response.body),
             response.media_type or "text/html",
-            clock_changes_page_at(detail.campaign, day_seconds, started),
+            min((moment for moment in expiries if moment is not None), default=None),
         )
         cache.keep(began, str(detail.campaign.id), key, page)
     return response
