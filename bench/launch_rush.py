@@ -55,8 +55,8 @@ from bench.common import (
 )
 from campaigns.jobs import Job
 from campaigns.models import User
+from campaigns.pledges.checkout import Checkout, reserve_pledge
 from payments.gateway import StripeGateway
-from service.checkout import Checkout, reserve_pledge
 from service.database import JobSender, create_engine, create_sessionmaker
 
 GOAL_RESERVATION_RATIO = 0.5
@@ -366,7 +366,7 @@ async def _reservation_alone(
     *,
     connections: int | None,
 ) -> ReservationResult:
-    """The reservation as pledging makes it (`service.checkout.reserve_pledge`: `campaigns.pledges.create_pledge` and
+    """The reservation as pledging makes it (`pledges.checkout.reserve_pledge`: `pledges.service.create_pledge` and
     the backer's Customer looked up, no HTTP, no Stripe), `clients` callers at once, for `seconds`: over the pool one
     server worker has (`connections=None`), or over that many connections."""
     options = data.options

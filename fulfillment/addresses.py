@@ -21,7 +21,7 @@ from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User
-from campaigns.pledges import PledgeClosed, get_pledge, shipping_fee_for
+from campaigns.pledges.service import PledgeClosed, get_pledge, shipping_fee_for
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, request_plan

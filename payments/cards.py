@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import activate_pledge, pledge_facts
+from campaigns.pledges.service import activate_pledge, pledge_facts
 from payments.charging import RetryWindowClosed, take_new_card
 from payments.gateway import PaymentGateway, SetupIntentResult, StripeEvent
 from payments.webhooks import webhook_handler

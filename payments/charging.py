@@ -38,7 +38,7 @@ from campaigns.errors import Conflict
 from campaigns.jobs import enqueue_job
 from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import pledge_facts, release_tier_slots
+from campaigns.pledges.service import pledge_facts, release_tier_slots
 from fulfillment.backer_mail import BackerMail, mail_backers
 from payments.closing import (
     IN_DOUBT_REQUEUE_SECONDS,

@@ -22,7 +22,7 @@ from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import SYSTEM
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space, User
 from campaigns.notifications import notify
-from campaigns.pledges import release_tier_slots
+from campaigns.pledges.service import release_tier_slots
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.service import request_plan
 from payments.gateway import RequestRefused

@@ -26,7 +26,7 @@ from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, Role
 from campaigns.models import Campaign, Pledge, User, new_id
-from campaigns.pledges import get_pledge
+from campaigns.pledges.service import get_pledge
 from campaigns.two_factor import require_two_factor
 from payments.ledger import EscrowShort, hold_escrow, pending_refunds
 from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund

@@ -23,7 +23,7 @@ from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
 from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import pledge_facts
+from campaigns.pledges.service import pledge_facts
 from campaigns.two_factor import require_two_factor
 from fulfillment.backer_mail import BackerMail, mail_backers
 from payments.closing import (

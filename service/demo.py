@@ -31,7 +31,7 @@ from campaigns.campaign_schemas import (
 )
 from campaigns.images import add_campaign_image, image_url
 from campaigns.models import Campaign, Pledge, Space, Tier, User
-from campaigns.pledges import pledge_terms
+from campaigns.pledges.service import pledge_terms
 from fulfillment import service as fulfillment
 from fulfillment import shipments
 from fulfillment.models import Allocation, Batch

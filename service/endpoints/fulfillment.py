@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from campaigns.errors import InvalidInput
-from campaigns.pledge_schemas import AddressIn, PledgeOut
+from campaigns.pledges.schemas import AddressIn, PledgeOut
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment import addresses, service, shipments

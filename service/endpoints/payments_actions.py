@@ -12,12 +12,12 @@ from starlette.responses import Response
 
 from campaigns import service
 from campaigns.campaign_schemas import CampaignOut
-from campaigns.pledge_schemas import PledgeOut
+from campaigns.pledges.checkout import ask_for_new_card
+from campaigns.pledges.schemas import PledgeOut
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 from payments.pledge_refunds import REASON_LIMIT, refund_pledge
 from payments.refunds import suspend_campaign
 from service.api import json_response
-from service.checkout import ask_for_new_card
 from service.endpoints.campaigns import campaign_out
 from service.endpoints.pledges import checkout_of, own_pledge_out
 from service.routes import api

@@ -6,19 +6,19 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns import pledges
 from campaigns.access import visible_campaign
 from campaigns.errors import NotAllowed, NotFound
 from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
-from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
-from campaigns.pledge_viewers import PledgeViewer
-from campaigns.pledges import HoldLimit
+from campaigns.pledges import service as pledges
+from campaigns.pledges.checkout import Checkout, confirm_pledge, start_pledge
+from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut
+from campaigns.pledges.service import HoldLimit
+from campaigns.pledges.viewers import PledgeViewer
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
 from service.api import json_response
-from service.checkout import Checkout, confirm_pledge, start_pledge
 from service.routes import api
 from service.web import client_address, current_user, gateway_of, sender_of, sessions_of, settings_of, uow
 

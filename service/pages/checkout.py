@@ -34,8 +34,9 @@ from campaigns.currencies import (
 )
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
-from campaigns.pledge_schemas import PledgeCreate
-from campaigns.pledges import (
+from campaigns.pledges.checkout import start_pledge
+from campaigns.pledges.schemas import PledgeCreate
+from campaigns.pledges.service import (
     AlreadyPledged,
     NotLive,
     SoldOut,
@@ -47,7 +48,6 @@ from campaigns.pledges import (
     ships,
 )
 from payments.gateway import GatewayError
-from service.checkout import start_pledge
 from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
 from service.i18n import money

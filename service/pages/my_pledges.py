@@ -22,9 +22,8 @@ from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
-from campaigns.pledge_schemas import AddressIn
-from campaigns.pledge_viewers import PledgeViewer, visible_address
-from campaigns.pledges import (
+from campaigns.pledges.schemas import AddressIn
+from campaigns.pledges.service import (
     OPEN_PLEDGE_STATUSES,
     ChangedMeanwhile,
     NotLive,
@@ -35,6 +34,7 @@ from campaigns.pledges import (
     get_pledge,
     ships,
 )
+from campaigns.pledges.viewers import PledgeViewer, visible_address
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
 from fulfillment.addresses import give_address as give_pledge_address
 from fulfillment.models import Allocation, Batch, Shipment

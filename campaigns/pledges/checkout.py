@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns import pledges
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
+from campaigns.pledges import service as pledges
 from payments.cards import activate_with_saved_card, settled_setup_intent
 from payments.charging import NotErrored, record_new_card_setup, take_new_card
 from payments.customers import keep_customer, stored_customer

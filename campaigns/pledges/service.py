@@ -2,7 +2,7 @@
 
 Everything that decides "is there a slot" is one UPDATE on the tier row, conditional or held by the tier's CHECK
 (remaining >= 0); nothing here calls Stripe, so no transaction of these functions ever waits on the network
-(service/checkout.py orchestrates the card around them).
+(campaigns/pledges/checkout.py orchestrates the card around them).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ async def create_pledge(
     That statement share-locks the campaign while checking that it is live (so it cannot close meanwhile), inserts
     the pledge unless the backer has an open one already, and takes a slot of a limited tier by decrementing
     `remaining`, which the tier's CHECK (remaining >= 0) refuses when it is sold out, undoing the whole statement.
-    Being atomic by itself, it is safe in autocommit, where service.checkout runs it: the tier's row, which every
+    Being atomic by itself, it is safe in autocommit, where checkout.py runs it: the tier's row, which every
     pledge of a launch rush updates, is then locked only while PostgreSQL runs the statement, never across a round
     trip to the web process (bench/launch_rush.py measures it). The reads before it only validate.
 

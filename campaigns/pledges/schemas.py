@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field
 
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
-from campaigns.pledge_viewers import (
+from campaigns.pledges.viewers import (
     CARD_SETUP_STATUSES,
     PledgeViewer,
     sees_card_setup,
@@ -98,7 +98,7 @@ class PledgeOut(ResponseModel):
     def for_viewer(
         cls, pledge: Pledge, viewer: PledgeViewer, *, publishable_key: str, shipment: dict[str, Any] | None = None
     ) -> PledgeOut:
-        """The pledge as `viewer` may see it (`campaigns.pledge_viewers`): every response that shows a pledge is
+        """The pledge as `viewer` may see it (`campaigns.pledges.viewers`): every response that shows a pledge is
         made here."""
         address = visible_address(pledge, viewer)
         payment = None
