@@ -31,7 +31,6 @@ from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
 from campaigns.lifecycle import Role
 from campaigns.models import (
-    COUNTED_PLEDGE_STATUSES,
     Campaign,
     CampaignImage,
     Pledge,
@@ -43,6 +42,7 @@ from campaigns.models import (
 )
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.spaces import operators_of
 from campaigns.story import render_story
 from fulfillment.planner import ProductSpec, units_per_batch

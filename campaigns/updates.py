@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns import lifecycle
 from campaigns.access import visible_campaign
 from campaigns.campaign_schemas import UpdateCreate
-from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
+from campaigns.models import CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.service import campaign_facts
 from campaigns.story import render_story
 

@@ -21,10 +21,11 @@ from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User
-from campaigns.pledges.service import PledgeClosed, get_pledge, shipping_fee_for
+from campaigns.pledges.lifecycle import CLOSED_PLEDGE_STATUSES, SHIPPABLE_PLEDGE_STATUSES, PledgeClosed
+from campaigns.pledges.service import get_pledge, shipping_fee_for
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
-from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, request_plan
+from fulfillment.service import PLANNING_STATUSES, has_address, request_plan
 
 ADDRESS_SURVEY = "address_survey"
 ADDRESS_REMINDER = "address_reminder"
@@ -32,7 +33,6 @@ ADDRESS_REMINDER = "address_reminder"
 REMIND_AFTER_DAYS = 3
 REMIND_BEFORE_LOCK_DAYS = 2
 
-_CLOSED_PLEDGE_STATUSES = ("cancelled", "dropped", "refunded")
 _NOT_SHIPPING_CAMPAIGN_STATUSES = ("rejected", "unsuccessful", "suspended")
 
 
@@ -79,7 +79,7 @@ async def give_address(
             .execution_options(populate_existing=True)
         )
     ).one()
-    if pledge.status in _CLOSED_PLEDGE_STATUSES:
+    if pledge.status in CLOSED_PLEDGE_STATUSES:
         raise PledgeClosed(f"A pledge that is {pledge.status} ships nothing.")
     if campaign.status in _NOT_SHIPPING_CAMPAIGN_STATUSES:
         raise NotShipping(f"The campaign is {campaign.status}; nothing will ship.")

@@ -27,6 +27,7 @@ from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, Tier, User, new_id
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
 
@@ -37,7 +38,6 @@ PLANNING_STATUSES = ("funded", "fulfilling")
 # Campaigns whose batches there is something to see of.
 BATCH_VIEW_STATUSES = ("funded", "fulfilling", "fulfilled", "suspended")
 # Pledges whose rewards are made and shipped: paid for, and not refunded in full.
-SHIPPABLE_PLEDGE_STATUSES = ("collected", "partially_refunded")
 
 
 class BatchNotPlanned(Conflict):

@@ -19,12 +19,12 @@ from campaigns.access import move_campaign
 from campaigns.errors import FieldError, InvalidInput, NotAllowed, ValidationFailed
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import package_weight
 from fulfillment.service import (
-    SHIPPABLE_PLEDGE_STATUSES,
     batch_of,
     fulfillment_campaign,
     has_address,

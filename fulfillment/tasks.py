@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.ids import parse_id
 from campaigns.models import Campaign, Pledge, Tier
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.addresses import send_address_surveys
 from fulfillment.models import AddressRequest, Allocation, Batch
 from fulfillment.planner import PledgeLargerThanBatch
-from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, plan_campaign, request_plan
+from fulfillment.service import PLANNING_STATUSES, has_address, plan_campaign, request_plan
 
 log = logging.getLogger("kindling.fulfillment")
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Pledge, User
 from campaigns.notifications import notify
+from campaigns.pledges.lifecycle import PledgeStatus
 from campaigns.pledges.service import activate_pledge, pledge_facts
 from payments.charging import RetryWindowClosed, take_new_card
 from payments.gateway import PaymentGateway, SetupIntentResult, StripeEvent
@@ -53,7 +54,7 @@ async def setup_intent_succeeded(session: AsyncSession, gateway: PaymentGateway,
     if await activate_with_saved_card(session, intent) is not None:
         return
     errored = await session.scalar(
-        select(Pledge).where(Pledge.setup_intent_id == intent.id, Pledge.status == "errored")
+        select(Pledge).where(Pledge.setup_intent_id == intent.id, Pledge.status == PledgeStatus.ERRORED)
     )
     if errored is None:
         return

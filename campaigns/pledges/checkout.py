@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
 from campaigns.pledges import service as pledges
+from campaigns.pledges.lifecycle import PledgeStatus
 from payments.cards import activate_with_saved_card, settled_setup_intent
 from payments.charging import NotErrored, record_new_card_setup, take_new_card
 from payments.customers import keep_customer, stored_customer
@@ -129,9 +130,9 @@ async def confirm_pledge(checkout: Checkout, backer: User, pledge_id: str) -> Pl
     async with checkout.transaction() as session:
         pledge = await pledges.get_pledge(session, pledge_id)
         await pledges.act_on_own_pledge(session, pledge, backer)
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return await _retry_with_new_card(checkout, pledge)
-    if pledge.status != "requires_payment_method":
+    if pledge.status != PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return pledge
     if pledge.setup_intent_id is None:
         raise CardNotSaved("This pledge has no card set-up yet.")
@@ -153,9 +154,9 @@ async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> 
     async with checkout.transaction() as session:
         pledge = await pledges.get_pledge(session, pledge_id)
         await pledges.act_on_own_pledge(session, pledge, backer)
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return await _resume_card_setup(checkout, backer, pledge)
-    if pledge.status != "errored":
+    if pledge.status != PledgeStatus.ERRORED:
         raise NotErrored(f"A pledge that is {pledge.status.replace('_', ' ')} takes no new card.")
     attempt = 1
     if pledge.setup_intent_id is not None:

@@ -9,8 +9,8 @@ from pydantic import AfterValidator, Field
 
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
 from campaigns.pledges.viewers import (
-    CARD_SETUP_STATUSES,
     PledgeViewer,
     sees_card_setup,
     visible_address,

@@ -24,9 +24,7 @@ from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
-
-# A backer may change or cancel these; later states belong to the money flow.
-OPEN_PLEDGE_STATUSES = ("requires_payment_method", "active")
+from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES, PledgeAction, PledgeClosed, PledgeStatus, outcome, sources
 
 
 class NotLive(Conflict):
@@ -58,11 +56,6 @@ class HoldLimit:
 class AlreadyPledged(Conflict):
     type = "already-pledged"
     title = "You have already pledged to this campaign"
-
-
-class PledgeClosed(Conflict):
-    type = "pledge-closed"
-    title = "This pledge can no longer be changed"
 
 
 class ChangedMeanwhile(Conflict):
@@ -309,7 +302,7 @@ def _free_hold_slot(limit: HoldLimit) -> Any:
     taken a free one is among the first n + 1, so only those are looked at (the index finds the n)."""
     taken_slots = select(Pledge.hold_slot).where(
         Pledge.client_address == limit.client_address,
-        Pledge.status == "requires_payment_method",
+        Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
         Pledge.hold_slot.is_not(None),
     )
     candidates = func.least(limit.most, select(func.count()).select_from(taken_slots.subquery()).scalar_subquery() + 1)
@@ -367,7 +360,7 @@ async def record_first_setup_intent(
         update(Pledge)
         .where(
             Pledge.id == pledge_id,
-            Pledge.status == "requires_payment_method",
+            Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
             Pledge.setup_intent_id.is_(None),
         )
         .values(setup_intent_id=setup_intent_id, setup_intent_client_secret=client_secret)
@@ -380,8 +373,8 @@ async def activate_pledge(session: AsyncSession, pledge_id: uuid.UUID, payment_m
     """requires_payment_method → active once the card is saved. False when it was no longer waiting for one."""
     activated = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
-        .values(status="active", payment_method_id=payment_method_id, confirmed_at=func.now())
+        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+        .values(status=PledgeStatus.ACTIVE, payment_method_id=payment_method_id, confirmed_at=func.now())
         .returning(Pledge.id)
     )
     return activated is not None
@@ -428,7 +421,7 @@ async def change_pledge(
     if moving:
         await release_tier_slots(session, old_tier_id)
     await session.refresh(pledge)
-    if pledge.status == "active":
+    if pledge.status == PledgeStatus.ACTIVE:
         await notify(session, backer, "pledge_changed", **await pledge_facts(session, pledge))
     return pledge
 
@@ -436,14 +429,14 @@ async def change_pledge(
 async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> Pledge:
     await act_on_own_pledge(session, pledge, backer)
     await live_campaign_for_pledging(session, pledge.campaign_id)
-    was_active = pledge.status == "active"
+    was_active = pledge.status == PledgeStatus.ACTIVE
     tier_id = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge.id, Pledge.status.in_(OPEN_PLEDGE_STATUSES))
-        .values(status="cancelled", cancelled_at=func.now())
+        .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
+        .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
         .returning(Pledge.tier_id)
     )
-    if tier_id is None and pledge.status not in OPEN_PLEDGE_STATUSES:
+    if tier_id is None and pledge.status not in sources(PledgeAction.CANCEL):
         raise PledgeClosed(f"A pledge that is {pledge.status} cannot be cancelled.")
     await release_tier_slots(session, tier_id)
     await session.refresh(pledge)
@@ -472,8 +465,8 @@ async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UU
     """Undo a reservation whose card set-up never started (the payment service failed): the slot is free again."""
     tier_id = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
-        .values(status="cancelled", cancelled_at=func.now())
+        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+        .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
         .returning(Pledge.tier_id)
     )
     await release_tier_slots(session, tier_id)

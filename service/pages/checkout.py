@@ -35,6 +35,7 @@ from campaigns.currencies import (
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -59,7 +60,6 @@ from service.web import gateway_of, read_form, redirect, render, settings_of, uo
 # The tier radio's value for "no reward, just support".
 NO_REWARD = "none"
 # Pledges that hold the backer's place in a campaign (one per backer).
-HOLDING_STATUSES = ("requires_payment_method", "active", "collected", "errored", "partially_refunded", "refunded")
 FEW_LEFT = 10
 
 
@@ -334,7 +334,7 @@ async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: Us
     """The backer's pledge that holds their one place in the campaign, if they have one."""
     found: Pledge | None = await session.scalar(
         select(Pledge).where(
-            Pledge.campaign_id == campaign_id, Pledge.backer_id == user.id, Pledge.status.in_(HOLDING_STATUSES)
+            Pledge.campaign_id == campaign_id, Pledge.backer_id == user.id, Pledge.status.in_(HOLDING_PLEDGE_STATUSES)
         )
     )
     return found
@@ -423,7 +423,7 @@ def _existing_view(pledge: Pledge) -> dict[str, Any]:
     return {
         "url": f"/me/pledges/{pledge.id}",
         "card_url": f"/me/pledges/{pledge.id}/card",
-        "needs_card": pledge.status == "requires_payment_method",
+        "needs_card": pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
     }
 
 
@@ -512,34 +512,31 @@ def _already_pledged(
 # Step 2: the card
 
 
-CARD_STATUSES = ("requires_payment_method", "errored")
-
-
 async def card_page(request: Request) -> Response:
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
             return login_redirect(request)
         pledge = await own_pledge_of(session, request.path_params["pledge_id"], user)
-        if pledge.status not in CARD_STATUSES:
+        if pledge.status not in CARD_SETUP_STATUSES:
             return redirect(f"/me/pledges/{pledge.id}")
         backing = await load_backing(session, str(pledge.campaign_id), user)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     settings = settings_of(request)
     hold_until: datetime | None = None
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         hold_until = pledge.created_at + timedelta(seconds=settings.pledge_hold_seconds)
     context = {
         "campaign": campaign_facts(backing),
         "pledge": pledge_summary(pledge, tier, backing.products),
-        "updating": pledge.status == "errored",
-        "retry_until": pledge.retry_until if pledge.status == "errored" else None,
+        "updating": pledge.status == PledgeStatus.ERRORED,
+        "retry_until": pledge.retry_until if pledge.status == PledgeStatus.ERRORED else None,
         "hold_until": hold_until,
         "stripe": {
             "publishable_key": gateway_of(request).publishable_key,
             # Empty when the card set-up was lost (card.js then asks for one) or the pledge needs a new card.
             "client_secret": (pledge.setup_intent_client_secret or "")
-            if pledge.status == "requires_payment_method"
+            if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD
             else "",
             "confirm_url": f"/api/v1/pledges/{pledge.id}/confirm",
             "payment_method_url": f"/api/v1/pledges/{pledge.id}/payment-method",
@@ -547,7 +544,7 @@ async def card_page(request: Request) -> Response:
             "pledge_url": f"/api/v1/pledges/{pledge.id}",
         },
         # A pledge still without a card when the campaign stopped taking pledges cannot be completed any more.
-        "too_late": pledge.status == "requires_payment_method" and not taking_pledges(backing.campaign),
+        "too_late": pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD and not taking_pledges(backing.campaign),
     }
     return render(request, "checkout/card.html", context)
 

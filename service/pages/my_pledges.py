@@ -22,12 +22,18 @@ from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
+from campaigns.pledges.lifecycle import (
+    COUNTED_PLEDGE_STATUSES,
+    HOLDING_PLEDGE_STATUSES,
+    OPEN_PLEDGE_STATUSES,
+    SHIPPABLE_PLEDGE_STATUSES,
+    PledgeClosed,
+    PledgeStatus,
+)
 from campaigns.pledges.schemas import AddressIn
 from campaigns.pledges.service import (
-    OPEN_PLEDGE_STATUSES,
     ChangedMeanwhile,
     NotLive,
-    PledgeClosed,
     SoldOut,
     cancel_pledge,
     change_pledge,
@@ -42,7 +48,6 @@ from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.checkout import (
-    HOLDING_STATUSES,
     Backing,
     campaign_facts,
     choice_form,
@@ -63,8 +68,7 @@ from service.web import read_form, redirect, render, uow
 PLEDGES_PER_PAGE = 50
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 # Pledges whose reward may still need an address (a card is on file, or the money is in).
-ADDRESS_STATUSES = ("active", "collected", "errored", "partially_refunded")
-PAID_STATUSES = ("collected", "partially_refunded")
+ADDRESS_STATUSES = COUNTED_PLEDGE_STATUSES - {PledgeStatus.REFUNDED}
 NOT_SHIPPING_CAMPAIGNS = ("rejected", "unsuccessful", "suspended")
 
 
@@ -101,15 +105,15 @@ def status_badge(status: str) -> str:
 def status_explanation(pledge: Pledge, campaign: Campaign, shipment: Shipment | None = None) -> str:
     """What the pledge's status means for the backer, given where the campaign is."""
     amount = money(pledge.amount, pledge.currency)
-    if shipment is not None and pledge.status in PAID_STATUSES:
+    if shipment is not None and pledge.status in SHIPPABLE_PLEDGE_STATUSES:
         return _("Your reward is on its way with %(carrier)s.") % {"carrier": shipment.carrier}
-    if pledge.status == "requires_payment_method" and not taking_pledges(campaign):
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD and not taking_pledges(campaign):
         return _("No card was added before the campaign stopped taking pledges. Nothing was charged.")
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return _(
             "Add your card to complete this pledge. Until then it does not count, and its reward is held only briefly."
         )
-    if pledge.status == "active":
+    if pledge.status == PledgeStatus.ACTIVE:
         if campaign.status == "live" and campaign.ends_at is not None:
             return _(
                 "Your card is saved. It will be charged %(amount)s only if the campaign reaches its goal by %(date)s."
@@ -122,23 +126,23 @@ def status_explanation(pledge: Pledge, campaign: Campaign, shipment: Shipment | 
         if campaign.status in ("unsuccessful", "suspended"):
             return _("The campaign did not go ahead. Your card will not be charged.")
         return _("Your card is saved.")
-    if pledge.status == "cancelled":
+    if pledge.status == PledgeStatus.CANCELLED:
         return _("This pledge is cancelled. Nothing was charged.")
-    if pledge.status == "collected":
+    if pledge.status == PledgeStatus.COLLECTED:
         return _("Your card was charged %(amount)s. Thank you for backing this project!") % {"amount": amount}
-    if pledge.status == "errored" and pledge.retry_until is not None:
+    if pledge.status == PledgeStatus.ERRORED and pledge.retry_until is not None:
         return _(
             "We could not charge your card. Give another card by %(date)s to keep your pledge and your reward."
         ) % {"date": datetime_(pledge.retry_until)}
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return _("We could not charge your card. Give another card to keep your pledge and your reward.")
-    if pledge.status == "dropped":
+    if pledge.status == PledgeStatus.DROPPED:
         return _(
             "The charge failed and no other card was given in time, so the pledge was dropped. Nothing was charged."
         )
-    if pledge.status == "refunded":
+    if pledge.status == PledgeStatus.REFUNDED:
         return _("Your payment was refunded.")
-    if pledge.status == "partially_refunded":
+    if pledge.status == PledgeStatus.PARTIALLY_REFUNDED:
         return _("Part of your payment was refunded: what was still held for the project when it stopped.")
     return ""
 
@@ -184,15 +188,15 @@ def next_step(
     """The one thing the backer should do (or know) next about this pledge. `backs_it_already`: the backer holds
     another pledge in the same campaign (so a cancelled one does not offer to back again)."""
     url = f"/me/pledges/{pledge.id}"
-    if pledge.status == "cancelled":
+    if pledge.status == PledgeStatus.CANCELLED:
         if backs_it_already or not taking_pledges(campaign):
             return None
         return {"kind": "back-again", "label": _("Back again"), "url": f"/campaigns/{campaign.slug}/back"}
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         if not taking_pledges(campaign):
             return None
         return {"kind": "card", "label": _("Add your card"), "url": f"{url}/card"}
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return {"kind": "card", "label": _("Update your card"), "url": f"{url}/card"}
     if shipment is not None:
         return {"kind": "tracking", "carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
@@ -200,7 +204,7 @@ def next_step(
         tier is not None
         and ships(tier)
         and not isinstance(pledge.address, dict)
-        and pledge.status in PAID_STATUSES
+        and pledge.status in SHIPPABLE_PLEDGE_STATUSES
         and not addresses_locked(campaign, now)
     )
     if needs_address:
@@ -235,7 +239,7 @@ async def my_pledges(request: Request) -> Response:
                 select(Pledge.campaign_id).where(
                     Pledge.backer_id == user.id,
                     Pledge.campaign_id.in_(campaigns.keys()),
-                    Pledge.status.in_(HOLDING_STATUSES),
+                    Pledge.status.in_(HOLDING_PLEDGE_STATUSES),
                 )
             )
         )
@@ -369,8 +373,8 @@ def _pledge_context(
             if shipment
             else None
         ),
-        "address_paid": pledge.status in PAID_STATUSES,
-        "delivery_shown": ships_reward and pledge.status in PAID_STATUSES,
+        "address_paid": pledge.status in SHIPPABLE_PLEDGE_STATUSES,
+        "delivery_shown": ships_reward and pledge.status in SHIPPABLE_PLEDGE_STATUSES,
     }
 
 
