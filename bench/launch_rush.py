@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -57,7 +58,7 @@ from campaigns.jobs import Job
 from campaigns.models import User
 from campaigns.pledges.checkout import Checkout, reserve_pledge
 from payments.gateway import StripeGateway
-from service.database import JobSender, create_engine, create_sessionmaker
+from service.database import JobSender, create_engine, create_sessionmaker, unit_of_work
 
 GOAL_RESERVATION_RATIO = 0.5
 GOAL_P99_SECONDS = 0.250
@@ -374,7 +375,10 @@ async def _reservation_alone(
     say(f"reservation alone: reserve_pledge, {options.clients} callers over {pool_size + overflow} connections")
     service_engine = create_engine(services.settings.database_url, pool_size=pool_size, max_overflow=overflow)
     # the gateway is never called: reserving comes before any call to Stripe
-    checkout = Checkout(create_sessionmaker(service_engine), _NoJobs(), StripeGateway.from_settings(services.settings))
+    checkout = Checkout(
+        partial(unit_of_work, create_sessionmaker(service_engine), _NoJobs()),
+        StripeGateway.from_settings(services.settings),
+    )
     held: list[float] = []
     checked_out: dict[int, float] = {}
 

@@ -40,7 +40,7 @@ from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.service import pledge_facts, release_tier_slots
-from fulfillment.backer_mail import BackerMail, mail_backers
+from fulfillment.backer_mail import mail_about_pledge, mail_backers
 from payments.closing import (
     IN_DOUBT_REQUEUE_SECONDS,
     REMOVE_CARD,
@@ -49,7 +49,6 @@ from payments.closing import (
     fund_settled_campaigns,
     in_doubt_attempt,
     parse_job_id,
-    pledge_path,
     requeue_due,
 )
 from payments.gateway import ChargeResult, GatewayError, PaymentRefused, RequestRefused, SetupIntentResult
@@ -861,19 +860,14 @@ async def _mail_pledges(session: AsyncSession, kind: str, pledge_ids: list[uuid.
         session,
         kind,
         (
-            BackerMail(
-                user_id=row.user_id,
-                email=row.email,
-                locale=row.locale,
-                facts={
-                    "name": row.name,
-                    "pledge_id": str(row.id),
+            mail_about_pledge(
+                row,
+                {
                     "campaign_id": str(row.campaign_id),
                     "campaign_title": row.title,
                     "amount": row.amount,
                     "currency": row.currency,
                     "retry_until": _iso(row.retry_until),
-                    "path": pledge_path(row.id),
                 },
             )
             for row in rows

@@ -29,7 +29,7 @@ from campaigns.pledges.lifecycle import (
     PledgeStatus,
 )
 from campaigns.pledges.service import release_tier_slots
-from fulfillment.backer_mail import BackerMail, mail_backers
+from fulfillment.backer_mail import BackerMail, mail_about_pledge, mail_backers
 from fulfillment.service import request_plan
 from payments.gateway import RequestRefused
 from payments.milestones import create_milestones
@@ -51,10 +51,6 @@ _CAMPAIGNS_DONE_WITH_CARDS = ("unsuccessful", "suspended")
 
 def campaign_path(campaign: Campaign) -> str:
     return f"/campaigns/{campaign.slug}"
-
-
-def pledge_path(pledge_id: uuid.UUID) -> str:
-    return f"/me/pledges/{pledge_id}"
 
 
 def in_doubt_attempt() -> Any:
@@ -159,22 +155,7 @@ async def _backers_of(session: AsyncSession, campaign_id: uuid.UUID, statuses: C
 
 
 def _backer_mails(backers: Sequence[Any], facts: dict[str, Any]) -> list[BackerMail]:
-    return [
-        BackerMail(
-            user_id=row.user_id,
-            email=row.email,
-            locale=row.locale,
-            facts={
-                **facts,
-                "role": "backer",
-                "name": row.name,
-                "pledge_id": str(row.id),
-                "amount": row.amount,
-                "path": pledge_path(row.id),
-            },
-        )
-        for row in backers
-    ]
+    return [mail_about_pledge(row, {**facts, "role": "backer", "amount": row.amount}) for row in backers]
 
 
 async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Collection[str]) -> list[uuid.UUID]:

@@ -26,14 +26,13 @@ from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES, PledgeAction, outcome, sources
 from campaigns.pledges.service import pledge_facts
 from campaigns.two_factor import require_two_factor
-from fulfillment.backer_mail import BackerMail, mail_backers
+from fulfillment.backer_mail import mail_about_pledge, mail_backers
 from payments.closing import (
     REQUEUE_AFTER_SECONDS,
     campaign_path,
     cancel_pledges,
     lock_campaign,
     parse_job_id,
-    pledge_path,
 )
 from payments.gateway import GatewayError, GatewayUnavailable
 from payments.ledger import escrow_refunds_due, record_refund
@@ -163,19 +162,8 @@ async def suspend_campaign(
         session,
         "campaign_suspended",
         (
-            BackerMail(
-                user_id=row.user_id,
-                email=row.email,
-                locale=row.locale,
-                facts={
-                    **facts,
-                    "role": "backer",
-                    "name": row.name,
-                    "pledge_id": str(row.id),
-                    "path": pledge_path(row.id),
-                    "refund": due.get(row.id, 0),
-                    "cancelled": row.id in cancelled,
-                },
+            mail_about_pledge(
+                row, {**facts, "role": "backer", "refund": due.get(row.id, 0), "cancelled": row.id in cancelled}
             )
             for row in backers
         ),

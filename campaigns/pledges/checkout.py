@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
@@ -21,8 +22,7 @@ from campaigns.pledges.lifecycle import PledgeStatus
 from payments.cards import activate_with_saved_card, settled_setup_intent
 from payments.charging import NotErrored, record_new_card_setup, take_new_card
 from payments.customers import keep_customer, stored_customer
-from payments.gateway import GatewayError, PaymentGateway
-from service.database import JobSender, unit_of_work
+from payments.gateway import GatewayError, PaymentGateway, SetupIntentResult
 
 log = logging.getLogger("kindling.checkout")
 
@@ -34,12 +34,11 @@ class CardNotSaved(Conflict):
 
 @dataclass(frozen=True)
 class Checkout:
-    sessions: async_sessionmaker[AsyncSession]
-    sender: JobSender
-    gateway: PaymentGateway
+    """What pledging with a card needs from its caller: a way to open a short transaction (which commits, then sends
+    the jobs it asked for, as it ends: the edge's unit of work), and the payment gateway."""
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return unit_of_work(self.sessions, self.sender)
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    gateway: PaymentGateway
 
 
 async def start_pledge(
@@ -162,11 +161,7 @@ async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> 
     if pledge.setup_intent_id is not None:
         current = await checkout.gateway.retrieve_setup_intent(pledge.setup_intent_id)
         attempt = int(current.metadata.get("attempt", "1")) + 1
-    async with checkout.transaction() as session:
-        customer_id = await stored_customer(session, backer)
-    if customer_id is None:
-        customer_id = await _new_customer(checkout, backer)
-    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=attempt)
+    intent = await _card_setup(checkout, backer, pledge.id, attempt)
     async with checkout.transaction() as session:
         pledge = await session.get_one(Pledge, pledge.id)
         await record_new_card_setup(
@@ -178,17 +173,23 @@ async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> 
 async def _resume_card_setup(checkout: Checkout, backer: User, pledge: Pledge) -> Pledge:
     if pledge.setup_intent_id is not None:
         return pledge
-    async with checkout.transaction() as session:
-        customer_id = await stored_customer(session, backer)
-    if customer_id is None:
-        customer_id = await _new_customer(checkout, backer)
-    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=1)
+    intent = await _card_setup(checkout, backer, pledge.id, 1)
     async with checkout.transaction() as session:
         # Two of these at once: the first to record its set-up wins, the other's SetupIntent is never used.
         await pledges.record_first_setup_intent(
             session, pledge.id, setup_intent_id=intent.id, client_secret=intent.client_secret or ""
         )
         return await session.get_one(Pledge, pledge.id, populate_existing=True)
+
+
+async def _card_setup(checkout: Checkout, backer: User, pledge_id: uuid.UUID, attempt: int) -> SetupIntentResult:
+    """A SetupIntent for the backer's card on the pledge, made with no connection held; the backer's Customer is made
+    first if they have none."""
+    async with checkout.transaction() as session:
+        customer_id = await stored_customer(session, backer)
+    if customer_id is None:
+        customer_id = await _new_customer(checkout, backer)
+    return await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge_id, attempt=attempt)
 
 
 async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:

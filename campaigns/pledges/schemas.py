@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, Field
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
+from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.viewers import (
     PledgeViewer,
     sees_card_setup,
@@ -77,6 +79,18 @@ class ShipmentOut(ResponseModel):
     shipped_at: UtcDatetime
 
 
+class LineItemOut(ResponseModel):
+    """One line of a pledge: `id` is the line's own, `ref_id` what it is (the tier, the add-on's product)."""
+
+    id: uuid.UUID
+    kind: str
+    ref_id: uuid.UUID | None
+    variant: dict[str, str]
+    quantity: int
+    unit_amount: int
+    sku: str | None
+
+
 class PledgeOut(ResponseModel):
     id: uuid.UUID
     campaign_id: uuid.UUID
@@ -93,10 +107,18 @@ class PledgeOut(ResponseModel):
     address: AddressOut | None
     shipment: ShipmentOut | None = None
     payment: PaymentOut | None = None
+    # Its lines; `amount` is their sum.
+    items: list[LineItemOut] = []
 
     @classmethod
     def for_viewer(
-        cls, pledge: Pledge, viewer: PledgeViewer, *, publishable_key: str, shipment: dict[str, Any] | None = None
+        cls,
+        pledge: Pledge,
+        viewer: PledgeViewer,
+        *,
+        items: Sequence[PledgeItem],
+        publishable_key: str,
+        shipment: dict[str, Any] | None = None,
     ) -> PledgeOut:
         """The pledge as `viewer` may see it (`campaigns.pledges.viewers`): every response that shows a pledge is
         made here."""
@@ -124,4 +146,5 @@ class PledgeOut(ResponseModel):
             address=AddressOut.model_validate(address) if address else None,
             shipment=ShipmentOut.model_validate(shipment) if shipment else None,
             payment=payment,
+            items=[LineItemOut.model_validate(item) for item in items],
         )

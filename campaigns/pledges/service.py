@@ -8,23 +8,33 @@ Everything that decides "is there a slot" is one UPDATE on the tier row, conditi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select, text, update
+from sqlalchemy import delete, exists, func, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import roles_on
-from campaigns.currencies import check_pledge_total, check_whole_units
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
-from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES, PledgeAction, PledgeClosed, PledgeStatus, outcome, sources
+from campaigns.pledges.lifecycle import (
+    ENDED_PLEDGE_STATUSES,
+    OPEN_PLEDGE_STATUSES,
+    PledgeAction,
+    PledgeClosed,
+    PledgeStatus,
+    in_sql,
+    outcome,
+    sources,
+)
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeTerms, price_pledge
 
 
 class NotLive(Conflict):
@@ -61,53 +71,6 @@ class AlreadyPledged(Conflict):
 class ChangedMeanwhile(Conflict):
     type = "changed-meanwhile"
     title = "The pledge was changed by another request"
-
-
-@dataclass(frozen=True)
-class PledgeTerms:
-    tier_id: uuid.UUID | None
-    amount: int
-    bonus: int
-    shipping_fee: int
-    shipping_country: str | None
-    currency: str
-
-
-def ships(tier: Tier) -> bool:
-    """A tier ships when it contains products."""
-    return bool(tier.items)
-
-
-def shipping_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int | None:
-    """The tier's fee for `country`: its own row, else the rest-of-the-world row "*", else None (not shipped there)."""
-    by_country = {row["country"]: int(row["fee"]) for row in shipping}
-    if country in by_country:
-        return by_country[country]
-    return by_country.get("*")
-
-
-def pledge_terms(campaign: Campaign, tier: Tier | None, *, bonus: int, shipping_country: str | None) -> PledgeTerms:
-    """Amount = the tier's price + the bonus + the shipping fee to the backer's country, between the least Stripe
-    can charge in the campaign's currency and the most one pledge may come to (campaigns/currencies.py)."""
-    if bonus < 0:
-        raise InvalidInput("bonus", "must be zero or more")
-    check_whole_units("bonus", bonus, campaign.currency)
-    if tier is None:
-        if bonus <= 0:
-            raise InvalidInput("bonus", "a pledge without a reward must be a bonus of more than zero")
-        check_pledge_total(bonus, campaign.currency)
-        return PledgeTerms(None, bonus, bonus, 0, shipping_country, campaign.currency)
-    fee = 0
-    if ships(tier):
-        if not shipping_country:
-            raise InvalidInput("shipping_country", "is required: this reward ships")
-        found = shipping_fee_for(tier.shipping, shipping_country)
-        if found is None:
-            raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
-        fee = found
-    amount = tier.price + bonus + fee
-    check_pledge_total(amount, campaign.currency)
-    return PledgeTerms(tier.id, amount, bonus, fee, shipping_country, campaign.currency)
 
 
 async def reserve_tier_slot(session: AsyncSession, tier: Tier) -> None:
@@ -217,7 +180,7 @@ async def _reserve(
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
     tier = await _tier_of(session, campaign, tier_id)
-    terms = pledge_terms(campaign, tier, bonus=bonus, shipping_country=shipping_country)
+    terms = price_pledge(campaign.currency, tier, bonus=bonus, shipping_country=shipping_country)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -254,10 +217,15 @@ async def _reserve(
         .from_select(inserted, chosen)
         .on_conflict_do_nothing(
             index_elements=[Pledge.campaign_id, Pledge.backer_id],
-            index_where=text("status NOT IN ('cancelled', 'dropped')"),
+            index_where=text(f"status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
         )
         .returning(Pledge.id)
         .cte("added")
+    )
+    # The pledge's lines go in with it, in the same statement: a pledge is never seen without them.
+    lines = _item_columns(terms)
+    itemised = insert(PledgeItem).from_select(
+        ["pledge_id", *lines[0]], union_all(*(select(added.c.id, *values) for values in lines[1]))
     )
     taken = (
         update(Tier)
@@ -274,7 +242,7 @@ async def _reserve(
                     exists(select(added.c.id)),
                     exists(taken.select()),
                     hold_slot.is_not(None),
-                )
+                ).add_cte(itemised.cte("itemised"))
             )
         ).one()
     except IntegrityError as exc:
@@ -288,6 +256,49 @@ async def _reserve(
     if not is_added:
         raise AlreadyPledged("You already back this campaign: change that pledge instead.")
     return await session.get_one(Pledge, pledge_id)
+
+
+def item_rows(pledge_id: uuid.UUID, terms: PledgeTerms) -> list[dict[str, Any]]:
+    """The pledge's lines as rows of `pledge_items`, in the order priced."""
+    return [
+        {
+            "id": new_id(),
+            "pledge_id": pledge_id,
+            "position": position,
+            "kind": item.kind,
+            "ref_id": item.ref_id,
+            "variant": dict(item.variant),
+            "quantity": item.quantity,
+            "unit_amount": item.unit_amount,
+            "sku": item.sku,
+        }
+        for position, item in enumerate(terms.items)
+    ]
+
+
+def _item_columns(terms: PledgeTerms) -> tuple[list[str], list[list[Any]]]:
+    """The lines as typed SQL constants, one list per line, for an INSERT … SELECT that adds the pledge's id."""
+    columns = PledgeItem.__table__.c
+    rows = item_rows(new_id(), terms)
+    names = [name for name in rows[0] if name != "pledge_id"]
+    return names, [[literal(row[name], columns[name].type) for name in names] for row in rows]
+
+
+async def replace_items(session: AsyncSession, pledge_id: uuid.UUID, terms: PledgeTerms) -> None:
+    """The pledge's lines become those of `terms`; the caller changes its amount in the same transaction."""
+    await session.execute(delete(PledgeItem).where(PledgeItem.pledge_id == pledge_id))
+    await session.execute(insert(PledgeItem), item_rows(pledge_id, terms))
+
+
+async def lines_of(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PledgeItem]]:
+    """Each pledge's lines, in the order priced."""
+    lines: dict[uuid.UUID, list[PledgeItem]] = {pledge_id: [] for pledge_id in pledge_ids}
+    found = await session.scalars(
+        select(PledgeItem).where(PledgeItem.pledge_id.in_(pledge_ids)).order_by(PledgeItem.position)
+    )
+    for item in found:
+        lines[item.pledge_id].append(item)
+    return lines
 
 
 def _too_many_holds(limit: HoldLimit) -> TooManyOpenHolds:
@@ -393,7 +404,7 @@ async def change_pledge(
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
     new_tier = await _tier_of(session, campaign, tier_id)
-    terms = pledge_terms(campaign, new_tier, bonus=bonus, shipping_country=shipping_country)
+    terms = price_pledge(campaign.currency, new_tier, bonus=bonus, shipping_country=shipping_country)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
     if moving and new_tier is not None:
@@ -418,6 +429,7 @@ async def change_pledge(
         if pledge.status not in OPEN_PLEDGE_STATUSES:
             raise PledgeClosed(f"A pledge that is {pledge.status} cannot be changed.")
         raise ChangedMeanwhile("The pledge changed while you were editing it; reload and try again.")
+    await replace_items(session, pledge.id, terms)
     if moving:
         await release_tier_slots(session, old_tier_id)
     await session.refresh(pledge)
@@ -445,6 +457,10 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> 
     return pledge
 
 
+def pledge_path(pledge_id: uuid.UUID) -> str:
+    return f"/me/pledges/{pledge_id}"
+
+
 async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
     """What a mail about a pledge tells its backer (links are paths; the mailer puts the site's address before them)."""
     campaign = await session.get_one(Campaign, pledge.campaign_id)
@@ -457,7 +473,7 @@ async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
         "amount": pledge.amount,
         "currency": pledge.currency,
         "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
-        "path": f"/me/pledges/{pledge.id}",
+        "path": pledge_path(pledge.id),
     }
 
 

@@ -116,4 +116,4 @@ async def new_payment_method(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await ask_for_new_card(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))

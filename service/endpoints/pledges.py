@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -19,21 +20,26 @@ from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
 from service.api import json_response
+from service.database import unit_of_work
 from service.routes import api
 from service.web import client_address, current_user, gateway_of, sender_of, sessions_of, settings_of, uow
 
 
 def checkout_of(request: Request) -> Checkout:
-    return Checkout(sessions_of(request), sender_of(request), gateway_of(request))
+    return Checkout(partial(unit_of_work, sessions_of(request), sender_of(request)), gateway_of(request))
 
 
-def own_pledge_out(
+async def own_pledge_out(
     request: Request, pledge: Pledge, user: User, *, shipment: dict[str, Any] | None = None
 ) -> PledgeOut:
     """The pledge in the answer to its backer's own request (anyone else is refused before; were they not, they
-    would be shown nothing of the backer's)."""
+    would be shown nothing of the backer's), with its lines as they are now."""
+    async with uow(request) as session:
+        items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
     viewer = PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status="")
-    return PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+    return PledgeOut.for_viewer(
+        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+    )
 
 
 def hold_limit_of(request: Request) -> HoldLimit:
@@ -63,7 +69,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         shipping_country=body.shipping_country,
         hold_limit=hold_limit_of(request),
     )
-    return json_response(own_pledge_out(request, pledge, backer), 201)
+    return json_response(await own_pledge_out(request, pledge, backer), 201)
 
 
 @api.route(
@@ -78,7 +84,7 @@ async def confirm(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await confirm_pledge(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -102,7 +108,7 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
             bonus=body.bonus,
             shipping_country=body.shipping_country,
         )
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -118,7 +124,7 @@ async def cancel_pledge(request: Request) -> Response:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
         pledge = await pledges.cancel_pledge(session, pledge, backer)
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -140,7 +146,10 @@ async def get_pledge(request: Request) -> Response:
                 raise NotFound("No such pledge.")
             viewer = PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status)
         shipment = await shipment_of(session, pledge.id)
-    out = PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+        items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
+    out = PledgeOut.for_viewer(
+        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+    )
     return json_response(out)
 
 
@@ -163,7 +172,12 @@ async def my_pledges(request: Request, query: PageQuery) -> Response:
             cursor=Cursor.decode(query.cursor),
             newest_first=True,
         )
-    items = [own_pledge_out(request, pledge, user) for pledge in rows]
+        lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
+    publishable_key = gateway_of(request).publishable_key
+    items = [
+        PledgeOut.for_viewer(pledge, PledgeViewer.its_backer(), items=lines[pledge.id], publishable_key=publishable_key)
+        for pledge in rows
+    ]
     return json_response(Page[PledgeOut](items=items, next_cursor=next_cursor))
 
 
@@ -190,11 +204,13 @@ async def campaign_pledges(request: Request, query: PageQuery) -> Response:
             limit=query.limit,
             cursor=Cursor.decode(query.cursor),
         )
+        lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
     publishable_key = gateway_of(request).publishable_key
     items = [
         PledgeOut.for_viewer(
             pledge,
             PledgeViewer(backer=pledge.backer_id == user.id, roles=roles, campaign_status=campaign.status),
+            items=lines[pledge.id],
             publishable_key=publishable_key,
         )
         for pledge in rows

@@ -1,7 +1,7 @@
 """Backing a campaign in the browser: choose a reward, a bonus and where it ships (a plain form that works without
 JavaScript), then save a card with Stripe.js on the card page.
 
-The rules are the pledging API's own: the choice is checked with `pledge_terms`, the pledge is made by
+The rules are the pledging API's own: the choice is checked with `price_pledge`, the pledge is made by
 `start_pledge` and activated by the API's confirm, which the card page's script calls once Stripe has saved the card.
 The form is shared with the backer's pledge page, where the same choice changes an existing pledge.
 """
@@ -35,7 +35,9 @@ from campaigns.currencies import (
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
+from campaigns.pledges.contents import Contents, contents_of
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
+from campaigns.pledges.pricing import price_pledge, shipping_fee_for, ships
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -44,9 +46,6 @@ from campaigns.pledges.service import (
     TooManyOpenHolds,
     get_pledge,
     own_pledge,
-    pledge_terms,
-    shipping_fee_for,
-    ships,
 )
 from payments.gateway import GatewayError
 from service.endpoints.pledges import checkout_of, hold_limit_of
@@ -121,14 +120,14 @@ def read_choice(
     if tier is not None and "shipping_country" not in errors:
         # Where it ships is checked even while the bonus is wrong, so every field's message comes at once.
         try:
-            pledge_terms(campaign, tier, bonus=0, shipping_country=country)
+            price_pledge(campaign.currency, tier, bonus=0, shipping_country=country)
         except InvalidInput as exc:
             if exc.errors[0].field == "shipping_country":
                 errors["shipping_country"] = term_message(exc, country)
     if errors:
         return errors
     try:
-        pledge_terms(campaign, tier, bonus=bonus, shipping_country=country)
+        price_pledge(campaign.currency, tier, bonus=bonus, shipping_country=country)
     except InvalidInput as exc:
         field = exc.errors[0].field
         return {field if field != "tier_id" else "tier": term_message(exc, country)}
@@ -146,7 +145,7 @@ def _too_large(currency: str) -> str:
 
 
 def term_message(refusal: InvalidInput, country: str | None) -> str:
-    """`pledge_terms`'s refusals, in the reader's language."""
+    """`price_pledge`'s refusals, in the reader's language."""
     field = refusal.errors[0].field
     if isinstance(refusal, BelowMinimum):
         return _("A pledge must come to at least %(amount)s, the least a card can be charged in %(currency)s.") % {
@@ -521,6 +520,7 @@ async def card_page(request: Request) -> Response:
         if pledge.status not in CARD_SETUP_STATUSES:
             return redirect(f"/me/pledges/{pledge.id}")
         backing = await load_backing(session, str(pledge.campaign_id), user)
+        contents = await contents_of(session, pledge.id)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     settings = settings_of(request)
     hold_until: datetime | None = None
@@ -528,7 +528,7 @@ async def card_page(request: Request) -> Response:
         hold_until = pledge.created_at + timedelta(seconds=settings.pledge_hold_seconds)
     context = {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, backing.products),
+        "pledge": pledge_summary(pledge, tier, contents, backing.products),
         "updating": pledge.status == PledgeStatus.ERRORED,
         "retry_until": pledge.retry_until if pledge.status == PledgeStatus.ERRORED else None,
         "hold_until": hold_until,
@@ -556,8 +556,10 @@ async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
     return pledge
 
 
-def pledge_summary(pledge: Pledge, tier: Tier | None, products: Sequence[Product]) -> dict[str, Any]:
-    """A pledge's figures, as the card page and the pledge page show them."""
+def pledge_summary(
+    pledge: Pledge, tier: Tier | None, contents: Contents, products: Sequence[Product]
+) -> dict[str, Any]:
+    """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them."""
     names = {product.sku: product.name for product in products}
     price = pledge.amount - pledge.bonus - pledge.shipping_fee
     return {
@@ -566,11 +568,8 @@ def pledge_summary(pledge: Pledge, tier: Tier | None, products: Sequence[Product
         "card_url": f"/me/pledges/{pledge.id}/card",
         "status": pledge.status,
         "tier_title": tier.title if tier else None,
-        "contents": [
-            {"quantity": int(item["quantity"]), "name": names.get(item["sku"], item["sku"])}
-            for item in (tier.items if tier else [])
-        ],
-        "ships": tier is not None and ships(tier),
+        "contents": [{"quantity": quantity, "name": names.get(sku, sku)} for sku, quantity in contents.items()],
+        "ships": bool(contents),
         "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,
         "price": price,
         "bonus": pledge.bonus,

@@ -22,8 +22,10 @@ from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
+from campaigns.pledges.contents import Contents, contents_of, pledge_contents
 from campaigns.pledges.lifecycle import (
     COUNTED_PLEDGE_STATUSES,
+    ENDED_PLEDGE_STATUSES,
     HOLDING_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
     SHIPPABLE_PLEDGE_STATUSES,
@@ -38,7 +40,6 @@ from campaigns.pledges.service import (
     cancel_pledge,
     change_pledge,
     get_pledge,
-    ships,
 )
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
@@ -179,7 +180,7 @@ def addresses_locked(campaign: Campaign, now: datetime) -> bool:
 def next_step(
     pledge: Pledge,
     campaign: Campaign,
-    tier: Tier | None,
+    ships_reward: bool,
     shipment: Shipment | None,
     now: datetime,
     *,
@@ -201,8 +202,7 @@ def next_step(
     if shipment is not None:
         return {"kind": "tracking", "carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
     needs_address = (
-        tier is not None
-        and ships(tier)
+        ships_reward
         and not isinstance(pledge.address, dict)
         and pledge.status in SHIPPABLE_PLEDGE_STATUSES
         and not addresses_locked(campaign, now)
@@ -230,6 +230,7 @@ async def my_pledges(request: Request) -> Response:
         )
         campaigns = await _by_id(session, Campaign, {p.campaign_id for p in rows})
         tiers = await _by_id(session, Tier, {p.tier_id for p in rows if p.tier_id})
+        contents = await pledge_contents(session, [p.id for p in rows])
         shipped = {
             s.pledge_id: s
             for s in await session.scalars(select(Shipment).where(Shipment.pledge_id.in_([p.id for p in rows])))
@@ -262,9 +263,14 @@ async def my_pledges(request: Request) -> Response:
                 "badge": status_badge(pledge.status),
                 "explanation": status_explanation(pledge, campaign, shipped.get(pledge.id)),
                 "next": next_step(
-                    pledge, campaign, tier, shipped.get(pledge.id), now, backs_it_already=campaign.id in backed
+                    pledge,
+                    campaign,
+                    pledge.id in contents,
+                    shipped.get(pledge.id),
+                    now,
+                    backs_it_already=campaign.id in backed,
                 ),
-                "closed": pledge.status in ("cancelled", "dropped"),
+                "closed": pledge.status in ENDED_PLEDGE_STATUSES,
             }
         )
     return render(request, "pledges/list.html", {"pledges": items, "next_cursor": next_cursor})
@@ -303,7 +309,8 @@ async def _pledge_page(
             select(Batch).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
         )
         suggested = await suggested_address(session, pledge)
-    context = _pledge_context(pledge, backing, user, shipment=shipment, batch=batch, suggested=suggested)
+        contents = await contents_of(session, pledge.id)
+    context = _pledge_context(pledge, backing, user, contents, shipment=shipment, batch=batch, suggested=suggested)
     context["done"] = done_notice(request.query_params.get("done"))
     if change_values is not None:
         context["change_values"] = change_values
@@ -325,6 +332,7 @@ def _pledge_context(
     pledge: Pledge,
     backing: Backing,
     user: User,
+    contents: Contents,
     *,
     shipment: Shipment | None,
     batch: Batch | None,
@@ -334,7 +342,7 @@ def _pledge_context(
     now = datetime.now(UTC)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     can_change = pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign)
-    ships_reward = tier is not None and ships(tier)
+    ships_reward = bool(contents)
     address = visible_address(
         pledge, PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status=campaign.status)
     )
@@ -346,11 +354,11 @@ def _pledge_context(
     prefill = dict(suggested or {"name": user.name, "country": pledge.shipping_country or ""})
     return {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, backing.products),
+        "pledge": pledge_summary(pledge, tier, contents, backing.products),
         "status_label": status_label(pledge.status),
         "badge": status_badge(pledge.status),
         "explanation": status_explanation(pledge, campaign, shipment),
-        "next": next_step(pledge, campaign, tier, shipment, now),
+        "next": next_step(pledge, campaign, ships_reward, shipment, now),
         "can_change": can_change,
         "change": choice_form(values, campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id),
         "change_values": values,
