@@ -57,6 +57,7 @@ from bench.common import (
 from campaigns.jobs import Job
 from campaigns.models import User
 from campaigns.pledges.checkout import Checkout, reserve_pledge
+from campaigns.pledges.pricing import PledgeChoice
 from payments.gateway import StripeGateway
 from service.database import JobSender, create_engine, create_sessionmaker, unit_of_work
 
@@ -404,9 +405,7 @@ async def _reservation_alone(
             checkout,
             User(id=backer_id(n)),
             campaign_id=campaign.id,
-            tier_id=campaign.tier_id,
-            bonus=0,
-            shipping_country=campaign.shipping_country,
+            choice=PledgeChoice(campaign.tier_id, 0, campaign.shipping_country),
         )
         return True
 

@@ -32,7 +32,7 @@ from campaigns.campaign_schemas import (
 from campaigns.images import add_campaign_image, image_url
 from campaigns.models import Campaign, Pledge, Space, Tier, User, new_id
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import price_pledge
+from campaigns.pledges.pricing import PledgeChoice, price_pledge
 from campaigns.pledges.service import item_rows
 from fulfillment import service as fulfillment
 from fulfillment import shipments
@@ -485,7 +485,7 @@ async def _bulk_pledges(
     for n, backer in enumerate(backers):
         arrived = func.now() - timedelta(days=first - (first - last) * (n / len(backers)) ** 2)
         address = _address(backer, n)
-        terms = price_pledge(campaign.currency, tier, bonus=0, shipping_country=address["country"])
+        terms = price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, address["country"]))
         pledge_id = new_id()
         lines.extend(item_rows(pledge_id, terms))
         rows.append(

@@ -17,7 +17,7 @@ from campaigns.errors import InvalidInput
 from campaigns.models import Tier
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import price_pledge
+from campaigns.pledges.pricing import PledgeChoice, price_pledge
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from fulfillment.shipments import shipping_list_csv
@@ -58,7 +58,7 @@ def test_a_reward_with_a_bonus_shipped_abroad_is_three_lines_that_add_up_to_the_
         items=[{"sku": "SKU-A", "quantity": 1}],
         shipping=[{"country": "*", "fee": 5_000}],
     )
-    terms = price_pledge("CNY", tier, bonus=500, shipping_country="DE")
+    terms = price_pledge("CNY", tier, PledgeChoice(tier.id, 500, "DE"))
     assert [(line.kind, line.quantity, line.unit_amount, line.ref_id) for line in terms.items] == [
         ("tier", 1, 14_900, tier.id),
         ("bonus", 1, 500, None),
@@ -69,11 +69,11 @@ def test_a_reward_with_a_bonus_shipped_abroad_is_three_lines_that_add_up_to_the_
 
 
 def test_a_pledge_without_reward_is_one_bonus_line_and_a_digital_reward_has_no_shipping_line() -> None:
-    assert [
-        (line.kind, line.unit_amount) for line in price_pledge("CNY", None, bonus=2_000, shipping_country=None).items
-    ] == [("bonus", 2_000)]
+    assert [(line.kind, line.unit_amount) for line in price_pledge("CNY", None, PledgeChoice(None, 2_000)).items] == [
+        ("bonus", 2_000)
+    ]
     digital = Tier(id=uuid.uuid4(), price=3_000, items=[], shipping=[])
-    assert [line.kind for line in price_pledge("CNY", digital, bonus=0, shipping_country=None).items] == ["tier"]
+    assert [line.kind for line in price_pledge("CNY", digital, PledgeChoice(digital.id)).items] == ["tier"]
 
 
 def test_a_choice_that_cannot_be_priced_names_its_field() -> None:
@@ -81,7 +81,7 @@ def test_a_choice_that_cannot_be_priced_names_its_field() -> None:
         id=uuid.uuid4(), price=14_900, items=[{"sku": "SKU-A", "quantity": 1}], shipping=[{"country": "CN", "fee": 0}]
     )
     with pytest.raises(InvalidInput) as refused:
-        price_pledge("CNY", tier, bonus=0, shipping_country="US")
+        price_pledge("CNY", tier, PledgeChoice(tier.id, 0, "US"))
     assert refused.value.errors[0].field == "shipping_country"
 
 

@@ -20,7 +20,7 @@ def test_a_backer_cancels_only_a_pledge_that_is_still_open() -> None:
     assert next_status("active", PledgeAction.CANCEL) == PledgeStatus.CANCELLED
     assert next_status("requires_payment_method", PledgeAction.CANCEL) == PledgeStatus.CANCELLED
     for status in ("collected", "errored", "dropped", "refunded", "partially_refunded", "cancelled"):
-        with pytest.raises(PledgeClosed, match="cannot cancel"):
+        with pytest.raises(PledgeClosed, match="cannot be cancelled"):
             next_status(status, PledgeAction.CANCEL)
 
 

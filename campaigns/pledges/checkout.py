@@ -19,6 +19,7 @@ from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
 from campaigns.pledges import service as pledges
 from campaigns.pledges.lifecycle import PledgeStatus
+from campaigns.pledges.pricing import PledgeChoice
 from payments.cards import activate_with_saved_card, settled_setup_intent
 from payments.charging import NotErrored, record_new_card_setup, take_new_card
 from payments.customers import keep_customer, stored_customer
@@ -46,18 +47,14 @@ async def start_pledge(
     backer: User,
     *,
     campaign_id: str,
-    tier_id: uuid.UUID | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: pledges.HoldLimit | None,
 ) -> Pledge:
     pledge, customer_id = await reserve_pledge(
         checkout,
         backer,
         campaign_id=campaign_id,
-        tier_id=tier_id,
-        bonus=bonus,
-        shipping_country=shipping_country,
+        choice=choice,
         hold_limit=hold_limit,
     )
     try:
@@ -81,9 +78,7 @@ async def reserve_pledge(
     backer: User,
     *,
     campaign_id: str | uuid.UUID,
-    tier_id: uuid.UUID | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: pledges.HoldLimit | None = None,
 ) -> tuple[Pledge, str | None]:
     """The first step of pledging: the pledge and its slot, committed, and the backer's Stripe Customer if they have
@@ -98,9 +93,7 @@ async def reserve_pledge(
             session,
             campaign_id=campaign_id,
             backer=backer,
-            tier_id=tier_id,
-            bonus=bonus,
-            shipping_country=shipping_country,
+            choice=choice,
             hold_limit=hold_limit,
         )
     return pledge, customer_id

@@ -80,8 +80,22 @@ def next_status(status: str, action: PledgeAction) -> PledgeStatus:
     """Where `action` takes a pledge that is `status`; PledgeClosed (409) when it cannot be taken from there."""
     found = TRANSITIONS.get((PledgeStatus(status), action))
     if found is None:
-        raise PledgeClosed(f"A pledge that is {status.replace('_', ' ')} cannot {action.replace('_', ' ')}.")
+        raise PledgeClosed(f"A pledge that is {status.replace('_', ' ')} cannot be {_DONE[action]}.")
     return found
+
+
+_DONE = {
+    A.CONFIRM: "confirmed",
+    A.CHANGE: "changed",
+    A.CANCEL: "cancelled",
+    A.CALL_OFF: "called off",
+    A.EXPIRE: "expired",
+    A.COLLECT: "collected",
+    A.FAIL_CHARGE: "failed",
+    A.DROP: "dropped",
+    A.REFUND_IN_PART: "refunded in part",
+    A.REFUND_IN_FULL: "refunded in full",
+}
 
 
 # A backer may change or cancel these while the campaign is live; later states belong to the money flow.
@@ -112,4 +126,4 @@ def in_sql(statuses: frozenset[PledgeStatus]) -> str:
 
 
 assert frozenset(PledgeStatus) == {s for s, _a in TRANSITIONS} | set(TRANSITIONS.values())
-assert frozenset(PledgeAction) == {a for _s, a in TRANSITIONS}
+assert frozenset(PledgeAction) == {a for _s, a in TRANSITIONS} == set(_DONE)

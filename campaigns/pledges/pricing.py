@@ -17,6 +17,16 @@ from campaigns.models import Tier
 
 
 @dataclass(frozen=True)
+class PledgeChoice:
+    """What the backer chose: a tier (None: a pledge without reward), a bonus, and where the reward ships. It travels
+    whole from the form or the request body to `price_pledge`."""
+
+    tier_id: uuid.UUID | str | None
+    bonus: int = 0
+    shipping_country: str | None = None
+
+
+@dataclass(frozen=True)
 class LineItem:
     kind: str
     quantity: int
@@ -58,11 +68,12 @@ def shipping_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int
     return by_country.get("*")
 
 
-def price_pledge(currency: str, tier: Tier | None, *, bonus: int, shipping_country: str | None) -> PledgeTerms:
-    """The lines of a pledge of `tier` (or of no reward) with `bonus`, shipped to `shipping_country`: the tier at its
-    price, the bonus and the tier's shipping fee to that country, each a line when it is more than zero (the tier's
+def price_pledge(currency: str, tier: Tier | None, choice: PledgeChoice) -> PledgeTerms:
+    """The lines of the backer's choice, `tier` being the one it names (or None, no reward): the tier at its price,
+    the bonus and the tier's shipping fee to the chosen country, each a line when it is more than zero (the tier's
     line always). Their sum lies between the least Stripe can charge in `currency` and the most one pledge may come
     to (campaigns/currencies.py)."""
+    bonus, shipping_country = choice.bonus, choice.shipping_country
     if bonus < 0:
         raise InvalidInput("bonus", "must be zero or more")
     check_whole_units("bonus", bonus, currency)

@@ -12,6 +12,7 @@ from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
 from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice
 from campaigns.pledges.viewers import (
     PledgeViewer,
     sees_card_setup,
@@ -37,11 +38,12 @@ class PledgeCreate(RequestModel):
     bonus: Money = 0
     shipping_country: Country | None = None
 
+    def choice(self) -> PledgeChoice:
+        return PledgeChoice(self.tier_id, self.bonus, self.shipping_country)
 
-class PledgeChange(RequestModel):
-    tier_id: uuid.UUID | None
-    bonus: Money = 0
-    shipping_country: Country | None = None
+
+class PledgeChange(PledgeCreate):
+    pass
 
 
 class AddressIn(RequestModel):

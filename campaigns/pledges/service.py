@@ -27,14 +27,14 @@ from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
     PledgeAction,
-    PledgeClosed,
     PledgeStatus,
     in_sql,
+    next_status,
     outcome,
     sources,
 )
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import PledgeTerms, price_pledge
+from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
 
 
 class NotLive(Conflict):
@@ -134,9 +134,7 @@ async def create_pledge(
     *,
     campaign_id: uuid.UUID | str,
     backer: User,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: HoldLimit | None = None,
 ) -> Pledge:
     """A new pledge holding a slot of its tier, made by one statement that is atomic by itself.
@@ -155,7 +153,7 @@ async def create_pledge(
     attempts = hold_limit.most if hold_limit is not None and hold_limit.most else 1
     for _attempt in range(attempts):
         try:
-            return await _reserve(session, campaign_id, backer, tier_id, bonus, shipping_country, hold_limit)
+            return await _reserve(session, campaign_id, backer, choice, hold_limit)
         except IntegrityError as exc:
             if _violated_constraint(exc) != HOLD_SLOT_INDEX:
                 raise
@@ -171,16 +169,14 @@ async def _reserve(
     session: AsyncSession,
     campaign_id: uuid.UUID | str,
     backer: User,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: HoldLimit | None,
 ) -> Pledge:
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
-    tier = await _tier_of(session, campaign, tier_id)
-    terms = price_pledge(campaign.currency, tier, bonus=bonus, shipping_country=shipping_country)
+    tier = await _tier_of(session, campaign, choice.tier_id)
+    terms = price_pledge(campaign.currency, tier, choice)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -395,16 +391,13 @@ async def change_pledge(
     session: AsyncSession,
     pledge: Pledge,
     backer: User,
-    *,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
 ) -> Pledge:
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
-    new_tier = await _tier_of(session, campaign, tier_id)
-    terms = price_pledge(campaign.currency, new_tier, bonus=bonus, shipping_country=shipping_country)
+    new_tier = await _tier_of(session, campaign, choice.tier_id)
+    terms = price_pledge(campaign.currency, new_tier, choice)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
     if moving and new_tier is not None:
@@ -426,8 +419,7 @@ async def change_pledge(
         .returning(Pledge.id)
     )
     if changed is None:
-        if pledge.status not in OPEN_PLEDGE_STATUSES:
-            raise PledgeClosed(f"A pledge that is {pledge.status} cannot be changed.")
+        next_status(pledge.status, PledgeAction.CHANGE)
         raise ChangedMeanwhile("The pledge changed while you were editing it; reload and try again.")
     await replace_items(session, pledge.id, terms)
     if moving:
@@ -448,8 +440,8 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> 
         .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
         .returning(Pledge.tier_id)
     )
-    if tier_id is None and pledge.status not in sources(PledgeAction.CANCEL):
-        raise PledgeClosed(f"A pledge that is {pledge.status} cannot be cancelled.")
+    if tier_id is None:
+        next_status(pledge.status, PledgeAction.CANCEL)
     await release_tier_slots(session, tier_id)
     await session.refresh(pledge)
     if was_active:

@@ -64,9 +64,7 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         checkout_of(request),
         backer,
         campaign_id=request.path_params["campaign_id"],
-        tier_id=body.tier_id,
-        bonus=body.bonus,
-        shipping_country=body.shipping_country,
+        choice=body.choice(),
         hold_limit=hold_limit_of(request),
     )
     return json_response(await own_pledge_out(request, pledge, backer), 201)
@@ -100,14 +98,7 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
-        pledge = await pledges.change_pledge(
-            session,
-            pledge,
-            backer,
-            tier_id=body.tier_id,
-            bonus=body.bonus,
-            shipping_country=body.shipping_country,
-        )
+        pledge = await pledges.change_pledge(session, pledge, backer, body.choice())
     return json_response(await own_pledge_out(request, pledge, backer))
 
 

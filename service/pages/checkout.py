@@ -37,7 +37,7 @@ from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
 from campaigns.pledges.contents import Contents, contents_of
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
-from campaigns.pledges.pricing import price_pledge, shipping_fee_for, ships
+from campaigns.pledges.pricing import PledgeChoice, price_pledge, shipping_fee_for, ships
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -67,9 +67,14 @@ FEW_LEFT = 10
 
 @dataclass(frozen=True)
 class Choice:
+    """The form's choice, checked, with the tier it names (for the page to show)."""
+
     tier: Tier | None
     bonus: int
     shipping_country: str | None
+
+    def choice(self) -> PledgeChoice:
+        return PledgeChoice(self.tier.id if self.tier else None, self.bonus, self.shipping_country)
 
 
 def choice_values(form: Mapping[str, Any]) -> dict[str, str]:
@@ -120,18 +125,19 @@ def read_choice(
     if tier is not None and "shipping_country" not in errors:
         # Where it ships is checked even while the bonus is wrong, so every field's message comes at once.
         try:
-            price_pledge(campaign.currency, tier, bonus=0, shipping_country=country)
+            price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, country))
         except InvalidInput as exc:
             if exc.errors[0].field == "shipping_country":
                 errors["shipping_country"] = term_message(exc, country)
     if errors:
         return errors
+    chosen = Choice(tier, bonus, country)
     try:
-        price_pledge(campaign.currency, tier, bonus=bonus, shipping_country=country)
+        price_pledge(campaign.currency, tier, chosen.choice())
     except InvalidInput as exc:
         field = exc.errors[0].field
         return {field if field != "tier_id" else "tier": term_message(exc, country)}
-    return Choice(tier, bonus, country)
+    return chosen
 
 
 def _too_large(currency: str) -> str:
@@ -467,9 +473,7 @@ async def back(request: Request) -> Response:
             checkout_of(request),
             user,
             campaign_id=str(backing.campaign.id),
-            tier_id=checked.tier.id if checked.tier else None,
-            bonus=checked.bonus,
-            shipping_country=checked.shipping_country,
+            choice=checked.choice(),
             hold_limit=hold_limit_of(request),
         )
     except TooManyOpenHolds:

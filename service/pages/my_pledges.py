@@ -408,14 +408,7 @@ async def change(request: Request) -> Response:
     try:
         async with uow(request) as session:
             pledge = await get_pledge(session, ref)
-            await change_pledge(
-                session,
-                pledge,
-                user,
-                tier_id=checked.tier.id if checked.tier else None,
-                bonus=checked.bonus,
-                shipping_country=checked.shipping_country,
-            )
+            await change_pledge(session, pledge, user, checked.choice())
     except SoldOut:
         errors = {"tier": _("This reward has just sold out. Choose another one.")}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=409)
