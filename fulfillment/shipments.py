@@ -42,6 +42,7 @@ from fulfillment.shipping_csv import (
 )
 
 SHIPPED = "shipped"
+NOTHING: dict[str, int] = {}
 ROWS_PER_FETCH = 1000
 # Campaigns that take tracking numbers: a batch has been confirmed; corrections keep coming after the last package.
 SHIPPING_STATUSES = ("fulfilling", "fulfilled")
@@ -76,15 +77,18 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     products = await product_specs_by_sku(session, campaign.id)
     listed = await session.scalars(select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id))
     contents = await pledge_contents(session, list(listed))
-    # Pledges of one tier share their contents, so a long list makes each package's last cells once per kind of box.
-    cells: dict[tuple[tuple[str, int], ...], tuple[str, str]] = {}
+    # Pledges of one tier share one contents mapping (kept alive by `contents`), so a long list makes each package's
+    # last cells once per kind of box.
+    cells: dict[int, tuple[str, str]] = {}
 
     def contents_of(pledge_id: uuid.UUID) -> tuple[str, str]:
-        units = contents.get(pledge_id, {})
-        key = tuple(sorted(units.items()))
-        if key not in cells:
-            cells[key] = contents_cells(units, package_weight(units, products, campaign.packaging_weight_grams))
-        return cells[key]
+        units = contents.get(pledge_id, NOTHING)
+        made = cells.get(id(units))
+        if made is None:
+            made = cells[id(units)] = contents_cells(
+                units, package_weight(units, products, campaign.packaging_weight_grams)
+            )
+        return made
 
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]

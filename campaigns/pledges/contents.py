@@ -36,39 +36,36 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
     handful of distinct contents, bench/fulfillment.py). The ids go as one array, whose lines the index finds
     whatever PostgreSQL believes of the tables' sizes (a semi-join over freshly loaded pledges was once planned as a
     nested loop of two scans)."""
-    rows = (
-        await session.execute(
-            select(PledgeItem.pledge_id, PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.quantity)
-            .where(
-                PledgeItem.pledge_id == any_(bindparam("pledge_ids", list(pledge_ids), type_=ARRAY(Uuid()))),
-                PledgeItem.kind.in_(GOODS_KINDS),
-            )
-            .order_by(PledgeItem.pledge_id, PledgeItem.position)
+    rows = await session.execute(
+        select(PledgeItem.pledge_id, PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.quantity).where(
+            PledgeItem.pledge_id == any_(bindparam("pledge_ids", list(pledge_ids), type_=ARRAY(Uuid()))),
+            PledgeItem.kind.in_(GOODS_KINDS),
         )
-    ).all()
-    tier_ids = {ref_id for _pledge, kind, ref_id, _sku, _quantity in rows if kind == "tier"}
+    )
+    lines = rows.all()
+    tier_ids = {ref_id for _pledge, kind, ref_id, _sku, _quantity in lines if kind == "tier"}
     bundles: dict[uuid.UUID | None, dict[str, int]] = {}
     if tier_ids:
         found = await session.execute(select(Tier.id, Tier.items).where(Tier.id.in_(tier_ids)))
         bundles = {tier_id: units_of(items) for tier_id, items in found}
-    lines: dict[uuid.UUID, list[tuple[str, uuid.UUID | None, str | None, int]]] = {}
-    for pledge_id, kind, ref_id, sku, quantity in rows:
-        lines.setdefault(pledge_id, []).append((kind, ref_id, sku, quantity))
-    contents: dict[uuid.UUID, Contents] = {}
-    for pledge_id, its_lines in lines.items():
-        if len(its_lines) == 1 and its_lines[0][0] == "tier" and its_lines[0][3] == 1:
-            units = bundles.get(its_lines[0][1], {})
+    contents: dict[uuid.UUID, dict[str, int]] = {}
+    own: set[uuid.UUID] = set()  # pledges whose mapping is theirs alone, so lines may be added to it
+    for pledge_id, kind, ref_id, sku, quantity in lines:
+        if kind == "tier":
+            bundle = bundles.get(ref_id, {})
+            if quantity == 1 and pledge_id not in contents:
+                contents[pledge_id] = bundle
+                continue
+            added = {tier_sku: count * quantity for tier_sku, count in bundle.items()}
         else:
-            units = {}
-            for kind, ref_id, sku, quantity in its_lines:
-                if kind == "tier":
-                    for tier_sku, count in bundles.get(ref_id, {}).items():
-                        units[tier_sku] = units.get(tier_sku, 0) + count * quantity
-                elif sku is not None:
-                    units[sku] = units.get(sku, 0) + quantity
-        if units:
-            contents[pledge_id] = units
-    return contents
+            added = {sku: quantity} if sku is not None else {}
+        if pledge_id not in own:
+            contents[pledge_id] = dict(contents.get(pledge_id, {}))
+            own.add(pledge_id)
+        units = contents[pledge_id]
+        for line_sku, count in added.items():
+            units[line_sku] = units.get(line_sku, 0) + count
+    return {pledge_id: units for pledge_id, units in contents.items() if units}
 
 
 async def contents_of(session: AsyncSession, pledge_id: uuid.UUID) -> Contents:
