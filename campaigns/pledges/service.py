@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal, select, text, union_all, update
+from sqlalchemy import ARRAY, bindparam, delete, exists, func, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -219,9 +219,10 @@ async def _reserve(
         .cte("added")
     )
     # The pledge's lines go in with it, in the same statement: a pledge is never seen without them.
-    lines = _item_columns(terms)
+    lines = _lines_table(terms)
     itemised = insert(PledgeItem).from_select(
-        ["pledge_id", *lines[0]], union_all(*(select(added.c.id, *values) for values in lines[1]))
+        ["pledge_id", *LINE_COLUMNS],
+        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS)).select_from(added.join(lines, true())),
     )
     taken = (
         update(Tier)
@@ -272,12 +273,17 @@ def item_rows(pledge_id: uuid.UUID, terms: PledgeTerms) -> list[dict[str, Any]]:
     ]
 
 
-def _item_columns(terms: PledgeTerms) -> tuple[list[str], list[list[Any]]]:
-    """The lines as typed SQL constants, one list per line, for an INSERT … SELECT that adds the pledge's id."""
+LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku")
+
+
+def _lines_table(terms: PledgeTerms) -> Any:
+    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines."""
     columns = PledgeItem.__table__.c
     rows = item_rows(new_id(), terms)
-    names = [name for name in rows[0] if name != "pledge_id"]
-    return names, [[literal(row[name], columns[name].type) for name in names] for row in rows]
+    arrays = [
+        bindparam(f"line_{name}", [row[name] for row in rows], type_=ARRAY(columns[name].type)) for name in LINE_COLUMNS
+    ]
+    return func.unnest(*arrays).table_valued(*LINE_COLUMNS).render_derived()
 
 
 async def replace_items(session: AsyncSession, pledge_id: uuid.UUID, terms: PledgeTerms) -> None:
