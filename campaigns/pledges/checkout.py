@@ -126,11 +126,7 @@ async def confirm_pledge(checkout: Checkout, backer: User, pledge_id: str) -> Pl
         return await _retry_with_new_card(checkout, pledge)
     if pledge.status != PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return pledge
-    if pledge.setup_intent_id is None:
-        raise CardNotSaved("This pledge has no card set-up yet.")
-    intent = await settled_setup_intent(checkout.gateway, pledge.setup_intent_id)
-    if not intent.succeeded:
-        raise CardNotSaved(f"The card has not been saved yet (Stripe says: {intent.status}).")
+    intent = await _saved_card(checkout, pledge, "The card")
     async with checkout.transaction() as session:
         await activate_with_saved_card(session, intent)
         return await session.get_one(Pledge, pledge.id, populate_existing=True)
@@ -185,12 +181,18 @@ async def _card_setup(checkout: Checkout, backer: User, pledge_id: uuid.UUID, at
     return await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge_id, attempt=attempt)
 
 
-async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
+async def _saved_card(checkout: Checkout, pledge: Pledge, which: str) -> SetupIntentResult:
+    """The pledge's newest card set-up, once Stripe says it has saved the card; CardNotSaved (409) until then."""
     if pledge.setup_intent_id is None:
         raise CardNotSaved("This pledge has no card set-up yet.")
     intent = await settled_setup_intent(checkout.gateway, pledge.setup_intent_id)
     if not intent.succeeded:
-        raise CardNotSaved(f"The new card has not been saved yet (Stripe says: {intent.status}).")
+        raise CardNotSaved(f"{which} has not been saved yet (Stripe says: {intent.status}).")
+    return intent
+
+
+async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
+    intent = await _saved_card(checkout, pledge, "The new card")
     async with checkout.transaction() as session:
         pledge = await session.get_one(Pledge, pledge.id, populate_existing=True)
         await take_new_card(session, pledge, intent)
