@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from campaigns.pledges.lifecycle import ENDED_PLEDGE_STATUSES, PledgeStatus, in_sql
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -473,27 +475,13 @@ class CampaignUpdate(Base):
     edited_at: Mapped[datetime | None]
 
 
-PLEDGE_STATUSES = (
-    "requires_payment_method",
-    "active",
-    "cancelled",
-    "collected",
-    "errored",
-    "dropped",
-    "refunded",
-    "partially_refunded",
-)
-# The pledges that count towards `pledged` and `backers`: a card is on file and the backer has not walked away.
-COUNTED_PLEDGE_STATUSES = ("active", "collected", "errored", "partially_refunded", "refunded")
-
-
 class Pledge(Base):
     """Never deleted, and its campaign, backer and currency never change: PostgreSQL refuses both (migration 0006).
     Everything a pledge goes through (confirmed, changed, cancelled, charged, refunded) is an update of its status."""
 
     __tablename__ = "pledges"
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in PLEDGE_STATUSES)})", name="status_known"),
+        CheckConstraint(f"status IN ({in_sql(frozenset(PledgeStatus))})", name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("bonus >= 0", name="bonus_nonnegative"),
         CheckConstraint("shipping_fee >= 0", name="shipping_fee_nonnegative"),
@@ -503,7 +491,7 @@ class Pledge(Base):
             "campaign_id",
             "backer_id",
             unique=True,
-            postgresql_where=text("status NOT IN ('cancelled', 'dropped')"),
+            postgresql_where=text(f"status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
         ),
         Index("ix_pledges_campaign_status", "campaign_id", "status"),
         Index("ix_pledges_errored_retry_until", "retry_until", postgresql_where=text("status = 'errored'")),
@@ -523,7 +511,7 @@ class Pledge(Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
     backer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     tier_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tiers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(30), server_default="requires_payment_method")
+    status: Mapped[str] = mapped_column(String(30), server_default=PledgeStatus.REQUIRES_PAYMENT_METHOD.value)
     amount: Mapped[int] = mapped_column(BigInteger)
     bonus: Mapped[int] = mapped_column(BigInteger, server_default="0")
     shipping_fee: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -32,7 +32,6 @@ from campaigns.ids import parse_id
 from campaigns.languages import language_of, stored_versions
 from campaigns.lifecycle import Role
 from campaigns.models import (
-    COUNTED_PLEDGE_STATUSES,
     AddOn,
     Campaign,
     CampaignImage,
@@ -46,6 +45,7 @@ from campaigns.models import (
 )
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.spaces import operators_of
 from campaigns.story import render_story
 from campaigns.variants import variants_of

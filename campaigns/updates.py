@@ -15,9 +15,10 @@ from campaigns.campaign_schemas import UpdateCreate, UpdatePatch
 from campaigns.errors import NotFound
 from campaigns.ids import parse_id
 from campaigns.languages import stored_versions
-from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
+from campaigns.models import CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.service import campaign_facts
 from campaigns.story import render_story
 

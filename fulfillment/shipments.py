@@ -19,19 +19,19 @@ from campaigns.access import move_campaign
 from campaigns.errors import FieldError, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from campaigns.ids import parse_id
 from campaigns.lifecycle import NotFulfilling
-from campaigns.models import Campaign, Pledge, Tier, User
-from campaigns.pledge_viewers import PledgeViewer, sees_address
+from campaigns.models import Campaign, Pledge, User
+from campaigns.pledges.contents import contains_goods, pledge_contents
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
+from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import package_weight
 from fulfillment.service import (
-    SHIPPABLE_PLEDGE_STATUSES,
     batch_of,
     fulfillment_campaign,
     has_address,
     lock_campaign,
     product_specs_by_sku,
-    tier_items,
 )
 from fulfillment.shipping_csv import (
     ADDRESS_FIELDS,
@@ -44,14 +44,10 @@ from fulfillment.shipping_csv import (
 )
 
 SHIPPED = "shipped"
+NOTHING: dict[str, int] = {}
 ROWS_PER_FETCH = 1000
 # Campaigns that take tracking numbers: a batch has been confirmed; corrections keep coming after the last package.
 SHIPPING_STATUSES = ("fulfilling", "fulfilled")
-
-
-def ships_something() -> Any:
-    """SQL: the pledge's tier has items to ship."""
-    return func.jsonb_array_length(Tier.items) > 0
 
 
 # Shipping lists
@@ -81,15 +77,25 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     batch = await session.get_one(Batch, batch_id)
     campaign = await session.get_one(Campaign, batch.campaign_id)
     products = await product_specs_by_sku(session, campaign.id)
-    items_by_tier = await tier_items(session, campaign.id)
-    contents = {
-        tier_id: contents_cells(items, package_weight(items, products, campaign.packaging_weight_grams))
-        for tier_id, items in items_by_tier.items()
-    }
+    listed = await session.scalars(select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id))
+    contents = await pledge_contents(session, list(listed))
+    # Pledges of one tier share one contents mapping (kept alive by `contents`), so a long list makes each package's
+    # last cells once per kind of box.
+    cells: dict[int, tuple[str, str]] = {}
+
+    def contents_of(pledge_id: uuid.UUID) -> tuple[str, str]:
+        units = contents.get(pledge_id, NOTHING)
+        made = cells.get(id(units))
+        if made is None:
+            made = cells[id(units)] = contents_cells(
+                units, package_weight(units, products, campaign.packaging_weight_grams)
+            )
+        return made
+
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
     result = await session.stream(
-        select(Pledge.id, Pledge.tier_id, *address)
+        select(Pledge.id, *address)
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
         .order_by(Pledge.address["country"].astext, Pledge.number)
@@ -97,7 +103,7 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     )
     header = True
     async for rows in result.partitions():
-        packages = [package_row(str(pledge_id), fields, contents[tier_id]) for pledge_id, tier_id, *fields in rows]
+        packages = [package_row(str(pledge_id), fields, contents_of(pledge_id)) for pledge_id, *fields in rows]
         for part in csv_chunks(packages, header=header):
             yield part
         header = False
@@ -201,7 +207,6 @@ async def unaddressed_pledges(
             AddressRequest.reminded_at,
             Pledge.number,
         )
-        .join(Tier, Tier.id == Pledge.tier_id)
         .join(User, User.id == Pledge.backer_id)
         .outerjoin(Allocation, Allocation.pledge_id == Pledge.id)
         .outerjoin(Batch, Batch.id == Allocation.batch_id)
@@ -209,7 +214,7 @@ async def unaddressed_pledges(
         .where(
             Pledge.campaign_id == campaign.id,
             Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-            ships_something(),
+            contains_goods(),
             not_(has_address()),
         )
         .order_by(Pledge.number)
@@ -460,16 +465,12 @@ async def _mark_batches_shipped(session: AsyncSession, campaign_id: uuid.UUID) -
 def _waiting_to_ship() -> Any:
     """SQL, correlated to `campaigns`: a paid pledge with a reward that has not shipped and still can, i.e. it has an
     address, or the address lock has not passed. After the lock, a pledge without an address ships nothing."""
-    return (
-        select(Pledge.id)
-        .join(Tier, Tier.id == Pledge.tier_id)
-        .where(
-            Pledge.campaign_id == Campaign.id,
-            Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-            ships_something(),
-            ~exists().where(Shipment.pledge_id == Pledge.id),
-            or_(has_address(), Campaign.address_lock_at.is_(None), Campaign.address_lock_at > func.now()),
-        )
+    return select(Pledge.id).where(
+        Pledge.campaign_id == Campaign.id,
+        Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+        contains_goods(),
+        ~exists().where(Shipment.pledge_id == Pledge.id),
+        or_(has_address(), Campaign.address_lock_at.is_(None), Campaign.address_lock_at > func.now()),
     )
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import act_on_own_pledge, activate_pledge, get_pledge, live_campaign_for_pledging, pledge_facts
+from campaigns.pledges.lifecycle import PledgeStatus
+from campaigns.pledges.service import (
+    act_on_own_pledge,
+    activate_pledge,
+    get_pledge,
+    live_campaign_for_pledging,
+    pledge_facts,
+)
 from payments.charging import RetryWindowClosed, take_new_card
 from payments.customers import stored_customer
 from payments.gateway import CardDetails, GatewayError, PaymentGateway, SetupIntentResult, StripeEvent
@@ -61,7 +68,7 @@ async def setup_intent_succeeded(session: AsyncSession, gateway: PaymentGateway,
     if await take_changed_card(session, intent) is not None:
         return
     errored = await session.scalar(
-        select(Pledge).where(Pledge.setup_intent_id == intent.id, Pledge.status == "errored")
+        select(Pledge).where(Pledge.setup_intent_id == intent.id, Pledge.status == PledgeStatus.ERRORED)
     )
     if errored is None:
         return

@@ -31,8 +31,10 @@ from campaigns.campaign_schemas import (
     UpdateCreate,
 )
 from campaigns.images import add_campaign_image, image_url
-from campaigns.models import Campaign, Pledge, Space, Tier, User
-from campaigns.pledges import pledge_terms
+from campaigns.models import Campaign, Pledge, Space, Tier, User, new_id
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice, price_pledge
+from campaigns.pledges.service import item_rows
 from fulfillment import service as fulfillment
 from fulfillment import shipments
 from fulfillment.models import Allocation, Batch
@@ -489,12 +491,16 @@ async def _bulk_pledges(
     `days_ago` (from, to), most of them early, as backers of a new campaign do."""
     first, last = days_ago
     rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for n, backer in enumerate(backers):
         arrived = func.now() - timedelta(days=first - (first - last) * (n / len(backers)) ** 2)
         address = _address(backer, n)
-        terms = pledge_terms(campaign, tier, bonus=0, shipping_country=address["country"])
+        terms = price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, address["country"]))
+        pledge_id = new_id()
+        lines.extend(item_rows(pledge_id, terms))
         rows.append(
             {
+                "id": pledge_id,
                 "campaign_id": campaign.id,
                 "backer_id": backer.id,
                 "tier_id": tier.id,
@@ -510,6 +516,7 @@ async def _bulk_pledges(
             }
         )
     pledged = list(await session.execute(pg_insert(Pledge).values(rows).returning(Pledge.id, Pledge.amount)))
+    await session.execute(pg_insert(PledgeItem), lines)
     if tier.quantity_limit is not None:
         await session.execute(update(Tier).where(Tier.id == tier.id).values(remaining=Tier.remaining - len(rows)))
     return [(pledge_id, amount) for pledge_id, amount in pledged]

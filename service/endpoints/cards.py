@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns.errors import NotFound
-from campaigns.pledge_schemas import PledgeOut
-from campaigns.pledges import act_on_own_pledge, get_pledge
+from campaigns.pledges.schemas import PledgeOut
+from campaigns.pledges.service import act_on_own_pledge, get_pledge
 from campaigns.schemas_base import ResponseModel
 from payments import cards
 from service.api import json_response
@@ -96,4 +96,4 @@ async def confirm_card_change(request: Request) -> Response:
     pledge = await cards.finish_card_change(
         _transaction(request), gateway_of(request), backer, request.path_params["pledge_id"]
     )
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))

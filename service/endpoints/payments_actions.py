@@ -12,12 +12,12 @@ from starlette.responses import Response
 
 from campaigns import service
 from campaigns.campaign_schemas import CampaignOut, Language
-from campaigns.pledge_schemas import PledgeOut
+from campaigns.pledges.checkout import ask_for_new_card
+from campaigns.pledges.schemas import PledgeOut
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 from payments.pledge_refunds import REASON_LIMIT, refund_pledge
 from payments.refunds import suspend_campaign
 from service.api import json_response
-from service.checkout import ask_for_new_card
 from service.endpoints.campaigns import campaign_out
 from service.endpoints.pledges import checkout_of, own_pledge_out
 from service.routes import api
@@ -119,4 +119,4 @@ async def new_payment_method(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await ask_for_new_card(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))

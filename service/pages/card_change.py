@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from campaigns.models import Campaign, Pledge
+from campaigns.pledges.contents import contents_of
 from payments.cards import card_of
 from payments.gateway import PaymentGateway
 from service.i18n import gettext as _
@@ -57,13 +58,14 @@ async def change_card_page(request: Request) -> Response:
             return login_redirect(request)
         pledge = await own_pledge_of(session, request.path_params["pledge_id"], user)
         backing = await load_backing(session, str(pledge.campaign_id), user)
+        contents = await contents_of(session, pledge.id)
     if not can_change_card(pledge, backing.campaign):
         return redirect(f"/me/pledges/{pledge.id}")
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     gateway = gateway_of(request)
     context = {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, backing.products),
+        "pledge": pledge_summary(pledge, tier, contents, backing.products),
         "changing": True,
         "updating": False,
         "too_late": False,

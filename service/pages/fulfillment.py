@@ -23,7 +23,7 @@ from starlette.routing import Route
 from campaigns.errors import Conflict, ValidationFailed
 from campaigns.lifecycle import NotFunded
 from campaigns.models import Campaign, Product, Space, Tier
-from campaigns.pledge_viewers import PledgeViewer, sees_address
+from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment import service, shipments
 from fulfillment.schemas import MAX_PACKAGING_GRAMS, FulfillmentSettingsIn
 from fulfillment.service import PLANNING_STATUSES, BatchSummary

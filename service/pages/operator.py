@@ -22,8 +22,8 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, NotFound, ValidationFailed
 from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
+from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
 from payments import ledger
-from payments.closing import WAITING_PLEDGE_STATUSES
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
 from service.i18n import current_locale, money, ngettext
