@@ -1,7 +1,7 @@
 """A campaign keeps the sponsor fee it launched with; an update says when it was edited
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 03:00:00
 
 - campaigns.sponsor_fee_bps: the space's fee at launch (null before launch), what its charges are taken with, whatever

@@ -1,7 +1,7 @@
 """Texts say their language: makers' texts and operators' notes, and the maker's versions in the other language
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-07 03:00:00
 
 - campaigns, tiers, products, campaign_updates, reviews, campaign_events: `language` (en or zh_CN), what the row's

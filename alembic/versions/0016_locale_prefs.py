@@ -1,7 +1,7 @@
 """An account's language and time zone
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-07 02:55:00
 
 - users.time_zone: the IANA zone the account's pages and mail show times in; UTC for every existing account.

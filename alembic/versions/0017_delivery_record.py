@@ -1,7 +1,7 @@
 """The campaign page shows its maker's and its space's delivery record: announce the changes that move it
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-07 03:45:00
 
 The record (fulfillment/delivery_record.py) of a campaign's maker and space is read from their other campaigns: their

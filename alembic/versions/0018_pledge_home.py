@@ -1,7 +1,7 @@
 """A pledge is a list of line items
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 Create Date: 2026-12-07 03:00:00
 
 - pledge_items: one row per line of a pledge (kind tier / addon / bonus / shipping, what it refers to, the variant
