@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
+from tests.helpers import DELIVERY
 
 _counter = itertools.count(1)
 EVERYWHERE = ({"country": "*", "fee": 0},)
@@ -118,7 +119,7 @@ async def insert_tier(
         price=price,
         items=[{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
         shipping=[dict(rate) for rate in shipping],
-        estimated_delivery="2027-03",
+        estimated_delivery=DELIVERY,
     )
     session.add(tier)
     await session.flush()
