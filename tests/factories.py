@@ -16,6 +16,7 @@ from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import LineItem, PledgeTerms
 from campaigns.pledges.service import item_rows
+from tests.helpers import DELIVERY
 
 _counter = itertools.count(1)
 EVERYWHERE = ({"country": "*", "fee": 0},)
@@ -121,7 +122,7 @@ async def insert_tier(
         price=price,
         items=[{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
         shipping=[dict(rate) for rate in shipping],
-        estimated_delivery="2027-03",
+        estimated_delivery=DELIVERY,
     )
     session.add(tier)
     await session.flush()

@@ -69,6 +69,7 @@ from service.metadata import target_metadata
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier, insert_user
 from tests.helpers import (
     CHECKLIST_ALL_TRUE,
+    DELIVERY,
     PASSWORD,
     Actor,
     create_space,
@@ -572,7 +573,7 @@ TIER_BODY = {
     "quantity_limit": None,
     "items": [{"sku": "SKU-A", "quantity": 1}],
     "shipping": [{"country": "*", "fee": 500}],
-    "estimated_delivery": "2027-03",
+    "estimated_delivery": DELIVERY,
 }
 TIER_FORM = {
     "title": "Another tier",
@@ -580,7 +581,7 @@ TIER_FORM = {
     "price": "199",
     "limit": "unlimited",
     "quantity_limit": "",
-    "estimated_delivery": "2027-03",
+    "estimated_delivery": DELIVERY,
     "items-0-sku": "SKU-A",
     "items-0-quantity": "1",
     "shipping-0-country": "*",

@@ -22,6 +22,7 @@ from service.i18n import use_locale
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from service.settings import Settings
 from tests.helpers import (
+    DELIVERY,
     Actor,
     add_product,
     add_tier,
@@ -146,7 +147,7 @@ async def test_a_tier_stripe_could_not_charge_is_refused_naming_price(
         "title": "Sticker",
         "price": 399,
         "items": [{"sku": "SKU-A", "quantity": 1}],
-        "estimated_delivery": "2027-03",
+        "estimated_delivery": DELIVERY,
     }
 
     cheap = await client.post(tiers, json=tier, headers=maker.headers)
@@ -173,7 +174,7 @@ async def test_a_tier_stripe_could_not_charge_is_refused_naming_price(
     assert field_of(moved) == "currency"
 
     async with logged_in(client, maker) as browser:
-        form = {"title": "Sticker", "price": "3.99", "limit": "unlimited", "estimated_delivery": "2027-03"}
+        form = {"title": "Sticker", "price": "3.99", "limit": "unlimited", "estimated_delivery": DELIVERY}
         page = await post_form(
             browser,
             f"/maker/campaigns/{cny['slug']}/tiers/new",
@@ -298,7 +299,7 @@ async def test_a_campaign_is_typed_shown_charged_and_booked_in_its_currencys_rea
             "title": "Kettle",
             "price": "1500",
             "limit": "unlimited",
-            "estimated_delivery": "2027-03",
+            "estimated_delivery": DELIVERY,
             "items-0-sku": "SKU-A",
             "items-0-quantity": "1",
             "shipping-0-country": "CN",

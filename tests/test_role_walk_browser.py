@@ -31,7 +31,7 @@ from service.app import create_app
 from service.broker import ListSender
 from service.settings import Settings
 from tests.browser import chromium_available, console_errors, launch_browser, log_in_page, serve
-from tests.helpers import CARD_OK, Actor, create_space, make_admin, make_operator, sign_up
+from tests.helpers import CARD_OK, DELIVERY, Actor, create_space, make_admin, make_operator, sign_up
 
 ARTEFACTS = (
     Path(os.environ.get("KINDLING_TEST_ARTEFACTS") or Path(__file__).resolve().parent.parent / "test-artefacts")
@@ -143,7 +143,7 @@ async def walk_maker_to_review(
     await page.locator("#field-price").fill("149")
     await page.locator('label[for="limit-limited"]').click()
     await page.locator("#field-quantity_limit").fill("50")
-    await page.locator("#field-estimated_delivery").fill("2027-06")
+    await page.locator("#field-estimated_delivery").fill(DELIVERY)
     await page.locator("#shipping-0-country").select_option("CN")
     await page.locator("#shipping-0-fee").fill("10")
     await page.get_by_role("button", name="Add the tier").click()
