@@ -71,7 +71,7 @@ async def test_a_backer_changes_the_card_while_live_and_the_old_one_stays_until_
         page = (await browser.get(f"/me/pledges/{pledge['id']}")).text
         assert "Visa ending in 4444" in page
         assert f'href="/me/pledges/{pledge["id"]}/card/change"' in page
-        browser.headers["Accept-Language"] = "zh-CN"
+        await browser.get("/?lang=zh_CN")  # signed in, the switch sets the account's language
         chinese = (await browser.get(f"/me/pledges/{pledge['id']}/card/change")).text
         assert "更换银行卡" in chinese and "4444" in chinese
 

@@ -81,7 +81,7 @@ async def test_a_bad_tracking_number_is_shown_again_on_its_package_with_the_mess
         )
         assert stranger.status_code == 404
 
-        browser.headers["Accept-Language"] = "zh-CN"
+        await browser.get("/?lang=zh_CN")  # signed in, the switch sets the account's language
         chinese = await post_form(
             browser, f"{packages}/{a}/tracking", {"carrier": "", "tracking_number": "SF1"}, form_page=packages
         )

@@ -161,10 +161,12 @@ async def test_the_tier_form_asks_for_a_product_a_later_month_and_says_money_lim
         assert 'id="shipping-0-fee-error"' in huge_fee.text and "Enter at most CN¥10,000,000,000.00." in huge_fee.text
         assert await count(sessions, Tier) == 0
 
-        typed = await tier_page(browser, slug, {**GOOD_TIER, "estimated_delivery": "2027/6"})
+        delivery_year, delivery_month = DELIVERY.split("-")
+        as_typed = f"{delivery_year}/{int(delivery_month)}"  # e.g. "2027/6"
+        typed = await tier_page(browser, slug, {**GOOD_TIER, "estimated_delivery": as_typed})
         assert typed.status_code == 303, typed.text
     tier = (await client.get(f"/api/v1/campaigns/{campaign['id']}", headers=maker.headers)).json()["tiers"][0]
-    assert tier["estimated_delivery"] == "2027-06" and tier["items"] == [{"sku": "SKU-A", "quantity": 2}]
+    assert tier["estimated_delivery"] == DELIVERY and tier["items"] == [{"sku": "SKU-A", "quantity": 2}]
     assert tier["shipping"] == [{"country": "CN", "fee": 1_000}, {"country": "*", "fee": 8_050}]
 
 
@@ -203,7 +205,7 @@ async def test_more_rows_without_javascript_keeps_every_typed_value(
         html = page.text
         assert 'value="Early bird"' in html and ">Be first.</textarea>" in html and 'value="149"' in html
         assert 'id="limit-limited" name="limit" type="radio" value="limited" checked' in html
-        assert 'value="100"' in html and 'value="2027-06"' in html
+        assert 'value="100"' in html and f'value="{DELIVERY}"' in html
         assert '<option value="SKU-A" selected>' in html and 'name="items-0-quantity"' in html and 'value="2"' in html
         assert '<option value="CN" selected>' in html and '<option value="*" selected>' in html
         assert 'value="10"' in html and 'value="80.50"' in html
@@ -283,7 +285,7 @@ async def test_the_maker_is_warned_when_the_goal_cannot_pay_for_one_batch_and_th
     async with logged_in(client, operator) as browser:
         review = (await browser.get(f"/operator/campaigns/{campaign['slug']}")).text
     assert "Can the goal pay for one batch?" in review and "data-batch-warning" in review
-    assert re.findall(r"<tr><td>(\w+) <code>", review) == ["Sensor", "Gateway"]
+    assert re.findall(r"<tr><td class=\"card-head\">(\w+) <code>", review) == ["Sensor", "Gateway"]
     assert "× CN¥30.00" in review and "= CN¥15,000.00" in review and "× CN¥12.50" in review
     assert "CN¥17,500.00" in review
 

@@ -57,7 +57,7 @@ def worker(settings: Settings, smtp_inbox: Inbox, tmp_path: Path) -> Iterator[su
             process.wait()
 
 
-async def wait_until_sent(sessions: async_sessionmaker[AsyncSession], mail_id: object, within: float = 20.0) -> Mail:
+async def wait_until_sent(sessions: async_sessionmaker[AsyncSession], mail_id: object, within: float = 120.0) -> Mail:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         async with sessions() as session:

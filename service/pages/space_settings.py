@@ -90,6 +90,11 @@ async def space_form(request: Request) -> Response:
     return _render(request, space, _values_of(space))
 
 
+# The longest a typed share ("100.00") and fee ("2000") can sensibly be; longer is refused as out of bounds.
+SHARE_CHARS = 8
+FEE_DIGITS = 5
+
+
 def _read_rows(form: Any) -> tuple[list[dict[str, str]], list[PlannedMilestone], FieldMessages]:
     """The milestone rows as typed (blank rows left out), the plan they make, and the shares that are not numbers."""
     rows: list[dict[str, str]] = []
@@ -101,9 +106,12 @@ def _read_rows(form: Any) -> tuple[list[dict[str, str]], list[PlannedMilestone],
             continue
         n = len(plan)
         rows.append(row)
+        typed = row["share"].replace(",", ".").removesuffix("%").strip()
         try:
-            share = Decimal(row["share"].replace(",", ".").removesuffix("%").strip()) * 100
+            share = Decimal(typed) * 100 if len(typed) <= SHARE_CHARS else Decimal(-1)
         except InvalidOperation:
+            share = Decimal(-1)
+        if not share.is_finite():  # "Infinity", "NaN": out of bounds like any other
             share = Decimal(-1)
         if share != share.to_integral_value():
             errors[f"m{n}_share"] = _("Enter a share in percent, like 30 or 12.5.")
@@ -154,7 +162,8 @@ async def save_space(request: Request) -> Response:
         "default_plan": default_plan,
         "milestones": rows,
     }
-    fee = int(values["sponsor_fee_bps"]) if values["sponsor_fee_bps"].isdigit() else -1
+    typed_fee = values["sponsor_fee_bps"]
+    fee = int(typed_fee) if typed_fee.isdigit() and len(typed_fee) <= FEE_DIGITS else -1
     async with uow(request) as session:
         user = await current_user(request, session)
         space = await _space_of_operator(request, session, user)
