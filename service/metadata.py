@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import campaigns.transparency.models  # noqa: F401 - registers its tables
 import fulfillment.models  # noqa: F401 - registers its tables
 import payments.models  # noqa: F401 - registers its tables
 import service.models  # noqa: F401 - registers its tables

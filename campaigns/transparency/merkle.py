@@ -8,7 +8,7 @@ let a verifier rebuild both roots. Hashes are raw 32-byte SHA-256 digests.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -158,3 +158,39 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+def aligned_nodes(start: int, end: int) -> list[tuple[int, int]]:
+    """The complete subtrees (level, position) whose hashes make MTH(D[start:end]) for a range an RFC proof asks for."""
+    n = end - start
+    if n <= 0:
+        raise ValueError(f"an empty range [{start}, {end}) has no subtrees")
+    if n & (n - 1) == 0:
+        level = n.bit_length() - 1
+        if start % n:
+            raise ValueError(f"[{start}, {end}) is not a subtree of the log")
+        return [(level, start >> level)]
+    k = split_point(n)
+    return aligned_nodes(start, start + k) + aligned_nodes(start + k, end)
+
+
+def range_hash(start: int, end: int, nodes: Mapping[tuple[int, int], bytes]) -> bytes:
+    """MTH(D[start:end]) from the hashes of the complete subtrees `aligned_nodes` names."""
+    n = end - start
+    if n & (n - 1) == 0:
+        level = n.bit_length() - 1
+        return nodes[(level, start >> level)]
+    k = split_point(n)
+    return node_hash(range_hash(start, start + k, nodes), range_hash(start + k, end, nodes))
+
+
+def ranges_asked(build: Callable[[SubtreeHash], object]) -> list[tuple[int, int]]:
+    """The ranges a proof (or a root) needs: their positions depend only on the sizes, never on the hashes."""
+    asked: list[tuple[int, int]] = []
+
+    def record(start: int, end: int) -> bytes:
+        asked.append((start, end))
+        return b""
+
+    build(record)
+    return asked
