@@ -46,6 +46,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.spaces",
     "service.endpoints.campaigns",
     "service.endpoints.campaign_media",
+    "service.endpoints.design_records",
     "service.endpoints.webhooks",
     "service.endpoints.money",
     "service.endpoints.pledges",

@@ -47,6 +47,7 @@ from campaigns.accounts import issue_token, register_user
 from campaigns.models import Campaign, Mail, Pledge, Space, SpaceOperator, Tier, User
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
+from campaigns.transparency import log as design_log
 from campaigns.two_factor import begin_two_factor
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
@@ -592,6 +593,26 @@ def a_user(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"user_id": w.id_of("other_backer")}, {}
 
 
+def consistency_sizes(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"params": {"first": "0", "second": "0"}}
+
+
+async def design_record(w: World, role: str) -> tuple[Params, Kwargs]:
+    async with w.sessions.begin() as session:
+        campaign = await session.get(Campaign, uuid.UUID(w.draft.id))
+        assert campaign is not None
+        record = await design_log.append_record(
+            session,
+            sha256="0" * 64,
+            file_name="bom.csv",
+            size_bytes=0,
+            kind="bom",
+            maker_id=campaign.maker_id,
+            campaign_id=campaign.id,
+        )
+    return {"record_id": str(record.id)}, {}
+
+
 async def fresh_user(w: World, role: str) -> tuple[Params, Kwargs]:
     async with w.sessions.begin() as session:
         person = await insert_user(session, "Promoted")
@@ -685,6 +706,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Health and the API's own description
     ("GET", "/healthz"): api(PUBLIC, fixed()),
     ("GET", f"{A}/openapi.json"): api(PUBLIC, fixed()),
+    # The design log: public, checkable by anyone
+    ("GET", f"{A}/design-records/tree-head"): api(PUBLIC, fixed()),
+    ("GET", f"{A}/design-records/consistency"): api(PUBLIC, consistency_sizes),
+    ("GET", f"{A}/design-records/{{record_id}}"): api(PUBLIC, design_record),
     # Users and tokens
     ("POST", f"{A}/users"): api("201 201 201 201 201 201 201 201", new_user),
     ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),

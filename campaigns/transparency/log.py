@@ -11,11 +11,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns.errors import FieldError, NotFound, ValidationFailed
 from campaigns.transparency import merkle
 from campaigns.transparency.models import DesignLogNode, DesignRecord
+from campaigns.transparency.tree_head import TreeHead, sign_tree_head
 
 _TAKE_NEXT_INDEX = text(
     "INSERT INTO design_log (id, size) VALUES (1, 1)"
@@ -161,3 +164,47 @@ async def campaign_records(session: AsyncSession, campaign_id: uuid.UUID) -> lis
         select(DesignRecord).where(DesignRecord.campaign_id == campaign_id).order_by(DesignRecord.id)
     )
     return list(rows)
+
+
+async def signed_tree_head(session: AsyncSession, key: Ed25519PrivateKey, *, now: datetime) -> TreeHead:
+    tree = await current_tree(session)
+    return sign_tree_head(key, size=tree.size, root=tree.root, time=timestamp(now))
+
+
+async def published_record(
+    session: AsyncSession, index: int, key: Ed25519PrivateKey, *, now: datetime
+) -> dict[str, object]:
+    """A record, its inclusion proof and the signed head it leads to: all anyone needs to check it offline."""
+    record = await record_by_index(session, index)
+    if record is None:
+        raise NotFound(f"There is no design record {index}.")
+    head = await signed_tree_head(session, key, now=now)
+    proof = await inclusion_proof(session, record.id, head.size)
+    return {
+        "record": record_fields(record),
+        "leaf_hash": record.leaf_hash.hex(),
+        "inclusion_proof": [node.hex() for node in proof],
+        "tree_head": head.as_json(),
+    }
+
+
+async def published_consistency(
+    session: AsyncSession, first: int, second: int, key: Ed25519PrivateKey, *, now: datetime
+) -> dict[str, object]:
+    """The proof that the log at `second` leaves extends the log at `first`, with the head at `second` signed now."""
+    size = await log_size(session)
+    if second > size:
+        raise ValidationFailed(
+            "Some fields are invalid.", errors=[FieldError("second", f"must be at most the log's size, {size}")]
+        )
+    if first > second:
+        raise ValidationFailed("Some fields are invalid.", errors=[FieldError("first", "must be at most second")])
+    proof = await consistency_proof(session, first, second)
+    return {
+        "first": first,
+        "second": second,
+        "first_root_hash": (await root_at(session, first)).hex(),
+        "second_root_hash": (await root_at(session, second)).hex(),
+        "consistency_proof": [node.hex() for node in proof],
+        "tree_head": (await signed_tree_head(session, key, now=now)).as_json(),
+    }
