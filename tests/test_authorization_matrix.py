@@ -593,6 +593,25 @@ def a_user(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"user_id": w.id_of("other_backer")}, {}
 
 
+def evidence_upload(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"campaign_id": w.draft.id}, {
+        "files": {"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        "data": {"kind": "bom"},
+    }
+
+
+async def evidence_file(w: World, role: str) -> tuple[Params, Kwargs]:
+    """An evidence file the draft's maker attaches for this cell."""
+    attached = await w.api.post(
+        f"/api/v1/campaigns/{w.draft.id}/evidence",
+        files={"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        data={"kind": "bom"},
+        headers=w.actors["maker"].headers,
+    )
+    assert attached.status_code == 201, attached.text
+    return {"campaign_id": w.draft.id, "record_id": str(attached.json()["index"])}, {}
+
+
 def consistency_sizes(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"params": {"first": "0", "second": "0"}}
 
@@ -817,6 +836,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/campaigns/{{campaign_id}}/images"): api("401 404 404 201 404 403 404 403", image_upload("draft")),
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/images/{{image_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(image_id="image"), "fresh draft per cell"
+    ),
+    # Evidence files: attached by the maker to a draft; seen only by the maker and the sponsoring space's operators
+    ("POST", f"{A}/campaigns/{{campaign_id}}/evidence"): api("401 404 404 201 404 403 404 403", evidence_upload),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/evidence"): api("401 404 404 200 404 200 404 403", on("draft")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/evidence/{{record_id}}"): api(
+        "401 404 404 200 404 200 404 403", evidence_file, "a new file per cell"
     ),
     # Updates (the live campaign: anyone reads)
     ("POST", f"{A}/campaigns/{{campaign_id}}/updates"): api(

@@ -178,8 +178,13 @@ async def published_record(
     record = await record_by_index(session, index)
     if record is None:
         raise NotFound(f"There is no design record {index}.")
-    head = await signed_tree_head(session, key, now=now)
-    proof = await inclusion_proof(session, record.id, head.size)
+    size = await log_size(session)
+    # The root and the proof from one read of the stored subtrees.
+    root_ranges = [(0, size)]
+    proof_ranges = merkle.ranges_asked(lambda subtree: merkle.inclusion_proof(record.id, size, subtree))
+    subtree = await _subtree_hasher(session, root_ranges + proof_ranges)
+    proof = merkle.inclusion_proof(record.id, size, subtree)
+    head = sign_tree_head(key, size=size, root=subtree(0, size), time=timestamp(now))
     return {
         "record": record_fields(record),
         "leaf_hash": record.leaf_hash.hex(),
@@ -208,3 +213,10 @@ async def published_consistency(
         "consistency_proof": [node.hex() for node in proof],
         "tree_head": (await signed_tree_head(session, key, now=now)).as_json(),
     }
+
+
+async def first_campaign_record(session: AsyncSession, campaign_id: uuid.UUID) -> DesignRecord | None:
+    record: DesignRecord | None = await session.scalar(
+        select(DesignRecord).where(DesignRecord.campaign_id == campaign_id).order_by(DesignRecord.id).limit(1)
+    )
+    return record

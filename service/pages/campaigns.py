@@ -27,6 +27,7 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
+from campaigns.transparency import log as design_log
 from service.i18n import babel_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
@@ -426,7 +427,14 @@ async def campaign_page(request: Request) -> Response:
         space = await session.get_one(Space, detail.campaign.space_id)
         maker = await session.get_one(User, detail.campaign.maker_id)
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
+        # Records are added only to drafts, which no anonymous visitor sees: a kept page never misses one.
+        first_record = await design_log.first_campaign_record(session, detail.campaign.id)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["design_record"] = (
+        {"recorded_at": first_record.recorded_at, "url": f"/api/v1/design-records/{first_record.id}"}
+        if first_record is not None
+        else None
+    )
     view["updates"] = _updates_view(posted)
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
