@@ -600,6 +600,13 @@ def evidence_upload(w: World, role: str) -> tuple[Params, Kwargs]:
     }
 
 
+def evidence_page_upload(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"slug": w.draft.slug}, {
+        "files": {"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        "data": {"kind": "bom", "confirm": "yes"},
+    }
+
+
 async def evidence_file(w: World, role: str) -> tuple[Params, Kwargs]:
     """An evidence file the draft's maker attaches for this cell."""
     attached = await w.api.post(
@@ -1032,6 +1039,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
+    ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
         "401 404 404 303 404 403 404 403", with_draft(image_id="image"), "fresh draft"
     ),

@@ -14,7 +14,7 @@ from campaigns.transparency.evidence import MAX_EVIDENCE_BYTES
 from campaigns.transparency.verify import verify_design_record
 from service.settings import Settings
 from tests.helpers import approve_campaign, create_space, drafted_campaign, make_admin, make_operator, sign_up
-from tests.pages import logged_in
+from tests.pages import csrf_from, logged_in
 
 BOM = b"part,quantity\nESP32-C3,1\nBME280,1\n"
 
@@ -140,3 +140,34 @@ async def test_the_operators_review_lists_each_evidence_file_with_its_record_and
         assert download.status_code == 200 and download.content == BOM
         chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}", headers={"Accept-Language": "zh-CN"})
         assert "证明文件" in chinese.text and "工厂报价" in chinese.text
+
+
+async def test_the_maker_uploads_evidence_on_the_campaign_page_after_confirming_it_is_for_good(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    space = await create_space(client, admin)
+    maker = await sign_up(client, "Maker")
+    campaign = await drafted_campaign(client, maker, space)
+    manage = f"/maker/campaigns/{campaign['slug']}"
+    upload = f"{manage}/evidence"
+    files = {"file": ("firmware-v1.bin", b"\x7fELF firmware", "application/octet-stream")}
+
+    async with logged_in(client, maker) as browser:
+        token = await csrf_from(browser, manage)
+        unconfirmed = await browser.post(upload, data={"csrf_token": token, "kind": "firmware"}, files=files)
+        assert unconfirmed.status_code == 422 and "Confirm that this file is recorded for good." in unconfirmed.text
+        wrong_kind = await browser.post(
+            upload, data={"csrf_token": token, "kind": "poem", "confirm": "yes"}, files=files
+        )
+        assert wrong_kind.status_code == 422 and "Choose what kind of file this is." in wrong_kind.text
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT count(*) FROM design_records")) == 0
+
+        recorded = await browser.post(
+            upload, data={"csrf_token": token, "kind": "firmware", "confirm": "yes"}, files=files
+        )
+        assert recorded.status_code == 303 and recorded.headers["location"].endswith("?done=evidence-added#evidence")
+        page = await browser.get(recorded.headers["location"], headers={"Accept-Language": "zh-CN"})
+        assert "文件已记入设计存证日志。" in page.text and "firmware-v1.bin" in page.text and "固件" in page.text
+        assert 'href="/api/v1/design-records/0"' in page.text
