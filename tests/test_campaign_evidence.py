@@ -136,6 +136,11 @@ async def test_the_operators_review_lists_each_evidence_file_with_its_record_and
         assert "Factory quote" in page.text and "quote-shenzhen.pdf" in page.text
         assert f'href="/api/v1/design-records/{record["index"]}"' in page.text
         assert f'href="{record["download_url"]}"' in page.text
+        # Beside the checklist item it evidences, inside that item's fieldset.
+        manufacturing = page.text.split('name="checklist-manufacturing_quote"', 1)[1].split("</fieldset>", 1)[0]
+        assert "quote-shenzhen.pdf" in manufacturing
+        prototype = page.text.split('name="checklist-prototype"', 1)[1].split("</fieldset>", 1)[0]
+        assert "quote-shenzhen.pdf" not in prototype
         download = await browser.get(record["download_url"])
         assert download.status_code == 200 and download.content == BOM
         chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}", headers={"Accept-Language": "zh-CN"})

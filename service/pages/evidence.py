@@ -36,3 +36,20 @@ def evidence_view(records: list[DesignRecord]) -> list[dict[str, Any]]:
         }
         for record in records
     ]
+
+
+# The vetting checklist's items (campaigns.campaign_schemas.CHECKLIST_ITEMS) and the kind of file that evidences each.
+KIND_OF_CHECKLIST_ITEM = {
+    "prototype": "prototype_photo",
+    "bill_of_materials": "bom",
+    "manufacturing_quote": "factory_quote",
+    "certifications": "certification_plan",
+}
+
+
+def evidence_by_checklist_item(records: list[DesignRecord]) -> dict[str, list[dict[str, Any]]]:
+    """The files to show beside each checklist item of the operator's review."""
+    return {
+        item: evidence_view([record for record in records if record.kind == kind])
+        for item, kind in KIND_OF_CHECKLIST_ITEM.items()
+    }

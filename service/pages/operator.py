@@ -42,7 +42,7 @@ from service.pages.campaigns import (
     users_by_id,
 )
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
-from service.pages.evidence import evidence_view
+from service.pages.evidence import evidence_by_checklist_item, evidence_view
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 QUEUE_LIMIT = 200
@@ -145,7 +145,7 @@ async def _review_page(
         history = await review.reviews_of(session, detail.campaign.id, user)
         space = await session.get_one(Space, detail.campaign.space_id)
         people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
-        evidence = evidence_view(await campaign_evidence(session, detail.campaign.id))
+        records = await campaign_evidence(session, detail.campaign.id)
     campaign = detail.campaign
     costs = {product.sku: product.unit_cost for product in detail.products}
     names = {product.sku: product.name for product in detail.products}
@@ -179,7 +179,8 @@ async def _review_page(
         "is_maker": "maker" in detail.roles,
         "reviews": [review_view(row, people) for row in reversed(history)],
         "checklist_items": list(checklist_labels().items()),
-        "evidence": evidence,
+        "evidence": evidence_view(records),
+        "evidence_by_item": evidence_by_checklist_item(records),
         # Admins see the review page; evidence files are the maker's and the space's operators' alone.
         "can_download_evidence": bool(detail.roles & {"maker", "operator"}),
         "values": values or {},
