@@ -69,6 +69,18 @@ TIERS = (
 COUNTRIES = ("CN", "US", "DE", "JP", "FR", "GB", "SG")
 SHIPPABLE = "('collected', 'partially_refunded')"
 
+# Each pledge's lines, as pricing writes them: its tier (the amount less the fee), and the fee. A pledge without a
+# reward is all bonus.
+PLEDGE_LINES_SQL = """
+INSERT INTO pledge_items (id, pledge_id, position, kind, ref_id, quantity, unit_amount)
+SELECT gen_random_uuid(), p.id, line.position, line.kind, CASE WHEN line.kind = 'tier' THEN p.tier_id END, 1,
+       CASE line.kind WHEN 'shipping' THEN p.shipping_fee WHEN 'tier' THEN p.amount - p.shipping_fee ELSE p.amount END
+FROM pledges p
+CROSS JOIN LATERAL (VALUES (0, CASE WHEN p.tier_id IS NULL THEN 'bonus' ELSE 'tier' END), (1, 'shipping'))
+    AS line (position, kind)
+WHERE p.campaign_id = :campaign AND (line.kind <> 'shipping' OR p.tier_id IS NOT NULL)
+"""
+
 # Over the pledges the planner reads: units per SKU of every paid pledge with a reward.
 AGGREGATE_SQL = f"""
 SELECT item->>'sku' AS sku, sum((item->>'quantity')::int) AS units
@@ -336,6 +348,7 @@ async def insert_paid_pledges(
             "count": options.backers,
         },
     )
+    await connection.execute(text(PLEDGE_LINES_SQL), {"campaign": campaign_id})
     return options.backers
 
 

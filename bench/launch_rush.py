@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -55,9 +56,10 @@ from bench.common import (
 )
 from campaigns.jobs import Job
 from campaigns.models import User
+from campaigns.pledges.checkout import Checkout, reserve_pledge
+from campaigns.pledges.pricing import PledgeChoice
 from payments.gateway import StripeGateway
-from service.checkout import Checkout, reserve_pledge
-from service.database import JobSender, create_engine, create_sessionmaker
+from service.database import JobSender, create_engine, create_sessionmaker, unit_of_work
 
 GOAL_RESERVATION_RATIO = 0.5
 GOAL_P99_SECONDS = 0.250
@@ -366,7 +368,7 @@ async def _reservation_alone(
     *,
     connections: int | None,
 ) -> ReservationResult:
-    """The reservation as pledging makes it (`service.checkout.reserve_pledge`: `campaigns.pledges.create_pledge` and
+    """The reservation as pledging makes it (`pledges.checkout.reserve_pledge`: `pledges.service.create_pledge` and
     the backer's Customer looked up, no HTTP, no Stripe), `clients` callers at once, for `seconds`: over the pool one
     server worker has (`connections=None`), or over that many connections."""
     options = data.options
@@ -374,7 +376,10 @@ async def _reservation_alone(
     say(f"reservation alone: reserve_pledge, {options.clients} callers over {pool_size + overflow} connections")
     service_engine = create_engine(services.settings.database_url, pool_size=pool_size, max_overflow=overflow)
     # the gateway is never called: reserving comes before any call to Stripe
-    checkout = Checkout(create_sessionmaker(service_engine), _NoJobs(), StripeGateway.from_settings(services.settings))
+    checkout = Checkout(
+        partial(unit_of_work, create_sessionmaker(service_engine), _NoJobs()),
+        StripeGateway.from_settings(services.settings),
+    )
     held: list[float] = []
     checked_out: dict[int, float] = {}
 
@@ -400,9 +405,7 @@ async def _reservation_alone(
             checkout,
             User(id=backer_id(n)),
             campaign_id=campaign.id,
-            tier_id=campaign.tier_id,
-            bonus=0,
-            shipping_country=campaign.shipping_country,
+            choice=PledgeChoice(campaign.tier_id, 0, campaign.shipping_country),
         )
         return True
 

@@ -122,6 +122,7 @@ async def move_campaign(
     *,
     actor_id: uuid.UUID | None,
     note: str = "",
+    note_language: str = "en",
     **values: object,
 ) -> str:
     """Take `action` on `campaign` by the table: one conditional UPDATE from the status it has, one timeline event.
@@ -149,6 +150,7 @@ async def move_campaign(
             from_status=from_status,
             to_status=next_status,
             note=note,
+            language=note_language,
         )
     )
     await session.flush()

@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.models import AccountLink, ApiToken, Campaign, Mail, Pledge, SpaceOperator, User, UserSession
 from campaigns.passwords import password_matches
+from campaigns.pledges.lifecycle import PLEDGES_IN_PLAY
 
-# A pledge that may still be charged, refunded or shipped, in a campaign that is not over for its backers.
-PLEDGES_IN_PLAY = ("requires_payment_method", "active", "collected", "errored", "partially_refunded")
 CAMPAIGNS_IN_PLAY_FOR_BACKERS = ("live", "successful", "funded", "fulfilling")
 # A maker answers for a campaign from its review until it is fulfilled (or ends unsuccessful, rejected, suspended).
 CAMPAIGNS_IN_PLAY_FOR_MAKERS = ("in_review", "approved", "live", "successful", "funded", "fulfilling")

@@ -20,6 +20,7 @@ class ExportedAccount(ResponseModel):
     email: str
     name: str
     locale: str
+    time_zone: str
     email_verified: bool
     is_admin: bool
     created_at: UtcDatetime

@@ -19,6 +19,7 @@ from campaigns.errors import Conflict, KindlingError, NotFound
 from campaigns.models import ApiToken, SpaceOperator, User
 from campaigns.notifications import notify
 from campaigns.passwords import hash_password, password_matches
+from campaigns.preferences import DEFAULT_LANGUAGE, DEFAULT_TIME_ZONE
 from campaigns.sessions import LAST_USED_PRECISION
 
 DEFAULT_TOKEN_DAYS = 90
@@ -59,10 +60,17 @@ def hash_token(token: str) -> str:
 
 
 async def register_user(
-    session: AsyncSession, *, email: str, password: str, name: str, locale: str = "en", verified: bool = False
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str = DEFAULT_LANGUAGE,
+    time_zone: str = DEFAULT_TIME_ZONE,
+    verified: bool = False,
 ) -> User:
     """A new account; unless `verified` (an admin made from the command line, the demo), it is mailed a link that
-    confirms its address."""
+    confirms its address. `locale` and `time_zone` must be valid (campaigns/preferences.py)."""
     row = await session.execute(
         insert(User)
         .values(
@@ -70,6 +78,7 @@ async def register_user(
             name=name,
             password_hash=hash_password(password),
             locale=locale,
+            time_zone=time_zone,
             email_verified_at=func.now() if verified else None,
         )
         .on_conflict_do_nothing(index_elements=[User.email])

@@ -14,8 +14,9 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from campaigns.countries import is_country
 from campaigns.currencies import CURRENCIES
+from campaigns.languages import known_translations
 from campaigns.lifecycle import REVIEW_DECISIONS
-from campaigns.models import CAMPAIGN_STATUSES
+from campaigns.models import CAMPAIGN_STATUSES, TEXT_LANGUAGES
 from campaigns.schemas import Name, PageQuery
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
@@ -63,6 +64,11 @@ DurationDays = Annotated[int, Field(strict=True, ge=1, le=60)]
 Bps = Annotated[int, Field(strict=True, ge=0, le=10_000)]
 Grams = Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
 
+# The language a text is written in; left out, the campaign's (for its tiers, products and updates) or the writer's
+# account language.
+Language = Literal["en", "zh_CN"]
+assert get_args(Language) == TEXT_LANGUAGES
+
 
 class CampaignRequest(RequestModel):
     @field_validator("*")
@@ -108,10 +114,23 @@ CampaignStatus = Literal[
 assert set(get_args(CampaignStatus)) == set(CAMPAIGN_STATUSES)
 
 
+class CampaignTranslation(CampaignRequest):
+    """The maker's version of the campaign's texts in another language; a text left out is shown as written."""
+
+    title: Title | None = None
+    summary: Summary | None = None
+    description: Markdown | None = None
+
+
+CampaignTranslations = Annotated[dict[str, CampaignTranslation], AfterValidator(known_translations)]
+
+
 class CampaignCreate(CampaignRequest):
     title: Title
     summary: Summary
     description: Markdown = ""
+    language: Language | None = None
+    translations: CampaignTranslations = {}
     currency: Currency
     goal: PositiveAmount
     space_id: uuid.UUID
@@ -122,6 +141,9 @@ class CampaignPatch(PatchModel):
     title: Title | None = None
     summary: Summary | None = None
     description: Markdown | None = None
+    language: Language | None = None
+    # Replaces the versions in other languages as a whole.
+    translations: CampaignTranslations | None = None
     currency: Currency | None = None
     goal: PositiveAmount | None = None
     space_id: uuid.UUID | None = None
@@ -148,6 +170,7 @@ class CampaignListQuery(PageQuery):
 class ProductCreate(CampaignRequest):
     sku: Sku
     name: Name
+    language: Language | None = None
     weight_grams: Grams
     unit_cost: Fee | None = None
     batch_size: Count
@@ -159,20 +182,101 @@ class ProductPatch(PatchModel):
 
     sku: Sku | None = None
     name: Name | None = None
+    language: Language | None = None
     weight_grams: Grams | None = None
     unit_cost: Fee | None = None
     batch_size: Count | None = None
     overage_bps: Bps | None = None
 
 
+# Options and variants: each combination of a product's option values is a variant with its own SKU.
+
+MAX_OPTIONS = 4
+MAX_OPTION_VALUES = 20
+# More combinations than this is a catalogue no backer can choose from on a phone, and no factory quotes for.
+MAX_VARIANTS = 100
+
+
+def _trimmed(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _distinct_values(values: list[str]) -> list[str]:
+    folded = [value.casefold() for value in values]
+    if len(set(folded)) != len(folded):
+        raise ValueError("names a value twice; give each value once")
+    return values
+
+
+OptionText = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_trimmed)]
+
+
+class ProductOption(CampaignRequest):
+    name: OptionText
+    values: Annotated[
+        list[OptionText], Field(min_length=1, max_length=MAX_OPTION_VALUES), AfterValidator(_distinct_values)
+    ]
+
+
+def variant_count(options: list[ProductOption]) -> int:
+    count = 1
+    for option in options:
+        count *= len(option.values)
+    return count if options else 0
+
+
+def _sane_options(options: list[ProductOption]) -> list[ProductOption]:
+    names = [option.name.casefold() for option in options]
+    if len(set(names)) != len(names):
+        raise ValueError("names an option twice; give each option once with all its values")
+    if variant_count(options) > MAX_VARIANTS:
+        raise ValueError(
+            f"make {variant_count(options)} combinations; a product may have at most {MAX_VARIANTS} variants"
+        )
+    return options
+
+
+class ProductOptions(CampaignRequest):
+    """A product's options as a whole; an empty list makes it one product under its own SKU again."""
+
+    options: Annotated[list[ProductOption], Field(max_length=MAX_OPTIONS), AfterValidator(_sane_options)]
+
+
+class VariantPatch(PatchModel):
+    NULLABLE = frozenset({"limit"})
+
+    sku: Sku | None = None
+    # Units available in this variant; null for no limit.
+    limit: Count | None = None
+
+
+class ProductOptionOut(ResponseModel):
+    name: str
+    values: list[str]
+
+
+class VariantOut(ResponseModel):
+    id: uuid.UUID
+    choice: dict[str, str]
+    sku: str
+    limit: int | None
+    remaining: int | None
+
+
 class ProductOut(ResponseModel):
     id: uuid.UUID
     sku: str
     name: str
+    language: str
     weight_grams: int
     unit_cost: int | None
     batch_size: int
     overage_bps: int
+    options: list[ProductOptionOut] = []
+    variants: list[VariantOut] = []
 
 
 # Tiers
@@ -210,6 +314,7 @@ ShippingTable = Annotated[list[ShippingRate], Field(max_length=300), AfterValida
 class TierCreate(CampaignRequest):
     title: Title
     description: Markdown = ""
+    language: Language | None = None
     price: PositiveAmount
     quantity_limit: Count | None = None
     items: TierItems
@@ -222,6 +327,7 @@ class TierPatch(PatchModel):
 
     title: Title | None = None
     description: Markdown | None = None
+    language: Language | None = None
     price: PositiveAmount | None = None
     quantity_limit: Count | None = None
     items: TierItems | None = None
@@ -243,6 +349,7 @@ class TierOut(ResponseModel):
     id: uuid.UUID
     title: str
     description: str
+    language: str
     price: int
     quantity_limit: int | None
     remaining: int | None
@@ -270,6 +377,7 @@ class Checklist(CampaignRequest):
 class ReviewCreate(CampaignRequest):
     decision: Decision
     notes: str = Field(default="", max_length=10_000)
+    language: Language | None = None
     checklist: Checklist = Checklist()
 
 
@@ -277,6 +385,7 @@ class ReviewOut(ResponseModel):
     id: uuid.UUID
     decision: str
     notes: str
+    language: str
     checklist: dict[str, bool | None]
     reviewer_id: uuid.UUID
     created_at: UtcDatetime
@@ -296,10 +405,28 @@ class ImageOut(ResponseModel):
 # Updates
 
 
+UpdateBody = Annotated[str, Field(min_length=1, max_length=50_000)]
+
+
+class UpdateTranslation(CampaignRequest):
+    title: Title | None = None
+    body: UpdateBody | None = None
+
+
 class UpdateCreate(CampaignRequest):
     title: Title
-    body: Annotated[str, Field(min_length=1, max_length=50_000)]
+    body: UpdateBody
     visibility: Literal["public", "backers"] = "public"
+    language: Language | None = None
+    translations: Annotated[dict[str, UpdateTranslation], AfterValidator(known_translations)] = {}
+
+
+class UpdatePatch(PatchModel):
+    """What a maker changes of a posted update; it stays posted, and is not mailed again."""
+
+    title: Title | None = None
+    body: Annotated[str, Field(min_length=1, max_length=50_000)] | None = None
+    visibility: Literal["public", "backers"] | None = None
 
 
 class UpdateOut(ResponseModel):
@@ -310,7 +437,64 @@ class UpdateOut(ResponseModel):
     body: str
     body_html: str
     visibility: str
+    language: str
+    # {"zh_CN": {"title", "body", "body_html"}}: the maker's version in another language.
+    translations: dict[str, dict[str, str]]
     created_at: UtcDatetime
+    edited_at: UtcDatetime | None = None
+
+
+# Add-ons
+
+
+def _distinct_tiers(tier_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(tier_ids)) != len(tier_ids):
+        raise ValueError("names a tier twice")
+    return tier_ids
+
+
+TierIds = Annotated[list[uuid.UUID], Field(max_length=50), AfterValidator(_distinct_tiers)]
+
+
+class AddOnCreate(CampaignRequest):
+    product_id: uuid.UUID
+    # One fixed variant of the product; null lets the backer choose among its variants.
+    variant_id: uuid.UUID | None = None
+    price: PositiveAmount
+    limit: Count | None = None
+    # Only with these tiers; empty: with any tier, or alone.
+    tier_ids: TierIds = []
+    # False: only in a pledge whose tier ships, never in a package of its own.
+    ships_alone: StrictBool = True
+    shipping: ShippingTable = []
+
+
+class AddOnPatch(PatchModel):
+    NULLABLE = frozenset({"variant_id", "limit"})
+
+    product_id: uuid.UUID | None = None
+    variant_id: uuid.UUID | None = None
+    price: PositiveAmount | None = None
+    limit: Count | None = None
+    tier_ids: TierIds | None = None
+    ships_alone: StrictBool | None = None
+    shipping: ShippingTable | None = None
+
+
+class AddOnOut(ResponseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    variant_id: uuid.UUID | None
+    # What the backer gets: the variant's SKU when one is fixed, else the product's.
+    sku: str
+    name: str
+    price: int
+    limit: int | None
+    remaining: int | None
+    tier_ids: list[uuid.UUID]
+    ships_alone: bool
+    shipping: list[ShippingRateOut]
+    position: int
 
 
 # The campaign
@@ -323,6 +507,10 @@ class CampaignOut(ResponseModel):
     summary: str
     description: str
     description_html: str
+    # The language title, summary and description are written in, and the maker's versions in other languages:
+    # {"zh_CN": {"title", "summary", "description", "description_html"}}, each text only when given.
+    language: str
+    translations: dict[str, dict[str, str]]
     currency: str
     # Digits after the decimal point in the currency's minor unit, the unit of every amount: 2 for CNY (fen) and for
     # HUF (Stripe's), 0 for JPY.
@@ -343,6 +531,7 @@ class CampaignOut(ResponseModel):
     backers: int
     tiers: list[TierOut]
     products: list[ProductOut]
+    add_ons: list[AddOnOut] = []
     review: ReviewOut | None
     cover: ImageOut | None
     images: list[ImageOut]

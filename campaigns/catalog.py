@@ -20,7 +20,7 @@ from campaigns.campaign_schemas import ProductCreate, ProductPatch, ShippingRate
 from campaigns.currencies import check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput, NotFound
 from campaigns.ids import parse_id
-from campaigns.models import Campaign, Product, Tier, User
+from campaigns.models import Campaign, Product, ProductVariant, Tier, User
 
 
 class DeliveryTooEarly(InvalidInput):
@@ -96,9 +96,10 @@ async def add_product(
     session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, fields: ProductCreate
 ) -> Product:
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
+    await _check_no_variant_has(session, campaign, fields.sku)
     product_id = await session.scalar(
         insert(Product)
-        .values(campaign_id=campaign.id, **fields.model_dump())
+        .values(campaign_id=campaign.id, **(fields.model_dump() | {"language": fields.language or campaign.language}))
         .on_conflict_do_nothing(constraint="uq_products_campaign_sku")
         .returning(Product.id)
     )
@@ -111,7 +112,7 @@ async def update_product(
     session: AsyncSession, campaign_ref: uuid.UUID | str, product_ref: uuid.UUID | str, maker: User, patch: ProductPatch
 ) -> Product:
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
-    product = await _product_of(session, campaign, product_ref)
+    product = await product_of(session, campaign, product_ref)
     changes = patch.changes()
     new_sku = changes.get("sku")
     if new_sku is not None and new_sku != product.sku:
@@ -121,6 +122,7 @@ async def update_product(
         )
         if taken is not None:
             raise SkuTaken(f"This campaign already has a product with the SKU {new_sku!r}.")
+        await _check_no_variant_has(session, campaign, new_sku)
     for name, value in changes.items():
         setattr(product, name, value)
     await session.flush()
@@ -132,12 +134,21 @@ async def remove_product(
 ) -> None:
     """Tiers that still name its SKU keep it; submitting then asks for the product back or the tier changed."""
     campaign, _roles = await campaign_for(session, campaign_ref, maker, "edit")
-    product = await _product_of(session, campaign, product_ref)
+    product = await product_of(session, campaign, product_ref)
     await session.delete(product)
     await session.flush()
 
 
-async def _product_of(session: AsyncSession, campaign: Campaign, product_ref: uuid.UUID | str) -> Product:
+async def _check_no_variant_has(session: AsyncSession, campaign: Campaign, sku: str) -> None:
+    # Under the campaign's row lock, like every writer of its SKUs (campaigns/variants.py too).
+    taken = await session.scalar(
+        select(ProductVariant.id).where(ProductVariant.campaign_id == campaign.id, ProductVariant.sku == sku)
+    )
+    if taken is not None:
+        raise SkuTaken(f"A variant of one of this campaign's products has the SKU {sku!r}.")
+
+
+async def product_of(session: AsyncSession, campaign: Campaign, product_ref: uuid.UUID | str) -> Product:
     ident = parse_id(product_ref)
     product = await session.get(Product, ident) if ident else None
     if product is None or product.campaign_id != campaign.id:
@@ -160,6 +171,7 @@ async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: 
         campaign_id=campaign.id,
         title=fields.title,
         description=fields.description,
+        language=fields.language or campaign.language,
         price=fields.price,
         quantity_limit=fields.quantity_limit,
         remaining=fields.quantity_limit,

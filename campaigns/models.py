@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from campaigns.pledges.lifecycle import ENDED_PLEDGE_STATUSES, PledgeStatus, in_sql
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -52,16 +54,34 @@ def _created_at() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
 
 
+# The languages people's texts are written in (campaigns.languages says how pages choose between versions).
+TEXT_LANGUAGES = ("en", "zh_CN")
+
+
+def _language() -> Mapped[str]:
+    """The language a row's texts are written in."""
+    return mapped_column(String(10), server_default="en")
+
+
+def _language_known() -> CheckConstraint:
+    return CheckConstraint(f"language IN ({', '.join(repr(code) for code in TEXT_LANGUAGES)})", name="language_known")
+
+
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lower"),
+        CheckConstraint("locale IN ('en', 'zh_CN')", name="language"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The account's language (campaigns/preferences.py) and the IANA zone its pages and mail show times in.
     locale: Mapped[str] = mapped_column(String(10), server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     created_at: Mapped[datetime] = _created_at()
     # Set when the user followed a link mailed to `email`; some steps (submitting a campaign, operating a space,
     # asking for a payout) wait for it.
@@ -235,6 +255,8 @@ class Campaign(Base):
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in CAMPAIGN_STATUSES)})", name="status_known"),
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
+        CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -243,6 +265,10 @@ class Campaign(Base):
     summary: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, server_default="")
     description_html: Mapped[str] = mapped_column(Text, server_default="")
+    # The language title, summary and story are written in, and the maker's versions in the other language:
+    # {"zh_CN": {"title", "summary", "description", "description_html"}}, any of them left out.
+    language: Mapped[str] = _language()
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     currency: Mapped[str] = mapped_column(String(3))
     goal: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), server_default="draft")
@@ -253,6 +279,8 @@ class Campaign(Base):
     ends_at: Mapped[datetime | None]
     # The space's milestone plan as it was at launch (null: Kindling's default), the one the campaign keeps.
     milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
+    # The space's sponsor fee at launch (null before it): the fee its charges are taken with.
+    sponsor_fee_bps: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime | None]
     # Set when the first manufacturing batch is confirmed; it unlocks the second escrow milestone.
     first_batch_confirmed_at: Mapped[datetime | None]
@@ -268,6 +296,7 @@ class CampaignEvent(Base):
     """The campaign's timeline: every change of status, who made it and why."""
 
     __tablename__ = "campaign_events"
+    __table_args__ = (_language_known(),)
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -276,6 +305,8 @@ class CampaignEvent(Base):
     from_status: Mapped[str] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, server_default="")
+    # The note's language (a review's notes, a suspension's reason).
+    language: Mapped[str] = _language()
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -287,16 +318,49 @@ class Product(Base):
         CheckConstraint("batch_size > 0", name="batch_size_positive"),
         CheckConstraint("overage_bps BETWEEN 0 AND 10000", name="overage_range"),
         CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_nonnegative"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = _language()
     weight_grams: Mapped[int] = mapped_column(Integer)
     unit_cost: Mapped[int | None] = mapped_column(BigInteger)
     batch_size: Mapped[int] = mapped_column(Integer)
     overage_bps: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The choices a backer makes, in order: [{"name": "colour", "values": ["black", "white"]}]; each combination of
+    # values is a ProductVariant with its own SKU. Empty: the product comes one way, under its own SKU.
+    options: Mapped[list[Any]] = mapped_column(server_default="[]")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ProductVariant(Base):
+    """One combination of a product's option values, made and counted under its own SKU."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        # SKUs of variants are unique in the campaign like products'; the campaign's row lock (every catalog edit
+        # holds it) keeps a variant's SKU apart from the products' too.
+        UniqueConstraint("campaign_id", "sku", name="uq_product_variants_campaign_sku"),
+        UniqueConstraint("product_id", "choice", name="uq_product_variants_product_choice"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="quantity_limit_positive"),
+        CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+        CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
+        CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    # {option name: value}, one entry per option of the product.
+    choice: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    # Units still free; kept by conditional UPDATEs only (campaigns/variants.py), like a tier's slots.
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -308,12 +372,14 @@ class Tier(Base):
         CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
         CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
         CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+        _language_known(),
     )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
+    language: Mapped[str] = _language()
     price: Mapped[int] = mapped_column(BigInteger)
     quantity_limit: Mapped[int | None] = mapped_column(Integer)
     # Slots still free; kept by the same conditional UPDATE that reserves or frees one, so it never drifts.
@@ -325,14 +391,51 @@ class Tier(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class AddOn(Base):
+    """A product (or one fixed variant of it) offered on its own at a price, beside the tiers."""
+
+    __tablename__ = "add_ons"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="quantity_limit_positive"),
+        CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+        CheckConstraint("(quantity_limit IS NULL) = (remaining IS NULL)", name="remaining_iff_limited"),
+        CheckConstraint("remaining <= quantity_limit", name="remaining_within_limit"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("product_variants.id", ondelete="CASCADE"))
+    price: Mapped[int] = mapped_column(BigInteger)
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    # False: only in a pledge whose tier ships, never in a package of its own.
+    ships_alone: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    shipping: Mapped[list[Any]] = mapped_column(server_default="[]")
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class AddOnTier(Base):
+    """The tiers an add-on may join; an add-on with no rows here goes with any tier (or none)."""
+
+    __tablename__ = "add_on_tiers"
+
+    add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id", ondelete="CASCADE"), primary_key=True)
+    tier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class Review(Base):
     __tablename__ = "reviews"
+    __table_args__ = (_language_known(),)
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(20))
     notes: Mapped[str] = mapped_column(Text, server_default="")
+    language: Mapped[str] = _language()
     checklist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     created_at: Mapped[datetime] = _created_at()
 
@@ -352,7 +455,10 @@ class CampaignImage(Base):
 
 class CampaignUpdate(Base):
     __tablename__ = "campaign_updates"
-    __table_args__ = (CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),)
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),
+        _language_known(),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -360,22 +466,13 @@ class CampaignUpdate(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    # As a campaign's: {"zh_CN": {"title", "body", "body_html"}}.
+    language: Mapped[str] = _language()
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     visibility: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = _created_at()
-
-
-PLEDGE_STATUSES = (
-    "requires_payment_method",
-    "active",
-    "cancelled",
-    "collected",
-    "errored",
-    "dropped",
-    "refunded",
-    "partially_refunded",
-)
-# The pledges that count towards `pledged` and `backers`: a card is on file and the backer has not walked away.
-COUNTED_PLEDGE_STATUSES = ("active", "collected", "errored", "partially_refunded", "refunded")
+    # When its maker last changed it (null: never); it stays posted when edited.
+    edited_at: Mapped[datetime | None]
 
 
 class Pledge(Base):
@@ -384,7 +481,7 @@ class Pledge(Base):
 
     __tablename__ = "pledges"
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in PLEDGE_STATUSES)})", name="status_known"),
+        CheckConstraint(f"status IN ({in_sql(frozenset(PledgeStatus))})", name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("bonus >= 0", name="bonus_nonnegative"),
         CheckConstraint("shipping_fee >= 0", name="shipping_fee_nonnegative"),
@@ -394,7 +491,7 @@ class Pledge(Base):
             "campaign_id",
             "backer_id",
             unique=True,
-            postgresql_where=text("status NOT IN ('cancelled', 'dropped')"),
+            postgresql_where=text(f"status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
         ),
         Index("ix_pledges_campaign_status", "campaign_id", "status"),
         Index("ix_pledges_errored_retry_until", "retry_until", postgresql_where=text("status = 'errored'")),
@@ -414,7 +511,7 @@ class Pledge(Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
     backer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     tier_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tiers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(30), server_default="requires_payment_method")
+    status: Mapped[str] = mapped_column(String(30), server_default=PledgeStatus.REQUIRES_PAYMENT_METHOD.value)
     amount: Mapped[int] = mapped_column(BigInteger)
     bonus: Mapped[int] = mapped_column(BigInteger, server_default="0")
     shipping_fee: Mapped[int] = mapped_column(BigInteger, server_default="0")
@@ -422,6 +519,8 @@ class Pledge(Base):
     shipping_country: Mapped[str | None] = mapped_column(String(2))
     setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     setup_intent_client_secret: Mapped[str | None] = mapped_column(String(255))
+    # The SetupIntent of a card change on a live pledge, until Stripe saves the new card (payments.cards).
+    card_change_setup_intent_id: Mapped[str | None] = mapped_column(String(255))
     payment_method_id: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Where the pledge was made from: one address holds at most KINDLING_MAX_OPEN_HOLDS unconfirmed pledges.

@@ -16,6 +16,7 @@ from campaigns.access import move_campaign, visible_campaign
 from campaigns.audit import record_audit
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, ReviewCreate
 from campaigns.errors import FieldError, NotAllowed, ValidationFailed
+from campaigns.languages import language_of
 from campaigns.models import Campaign, Review, User
 from campaigns.notifications import notify
 from campaigns.service import campaign_facts
@@ -67,13 +68,17 @@ async def review_campaign(
         problems = approval_problems(checklist, review.notes)
         if problems:
             raise ValidationFailed("The checklist is not complete enough to approve.", errors=problems)
-    await move_campaign(session, campaign, review.decision, roles, actor_id=reviewer.id, note=review.notes)
+    language = review.language or language_of(reviewer.locale)
+    await move_campaign(
+        session, campaign, review.decision, roles, actor_id=reviewer.id, note=review.notes, note_language=language
+    )
     session.add(
         Review(
             campaign_id=campaign.id,
             reviewer_id=reviewer.id,
             decision=review.decision,
             notes=review.notes,
+            language=language,
             checklist=checklist,
         )
     )

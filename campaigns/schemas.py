@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, EmailStr, Field
 
 from campaigns.countries import is_country
+from campaigns.preferences import TIME_ZONE_MESSAGE, is_time_zone
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 
 
@@ -18,7 +19,15 @@ def _country(code: str) -> str:
     return code
 
 
+def _time_zone(name: str) -> str:
+    if not is_time_zone(name):
+        raise ValueError(TIME_ZONE_MESSAGE)
+    return name
+
+
 Country = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+Language = Literal["en", "zh_CN"]
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Slug = Annotated[str, Field(min_length=2, max_length=80, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
@@ -27,6 +36,9 @@ class UserCreate(RequestModel):
     email: EmailStr
     password: str = Field(min_length=10, max_length=1000)
     name: Name
+    # Unless given, the language is the request's (Accept-Language, the page's) and the time zone UTC.
+    language: Language | None = None
+    time_zone: TimeZone | None = None
 
 
 class TokenCreate(RequestModel):
@@ -55,6 +67,15 @@ class RolesOut(ResponseModel):
 class MeOut(AccountOut):
     roles: RolesOut
     two_factor: bool
+    language: Language
+    time_zone: str
+
+
+class PreferencesUpdate(RequestModel):
+    """PATCH /me: the account's language and time zone; a field left out (or null) stays as it is."""
+
+    language: Language | None = None
+    time_zone: TimeZone | None = None
 
 
 class TokenOut(ResponseModel):

@@ -13,7 +13,6 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import distinct, func, or_, select
@@ -24,18 +23,21 @@ from sqlalchemy.sql.elements import UnaryExpression
 from campaigns import lifecycle
 from campaigns.access import campaign_for, move_campaign, operated_spaces, roles_from, visible_campaign, visible_to
 from campaigns.accounts import require_verified_email
+from campaigns.add_ons import OfferedAddOn, offered_add_ons
 from campaigns.campaign_schemas import CampaignCreate, CampaignPatch
 from campaigns.catalog import missing_skus
 from campaigns.currencies import AmountRefused, check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
+from campaigns.languages import language_of, stored_versions
 from campaigns.lifecycle import Role
 from campaigns.models import (
-    COUNTED_PLEDGE_STATUSES,
+    AddOn,
     Campaign,
     CampaignImage,
     Pledge,
     Product,
+    ProductVariant,
     Review,
     Space,
     Tier,
@@ -43,8 +45,10 @@ from campaigns.models import (
 )
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.spaces import operators_of
 from campaigns.story import render_story
+from campaigns.variants import variants_of
 from fulfillment.planner import ProductSpec, units_per_batch
 
 
@@ -70,6 +74,8 @@ class CampaignDetail:
     campaign: Campaign
     tiers: list[Tier]
     products: list[Product]
+    variants: list[ProductVariant]
+    add_ons: list[OfferedAddOn]
     cover: CampaignImage | None
     gallery: list[CampaignImage]
     latest_review: Review | None
@@ -137,6 +143,8 @@ async def create_campaign(session: AsyncSession, maker: User, fields: CampaignCr
             "summary": fields.summary,
             "description": fields.description,
             "description_html": render_story(fields.description),
+            "language": fields.language or language_of(maker.locale),
+            "translations": stored_versions(fields.model_dump()["translations"], story="description"),
             "currency": fields.currency,
             "goal": fields.goal,
             "space_id": fields.space_id,
@@ -160,6 +168,8 @@ async def update_campaign(
         await _tiers_fit_currency(session, campaign, changes["currency"])
     if "description" in changes:
         campaign.description_html = render_story(changes["description"])
+    if "translations" in changes:
+        changes["translations"] = stored_versions(changes["translations"], story="description")
     for name, value in changes.items():
         setattr(campaign, name, value)
     await session.flush()
@@ -175,6 +185,13 @@ async def _tiers_fit_currency(session: AsyncSession, campaign: Campaign, currenc
                 check_whole_units("shipping", int(rate["fee"]), currency)
         except AmountRefused as refused:
             raise InvalidInput("currency", f"the tier {tier.title!r} does not fit it: {refused.detail}") from None
+    for add_on in await session.scalars(select(AddOn).where(AddOn.campaign_id == campaign.id)):
+        try:
+            check_price("price", add_on.price, currency)
+            for rate in add_on.shipping:
+                check_whole_units("shipping", int(rate["fee"]), currency)
+        except AmountRefused as refused:
+            raise InvalidInput("currency", f"an add-on does not fit it: {refused.detail}") from None
 
 
 # Moving it along
@@ -226,7 +243,7 @@ async def launch_campaign(
     session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, *, day_seconds: int, base_url: str
 ) -> Campaign:
     """approved -> live: it runs from now for duration_days campaign days (KINDLING_DAY_SECONDS each), under its
-    space's milestone plan of this moment."""
+    space's milestone plan and sponsor fee of this moment."""
     campaign, roles = await visible_campaign(session, campaign_ref, maker)
     await move_campaign(
         session,
@@ -238,13 +255,14 @@ async def launch_campaign(
         ends_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, Campaign.duration_days * day_seconds),
         # The space may change its plan later; the campaign keeps the one its backers pledged under.
         milestone_plan=select(Space.milestone_plan).where(Space.id == Campaign.space_id).scalar_subquery(),
+        sponsor_fee_bps=select(Space.sponsor_fee_bps).where(Space.id == Campaign.space_id).scalar_subquery(),
     )
     await notify(
         session,
         maker,
         "campaign_launched",
         **campaign_facts(campaign, base_url),
-        ends_at=campaign.ends_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if campaign.ends_at else "",
+        ends_at=campaign.ends_at.isoformat() if campaign.ends_at else None,
     )
     return campaign
 
@@ -330,8 +348,10 @@ async def _details(
     tiers = await session.scalars(
         select(Tier).where(Tier.campaign_id.in_(ids)).order_by(Tier.position, Tier.created_at, Tier.id)
     )
-    products = await session.scalars(
-        select(Product).where(Product.campaign_id.in_(ids)).order_by(Product.created_at, Product.id)
+    products_list = list(
+        await session.scalars(
+            select(Product).where(Product.campaign_id.in_(ids)).order_by(Product.created_at, Product.id)
+        )
     )
     images = await session.scalars(
         select(CampaignImage).where(CampaignImage.campaign_id.in_(ids)).order_by(CampaignImage.created_at)
@@ -343,13 +363,18 @@ async def _details(
         .order_by(Review.campaign_id, Review.created_at.desc(), Review.id)
     )
     totals = await pledge_totals(session, ids)
+    variants = await variants_of(session, [product.id for product in products_list])
+    add_ons_of = await offered_add_ons(session, ids)
     tiers_of: dict[uuid.UUID, list[Tier]] = {i: [] for i in ids}
     products_of: dict[uuid.UUID, list[Product]] = {i: [] for i in ids}
     images_of: dict[uuid.UUID, list[CampaignImage]] = {i: [] for i in ids}
     for tier in tiers:
         tiers_of[tier.campaign_id].append(tier)
-    for product in products:
+    variants_of_campaign: dict[uuid.UUID, list[ProductVariant]] = {i: [] for i in ids}
+    for product in products_list:
         products_of[product.campaign_id].append(product)
+    for variant in variants:
+        variants_of_campaign[variant.campaign_id].append(variant)
     for image in images:
         images_of[image.campaign_id].append(image)
     review_of = {review.campaign_id: review for review in reviews}
@@ -363,6 +388,8 @@ async def _details(
                 campaign=campaign,
                 tiers=tiers_of[campaign.id],
                 products=products_of[campaign.id],
+                variants=variants_of_campaign[campaign.id],
+                add_ons=add_ons_of[campaign.id],
                 cover=covers[-1] if covers else None,
                 gallery=[image for image in images_of[campaign.id] if image.role == "gallery"],
                 latest_review=review_of.get(campaign.id),

@@ -13,7 +13,7 @@ from campaigns.accounts import require_verified_email, user_by_email
 from campaigns.audit import record_audit
 from campaigns.errors import Conflict, NotAllowed, NotFound
 from campaigns.ids import parse_id
-from campaigns.models import Space, SpaceOperator, User
+from campaigns.models import Campaign, Space, SpaceOperator, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.two_factor import require_two_factor
 
@@ -96,6 +96,12 @@ async def update_space(
     )
     await session.refresh(space)
     return space
+
+
+def campaign_sponsor_fee_bps(campaign: Campaign, space: Space) -> int:
+    """The fee the campaign launched with, whatever its space has set since; one not launched yet would take the
+    space's fee of today."""
+    return campaign.sponsor_fee_bps if campaign.sponsor_fee_bps is not None else space.sponsor_fee_bps
 
 
 async def get_space(session: AsyncSession, space_id: uuid.UUID | str) -> Space:

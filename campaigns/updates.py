@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns import lifecycle
 from campaigns.access import visible_campaign
-from campaigns.campaign_schemas import UpdateCreate
-from campaigns.models import COUNTED_PLEDGE_STATUSES, CampaignUpdate, Pledge, User
+from campaigns.campaign_schemas import UpdateCreate, UpdatePatch
+from campaigns.errors import NotFound
+from campaigns.ids import parse_id
+from campaigns.languages import stored_versions
+from campaigns.models import CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.service import campaign_facts
 from campaigns.story import render_story
 
@@ -63,6 +69,8 @@ async def post_update(
         body=update.body,
         body_html=render_story(update.body),
         visibility=update.visibility,
+        language=update.language or campaign.language,
+        translations=stored_versions(update.model_dump()["translations"], story="body"),
     )
     session.add(posted)
     await session.flush()
@@ -90,3 +98,66 @@ async def list_updates(
     return await page_after(
         session, query, CampaignUpdate, limit=limit, cursor=Cursor.decode(cursor), newest_first=True
     )
+
+
+async def _maker_of_updates(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User) -> uuid.UUID:
+    """The campaign's id, when `maker` may change its updates: whoever may post them."""
+    campaign, roles = await visible_campaign(session, campaign_ref, maker)
+    lifecycle.check(campaign.status, "post_update", roles)
+    return campaign.id
+
+
+async def edit_update(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update_id: uuid.UUID | str, changes: UpdatePatch
+) -> CampaignUpdate:
+    """The maker changes a posted update; it stays posted where it was, marked edited, and is not mailed again."""
+    campaign_id = await _maker_of_updates(session, campaign_ref, maker)
+    values: dict[str, Any] = changes.changes()
+    if "body" in values:
+        values["body_html"] = render_story(values["body"])
+    edited = await session.scalar(
+        update_rows(CampaignUpdate)
+        .where(CampaignUpdate.id == _update_id(update_id), CampaignUpdate.campaign_id == campaign_id)
+        .values(**values, edited_at=func.now())
+        .returning(CampaignUpdate)
+        .execution_options(populate_existing=True)
+    )
+    if edited is None:
+        raise NotFound("No such update on this campaign.")
+    return edited
+
+
+async def delete_update(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update_id: uuid.UUID | str
+) -> None:
+    """The maker takes an update down: it leaves the campaign's page and its list of updates (mails sent stay sent)."""
+    campaign_id = await _maker_of_updates(session, campaign_ref, maker)
+    deleted = await session.scalar(
+        delete(CampaignUpdate)
+        .where(CampaignUpdate.id == _update_id(update_id), CampaignUpdate.campaign_id == campaign_id)
+        .returning(CampaignUpdate.id)
+    )
+    if deleted is None:
+        raise NotFound("No such update on this campaign.")
+
+
+async def get_update(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update_id: uuid.UUID | str
+) -> CampaignUpdate:
+    """One update, for its campaign's maker to edit."""
+    campaign_id = await _maker_of_updates(session, campaign_ref, maker)
+    found = await session.scalar(
+        select(CampaignUpdate).where(
+            CampaignUpdate.id == _update_id(update_id), CampaignUpdate.campaign_id == campaign_id
+        )
+    )
+    if found is None:
+        raise NotFound("No such update on this campaign.")
+    return found
+
+
+def _update_id(update_id: uuid.UUID | str) -> uuid.UUID:
+    ident = parse_id(update_id)
+    if ident is None:
+        raise NotFound("No such update on this campaign.")
+    return ident

@@ -21,10 +21,13 @@ from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User
-from campaigns.pledges import PledgeClosed, get_pledge, shipping_fee_for
+from campaigns.pledges.contents import contains_goods, contents_of
+from campaigns.pledges.lifecycle import CLOSED_PLEDGE_STATUSES, SHIPPABLE_PLEDGE_STATUSES, PledgeClosed
+from campaigns.pledges.pricing import shipping_fee_for
+from campaigns.pledges.service import get_pledge
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
-from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, request_plan
+from fulfillment.service import PLANNING_STATUSES, has_address, request_plan
 
 ADDRESS_SURVEY = "address_survey"
 ADDRESS_REMINDER = "address_reminder"
@@ -32,7 +35,6 @@ ADDRESS_REMINDER = "address_reminder"
 REMIND_AFTER_DAYS = 3
 REMIND_BEFORE_LOCK_DAYS = 2
 
-_CLOSED_PLEDGE_STATUSES = ("cancelled", "dropped", "refunded")
 _NOT_SHIPPING_CAMPAIGN_STATUSES = ("rejected", "unsuccessful", "suspended")
 
 
@@ -79,19 +81,19 @@ async def give_address(
             .execution_options(populate_existing=True)
         )
     ).one()
-    if pledge.status in _CLOSED_PLEDGE_STATUSES:
+    if pledge.status in CLOSED_PLEDGE_STATUSES:
         raise PledgeClosed(f"A pledge that is {pledge.status} ships nothing.")
     if campaign.status in _NOT_SHIPPING_CAMPAIGN_STATUSES:
         raise NotShipping(f"The campaign is {campaign.status}; nothing will ship.")
-    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
-    if tier is None or not tier.items:
+    if not await contents_of(session, pledge.id):
         raise NothingToShip("This pledge has no reward to ship, so it needs no address.")
     if campaign.address_lock_at is not None and now >= campaign.address_lock_at:
         raise AddressLocked(f"Addresses were locked on {_moment(campaign.address_lock_at)}; ask the maker for help.")
     if await session.get(Shipment, pledge.id) is not None:
         raise AlreadyShipped("Your package has already left; ask the maker or the carrier to redirect it.")
     country = address["country"]
-    if shipping_fee_for(tier.shipping, country) is None:
+    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
+    if tier is not None and shipping_fee_for(tier.shipping, country) is None:
         shipped_to = ", ".join(str(rate["country"]) for rate in tier.shipping) or "nowhere"
         raise InvalidInput("country", f"this reward does not ship to {country} (it ships to: {shipped_to})")
 
@@ -164,12 +166,10 @@ async def send_address_surveys(session: AsyncSession, campaign_id: uuid.UUID, *,
         insert(AddressRequest)
         .from_select(
             ["pledge_id", "campaign_id"],
-            select(Pledge.id, Pledge.campaign_id)
-            .join(Tier, Tier.id == Pledge.tier_id)
-            .where(
+            select(Pledge.id, Pledge.campaign_id).where(
                 Pledge.campaign_id == campaign.id,
                 Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-                func.jsonb_array_length(Tier.items) > 0,
+                contains_goods(),
             ),
         )
         .on_conflict_do_nothing()
@@ -263,7 +263,8 @@ def _address_mail(campaign: Campaign, row: Row[Any]) -> BackerMail:
             "address_path": f"/pledges/{row.pledge_id}/address",
             "address": address if isinstance(address, dict) else None,
             "address_given": isinstance(row.address, dict),
-            "address_lock": _moment(campaign.address_lock_at) if campaign.address_lock_at else None,
+            # Written for the reader, on their clock, by the mailer.
+            "address_lock": campaign.address_lock_at.isoformat() if campaign.address_lock_at else None,
         },
     )
 

@@ -8,7 +8,7 @@ language.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.jobs import enqueue_job
 from campaigns.models import Mail, new_id
 from campaigns.notifications import DELIVER_MAIL
+from campaigns.pledges.service import pledge_path
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class BackerMail:
     email: str
     locale: str
     facts: dict[str, Any]
+
+
+def mail_about_pledge(row: Any, facts: Mapping[str, Any]) -> BackerMail:
+    """The mail to a pledge's backer: `row` holds the pledge's `id` and the backer's `user_id`, `email`, `locale` and
+    `name`; `facts` the rest. The one place the facts every such mail shares are put together."""
+    return BackerMail(
+        user_id=row.user_id,
+        email=row.email,
+        locale=row.locale,
+        facts={**facts, "name": row.name, "pledge_id": str(row.id), "path": pledge_path(row.id)},
+    )
 
 
 async def mail_backers(session: AsyncSession, kind: str, mails: Iterable[BackerMail]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, RootModel
 
+from campaigns.schemas import SpaceOut
 from campaigns.schemas_base import RequestModel, ResponseModel, Rfc3339Datetime, UtcDatetime
 from fulfillment.service import BatchSummary
 from fulfillment.shipments import HeldBack, ShipmentsOutcome
@@ -105,3 +106,37 @@ class FulfillmentSettingsIn(RequestModel):
 class FulfillmentSettingsOut(ResponseModel):
     address_lock_at: UtcDatetime | None
     packaging_weight_grams: int
+
+
+class DeliveryRecordOut(ResponseModel):
+    """Funded campaigns by how they were delivered (fulfillment/delivery_record.py defines each word); `months_late`
+    and `months_overdue` hold one entry per late or overdue campaign, smallest first."""
+
+    campaigns_funded: int
+    delivered_on_time: int
+    delivered_late: int
+    months_late: list[int]
+    not_yet_due: int
+    overdue: int
+    months_overdue: list[int]
+    never_delivered: int
+
+
+class SpaceWithRecordOut(SpaceOut):
+    delivery_record: DeliveryRecordOut
+
+
+class MakerCampaignOut(ResponseModel):
+    id: uuid.UUID
+    slug: str
+    title: str
+    status: str
+
+
+class MakerOut(ResponseModel):
+    """A maker's public profile: no email, nothing private; `campaigns` are their public ones, newest first."""
+
+    id: uuid.UUID
+    name: str
+    campaigns: list[MakerCampaignOut]
+    delivery_record: DeliveryRecordOut

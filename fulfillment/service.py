@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,9 @@ from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
-from campaigns.models import Campaign, Pledge, Product, Tier, User, new_id
+from campaigns.models import Campaign, Pledge, Product, User, new_id
+from campaigns.pledges.contents import pledge_contents
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
 
@@ -37,7 +39,6 @@ PLANNING_STATUSES = ("funded", "fulfilling")
 # Campaigns whose batches there is something to see of.
 BATCH_VIEW_STATUSES = ("funded", "fulfilling", "fulfilled", "suspended")
 # Pledges whose rewards are made and shipped: paid for, and not refunded in full.
-SHIPPABLE_PLEDGE_STATUSES = ("collected", "partially_refunded")
 
 
 class BatchNotPlanned(Conflict):
@@ -179,17 +180,19 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
 
 
 async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
-    """What each paid pledge with a reward needs made, in arrival order; and which of them have an address."""
-    items_by_tier = await tier_items(session, campaign_id)
+    """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address."""
+    rows = (
+        await session.execute(
+            select(Pledge.id, Pledge.number, has_address())
+            .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+            .order_by(Pledge.number)
+        )
+    ).all()
+    contents = await pledge_contents(session, [pledge_id for pledge_id, _number, _addressed in rows])
     demands: list[PledgeDemand] = []
     addressed: set[uuid.UUID] = set()
-    rows = await session.execute(
-        select(Pledge.id, Pledge.number, Pledge.tier_id, has_address())
-        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
-        .order_by(Pledge.number)
-    )
-    for pledge_id, number, tier_id, addressed_now in rows:
-        items = items_by_tier.get(tier_id) if tier_id is not None else None
+    for pledge_id, number, addressed_now in rows:
+        items = contents.get(pledge_id)
         if items:
             demands.append(PledgeDemand(pledge_id=pledge_id, number=number, items=items))
             if addressed_now:
@@ -276,19 +279,6 @@ async def _product_specs(session: AsyncSession, campaign_id: uuid.UUID) -> list[
 
 async def product_specs_by_sku(session: AsyncSession, campaign_id: uuid.UUID) -> dict[str, ProductSpec]:
     return {spec.sku: spec for spec in await _product_specs(session, campaign_id)}
-
-
-async def tier_items(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, dict[str, int]]:
-    """Each tier's units per SKU (`[{sku, quantity}]` as stored becomes `{sku: quantity}`)."""
-    rows = await session.execute(select(Tier.id, Tier.items).where(Tier.campaign_id == campaign_id))
-    return {tier_id: items_of(items) for tier_id, items in rows}
-
-
-def items_of(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    units: dict[str, int] = {}
-    for item in items:
-        units[str(item["sku"])] = units.get(str(item["sku"]), 0) + int(item["quantity"])
-    return units
 
 
 # Batches

@@ -16,21 +16,22 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign
-from campaigns.errors import FieldError, InvalidInput, NotAllowed, ValidationFailed
+from campaigns.errors import FieldError, InvalidInput, NotAllowed, NotFound, ValidationFailed
+from campaigns.ids import parse_id
 from campaigns.lifecycle import NotFulfilling
-from campaigns.models import Campaign, Pledge, Tier, User
-from campaigns.pledge_viewers import PledgeViewer, sees_address
+from campaigns.models import Campaign, Pledge, User
+from campaigns.pledges.contents import contains_goods, pledge_contents
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
+from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.planner import package_weight
 from fulfillment.service import (
-    SHIPPABLE_PLEDGE_STATUSES,
     batch_of,
     fulfillment_campaign,
     has_address,
     lock_campaign,
     product_specs_by_sku,
-    tier_items,
 )
 from fulfillment.shipping_csv import (
     ADDRESS_FIELDS,
@@ -39,17 +40,14 @@ from fulfillment.shipping_csv import (
     csv_chunks,
     package_row,
     parse_shipments_csv,
+    tracking_problems,
 )
 
 SHIPPED = "shipped"
+NOTHING: dict[str, int] = {}
 ROWS_PER_FETCH = 1000
 # Campaigns that take tracking numbers: a batch has been confirmed; corrections keep coming after the last package.
 SHIPPING_STATUSES = ("fulfilling", "fulfilled")
-
-
-def ships_something() -> Any:
-    """SQL: the pledge's tier has items to ship."""
-    return func.jsonb_array_length(Tier.items) > 0
 
 
 # Shipping lists
@@ -79,15 +77,25 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     batch = await session.get_one(Batch, batch_id)
     campaign = await session.get_one(Campaign, batch.campaign_id)
     products = await product_specs_by_sku(session, campaign.id)
-    items_by_tier = await tier_items(session, campaign.id)
-    contents = {
-        tier_id: contents_cells(items, package_weight(items, products, campaign.packaging_weight_grams))
-        for tier_id, items in items_by_tier.items()
-    }
+    listed = await session.scalars(select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id))
+    contents = await pledge_contents(session, list(listed))
+    # Pledges of one tier share one contents mapping (kept alive by `contents`), so a long list makes each package's
+    # last cells once per kind of box.
+    cells: dict[int, tuple[str, str]] = {}
+
+    def contents_of(pledge_id: uuid.UUID) -> tuple[str, str]:
+        units = contents.get(pledge_id, NOTHING)
+        made = cells.get(id(units))
+        if made is None:
+            made = cells[id(units)] = contents_cells(
+                units, package_weight(units, products, campaign.packaging_weight_grams)
+            )
+        return made
+
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
     result = await session.stream(
-        select(Pledge.id, Pledge.tier_id, *address)
+        select(Pledge.id, *address)
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
         .order_by(Pledge.address["country"].astext, Pledge.number)
@@ -95,13 +103,66 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     )
     header = True
     async for rows in result.partitions():
-        packages = [package_row(str(pledge_id), fields, contents[tier_id]) for pledge_id, tier_id, *fields in rows]
+        packages = [package_row(str(pledge_id), fields, contents_of(pledge_id)) for pledge_id, *fields in rows]
         for part in csv_chunks(packages, header=header):
             yield part
         header = False
     if header:
         for part in csv_chunks((), header=True):
             yield part
+
+
+# A batch's packages, one by one
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package on a batch's shipping list, as the fulfillment page lists it for typing its tracking number."""
+
+    pledge_id: uuid.UUID
+    number: int
+    recipient: str
+    city: str
+    country: str
+    carrier: str | None
+    tracking_number: str | None
+    shipped_at: datetime | None
+
+
+async def batch_packages(
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    batch_ref: uuid.UUID | str,
+    viewer: User,
+    *,
+    after: int | None,
+    limit: int,
+) -> tuple[Batch, list[Package], int | None]:
+    """The batch's packages in pledge order, `limit` after pledge number `after`, and the number to go on from (None
+    at the end); for whom may read its shipping list."""
+    batch = await shipping_list_batch(session, campaign_ref, batch_ref, viewer)
+    query = (
+        select(
+            Pledge.id,
+            Pledge.number,
+            Pledge.address["name"].astext,
+            Pledge.address["city"].astext,
+            Pledge.address["country"].astext,
+            Shipment.carrier,
+            Shipment.tracking_number,
+            Shipment.shipped_at,
+        )
+        .join(Allocation, Allocation.pledge_id == Pledge.id)
+        .outerjoin(Shipment, Shipment.pledge_id == Pledge.id)
+        .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+        .order_by(Pledge.number)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Pledge.number > after)
+    rows = (await session.execute(query)).all()
+    packages = [Package(*row) for row in rows[:limit]]
+    return batch, packages, packages[-1].number if len(rows) > limit else None
 
 
 # Held back
@@ -146,7 +207,6 @@ async def unaddressed_pledges(
             AddressRequest.reminded_at,
             Pledge.number,
         )
-        .join(Tier, Tier.id == Pledge.tier_id)
         .join(User, User.id == Pledge.backer_id)
         .outerjoin(Allocation, Allocation.pledge_id == Pledge.id)
         .outerjoin(Batch, Batch.id == Allocation.batch_id)
@@ -154,7 +214,7 @@ async def unaddressed_pledges(
         .where(
             Pledge.campaign_id == campaign.id,
             Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-            ships_something(),
+            contains_goods(),
             not_(has_address()),
         )
         .order_by(Pledge.number)
@@ -214,16 +274,56 @@ async def record_shipments(
     corrects it (and tells the backer the new number); a row already known as it is changes nothing and mails nobody.
     Once every package has shipped, the campaign is fulfilled.
     """
-    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
-    await lock_campaign(session, campaign.id)
-    if campaign.status not in SHIPPING_STATUSES:
-        raise NotFulfilling(f"The campaign is {campaign.status}: confirm a batch with the factory before shipping.")
+    campaign = await _shipping_campaign(session, campaign_ref, maker)
     rows, errors = parse_shipments_csv(csv_text)
     errors += await _shipment_errors(session, campaign.id, rows)
     if errors:
         errors.sort(key=lambda error: int(error.field.removeprefix("line ")))
         raise ValidationFailed(f"{len(errors)} line(s) of the file need fixing; nothing was applied.", errors=errors)
+    return await _ship(session, campaign, rows)
 
+
+async def record_shipment(
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    maker: User,
+    pledge_ref: uuid.UUID | str,
+    *,
+    carrier: str,
+    tracking_number: str,
+) -> ShipmentsOutcome:
+    """One package's tracking number, typed on the fulfillment page: checked and applied as a line of the upload
+    would be (the backer told once, a new number a correction), errors naming the field."""
+    campaign = await _shipping_campaign(session, campaign_ref, maker)
+    pledge_id = parse_id(pledge_ref)
+    found = None
+    if pledge_id is not None:
+        found = await session.scalar(select(Pledge.id).where(Pledge.id == pledge_id, Pledge.campaign_id == campaign.id))
+    if pledge_id is None or found is None:
+        raise NotFound("The campaign has no such pledge.")
+    carrier, tracking_number = carrier.strip(), tracking_number.strip()
+    errors = [FieldError(column, problem) for column, problem in tracking_problems(carrier, tracking_number)]
+    row = ShipmentRow(1, pledge_id, carrier, tracking_number)
+    if not errors:
+        errors = [
+            FieldError("pledge_id", error.message) for error in await _shipment_errors(session, campaign.id, [row])
+        ]
+    if errors:
+        raise ValidationFailed("The tracking number was not saved.", errors=errors)
+    return await _ship(session, campaign, [row])
+
+
+async def _shipping_campaign(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User) -> Campaign:
+    """The maker's campaign, locked, when it takes tracking numbers."""
+    campaign, _ = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
+    await lock_campaign(session, campaign.id)
+    if campaign.status not in SHIPPING_STATUSES:
+        raise NotFulfilling(f"The campaign is {campaign.status}: confirm a batch with the factory before shipping.")
+    return campaign
+
+
+async def _ship(session: AsyncSession, campaign: Campaign, rows: Sequence[ShipmentRow]) -> ShipmentsOutcome:
+    """Checked rows applied: new packages shipped, changed numbers corrected, each backer told once."""
     arrays = {
         "campaign_id": campaign.id,
         "ids": [row.pledge_id for row in rows],
@@ -365,16 +465,12 @@ async def _mark_batches_shipped(session: AsyncSession, campaign_id: uuid.UUID) -
 def _waiting_to_ship() -> Any:
     """SQL, correlated to `campaigns`: a paid pledge with a reward that has not shipped and still can, i.e. it has an
     address, or the address lock has not passed. After the lock, a pledge without an address ships nothing."""
-    return (
-        select(Pledge.id)
-        .join(Tier, Tier.id == Pledge.tier_id)
-        .where(
-            Pledge.campaign_id == Campaign.id,
-            Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-            ships_something(),
-            ~exists().where(Shipment.pledge_id == Pledge.id),
-            or_(has_address(), Campaign.address_lock_at.is_(None), Campaign.address_lock_at > func.now()),
-        )
+    return select(Pledge.id).where(
+        Pledge.campaign_id == Campaign.id,
+        Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+        contains_goods(),
+        ~exists().where(Shipment.pledge_id == Pledge.id),
+        or_(has_address(), Campaign.address_lock_at.is_(None), Campaign.address_lock_at > func.now()),
     )
 
 

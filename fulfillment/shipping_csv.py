@@ -150,14 +150,24 @@ def _shipment_row(
         return f"pledge_id {raw_id!r} is not a pledge id" if raw_id else "pledge_id is empty"
     if pledge_id in first_line_of:
         return f"pledge {pledge_id} is already on line {first_line_of[pledge_id]}: one package per pledge"
+    problems = tracking_problems(carrier, tracking_number)
+    if problems:
+        return problems[0][1]
+    return ShipmentRow(line, pledge_id, carrier, tracking_number)
+
+
+def tracking_problems(carrier: str, tracking_number: str) -> list[tuple[str, str]]:
+    """(column, what is wrong) for a package's carrier and tracking number, as a line of the upload or a form has them:
+    neither empty, nor too long, nor holding a line break."""
+    problems = []
     for column, value, longest in (
         ("carrier", carrier, MAX_CARRIER_CHARS),
         ("tracking_number", tracking_number, MAX_TRACKING_NUMBER_CHARS),
     ):
         if not value:
-            return f"{column} is empty"
-        if len(value) > longest:
-            return f"{column} is longer than {longest} characters"
-        if not value.isprintable():
-            return f"{column} contains a line break or another control character"
-    return ShipmentRow(line, pledge_id, carrier, tracking_number)
+            problems.append((column, f"{column} is empty"))
+        elif len(value) > longest:
+            problems.append((column, f"{column} is longer than {longest} characters"))
+        elif not value.isprintable():
+            problems.append((column, f"{column} contains a line break or another control character"))
+    return problems

@@ -10,15 +10,17 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy import exists, func, not_, or_, select
+from sqlalchemy import exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.ids import parse_id
-from campaigns.models import Campaign, Pledge, Tier
+from campaigns.models import Campaign, Pledge
+from campaigns.pledges.contents import contains_goods
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.addresses import send_address_surveys
 from fulfillment.models import AddressRequest, Allocation, Batch
 from fulfillment.planner import PledgeLargerThanBatch
-from fulfillment.service import PLANNING_STATUSES, SHIPPABLE_PLEDGE_STATUSES, has_address, plan_campaign, request_plan
+from fulfillment.service import PLANNING_STATUSES, has_address, plan_campaign, request_plan
 
 log = logging.getLogger("kindling.fulfillment")
 
@@ -61,11 +63,8 @@ async def replan_stale_campaigns(session: AsyncSession) -> int:
     pledges. Found from the data alone, so a lost job or a change made by any code (a late charge, a refund) is
     caught: a paid pledge with a reward that is in no batch or was never asked for its address, a pledge no longer
     paid in an unconfirmed batch, or an addressed package on no shipping list."""
-    ships = func.jsonb_array_length(Tier.items) > 0
-    paid_reward = (
-        select(Pledge.id)
-        .join(Tier, Tier.id == Pledge.tier_id)
-        .where(Pledge.campaign_id == Campaign.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES), ships)
+    paid_reward = select(Pledge.id).where(
+        Pledge.campaign_id == Campaign.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES), contains_goods()
     )
     unallocated = paid_reward.where(
         or_(

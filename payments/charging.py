@@ -38,18 +38,17 @@ from campaigns.errors import Conflict
 from campaigns.jobs import enqueue_job
 from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import pledge_facts, release_tier_slots
-from fulfillment.backer_mail import BackerMail, mail_backers
+from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES, PledgeStatus
+from campaigns.pledges.service import pledge_facts, release_tier_slots
+from fulfillment.backer_mail import mail_about_pledge, mail_backers
 from payments.closing import (
     IN_DOUBT_REQUEUE_SECONDS,
     REMOVE_CARD,
     RETRY_WINDOW_DAYS,
-    WAITING_PLEDGE_STATUSES,
     fund_if_settled,
     fund_settled_campaigns,
     in_doubt_attempt,
     parse_job_id,
-    pledge_path,
     requeue_due,
 )
 from payments.gateway import ChargeResult, GatewayError, PaymentRefused, RequestRefused, SetupIntentResult
@@ -371,7 +370,9 @@ def _next_call(
     new_card = pledge.payment_method_id is not None and (
         last is None or last.payment_method_id != pledge.payment_method_id
     )
-    due = campaign_status == "successful" and (pledge.status == "active" or (pledge.status == "errored" and new_card))
+    due = campaign_status == "successful" and (
+        pledge.status == PledgeStatus.ACTIVE or (pledge.status == PledgeStatus.ERRORED and new_card)
+    )
     if last is not None and last.status in IN_DOUBT_ATTEMPT_STATUSES:
         return ChargeCall(
             pledge_id=pledge.id,
@@ -554,7 +555,7 @@ async def _collect(
         await session.scalar(
             update(Pledge)
             .where(Pledge.id == pledge.id)
-            .values(status="collected", charged_at=func.now(), retry_until=None)
+            .values(status=PledgeStatus.COLLECTED, charged_at=func.now(), retry_until=None)
             .returning(Pledge)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -582,20 +583,25 @@ async def _refuse(session: AsyncSession, campaign: Campaign, pledge: Pledge, out
         tier_id = await session.scalar(
             update(Pledge)
             .where(Pledge.id == pledge.id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
-            .values(status="cancelled", cancelled_at=func.now(), retry_until=None, payment_job_requested_at=func.now())
+            .values(
+                status=PledgeStatus.CANCELLED,
+                cancelled_at=func.now(),
+                retry_until=None,
+                payment_job_requested_at=func.now(),
+            )
             .returning(Pledge.tier_id)
             .execution_options(synchronize_session=False)
         )
         await release_tier_slots(session, tier_id)
         enqueue_job(session, REMOVE_CARD, pledge.id)
         return
-    if pledge.status == "active":
+    if pledge.status == PledgeStatus.ACTIVE:
         terms = await session.get(ChargeTerms, campaign.id)
         window = terms.retry_window_seconds if terms else DEFAULT_RETRY_WINDOW_SECONDS
         await session.execute(
             update(Pledge)
-            .where(Pledge.id == pledge.id, Pledge.status == "active")
-            .values(status="errored", retry_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, window))
+            .where(Pledge.id == pledge.id, Pledge.status == PledgeStatus.ACTIVE)
+            .values(status=PledgeStatus.ERRORED, retry_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, window))
             .execution_options(synchronize_session=False)
         )
         await session.refresh(pledge)
@@ -650,7 +656,7 @@ async def take_new_card(session: AsyncSession, pledge: Pledge, intent: SetupInte
         update(Pledge)
         .where(
             Pledge.id == pledge.id,
-            Pledge.status == "errored",
+            Pledge.status == PledgeStatus.ERRORED,
             Pledge.setup_intent_id == intent.id,
             Pledge.retry_until > func.now(),
         )
@@ -659,7 +665,7 @@ async def take_new_card(session: AsyncSession, pledge: Pledge, intent: SetupInte
     )
     if taken is None:
         await session.refresh(pledge)
-        if pledge.status == "errored":
+        if pledge.status == PledgeStatus.ERRORED:
             raise RetryWindowClosed("The time to give a new card for this pledge has passed.")
         return False
     enqueue_job(session, CHARGE_PLEDGE, pledge.id)
@@ -673,7 +679,7 @@ async def record_new_card_setup(
     """Keep the SetupIntent that asks an errored pledge's backer for a new card."""
     stored = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge.id, Pledge.status == "errored")
+        .where(Pledge.id == pledge.id, Pledge.status == PledgeStatus.ERRORED)
         .values(setup_intent_id=setup_intent_id, setup_intent_client_secret=client_secret)
         .returning(Pledge.id)
     )
@@ -718,7 +724,7 @@ async def request_due_charges(session: AsyncSession, *, limit: int) -> int:
     chargeable = (
         select(Campaign.id)
         .where(Campaign.id == Pledge.campaign_id, Campaign.status == "successful")
-        .where(or_(Pledge.status == "active", (Pledge.status == "errored") & _new_card_given()))
+        .where(or_(Pledge.status == PledgeStatus.ACTIVE, (Pledge.status == PledgeStatus.ERRORED) & _new_card_given()))
         .exists()
     )
     due = or_(
@@ -768,7 +774,7 @@ async def remind_errored_pledges(session: AsyncSession, *, day_seconds: int, lim
                 Pledge.id.in_(
                     select(Pledge.id)
                     .where(
-                        Pledge.status == "errored",
+                        Pledge.status == PledgeStatus.ERRORED,
                         Pledge.reminded_at.is_(None),
                         Pledge.retry_until > func.now(),
                         Pledge.retry_until <= func.now() + func.make_interval(0, 0, 0, 0, 0, 0, day_seconds),
@@ -796,7 +802,7 @@ async def drop_expired_pledges(session: AsyncSession, *, limit: int = 500) -> in
     locked = list(
         await session.scalars(
             select(Pledge.id)
-            .where(Pledge.status == "errored", Pledge.retry_until <= func.now())
+            .where(Pledge.status == PledgeStatus.ERRORED, Pledge.retry_until <= func.now())
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -808,12 +814,12 @@ async def drop_expired_pledges(session: AsyncSession, *, limit: int = 500) -> in
             update(Pledge)
             .where(
                 Pledge.id.in_(locked),
-                Pledge.status == "errored",
+                Pledge.status == PledgeStatus.ERRORED,
                 Pledge.retry_until <= func.now(),
                 not_(in_doubt_attempt()),
                 not_(_new_card_given()),
             )
-            .values(status="dropped", payment_job_requested_at=func.now())
+            .values(status=PledgeStatus.DROPPED, payment_job_requested_at=func.now())
             .returning(Pledge.id, Pledge.tier_id, Pledge.payment_method_id)
             .execution_options(synchronize_session=False)
         )
@@ -854,19 +860,14 @@ async def _mail_pledges(session: AsyncSession, kind: str, pledge_ids: list[uuid.
         session,
         kind,
         (
-            BackerMail(
-                user_id=row.user_id,
-                email=row.email,
-                locale=row.locale,
-                facts={
-                    "name": row.name,
-                    "pledge_id": str(row.id),
+            mail_about_pledge(
+                row,
+                {
                     "campaign_id": str(row.campaign_id),
                     "campaign_title": row.title,
                     "amount": row.amount,
                     "currency": row.currency,
                     "retry_until": _iso(row.retry_until),
-                    "path": pledge_path(row.id),
                 },
             )
             for row in rows

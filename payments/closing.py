@@ -20,10 +20,17 @@ from campaigns.access import move_campaign
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import SYSTEM
-from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space, User
+from campaigns.models import Campaign, Pledge, Space, User
 from campaigns.notifications import notify
-from campaigns.pledges import release_tier_slots
-from fulfillment.backer_mail import BackerMail, mail_backers
+from campaigns.pledges.lifecycle import (
+    COUNTED_PLEDGE_STATUSES,
+    ENDED_PLEDGE_STATUSES,
+    WAITING_PLEDGE_STATUSES,
+    PledgeStatus,
+)
+from campaigns.pledges.service import release_tier_slots
+from campaigns.spaces import campaign_sponsor_fee_bps
+from fulfillment.backer_mail import BackerMail, mail_about_pledge, mail_backers
 from fulfillment.service import request_plan
 from payments.gateway import RequestRefused
 from payments.milestones import create_milestones
@@ -33,8 +40,6 @@ from payments.stripe_jobs import StripeWork
 log = logging.getLogger("kindling.payments")
 
 REMOVE_CARD = "payments.detach_card"
-# Pledges a successful campaign still waits on: not yet charged, or charged and failed with the window still open.
-WAITING_PLEDGE_STATUSES = ("active", "errored")
 # A backer whose charge failed has this many campaign days to give a new card.
 RETRY_WINDOW_DAYS = 7
 # A job asked for this long ago and whose work is still not done has probably lost its message: ask again.
@@ -42,17 +47,11 @@ REQUEUE_AFTER_SECONDS = 120
 # A charge in doubt is looked after sooner: a job that finds another one at work on it just stops.
 IN_DOUBT_REQUEUE_SECONDS = 15
 CLOSE_BATCH = 100
-# Statuses of pledges whose saved card is no longer needed once their campaign is over.
-_CARDLESS_PLEDGE_STATUSES = ("cancelled", "dropped")
 _CAMPAIGNS_DONE_WITH_CARDS = ("unsuccessful", "suspended")
 
 
 def campaign_path(campaign: Campaign) -> str:
     return f"/campaigns/{campaign.slug}"
-
-
-def pledge_path(pledge_id: uuid.UUID) -> str:
-    return f"/me/pledges/{pledge_id}"
 
 
 def in_doubt_attempt() -> Any:
@@ -128,7 +127,7 @@ async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_
             .values(
                 campaign_id=campaign.id,
                 platform_fee_bps=platform_fee_bps,
-                sponsor_fee_bps=space.sponsor_fee_bps,
+                sponsor_fee_bps=campaign_sponsor_fee_bps(campaign, space),
                 retry_window_seconds=RETRY_WINDOW_DAYS * day_seconds,
             )
             .on_conflict_do_nothing(index_elements=[ChargeTerms.campaign_id])
@@ -146,7 +145,7 @@ async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_
     return campaign.status
 
 
-async def _backers_of(session: AsyncSession, campaign_id: uuid.UUID, statuses: Sequence[str]) -> list[Any]:
+async def _backers_of(session: AsyncSession, campaign_id: uuid.UUID, statuses: Collection[str]) -> list[Any]:
     rows = await session.execute(
         select(Pledge.id, Pledge.amount, User.id.label("user_id"), User.email, User.locale, User.name)
         .join(User, User.id == Pledge.backer_id)
@@ -157,25 +156,10 @@ async def _backers_of(session: AsyncSession, campaign_id: uuid.UUID, statuses: S
 
 
 def _backer_mails(backers: Sequence[Any], facts: dict[str, Any]) -> list[BackerMail]:
-    return [
-        BackerMail(
-            user_id=row.user_id,
-            email=row.email,
-            locale=row.locale,
-            facts={
-                **facts,
-                "role": "backer",
-                "name": row.name,
-                "pledge_id": str(row.id),
-                "amount": row.amount,
-                "path": pledge_path(row.id),
-            },
-        )
-        for row in backers
-    ]
+    return [mail_about_pledge(row, {**facts, "role": "backer", "amount": row.amount}) for row in backers]
 
 
-async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Sequence[str]) -> list[uuid.UUID]:
+async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Collection[str]) -> list[uuid.UUID]:
     """Cancel the campaign's pledges in `statuses` that have no charge in doubt, free their reward slots and ask for
     their saved cards to be removed; returns their ids. Charges in doubt finish first (payments.charging)."""
     rows = (
@@ -183,7 +167,7 @@ async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Se
             update(Pledge)
             .where(Pledge.campaign_id == campaign.id, Pledge.status.in_(statuses), not_(in_doubt_attempt()))
             .values(
-                status="cancelled",
+                status=PledgeStatus.CANCELLED,
                 cancelled_at=func.now(),
                 payment_job_requested_at=func.now(),
                 retry_until=None,
@@ -304,8 +288,8 @@ def _card_no_longer_needed() -> Any:
     )
     return and_(
         Pledge.payment_method_id.is_not(None),
-        Pledge.status.in_(_CARDLESS_PLEDGE_STATUSES),
-        or_(Pledge.status == "dropped", campaign_done),
+        Pledge.status.in_(ENDED_PLEDGE_STATUSES),
+        or_(Pledge.status == PledgeStatus.DROPPED, campaign_done),
         not_(in_doubt_attempt()),
     )
 

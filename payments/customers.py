@@ -18,7 +18,7 @@ async def ensure_customer(session: AsyncSession, gateway: PaymentGateway, user: 
     first has committed, then finds its Customer. The lock (NO KEY UPDATE, so rows that merely reference the user
     are not held up) is taken only when there is no Customer yet, and held across one call to Stripe: run this in a
     transaction of its own, before the one that reserves a pledge, so that lock is not held longer and a pledge
-    that rolls back does not take the Customer's row with it. Pledging (service.checkout) does not use this: it
+    that rolls back does not take the Customer's row with it. Pledging (pledges/checkout.py) does not use this: it
     calls Stripe with no connection held, through `stored_customer` and `keep_customer`."""
     known = await stored_customer(session, user)
     if known is not None:
@@ -29,7 +29,7 @@ async def ensure_customer(session: AsyncSession, gateway: PaymentGateway, user: 
     if known is not None:
         return known
     created = await gateway.create_customer(user_id=user.id, email=user.email, name=user.name)
-    # Someone may have stored a Customer without taking the lock (service.checkout does): theirs wins and ours goes.
+    # Someone may have stored a Customer without taking the lock (pledges/checkout.py does): theirs wins and ours goes.
     kept = await keep_customer(session, user, created)
     if kept != created:
         await gateway.delete_customer(created)

@@ -144,6 +144,14 @@ class ChargeResult:
 
 
 @dataclass(frozen=True)
+class CardDetails:
+    """What a backer recognises their saved card by: its brand (visa, mastercard, unionpay…) and last four digits."""
+
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
 class RefundResult:
     id: str
     status: str
@@ -178,6 +186,8 @@ class PaymentGateway(Protocol):
     async def attach_payment_method(self, *, payment_method_id: str, customer_id: str) -> None: ...
 
     async def detach_payment_method(self, payment_method_id: str) -> None: ...
+
+    async def retrieve_card(self, payment_method_id: str) -> CardDetails | None: ...
 
     async def charge_off_session(
         self,
@@ -301,6 +311,15 @@ class StripeGateway:
             if _id_of(method.customer) == customer_id:
                 return
             await self._client.v1.payment_methods.attach_async(payment_method_id, params={"customer": customer_id})
+
+    async def retrieve_card(self, payment_method_id: str) -> CardDetails | None:
+        """The saved card's brand and last four digits (None for a payment method that is not a card)."""
+        async with _stripe_errors():
+            method = await self._client.v1.payment_methods.retrieve_async(payment_method_id)
+        card = getattr(method, "card", None)
+        if card is None:
+            return None
+        return CardDetails(brand=str(card.brand), last4=str(card.last4))
 
     async def detach_payment_method(self, payment_method_id: str) -> None:
         """Forget a card at Stripe; a card that is already detached is left alone."""

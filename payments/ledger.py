@@ -55,7 +55,8 @@ from sqlalchemy.orm import SessionTransaction
 from campaigns.access import visible_campaign
 from campaigns.errors import Conflict, NotAllowed, NotFound
 from campaigns.lifecycle import INSIDERS, Role
-from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
+from campaigns.models import Campaign, Pledge, User
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from payments.models import (
     LEDGER_ACCOUNT_KINDS,
     LEDGER_TRANSACTION_KINDS,

@@ -26,7 +26,8 @@ from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, Role
 from campaigns.models import Campaign, Pledge, User, new_id
-from campaigns.pledges import get_pledge
+from campaigns.pledges.lifecycle import CHARGED_PLEDGE_STATUSES
+from campaigns.pledges.service import get_pledge
 from campaigns.two_factor import require_two_factor
 from payments.ledger import EscrowShort, hold_escrow, pending_refunds
 from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
@@ -38,7 +39,6 @@ log = logging.getLogger("kindling.payments")
 REFUNDERS: frozenset[Role] = frozenset({"operator", "admin"})
 REASON_LIMIT = 2000
 # Pledges that were collected: what a refund can give back.
-CHARGED_PLEDGE_STATUSES = ("collected", "partially_refunded", "refunded")
 
 
 class NothingToRefund(Conflict):

@@ -21,19 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import campaign_for, move_campaign
 from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
-from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, User
+from campaigns.languages import language_of
+from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
-from campaigns.pledges import pledge_facts
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES, PledgeAction, outcome, sources
+from campaigns.pledges.service import pledge_facts
 from campaigns.two_factor import require_two_factor
-from fulfillment.backer_mail import BackerMail, mail_backers
+from fulfillment.backer_mail import mail_about_pledge, mail_backers
 from payments.closing import (
     REQUEUE_AFTER_SECONDS,
-    WAITING_PLEDGE_STATUSES,
     campaign_path,
     cancel_pledges,
     lock_campaign,
     parse_job_id,
-    pledge_path,
 )
 from payments.gateway import GatewayError, GatewayUnavailable
 from payments.ledger import escrow_refunds_due, record_refund
@@ -76,12 +76,11 @@ async def settle_refunded_pledge(session: AsyncSession, pledge_id: uuid.UUID) ->
     collected, refunded = await pledge_money(session, pledge_id)
     if refunded <= 0:
         return None
-    status = "refunded" if refunded >= collected else "partially_refunded"
-    allowed_from = ("collected", "partially_refunded") if status == "refunded" else ("collected",)
+    action = PledgeAction.REFUND_IN_FULL if refunded >= collected else PledgeAction.REFUND_IN_PART
     changed: str | None = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status.in_(allowed_from))
-        .values(status=status)
+        .where(Pledge.id == pledge_id, Pledge.status.in_(sources(action)))
+        .values(status=outcome(action))
         .returning(Pledge.status)
         .execution_options(synchronize_session=False)
     )
@@ -121,7 +120,13 @@ async def create_refund(
 
 
 async def suspend_campaign(
-    session: AsyncSession, campaign_ref: uuid.UUID | str, user: User, *, reason: str, client_address: str | None
+    session: AsyncSession,
+    campaign_ref: uuid.UUID | str,
+    user: User,
+    *,
+    reason: str,
+    client_address: str | None,
+    language: str | None = None,
 ) -> tuple[Campaign, dict[uuid.UUID, int]]:
     """An operator of the campaign's space or an admin suspends it: charging stops, the milestones not yet released
     are cancelled, and everything still in escrow is refunded to the backers pro rata to what each paid (largest
@@ -133,7 +138,15 @@ async def suspend_campaign(
     campaign, roles = await campaign_for(session, campaign_ref, user, "suspend")
     require_two_factor(user)
     backers = await _backers(session, campaign.id)
-    await move_campaign(session, campaign, "suspend", roles, actor_id=user.id, note=reason)
+    await move_campaign(
+        session,
+        campaign,
+        "suspend",
+        roles,
+        actor_id=user.id,
+        note=reason,
+        note_language=language or language_of(user.locale),
+    )
     cancelled = set(await cancel_pledges(session, campaign, WAITING_PLEDGE_STATUSES))
     await cancel_open_milestones(session, campaign)
     due = await escrow_refunds_due(session, campaign)
@@ -164,19 +177,8 @@ async def suspend_campaign(
         session,
         "campaign_suspended",
         (
-            BackerMail(
-                user_id=row.user_id,
-                email=row.email,
-                locale=row.locale,
-                facts={
-                    **facts,
-                    "role": "backer",
-                    "name": row.name,
-                    "pledge_id": str(row.id),
-                    "path": pledge_path(row.id),
-                    "refund": due.get(row.id, 0),
-                    "cancelled": row.id in cancelled,
-                },
+            mail_about_pledge(
+                row, {**facts, "role": "backer", "refund": due.get(row.id, 0), "cancelled": row.id in cancelled}
             )
             for row in backers
         ),

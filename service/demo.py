@@ -21,6 +21,7 @@ from campaigns import accounts, catalog, review, service, spaces, two_factor, up
 from campaigns.campaign_schemas import (
     CampaignCreate,
     CampaignPatch,
+    CampaignTranslation,
     Checklist,
     ProductCreate,
     ReviewCreate,
@@ -30,8 +31,10 @@ from campaigns.campaign_schemas import (
     UpdateCreate,
 )
 from campaigns.images import add_campaign_image, image_url
-from campaigns.models import Campaign, Pledge, Space, Tier, User
-from campaigns.pledges import pledge_terms
+from campaigns.models import Campaign, Pledge, Space, Tier, User, new_id
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice, price_pledge
+from campaigns.pledges.service import item_rows
 from fulfillment import service as fulfillment
 from fulfillment import shipments
 from fulfillment.models import Allocation, Batch
@@ -223,6 +226,13 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
             summary="A sensor the size of a plant label that tells you, over LoRa, when your plants need water. "
             "Open hardware, no cloud account.",
             description=LOAM_STORY.format(picture=""),
+            language="en",
+            translations={
+                "zh_CN": CampaignTranslation(
+                    title="Loam：开源土壤湿度传感器",
+                    summary="一个植物标签大小的传感器，通过 LoRa 告诉你植物什么时候需要浇水。开源硬件，无需云账号。",
+                )
+            },
             currency="CNY",
             goal=15_000_000,
             space_id=demo.space.id,
@@ -307,6 +317,7 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         ReviewCreate(
             decision="approve",
             notes=LOAM_REVIEW_NOTES,
+            language="en",
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,
@@ -342,6 +353,7 @@ async def demo_campaign_in_review(session: AsyncSession, settings: Settings, dem
             title="稻田卫士：开源稻田水位与水温监测浮标",
             summary="太阳能供电的小浮标，每十分钟通过 LoRa 上报稻田的水位和水温，帮小农户省下每天巡田的时间。",
             description=PADDY_STORY,
+            language="zh_CN",
             currency="CNY",
             goal=8_000_000,
             space_id=demo.space.id,
@@ -479,12 +491,16 @@ async def _bulk_pledges(
     `days_ago` (from, to), most of them early, as backers of a new campaign do."""
     first, last = days_ago
     rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for n, backer in enumerate(backers):
         arrived = func.now() - timedelta(days=first - (first - last) * (n / len(backers)) ** 2)
         address = _address(backer, n)
-        terms = pledge_terms(campaign, tier, bonus=0, shipping_country=address["country"])
+        terms = price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, address["country"]))
+        pledge_id = new_id()
+        lines.extend(item_rows(pledge_id, terms))
         rows.append(
             {
+                "id": pledge_id,
                 "campaign_id": campaign.id,
                 "backer_id": backer.id,
                 "tier_id": tier.id,
@@ -500,6 +516,7 @@ async def _bulk_pledges(
             }
         )
     pledged = list(await session.execute(pg_insert(Pledge).values(rows).returning(Pledge.id, Pledge.amount)))
+    await session.execute(pg_insert(PledgeItem), lines)
     if tier.quantity_limit is not None:
         await session.execute(update(Tier).where(Tier.id == tier.id).values(remaining=Tier.remaining - len(rows)))
     return [(pledge_id, amount) for pledge_id, amount in pledged]
@@ -531,6 +548,7 @@ async def _approve_and_launch(session: AsyncSession, settings: Settings, demo: D
         ReviewCreate(
             decision="approve",
             notes="Prototype seen working at the space; the factory quote and the bill of materials agree.",
+            language="en",
             checklist=Checklist(prototype=True, bill_of_materials=True, manufacturing_quote=True, certifications=True),
         ),
         base_url=settings.base_url,

@@ -1,28 +1,41 @@
-"""Languages: English and Simplified Chinese, chosen per request, used by pages and mail alike."""
+"""Languages and time zones: English and Simplified Chinese, times on the reader's clock, chosen per request (or per
+mail's recipient), used by pages and mail alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from datetime import date as Date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone_location
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
 from campaigns.currencies import format_amount, minor_exponent
+from campaigns.preferences import DEFAULT_LANGUAGE, LANGUAGES, is_time_zone
+from campaigns.preferences import DEFAULT_TIME_ZONE as DEFAULT_TIME_ZONE
+from fulfillment.postal import address_lines
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-LOCALES = ("en", "zh_CN")
+LOCALES = LANGUAGES
 LOCALE_NAMES = {"en": "English", "zh_CN": "简体中文"}
-DEFAULT_LOCALE = "en"
+DEFAULT_LOCALE = DEFAULT_LANGUAGE
 
 current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
+# The reader's IANA zone: a signed-in account's, a mail's recipient's; UTC (and said so) for everyone else.
+current_time_zone: ContextVar[str] = ContextVar("current_time_zone", default=DEFAULT_TIME_ZONE)
+
+# The one way Kindling writes a moment for people, then the zone: "7 Dec 2026, 14:05 CST", "2026年12月7日 14:05 CST".
+DATETIME_PATTERNS = {"en": "d MMM y, HH:mm", "zh_CN": "y年M月d日 HH:mm"}
+DATE_PATTERNS = {"en": "d MMM y", "zh_CN": "y年M月d日"}
 
 
 @cache
@@ -87,6 +100,20 @@ def use_locale(locale: str) -> Iterator[None]:
         current_locale.reset(token)
 
 
+@contextmanager
+def use_time_zone(time_zone: str) -> Iterator[None]:
+    token = current_time_zone.set(time_zone if is_time_zone(time_zone) else DEFAULT_TIME_ZONE)
+    try:
+        yield
+    finally:
+        current_time_zone.reset(token)
+
+
+def reader_zone() -> tzinfo:
+    name = current_time_zone.get()
+    return ZoneInfo(name) if is_time_zone(name) else UTC
+
+
 def babel_locale() -> Locale:
     try:
         return Locale.parse(current_locale.get())
@@ -111,16 +138,59 @@ def number(value: int) -> str:
     return format_decimal(value, locale=babel_locale())
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
-    # Mail facts carry times as ISO 8601 strings.
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+def _on_readers_clock(moment: datetime | str) -> datetime:
+    # Mail facts carry times as ISO 8601 strings; a time without an offset is UTC, as the database keeps it.
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(reader_zone())
 
 
-def date(moment: datetime | str | None) -> str:
-    value = _moment(moment)
-    return format_date(value, format="medium", locale=babel_locale()) if value else ""
+def zone_abbreviation(moment: datetime) -> str:
+    """The zone as a reader knows it: CST, CET, EST, UTC; where the zone has no letters, its offset (UTC+8)."""
+    name = moment.tzname() or "UTC"
+    return utc_offset(moment) if name[:1] in "+-" else name
 
 
 def datetime_(moment: datetime | str | None) -> str:
-    value = _moment(moment)
-    return format_datetime(value, format="medium", locale=babel_locale()) if value else ""
+    """A moment to the minute on the reader's clock, then its zone: "20 Dec 2026, 23:59 CST"."""
+    if moment is None or moment == "":
+        return ""
+    local = _on_readers_clock(moment)
+    pattern = DATETIME_PATTERNS.get(current_locale.get(), DATETIME_PATTERNS[DEFAULT_LOCALE])
+    return f"{format_datetime(local, pattern, tzinfo=local.tzinfo, locale=babel_locale())} {zone_abbreviation(local)}"
+
+
+def date(moment: datetime | Date | str | None) -> str:
+    """The day of a moment on the reader's clock (a plain date as it is): "7 Dec 2026", "2026年12月7日"."""
+    if moment is None or moment == "":
+        return ""
+    day = moment if isinstance(moment, Date) and not isinstance(moment, datetime) else _on_readers_clock(moment).date()
+    pattern = DATE_PATTERNS.get(current_locale.get(), DATE_PATTERNS[DEFAULT_LOCALE])
+    return format_date(day, pattern, locale=babel_locale())
+
+
+def utc_offset(moment: datetime) -> str:
+    """A moment's offset from UTC as people write it: UTC+8, UTC-5, UTC+5:30, UTC."""
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def time_zone_label(name: str) -> str:
+    """A zone in a select, in the page's language: "China (Shanghai) Time · UTC+8" / "中国（上海）时间 · UTC+8"."""
+    if name == DEFAULT_TIME_ZONE:
+        return gettext("Coordinated Universal Time (UTC)")
+    zone = ZoneInfo(name)
+    now = datetime.now(zone)
+    return f"{get_timezone_location(zone, locale=babel_locale())} · {utc_offset(now)}"
+
+
+def country_name(code: str) -> str:
+    return str(babel_locale().territories.get(code.upper(), code))
+
+
+def postal_address(address: Mapping[str, Any]) -> list[str]:
+    """An address's lines in its country's order, the country named in the page's language."""
+    return address_lines(address, country_name(str(address.get("country") or "")))

@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
-from campaigns.models import Mail
+from campaigns.models import Mail, User
 from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
-from service.i18n import use_locale
+from campaigns.preferences import DEFAULT_TIME_ZONE
+from service.i18n import gettext as _
+from service.i18n import use_locale, use_time_zone
 from service.settings import Settings
 from service.sweep import sweep_step
 from service.templating import create_templates
@@ -36,6 +38,14 @@ ERROR_LIMIT = 2000
 
 
 @dataclass(frozen=True)
+class Reader:
+    """Whom a mail speaks to: their display name (None: a greeting without one) and the zone its times are shown in."""
+
+    name: str | None = None
+    time_zone: str = DEFAULT_TIME_ZONE
+
+
+@dataclass(frozen=True)
 class RenderedMail:
     subject: str
     text: str
@@ -47,10 +57,13 @@ def mail_templates(*, dev: bool) -> Environment:
     return create_templates(dev=dev)
 
 
-def render_mail(templates: Environment, mail: Mail, *, base_url: str) -> RenderedMail:
-    """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts."""
+def render_mail(templates: Environment, mail: Mail, *, base_url: str, reader: Reader | None = None) -> RenderedMail:
+    """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts, greeting the
+    reader by name and showing times on their clock."""
+    reader = reader or Reader()
     context: dict[str, Any] = {**mail.facts, "base_url": base_url, "to_address": mail.to_address}
-    with use_locale(mail.locale):
+    with use_locale(mail.locale), use_time_zone(reader.time_zone):
+        context["greeting"] = _("Hello %(name)s,") % {"name": reader.name} if reader.name else _("Hello,")
         subject = templates.get_template(f"mail/{mail.kind}.subject.txt").render(context)
         body = templates.get_template(f"mail/{mail.kind}.txt").render(context)
         html = templates.get_template(f"mail/{mail.kind}.html").render(context)
@@ -101,7 +114,8 @@ async def deliver_mail(
             mail = await _claim(session, ident)
             if mail is None:
                 return False
-            rendered = render_mail(mail_templates(dev=settings.dev), mail, base_url=settings.base_url)
+            reader = await _reader_of(session, mail)
+            rendered = render_mail(mail_templates(dev=settings.dev), mail, base_url=settings.base_url, reader=reader)
             kept = rendered
             secret = mail.facts.get(SECRET_FACT)
             if settings.smtp_url is not None and isinstance(secret, str):
@@ -132,6 +146,18 @@ async def _claim(session: AsyncSession, mail_id: uuid.UUID) -> Mail | None:
         .execution_options(populate_existing=True)
     )
     return claimed
+
+
+async def _reader_of(session: AsyncSession, mail: Mail) -> Reader:
+    """The recipient as they are now: a name changed or a zone chosen since the mail was written counts."""
+    if mail.user_id is None:
+        return Reader()
+    row = (
+        await session.execute(select(User.name, User.time_zone, User.deleted_at).where(User.id == mail.user_id))
+    ).one_or_none()
+    if row is None:
+        return Reader()
+    return Reader(name=None if row.deleted_at else row.name.strip() or None, time_zone=row.time_zone)
 
 
 async def _record_failure(sessions: async_sessionmaker[AsyncSession], mail_id: uuid.UUID, error: str) -> None:

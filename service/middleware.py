@@ -177,8 +177,16 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+# Set in a request's state when the visitor chose the language with ?lang= (the switch in every page's header): a
+# signed-in visitor's choice also becomes their account's language (service/web.py).
+LOCALE_CHOSEN = "locale_chosen"
+
+
 class LocaleMiddleware:
-    """The page's language: ?lang= (remembered in a cookie), then the cookie, then Accept-Language."""
+    """The page's language: ?lang= (remembered in a cookie), then the cookie, then Accept-Language; times in UTC.
+
+    A signed-in account's own language and time zone replace these once the page knows who is looking
+    (service/web.py speak_to), so the Content-Language header is read when the response starts."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -194,21 +202,24 @@ class LocaleMiddleware:
             or i18n.lazy_locale(request.cookies.get("lang"))
             or i18n.negotiate(request.headers.get("accept-language"))
         )
-        scope.setdefault("state", {})["locale"] = locale
+        state = scope.setdefault("state", {})
+        state["locale"], state[LOCALE_CHOSEN] = locale, chosen
         token = i18n.current_locale.set(locale)
+        zone_token = i18n.current_time_zone.set(i18n.DEFAULT_TIME_ZONE)
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if chosen:
                     headers.append("Set-Cookie", f"lang={chosen}; Path=/; Max-Age=31536000; SameSite=Lax")
-                headers.append("Content-Language", locale.replace("_", "-"))
+                headers.append("Content-Language", str(state.get("locale", locale)).replace("_", "-"))
                 headers.append("Vary", "Accept-Language, Cookie")
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_cookie)
         finally:
+            i18n.current_time_zone.reset(zone_token)
             i18n.current_locale.reset(token)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns.pledges import expire_unconfirmed_pledges
+from campaigns.pledges.service import expire_unconfirmed_pledges
 from payments.charging import drop_expired_pledges, remind_errored_pledges, request_due_charges
 from payments.closing import close_due_campaigns, fund_settled_campaigns, request_card_removals
 from payments.refunds import request_pending_refunds

@@ -19,11 +19,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from campaigns.accounts import user_for_token
 from campaigns.errors import FieldError, KindlingError, NotAuthenticated, ValidationFailed
 from campaigns.models import User
+from campaigns.preferences import set_preferences
 from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from campaigns.sessions import end_session, start_session, user_for_session
 from payments.gateway import PaymentGateway
+from service import i18n
 from service.database import JobSender, unit_of_work
-from service.middleware import BODY_OVER_LIMIT
+from service.middleware import BODY_OVER_LIMIT, LOCALE_CHOSEN
 from service.settings import Network, Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -155,7 +157,20 @@ async def optional_user(request: Request, session: AsyncSession) -> User | None:
         request.session.pop(SESSION_KEY, None)
         return None
     request.state.user, request.state.session_id = found
-    return request.state.user  # type: ignore[no-any-return]
+    await speak_to(request, session, found[0])
+    return found[0]
+
+
+async def speak_to(request: Request, session: AsyncSession, user: User) -> None:
+    """A signed-in page speaks the account's language and shows times on its clock. The language switch (?lang=)
+    is the account's language changing: it wins, and is kept in the account, so mail follows it too."""
+    chosen = getattr(request.state, LOCALE_CHOSEN, None)
+    if chosen and chosen != user.locale:
+        await set_preferences(session, user, language=chosen)
+    locale = i18n.lazy_locale(user.locale) or request.state.locale
+    request.state.locale = locale
+    i18n.current_locale.set(locale)
+    i18n.current_time_zone.set(user.time_zone)
 
 
 async def current_user(request: Request, session: AsyncSession) -> User:

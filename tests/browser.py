@@ -15,15 +15,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from starlette.types import ASGIApp
 
-from service.devservices import free_port
-from tests.helpers import PASSWORD, Actor, spend_recovery_code
+from tests.helpers import PASSWORD, Actor, loopback_socket, spend_recovery_code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,14 +41,39 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
+class _Chromium:
+    """The process's one Chromium: launched by the first test that asks, closed when the session ends
+    (`close_browser`, from tests/conftest.py). Starting Chromium costs seconds on a busy machine; a context costs
+    little, and each page of `new_page` has its own."""
+
+    playwright: Playwright | None = None
+    browser: Browser | None = None
+
+
 @asynccontextmanager
 async def launch_browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
+    """Chromium for the block: the process's one browser (started again if it died), with no context left open
+    after the block, so that no cookie or page of one test reaches the next."""
+    if _Chromium.browser is None or not _Chromium.browser.is_connected():
+        await close_browser()
+        _Chromium.playwright = await async_playwright().start()
+        _Chromium.browser = await _Chromium.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = _Chromium.browser
+    try:
+        yield browser
+    finally:
+        for context in browser.contexts:
+            await context.close()
+
+
+async def close_browser() -> None:
+    browser, playwright = _Chromium.browser, _Chromium.playwright
+    _Chromium.browser = _Chromium.playwright = None
+    if browser is not None:
+        with suppress(PlaywrightError):  # already gone with its process
             await browser.close()
+    if playwright is not None:
+        await playwright.stop()
 
 
 @asynccontextmanager
@@ -73,7 +98,8 @@ def console_errors(page: Page) -> list[str]:
 
 async def log_in_page(page: Page, base: str, actor: Actor) -> None:
     """Log `actor` in through the log-in form, answering the code step with one of their recovery codes when they
-    have two-factor on (operators, admins), and wait for the home page it leads to."""
+    have two-factor on (operators, admins), wait for the home page it leads to, and switch the site (so the
+    account) to the browser's language."""
     await page.goto(base + "/login")
     await page.locator("#field-email").fill(actor.email)
     await page.locator("#field-password").fill(PASSWORD)
@@ -82,6 +108,9 @@ async def log_in_page(page: Page, base: str, actor: Actor) -> None:
         await page.locator("#field-code").fill(spend_recovery_code(actor))
         await page.locator("form.form button[type=submit]").click()
     await page.wait_for_url(base + "/")
+    # Signed in, pages speak the account's language: the person picks their browser's with the language switch.
+    language = "zh_CN" if str(await page.evaluate("navigator.language")).startswith("zh") else "en"
+    await page.goto(f"{base}/?lang={language}")
 
 
 async def screenshot(page: Page, path: str | Path) -> Path:
@@ -95,15 +124,18 @@ async def screenshot(page: Page, path: str | Path) -> Path:
 class LiveServer:
     """The app under uvicorn in a background thread (with its own event loop), on 127.0.0.1."""
 
-    def __init__(self, app: ASGIApp, *, port: int | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.port = port or free_port()
+        self._socket = loopback_socket()
+        self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="on", log_level="warning", ws="none"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"live-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"live-server-{self.port}", daemon=True
+        )
 
     def start(self, timeout: float = 60) -> None:
         self._thread.start()
@@ -116,6 +148,7 @@ class LiveServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -14,7 +15,6 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns import passwords
@@ -22,11 +22,11 @@ from payments.gateway import StripeGateway
 from service.app import create_app
 from service.broker import ListSender
 from service.database import create_engine, create_sessionmaker
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe, free_port
-from service.metadata import target_metadata
+from service.devservices import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe, free_port, postgres_bin_dir
 from service.migrations import migrate
 from service.settings import Settings, load_settings
-from tests.browser import LiveServer, serve
+from tests.browser import LiveServer, close_browser, serve
+from tests.database import empty_tables
 from tests.helpers import Inbox
 
 TEST_DATABASE = "kindling_test"
@@ -55,11 +55,23 @@ def service_dir() -> Iterator[Path]:
 def postgres(service_dir: Path) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(service_dir / "pg", database="postgres")
     server.start()
+    without_durability(server)
     server.drop_database(TEST_DATABASE)
     server.create_database(TEST_DATABASE)
     migrate(server.database_url(TEST_DATABASE))
     yield server
     server.stop()
+
+
+def without_durability(server: EmbeddedPostgres) -> None:
+    """No commit waits for the disk (fsync off): this cluster lives in a temp folder for one run, and a crash of the
+    machine, the only thing fsync guards against, ends the run anyway; a killed process, PostgreSQL's or a client's,
+    loses nothing committed either way (commits still wait for their WAL to reach the operating system)."""
+    settings = ("fsync = off", "full_page_writes = off")
+    command = [str(postgres_bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", server.dsn("postgres")]
+    for setting in settings:
+        command += ["-c", f"ALTER SYSTEM SET {setting}"]
+    subprocess.run([*command, "-c", "SELECT pg_reload_conf()"], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -122,23 +134,6 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)
 
 
-# The tables that hold rows and the sequences that have moved, in one round trip. Truncating only those is what makes
-# cleaning cheap: a TRUNCATE of all 29 tables costs about 0.1 s on an idle machine (every table and index gets a
-# new file), most tests fill a handful, and many none.
-_NOT_CLEAN = text(
-    " UNION ALL ".join(
-        [
-            *(
-                f"SELECT 'table', '{t.name}' WHERE EXISTS (SELECT FROM \"{t.name}\")"
-                for t in target_metadata.sorted_tables
-            ),
-            "SELECT 'sequence', sequencename::text FROM pg_sequences"
-            " WHERE schemaname = 'public' AND last_value IS NOT NULL",
-        ]
-    )
-)
-
-
 @pytest.fixture(autouse=True)
 async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test that touches the database starts from empty tables, and sequences from the start."""
@@ -147,12 +142,7 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     engine: AsyncEngine = request.getfixturevalue("engine")
     async with engine.begin() as connection:
-        found = (await connection.execute(_NOT_CLEAN)).all()
-        tables = [f'"{name}"' for kind, name in found if kind == "table"]
-        if tables:
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        for name in {name for kind, name in found if kind == "sequence"}:
-            await connection.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
+        await empty_tables(connection)
     yield
 
 
@@ -204,6 +194,13 @@ def smtp_inbox() -> Iterator[Inbox]:
     controller.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def chromium_closed_at_the_end() -> AsyncIterator[None]:
+    """The Chromium that browser tests share (tests/browser.py's launch_browser) ends with the session."""
+    yield
+    await close_browser()
+
+
 @pytest.fixture(scope="session")
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     """The app under uvicorn on a free loopback port, for browser tests; `.url` is its address.
@@ -214,12 +211,62 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
         yield server
 
 
+# The slowest tests of a run (its --durations, slowest first): Chromium, processes, the big property tests.
+SLOWEST = (
+    "test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_languages",
+    "test_a_worker_killed_again_and_again_while_charging_200_pledges_charges_each_exactly_once",
+    "test_each_irreversible_step_asks_first_in_chromium_at_both_widths_and_in_both_languages",
+    "test_the_money_and_fulfillment_pages_work_in_chromium_at_phone_and_desktop_widths",
+    "test_the_honest_empty_states_in_chromium_at_both_widths_and_in_both_languages",
+    "test_kindling_dev_runs_everything_and_ctrl_c_leaves_nothing_behind",
+    "test_every_role_gets_the_status_the_matrix_says_on_every_route",
+    "test_delivering_events_twice_or_in_another_order_ends_in_the_same_state",
+    "test_launch_rush_runs_small",
+    "test_no_page_form_answers_5xx_to_control_characters_or_huge_values",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("KINDLING_SKIP_BROWSER") == "1":
         skip = pytest.mark.skip(reason="KINDLING_SKIP_BROWSER=1")
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(skip)
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = long_ones_first(items, workers)
+
+
+def long_ones_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The long tests (processes, Chromium, the big property tests) at the head of each worker's share, dealt in turn,
+    so that every worker starts on some and none is left running one alone at the end.
+
+    pytest-xdist's worksteal hands each of the n workers a contiguous share of the list at the start (the first
+    len // n, then the next, ...) and later moves tests from the tail of a long queue to an idle worker; the order of
+    the rest is kept. Every worker collects the same list, as xdist requires: the order depends only on the items.
+    """
+    long = sorted((item for item in items if is_long(item)), key=slowness_rank)
+    if not long or workers < 2:
+        return [*long, *(item for item in items if not is_long(item))]
+    rest = [item for item in items if not is_long(item)]
+    shares: list[list[pytest.Item]] = [long[worker::workers] for worker in range(workers)]
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for worker in range(workers):
+        size = remaining // (workers - worker)  # what worksteal sends this worker
+        fill = max(0, size - len(shares[worker]))
+        ordered += shares[worker] + rest[:fill]
+        rest = rest[fill:]
+        remaining -= size
+    return ordered + rest
+
+
+def is_long(item: pytest.Item) -> bool:
+    return slowness_rank(item) < len(SLOWEST) or "slow" in item.keywords or "browser" in item.keywords
+
+
+def slowness_rank(item: pytest.Item) -> int:
+    name = getattr(item, "originalname", item.name)
+    return SLOWEST.index(name) if name in SLOWEST else len(SLOWEST)
 
 
 __all__ = ["asyncio"]

@@ -13,6 +13,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import LineItem, PledgeTerms
+from campaigns.pledges.service import item_rows
+from tests.helpers import DELIVERY
 
 _counter = itertools.count(1)
 EVERYWHERE = ({"country": "*", "fee": 0},)
@@ -118,11 +122,21 @@ async def insert_tier(
         price=price,
         items=[{"sku": sku, "quantity": quantity} for sku, quantity in items.items()],
         shipping=[dict(rate) for rate in shipping],
-        estimated_delivery="2027-03",
+        estimated_delivery=DELIVERY,
     )
     session.add(tier)
     await session.flush()
     return tier
+
+
+def pledge_lines(
+    pledge_id: uuid.UUID, tier_id: uuid.UUID | None, price: int, *, bonus: int = 0, shipping_fee: int = 0
+) -> list[dict[str, Any]]:
+    """The `pledge_items` rows of a pledge of the tier `tier_id` at `price` (or of no reward), with its bonus and fee,
+    as pricing makes them: so the pledge's amount is their sum."""
+    lines = [LineItem("tier", 1, price, ref_id=tier_id)] if tier_id is not None else []
+    lines += [LineItem(kind, 1, amount) for kind, amount in (("bonus", bonus), ("shipping", shipping_fee)) if amount]
+    return item_rows(pledge_id, PledgeTerms(tier_id, bonus, shipping_fee, None, "", tuple(lines)))
 
 
 async def insert_pledge(
@@ -152,6 +166,8 @@ async def insert_pledge(
         pledge.address = dict(given_address)
     session.add(pledge)
     await session.flush()
+    price = tier.price if tier is not None else 0
+    await session.execute(insert(PledgeItem), pledge_lines(pledge.id, pledge.tier_id, price, bonus=pledge.bonus))
     return pledge
 
 
@@ -189,6 +205,9 @@ async def insert_pledges(
             pledge["address"] = dict(given_address)
     await session.execute(insert(Pledge), pledges)
     ids = [pledge["id"] for pledge in pledges]
+    await session.execute(
+        insert(PledgeItem), [line for pledge_id in ids for line in pledge_lines(pledge_id, tier.id, tier.price)]
+    )
     numbered = await session.execute(select(Pledge.id).where(Pledge.campaign_id == campaign.id).order_by(Pledge.number))
     order = {pledge_id: i for i, pledge_id in enumerate(numbered.scalars())}
     return sorted(ids, key=order.__getitem__)

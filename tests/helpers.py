@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, Literal
@@ -26,10 +26,17 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
+from campaigns.catalog import earliest_delivery
 from campaigns.models import User
 from service.devservices import EmbeddedStripe
 
 PASSWORD = "correct horse battery"
+# The month the tests' tiers promise delivery in: a year from today, after the deadline of any campaign (60 days at
+# most) whenever the tests run. A fixed month stops being after the deadline one day and the tests fail.
+DELIVERY = earliest_delivery(date.today() + timedelta(days=365))
+# An address lock still to come whenever the tests run: a year from now, at noon UTC.
+LOCK_AT = (datetime.now(UTC) + timedelta(days=365)).replace(hour=12, minute=0, second=0, microsecond=0)
+SHENZHEN = timezone(timedelta(hours=8))
 _counter = itertools.count(1)
 
 
@@ -66,6 +73,34 @@ async def sign_up(
     token = await client.post("/api/v1/tokens", json={"email": email, "password": PASSWORD})
     assert token.status_code == 201, token.text
     return Actor(created.json()["id"], email, token.json()["token"])
+
+
+def month_in_english(month: str) -> str:
+    """A "YYYY-MM" month as the English pages write it: "2027-03" is "March 2027"."""
+    year, number = month.split("-")
+    return f"{_MONTHS[int(number) - 1]} {year}"
+
+
+def month_in_chinese(month: str) -> str:
+    """A "YYYY-MM" month as the Chinese pages write it: "2027-03" is "2027年3月"."""
+    year, number = month.split("-")
+    return f"{year}年{int(number)}月"
+
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def _sessions_behind(client: httpx.AsyncClient) -> async_sessionmaker[AsyncSession]:
@@ -296,7 +331,7 @@ async def add_tier(client: httpx.AsyncClient, maker: Actor, campaign: dict[str, 
         "quantity_limit": None,
         "items": [{"sku": "SKU-A", "quantity": 1}],
         "shipping": SHIPPING_CN_AND_WORLD,
-        "estimated_delivery": "2027-03",
+        "estimated_delivery": DELIVERY,
     }
     body.update(fields)
     response = await client.post(f"/api/v1/campaigns/{campaign['id']}/tiers", json=body, headers=maker.headers)
@@ -379,11 +414,10 @@ async def launched_campaign(
 async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """`app` served by uvicorn on a free loopback port, for callers that need a real address (localstripe's
     webhooks, a stand-in for Stripe); yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.started or task.done():
@@ -392,12 +426,23 @@ async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> Asy
     if not server.started:
         server.should_exit = True
         await task
+        sock.close()
         raise RuntimeError(f"uvicorn did not start on port {port}")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
+        sock.close()
+
+
+def loopback_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port, for uvicorn to serve on (`sockets=[...]`). Bound here and kept, the
+    port cannot be taken by another process between being chosen and being listened on, as a port number found
+    free and bound again later can (several test runs share the machine)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 async def many_backers(sessions: async_sessionmaker[AsyncSession], count: int, name: str = "Backer") -> list[Actor]:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Mail, Pledge
+from campaigns.pledges.models import PledgeItem
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
 from payments.charging import CHARGE_PLEDGE, charge_pledges
@@ -31,6 +32,7 @@ from service.database import unit_of_work
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from service.sweep import sweep_once
+from tests.factories import pledge_lines
 from tests.helpers import CARD_OK, Actor, complete_card_authentication, confirm_card_setup, many_backers, stripe_object
 
 
@@ -285,6 +287,14 @@ async def active_pledges_in_bulk(
         )
         for pledge in pledges:  # one at a time, so that `number` follows the list
             await session.execute(insert(Pledge).values(pledge))
+        await session.execute(
+            insert(PledgeItem),
+            [
+                line
+                for pledge in pledges
+                for line in pledge_lines(pledge["id"], pledge["tier_id"], chosen["price"], shipping_fee=fee)
+            ],
+        )
         if chosen["quantity_limit"] is not None:
             await session.execute(
                 update(Tier).where(Tier.id == chosen["id"]).values(remaining=Tier.remaining - len(pledges))

@@ -26,12 +26,15 @@ async def csrf_from(browser: httpx.AsyncClient, path: str) -> str:
 
 async def log_in(browser: httpx.AsyncClient, actor: Actor) -> str:
     """Log `browser` in as `actor` through the log-in form, and its code step for who has two-factor on (operators,
-    admins: a recovery code of theirs); returns the session's CSRF token (a new one: logging in changes it)."""
+    admins: a recovery code of theirs); returns the session's CSRF token (a new one: logging in changes it). A browser
+    asking for Chinese (Accept-Language) then switches the site, and so the account, to Chinese."""
     token = await csrf_from(browser, "/login")
     answer = await browser.post("/login", data={"csrf_token": token, "email": actor.email, "password": PASSWORD})
     answer = await finish_page_log_in(browser, answer, actor)
     assert answer.status_code == 303, answer.text
-    return await csrf_from(browser, "/")
+    # Signed in, pages speak the account's language: a browser asking for Chinese switches the site (so the account).
+    chinese = browser.headers.get("accept-language", "").startswith("zh")
+    return await csrf_from(browser, "/?lang=zh_CN" if chinese else "/")
 
 
 def new_browser(client: httpx.AsyncClient) -> httpx.AsyncClient:

@@ -32,7 +32,8 @@ async def browser_of(
         )
         answer = await finish_page_log_in(browser, answer, actor)
         assert answer.status_code == 303, answer.text
-        token = CSRF_INPUT.search((await browser.get("/")).text)
+        # Signed in, pages speak the account's language: a Chinese reader switches it once.
+        token = CSRF_INPUT.search((await browser.get("/", params={"lang": language.replace("-", "_")})).text)
         assert token
         yield browser, token.group(1)
 

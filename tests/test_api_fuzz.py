@@ -38,7 +38,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
@@ -52,12 +51,13 @@ from service.app import ENDPOINT_MODULES, create_app
 from service.broker import ListSender
 from service.database import create_engine, create_sessionmaker
 from service.devservices import EmbeddedStripe
-from service.metadata import target_metadata
 from service.problems import PROBLEM_CONTENT_TYPE
 from service.routes import api
 from service.settings import Settings
+from tests.database import empty_tables
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier
 from tests.helpers import (
+    DELIVERY,
     Actor,
     confirm_card_setup,
     create_space,
@@ -84,7 +84,7 @@ VOCABULARY = {
     "country": ["CN", "US", "DE"],
     "shipping_country": ["CN", "US"],
     "sku": ["SKU-A"],
-    "estimated_delivery": ["2027-03"],
+    "estimated_delivery": [DELIVERY],
 }
 
 CONFIG = SchemathesisConfig.from_dict(
@@ -134,10 +134,9 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-async def _truncate(sessions: async_sessionmaker[AsyncSession]) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
+async def _empty(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions.begin() as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await empty_tables(await session.connection())
 
 
 async def _build_world(
@@ -228,7 +227,7 @@ async def world(stripe_settings: Settings, stripe_server: EmbeddedStripe) -> Asy
     # Its own engine rather than the `engine` fixture, which would empty the tables before every role's run.
     engine = create_engine(stripe_settings.database_url, pool_size=2)
     sessions = create_sessionmaker(engine)
-    await _truncate(sessions)
+    await _empty(sessions)
     app = create_app(stripe_settings, sender=ListSender(), engine_pool=2)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.problems import PROBLEM_CONTENT_TYPE
-from tests.helpers import PASSWORD, create_campaign, create_space, make_admin, sign_up
+from tests.helpers import LOCK_AT, PASSWORD, SHENZHEN, create_campaign, create_space, make_admin, sign_up
 
 
 async def documented_statuses(client: httpx.AsyncClient, method: str, path: str) -> set[int]:
@@ -85,10 +85,12 @@ async def test_a_number_is_not_taken_for_the_address_lock_time(
         )
         assert [e["field"] for e in problem(refused, 422)["errors"]] == ["address_lock_at"]
     written = await client.put(
-        path, json={"address_lock_at": "2027-01-31T16:00:00+08:00", "packaging_weight_grams": 50}, headers=maker.headers
+        path,
+        json={"address_lock_at": LOCK_AT.astimezone(SHENZHEN).isoformat(), "packaging_weight_grams": 50},
+        headers=maker.headers,
     )
     assert written.status_code == 200, written.text
-    assert written.json()["address_lock_at"] == "2027-01-31T08:00:00Z"
+    assert written.json()["address_lock_at"] == f"{LOCK_AT:%Y-%m-%dT%H:%M:%S}Z"
 
 
 async def test_a_malformed_content_length_is_a_documented_400_not_413(client: httpx.AsyncClient) -> None:

@@ -44,7 +44,18 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.models import Campaign, Mail, Pledge, Space, SpaceOperator, Tier, User
+from campaigns.models import (
+    AddOn,
+    Campaign,
+    CampaignUpdate,
+    Mail,
+    Pledge,
+    ProductVariant,
+    Space,
+    SpaceOperator,
+    Tier,
+    User,
+)
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.transparency import log as design_log
@@ -59,6 +70,7 @@ from service.metadata import target_metadata
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier, insert_user
 from tests.helpers import (
     CHECKLIST_ALL_TRUE,
+    DELIVERY,
     PASSWORD,
     Actor,
     create_space,
@@ -71,7 +83,7 @@ from tests.helpers import (
     stripe_event,
     stripe_signature,
 )
-from tests.money_helpers import pledge_with_card
+from tests.money_helpers import pledge_with_card, save_card
 from tests.pages import csrf_from, log_in, new_browser
 
 ROLES = ("anonymous", "backer", "other_backer", "maker", "other_maker", "operator", "other_operator", "admin")
@@ -223,19 +235,46 @@ async def build_world(
             headers=maker.headers,
         )
         assert posted.status_code == 201, posted.text
+    update_id = posted.json()["id"]
     w.live = Thing(
         live["id"],
         live["slug"],
-        {"pledge": pledge["id"], "tier": live["tiers"][1]["id"], "early": live["tiers"][0]["id"], "image": image["id"]},
+        {
+            "pledge": pledge["id"],
+            "tier": live["tiers"][1]["id"],
+            "early": live["tiers"][0]["id"],
+            "image": image["id"],
+            "update": update_id,
+        },
     )
     w.media_path = image["url"]
 
     draft = await drafted_campaign(client, maker, space_a)
     draft_image = await upload_image(w, draft["id"])
+    async with sessions.begin() as session:
+        variant = ProductVariant(
+            campaign_id=uuid.UUID(draft["id"]),
+            product_id=uuid.UUID(draft["products"][0]["id"]),
+            choice={"colour": "black"},
+            sku="SKU-A-BLC",
+        )
+        session.add(variant)
+        await session.flush()
+        draft_add_on = AddOn(
+            campaign_id=uuid.UUID(draft["id"]), product_id=uuid.UUID(draft["products"][0]["id"]), price=2_900
+        )
+        session.add(draft_add_on)
+        await session.flush()
     w.draft = Thing(
         draft["id"],
         draft["slug"],
-        {"product": draft["products"][0]["id"], "tier": draft["tiers"][0]["id"], "image": draft_image["id"]},
+        {
+            "product": draft["products"][0]["id"],
+            "tier": draft["tiers"][0]["id"],
+            "image": draft_image["id"],
+            "variant": str(variant.id),
+            "add_on": str(draft_add_on.id),
+        },
     )
     w.in_review = await insert_world_campaign(w, "in_review")
     w.funded = await insert_funded(w, planned=True)
@@ -323,7 +362,10 @@ async def fresh_draft(w: World, role: str) -> Thing:
         campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
         spare = await insert_product(session, campaign, "SKU-Z", batch_size=10)
         spare_tier = await insert_tier(session, campaign, {"SKU-A": 2}, title="Spare tier")
-    thing.extra |= {"spare_product": str(spare.id), "spare_tier": str(spare_tier.id)}
+        spare_add_on = AddOn(campaign_id=campaign.id, product_id=spare.id, price=2_900)
+        session.add(spare_add_on)
+        await session.flush()
+    thing.extra |= {"spare_product": str(spare.id), "spare_tier": str(spare_tier.id), "add_on": str(spare_add_on.id)}
     thing.extra["image"] = str((await upload_image(w, thing.id))["id"])
     return thing
 
@@ -337,6 +379,15 @@ async def fresh_pledge(w: World, role: str) -> Thing:
         pledge = await insert_pledge(session, campaign, tier, backer_id=w.id_of("backer"), status="active")
     thing.extra["pledge"] = str(pledge.id)
     return thing
+
+
+async def card_change_saved(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The live pledge's backer began a card change and Stripe saved the new card, per cell."""
+    pledge_id = w.live["pledge"]
+    begun = await w.api.post(f"/api/v1/pledges/{pledge_id}/card-change", headers=w.actors["backer"].headers)
+    assert begun.status_code == 200, begun.text
+    await save_card(w.stripe, begun.json()["client_secret"])
+    return {"pledge_id": pledge_id}, {}
 
 
 async def milestone_asked(w: World, thing: Thing) -> None:
@@ -483,6 +534,23 @@ def webhook(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"content": payload, "headers": {"Stripe-Signature": signature, "Content-Type": "application/json"}}
 
 
+def fresh_update(form: dict[str, str] | None = None) -> Target:
+    """An update of its own on the live campaign, per cell (a deletion removes it)."""
+
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        async with w.sessions.begin() as session:
+            campaign = await session.get_one(Campaign, uuid.UUID(w.live.id))
+            posted = CampaignUpdate(
+                campaign_id=campaign.id, author_id=campaign.maker_id, title="Soon gone", body="x", body_html="<p>x</p>",
+                visibility="public",
+            )  # fmt: skip
+            session.add(posted)
+        params = {"campaign_id": w.live.id, "slug": w.live.slug, "update_id": str(posted.id)}
+        return params, {"data": dict(form)} if form is not None else {}
+
+    return target
+
+
 async def new_live_campaign(w: World, role: str) -> tuple[Params, Kwargs]:
     thing = await insert_world_campaign(w, "live")
     body = {"tier_id": thing["tier"], "bonus": 0, "shipping_country": "CN"}
@@ -506,7 +574,7 @@ TIER_BODY = {
     "quantity_limit": None,
     "items": [{"sku": "SKU-A", "quantity": 1}],
     "shipping": [{"country": "*", "fee": 500}],
-    "estimated_delivery": "2027-03",
+    "estimated_delivery": DELIVERY,
 }
 TIER_FORM = {
     "title": "Another tier",
@@ -514,7 +582,7 @@ TIER_FORM = {
     "price": "199",
     "limit": "unlimited",
     "quantity_limit": "",
-    "estimated_delivery": "2027-03",
+    "estimated_delivery": DELIVERY,
     "items-0-sku": "SKU-A",
     "items-0-quantity": "1",
     "shipping-0-country": "*",
@@ -574,6 +642,10 @@ def space_a(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "slug": w.space_a["slug"]}, {}
 
 
+def maker_a(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"maker_id": w.id_of("maker")}, {}
+
+
 def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
     slug = f"space-{n()}"
     return {}, {"data": {"name": slug, "slug": slug, "city": "Shenzhen", "country": "CN", "sponsor_fee_bps": "300"}}
@@ -582,6 +654,12 @@ def new_space_form(w: World, role: str) -> tuple[Params, Kwargs]:
 def space_b_edit(w: World, role: str) -> tuple[Params, Kwargs]:
     data = {"name": w.space_b["name"], "city": "Dongguan", "country": "CN", "sponsor_fee_bps": "300"}
     return {"space_id": w.space_b["id"]}, {"data": data}
+
+
+def space_a_terms_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The operator's space form as it stands: space A keeps its name, fee and the default plan."""
+    data = {"name": w.space_a["name"], "description": "", "sponsor_fee_bps": "300", "default_plan": "yes"}
+    return {"space_id": w.space_a["id"]}, {"data": data}
 
 
 async def new_operator_form(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -741,6 +819,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),
     ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
     ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("PATCH", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed(json={"language": "en", "time_zone": "UTC"})),
     # The account's own security
     ("POST", f"{A}/password-resets"): api(
         "202 202 202 202 202 202 202 202", lambda w, r: ({}, {"json": {"email": f"who-{n()}@example.com"}})
@@ -795,8 +874,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", f"{A}/spaces"): api(PUBLIC, fixed()),
     ("GET", f"{A}/spaces/{{space_id}}"): api(PUBLIC, space_a),
+    ("GET", f"{A}/makers/{{maker_id}}"): api(PUBLIC, maker_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
     ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
+    ("PATCH", f"{A}/spaces/{{space_id}}"): api(
+        "401 403 403 403 403 200 403 200",
+        lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"sponsor_fee_bps": 300}}),
+    ),
     ("PUT", f"{A}/spaces/{{space_id}}/milestone-plan"): api(
         "401 403 403 403 403 200 403 200",
         lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"milestones": None}}),
@@ -831,6 +915,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(product_id="spare_product"), "fresh draft per cell"
     ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}/options"): api(
+        "401 404 404 200 404 403 404 403",
+        on("draft", json_body={"options": [{"name": "colour", "values": ["black"]}]}, product_id="product"),
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/products/{{product_id}}/variants/{{variant_id}}"): api(
+        "401 404 404 200 404 403 404 403",
+        on("draft", json_body={"limit": 40}, product_id="product", variant_id="variant"),
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/add-ons"): api(
+        "401 404 404 201 404 403 404 403",
+        on("draft", json_body=lambda w, r: {"product_id": w.draft["product"], "price": 2_900}),
+    ),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body={"price": 3_900}, add_on_id="add_on")
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
+        "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
         "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
     ),
@@ -856,6 +958,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         on("live", json_body={"title": "Tooling", "body": "Done.", "visibility": "public"}),
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/updates"): api(PUBLIC, on("live")),
+    ("PATCH", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 200 403 403 403 403",
+        on("live", json_body={"body": "The **mould** is ready."}, update_id="update"),
+    ),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
+        "401 403 403 204 403 403 403 403", fresh_update(), "a new update per cell"
+    ),
     # Pledges
     ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
         "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
@@ -878,6 +987,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", f"{A}/pledges/{{pledge_id}}/payment-method"): api(
         "401 200 404 403 404 403 404 403", on("successful", pledge_id="pledge"), "the backer's errored pledge"
+    ),
+    ("GET", f"{A}/pledges/{{pledge_id}}/card"): api("401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change"): api(
+        "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")
+    ),
+    ("POST", f"{A}/pledges/{{pledge_id}}/card-change/confirm"): api(
+        "401 200 404 403 404 403 404 403", card_change_saved, "a new card saved at Stripe per cell"
     ),
     ("POST", f"{A}/webhooks/stripe"): api(PUBLIC, webhook, "signed by Stripe: the signature is the credential"),
     # Money (the funded campaign)
@@ -993,6 +1109,9 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 303 303 303 303 303 303 303", fixed(data=NEW_PASSWORD), "a user of its own per cell", own_user=True
     ),
     ("POST", "/account/email"): page("303 303 303 303 303 303 303 303", new_address_form),
+    ("POST", "/account/preferences"): page(
+        "303 303 303 303 303 303 303 303", fixed(data={"language": "en", "time_zone": "UTC"})
+    ),
     ("POST", "/account/verification"): page(
         "303 303 303 303 303 303 303 303", fixed(), "an unconfirmed user of its own per cell", own_user=True
     ),
@@ -1013,12 +1132,16 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/spaces"): page(PUBLIC, fixed()),
     ("GET", "/spaces/{slug}"): page(PUBLIC, space_a),
+    ("GET", "/makers/{maker_id}"): page(PUBLIC, maker_a),
     ("GET", "/dev/mail"): page(PUBLIC, fixed(), "dev only (KINDLING_DEV), loopback only: see test_dev_only.py"),
     ("GET", "/dev/mail/{mail_id}"): page(PUBLIC, mail, "dev only"),
     ("GET", "/dev/mail/{mail_id}/html"): page(PUBLIC, mail, "dev only"),
     ("GET", "/campaigns"): page(PUBLIC, fixed()),
     ("GET", "/campaigns/{slug}"): page("404 404 404 200 404 200 404 200", on("draft")),
     ("GET", "/campaigns/{slug}/escrow"): page(PUBLIC, on("funded")),
+    ("GET", "/campaigns/{slug}/pictures/{number}"): page(
+        PUBLIC, lambda w, r: ({"slug": w.live.slug, "number": "1"}, {}), "the live campaign's first gallery picture"
+    ),
     ("GET", "/media/{campaign_id}/{filename}"): page(PUBLIC, media),
     # Pages: the maker's
     ("GET", "/maker"): page("303 200 200 200 200 200 200 200", fixed()),
@@ -1037,6 +1160,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/updates"): page(
         "401 403 403 303 403 403 403 403", on("live", form={"title": "News", "body": "Done.", "visibility": "public"})
+    ),
+    ("GET", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "303 403 403 200 403 403 403 403", on("live", update_id="update")
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/edit"): page(
+        "401 403 403 303 403 403 403 403",
+        on(
+            "live",
+            update_id="update",
+            form={"title": "News for backers", "body": "The **mould** is ready.", "visibility": "backers"},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/updates/{update_id}/delete"): page(
+        "401 403 403 303 403 403 403 403", fresh_update(CONFIRMED), "a new update per cell, confirmed"
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),
@@ -1059,6 +1196,40 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/maker/campaigns/{slug}/products/{product_id}/remove"): page(
         "401 404 404 303 404 403 404 403",
         with_draft(lambda t: {"data": CONFIRMED}, product_id="spare_product"),
+        "fresh draft, confirmed",
+    ),
+    ("GET", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "303 404 404 200 404 404 404 404", on("draft", product_id="product")
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/options"): page(
+        "401 404 404 303 404 403 404 403",
+        on("draft", product_id="product", form={"options-0-name": "colour", "options-0-values": "black"}),
+    ),
+    ("POST", "/maker/campaigns/{slug}/products/{product_id}/variants"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "product_id": w.draft["product"]},
+            {"data": {"variants-0-id": w.draft["variant"], "variants-0-sku": "SKU-A-BLC", "variants-0-limit": "9"}},
+        ),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/new"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/add-ons/new"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: ({"slug": w.draft.slug}, {"data": {"offer": w.draft["product"], "price": "29"}}),
+    ),
+    ("GET", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "303 404 404 200 404 404 404 404", on("draft", add_on_id="add_on")
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/edit"): page(
+        "401 404 404 303 404 404 404 404",
+        lambda w, r: (
+            {"slug": w.draft.slug, "add_on_id": w.draft["add_on"]},
+            {"data": {"offer": w.draft["product"], "price": "39"}},
+        ),
+    ),
+    ("POST", "/maker/campaigns/{slug}/add-ons/{add_on_id}/remove"): page(
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, add_on_id="add_on"),
         "fresh draft, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
@@ -1095,6 +1266,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_funded(confirmed=True, body=lambda t: {"files": {"file": ("t.csv", tracking_csv(t), "text/csv")}}),
         "fresh confirmed batch",
     ),
+    ("GET", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages"): page(
+        "303 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/packages/{pledge_id}/tracking"): page(
+        "401 403 403 303 403 403 403 403",
+        with_funded(
+            confirmed=True,
+            batch_id="batch",
+            pledge_id="pledge",
+            body=lambda t: {"data": {"carrier": "SF Express", "tracking_number": f"SF{n()}"}},
+        ),
+        "fresh confirmed batch",
+    ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/settings"): page(
         "401 403 403 303 403 403 403 403",
         on("funded", form={"address_lock_at": "", "packaging_weight_grams": "0"}),
@@ -1110,6 +1294,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, r: _with_form(with_status("in_review"), REVIEW_FORM)(w, r),
         "fresh campaign in review",
     ),
+    ("GET", "/operator/spaces/{space_id}"): page("303 403 403 403 403 200 403 200", space_a),
+    ("POST", "/operator/spaces/{space_id}"): page("401 403 403 403 403 303 403 303", space_a_terms_form),
     ("GET", "/operator/milestones"): page("303 200 200 200 200 200 200 200", fixed()),
     ("POST", "/operator/campaigns/{slug}/milestones/{milestone_id}/release"): page(
         "401 403 403 403 403 303 403 403",
@@ -1150,6 +1336,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/me/pledges"): page("303 200 200 200 200 200 200 200", fixed()),
     ("GET", "/me/pledges/{pledge_id}"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("GET", "/me/pledges/{pledge_id}/card/change"): page(
+        "303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")
+    ),
     ("POST", "/me/pledges/{pledge_id}/change"): page(
         "303 303 404 404 404 404 404 404",
         lambda w, r: (

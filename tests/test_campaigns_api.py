@@ -14,6 +14,7 @@ from campaigns.models import Mail, Pledge, Tier, User
 from service.settings import Settings
 from tests.helpers import (
     CHECKLIST_ALL_TRUE,
+    DELIVERY,
     Actor,
     add_product,
     add_tier,
@@ -277,7 +278,7 @@ async def test_a_maker_builds_tiers_from_skus_with_a_shipping_table(
     assert (limited["quantity_limit"], limited["remaining"]) == (50, 50)
     assert limited["items"] == [{"sku": "SKU-A", "quantity": 1}]
     assert limited["shipping"] == [{"country": "CN", "fee": 0}, {"country": "*", "fee": 4500}]
-    assert limited["estimated_delivery"] == "2027-03"
+    assert limited["estimated_delivery"] == DELIVERY
     unlimited = await add_tier(client, w.maker, campaign, title="Unlimited")
     assert (unlimited["quantity_limit"], unlimited["remaining"]) == (None, None)
     assert unlimited["position"] == limited["position"] + 1
@@ -336,7 +337,7 @@ async def test_a_tier_names_every_bad_field(
         "price": 100,
         "items": [{"sku": "SKU-A", "quantity": 1}],
         "shipping": [{"country": "*", "fee": -1}],
-        "estimated_delivery": "2027-01",
+        "estimated_delivery": DELIVERY,
     }
     assert fields_of(await client.post(url(campaign, "/tiers"), json=negative, headers=w.maker.headers)) == {
         "shipping.0.fee"
@@ -357,7 +358,7 @@ async def test_products_and_tiers_freeze_once_submitted(
         409,
     )
     problem(await client.delete(url(campaign, f"/products/{product['id']}"), headers=w.maker.headers), 409)
-    tier_body = {"title": "t", "price": 1, "items": [{"sku": "SKU-A", "quantity": 1}], "estimated_delivery": "2027-03"}
+    tier_body = {"title": "t", "price": 1, "items": [{"sku": "SKU-A", "quantity": 1}], "estimated_delivery": DELIVERY}
     problem(await client.post(url(campaign, "/tiers"), json=tier_body, headers=w.maker.headers), 409, "not-draft")
     problem(await client.patch(url(campaign, f"/tiers/{tier['id']}"), json={"price": 5}, headers=w.maker.headers), 409)
     problem(await client.delete(url(campaign, f"/tiers/{tier['id']}"), headers=w.maker.headers), 409)
@@ -808,7 +809,7 @@ def test_every_campaign_mail_renders(locale: str) -> None:
         "campaign_approved": campaign | review,
         "campaign_changes_requested": campaign | review,
         "campaign_rejected": campaign | {"notes": "", "checklist": {}},
-        "campaign_launched": campaign | {"ends_at": "2026-12-01 12:00 UTC"},
+        "campaign_launched": campaign | {"ends_at": "2026-12-01T12:00:00+00:00"},
         "campaign_update": campaign
         | {
             "update_id": str(uuid.uuid4()),
@@ -853,7 +854,7 @@ async def test_odd_input_is_never_a_server_error(
     problem(await client.patch(url(campaign, "/tiers/%00"), json={}, headers=w.maker.headers), 404)
     problem(await client.post(url(campaign, "/tiers"), content=b"[]", headers=w.maker.headers), 415)
     assert (await client.post(url(campaign, "/tiers"), json=[], headers=w.maker.headers)).status_code == 422
-    huge = {"title": "t", "price": 10**30, "quantity_limit": 10**12, "items": [], "estimated_delivery": "2027-03"}
+    huge = {"title": "t", "price": 10**30, "quantity_limit": 10**12, "items": [], "estimated_delivery": DELIVERY}
     assert fields_of(await client.post(url(campaign, "/tiers"), json=huge, headers=w.maker.headers)) == {
         "price",
         "quantity_limit",

@@ -18,7 +18,7 @@ from fulfillment.shipping_csv import COLUMNS
 from payments.milestones import create_milestones
 from service.broker import ListSender
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier
-from tests.helpers import Actor, create_space, make_admin, sign_up
+from tests.helpers import LOCK_AT, SHENZHEN, Actor, create_space, make_admin, sign_up
 
 CN_AND_US = ({"country": "CN", "fee": 0}, {"country": "US", "fee": 1500})
 CSV_HEADERS = {"Content-Type": "text/csv"}
@@ -380,18 +380,18 @@ async def test_fulfillment_settings_are_the_makers(
 ) -> None:
     shop = await open_shop(client, sessions, backers=0)
     path = f"{shop.base}/fulfillment-settings"
-    body = {"address_lock_at": "2027-01-15T20:00:00+08:00", "packaging_weight_grams": 90}
+    body = {"address_lock_at": LOCK_AT.astimezone(SHENZHEN).isoformat(), "packaging_weight_grams": 90}
 
     saved = await client.put(path, json=body, headers=shop.maker.headers)
 
     assert saved.status_code == 200
-    assert saved.json() == {"address_lock_at": "2027-01-15T12:00:00Z", "packaging_weight_grams": 90}
+    assert saved.json() == {"address_lock_at": f"{LOCK_AT:%Y-%m-%dT%H:%M:%S}Z", "packaging_weight_grams": 90}
     assert (await client.get(path, headers=shop.operator.headers)).json() == saved.json()
     assert (await client.put(path, json=body, headers=shop.operator.headers)).status_code == 403
     assert (await client.get(path, headers=shop.stranger.headers)).status_code == 403
     assert (await client.put(path, json=body)).status_code == 401
     for bad, field in (
-        ({**body, "address_lock_at": "2027-01-15T20:00:00"}, "address_lock_at"),
+        ({**body, "address_lock_at": LOCK_AT.astimezone(SHENZHEN).replace(tzinfo=None).isoformat()}, "address_lock_at"),
         ({**body, "packaging_weight_grams": -1}, "packaging_weight_grams"),
         ({**body, "colour": "red"}, "colour"),
         ({"packaging_weight_grams": 0}, "address_lock_at"),

@@ -7,7 +7,6 @@ import csv
 import io
 import re
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from fulfillment.models import Batch, Shipment
 from service.i18n import use_locale
 from service.pages.fulfillment import line_problem
 from tests.factories import insert_campaign
+from tests.helpers import LOCK_AT
 from tests.pages import csrf_from, logged_in, post_form
 from tests.test_fulfillment_api import Shop, campaign_status, give_address, mails_of, open_shop, plan, upload
 
@@ -252,16 +252,16 @@ async def test_the_maker_sets_the_address_lock_and_the_packaging_weight(
         saved = await post_form(
             browser,
             f"{page}/settings",
-            {"address_lock_at": "2027-03-01T12:00", "packaging_weight_grams": "250"},
+            {"address_lock_at": f"{LOCK_AT:%Y-%m-%dT%H:%M}", "packaging_weight_grams": "250"},
             form_page=page,
         )
         assert saved.status_code == 303
         shown = await browser.get(saved.headers["location"])
-        assert 'value="2027-03-01T12:00"' in shown.text and 'value="250"' in shown.text
+        assert f'value="{LOCK_AT:%Y-%m-%dT%H:%M}"' in shown.text and 'value="250"' in shown.text
     async with sessions() as session:
         campaign = await session.get_one(Campaign, shop.campaign_id)
         assert campaign.packaging_weight_grams == 250
-        assert campaign.address_lock_at == datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+        assert campaign.address_lock_at == LOCK_AT
 
 
 # Who sees what

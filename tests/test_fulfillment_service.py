@@ -5,7 +5,7 @@ import io
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -40,6 +40,7 @@ from tests.factories import (
     insert_tier,
     insert_user,
 )
+from tests.helpers import LOCK_AT
 
 BOARD = ProductSpec(sku="BOARD", batch_size=100, overage_bps=500, weight_grams=120)
 CASE = ProductSpec(sku="CASE", batch_size=60, overage_bps=0, weight_grams=80)
@@ -348,7 +349,7 @@ async def test_the_plan_job_plans_and_asks_each_backer_of_a_reward_for_an_addres
     kits = await add_pledges(sessions, arranged, 4)
     async with sessions.begin() as session:
         campaign = await session.get_one(Campaign, arranged.campaign_id)
-        campaign.address_lock_at = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+        campaign.address_lock_at = LOCK_AT
         await insert_pledge(session, campaign, None)  # nothing to ship: no survey
         returning = await session.get_one(Pledge, kits[0])
         elsewhere = await insert_campaign(session)
@@ -361,7 +362,7 @@ async def test_the_plan_job_plans_and_asks_each_backer_of_a_reward_for_an_addres
     assert len(await allocations(sessions, arranged.campaign_id)) == 4
     surveys = await mails(sessions, ADDRESS_SURVEY)
     assert sorted(m.facts["pledge_id"] for m in surveys) == sorted(str(k) for k in kits)
-    assert surveys[0].facts["address_lock"] == "2027-01-15 12:00 UTC"
+    assert surveys[0].facts["address_lock"] == LOCK_AT.isoformat()
     prefilled = {m.facts["pledge_id"]: m.facts["address"] for m in surveys}
     assert prefilled[str(kits[0])]["city"] == "广州" and prefilled[str(kits[1])] is None
     assert [job.actor_name for job in sender.jobs] == [DELIVER_MAIL] * 4
@@ -454,7 +455,7 @@ def test_the_fulfillment_mails_render_in_both_languages(kind: str, locale: str) 
         "address_path": "/pledges/x/address",
         "address": address(),
         "address_given": False,
-        "address_lock": "2027-01-15 12:00 UTC",
+        "address_lock": "2027-01-15T12:00:00+00:00",
         "carrier": "顺丰速运",
         "tracking_number": "SF1234567890",
         "corrected": False,

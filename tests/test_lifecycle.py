@@ -16,6 +16,7 @@ from campaigns.lifecycle import ActionNotPermitted, StatusConflict
 from campaigns.models import CAMPAIGN_STATUSES, CampaignEvent, Review
 from tests.helpers import (
     CHECKLIST_ALL_TRUE,
+    DELIVERY,
     add_product,
     add_tier,
     create_campaign,
@@ -181,7 +182,7 @@ async def test_an_edit_racing_a_submit_never_lands_in_a_submitted_campaign(
             "title": "Late",
             "price": 1_000,
             "items": [{"sku": "SKU-A", "quantity": 1}],
-            "estimated_delivery": "2027-03",
+            "estimated_delivery": DELIVERY,
         }
         submit, late_tier = await asyncio.gather(
             client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers),

@@ -251,7 +251,7 @@ async def test_who_sees_a_pledge(
 async def test_an_unconfirmed_pledge_expires_and_frees_its_slot(
     stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    from campaigns.pledges import expire_unconfirmed_pledges
+    from campaigns.pledges.service import expire_unconfirmed_pledges
 
     campaign, _maker, _operator = await launched_campaign(stripe_client, sessions, limited_quantity=1)
     backer = await sign_up(stripe_client, "Max")

@@ -16,6 +16,7 @@ from campaigns.models import Tier
 from service.app import BODY_LIMIT
 from service.pages.campaign_forms import typed_month
 from tests.helpers import (
+    DELIVERY,
     add_product,
     add_tier,
     create_campaign,
@@ -69,7 +70,7 @@ async def test_the_api_refuses_a_tier_without_products_naming_items(
     campaign = await create_campaign(client, maker, space)
     await add_product(client, maker, campaign)
     tiers = f"/api/v1/campaigns/{campaign['id']}/tiers"
-    body = {"title": "Empty box", "price": 19_900, "estimated_delivery": "2027-06"}
+    body = {"title": "Empty box", "price": 19_900, "estimated_delivery": DELIVERY}
     assert set(fields_of(await client.post(tiers, json=body, headers=maker.headers))) == {"items"}
     empty = await client.post(tiers, json={**body, "items": []}, headers=maker.headers)
     assert set(fields_of(empty)) == {"items"}
@@ -115,7 +116,7 @@ GOOD_TIER = {
     "price": "149",
     "limit": "limited",
     "quantity_limit": "100",
-    "estimated_delivery": "2027-06",
+    "estimated_delivery": DELIVERY,
     "items-0-sku": "SKU-A",
     "items-0-quantity": "2",
     "shipping-0-country": "CN",

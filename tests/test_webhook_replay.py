@@ -21,7 +21,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Mail, Pledge
@@ -36,6 +36,7 @@ from service.database import unit_of_work
 from service.devservices import EmbeddedStripe
 from service.metadata import target_metadata
 from service.settings import Settings
+from tests.database import empty_tables
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
     CARD_OK,
@@ -77,9 +78,8 @@ async def take_snapshot(sessions: async_sessionmaker[AsyncSession]) -> dict[str,
 
 
 async def restore(engine: AsyncEngine, snapshot: dict[str, list[dict[str, Any]]]) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
     async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await empty_tables(connection)
         for table in target_metadata.sorted_tables:
             if snapshot[table.name]:
                 await connection.execute(insert(table), snapshot[table.name])

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import accounts, two_factor
 from campaigns.models import User
-from campaigns.schemas import MeOut, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
+from campaigns.preferences import DEFAULT_TIME_ZONE, set_preferences
+from campaigns.schemas import MeOut, PreferencesUpdate, RolesOut, TokenCreate, TokenOut, UserCreate, UserOut
 from service.api import json_response
 from service.routes import api
 from service.throttle import count_login_attempt, count_sign_up
@@ -52,7 +54,12 @@ async def create_user(request: Request, body: UserCreate) -> Response:
     await sign_up_throttled(request)
     async with uow(request) as session:
         user = await accounts.register_user(
-            session, email=body.email, password=body.password, name=body.name, locale=request.state.locale
+            session,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            locale=body.language or request.state.locale,
+            time_zone=body.time_zone or DEFAULT_TIME_ZONE,
         )
     return json_response(UserOut.model_validate(user), 201)
 
@@ -93,18 +100,38 @@ async def revoke_current_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def _me(session: AsyncSession, user: User) -> MeOut:
+    roles = await accounts.roles_of(session, user)
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        email_verified=user.email_verified,
+        roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
+        two_factor=two_factor.has_two_factor(user),
+        language="zh_CN" if user.locale == "zh_CN" else "en",
+        time_zone=user.time_zone,
+    )
+
+
 @api.route("GET", "/me", summary="The signed-in user and their roles", response=MeOut, tags=["users"])
 async def me(request: Request) -> Response:
     async with uow(request) as session:
         user = await current_user(request, session)
-        roles = await accounts.roles_of(session, user)
-    return json_response(
-        MeOut(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            email_verified=user.email_verified,
-            roles=RolesOut(admin=roles.admin, operator_of=roles.operator_of),
-            two_factor=two_factor.has_two_factor(user),
-        )
-    )
+        return json_response(await _me(session, user))
+
+
+@api.route(
+    "PATCH",
+    "/me",
+    summary="Change the account's language (en, zh_CN) or time zone (an IANA name): its pages and mail follow",
+    body=PreferencesUpdate,
+    response=MeOut,
+    errors=(422,),
+    tags=["users"],
+)
+async def update_me(request: Request, body: PreferencesUpdate) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        await set_preferences(session, user, language=body.language, time_zone=body.time_zone)
+        return json_response(await _me(session, user))

@@ -6,14 +6,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns import catalog, review, service, updates
+from campaigns import add_ons, catalog, review, service, updates, variants
+from campaigns.add_ons import OfferedAddOn
 from campaigns.campaign_schemas import (
+    MAX_VARIANTS,
+    AddOnCreate,
+    AddOnOut,
+    AddOnPatch,
     CampaignCreate,
     CampaignListQuery,
     CampaignOut,
     CampaignPatch,
     ImageOut,
     ProductCreate,
+    ProductOptions,
     ProductOut,
     ProductPatch,
     ReviewCreate,
@@ -23,10 +29,13 @@ from campaigns.campaign_schemas import (
     TierPatch,
     UpdateCreate,
     UpdateOut,
+    UpdatePatch,
+    VariantOut,
+    VariantPatch,
 )
 from campaigns.currencies import accepted_currency, minor_exponent
 from campaigns.images import image_url
-from campaigns.models import CampaignImage, Review, User
+from campaigns.models import CampaignImage, Product, ProductVariant, Review, User
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from service.api import json_response
@@ -44,10 +53,46 @@ def review_out(row: Review) -> ReviewOut:
     return ReviewOut.model_validate(row)
 
 
+def variant_out(variant: ProductVariant) -> VariantOut:
+    return VariantOut(
+        id=variant.id,
+        choice=variant.choice,
+        sku=variant.sku,
+        limit=variant.quantity_limit,
+        remaining=variant.remaining,
+    )
+
+
+def product_out(product: Product, variants: list[ProductVariant]) -> ProductOut:
+    out = ProductOut.model_validate(product)
+    return out.model_copy(
+        update={"variants": [variant_out(variant) for variant in variants if variant.product_id == product.id]}
+    )
+
+
+def add_on_out(offered: OfferedAddOn) -> AddOnOut:
+    add_on = offered.add_on
+    name = variants.variant_name(offered.product, offered.variant) if offered.variant else offered.product.name
+    return AddOnOut(
+        id=add_on.id,
+        product_id=add_on.product_id,
+        variant_id=add_on.variant_id,
+        sku=offered.sku,
+        name=name,
+        price=add_on.price,
+        limit=add_on.quantity_limit,
+        remaining=add_on.remaining,
+        tier_ids=offered.tier_ids,
+        ships_alone=add_on.ships_alone,
+        shipping=add_on.shipping,
+        position=add_on.position,
+    )
+
+
 def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
     campaign = detail.campaign
     rules = accepted_currency(campaign.currency)
-    products = [ProductOut.model_validate(product) for product in detail.products]
+    products = [product_out(product, detail.variants) for product in detail.products]
     if not detail.sees_costs:
         products = [product.model_copy(update={"unit_cost": None}) for product in products]
     return CampaignOut(
@@ -57,6 +102,8 @@ def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
         summary=campaign.summary,
         description=campaign.description,
         description_html=campaign.description_html,
+        language=campaign.language,
+        translations=campaign.translations,
         currency=campaign.currency,
         currency_digits=minor_exponent(campaign.currency),
         pledge_minimum=rules.minimum if rules else None,
@@ -74,6 +121,7 @@ def campaign_out(detail: service.CampaignDetail) -> CampaignOut:
         backers=detail.backers,
         tiers=[TierOut.model_validate(tier) for tier in detail.tiers],
         products=products,
+        add_ons=[add_on_out(offered) for offered in detail.add_ons],
         review=review_out(detail.latest_review) if detail.latest_review else None,
         cover=image_out(detail.cover) if detail.cover else None,
         images=[image_out(image) for image in detail.gallery],
@@ -278,7 +326,51 @@ async def update_product(request: Request, body: ProductPatch) -> Response:
         product = await catalog.update_product(
             session, _campaign_ref(request), request.path_params["product_id"], maker, body
         )
-        return json_response(ProductOut.model_validate(product))
+        return json_response(product_out(product, await variants.variants_of(session, [product.id])))
+
+
+@api.route(
+    "PUT",
+    "/campaigns/{campaign_id}/products/{product_id}/options",
+    summary=(
+        "Set a draft's product's options (its maker): each combination of values becomes a variant with its own SKU "
+        f"(at most {MAX_VARIANTS}); variants still possible keep their SKU and limit"
+    ),
+    body=ProductOptions,
+    response=ProductOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def set_product_options(request: Request, body: ProductOptions) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        product, product_variants = await variants.set_options(
+            session, _campaign_ref(request), request.path_params["product_id"], maker, body.options
+        )
+        return json_response(product_out(product, product_variants))
+
+
+@api.route(
+    "PATCH",
+    "/campaigns/{campaign_id}/products/{product_id}/variants/{variant_id}",
+    summary="Change a draft's variant's SKU (unique in the campaign) or limit (its maker)",
+    body=VariantPatch,
+    response=VariantOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def update_variant(request: Request, body: VariantPatch) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        variant = await variants.update_variant(
+            session,
+            _campaign_ref(request),
+            request.path_params["product_id"],
+            request.path_params["variant_id"],
+            maker,
+            body,
+        )
+        return json_response(variant_out(variant))
 
 
 @api.route(
@@ -348,6 +440,60 @@ async def remove_tier(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# Add-ons
+
+
+@api.route(
+    "POST",
+    "/campaigns/{campaign_id}/add-ons",
+    summary="Offer a product (or one variant) alone at a price on a draft (its maker)",
+    body=AddOnCreate,
+    response=AddOnOut,
+    status=201,
+    errors=(403, 409),
+    idempotent=True,
+    tags=TAGS,
+)
+async def add_add_on(request: Request, body: AddOnCreate) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        add_on = await add_ons.add_add_on(session, _campaign_ref(request), maker, body)
+        return json_response(add_on_out(await add_ons.offered_add_on(session, add_on)), 201)
+
+
+@api.route(
+    "PATCH",
+    "/campaigns/{campaign_id}/add-ons/{add_on_id}",
+    summary="Change a draft's add-on (its maker)",
+    body=AddOnPatch,
+    response=AddOnOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def update_add_on(request: Request, body: AddOnPatch) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        add_on = await add_ons.update_add_on(
+            session, _campaign_ref(request), request.path_params["add_on_id"], maker, body
+        )
+        return json_response(add_on_out(await add_ons.offered_add_on(session, add_on)))
+
+
+@api.route(
+    "DELETE",
+    "/campaigns/{campaign_id}/add-ons/{add_on_id}",
+    summary="Remove a draft's add-on (its maker)",
+    status=204,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def remove_add_on(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        await add_ons.remove_add_on(session, _campaign_ref(request), request.path_params["add_on_id"], maker)
+    return Response(status_code=204)
+
+
 # Updates
 
 
@@ -369,6 +515,39 @@ async def post_update(request: Request, body: UpdateCreate) -> Response:
             session, _campaign_ref(request), maker, body, base_url=settings_of(request).base_url
         )
         return json_response(UpdateOut.model_validate(posted), 201)
+
+
+@api.route(
+    "PATCH",
+    "/campaigns/{campaign_id}/updates/{update_id}",
+    summary="Change a posted update (its campaign's maker); it stays posted and is not mailed again",
+    body=UpdatePatch,
+    response=UpdateOut,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def edit_update(request: Request, body: UpdatePatch) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        edited = await updates.edit_update(
+            session, _campaign_ref(request), maker, request.path_params["update_id"], body
+        )
+        return json_response(UpdateOut.model_validate(edited))
+
+
+@api.route(
+    "DELETE",
+    "/campaigns/{campaign_id}/updates/{update_id}",
+    summary="Take a posted update down (its campaign's maker): it leaves the campaign's page and list of updates",
+    status=204,
+    errors=(403, 409),
+    tags=TAGS,
+)
+async def delete_update(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        await updates.delete_update(session, _campaign_ref(request), maker, request.path_params["update_id"])
+    return Response(status_code=204)
 
 
 @api.route(

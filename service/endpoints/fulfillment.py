@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from campaigns.errors import InvalidInput
-from campaigns.pledge_schemas import AddressIn, PledgeOut
+from campaigns.pledges.schemas import AddressIn, PledgeOut
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment import addresses, service, shipments
@@ -221,5 +221,4 @@ async def put_pledge_address(request: Request, body: AddressIn) -> Response:
         backer = await current_user(request, session)
         pledge = await addresses.give_address(session, request.path_params["pledge_id"], backer, body.model_dump())
         shipment = await shipments.shipment_of(session, pledge.id)
-        out = own_pledge_out(request, pledge, backer, shipment=shipment)
-    return json_response(out)
+    return json_response(await own_pledge_out(request, pledge, backer, shipment=shipment))

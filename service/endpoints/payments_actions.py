@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import service
-from campaigns.campaign_schemas import CampaignOut
-from campaigns.pledge_schemas import PledgeOut
+from campaigns.campaign_schemas import CampaignOut, Language
+from campaigns.pledges.checkout import ask_for_new_card
+from campaigns.pledges.schemas import PledgeOut
 from campaigns.schemas_base import RequestModel, ResponseModel, UtcDatetime
 from payments.pledge_refunds import REASON_LIMIT, refund_pledge
 from payments.refunds import suspend_campaign
 from service.api import json_response
-from service.checkout import ask_for_new_card
 from service.endpoints.campaigns import campaign_out
 from service.endpoints.pledges import checkout_of, own_pledge_out
 from service.routes import api
@@ -26,6 +26,8 @@ from service.web import client_address, current_user, uow
 
 class SuspensionIn(RequestModel):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    # The reason's language; left out, the operator's account language.
+    language: Language | None = None
 
 
 @api.route(
@@ -48,6 +50,7 @@ async def suspend(request: Request, body: SuspensionIn) -> Response:
             user,
             reason=body.reason,
             client_address=client_address(request),
+            language=body.language,
         )
         detail = await service.campaign_detail(session, campaign.id, user)
     return json_response(campaign_out(detail))
@@ -116,4 +119,4 @@ async def new_payment_method(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await ask_for_new_card(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))

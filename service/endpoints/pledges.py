@@ -1,39 +1,45 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaigns import pledges
 from campaigns.access import visible_campaign
 from campaigns.errors import NotAllowed, NotFound
 from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
-from campaigns.pledge_schemas import PledgeChange, PledgeCreate, PledgeOut
-from campaigns.pledge_viewers import PledgeViewer
-from campaigns.pledges import HoldLimit
+from campaigns.pledges import service as pledges
+from campaigns.pledges.checkout import Checkout, confirm_pledge, start_pledge
+from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut
+from campaigns.pledges.service import HoldLimit
+from campaigns.pledges.viewers import PledgeViewer
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.shipments import shipment_of
 from service.api import json_response
-from service.checkout import Checkout, confirm_pledge, start_pledge
+from service.database import unit_of_work
 from service.routes import api
 from service.web import client_address, current_user, gateway_of, sender_of, sessions_of, settings_of, uow
 
 
 def checkout_of(request: Request) -> Checkout:
-    return Checkout(sessions_of(request), sender_of(request), gateway_of(request))
+    return Checkout(partial(unit_of_work, sessions_of(request), sender_of(request)), gateway_of(request))
 
 
-def own_pledge_out(
+async def own_pledge_out(
     request: Request, pledge: Pledge, user: User, *, shipment: dict[str, Any] | None = None
 ) -> PledgeOut:
     """The pledge in the answer to its backer's own request (anyone else is refused before; were they not, they
-    would be shown nothing of the backer's)."""
+    would be shown nothing of the backer's), with its lines as they are now."""
+    async with uow(request) as session:
+        items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
     viewer = PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status="")
-    return PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+    return PledgeOut.for_viewer(
+        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+    )
 
 
 def hold_limit_of(request: Request) -> HoldLimit:
@@ -58,12 +64,10 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
         checkout_of(request),
         backer,
         campaign_id=request.path_params["campaign_id"],
-        tier_id=body.tier_id,
-        bonus=body.bonus,
-        shipping_country=body.shipping_country,
+        choice=body.choice(),
         hold_limit=hold_limit_of(request),
     )
-    return json_response(own_pledge_out(request, pledge, backer), 201)
+    return json_response(await own_pledge_out(request, pledge, backer), 201)
 
 
 @api.route(
@@ -78,7 +82,7 @@ async def confirm(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
     pledge = await confirm_pledge(checkout_of(request), backer, request.path_params["pledge_id"])
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -94,15 +98,8 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
-        pledge = await pledges.change_pledge(
-            session,
-            pledge,
-            backer,
-            tier_id=body.tier_id,
-            bonus=body.bonus,
-            shipping_country=body.shipping_country,
-        )
-    return json_response(own_pledge_out(request, pledge, backer))
+        pledge = await pledges.change_pledge(session, pledge, backer, body.choice())
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -118,7 +115,7 @@ async def cancel_pledge(request: Request) -> Response:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
         pledge = await pledges.cancel_pledge(session, pledge, backer)
-    return json_response(own_pledge_out(request, pledge, backer))
+    return json_response(await own_pledge_out(request, pledge, backer))
 
 
 @api.route(
@@ -140,7 +137,10 @@ async def get_pledge(request: Request) -> Response:
                 raise NotFound("No such pledge.")
             viewer = PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status)
         shipment = await shipment_of(session, pledge.id)
-    out = PledgeOut.for_viewer(pledge, viewer, publishable_key=gateway_of(request).publishable_key, shipment=shipment)
+        items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
+    out = PledgeOut.for_viewer(
+        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+    )
     return json_response(out)
 
 
@@ -163,7 +163,12 @@ async def my_pledges(request: Request, query: PageQuery) -> Response:
             cursor=Cursor.decode(query.cursor),
             newest_first=True,
         )
-    items = [own_pledge_out(request, pledge, user) for pledge in rows]
+        lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
+    publishable_key = gateway_of(request).publishable_key
+    items = [
+        PledgeOut.for_viewer(pledge, PledgeViewer.its_backer(), items=lines[pledge.id], publishable_key=publishable_key)
+        for pledge in rows
+    ]
     return json_response(Page[PledgeOut](items=items, next_cursor=next_cursor))
 
 
@@ -190,11 +195,13 @@ async def campaign_pledges(request: Request, query: PageQuery) -> Response:
             limit=query.limit,
             cursor=Cursor.decode(query.cursor),
         )
+        lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
     publishable_key = gateway_of(request).publishable_key
     items = [
         PledgeOut.for_viewer(
             pledge,
             PledgeViewer(backer=pledge.backer_id == user.id, roles=roles, campaign_status=campaign.status),
+            items=lines[pledge.id],
             publishable_key=publishable_key,
         )
         for pledge in rows

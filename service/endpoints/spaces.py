@@ -1,14 +1,48 @@
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from campaigns import spaces
-from campaigns.schemas import OperatorAdd, OperatorOut, PageQuery, SpaceCreate, SpaceOut
-from campaigns.schemas_base import Page
+from campaigns.schemas import Name, OperatorAdd, OperatorOut, PageQuery, SpaceCreate, SpaceOut
+from campaigns.schemas_base import Page, RequestModel
+from fulfillment.delivery_record import space_delivery_record
+from fulfillment.schemas import DeliveryRecordOut, SpaceWithRecordOut
+from payments import space_terms
+from payments.milestones import MAX_MILESTONES, PlannedMilestone
 from service.api import json_response
+from service.endpoints.money import PlannedMilestoneIn
 from service.routes import api
 from service.web import client_address, current_user, uow
+
+
+class SpaceEdit(RequestModel):
+    """What a space's operators change; a field left out stays. `milestones: null` goes back to Kindling's default
+    plan. Campaigns launched already keep the fee and plan they launched with."""
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=space_terms.MAX_DESCRIPTION)
+    sponsor_fee_bps: int | None = Field(default=None, ge=0, le=space_terms.MAX_SPONSOR_FEE_BPS)
+    milestones: Annotated[list[PlannedMilestoneIn], Field(min_length=1, max_length=MAX_MILESTONES)] | None = None
+
+
+def space_changes(body: SpaceEdit) -> dict[str, Any]:
+    """The keyword arguments of payments.space_terms.edit_space for the fields the body gives."""
+    given = body.model_fields_set
+    changes: dict[str, Any] = {
+        name: getattr(body, name)
+        for name in ("name", "description", "sponsor_fee_bps")
+        if name in given and getattr(body, name) is not None
+    }
+    if "milestones" in given:
+        plan = body.milestones
+        changes["milestones"] = (
+            None if plan is None else [PlannedMilestone(m.name, m.share_bps, m.unlocks_on) for m in plan]
+        )
+    return changes
 
 
 @api.route(
@@ -27,6 +61,28 @@ async def create_space(request: Request, body: SpaceCreate) -> Response:
         admin = await current_user(request, session)
         space = await spaces.create_space(session, admin, **body.model_dump(), client_address=client_address(request))
     return json_response(SpaceOut.model_validate(space), 201)
+
+
+@api.route(
+    "PATCH",
+    "/spaces/{space_id}",
+    summary="Edit a space's name, description, sponsor fee and milestone plan (operator of the space or admin)",
+    body=SpaceEdit,
+    response=SpaceOut,
+    errors=(403,),
+    tags=["spaces"],
+)
+async def edit_space(request: Request, body: SpaceEdit) -> Response:
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        space = await space_terms.edit_space(
+            session,
+            user,
+            request.path_params["space_id"],
+            **space_changes(body),
+            client_address=client_address(request),
+        )
+    return json_response(SpaceOut.model_validate(space))
 
 
 @api.route(
@@ -75,8 +131,21 @@ async def list_spaces(request: Request, query: PageQuery) -> Response:
     return json_response(Page[SpaceOut](items=[SpaceOut.model_validate(s) for s in rows], next_cursor=next_cursor))
 
 
-@api.route("GET", "/spaces/{space_id}", summary="One makerspace", response=SpaceOut, auth=False, tags=["spaces"])
+@api.route(
+    "GET",
+    "/spaces/{space_id}",
+    summary="One makerspace, with the delivery record of the campaigns it sponsored",
+    response=SpaceWithRecordOut,
+    auth=False,
+    errors=(404,),
+    tags=["spaces"],
+)
 async def get_space(request: Request) -> Response:
     async with uow(request) as session:
         space = await spaces.get_space(session, request.path_params["space_id"])
-    return json_response(SpaceOut.model_validate(space))
+        record = await space_delivery_record(session, space.id)
+    return json_response(
+        SpaceWithRecordOut.model_validate(
+            {**SpaceOut.model_validate(space).model_dump(), "delivery_record": DeliveryRecordOut.model_validate(record)}
+        )
+    )

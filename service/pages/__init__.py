@@ -16,6 +16,7 @@ from campaigns.accounts import roles_of
 from campaigns.models import User
 from campaigns.two_factor import has_two_factor
 from service.i18n import babel_locale, gettext, ngettext
+from service.i18n import country_name as country_name  # the pages' name for it
 from service.web import optional_user
 
 M = TypeVar("M", bound=BaseModel)
@@ -97,10 +98,6 @@ def wait_message(seconds: int) -> str:
         "Too many attempts. Please wait %(num)d minutes and try again.",
         minutes,
     ) % {"num": minutes}
-
-
-def country_name(code: str) -> str:
-    return str(babel_locale().territories.get(code.upper(), code))
 
 
 def fee_percent(bps: int) -> str:

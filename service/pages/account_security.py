@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,10 @@ from campaigns.account_schemas import (
 )
 from campaigns.errors import InvalidInput, TooManyRequests
 from campaigns.models import User
+from campaigns.preferences import offered_time_zones, set_preferences
+from campaigns.schemas import PreferencesUpdate
 from service.endpoints.account_security import account_mail_throttled, password_reset_throttled
+from service.i18n import LOCALE_NAMES, current_locale, time_zone_label
 from service.i18n import gettext as _
 from service.idempotency import forget_user_requests
 from service.pages import safe_next, validate_form, viewer, wait_message
@@ -161,6 +165,8 @@ async def _account_page(
     email_values: dict[str, str] | None = None,
     form_error: str | None = None,
     delete_error: str | None = None,
+    preference_errors: dict[str, str] | None = None,
+    preference_values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     current = getattr(request.state, "session_id", None)
@@ -177,6 +183,13 @@ async def _account_page(
         "form_error": form_error,
         "delete_error": delete_error,
         "password_min_length": PASSWORD_MIN_LENGTH,
+        "preference_errors": preference_errors or {},
+        "preference_values": preference_values or {"language": user.locale, "time_zone": user.time_zone},
+        "languages": list(LOCALE_NAMES.items()),
+        "now": datetime.now(UTC),
+        "time_zones": [
+            (zone, time_zone_label(zone)) for zone in offered_time_zones(current_locale.get(), user.time_zone)
+        ],
     }
     return render(request, "accounts/account.html", context, status=status)
 
@@ -188,6 +201,7 @@ def _done_messages() -> dict[str, str]:
         "verification": _("A new confirmation link is on its way. It works for three days."),
         "ended": _("That session has ended."),
         "revoked": _("That token is revoked."),
+        "preferences": _("Saved. Pages and mail now use your language and time zone."),
     }
 
 
@@ -274,6 +288,29 @@ async def resend_verification(request: Request) -> Response:
     return redirect(back + ("&" if "?" in back else "?") + "done=verification")
 
 
+async def change_preferences(request: Request) -> Response:
+    values = _form_values(await read_form(request))
+    fields = {k: values.get(k, "") for k in ("language", "time_zone")}
+    async with uow(request) as session:
+        user = await viewer(request, session)
+        if user is None:
+            return _login_first(request)
+        checked = validate_form(
+            PreferencesUpdate,
+            fields,
+            invalid={
+                "language": _("Choose a language from the list."),
+                "time_zone": _("Choose a time zone from the list."),
+            },
+        )
+        if not isinstance(checked, PreferencesUpdate):
+            return await _account_page(
+                request, session, user, preference_errors=checked, preference_values=fields, status=422
+            )
+        await set_preferences(session, user, language=checked.language, time_zone=checked.time_zone)
+    return redirect("/account?done=preferences#preferences")
+
+
 async def end_session(request: Request) -> Response:
     await read_form(request)
     async with uow(request) as session:
@@ -341,6 +378,7 @@ routes = [
     Route("/confirm-email/{token}", confirm_email, methods=["POST"]),
     Route("/account", account, methods=["GET"]),
     Route("/account/password", change_password, methods=["POST"]),
+    Route("/account/preferences", change_preferences, methods=["POST"]),
     Route("/account/email", change_email, methods=["POST"]),
     Route("/account/verification", resend_verification, methods=["POST"]),
     Route("/account/sessions/{session_id}/end", end_session, methods=["POST"]),

@@ -14,6 +14,7 @@ from campaigns import accounts, two_factor
 from campaigns.errors import TooManyRequests
 from campaigns.ids import parse_id
 from campaigns.models import User
+from campaigns.preferences import DEFAULT_TIME_ZONE, is_time_zone
 from campaigns.schemas import TokenCreate, UserCreate
 from service.endpoints.accounts import authenticate_throttled, second_factor_throttled, sign_up_throttled
 from service.i18n import gettext as _
@@ -85,9 +86,16 @@ async def signup(request: Request) -> Response:
     except TooManyRequests as exc:
         return _throttled(request, "accounts/signup.html", values, exc)
     try:
+        # The browser's zone, which the page's script puts in a hidden field; without the script, UTC.
+        told_zone = values.get("time_zone", "")
         async with uow(request) as session:
             user = await accounts.register_user(
-                session, email=checked.email, password=checked.password, name=checked.name, locale=request.state.locale
+                session,
+                email=checked.email,
+                password=checked.password,
+                name=checked.name,
+                locale=request.state.locale,
+                time_zone=told_zone if is_time_zone(told_zone) else DEFAULT_TIME_ZONE,
             )
             await start_signed_in_session(request, session, user)
     except accounts.EmailTaken:

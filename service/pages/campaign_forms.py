@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from babel import Locale
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_skeleton
 from pydantic import BaseModel
 
 from campaigns.campaign_schemas import (
@@ -33,8 +33,9 @@ from campaigns.campaign_schemas import (
 from campaigns.catalog import DeliveryTooEarly, first_batch_cost
 from campaigns.countries import country_codes, is_country
 from campaigns.currencies import CURRENCIES, AboveCap, AmountRefused, BelowMinimum, check_price, display_exponent
-from campaigns.models import Campaign, Product, Tier
-from service.i18n import babel_locale, money
+from campaigns.models import TEXT_LANGUAGES, Campaign, Product, Tier
+from service.i18n import LOCALE_NAMES, babel_locale, current_locale, money
+from service.i18n import date as readable_date
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form
 from service.pages.money_input import NumberInputError, major_units, minor_units, scaled_integer, scaled_text
@@ -113,10 +114,26 @@ def currency_options() -> list[tuple[str, str]]:
     return [(code, f"{code} · {names.get(code, code)}") for code in (*COMMON_CURRENCIES, *rest)]
 
 
+# The maker's version in the other language: the form's fields, by the text each gives.
+OTHER_LANGUAGE_FIELDS = {"other_title": "title", "other_summary": "summary", "other_description": "description"}
+
+
+def language_options() -> list[tuple[str, str]]:
+    return [(code, LOCALE_NAMES[code]) for code in TEXT_LANGUAGES]
+
+
+def other_language(language: str) -> str:
+    return next(code for code in TEXT_LANGUAGES if code != language)
+
+
 def read_campaign(values: FormValues) -> CampaignCreate | FieldMessages:
     currency = values.get("currency", "").strip().upper()
     errors: dict[str, str] = {}
     data: dict[str, Any] = {name: values.get(name, "") for name in ("title", "summary", "description", "space_id")}
+    data["language"] = language = values.get("language", "") or current_locale.get()
+    other = {text: values.get(name, "").strip() or None for name, text in OTHER_LANGUAGE_FIELDS.items()}
+    if language in TEXT_LANGUAGES and any(other.values()):
+        data["translations"] = {other_language(language): other}
     data["currency"] = currency
     data["goal"] = _money(values, "goal", currency, errors)
     data["duration_days"] = whole_number(values.get("duration_days", ""))
@@ -128,8 +145,12 @@ def read_campaign(values: FormValues) -> CampaignCreate | FieldMessages:
             "goal": _("Enter a goal above zero."),
             "space_id": _("Choose the makerspace that will vet your campaign."),
             "duration_days": _("Enter a whole number of days from 1 to 60."),
+            "language": _("Choose English or Chinese."),
+            "translations": _("In the other language too, the title holds at most 200 characters and the summary 500."),
         },
     )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
     return _merge(checked, errors)
 
 
@@ -142,6 +163,10 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
         "goal": major_units(campaign.goal, campaign.currency),
         "space_id": str(campaign.space_id),
         "duration_days": str(campaign.duration_days),
+        "language": campaign.language,
+    } | {
+        name: str((campaign.translations.get(other_language(campaign.language)) or {}).get(text) or "")
+        for name, text in OTHER_LANGUAGE_FIELDS.items()
     }
 
 
@@ -262,33 +287,10 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             errors.update({f"items-{index}-{field}": message for field, message in item.items()})
         else:
             items.append(item.model_dump())
-    shipping: list[dict[str, Any]] = []
-    for index, row in _rows(values, "shipping", ("country", "fee")):
-        row_errors: dict[str, str] = {}
-        fee = _money({"fee": row["fee"]}, "fee", currency, row_errors)
-        rate = validate_form(
-            ShippingRate,
-            {"country": country_code(row["country"]), "fee": fee},
-            invalid={
-                "country": _("Choose a country from the list, or everywhere else."),
-                "fee": _("Enter the shipping fee; 0 ships for free."),
-            },
-        )
-        if isinstance(rate, dict) or row_errors:
-            problems = {**(rate if isinstance(rate, dict) else {}), **row_errors}
-            if "country" in problems:  # "at most 2 characters" says less than the list to choose from
-                problems["country"] = _("Choose a country from the list, or everywhere else.")
-            errors.update({f"shipping-{index}-{field}": message for field, message in problems.items()})
-        else:
-            shipping.append(rate.model_dump())
+    shipping = read_shipping(values, currency, errors)
     if not items and not any(key.startswith("items-") for key in errors):
         errors["items"] = _("Choose at least one product for this tier: a backer pays for what is in the box.")
-    price = _money(values, "price", currency, errors)
-    if isinstance(price, int):
-        try:
-            check_price("price", price, currency)
-        except AmountRefused as refused:
-            errors["price"] = price_message(refused)
+    price = read_price(values, "price", currency, errors)
     data: dict[str, Any] = {
         "title": values.get("title", ""),
         "description": values.get("description", ""),
@@ -322,6 +324,41 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
     return _merge(checked, errors)
 
 
+def read_shipping(values: FormValues, currency: str, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The shipping rows typed (shipping-N-country, shipping-N-fee); a message per bad cell into `errors`."""
+    shipping: list[dict[str, Any]] = []
+    for index, row in _rows(values, "shipping", ("country", "fee")):
+        row_errors: dict[str, str] = {}
+        fee = _money({"fee": row["fee"]}, "fee", currency, row_errors)
+        rate = validate_form(
+            ShippingRate,
+            {"country": country_code(row["country"]), "fee": fee},
+            invalid={
+                "country": _("Choose a country from the list, or everywhere else."),
+                "fee": _("Enter the shipping fee; 0 ships for free."),
+            },
+        )
+        if isinstance(rate, dict) or row_errors:
+            problems = {**(rate if isinstance(rate, dict) else {}), **row_errors}
+            if "country" in problems:  # "at most 2 characters" says less than the list to choose from
+                problems["country"] = _("Choose a country from the list, or everywhere else.")
+            errors.update({f"shipping-{index}-{field}": message for field, message in problems.items()})
+        else:
+            shipping.append(rate.model_dump())
+    return shipping
+
+
+def read_price(values: FormValues, name: str, currency: str, errors: dict[str, str]) -> Any:
+    """A price typed in major units, checked against the currency's table like a tier's (campaigns/currencies.py)."""
+    price = _money(values, name, currency, errors)
+    if isinstance(price, int):
+        try:
+            check_price(name, price, currency)
+        except AmountRefused as refused:
+            errors[name] = price_message(refused)
+    return price
+
+
 def batch_cost_view(products: Sequence[Product], goal: int, currency: str) -> dict[str, Any]:
     """The first batch's arithmetic, product by product, beside the goal: for the maker's warning and the review."""
     lines = [
@@ -348,7 +385,7 @@ def month_name(month: str) -> str:
 def delivery_message(early: DeliveryTooEarly) -> str:
     return _("Choose %(month)s or later: the campaign ends on %(deadline)s, and backers are charged then.") % {
         "month": month_name(early.earliest),
-        "deadline": format_date(early.deadline, "long", locale=babel_locale()),
+        "deadline": readable_date(early.deadline),
     }
 
 
@@ -381,8 +418,27 @@ def currency_hint(currency: str) -> str:
 
 
 def read_update(values: FormValues) -> UpdateCreate | FieldMessages:
-    data = {name: values.get(name, "") for name in ("title", "body", "visibility")}
-    return validate_form(UpdateCreate, data, invalid={"visibility": _("Choose who may read the update.")})
+    """The update in the campaign's language (the form's `language`), and in the other one when the maker gave it."""
+    data: dict[str, Any] = {name: values.get(name, "") for name in ("title", "body", "visibility")}
+    data["language"] = language = values.get("language") or None
+    other = {
+        "title": values.get("other_title", "").strip() or None,
+        "body": values.get("other_body", "").strip() or None,
+    }
+    if language in TEXT_LANGUAGES and any(other.values()):
+        data["translations"] = {other_language(str(language)): other}
+    checked = validate_form(
+        UpdateCreate,
+        data,
+        invalid={
+            "visibility": _("Choose who may read the update."),
+            "language": _("Choose English or Chinese."),
+            "translations": _("In the other language too, the title holds at most 200 characters."),
+        },
+    )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
+    return checked
 
 
 _ANSWERS = {"yes": True, "no": False, "": None}
@@ -393,6 +449,8 @@ def read_review(values: FormValues) -> ReviewCreate | FieldMessages:
     data: dict[str, Any] = {
         "decision": values.get("decision", ""),
         "notes": values.get("notes", ""),
+        # Notes typed on a page are taken to be in the page's language.
+        "language": current_locale.get(),
         "checklist": checklist,
     }
     return validate_form(

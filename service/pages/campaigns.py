@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_skeleton
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,19 +25,22 @@ from starlette.routing import Route
 from campaigns import service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
+from campaigns.languages import Written, version_for
+from campaigns.lifecycle import PUBLIC_STATUSES
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
 from campaigns.transparency import log as design_log
-from service.i18n import babel_locale
+from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
+from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
+from service.pages.catalog_views import FEW_LEFT, add_on_views, products_with_options, shipping_view
+from service.pages.delivery_words import record_parts
 from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
 UPDATES_SHOWN = 10
-# A limited tier with this many slots or fewer left is shown as nearly gone.
-FEW_LEFT = 10
 
 
 # Words and figures shared by the campaign pages
@@ -96,17 +99,6 @@ def delivery_month(month: str) -> str:
         return month
 
 
-def moment(value: datetime | None) -> str:
-    """A deadline or an event to the minute, in UTC, as people read it: 'Dec 25, 2026 at 10:12 PM UTC'."""
-    if value is None:
-        return ""
-    locale = babel_locale()
-    return _("%(date)s at %(time)s UTC") % {
-        "date": format_date(value, "medium", locale=locale),
-        "time": format_time(value, "short", locale=locale, tzinfo=UTC),
-    }
-
-
 def days_left(campaign: Campaign, day_seconds: int, now: datetime | None = None) -> int:
     """Whole campaign days until the deadline, rounded up (a campaign day is KINDLING_DAY_SECONDS long)."""
     if campaign.ends_at is None:
@@ -119,27 +111,25 @@ def percent_funded(pledged: int, goal: int) -> int:
     return pledged * 100 // goal if goal > 0 else 0
 
 
-def shipping_view(rates: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Shipping rows as 'China: 10.00', the rest of the world last."""
-    rows = [
-        {"country": str(rate["country"]), "name": _destination(str(rate["country"])), "fee": int(rate["fee"])}
-        for rate in rates
-    ]
-    return sorted(rows, key=lambda row: (row["country"] == "*", row["name"]))
-
-
-def _destination(code: str) -> str:
-    return _("Everywhere else") if code == "*" else country_name(code)
-
-
-def space_view(space: Space) -> dict[str, Any]:
+def space_view(space: Space, campaign: Campaign | None = None) -> dict[str, Any]:
+    """The sponsoring space; with `campaign`, the fee is the one that campaign launched with."""
+    fee_bps = space.sponsor_fee_bps if campaign is None else spaces.campaign_sponsor_fee_bps(campaign, space)
     return {
         "name": space.name,
         "url": f"/spaces/{space.slug}",
         "city": space.city,
         "country": country_name(space.country),
-        "fee": fee_percent(space.sponsor_fee_bps),
+        "fee": fee_percent(fee_bps),
     }
+
+
+def shown(field: str, original: str, language: str, translations: Mapping[str, Any] | None = None) -> Written:
+    """A maker's or an operator's text in the reader's language when there is a version in it, else as written."""
+    return version_for(current_locale.get(), field, original, language, translations)
+
+
+def campaign_text(campaign: Campaign, field: str) -> Written:
+    return shown(field, getattr(campaign, field), campaign.language, campaign.translations)
 
 
 def review_view(review: Review | None, reviewers: Mapping[uuid.UUID, User] | None = None) -> dict[str, Any] | None:
@@ -149,7 +139,7 @@ def review_view(review: Review | None, reviewers: Mapping[uuid.UUID, User] | Non
     return {
         "decision": review.decision,
         "decision_label": decision_label(review.decision),
-        "notes": review.notes,
+        "notes": shown("notes", review.notes, review.language),
         "checklist": checklist_view(review.checklist),
         "decided_at": review.created_at,
         "reviewer": reviewer.name if reviewer else None,
@@ -163,7 +153,8 @@ def tier_view(
     remaining = tier.remaining if limited else None
     return {
         "id": str(tier.id),
-        "title": tier.title,
+        "title": shown("title", tier.title, tier.language),
+        "language": tier.language,
         "description_html": Markup(render_story(tier.description)),  # noqa: S704 - sanitised by render_story
         "price": tier.price,
         "currency": currency,
@@ -200,8 +191,8 @@ def campaign_card(detail: service.CampaignDetail, space: Space | None, *, day_se
     """One campaign as templates/_campaign_card.html draws it."""
     campaign = detail.campaign
     return {
-        "title": campaign.title,
-        "summary": campaign.summary,
+        "title": campaign_text(campaign, "title"),
+        "summary": campaign_text(campaign, "summary"),
         "url": f"/campaigns/{campaign.slug}",
         "cover_url": image_url(detail.cover) if detail.cover else None,
         "space_name": space.name if space else "",
@@ -313,9 +304,12 @@ def _updates_view(rows: Sequence[CampaignUpdate]) -> list[dict[str, Any]]:
     return [
         {
             "id": str(row.id),
-            "title": row.title,
-            "body_html": Markup(row.body_html),  # noqa: S704 - sanitised by render_story when it was posted
+            "title": shown("title", row.title, row.language, row.translations),
+            # sanitised by render_story when it was posted
+            "body_html": Markup(shown("body_html", row.body_html, row.language, row.translations)),  # noqa: S704
+            "body_language": shown("body_html", row.body_html, row.language, row.translations).language,
             "posted_at": row.created_at,
+            "edited_at": row.edited_at,
             "backers_only": row.visibility == "backers",
         }
         for row in rows
@@ -327,7 +321,8 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     campaign = detail.campaign
     base = f"/campaigns/{campaign.slug}"
     can_back = campaign.status == "live" and "maker" not in detail.roles
-    product_names = {product.sku: product.name for product in detail.products}
+    product_names = {product.sku: shown("name", product.name, product.language) for product in detail.products}
+    story = campaign_text(campaign, "description_html")
     tiers = [
         tier_view(
             tier,
@@ -340,11 +335,12 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     return {
         "slug": campaign.slug,
         "url": base,
-        "title": campaign.title,
-        "summary": campaign.summary,
+        "title": campaign_text(campaign, "title"),
+        "summary": campaign_text(campaign, "summary"),
         "status": campaign.status,
         "status_label": status_label(campaign.status),
-        "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when it was saved
+        "story_html": Markup(story),  # noqa: S704 - sanitised by render_story when it was saved
+        "story_language": story.language,
         "cover": _image_view(detail.cover, campaign.title) if detail.cover else None,
         "gallery": [_image_view(image, campaign.title) for image in detail.gallery],
         "currency": campaign.currency,
@@ -356,11 +352,15 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "duration_days": campaign.duration_days,
         "ends_at": campaign.ends_at,
         "launched_at": campaign.launched_at,
-        "space": space_view(space),
+        "space": space_view(space, campaign),
         "space_label": sponsor_label(campaign.status, space.name),
         "maker_name": maker.name,
+        # The maker's public page exists once they have a public campaign, as this one is.
+        "maker_url": f"/makers/{maker.id}" if campaign.status in PUBLIC_STATUSES else None,
         "review": review_view(detail.latest_review),
         "tiers": tiers,
+        "choices": products_with_options(detail),
+        "add_ons": add_on_views(detail),
         "can_back": can_back,
         "back_url": f"{base}/back" if can_back else None,
         "is_maker": "maker" in detail.roles,
@@ -429,7 +429,14 @@ async def campaign_page(request: Request) -> Response:
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
         # Records are added only to drafts, which no anonymous visitor sees: a kept page never misses one.
         first_record = await design_log.first_campaign_record(session, detail.campaign.id)
+        maker_record = await maker_delivery_record(session, maker.id)
+        space_record = await space_delivery_record(session, space.id)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["delivery_record"] = {
+        "maker_url": f"/makers/{maker.id}",
+        "maker": record_parts(maker_record),
+        "space": record_parts(space_record),
+    }
     view["design_record"] = (
         {"recorded_at": first_record.recorded_at, "url": f"/api/v1/design-records/{first_record.id}"}
         if first_record is not None
@@ -439,13 +446,18 @@ async def campaign_page(request: Request) -> Response:
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))
     )
-    response = render(request, "campaigns/detail.html", {"campaign": view, "moment": moment})
+    response = render(request, "campaigns/detail.html", {"campaign": view})
     if cache is not None and response.status_code == 200:
         day_seconds = settings_of(request).day_seconds
+        # The page expires when days left would change, or a record by the turn of the month.
+        expiries = [clock_changes_page_at(detail.campaign, day_seconds, started)]
+        for record in (maker_record, space_record):
+            turn = clock_changes_record_at(record, started)
+            expiries.append(turn.timestamp() if turn else None)
         page = CachedPage(
             bytes(response.body),
             response.media_type or "text/html",
-            clock_changes_page_at(detail.campaign, day_seconds, started),
+            min((moment for moment in expiries if moment is not None), default=None),
         )
         cache.keep(began, str(detail.campaign.id), key, page)
     return response

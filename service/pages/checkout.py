@@ -1,7 +1,7 @@
 """Backing a campaign in the browser: choose a reward, a bonus and where it ships (a plain form that works without
 JavaScript), then save a card with Stripe.js on the card page.
 
-The rules are the pledging API's own: the choice is checked with `pledge_terms`, the pledge is made by
+The rules are the pledging API's own: the choice is checked with `price_pledge`, the pledge is made by
 `start_pledge` and activated by the API's confirm, which the card page's script calls once Stripe has saved the card.
 The form is shared with the backer's pledge page, where the same choice changes an existing pledge.
 """
@@ -34,20 +34,20 @@ from campaigns.currencies import (
 )
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
-from campaigns.pledge_schemas import PledgeCreate
-from campaigns.pledges import (
+from campaigns.pledges.checkout import start_pledge
+from campaigns.pledges.contents import Contents, contents_of
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
+from campaigns.pledges.pricing import PledgeChoice, price_pledge, shipping_fee_for, ships
+from campaigns.pledges.schemas import PledgeCreate
+from campaigns.pledges.service import (
     AlreadyPledged,
     NotLive,
     SoldOut,
     TooManyOpenHolds,
     get_pledge,
     own_pledge,
-    pledge_terms,
-    shipping_fee_for,
-    ships,
 )
 from payments.gateway import GatewayError
-from service.checkout import start_pledge
 from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
 from service.i18n import money
@@ -59,7 +59,6 @@ from service.web import gateway_of, read_form, redirect, render, settings_of, uo
 # The tier radio's value for "no reward, just support".
 NO_REWARD = "none"
 # Pledges that hold the backer's place in a campaign (one per backer).
-HOLDING_STATUSES = ("requires_payment_method", "active", "collected", "errored", "partially_refunded", "refunded")
 FEW_LEFT = 10
 
 
@@ -68,9 +67,14 @@ FEW_LEFT = 10
 
 @dataclass(frozen=True)
 class Choice:
+    """The form's choice, checked, with the tier it names (for the page to show)."""
+
     tier: Tier | None
     bonus: int
     shipping_country: str | None
+
+    def choice(self) -> PledgeChoice:
+        return PledgeChoice(self.tier.id if self.tier else None, self.bonus, self.shipping_country)
 
 
 def choice_values(form: Mapping[str, Any]) -> dict[str, str]:
@@ -121,18 +125,19 @@ def read_choice(
     if tier is not None and "shipping_country" not in errors:
         # Where it ships is checked even while the bonus is wrong, so every field's message comes at once.
         try:
-            pledge_terms(campaign, tier, bonus=0, shipping_country=country)
+            price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, country))
         except InvalidInput as exc:
             if exc.errors[0].field == "shipping_country":
                 errors["shipping_country"] = term_message(exc, country)
     if errors:
         return errors
+    chosen = Choice(tier, bonus, country)
     try:
-        pledge_terms(campaign, tier, bonus=bonus, shipping_country=country)
+        price_pledge(campaign.currency, tier, chosen.choice())
     except InvalidInput as exc:
         field = exc.errors[0].field
         return {field if field != "tier_id" else "tier": term_message(exc, country)}
-    return Choice(tier, bonus, country)
+    return chosen
 
 
 def _too_large(currency: str) -> str:
@@ -146,7 +151,7 @@ def _too_large(currency: str) -> str:
 
 
 def term_message(refusal: InvalidInput, country: str | None) -> str:
-    """`pledge_terms`'s refusals, in the reader's language."""
+    """`price_pledge`'s refusals, in the reader's language."""
     field = refusal.errors[0].field
     if isinstance(refusal, BelowMinimum):
         return _("A pledge must come to at least %(amount)s, the least a card can be charged in %(currency)s.") % {
@@ -334,7 +339,7 @@ async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: Us
     """The backer's pledge that holds their one place in the campaign, if they have one."""
     found: Pledge | None = await session.scalar(
         select(Pledge).where(
-            Pledge.campaign_id == campaign_id, Pledge.backer_id == user.id, Pledge.status.in_(HOLDING_STATUSES)
+            Pledge.campaign_id == campaign_id, Pledge.backer_id == user.id, Pledge.status.in_(HOLDING_PLEDGE_STATUSES)
         )
     )
     return found
@@ -423,7 +428,7 @@ def _existing_view(pledge: Pledge) -> dict[str, Any]:
     return {
         "url": f"/me/pledges/{pledge.id}",
         "card_url": f"/me/pledges/{pledge.id}/card",
-        "needs_card": pledge.status == "requires_payment_method",
+        "needs_card": pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
     }
 
 
@@ -468,9 +473,7 @@ async def back(request: Request) -> Response:
             checkout_of(request),
             user,
             campaign_id=str(backing.campaign.id),
-            tier_id=checked.tier.id if checked.tier else None,
-            bonus=checked.bonus,
-            shipping_country=checked.shipping_country,
+            choice=checked.choice(),
             hold_limit=hold_limit_of(request),
         )
     except TooManyOpenHolds:
@@ -512,34 +515,32 @@ def _already_pledged(
 # Step 2: the card
 
 
-CARD_STATUSES = ("requires_payment_method", "errored")
-
-
 async def card_page(request: Request) -> Response:
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
             return login_redirect(request)
         pledge = await own_pledge_of(session, request.path_params["pledge_id"], user)
-        if pledge.status not in CARD_STATUSES:
+        if pledge.status not in CARD_SETUP_STATUSES:
             return redirect(f"/me/pledges/{pledge.id}")
         backing = await load_backing(session, str(pledge.campaign_id), user)
+        contents = await contents_of(session, pledge.id)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     settings = settings_of(request)
     hold_until: datetime | None = None
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         hold_until = pledge.created_at + timedelta(seconds=settings.pledge_hold_seconds)
     context = {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, backing.products),
-        "updating": pledge.status == "errored",
-        "retry_until": pledge.retry_until if pledge.status == "errored" else None,
+        "pledge": pledge_summary(pledge, tier, contents, backing.products),
+        "updating": pledge.status == PledgeStatus.ERRORED,
+        "retry_until": pledge.retry_until if pledge.status == PledgeStatus.ERRORED else None,
         "hold_until": hold_until,
         "stripe": {
             "publishable_key": gateway_of(request).publishable_key,
             # Empty when the card set-up was lost (card.js then asks for one) or the pledge needs a new card.
             "client_secret": (pledge.setup_intent_client_secret or "")
-            if pledge.status == "requires_payment_method"
+            if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD
             else "",
             "confirm_url": f"/api/v1/pledges/{pledge.id}/confirm",
             "payment_method_url": f"/api/v1/pledges/{pledge.id}/payment-method",
@@ -547,7 +548,7 @@ async def card_page(request: Request) -> Response:
             "pledge_url": f"/api/v1/pledges/{pledge.id}",
         },
         # A pledge still without a card when the campaign stopped taking pledges cannot be completed any more.
-        "too_late": pledge.status == "requires_payment_method" and not taking_pledges(backing.campaign),
+        "too_late": pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD and not taking_pledges(backing.campaign),
     }
     return render(request, "checkout/card.html", context)
 
@@ -559,8 +560,10 @@ async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
     return pledge
 
 
-def pledge_summary(pledge: Pledge, tier: Tier | None, products: Sequence[Product]) -> dict[str, Any]:
-    """A pledge's figures, as the card page and the pledge page show them."""
+def pledge_summary(
+    pledge: Pledge, tier: Tier | None, contents: Contents, products: Sequence[Product]
+) -> dict[str, Any]:
+    """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them."""
     names = {product.sku: product.name for product in products}
     price = pledge.amount - pledge.bonus - pledge.shipping_fee
     return {
@@ -569,11 +572,8 @@ def pledge_summary(pledge: Pledge, tier: Tier | None, products: Sequence[Product
         "card_url": f"/me/pledges/{pledge.id}/card",
         "status": pledge.status,
         "tier_title": tier.title if tier else None,
-        "contents": [
-            {"quantity": int(item["quantity"]), "name": names.get(item["sku"], item["sku"])}
-            for item in (tier.items if tier else [])
-        ],
-        "ships": tier is not None and ships(tier),
+        "contents": [{"quantity": quantity, "name": names.get(sku, sku)} for sku, quantity in contents.items()],
+        "ships": bool(contents),
         "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,
         "price": price,
         "bonus": pledge.bonus,

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from campaigns.errors import Conflict, ValidationFailed
 from campaigns.lifecycle import NotFunded
 from campaigns.models import Campaign, Product, Space, Tier
-from campaigns.pledge_viewers import PledgeViewer, sees_address
+from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment import service, shipments
 from fulfillment.schemas import MAX_PACKAGING_GRAMS, FulfillmentSettingsIn
 from fulfillment.service import PLANNING_STATUSES, BatchSummary
@@ -205,6 +205,9 @@ def _batch_view(summary: BatchSummary, campaign: Campaign, *, manage: bool, addr
         "can_start": manage and batch.status == "confirmed",
         # The list holds addresses: only for those who ship (an admin sees the batches, not where they go).
         "csv_url": f"/api/v1/campaigns/{campaign.id}/batches/{batch.id}/shipping-list.csv" if addresses else None,
+        "packages_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/packages"
+        if addresses and batch.status != "planned"
+        else None,
         "confirm_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/confirm",
         "start_url": f"/maker/campaigns/{campaign.slug}/fulfillment/batches/{batch.id}/start-production",
     }

@@ -26,7 +26,8 @@ from campaigns import lifecycle
 from campaigns.access import operated_spaces, roles_from
 from campaigns.errors import Conflict
 from campaigns.lifecycle import Role
-from campaigns.models import COUNTED_PLEDGE_STATUSES, Campaign, Pledge, Space, User
+from campaigns.models import Campaign, Pledge, Space, User
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from payments import charging, ledger, milestones
 from payments.ledger import PUBLIC_LEDGER_STATUSES
 from payments.milestones import MilestoneFigures

@@ -32,11 +32,12 @@ from campaigns.images import (
     image_url,
     remove_campaign_image,
 )
+from campaigns.languages import language_of
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
 from campaigns.transparency.evidence import MAX_EVIDENCE_BYTES, MAX_EVIDENCE_MB, attach_evidence, campaign_evidence
 from service import i18n
+from service.i18n import current_locale, ngettext
 from service.i18n import gettext as _
-from service.i18n import ngettext
 from service.pages import FieldMessages, viewer
 from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
@@ -48,6 +49,7 @@ from service.pages.campaign_forms import (
     currency_hint,
     currency_options,
     delivery_message,
+    language_options,
     month_name,
     price_message,
     product_values,
@@ -61,9 +63,9 @@ from service.pages.campaign_forms import (
 from service.pages.campaigns import (
     days_left,
     every_space,
-    moment,
     percent_funded,
     review_view,
+    shown,
     space_view,
     spaces_by_id,
     sponsor_label,
@@ -71,6 +73,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.evidence import evidence_kind_labels, evidence_view
 from service.pages.money_input import scaled_text
@@ -89,12 +92,17 @@ def _done_messages() -> dict[str, str]:
         "tier-added": _("The reward tier is added."),
         "tier-saved": _("The reward tier is saved."),
         "tier-removed": _("The reward tier is removed."),
+        "add-on-added": _("The add-on is added."),
+        "add-on-saved": _("The add-on is saved."),
+        "add-on-removed": _("The add-on is removed."),
         "image-added": _("The image is added."),
         "image-removed": _("The image is removed."),
         "evidence-added": _("The file is recorded in the design log."),
         "submitted": _("Submitted. The makerspace's operators are told, and will review your campaign."),
         "launched": _("Your campaign is live. Share its page with the people who should back it."),
         "update-posted": _("Your update is posted, and every backer gets it by mail."),
+        "update-saved": _("Your update is saved. It stays posted, marked as edited."),
+        "update-deleted": _("Your update is deleted."),
     }
 
 
@@ -243,6 +251,7 @@ async def _campaign_form_page(
         "campaign_title": title if slug is not None else None,
         "batch": batch if slug is not None else None,
         "currency_options": currency_options(),
+        "language_options": language_options(),
         "space_options": [("", _("Choose a makerspace"))]
         + [(str(space.id), f"{space.name} · {space.city}") for space in all_spaces],
         "has_spaces": bool(all_spaces),
@@ -251,7 +260,8 @@ async def _campaign_form_page(
 
 
 async def new_campaign_form(request: Request) -> Response:
-    return await _campaign_form_page(request, values={"currency": "CNY", "duration_days": "30"})
+    values = {"currency": "CNY", "duration_days": "30", "language": language_of(current_locale.get())}
+    return await _campaign_form_page(request, values=values)
 
 
 async def create_campaign(request: Request) -> Response:
@@ -285,7 +295,7 @@ async def edit_campaign(request: Request) -> Response:
     try:
         async with uow(request) as session:
             maker = await current_user(request, session)
-            patch = CampaignPatch.model_validate(checked.model_dump())
+            patch = CampaignPatch.model_validate(checked.model_dump(exclude_none=True))
             campaign = await service.update_campaign(session, _slug(request), maker, patch)
     except InvalidInput as exc:
         if exc.errors[0].field == "currency":
@@ -320,7 +330,7 @@ async def _timeline(session: AsyncSession, detail: service.CampaignDetail) -> li
                 "label": labels.get(event.action, event.action),
                 "at": event.created_at,
                 "actor": actor.name if actor else None,
-                "note": event.note,
+                "note": shown("note", event.note, event.language),
                 "status": event.to_status,
             }
         )
@@ -357,6 +367,7 @@ async def _manage_page(
         "slug": campaign.slug,
         "title": campaign.title,
         "summary": campaign.summary,
+        "language": campaign.language,
         "status": campaign.status,
         "status_label": status_label(campaign.status),
         "currency": campaign.currency,
@@ -385,13 +396,20 @@ async def _manage_page(
             for product in detail.products
         ],
         "tiers": [tier_view(tier, currency=campaign.currency, product_names=product_names) for tier in detail.tiers],
+        "choices": {choice["id"]: choice for choice in products_with_options(detail)},
+        "add_ons": add_on_views(detail),
         "cover": {"id": str(detail.cover.id), "url": image_url(detail.cover)} if detail.cover else None,
         "gallery": [{"id": str(image.id), "url": image_url(image)} for image in detail.gallery],
         "latest_review": review_view(detail.latest_review, reviewers),
         "reviews": [review_view(row, reviewers) for row in reversed(history)],
         "timeline": timeline,
         "updates": [
-            {"title": row.title, "posted_at": row.created_at, "backers_only": row.visibility == "backers"}
+            {
+                "title": row.title,
+                "posted_at": row.created_at,
+                "backers_only": row.visibility == "backers",
+                "edit_url": f"/maker/campaigns/{campaign.slug}/updates/{row.id}/edit",
+            }
             for row in posted
         ],
     }
@@ -410,7 +428,6 @@ async def _manage_page(
         "max_image_bytes": MAX_IMAGE_BYTES,
         "update_values": update_values or {"visibility": "public"},
         "update_errors": update_errors or {},
-        "moment": moment,
         "unverified": unverified,
     }
     return render(request, "maker/campaign.html", context, status=status)
@@ -651,7 +668,7 @@ async def save_product(request: Request) -> Response:
             if product_ref is None:
                 await catalog.add_product(session, _slug(request), maker, checked)
             else:
-                patch = ProductPatch.model_validate(checked.model_dump())
+                patch = ProductPatch.model_validate(checked.model_dump(exclude={"language"}))
                 await catalog.update_product(session, _slug(request), product_ref, maker, patch)
     except SkuTaken:
         errors = {"sku": _("This campaign already has a product with this SKU.")}
@@ -677,6 +694,16 @@ def _remove_product_question(detail: service.CampaignDetail, product: Product) -
                 len(naming),
             )
             % {"num": len(naming), "tiers": ", ".join(naming)}
+        )
+    offered = sum(1 for add_on in detail.add_ons if add_on.product.id == product.id)
+    if offered:
+        consequences.append(
+            ngettext(
+                "Its %(num)d add-on is removed with it.",
+                "Its %(num)d add-ons are removed with it.",
+                offered,
+            )
+            % {"num": offered}
         )
     return Confirmation(
         title=_("Remove this product?"),
@@ -772,7 +799,7 @@ async def save_tier(request: Request) -> Response:
             if tier_ref is None:
                 await catalog.add_tier(session, _slug(request), maker, checked)
             else:
-                patch = TierPatch.model_validate(checked.model_dump())
+                patch = TierPatch.model_validate(checked.model_dump(exclude={"language"}))
                 await catalog.update_tier(session, _slug(request), tier_ref, maker, patch)
     except AmountRefused as refused:
         errors = {"price": price_message(refused)}

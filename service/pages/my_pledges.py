@@ -22,27 +22,34 @@ from campaigns.errors import InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
-from campaigns.pledge_schemas import AddressIn
-from campaigns.pledge_viewers import PledgeViewer, visible_address
-from campaigns.pledges import (
+from campaigns.pledges.contents import Contents, contents_of, pledge_contents
+from campaigns.pledges.lifecycle import (
+    COUNTED_PLEDGE_STATUSES,
+    ENDED_PLEDGE_STATUSES,
+    HOLDING_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
+    SHIPPABLE_PLEDGE_STATUSES,
+    PledgeClosed,
+    PledgeStatus,
+)
+from campaigns.pledges.schemas import AddressIn
+from campaigns.pledges.service import (
     ChangedMeanwhile,
     NotLive,
-    PledgeClosed,
     SoldOut,
     cancel_pledge,
     change_pledge,
     get_pledge,
-    ships,
 )
+from campaigns.pledges.viewers import PledgeViewer, visible_address
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
 from fulfillment.addresses import give_address as give_pledge_address
 from fulfillment.models import Allocation, Batch, Shipment
 from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
+from service.pages.card_change import card_view
 from service.pages.checkout import (
-    HOLDING_STATUSES,
     Backing,
     campaign_facts,
     choice_form,
@@ -58,13 +65,12 @@ from service.pages.checkout import (
     values_of,
 )
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
-from service.web import read_form, redirect, render, uow
+from service.web import gateway_of, read_form, redirect, render, uow
 
 PLEDGES_PER_PAGE = 50
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 # Pledges whose reward may still need an address (a card is on file, or the money is in).
-ADDRESS_STATUSES = ("active", "collected", "errored", "partially_refunded")
-PAID_STATUSES = ("collected", "partially_refunded")
+ADDRESS_STATUSES = COUNTED_PLEDGE_STATUSES - {PledgeStatus.REFUNDED}
 NOT_SHIPPING_CAMPAIGNS = ("rejected", "unsuccessful", "suspended")
 
 
@@ -101,15 +107,15 @@ def status_badge(status: str) -> str:
 def status_explanation(pledge: Pledge, campaign: Campaign, shipment: Shipment | None = None) -> str:
     """What the pledge's status means for the backer, given where the campaign is."""
     amount = money(pledge.amount, pledge.currency)
-    if shipment is not None and pledge.status in PAID_STATUSES:
+    if shipment is not None and pledge.status in SHIPPABLE_PLEDGE_STATUSES:
         return _("Your reward is on its way with %(carrier)s.") % {"carrier": shipment.carrier}
-    if pledge.status == "requires_payment_method" and not taking_pledges(campaign):
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD and not taking_pledges(campaign):
         return _("No card was added before the campaign stopped taking pledges. Nothing was charged.")
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return _(
             "Add your card to complete this pledge. Until then it does not count, and its reward is held only briefly."
         )
-    if pledge.status == "active":
+    if pledge.status == PledgeStatus.ACTIVE:
         if campaign.status == "live" and campaign.ends_at is not None:
             return _(
                 "Your card is saved. It will be charged %(amount)s only if the campaign reaches its goal by %(date)s."
@@ -122,23 +128,23 @@ def status_explanation(pledge: Pledge, campaign: Campaign, shipment: Shipment | 
         if campaign.status in ("unsuccessful", "suspended"):
             return _("The campaign did not go ahead. Your card will not be charged.")
         return _("Your card is saved.")
-    if pledge.status == "cancelled":
+    if pledge.status == PledgeStatus.CANCELLED:
         return _("This pledge is cancelled. Nothing was charged.")
-    if pledge.status == "collected":
+    if pledge.status == PledgeStatus.COLLECTED:
         return _("Your card was charged %(amount)s. Thank you for backing this project!") % {"amount": amount}
-    if pledge.status == "errored" and pledge.retry_until is not None:
+    if pledge.status == PledgeStatus.ERRORED and pledge.retry_until is not None:
         return _(
             "We could not charge your card. Give another card by %(date)s to keep your pledge and your reward."
         ) % {"date": datetime_(pledge.retry_until)}
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return _("We could not charge your card. Give another card to keep your pledge and your reward.")
-    if pledge.status == "dropped":
+    if pledge.status == PledgeStatus.DROPPED:
         return _(
             "The charge failed and no other card was given in time, so the pledge was dropped. Nothing was charged."
         )
-    if pledge.status == "refunded":
+    if pledge.status == PledgeStatus.REFUNDED:
         return _("Your payment was refunded.")
-    if pledge.status == "partially_refunded":
+    if pledge.status == PledgeStatus.PARTIALLY_REFUNDED:
         return _("Part of your payment was refunded: what was still held for the project when it stopped.")
     return ""
 
@@ -159,6 +165,7 @@ def done_notice(key: str | None) -> str | None:
         "card-given": _("Your new card is saved and we are charging it now. We will mail you the result."),
         "charged": _("Your new card was charged. Your pledge is paid: thank you!"),
         "changed": _("Your pledge is changed."),
+        "card-changed": _("Your new card is saved: your pledge will be charged to it, not to the old one."),
         "cancelled": _("Your pledge is cancelled. Nothing was charged."),
         "address": _("Your address is saved. Your reward will ship there."),
     }
@@ -175,7 +182,7 @@ def addresses_locked(campaign: Campaign, now: datetime) -> bool:
 def next_step(
     pledge: Pledge,
     campaign: Campaign,
-    tier: Tier | None,
+    ships_reward: bool,
     shipment: Shipment | None,
     now: datetime,
     *,
@@ -184,23 +191,22 @@ def next_step(
     """The one thing the backer should do (or know) next about this pledge. `backs_it_already`: the backer holds
     another pledge in the same campaign (so a cancelled one does not offer to back again)."""
     url = f"/me/pledges/{pledge.id}"
-    if pledge.status == "cancelled":
+    if pledge.status == PledgeStatus.CANCELLED:
         if backs_it_already or not taking_pledges(campaign):
             return None
         return {"kind": "back-again", "label": _("Back again"), "url": f"/campaigns/{campaign.slug}/back"}
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         if not taking_pledges(campaign):
             return None
         return {"kind": "card", "label": _("Add your card"), "url": f"{url}/card"}
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return {"kind": "card", "label": _("Update your card"), "url": f"{url}/card"}
     if shipment is not None:
         return {"kind": "tracking", "carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
     needs_address = (
-        tier is not None
-        and ships(tier)
+        ships_reward
         and not isinstance(pledge.address, dict)
-        and pledge.status in PAID_STATUSES
+        and pledge.status in SHIPPABLE_PLEDGE_STATUSES
         and not addresses_locked(campaign, now)
     )
     if needs_address:
@@ -226,6 +232,7 @@ async def my_pledges(request: Request) -> Response:
         )
         campaigns = await _by_id(session, Campaign, {p.campaign_id for p in rows})
         tiers = await _by_id(session, Tier, {p.tier_id for p in rows if p.tier_id})
+        contents = await pledge_contents(session, [p.id for p in rows])
         shipped = {
             s.pledge_id: s
             for s in await session.scalars(select(Shipment).where(Shipment.pledge_id.in_([p.id for p in rows])))
@@ -235,7 +242,7 @@ async def my_pledges(request: Request) -> Response:
                 select(Pledge.campaign_id).where(
                     Pledge.backer_id == user.id,
                     Pledge.campaign_id.in_(campaigns.keys()),
-                    Pledge.status.in_(HOLDING_STATUSES),
+                    Pledge.status.in_(HOLDING_PLEDGE_STATUSES),
                 )
             )
         )
@@ -258,9 +265,14 @@ async def my_pledges(request: Request) -> Response:
                 "badge": status_badge(pledge.status),
                 "explanation": status_explanation(pledge, campaign, shipped.get(pledge.id)),
                 "next": next_step(
-                    pledge, campaign, tier, shipped.get(pledge.id), now, backs_it_already=campaign.id in backed
+                    pledge,
+                    campaign,
+                    pledge.id in contents,
+                    shipped.get(pledge.id),
+                    now,
+                    backs_it_already=campaign.id in backed,
                 ),
-                "closed": pledge.status in ("cancelled", "dropped"),
+                "closed": pledge.status in ENDED_PLEDGE_STATUSES,
             }
         )
     return render(request, "pledges/list.html", {"pledges": items, "next_cursor": next_cursor})
@@ -299,7 +311,9 @@ async def _pledge_page(
             select(Batch).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
         )
         suggested = await suggested_address(session, pledge)
-    context = _pledge_context(pledge, backing, user, shipment=shipment, batch=batch, suggested=suggested)
+        contents = await contents_of(session, pledge.id)
+    context = _pledge_context(pledge, backing, user, contents, shipment=shipment, batch=batch, suggested=suggested)
+    context |= await card_view(gateway_of(request), pledge, backing.campaign)
     context["done"] = done_notice(request.query_params.get("done"))
     if change_values is not None:
         context["change_values"] = change_values
@@ -321,6 +335,7 @@ def _pledge_context(
     pledge: Pledge,
     backing: Backing,
     user: User,
+    contents: Contents,
     *,
     shipment: Shipment | None,
     batch: Batch | None,
@@ -330,23 +345,21 @@ def _pledge_context(
     now = datetime.now(UTC)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     can_change = pledge.status in OPEN_PLEDGE_STATUSES and taking_pledges(campaign)
-    ships_reward = tier is not None and ships(tier)
+    ships_reward = bool(contents)
     address = visible_address(
         pledge, PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status=campaign.status)
     )
-    if address is not None:
-        address["country_name"] = country_name(str(address.get("country") or ""))
     locked = addresses_locked(campaign, now)
     address_shown = ships_reward and pledge.status in ADDRESS_STATUSES and campaign.status not in NOT_SHIPPING_CAMPAIGNS
     values = values_of(pledge)
     prefill = dict(suggested or {"name": user.name, "country": pledge.shipping_country or ""})
     return {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, backing.products),
+        "pledge": pledge_summary(pledge, tier, contents, backing.products),
         "status_label": status_label(pledge.status),
         "badge": status_badge(pledge.status),
         "explanation": status_explanation(pledge, campaign, shipment),
-        "next": next_step(pledge, campaign, tier, shipment, now),
+        "next": next_step(pledge, campaign, ships_reward, shipment, now),
         "can_change": can_change,
         "change": choice_form(values, campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id),
         "change_values": values,
@@ -369,8 +382,8 @@ def _pledge_context(
             if shipment
             else None
         ),
-        "address_paid": pledge.status in PAID_STATUSES,
-        "delivery_shown": ships_reward and pledge.status in PAID_STATUSES,
+        "address_paid": pledge.status in SHIPPABLE_PLEDGE_STATUSES,
+        "delivery_shown": ships_reward and pledge.status in SHIPPABLE_PLEDGE_STATUSES,
     }
 
 
@@ -396,14 +409,7 @@ async def change(request: Request) -> Response:
     try:
         async with uow(request) as session:
             pledge = await get_pledge(session, ref)
-            await change_pledge(
-                session,
-                pledge,
-                user,
-                tier_id=checked.tier.id if checked.tier else None,
-                bonus=checked.bonus,
-                shipping_country=checked.shipping_country,
-            )
+            await change_pledge(session, pledge, user, checked.choice())
     except SoldOut:
         errors = {"tier": _("This reward has just sold out. Choose another one.")}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=409)

@@ -20,20 +20,20 @@ from campaigns import lifecycle, review, service
 from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, NotFound, ValidationFailed
+from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
+from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
 from campaigns.transparency.evidence import campaign_evidence
 from payments import ledger
-from payments.closing import WAITING_PLEDGE_STATUSES
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
+from service.i18n import current_locale, money, ngettext
 from service.i18n import gettext as _
-from service.i18n import money, ngettext
 from service.pages import FieldMessages, validate_form, viewer
 from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
     decision_label,
-    moment,
     review_view,
     space_view,
     spaces_by_id,
@@ -41,6 +41,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
+from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.evidence import evidence_by_checklist_item, evidence_view
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
@@ -81,6 +82,7 @@ async def queue(request: Request) -> Response:
         sponsors = await spaces_by_id(session, (detail.campaign.space_id for detail in waiting))
         makers = await users_by_id(session, (detail.campaign.maker_id for detail in waiting))
         submitted = await _submitted_at(session, [detail.campaign.id for detail in waiting])
+        own_spaces = await spaces_by_id(session, operated)
         past = (
             await session.execute(
                 select(Review, Campaign)
@@ -121,6 +123,10 @@ async def queue(request: Request) -> Response:
         "queue": rows,
         "decisions": decisions,
         "operates": bool(operated),
+        "own_spaces": sorted(
+            ({"name": space.name, "edit_url": f"/operator/spaces/{space.id}"} for space in own_spaces.values()),
+            key=lambda space: space["name"],
+        ),
         "done": _done_messages().get(request.query_params.get("done") or ""),
     }
     return render(request, "operator/queue.html", context)
@@ -158,8 +164,9 @@ async def _review_page(
     context = {
         "campaign": {
             "slug": campaign.slug,
-            "title": campaign.title,
-            "summary": campaign.summary,
+            # The operator vets what the maker wrote: the original, whatever the page's language.
+            "title": Written(campaign.title, campaign.language),
+            "summary": Written(campaign.summary, campaign.language),
             "status": campaign.status,
             "status_label": status_label(campaign.status),
             "story_html": Markup(campaign.description_html),  # noqa: S704 - sanitised by render_story when saved
@@ -170,6 +177,8 @@ async def _review_page(
             "space": space_view(space),
             "products": detail.products,
             "tiers": tiers,
+            "choices": products_with_options(detail),
+            "add_ons": add_on_views(detail),
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
         },
         "can_review": "approve" in detail.actions,
@@ -185,7 +194,6 @@ async def _review_page(
         "can_download_evidence": bool(detail.roles & {"maker", "operator"}),
         "values": values or {},
         "errors": errors or {},
-        "moment": moment,
     }
     return render(request, "operator/review.html", context, status=status)
 
@@ -313,7 +321,14 @@ async def suspend(request: Request) -> Response:
     try:
         async with uow(request) as session:
             user = await current_user(request, session)
-            await suspend_campaign(session, slug, user, reason=checked.reason, client_address=client_address(request))
+            await suspend_campaign(
+                session,
+                slug,
+                user,
+                reason=checked.reason,
+                client_address=client_address(request),
+                language=current_locale.get(),  # typed on this page: in its language
+            )
     except Conflict:
         message = _("The campaign cannot be suspended now: it has ended, or it was suspended already.")
         return await _review_page(request, values=values, action_error=message, status=409)

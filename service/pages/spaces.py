@@ -8,13 +8,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns import spaces
-from campaigns.models import Space
+from campaigns import service, spaces
+from campaigns.models import Campaign, Space
+from fulfillment.delivery_record import CampaignDelivery, space_campaign_deliveries, space_delivery_record
 from service.pages import country_name, fee_percent, viewer
+from service.pages.campaigns import status_label
+from service.pages.delivery_words import outcome_words, record_parts
 from service.pages.home import live_campaign_cards
 from service.web import render, settings_of, uow
 
 SPACES_PER_PAGE = 48
+# The campaigns a space's page lists with their state, newest first.
+SPONSORED_SHOWN = 100
 
 
 def _space_view(space: Space) -> dict[str, Any]:
@@ -44,7 +49,26 @@ async def one_space(request: Request) -> Response:
         cards = await live_campaign_cards(
             session, day_seconds=settings_of(request).day_seconds, space_id=space.id, limit=60
         )
-    return render(request, "spaces/detail.html", {"space": _space_view(space), "cards": cards})
+        record = await space_delivery_record(session, space.id)
+        sponsored, _next = await service.list_campaigns(session, None, space_id=space.id, limit=SPONSORED_SHOWN)
+        deliveries = await space_campaign_deliveries(session, space.id)
+    context = {
+        "space": _space_view(space),
+        "cards": cards,
+        "record": record_parts(record),
+        "sponsored": [_sponsored_view(detail.campaign, deliveries.get(detail.campaign.id)) for detail in sponsored],
+    }
+    return render(request, "spaces/detail.html", context)
+
+
+def _sponsored_view(campaign: Campaign, delivery: CampaignDelivery | None) -> dict[str, Any]:
+    return {
+        "title": campaign.title,
+        "url": f"/campaigns/{campaign.slug}",
+        "status": campaign.status,
+        "status_label": status_label(campaign.status),
+        "delivery": outcome_words(delivery) if delivery else None,
+    }
 
 
 routes = [

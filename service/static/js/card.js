@@ -221,7 +221,7 @@
     if (status === "collected") {
       finish(d.msgCharged, "charged");
     } else {
-      finish(d.msgSaved, "card-saved");
+      finish(d.msgSaved, d.savedOutcome || "card-saved");
     }
     return true;
   }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
-from campaigns.pledge_viewers import (
-    CARD_SETUP_STATUSES,
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice
+from campaigns.pledges.viewers import (
     PledgeViewer,
     sees_card_setup,
     visible_address,
@@ -35,11 +38,12 @@ class PledgeCreate(RequestModel):
     bonus: Money = 0
     shipping_country: Country | None = None
 
+    def choice(self) -> PledgeChoice:
+        return PledgeChoice(self.tier_id, self.bonus, self.shipping_country)
 
-class PledgeChange(RequestModel):
-    tier_id: uuid.UUID | None
-    bonus: Money = 0
-    shipping_country: Country | None = None
+
+class PledgeChange(PledgeCreate):
+    pass
 
 
 class AddressIn(RequestModel):
@@ -77,6 +81,18 @@ class ShipmentOut(ResponseModel):
     shipped_at: UtcDatetime
 
 
+class LineItemOut(ResponseModel):
+    """One line of a pledge: `id` is the line's own, `ref_id` what it is (the tier, the add-on's product)."""
+
+    id: uuid.UUID
+    kind: str
+    ref_id: uuid.UUID | None
+    variant: dict[str, str]
+    quantity: int
+    unit_amount: int
+    sku: str | None
+
+
 class PledgeOut(ResponseModel):
     id: uuid.UUID
     campaign_id: uuid.UUID
@@ -93,12 +109,20 @@ class PledgeOut(ResponseModel):
     address: AddressOut | None
     shipment: ShipmentOut | None = None
     payment: PaymentOut | None = None
+    # Its lines; `amount` is their sum.
+    items: list[LineItemOut] = []
 
     @classmethod
     def for_viewer(
-        cls, pledge: Pledge, viewer: PledgeViewer, *, publishable_key: str, shipment: dict[str, Any] | None = None
+        cls,
+        pledge: Pledge,
+        viewer: PledgeViewer,
+        *,
+        items: Sequence[PledgeItem],
+        publishable_key: str,
+        shipment: dict[str, Any] | None = None,
     ) -> PledgeOut:
-        """The pledge as `viewer` may see it (`campaigns.pledge_viewers`): every response that shows a pledge is
+        """The pledge as `viewer` may see it (`campaigns.pledges.viewers`): every response that shows a pledge is
         made here."""
         address = visible_address(pledge, viewer)
         payment = None
@@ -124,4 +148,5 @@ class PledgeOut(ResponseModel):
             address=AddressOut.model_validate(address) if address else None,
             shipment=ShipmentOut.model_validate(shipment) if shipment else None,
             payment=payment,
+            items=[LineItemOut.model_validate(item) for item in items],
         )

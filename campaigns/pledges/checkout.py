@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns import pledges
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
+from campaigns.pledges import service as pledges
+from campaigns.pledges.lifecycle import PledgeStatus
+from campaigns.pledges.pricing import PledgeChoice
 from payments.cards import activate_with_saved_card, settled_setup_intent
 from payments.charging import NotErrored, record_new_card_setup, take_new_card
 from payments.customers import keep_customer, stored_customer
-from payments.gateway import GatewayError, PaymentGateway
-from service.database import JobSender, unit_of_work
+from payments.gateway import GatewayError, PaymentGateway, SetupIntentResult
 
 log = logging.getLogger("kindling.checkout")
 
@@ -33,12 +35,11 @@ class CardNotSaved(Conflict):
 
 @dataclass(frozen=True)
 class Checkout:
-    sessions: async_sessionmaker[AsyncSession]
-    sender: JobSender
-    gateway: PaymentGateway
+    """What pledging with a card needs from its caller: a way to open a short transaction (which commits, then sends
+    the jobs it asked for, as it ends: the edge's unit of work), and the payment gateway."""
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return unit_of_work(self.sessions, self.sender)
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    gateway: PaymentGateway
 
 
 async def start_pledge(
@@ -46,18 +47,14 @@ async def start_pledge(
     backer: User,
     *,
     campaign_id: str,
-    tier_id: uuid.UUID | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: pledges.HoldLimit | None,
 ) -> Pledge:
     pledge, customer_id = await reserve_pledge(
         checkout,
         backer,
         campaign_id=campaign_id,
-        tier_id=tier_id,
-        bonus=bonus,
-        shipping_country=shipping_country,
+        choice=choice,
         hold_limit=hold_limit,
     )
     try:
@@ -81,9 +78,7 @@ async def reserve_pledge(
     backer: User,
     *,
     campaign_id: str | uuid.UUID,
-    tier_id: uuid.UUID | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: pledges.HoldLimit | None = None,
 ) -> tuple[Pledge, str | None]:
     """The first step of pledging: the pledge and its slot, committed, and the backer's Stripe Customer if they have
@@ -98,9 +93,7 @@ async def reserve_pledge(
             session,
             campaign_id=campaign_id,
             backer=backer,
-            tier_id=tier_id,
-            bonus=bonus,
-            shipping_country=shipping_country,
+            choice=choice,
             hold_limit=hold_limit,
         )
     return pledge, customer_id
@@ -129,15 +122,11 @@ async def confirm_pledge(checkout: Checkout, backer: User, pledge_id: str) -> Pl
     async with checkout.transaction() as session:
         pledge = await pledges.get_pledge(session, pledge_id)
         await pledges.act_on_own_pledge(session, pledge, backer)
-    if pledge.status == "errored":
+    if pledge.status == PledgeStatus.ERRORED:
         return await _retry_with_new_card(checkout, pledge)
-    if pledge.status != "requires_payment_method":
+    if pledge.status != PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return pledge
-    if pledge.setup_intent_id is None:
-        raise CardNotSaved("This pledge has no card set-up yet.")
-    intent = await settled_setup_intent(checkout.gateway, pledge.setup_intent_id)
-    if not intent.succeeded:
-        raise CardNotSaved(f"The card has not been saved yet (Stripe says: {intent.status}).")
+    intent = await _saved_card(checkout, pledge, "The card")
     async with checkout.transaction() as session:
         await activate_with_saved_card(session, intent)
         return await session.get_one(Pledge, pledge.id, populate_existing=True)
@@ -153,19 +142,15 @@ async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> 
     async with checkout.transaction() as session:
         pledge = await pledges.get_pledge(session, pledge_id)
         await pledges.act_on_own_pledge(session, pledge, backer)
-    if pledge.status == "requires_payment_method":
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         return await _resume_card_setup(checkout, backer, pledge)
-    if pledge.status != "errored":
+    if pledge.status != PledgeStatus.ERRORED:
         raise NotErrored(f"A pledge that is {pledge.status.replace('_', ' ')} takes no new card.")
     attempt = 1
     if pledge.setup_intent_id is not None:
         current = await checkout.gateway.retrieve_setup_intent(pledge.setup_intent_id)
         attempt = int(current.metadata.get("attempt", "1")) + 1
-    async with checkout.transaction() as session:
-        customer_id = await stored_customer(session, backer)
-    if customer_id is None:
-        customer_id = await _new_customer(checkout, backer)
-    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=attempt)
+    intent = await _card_setup(checkout, backer, pledge.id, attempt)
     async with checkout.transaction() as session:
         pledge = await session.get_one(Pledge, pledge.id)
         await record_new_card_setup(
@@ -177,11 +162,7 @@ async def ask_for_new_card(checkout: Checkout, backer: User, pledge_id: str) -> 
 async def _resume_card_setup(checkout: Checkout, backer: User, pledge: Pledge) -> Pledge:
     if pledge.setup_intent_id is not None:
         return pledge
-    async with checkout.transaction() as session:
-        customer_id = await stored_customer(session, backer)
-    if customer_id is None:
-        customer_id = await _new_customer(checkout, backer)
-    intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=1)
+    intent = await _card_setup(checkout, backer, pledge.id, 1)
     async with checkout.transaction() as session:
         # Two of these at once: the first to record its set-up wins, the other's SetupIntent is never used.
         await pledges.record_first_setup_intent(
@@ -190,12 +171,28 @@ async def _resume_card_setup(checkout: Checkout, backer: User, pledge: Pledge) -
         return await session.get_one(Pledge, pledge.id, populate_existing=True)
 
 
-async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
+async def _card_setup(checkout: Checkout, backer: User, pledge_id: uuid.UUID, attempt: int) -> SetupIntentResult:
+    """A SetupIntent for the backer's card on the pledge, made with no connection held; the backer's Customer is made
+    first if they have none."""
+    async with checkout.transaction() as session:
+        customer_id = await stored_customer(session, backer)
+    if customer_id is None:
+        customer_id = await _new_customer(checkout, backer)
+    return await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge_id, attempt=attempt)
+
+
+async def _saved_card(checkout: Checkout, pledge: Pledge, which: str) -> SetupIntentResult:
+    """The pledge's newest card set-up, once Stripe says it has saved the card; CardNotSaved (409) until then."""
     if pledge.setup_intent_id is None:
         raise CardNotSaved("This pledge has no card set-up yet.")
     intent = await settled_setup_intent(checkout.gateway, pledge.setup_intent_id)
     if not intent.succeeded:
-        raise CardNotSaved(f"The new card has not been saved yet (Stripe says: {intent.status}).")
+        raise CardNotSaved(f"{which} has not been saved yet (Stripe says: {intent.status}).")
+    return intent
+
+
+async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
+    intent = await _saved_card(checkout, pledge, "The new card")
     async with checkout.transaction() as session:
         pledge = await session.get_one(Pledge, pledge.id, populate_existing=True)
         await take_new_card(session, pledge, intent)

@@ -18,8 +18,6 @@ from campaigns.models import Pledge
 # From funding to the last package. A suspended campaign ships nothing, so its addresses are nobody's business.
 ADDRESS_VISIBLE_CAMPAIGN_STATUSES = ("funded", "fulfilling", "fulfilled")
 SHIPPERS: frozenset[Role] = frozenset({"maker", "operator"})
-# A pledge waiting for a card: its backer is given the card set-up.
-CARD_SETUP_STATUSES = ("requires_payment_method", "errored")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The design log: an append-only Merkle tree of the files makers submit (RFC 9162)
 
-Revision ID: 0013_translog
-Revises: 0012
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-07 03:40:00
 
 - design_log: one row holding the log's size; appending takes its row lock, so leaf indices are gapless.
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0013_translog"
-down_revision: str | None = "0012"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

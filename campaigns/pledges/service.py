@@ -2,31 +2,39 @@
 
 Everything that decides "is there a slot" is one UPDATE on the tier row, conditional or held by the tier's CHECK
 (remaining >= 0); nothing here calls Stripe, so no transaction of these functions ever waits on the network
-(service/checkout.py orchestrates the card around them).
+(campaigns/pledges/checkout.py orchestrates the card around them).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select, text, update
+from sqlalchemy import ARRAY, bindparam, delete, exists, func, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import roles_on
-from campaigns.currencies import check_pledge_total, check_whole_units
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
-
-# A backer may change or cancel these; later states belong to the money flow.
-OPEN_PLEDGE_STATUSES = ("requires_payment_method", "active")
+from campaigns.pledges.lifecycle import (
+    ENDED_PLEDGE_STATUSES,
+    OPEN_PLEDGE_STATUSES,
+    PledgeAction,
+    PledgeStatus,
+    in_sql,
+    next_status,
+    outcome,
+    sources,
+)
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
 
 
 class NotLive(Conflict):
@@ -60,61 +68,9 @@ class AlreadyPledged(Conflict):
     title = "You have already pledged to this campaign"
 
 
-class PledgeClosed(Conflict):
-    type = "pledge-closed"
-    title = "This pledge can no longer be changed"
-
-
 class ChangedMeanwhile(Conflict):
     type = "changed-meanwhile"
     title = "The pledge was changed by another request"
-
-
-@dataclass(frozen=True)
-class PledgeTerms:
-    tier_id: uuid.UUID | None
-    amount: int
-    bonus: int
-    shipping_fee: int
-    shipping_country: str | None
-    currency: str
-
-
-def ships(tier: Tier) -> bool:
-    """A tier ships when it contains products."""
-    return bool(tier.items)
-
-
-def shipping_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int | None:
-    """The tier's fee for `country`: its own row, else the rest-of-the-world row "*", else None (not shipped there)."""
-    by_country = {row["country"]: int(row["fee"]) for row in shipping}
-    if country in by_country:
-        return by_country[country]
-    return by_country.get("*")
-
-
-def pledge_terms(campaign: Campaign, tier: Tier | None, *, bonus: int, shipping_country: str | None) -> PledgeTerms:
-    """Amount = the tier's price + the bonus + the shipping fee to the backer's country, between the least Stripe
-    can charge in the campaign's currency and the most one pledge may come to (campaigns/currencies.py)."""
-    if bonus < 0:
-        raise InvalidInput("bonus", "must be zero or more")
-    check_whole_units("bonus", bonus, campaign.currency)
-    if tier is None:
-        if bonus <= 0:
-            raise InvalidInput("bonus", "a pledge without a reward must be a bonus of more than zero")
-        check_pledge_total(bonus, campaign.currency)
-        return PledgeTerms(None, bonus, bonus, 0, shipping_country, campaign.currency)
-    fee = 0
-    if ships(tier):
-        if not shipping_country:
-            raise InvalidInput("shipping_country", "is required: this reward ships")
-        found = shipping_fee_for(tier.shipping, shipping_country)
-        if found is None:
-            raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
-        fee = found
-    amount = tier.price + bonus + fee
-    check_pledge_total(amount, campaign.currency)
-    return PledgeTerms(tier.id, amount, bonus, fee, shipping_country, campaign.currency)
 
 
 async def reserve_tier_slot(session: AsyncSession, tier: Tier) -> None:
@@ -178,9 +134,7 @@ async def create_pledge(
     *,
     campaign_id: uuid.UUID | str,
     backer: User,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: HoldLimit | None = None,
 ) -> Pledge:
     """A new pledge holding a slot of its tier, made by one statement that is atomic by itself.
@@ -188,7 +142,7 @@ async def create_pledge(
     That statement share-locks the campaign while checking that it is live (so it cannot close meanwhile), inserts
     the pledge unless the backer has an open one already, and takes a slot of a limited tier by decrementing
     `remaining`, which the tier's CHECK (remaining >= 0) refuses when it is sold out, undoing the whole statement.
-    Being atomic by itself, it is safe in autocommit, where service.checkout runs it: the tier's row, which every
+    Being atomic by itself, it is safe in autocommit, where checkout.py runs it: the tier's row, which every
     pledge of a launch rush updates, is then locked only while PostgreSQL runs the statement, never across a round
     trip to the web process (bench/launch_rush.py measures it). The reads before it only validate.
 
@@ -199,7 +153,7 @@ async def create_pledge(
     attempts = hold_limit.most if hold_limit is not None and hold_limit.most else 1
     for _attempt in range(attempts):
         try:
-            return await _reserve(session, campaign_id, backer, tier_id, bonus, shipping_country, hold_limit)
+            return await _reserve(session, campaign_id, backer, choice, hold_limit)
         except IntegrityError as exc:
             if _violated_constraint(exc) != HOLD_SLOT_INDEX:
                 raise
@@ -215,16 +169,14 @@ async def _reserve(
     session: AsyncSession,
     campaign_id: uuid.UUID | str,
     backer: User,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
     hold_limit: HoldLimit | None,
 ) -> Pledge:
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
-    tier = await _tier_of(session, campaign, tier_id)
-    terms = pledge_terms(campaign, tier, bonus=bonus, shipping_country=shipping_country)
+    tier = await _tier_of(session, campaign, choice.tier_id)
+    terms = price_pledge(campaign.currency, tier, choice)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -261,10 +213,16 @@ async def _reserve(
         .from_select(inserted, chosen)
         .on_conflict_do_nothing(
             index_elements=[Pledge.campaign_id, Pledge.backer_id],
-            index_where=text("status NOT IN ('cancelled', 'dropped')"),
+            index_where=text(f"status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
         )
         .returning(Pledge.id)
         .cte("added")
+    )
+    # The pledge's lines go in with it, in the same statement: a pledge is never seen without them.
+    lines = _lines_table(terms)
+    itemised = insert(PledgeItem).from_select(
+        ["pledge_id", *LINE_COLUMNS],
+        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS)).select_from(added.join(lines, true())),
     )
     taken = (
         update(Tier)
@@ -281,7 +239,7 @@ async def _reserve(
                     exists(select(added.c.id)),
                     exists(taken.select()),
                     hold_slot.is_not(None),
-                )
+                ).add_cte(itemised.cte("itemised"))
             )
         ).one()
     except IntegrityError as exc:
@@ -297,6 +255,54 @@ async def _reserve(
     return await session.get_one(Pledge, pledge_id)
 
 
+def item_rows(pledge_id: uuid.UUID, terms: PledgeTerms) -> list[dict[str, Any]]:
+    """The pledge's lines as rows of `pledge_items`, in the order priced."""
+    return [
+        {
+            "id": new_id(),
+            "pledge_id": pledge_id,
+            "position": position,
+            "kind": item.kind,
+            "ref_id": item.ref_id,
+            "variant": dict(item.variant),
+            "quantity": item.quantity,
+            "unit_amount": item.unit_amount,
+            "sku": item.sku,
+        }
+        for position, item in enumerate(terms.items)
+    ]
+
+
+LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku")
+
+
+def _lines_table(terms: PledgeTerms) -> Any:
+    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines."""
+    columns = PledgeItem.__table__.c
+    rows = item_rows(new_id(), terms)
+    arrays = [
+        bindparam(f"line_{name}", [row[name] for row in rows], type_=ARRAY(columns[name].type)) for name in LINE_COLUMNS
+    ]
+    return func.unnest(*arrays).table_valued(*LINE_COLUMNS).render_derived()
+
+
+async def replace_items(session: AsyncSession, pledge_id: uuid.UUID, terms: PledgeTerms) -> None:
+    """The pledge's lines become those of `terms`; the caller changes its amount in the same transaction."""
+    await session.execute(delete(PledgeItem).where(PledgeItem.pledge_id == pledge_id))
+    await session.execute(insert(PledgeItem), item_rows(pledge_id, terms))
+
+
+async def lines_of(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PledgeItem]]:
+    """Each pledge's lines, in the order priced."""
+    lines: dict[uuid.UUID, list[PledgeItem]] = {pledge_id: [] for pledge_id in pledge_ids}
+    found = await session.scalars(
+        select(PledgeItem).where(PledgeItem.pledge_id.in_(pledge_ids)).order_by(PledgeItem.position)
+    )
+    for item in found:
+        lines[item.pledge_id].append(item)
+    return lines
+
+
 def _too_many_holds(limit: HoldLimit) -> TooManyOpenHolds:
     return TooManyOpenHolds(
         f"{limit.most} pledges made from your address are waiting for a card already: add the card to one of them, "
@@ -309,7 +315,7 @@ def _free_hold_slot(limit: HoldLimit) -> Any:
     taken a free one is among the first n + 1, so only those are looked at (the index finds the n)."""
     taken_slots = select(Pledge.hold_slot).where(
         Pledge.client_address == limit.client_address,
-        Pledge.status == "requires_payment_method",
+        Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
         Pledge.hold_slot.is_not(None),
     )
     candidates = func.least(limit.most, select(func.count()).select_from(taken_slots.subquery()).scalar_subquery() + 1)
@@ -367,7 +373,7 @@ async def record_first_setup_intent(
         update(Pledge)
         .where(
             Pledge.id == pledge_id,
-            Pledge.status == "requires_payment_method",
+            Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
             Pledge.setup_intent_id.is_(None),
         )
         .values(setup_intent_id=setup_intent_id, setup_intent_client_secret=client_secret)
@@ -380,8 +386,8 @@ async def activate_pledge(session: AsyncSession, pledge_id: uuid.UUID, payment_m
     """requires_payment_method → active once the card is saved. False when it was no longer waiting for one."""
     activated = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
-        .values(status="active", payment_method_id=payment_method_id, confirmed_at=func.now())
+        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+        .values(status=PledgeStatus.ACTIVE, payment_method_id=payment_method_id, confirmed_at=func.now())
         .returning(Pledge.id)
     )
     return activated is not None
@@ -391,16 +397,13 @@ async def change_pledge(
     session: AsyncSession,
     pledge: Pledge,
     backer: User,
-    *,
-    tier_id: uuid.UUID | str | None,
-    bonus: int,
-    shipping_country: str | None,
+    choice: PledgeChoice,
 ) -> Pledge:
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
-    new_tier = await _tier_of(session, campaign, tier_id)
-    terms = pledge_terms(campaign, new_tier, bonus=bonus, shipping_country=shipping_country)
+    new_tier = await _tier_of(session, campaign, choice.tier_id)
+    terms = price_pledge(campaign.currency, new_tier, choice)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
     if moving and new_tier is not None:
@@ -422,13 +425,13 @@ async def change_pledge(
         .returning(Pledge.id)
     )
     if changed is None:
-        if pledge.status not in OPEN_PLEDGE_STATUSES:
-            raise PledgeClosed(f"A pledge that is {pledge.status} cannot be changed.")
+        next_status(pledge.status, PledgeAction.CHANGE)
         raise ChangedMeanwhile("The pledge changed while you were editing it; reload and try again.")
+    await replace_items(session, pledge.id, terms)
     if moving:
         await release_tier_slots(session, old_tier_id)
     await session.refresh(pledge)
-    if pledge.status == "active":
+    if pledge.status == PledgeStatus.ACTIVE:
         await notify(session, backer, "pledge_changed", **await pledge_facts(session, pledge))
     return pledge
 
@@ -436,20 +439,24 @@ async def change_pledge(
 async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> Pledge:
     await act_on_own_pledge(session, pledge, backer)
     await live_campaign_for_pledging(session, pledge.campaign_id)
-    was_active = pledge.status == "active"
+    was_active = pledge.status == PledgeStatus.ACTIVE
     tier_id = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge.id, Pledge.status.in_(OPEN_PLEDGE_STATUSES))
-        .values(status="cancelled", cancelled_at=func.now())
+        .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
+        .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
         .returning(Pledge.tier_id)
     )
-    if tier_id is None and pledge.status not in OPEN_PLEDGE_STATUSES:
-        raise PledgeClosed(f"A pledge that is {pledge.status} cannot be cancelled.")
+    if tier_id is None:
+        next_status(pledge.status, PledgeAction.CANCEL)
     await release_tier_slots(session, tier_id)
     await session.refresh(pledge)
     if was_active:
         await notify(session, backer, "pledge_cancelled", **await pledge_facts(session, pledge))
     return pledge
+
+
+def pledge_path(pledge_id: uuid.UUID) -> str:
+    return f"/me/pledges/{pledge_id}"
 
 
 async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
@@ -464,7 +471,7 @@ async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
         "amount": pledge.amount,
         "currency": pledge.currency,
         "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
-        "path": f"/me/pledges/{pledge.id}",
+        "path": pledge_path(pledge.id),
     }
 
 
@@ -472,8 +479,8 @@ async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UU
     """Undo a reservation whose card set-up never started (the payment service failed): the slot is free again."""
     tier_id = await session.scalar(
         update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == "requires_payment_method")
-        .values(status="cancelled", cancelled_at=func.now())
+        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+        .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
         .returning(Pledge.tier_id)
     )
     await release_tier_slots(session, tier_id)

@@ -1,0 +1,1 @@
+"""The pledge: its line items, its lifecycle, its use cases and its schemas."""

@@ -1,0 +1,46 @@
+"""A pledge's line items. The pledge itself stays in campaigns/models.py beside the tables it points at (its columns,
+constraints and triggers are older than this package, and some fifty modules import it from there)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from campaigns.models import Base, new_id
+
+ITEM_KINDS = ("tier", "addon", "bonus", "shipping")
+# The kinds that are things in a box, named by `ref_id` (the tier, the add-on's product).
+GOODS_KINDS = ("tier", "addon")
+
+
+class PledgeItem(Base):
+    """One line of a pledge: `quantity` × `unit_amount` in the pledge's currency. The pledge's `amount` is the sum of
+    its lines (campaigns/pledges/pricing.py makes them both; tests/test_pledge_items.py holds every path to it)."""
+
+    __tablename__ = "pledge_items"
+    __table_args__ = (
+        UniqueConstraint("pledge_id", "position", name="uq_pledge_items_pledge_position"),
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in ITEM_KINDS)})", name="kind_known"),
+        CheckConstraint(
+            f"(kind IN ({', '.join(repr(k) for k in GOODS_KINDS)})) = (ref_id IS NOT NULL)", name="ref_for_goods"
+        ),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_amount >= 0", name="unit_amount_nonnegative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # Found by the unique (pledge_id, position) index.
+    pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(10))
+    # The tier (kind tier) or the add-on's product (kind addon); null for the bonus and shipping.
+    ref_id: Mapped[uuid.UUID | None]
+    # The backer's choice of the product's options, {option: value}; {} when it has none.
+    variant: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
+    # The one SKU this line is (an add-on, a variant); null for a tier, which is a bundle of SKUs.
+    sku: Mapped[str | None] = mapped_column(String(64))
