@@ -51,6 +51,7 @@ bench: install catalogs
 	$(BIN)/python -m bench.close
 	$(BIN)/python -m bench.fulfillment
 	$(BIN)/python -m bench.page
+	$(BIN)/python -m bench.design_log
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

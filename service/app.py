@@ -47,6 +47,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.makers",
     "service.endpoints.campaigns",
     "service.endpoints.campaign_media",
+    "service.endpoints.design_records",
     "service.endpoints.webhooks",
     "service.endpoints.money",
     "service.endpoints.pledges",

@@ -148,6 +148,24 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("file", type=Path, help="a file written by `kindling backup`")
     restore.add_argument("--yes", action="store_true", help="replace a database that already holds data")
     restore.set_defaults(command=_restore)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a file against a design record downloaded from the design log, offline",
+        description=(
+            "Hashes FILE, checks the SHA-256 equals the record's, that the record's inclusion proof leads to the "
+            "tree head's root, and that the tree head's Ed25519 signature verifies. Exit status 0 when all hold, 1 "
+            "otherwise. Needs no settings and no network."
+        ),
+    )
+    verify.add_argument("file", type=Path, help="the file the record is about")
+    verify.add_argument("record", type=Path, help="the JSON of GET /api/v1/design-records/{id}")
+    verify.add_argument(
+        "--public-key",
+        help="the log's public key you trust (base64, as GET /api/v1/design-records/tree-head gives it); "
+        "default: the one in the record's tree head",
+    )
+    verify.set_defaults(command=_verify)
     return parser
 
 
@@ -316,6 +334,23 @@ def _reachable(action: Callable[[], T]) -> T:
         if is_unavailable(exc):
             raise CommandError(f"cannot reach the database or Redis: {exc}") from exc
         raise
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from campaigns.transparency.verify import verify_design_record
+
+    try:
+        content = args.file.read_bytes()
+        document = json.loads(args.record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot read the file or the record: {exc}") from exc
+    if not isinstance(document, dict):
+        raise CommandError(f"{args.record} is not a design record (a JSON object)")
+    verdict = verify_design_record(document, content, public_key=args.public_key)
+    print(("VERIFIED: " if verdict.ok else "NOT VERIFIED: ") + verdict.reason)
+    return 0 if verdict.ok else 1
 
 
 def _fail(message: str, code: int) -> int:

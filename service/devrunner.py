@@ -9,6 +9,7 @@ services, and exits 0. A lock file keeps a second `kindling dev` off the same fo
 from __future__ import annotations
 
 import asyncio
+import base64
 import fcntl
 import logging
 import os
@@ -179,6 +180,8 @@ class DevRunner:
             _say(f"Stripe at {env.get('STRIPE_API_BASE') or 'https://api.stripe.com'} (STRIPE_SECRET_KEY)")
         if _unset(env, "KINDLING_SECRET_KEY"):
             env["KINDLING_SECRET_KEY"] = _kept_secret_key(self.data_dir / "secret_key")
+        if _unset(env, "KINDLING_LOG_SIGNING_KEY"):
+            env["KINDLING_LOG_SIGNING_KEY"] = _kept_log_signing_key(self.data_dir / "log_signing_key")
         if _unset(env, "KINDLING_BASE_URL"):
             env["KINDLING_BASE_URL"] = f"http://{self.loopback}:{self.port}"
         if _unset(env, "KINDLING_MEDIA_DIR"):
@@ -263,6 +266,15 @@ def _kept_secret_key(path: Path) -> str:
     if path.exists() and len(key := path.read_text().strip()) >= 16:
         return key
     key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+def _kept_log_signing_key(path: Path) -> str:
+    if path.exists() and (key := path.read_text().strip()):
+        return key
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
     path.touch(mode=0o600)
     path.write_text(key + "\n")
     return key

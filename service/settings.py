@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -47,6 +49,8 @@ class Settings:
     upload_seconds: float = 30
     # Days after a package ships that the sweep erases its pledge's address (real days: a legal period, not a demo's).
     address_retention_days: int = 180
+    # The design log's Ed25519 key, base64 of its 32 raw bytes; empty: derived from secret_key (campaigns.transparency).
+    log_signing_key: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -163,7 +167,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_networks(env, "KINDLING_TRUSTED_PROXIES"),
         upload_seconds=_number(env, "KINDLING_UPLOAD_SECONDS", 30, low=0.1, high=3600),
         address_retention_days=_integer(env, "KINDLING_ADDRESS_RETENTION_DAYS", 180, low=1, high=3650),
+        log_signing_key=_ed25519_key(env, "KINDLING_LOG_SIGNING_KEY"),
     )
+
+
+def _ed25519_key(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        return ""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != 32:
+        raise SettingsError(f"{name} must be the base64 of an Ed25519 private key's 32 raw bytes")
+    return value
 
 
 def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -198,6 +216,7 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_TRUSTED_PROXIES": ",".join(str(network) for network in settings.trusted_proxies),
             "KINDLING_UPLOAD_SECONDS": str(settings.upload_seconds),
             "KINDLING_ADDRESS_RETENTION_DAYS": str(settings.address_retention_days),
+            "KINDLING_LOG_SIGNING_KEY": settings.log_signing_key,
         }
     )
     env.update(overrides)

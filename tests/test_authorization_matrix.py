@@ -58,6 +58,7 @@ from campaigns.models import (
 )
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
+from campaigns.transparency import log as design_log
 from campaigns.two_factor import begin_two_factor
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
@@ -670,6 +671,52 @@ def a_user(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"user_id": w.id_of("other_backer")}, {}
 
 
+def evidence_upload(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"campaign_id": w.draft.id}, {
+        "files": {"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        "data": {"kind": "bom"},
+    }
+
+
+def evidence_page_upload(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"slug": w.draft.slug}, {
+        "files": {"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        "data": {"kind": "bom", "confirm": "yes"},
+    }
+
+
+async def evidence_file(w: World, role: str) -> tuple[Params, Kwargs]:
+    """An evidence file the draft's maker attaches for this cell."""
+    attached = await w.api.post(
+        f"/api/v1/campaigns/{w.draft.id}/evidence",
+        files={"file": ("bom.csv", b"part,quantity\n", "text/csv")},
+        data={"kind": "bom"},
+        headers=w.actors["maker"].headers,
+    )
+    assert attached.status_code == 201, attached.text
+    return {"campaign_id": w.draft.id, "record_id": str(attached.json()["index"])}, {}
+
+
+def consistency_sizes(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {}, {"params": {"first": "0", "second": "0"}}
+
+
+async def design_record(w: World, role: str) -> tuple[Params, Kwargs]:
+    async with w.sessions.begin() as session:
+        campaign = await session.get(Campaign, uuid.UUID(w.draft.id))
+        assert campaign is not None
+        record = await design_log.append_record(
+            session,
+            sha256="0" * 64,
+            file_name="bom.csv",
+            size_bytes=0,
+            kind="bom",
+            maker_id=campaign.maker_id,
+            campaign_id=campaign.id,
+        )
+    return {"record_id": str(record.id)}, {}
+
+
 async def fresh_user(w: World, role: str) -> tuple[Params, Kwargs]:
     async with w.sessions.begin() as session:
         person = await insert_user(session, "Promoted")
@@ -763,6 +810,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Health and the API's own description
     ("GET", "/healthz"): api(PUBLIC, fixed()),
     ("GET", f"{A}/openapi.json"): api(PUBLIC, fixed()),
+    # The design log: public, checkable by anyone
+    ("GET", f"{A}/design-records/tree-head"): api(PUBLIC, fixed()),
+    ("GET", f"{A}/design-records/consistency"): api(PUBLIC, consistency_sizes),
+    ("GET", f"{A}/design-records/{{record_id}}"): api(PUBLIC, design_record),
     # Users and tokens
     ("POST", f"{A}/users"): api("201 201 201 201 201 201 201 201", new_user),
     ("POST", f"{A}/tokens"): api("201 201 201 201 201 201 201 201", own_credentials, "anonymous: other_backer's"),
@@ -894,6 +945,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/campaigns/{{campaign_id}}/images"): api("401 404 404 201 404 403 404 403", image_upload("draft")),
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/images/{{image_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(image_id="image"), "fresh draft per cell"
+    ),
+    # Evidence files: attached by the maker to a draft; seen only by the maker and the sponsoring space's operators
+    ("POST", f"{A}/campaigns/{{campaign_id}}/evidence"): api("401 404 404 201 404 403 404 403", evidence_upload),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/evidence"): api("401 404 404 200 404 200 404 403", on("draft")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/evidence/{{record_id}}"): api(
+        "401 404 404 200 404 200 404 403", evidence_file, "a new file per cell"
     ),
     # Updates (the live campaign: anyone reads)
     ("POST", f"{A}/campaigns/{{campaign_id}}/updates"): api(
@@ -1119,6 +1176,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 303 403 403 403 403", fresh_update(CONFIRMED), "a new update per cell, confirmed"
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
+    ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
         "401 404 404 303 404 403 404 403", with_draft(image_id="image"), "fresh draft"
     ),

@@ -29,6 +29,7 @@ from campaigns.languages import Written, version_for
 from campaigns.lifecycle import PUBLIC_STATUSES
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
+from campaigns.transparency import log as design_log
 from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
 from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
@@ -426,6 +427,8 @@ async def campaign_page(request: Request) -> Response:
         space = await session.get_one(Space, detail.campaign.space_id)
         maker = await session.get_one(User, detail.campaign.maker_id)
         posted, _next = await updates.list_updates(session, detail.campaign.id, user, limit=UPDATES_SHOWN, cursor=None)
+        # Records are added only to drafts, which no anonymous visitor sees: a kept page never misses one.
+        first_record = await design_log.first_campaign_record(session, detail.campaign.id)
         maker_record = await maker_delivery_record(session, maker.id)
         space_record = await space_delivery_record(session, space.id)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
@@ -434,6 +437,11 @@ async def campaign_page(request: Request) -> Response:
         "maker": record_parts(maker_record),
         "space": record_parts(space_record),
     }
+    view["design_record"] = (
+        {"recorded_at": first_record.recorded_at, "url": f"/api/v1/design-records/{first_record.id}"}
+        if first_record is not None
+        else None
+    )
     view["updates"] = _updates_view(posted)
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))

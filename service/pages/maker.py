@@ -34,6 +34,7 @@ from campaigns.images import (
 )
 from campaigns.languages import language_of
 from campaigns.models import CampaignEvent, Product, Space, Tier, User
+from campaigns.transparency.evidence import MAX_EVIDENCE_BYTES, MAX_EVIDENCE_MB, attach_evidence, campaign_evidence
 from service import i18n
 from service.i18n import current_locale, ngettext
 from service.i18n import gettext as _
@@ -74,6 +75,7 @@ from service.pages.campaigns import (
 )
 from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
+from service.pages.evidence import evidence_kind_labels, evidence_view
 from service.pages.money_input import scaled_text
 from service.web import BodyTooLarge, UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
@@ -95,6 +97,7 @@ def _done_messages() -> dict[str, str]:
         "add-on-removed": _("The add-on is removed."),
         "image-added": _("The image is added."),
         "image-removed": _("The image is removed."),
+        "evidence-added": _("The file is recorded in the design log."),
         "submitted": _("Submitted. The makerspace's operators are told, and will review your campaign."),
         "launched": _("Your campaign is live. Share its page with the people who should back it."),
         "update-posted": _("Your update is posted, and every backer gets it by mail."),
@@ -339,6 +342,7 @@ async def _manage_page(
     *,
     action_error: str | None = None,
     image_errors: FieldMessages | None = None,
+    evidence_errors: FieldMessages | None = None,
     update_values: dict[str, str] | None = None,
     update_errors: FieldMessages | None = None,
     unverified: bool = False,
@@ -356,6 +360,7 @@ async def _manage_page(
         reviewers = await users_by_id(session, (row.reviewer_id for row in history))
         timeline = await _timeline(session, detail)
         posted, _next = await updates.list_updates(session, campaign.id, maker, limit=50, cursor=None)
+        evidence = evidence_view(await campaign_evidence(session, campaign.id))
     product_names = {product.sku: product.name for product in detail.products}
     is_draft = "edit" in detail.actions
     view = {
@@ -414,6 +419,11 @@ async def _manage_page(
         "done": _done_messages().get(done or ""),
         "action_error": action_error,
         "image_errors": image_errors or {},
+        "evidence": evidence,
+        "evidence_kinds": list(evidence_kind_labels().items()),
+        "evidence_errors": evidence_errors or {},
+        "max_evidence_mb": MAX_EVIDENCE_MB,
+        "max_evidence_bytes": MAX_EVIDENCE_BYTES,
         "max_image_mb": MAX_IMAGE_MB,
         "max_image_bytes": MAX_IMAGE_BYTES,
         "update_values": update_values or {"visibility": "public"},
@@ -542,6 +552,47 @@ async def upload_image(request: Request) -> Response:
     except InvalidInput:
         return await _manage_page(request, image_errors={"file": _image_refused()}, status=422)
     return redirect(_manage_url(_slug(request), "image-added", "images"))
+
+
+def _evidence_refused() -> str:
+    return _("Kindling cannot take this file. Upload a file of at most %(mb)d MB.") % {"mb": MAX_EVIDENCE_MB}
+
+
+async def upload_evidence(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+    except BodyTooLarge:
+        return await _manage_page(request, evidence_errors={"file": _evidence_refused()}, status=413)
+    except UploadTimedOut:
+        slow = {"file": _("The file took too long to arrive.")}
+        return await _manage_page(request, evidence_errors=slow, status=408)
+    upload, kind, confirmed = form.get("file"), form.get("kind"), form.get("confirm")
+    errors: FieldMessages = {}
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors["file"] = _("Choose a file to upload.")
+    if not isinstance(kind, str) or kind not in evidence_kind_labels():
+        errors["kind"] = _("Choose what kind of file this is.")
+    if confirmed != "yes":
+        # Recording is for good: the log is append-only, so the maker says once more that this is the file.
+        errors["confirm"] = _("Confirm that this file is recorded for good.")
+    if errors or not isinstance(upload, UploadFile) or not isinstance(kind, str):
+        return await _manage_page(request, evidence_errors=errors, status=422)
+    data = await upload.read(MAX_EVIDENCE_BYTES + 1)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            await attach_evidence(
+                session,
+                _slug(request),
+                maker,
+                data=data,
+                file_name=upload.filename or "",
+                kind=kind,
+                media_dir=settings_of(request).media_dir,
+            )
+    except InvalidInput:
+        return await _manage_page(request, evidence_errors={"file": _evidence_refused()}, status=422)
+    return redirect(_manage_url(_slug(request), "evidence-added", "evidence"))
 
 
 async def remove_image(request: Request) -> Response:
@@ -799,6 +850,7 @@ routes = [
     Route("/maker/campaigns/{slug}/launch", launch, methods=["POST"]),
     Route("/maker/campaigns/{slug}/updates", post_update, methods=["POST"]),
     Route("/maker/campaigns/{slug}/images", upload_image, methods=["POST"]),
+    Route("/maker/campaigns/{slug}/evidence", upload_evidence, methods=["POST"]),
     Route("/maker/campaigns/{slug}/images/{image_id}/remove", remove_image, methods=["POST"]),
     Route("/maker/campaigns/{slug}/products/new", new_product_form, methods=["GET"]),
     Route("/maker/campaigns/{slug}/products/new", save_product, methods=["POST"]),

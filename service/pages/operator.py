@@ -23,6 +23,7 @@ from campaigns.errors import Conflict, NotFound, ValidationFailed
 from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
+from campaigns.transparency.evidence import campaign_evidence
 from payments import ledger
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
@@ -42,6 +43,7 @@ from service.pages.campaigns import (
 )
 from service.pages.catalog_views import add_on_views, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
+from service.pages.evidence import evidence_by_checklist_item, evidence_view
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 QUEUE_LIMIT = 200
@@ -149,6 +151,7 @@ async def _review_page(
         history = await review.reviews_of(session, detail.campaign.id, user)
         space = await session.get_one(Space, detail.campaign.space_id)
         people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
+        records = await campaign_evidence(session, detail.campaign.id)
     campaign = detail.campaign
     costs = {product.sku: product.unit_cost for product in detail.products}
     names = {product.sku: product.name for product in detail.products}
@@ -185,6 +188,10 @@ async def _review_page(
         "is_maker": "maker" in detail.roles,
         "reviews": [review_view(row, people) for row in reversed(history)],
         "checklist_items": list(checklist_labels().items()),
+        "evidence": evidence_view(records),
+        "evidence_by_item": evidence_by_checklist_item(records),
+        # Admins see the review page; evidence files are the maker's and the space's operators' alone.
+        "can_download_evidence": bool(detail.roles & {"maker", "operator"}),
         "values": values or {},
         "errors": errors or {},
     }
