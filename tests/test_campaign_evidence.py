@@ -143,7 +143,7 @@ async def test_the_operators_review_lists_each_evidence_file_with_its_record_and
         assert "quote-shenzhen.pdf" not in prototype
         download = await browser.get(record["download_url"])
         assert download.status_code == 200 and download.content == BOM
-        chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}", headers={"Accept-Language": "zh-CN"})
+        chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}?lang=zh_CN")  # signed in: the switch
         assert "证明文件" in chinese.text and "工厂报价" in chinese.text
 
 
@@ -173,6 +173,7 @@ async def test_the_maker_uploads_evidence_on_the_campaign_page_after_confirming_
             upload, data={"csrf_token": token, "kind": "firmware", "confirm": "yes"}, files=files
         )
         assert recorded.status_code == 303 and recorded.headers["location"].endswith("?done=evidence-added#evidence")
-        page = await browser.get(recorded.headers["location"], headers={"Accept-Language": "zh-CN"})
+        await browser.get("/?lang=zh_CN")  # signed in, the switch sets the account's language
+        page = await browser.get(recorded.headers["location"])
         assert "文件已记入设计存证日志。" in page.text and "firmware-v1.bin" in page.text and "固件" in page.text
         assert 'href="/api/v1/design-records/0"' in page.text

@@ -82,7 +82,8 @@ async def test_a_maker_adds_rows_picks_a_country_and_a_month_without_losing_inpu
                 await message.wait_for(state="visible")
                 assert "an image may be at most 5 MB" in await message.inner_text()
                 before = page.url
-                await page.get_by_role("button", name="Upload").click()
+                # The image's own form: the page also has the evidence upload's.
+                await picker.locator("xpath=ancestor::form").get_by_role("button", name="Upload").click()
                 assert page.url == before and await message.is_visible()
                 assert errors == []
 
