@@ -38,7 +38,7 @@ typecheck: install
 
 # The suite on TEST_WORKERS processes (pytest-xdist; each starts its own PostgreSQL, Redis and localstripe on free
 # ports), the ten slowest tests printed, and the domain packages' coverage held at COVERAGE_FLOOR percent.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 COVERAGE_FLOOR ?= 90
 pytest: install catalogs browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=10 \
