@@ -153,7 +153,7 @@ async def test_the_operator_edits_the_space_from_its_page_and_a_bad_plan_is_show
         )
         assert fee_refused.status_code == 422
         assert "Enter basis points from 0 to 2000" in fee_refused.text
-        for share, fee in (("Infinity", "450"), ("NaN", "450"), ("9" * 5_000, "9" * 5_000)):
+        for share, fee in (("Infinity", "450"), ("NaN", "450"), ("9" * 5_000, "9" * 5_000), ("75", "²")):
             beyond = await post_form(
                 browser, form_page, bad | {"m1_share": share, "sponsor_fee_bps": fee}, form_page=form_page
             )

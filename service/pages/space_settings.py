@@ -163,7 +163,8 @@ async def save_space(request: Request) -> Response:
         "milestones": rows,
     }
     typed_fee = values["sponsor_fee_bps"]
-    fee = int(typed_fee) if typed_fee.isdigit() and len(typed_fee) <= FEE_DIGITS else -1
+    # isascii: "²".isdigit() is true, yet int("²") fails
+    fee = int(typed_fee) if typed_fee.isascii() and typed_fee.isdigit() and len(typed_fee) <= FEE_DIGITS else -1
     async with uow(request) as session:
         user = await current_user(request, session)
         space = await _space_of_operator(request, session, user)
