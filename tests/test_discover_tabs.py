@@ -96,7 +96,18 @@ async def test_discover_sorts_by_newest_ending_soon_and_most_backed(
 
 @pytest.mark.parametrize(
     "query",
-    ["tab=nope", "sort=oldest", "tab=&sort=", "page=-1", "page=abc", "page=99999999999999", "tab=live%00", "sort[]=x"],
+    [
+        "tab=nope",
+        "sort=oldest",
+        "tab=&sort=",
+        "page=-1",
+        "page=abc",
+        "page=99999999999999",
+        "page=²",
+        "page=" + "9" * 5_000,
+        "tab=live%00",
+        "sort[]=x",
+    ],
 )
 async def test_discover_falls_back_to_its_defaults_for_bad_tabs_sorts_and_pages(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], query: str

@@ -236,7 +236,11 @@ def discover_sorts() -> dict[str, str]:
 
 def _page_number(value: str | None) -> int:
     """The page asked for; anything but a sensible whole number is the first page."""
-    return int(value) if value and value.isdigit() and 0 < int(value) <= 10_000 else 1
+    return (
+        int(value)
+        if value and value.isascii() and value.isdigit() and len(value) <= 5 and 0 < int(value) <= 10_000
+        else 1
+    )
 
 
 async def discover(request: Request) -> Response:

@@ -34,7 +34,7 @@ def _list_url(slug: str, batch_id: object, *, after: str | None = None, **query:
 
 def _after(request: Request) -> int | None:
     typed = request.query_params.get("after") or ""
-    return int(typed) if typed.isdigit() else None
+    return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 18 else None
 
 
 def _package_view(

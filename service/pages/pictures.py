@@ -24,7 +24,7 @@ async def picture(request: Request) -> Response:
     async with uow(request) as session:
         detail = await service.campaign_detail(session, ref, await viewer(request, session))
     campaign, gallery = detail.campaign, detail.gallery
-    number = int(typed) if typed.isdigit() else 0
+    number = int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 4 else 0
     if not 1 <= number <= len(gallery):
         raise NotFound("The campaign has no picture of that number.")
     if ref != campaign.slug:  # reached by id: one address per picture
