@@ -7,7 +7,8 @@ Create Date: 2026-12-07 06:10:00
 - spaces.fund_share_bps: the share of the space's sponsor fee that goes into its fund at each collection;
   spaces.fund_cap and spaces.fund_currency: the most the fund tops up the refunds of one suspended campaign, in minor
   units of the fund's currency (only campaigns counting in it pay into the fund or draw on it).
-- charge_terms.fund_share_bps: the share a successful campaign's collections are booked with, fixed when it closes.
+- charge_terms.fund_share_bps: the share a successful campaign's collections are booked with, fixed when it closes,
+  and one of the facts of charge_terms that never change once recorded (0006).
 - The ledger gains the account `risk_fund` (a campaign's position with its space's fund: what it paid in less what its
   backers drew) and two kinds of transaction: fund_contribution (escrow -> risk_fund) and fund_payout
   (risk_fund -> escrow, topping up a suspended campaign's refunds).
@@ -64,6 +65,23 @@ def _kinds(accounts: tuple[str, ...], kinds: tuple[str, ...]) -> None:
     op.create_check_constraint(op.f("ck_ledger_transactions_kind_known"), "ledger_transactions", _known(kinds))
 
 
+TERMS_FACTS_BEFORE = ("campaign_id", "platform_fee_bps", "sponsor_fee_bps")
+TERMS_FACTS_AFTER = (*TERMS_FACTS_BEFORE, "fund_share_bps")
+
+
+def _terms_facts_trigger(facts: tuple[str, ...]) -> None:
+    op.execute("DROP TRIGGER charge_terms_facts_never_change ON charge_terms")
+    columns = ", ".join(facts)
+    arguments = ", ".join(f"'{fact}'" for fact in facts)
+    op.execute(
+        f"""
+CREATE TRIGGER charge_terms_facts_never_change
+    BEFORE UPDATE OF {columns} ON charge_terms
+    FOR EACH ROW EXECUTE FUNCTION money_facts_never_change({arguments});
+"""
+    )
+
+
 def upgrade() -> None:
     _kinds(ACCOUNTS_AFTER, KINDS_AFTER)
     op.add_column("spaces", sa.Column("fund_share_bps", sa.Integer(), server_default="0", nullable=False))
@@ -77,9 +95,11 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_charge_terms_fund_share_range"), "charge_terms", "fund_share_bps BETWEEN 0 AND 10000"
     )
+    _terms_facts_trigger(TERMS_FACTS_AFTER)
 
 
 def downgrade() -> None:
+    _terms_facts_trigger(TERMS_FACTS_BEFORE)
     op.drop_column("charge_terms", "fund_share_bps")
     op.drop_column("spaces", "province")
     op.drop_column("spaces", "fund_currency")
