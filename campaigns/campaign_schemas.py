@@ -155,8 +155,11 @@ class CampaignListQuery(PageQuery):
     space_id: uuid.UUID | None = None
     maker_id: uuid.UUID | None = None
     q: str | None = Field(default=None, max_length=200)
+    # The campaigns of spaces in this province and city (either case).
+    province: str | None = Field(default=None, max_length=120)
+    city: str | None = Field(default=None, max_length=120)
 
-    @field_validator("q")
+    @field_validator("q", "province", "city")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         if value is not None and "\x00" in value:

@@ -209,18 +209,30 @@ class Mail(Base):
 
 class Space(Base):
     __tablename__ = "spaces"
-    __table_args__ = (CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),)
+    __table_args__ = (
+        CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
+        CheckConstraint("fund_share_bps BETWEEN 0 AND 10000", name="fund_share_range"),
+        CheckConstraint("fund_cap >= 0", name="fund_cap_not_negative"),
+        CheckConstraint("fund_currency ~ '^[A-Z]{3}$'", name="fund_currency_iso"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     city: Mapped[str] = mapped_column(String(120))
+    # The province (or state) the city is in, for discovery by region; '' where nobody said.
+    province: Mapped[str] = mapped_column(String(120), server_default="")
     country: Mapped[str] = mapped_column(String(2))
     sponsor_fee_bps: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text, server_default="")
     # The space's own escrow release plan, [{name, share_bps, unlocks_on}] with shares adding to 10000;
     # null means Kindling's default (payments.milestones.DEFAULT_MILESTONE_PLAN).
     milestone_plan: Mapped[list[Any] | None] = mapped_column(JSONB)
+    # The risk-compensation fund (payments.risk_fund): the share of the sponsor fee paid into it at each collection,
+    # and the most it tops up the refunds of one suspended campaign, in minor units of its currency.
+    fund_share_bps: Mapped[int] = mapped_column(Integer, server_default="0")
+    fund_cap: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    fund_currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -87,6 +87,7 @@ class SpaceCreate(RequestModel):
     name: Name
     slug: Slug
     city: Annotated[str, Field(min_length=1, max_length=120)]
+    province: str = Field(default="", max_length=120)
     country: Country
     sponsor_fee_bps: int = Field(ge=0, le=2000)
     description: str = Field(default="", max_length=5000)
@@ -97,6 +98,7 @@ class SpaceUpdate(RequestModel):
 
     name: Name
     city: Annotated[str, Field(min_length=1, max_length=120)]
+    province: str = Field(default="", max_length=120)
     country: Country
     sponsor_fee_bps: int = Field(ge=0, le=2000)
     description: str = Field(default="", max_length=5000)
@@ -111,9 +113,15 @@ class SpaceOut(ResponseModel):
     name: str
     slug: str
     city: str
+    province: str
     country: str
     sponsor_fee_bps: int
     description: str
+    # The risk-compensation fund's terms (payments.risk_fund): the share of the sponsor fee paid into it, the most it
+    # tops up one suspended campaign's refunds, in minor units of its currency.
+    fund_share_bps: int
+    fund_cap: int
+    fund_currency: str
 
 
 class OperatorOut(ResponseModel):

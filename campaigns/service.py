@@ -46,6 +46,7 @@ from campaigns.models import (
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
+from campaigns.regions import in_region
 from campaigns.spaces import operators_of
 from campaigns.story import render_story
 from campaigns.variants import variants_of
@@ -303,15 +304,21 @@ async def list_campaigns(
     space_id: uuid.UUID | None = None,
     maker_id: uuid.UUID | None = None,
     q: str | None = None,
+    province: str | None = None,
+    city: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[CampaignDetail], str | None]:
-    """Newest first, only what `viewer` may see; `q` matches the title or the summary, in any language."""
+    """Newest first, only what `viewer` may see; `q` matches the title or the summary, in any language; `province`
+    and `city` pick the campaigns of spaces there (either case)."""
     query = select(Campaign).where(visible_to(viewer))
     if status is not None:
         query = query.where(Campaign.status == status)
     if space_id is not None:
         query = query.where(Campaign.space_id == space_id)
+    region = in_region(province=province, city=city)
+    if region:
+        query = query.where(Campaign.space_id.in_(select(Space.id).where(*region)))
     if maker_id is not None:
         query = query.where(Campaign.maker_id == maker_id)
     if q:

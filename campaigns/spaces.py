@@ -40,13 +40,20 @@ async def create_space(
     country: str,
     sponsor_fee_bps: int,
     description: str,
+    province: str = "",
     client_address: str | None,
 ) -> Space:
     require_acting_admin(admin)
     row = await session.execute(
         insert(Space)
         .values(
-            name=name, slug=slug, city=city, country=country, sponsor_fee_bps=sponsor_fee_bps, description=description
+            name=name,
+            slug=slug,
+            city=city.strip(),
+            province=province.strip(),
+            country=country,
+            sponsor_fee_bps=sponsor_fee_bps,
+            description=description,
         )
         .on_conflict_do_nothing(index_elements=[Space.slug])
         .returning(Space.id)
@@ -77,12 +84,19 @@ async def update_space(
     country: str,
     sponsor_fee_bps: int,
     description: str,
+    province: str = "",
     client_address: str | None,
 ) -> Space:
     """An admin edits a space's name, place, fee and description (its slug, in every link, stays)."""
     require_acting_admin(admin)
     space = await get_space(session, space_id)
-    values = {"name": name, "city": city, "country": country, "sponsor_fee_bps": sponsor_fee_bps}
+    values = {
+        "name": name,
+        "city": city.strip(),
+        "province": province.strip(),
+        "country": country,
+        "sponsor_fee_bps": sponsor_fee_bps,
+    }
     await session.execute(update(Space).where(Space.id == space.id).values(**values, description=description))
     await record_audit(
         session,

@@ -541,10 +541,20 @@ async def _collect(
         log.error(
             "campaign %s has no charge terms (it was not closed by the sweep): collecting without fees", campaign.id
         )
-    platform_bps, sponsor_bps = (terms.platform_fee_bps, terms.sponsor_fee_bps) if collectable and terms else (0, 0)
+    platform_bps, sponsor_bps, fund_bps = (
+        (terms.platform_fee_bps, terms.sponsor_fee_bps, terms.fund_share_bps) if collectable and terms else (0, 0, 0)
+    )
     amount = outcome.amount if outcome.amount is not None else row.amount
     booked = await record_collection(
-        session, campaign, pledge.id, amount, campaign.currency, platform_bps, sponsor_bps, outcome.processor_fee
+        session,
+        campaign,
+        pledge.id,
+        amount,
+        campaign.currency,
+        platform_bps,
+        sponsor_bps,
+        outcome.processor_fee,
+        fund_share_bps=fund_bps,
     )
     if booked is None:
         if moved:

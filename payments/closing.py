@@ -128,6 +128,7 @@ async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_
                 campaign_id=campaign.id,
                 platform_fee_bps=platform_fee_bps,
                 sponsor_fee_bps=campaign_sponsor_fee_bps(campaign, space),
+                fund_share_bps=space.fund_share_bps if space.fund_currency == campaign.currency else 0,
                 retry_window_seconds=RETRY_WINDOW_DAYS * day_seconds,
             )
             .on_conflict_do_nothing(index_elements=[ChargeTerms.campaign_id])

@@ -28,6 +28,19 @@ The movements:
     dispute_opened     escrow -> disputed                 a backer's bank took a charge back (a chargeback)
     dispute_won        disputed -> escrow                 the dispute was decided for us: the money is back
     dispute_lost       disputed -> dispute_losses         the dispute was lost: the money is gone for good
+    fund_contribution  escrow -> risk_fund                the share of the sponsor fee paid into the space's
+                                                          risk-compensation fund (payments.risk_fund)
+    fund_payout        risk_fund -> escrow                the space's fund tops up a suspended campaign's refunds
+
+A campaign's `risk_fund` account is its position with its space's fund: what its collections paid in less what its
+backers drew. The fund's balance is the sum of these accounts over the space's campaigns in the fund's currency. The
+part paid in is part of the sponsor's fee, so `sponsor_fee` counts it and API.md's identity holds as written; what the
+fund paid out to a campaign (`fund_topped_up`) extends the identity once more:
+
+    collected + fund_topped_up - refunded - platform_fee - sponsor_fee - processor_fee - released - disputed
+        - dispute_lost == escrow_held
+
+which is the one above whenever the fund has not topped up the campaign's refunds.
 
 A dispute is borne by the campaign: its money comes out of escrow, so out of what is still to be released to the
 maker, never out of the platform's or the sponsor's fees (those stay taken, as they do for a refund). Should escrow
@@ -66,7 +79,7 @@ from payments.models import (
     Milestone,
     Refund,
 )
-from payments.money import pro_rata_refunds, split_collection
+from payments.money import fund_contribution, pro_rata_refunds, split_collection
 
 # Campaigns whose public ledger is open: successful or later.
 PUBLIC_LEDGER_STATUSES = ("successful", "funded", "fulfilling", "fulfilled", "suspended")
@@ -97,6 +110,9 @@ class LedgerSummary:
     escrow_held: int
     disputed: int = 0
     dispute_lost: int = 0
+    # Of the sponsor fee, what went into the space's risk-compensation fund; and what the fund added to refunds.
+    fund_contributed: int = 0
+    fund_topped_up: int = 0
 
     @property
     def fees(self) -> int:
@@ -322,22 +338,20 @@ async def record_collection(
     platform_bps: int,
     sponsor_bps: int,
     processor_fee: int,
+    *,
+    fund_share_bps: int = 0,
 ) -> LedgerTransaction | None:
     """Book a collected pledge: its gross amount from Stripe into escrow, then the platform, sponsor and processor
-    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id.
+    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id; the
+    fund's share of the sponsor fee (`fund_share_bps`) goes to the space's risk-compensation fund instead.
 
     `processor_fee` is the fee on Stripe's balance transaction, in the charge's currency (0 when there is none).
     Recording the same pledge again changes nothing and returns None.
     """
     if currency != campaign.currency:
         raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
-    split = split_collection(amount, platform_bps, sponsor_bps, processor_fee)
     reference = str(pledge_id)
-    fees = (
-        ("platform_fee", "platform_fees", split.platform_fee),
-        ("sponsor_fee", "sponsor_fees", split.sponsor_fee),
-        ("processor_fee", "processor_fees", split.processor_fee),
-    )
+    fees = _fee_lines(amount, platform_bps, sponsor_bps, processor_fee, fund_share_bps)
     # Every account this collection moves money through, opened and looked up at once.
     kinds = {"stripe_clearing", "escrow"} | {account for _, account, charged in fees if charged}
     accounts = await _accounts(session, campaign.id, currency, kinds)
@@ -366,6 +380,20 @@ async def record_collection(
     return collected
 
 
+def _fee_lines(
+    amount: int, platform_bps: int, sponsor_bps: int, processor_fee: int, fund_share_bps: int
+) -> tuple[tuple[str, str, int], ...]:
+    """(transaction kind, account, amount) of what a collection takes out of escrow."""
+    split = split_collection(amount, platform_bps, sponsor_bps, processor_fee)
+    to_fund = fund_contribution(split.sponsor_fee, fund_share_bps)
+    return (
+        ("platform_fee", "platform_fees", split.platform_fee),
+        ("sponsor_fee", "sponsor_fees", split.sponsor_fee - to_fund),
+        ("fund_contribution", "risk_fund", to_fund),
+        ("processor_fee", "processor_fees", split.processor_fee),
+    )
+
+
 @dataclass(frozen=True)
 class CollectedPledge:
     """One collected pledge for `record_collections`: its gross amount and what Stripe kept of it."""
@@ -381,6 +409,8 @@ async def record_collections(
     collections: Sequence[CollectedPledge],
     platform_bps: int,
     sponsor_bps: int,
+    *,
+    fund_share_bps: int = 0,
 ) -> int:
     """`record_collection` for many pledges of one campaign at once, booked exactly as it books each one, in four
     statements whatever their number (for loading many collected pledges, as the demo does). A pledge whose
@@ -388,9 +418,8 @@ async def record_collections(
     if not collections:
         return 0
     currency = campaign.currency
-    accounts = await _accounts(
-        session, campaign.id, currency, {"stripe_clearing", "escrow", "platform_fees", "sponsor_fees", "processor_fees"}
-    )
+    kinds = {"stripe_clearing", "escrow", "platform_fees", "sponsor_fees", "processor_fees"}
+    accounts = await _accounts(session, campaign.id, currency, kinds | ({"risk_fund"} if fund_share_bps else set()))
     by_reference = {str(collection.pledge_id): collection for collection in collections}
     collected = await _record_many(
         session,
@@ -413,12 +442,7 @@ async def record_collections(
     fees: list[tuple[str, uuid.UUID, Movement]] = []
     for reference in collected:
         c = by_reference[reference]
-        split = split_collection(c.amount, platform_bps, sponsor_bps, c.processor_fee)
-        for kind, account, charged in (
-            ("platform_fee", "platform_fees", split.platform_fee),
-            ("sponsor_fee", "sponsor_fees", split.sponsor_fee),
-            ("processor_fee", "processor_fees", split.processor_fee),
-        ):
+        for kind, account, charged in _fee_lines(c.amount, platform_bps, sponsor_bps, c.processor_fee, fund_share_bps):
             if charged:
                 memo = f"{kind.replace('_', ' ')} on pledge {c.pledge_id}"
                 fees.append((reference, c.pledge_id, Movement(kind, [("escrow", -charged), (account, charged)], memo)))
@@ -544,6 +568,11 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
     def balance(kind: str) -> ColumnElement[int]:
         return func.coalesce(func.sum(LedgerEntry.amount).filter(LedgerAccount.kind == kind), 0)
 
+    # The fund's account takes contributions in (positive entries) and pays top-ups out (negative ones).
+    fund = LedgerAccount.kind == "risk_fund"
+    fund_in = func.coalesce(func.sum(LedgerEntry.amount).filter(fund & (LedgerEntry.amount > 0)), 0)
+    fund_out = func.coalesce(func.sum(-LedgerEntry.amount).filter(fund & (LedgerEntry.amount < 0)), 0)
+
     pledged = (
         select(func.coalesce(func.sum(Pledge.amount), 0))
         .where(Pledge.campaign_id == Campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
@@ -562,6 +591,8 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
             balance("escrow"),
             balance("disputed"),
             balance("dispute_losses"),
+            fund_in,
+            fund_out,
         )
         .select_from(Campaign)
         .outerjoin(
@@ -574,19 +605,22 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise NotFound("No such campaign.")
-    currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow, disputed, lost = row
+    currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow, disputed, lost = row[:11]
+    contributed, topped_up = int(row[11]), int(row[12])
     return LedgerSummary(
         currency=currency,
         pledged=int(pledged_sum),
         collected=-int(clearing),
         refunded=int(refunded),
         platform_fee=int(platform),
-        sponsor_fee=int(sponsor),
+        sponsor_fee=int(sponsor) + contributed,
         processor_fee=int(processor),
         released=int(released),
         escrow_held=int(escrow),
         disputed=int(disputed),
         dispute_lost=int(lost),
+        fund_contributed=contributed,
+        fund_topped_up=topped_up,
     )
 
 

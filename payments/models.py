@@ -66,6 +66,7 @@ LEDGER_ACCOUNT_KINDS = (
     "backer_refunds",
     "disputed",
     "dispute_losses",
+    "risk_fund",
 )
 LEDGER_TRANSACTION_KINDS = (
     "pledge_collected",
@@ -77,6 +78,8 @@ LEDGER_TRANSACTION_KINDS = (
     "dispute_opened",
     "dispute_won",
     "dispute_lost",
+    "fund_contribution",
+    "fund_payout",
 )
 
 
@@ -213,12 +216,15 @@ class ChargeTerms(Base):
     __table_args__ = (
         CheckConstraint("platform_fee_bps BETWEEN 0 AND 10000", name="platform_fee_range"),
         CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 10000", name="sponsor_fee_range"),
+        CheckConstraint("fund_share_bps BETWEEN 0 AND 10000", name="fund_share_range"),
         CheckConstraint("retry_window_seconds > 0", name="retry_window_positive"),
     )
 
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
     platform_fee_bps: Mapped[int] = mapped_column(Integer)
     sponsor_fee_bps: Mapped[int] = mapped_column(Integer)
+    # The share of the sponsor fee booked into the space's risk-compensation fund (payments.risk_fund).
+    fund_share_bps: Mapped[int] = mapped_column(Integer, server_default="0")
     retry_window_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -110,3 +110,16 @@ def milestone_amounts(total: int, shares_bps: Sequence[int]) -> list[int]:
     if any(share <= 0 for share in shares_bps):
         raise ValueError("milestone shares must be positive")
     return _largest_remainder(total, shares_bps)
+
+
+def fund_contribution(sponsor_fee: int, share_bps: int) -> int:
+    """What of a collected pledge's sponsor fee goes into the space's risk-compensation fund: `fee()` of the sponsor
+    fee at the fund's share (half up to the whole minor unit), never more than the sponsor fee itself."""
+    return fee(sponsor_fee, share_bps)
+
+
+def fund_top_up(shortfall: int, fund_balance: int, cap: int) -> int:
+    """What a space's fund adds to a suspended campaign's refunds: the backers' shortfall (what they paid and escrow
+    cannot give back), at most the space's per-campaign cap, and at most what the fund holds (a fund that runs short
+    pays what it has). Never negative."""
+    return max(0, min(shortfall, fund_balance, cap))

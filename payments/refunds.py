@@ -39,6 +39,7 @@ from payments.gateway import GatewayError, GatewayUnavailable
 from payments.ledger import escrow_refunds_due, record_refund
 from payments.milestones import cancel_open_milestones
 from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
+from payments.risk_fund import top_up_from_fund
 from payments.stripe_jobs import REFUNDING, StripeWork, held_exclusively
 
 log = logging.getLogger("kindling.payments")
@@ -129,11 +130,12 @@ async def suspend_campaign(
     language: str | None = None,
 ) -> tuple[Campaign, dict[uuid.UUID, int]]:
     """An operator of the campaign's space or an admin suspends it: charging stops, the milestones not yet released
-    are cancelled, and everything still in escrow is refunded to the backers pro rata to what each paid (largest
+    are cancelled, the space's risk-compensation fund tops up escrow (payments.risk_fund), and everything still in
+    escrow is refunded to the backers pro rata to what each paid (largest
     remainder: the refunds add up to the escrow exactly). Returns the campaign and the refund due per pledge.
 
     403 for anyone else, 409 `not-suspendable` unless the campaign is live, successful, funded or fulfilling.
-    Locks: the campaign row, the pledges, the milestones, the escrow account, in that order.
+    Locks: the campaign row, the pledges, the milestones, the space, the escrow account, in that order.
     """
     campaign, roles = await campaign_for(session, campaign_ref, user, "suspend")
     require_two_factor(user)
@@ -149,6 +151,7 @@ async def suspend_campaign(
     )
     cancelled = set(await cancel_pledges(session, campaign, WAITING_PLEDGE_STATUSES))
     await cancel_open_milestones(session, campaign)
+    await top_up_from_fund(session, campaign)
     due = await escrow_refunds_due(session, campaign)
     intents = await _collected_intents(session, due)
     for pledge_id, amount in due.items():

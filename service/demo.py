@@ -1,4 +1,5 @@
-"""Demo data for `kindling demo` and the first `kindling dev`: a makerspace, its operator, a maker, a backer, an admin.
+"""Demo data for `kindling demo` and the first `kindling dev`: a makerspace, its operator, a maker, a backer, an admin;
+spaces in three more cities (service/demo_regions.py).
 
 Every part finds what it made before and makes only what is missing, so loading twice changes nothing. A new part
 (campaigns, pledges) is one more function taking the session, the settings and the `Demo` built so far, called
@@ -89,6 +90,10 @@ async def load_demo(session: AsyncSession, settings: Settings) -> Demo:
     demo = await demo_people_and_space(session)
     # Later parts go here, each `await demo_<part>(session, settings, demo)`.
     crowd = await demo_crowd(session)
+    # Beyond Shenzhen (and every space's province and fund, before any collection is booked).
+    from service.demo_regions import demo_regional_spaces
+
+    await demo_regional_spaces(session, settings, demo, crowd)
     await demo_live_campaign(session, settings, demo, crowd)
     await demo_campaign_in_review(session, settings, demo)
     await demo_funded_campaign(session, settings, demo, crowd)
@@ -677,6 +682,7 @@ async def demo_funded_campaign(
         [ledger.CollectedPledge(pledge_id, amount, _card_fee(amount)) for pledge_id, amount in pledges],
         settings.platform_fee_bps,
         demo.space.sponsor_fee_bps,
+        fund_share_bps=demo.space.fund_share_bps,
     )
     await _close_now(session, settings, campaign, days_ago=12)
     locked = await closing.lock_campaign(session, campaign.id)

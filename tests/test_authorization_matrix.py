@@ -877,6 +877,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", f"{A}/makers/{{maker_id}}"): api(PUBLIC, maker_a),
     ("POST", f"{A}/spaces/{{space_id}}/operators"): api("401 403 403 403 403 403 403 201", new_operator),
     ("GET", f"{A}/spaces/{{space_id}}/milestone-plan"): api(PUBLIC, space_a),
+    ("GET", f"{A}/spaces/{{space_id}}/fund"): api(PUBLIC, space_a),
+    ("GET", f"{A}/regions"): api(PUBLIC, fixed()),
     ("PATCH", f"{A}/spaces/{{space_id}}"): api(
         "401 403 403 403 403 200 403 200",
         lambda w, r: ({"space_id": w.space_a["id"]}, {"json": {"sponsor_fee_bps": 300}}),

@@ -38,7 +38,7 @@ RULES = {
         "requested_by",
         "reason",
     ),
-    "charge_terms": ("campaign_id", "platform_fee_bps", "sponsor_fee_bps"),
+    "charge_terms": ("campaign_id", "platform_fee_bps", "sponsor_fee_bps", "fund_share_bps"),
     "payouts": ("id", "milestone_id", "campaign_id", "amount", "currency"),
 }
 
@@ -203,6 +203,7 @@ async def test_a_charge_its_refund_and_the_terms_they_were_made_under_are_kept(
     await refused(sessions, update(Refund).values(amount=99_999), "refunds.amount")
     await refused(sessions, update(Refund).values(pledge_id=uuid.uuid4()), "refunds.pledge_id")
     await refused(sessions, update(ChargeTerms).values(platform_fee_bps=0), "charge_terms.platform_fee_bps")
+    await refused(sessions, update(ChargeTerms).values(fund_share_bps=10), "charge_terms.fund_share_bps")
 
     # How each of them ends is an update, and those are fine.
     async with sessions.begin() as session:

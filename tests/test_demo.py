@@ -40,6 +40,7 @@ from service.demo import (
     REVIEW_SLUG,
     load_demo,
 )
+from service.demo_regions import REGIONAL_SPACES
 from service.settings import Settings
 from tests.pages import CSRF_INPUT, csrf_from, new_browser
 
@@ -81,8 +82,13 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
     async with sessions.begin() as session:
         await load_demo(session, settings)
     assert await counts(sessions) == first
-    assert first["campaigns"] == 4 and first["campaign_images"] == 5 and first["campaign_updates"] == 1
+    # Four campaigns of the Shenzhen space, and one live campaign for each space beyond Shenzhen.
+    assert first["campaigns"] == 4 + len(REGIONAL_SPACES)
+    assert first["campaign_images"] == 5 and first["campaign_updates"] == 1
     assert first["users"] == 4 + CROWD_SIZE
+    async with sessions() as session:
+        places = set(await session.execute(select(Space.province, Space.city)))
+    assert places == {("Guangdong", city) for city in ("Shenzhen", "Guangzhou", "Foshan", "Dongguan")}
 
     async with sessions() as session:
         unverified = await session.scalar(

@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Campaign, Product, Tier
+from campaigns.models import Campaign, Product, Space, Tier
 from tests.browser import (
     LiveServer,
     chromium_available,
@@ -102,6 +102,13 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
         draft = await insert_campaign(session, maker_id=review.maker.id, space_id=space_id, status="draft")
         await insert_product(session, draft, "BOARD", batch_size=100)
         await insert_tier(session, draft, {"BOARD": 1}, price=1_234_500)
+        # A space with its province and a risk-compensation fund, as the space's page and form show them.
+        await session.execute(
+            update(Space)
+            .where(Space.id == space_id)
+            .values(province="Guangdong", fund_share_bps=2500, fund_cap=1_234_500)
+        )
+        space = await session.get_one(Space, space_id)
         for campaign_id in (live.id, review.campaign_id, draft.id):
             await session.execute(update(Tier).where(Tier.campaign_id == campaign_id).values(title=CHINESE_REWARD))
             await session.execute(
@@ -120,6 +127,9 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
         "fulfillment": (shop.maker, f"/maker/campaigns/{shop_slug}/fulfillment"),
         "review": (review.operator, f"/operator/campaigns/{review.slug}"),
         "queue": (review.operator, "/operator"),
+        "discover": (None, "/campaigns"),
+        "space": (None, f"/spaces/{space.slug}"),
+        "space-form": (review.operator, f"/operator/spaces/{space.id}"),
     }
     async with launch_browser() as browser:
         for locale, lang in LOCALES:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import FieldError, NotFound, ValidationFailed
 from campaigns.transparency import merkle
-from campaigns.transparency.models import DesignLogNode, DesignRecord
+from campaigns.transparency.models import DesignLog, DesignLogNode, DesignRecord
 from campaigns.transparency.tree_head import TreeHead, sign_tree_head
 
 _TAKE_NEXT_INDEX = text(
@@ -101,13 +101,22 @@ def new_nodes(index: int, leaf: bytes, left_siblings: list[bytes]) -> list[dict[
     return rows
 
 
+# The stored subtrees a proof needs, in one statement whatever their number: its text never changes, so the driver
+# prepares it once per connection and each proof is one round trip of index lookups (a row-value IN list would be a
+# new statement, parsed and planned again, for every count of keys).
+_NODES_BY_KEY = text(
+    "SELECT n.level, n.position, n.hash"
+    " FROM unnest(CAST(:levels AS smallint[]), CAST(:positions AS bigint[])) AS k(level, position)"
+    " JOIN design_log_nodes AS n ON n.level = k.level AND n.position = k.position"
+)
+
+
 async def _nodes(session: AsyncSession, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     if not keys:
         return {}
+    wanted = sorted(set(keys))
     rows = await session.execute(
-        select(DesignLogNode.level, DesignLogNode.position, DesignLogNode.hash).where(
-            tuple_(DesignLogNode.level, DesignLogNode.position).in_(sorted(set(keys)))
-        )
+        _NODES_BY_KEY, {"levels": [level for level, _ in wanted], "positions": [position for _, position in wanted]}
     )
     return {(level, position): node for level, position, node in rows}
 
@@ -174,11 +183,17 @@ async def signed_tree_head(session: AsyncSession, key: Ed25519PrivateKey, *, now
 async def published_record(
     session: AsyncSession, index: int, key: Ed25519PrivateKey, *, now: datetime
 ) -> dict[str, object]:
-    """A record, its inclusion proof and the signed head it leads to: all anyone needs to check it offline."""
-    record = await record_by_index(session, index)
-    if record is None:
+    """A record, its inclusion proof and the signed head it leads to: all anyone needs to check it offline. Two
+    round trips whatever the log's size."""
+    # The record and the log's size in one round trip, then the stored subtrees in one more.
+    found = (
+        await session.execute(
+            select(DesignRecord, DesignLog.size).join(DesignLog, DesignLog.id == 1).where(DesignRecord.id == index)
+        )
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"There is no design record {index}.")
-    size = await log_size(session)
+    record, size = found
     # The root and the proof from one read of the stored subtrees.
     root_ranges = [(0, size)]
     proof_ranges = merkle.ranges_asked(lambda subtree: merkle.inclusion_proof(record.id, size, subtree))

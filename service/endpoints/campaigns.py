@@ -161,7 +161,7 @@ async def create_campaign(request: Request, body: CampaignCreate) -> Response:
 @api.route(
     "GET",
     "/campaigns",
-    summary="Campaigns the caller may see, newest first",
+    summary="Campaigns the caller may see, newest first; by status, space, maker, words, province and city",
     query=CampaignListQuery,
     response=Page[CampaignOut],
     auth=False,
@@ -177,6 +177,8 @@ async def list_campaigns(request: Request, query: CampaignListQuery) -> Response
             space_id=query.space_id,
             maker_id=query.maker_id,
             q=query.q,
+            province=query.province,
+            city=query.city,
             limit=query.limit,
             cursor=query.cursor,
         )

@@ -35,6 +35,12 @@ class LedgerOut(ResponseModel):
     # == escrow_held.
     disputed: int
     dispute_lost: int
+    # The space's risk-compensation fund (payments.risk_fund): the part of sponsor_fee paid into it, and what it added
+    # to this campaign's refunds when it was suspended; with the latter the books read
+    # collected + fund_topped_up - refunded - platform_fee - sponsor_fee - processor_fee - released - disputed
+    # - dispute_lost == escrow_held.
+    fund_contributed: int
+    fund_topped_up: int
 
 
 class PayoutOut(ResponseModel):

@@ -20,7 +20,7 @@ from service.pages import FieldMessages, validate_form, viewer
 from service.web import client_address, read_form, redirect, render, uow
 
 SPACES_SHOWN = 200
-SPACE_FIELDS = ("name", "slug", "city", "country", "sponsor_fee_bps", "description")
+SPACE_FIELDS = ("name", "slug", "city", "province", "country", "sponsor_fee_bps", "description")
 
 
 async def _admin(request: Request, session: AsyncSession) -> User | None:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from campaigns import service, spaces, updates
+from campaigns import regions, service, spaces, updates
 from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
@@ -248,6 +248,7 @@ async def discover(request: Request) -> Response:
     wanted = {
         "q": (params.get("q") or "").strip(),
         "space": params.get("space") or "",
+        "province": params.get("province") or "",
         "city": params.get("city") or "",
     }
     tab = params.get("tab") if params.get("tab") in service.DISCOVER_TABS else "live"
@@ -262,8 +263,12 @@ async def discover(request: Request) -> Response:
         chosen = all_spaces
         if wanted["space"]:
             chosen = [space for space in chosen if space.slug == wanted["space"]]
+        if wanted["province"]:
+            chosen = [space for space in chosen if space.province.casefold() == wanted["province"].casefold()]
         if wanted["city"]:
             chosen = [space for space in chosen if space.city.casefold() == wanted["city"].casefold()]
+        narrowed = bool(wanted["space"] or wanted["province"] or wanted["city"])
+        places = await regions.live_by_region(session)
         # A search that cannot run shows its message, not every campaign.
         details: list[service.CampaignDetail] = []
         more = False
@@ -273,13 +278,17 @@ async def discover(request: Request) -> Response:
                 user,
                 tab=str(tab),
                 sort=str(sort),
-                space_ids=[space.id for space in chosen] if wanted["space"] or wanted["city"] else None,
+                space_ids=[space.id for space in chosen] if narrowed else None,
                 q=q or None,
                 limit=CARDS_PER_PAGE,
                 offset=(page - 1) * CARDS_PER_PAGE,
             )
         cards = await campaign_cards(session, details, day_seconds=settings_of(request).day_seconds)
-    cities = sorted({space.city for space in all_spaces}, key=str.casefold)
+    live_in_city: dict[str, int] = {}
+    for place in places:
+        live_in_city[place.city] = live_in_city.get(place.city, 0) + place.live
+    cities = sorted(live_in_city, key=str.casefold)
+    provinces = regions.province_totals(places)
     kept = {key: value for key, value in wanted.items() if value}
     in_order = kept | ({"sort": sort} if sort != "newest" else {})
     context = {
@@ -295,7 +304,15 @@ async def discover(request: Request) -> Response:
         ],
         "sorts": discover_sorts(),
         "space_options": [("", _("All makerspaces"))] + [(space.slug, space.name) for space in all_spaces],
-        "city_options": [("", _("All cities"))] + [(city, city) for city in cities],
+        "province_options": [("", _("All provinces"))]
+        + [(province, f"{province} ({live})") for _country, province, live in provinces],
+        "city_options": [("", _("All cities"))] + [(city, f"{city} ({live_in_city[city]})") for city in cities],
+        # Live campaigns per city, busiest first, each a link to its campaigns.
+        "regions": [
+            {"city": p.city, "province": p.province, "live": p.live, "query": urlencode({"city": p.city})}
+            for p in places
+            if p.live
+        ],
         "next_query": urlencode(in_order | {"tab": tab, "page": page + 1}) if more else None,
     }
     return render(request, "campaigns/discover.html", context, status=422 if errors else 200)

@@ -24,7 +24,7 @@ from campaigns.languages import Written
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
 from campaigns.transparency.evidence import campaign_evidence
-from payments import ledger
+from payments import ledger, risk_fund
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
 from service.i18n import current_locale, money, ngettext
@@ -249,7 +249,9 @@ async def record_review(request: Request) -> Response:
 # Suspension
 
 
-def _suspension_question(campaign: Campaign, due: dict[uuid.UUID, int], waiting: int, reason: str) -> Confirmation:
+def _suspension_question(
+    campaign: Campaign, due: dict[uuid.UUID, int], topped_up: int, waiting: int, reason: str
+) -> Confirmation:
     refunded = sum(due.values())
     consequences = [
         _("The campaign stops at once: no more pledges or charges, and the milestones not yet released are cancelled."),
@@ -262,6 +264,11 @@ def _suspension_question(campaign: Campaign, due: dict[uuid.UUID, int], waiting:
         if due
         else _("Escrow holds nothing to refund: no money goes back to the backers."),
     ]
+    if topped_up:
+        consequences.append(
+            _("The space's risk-compensation fund adds %(amount)s to these refunds, shared the same way.")
+            % {"amount": money(topped_up, campaign.currency)}
+        )
     if waiting:
         consequences.append(
             ngettext(
@@ -313,9 +320,10 @@ async def suspend(request: Request) -> Response:
             detail = await service.campaign_detail(session, slug, user)
             if "suspend" in detail.actions:
                 # The same figures the suspension refunds, from the same function, escrow locked while they are read.
+                topped_up = await risk_fund.fund_top_up_due(session, detail.campaign)
                 due = await ledger.escrow_refunds_due(session, detail.campaign)
                 waiting = await _waiting_pledges(session, detail.campaign.id)
-                question = _suspension_question(detail.campaign, due, waiting, checked.reason)
+                question = _suspension_question(detail.campaign, due, topped_up, waiting, checked.reason)
         if question is not None:
             return ask_first(request, form, question)
     try:

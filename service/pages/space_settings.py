@@ -1,4 +1,5 @@
-"""A space's operators edit it: its name and description, its sponsor fee and its escrow milestone plan. The form calls
+"""A space's operators edit it: its name and description, its sponsor fee, its escrow milestone plan and its
+risk-compensation fund. The form calls
 payments.space_terms.edit_space, the use case PATCH /spaces/{id} calls; campaigns launched already keep their terms."""
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from campaigns.spaces import get_space, operates
 from payments import space_terms
 from payments.milestones import MAX_MILESTONES, PlannedMilestone, milestone_plan_of
 from payments.models import MILESTONE_CONDITIONS
+from payments.space_terms import KEEP
 from service.i18n import gettext as _
 from service.pages import FieldMessages, fee_percent, viewer
+from service.pages.money_input import NumberInputError, major_units, minor_units
 from service.web import client_address, current_user, read_form, redirect, render, uow
 
 SPARE_ROWS = 2
@@ -42,6 +45,8 @@ def _values_of(space: Space) -> dict[str, Any]:
         "name": space.name,
         "description": space.description,
         "sponsor_fee_bps": str(space.sponsor_fee_bps),
+        "fund_share_bps": str(space.fund_share_bps),
+        "fund_cap": major_units(space.fund_cap, space.fund_currency),
         "default_plan": space.milestone_plan is None,
         "milestones": [{"name": p.name, "share": _percent_text(p.share_bps), "unlocks_on": p.unlocks_on} for p in plan],
     }
@@ -74,6 +79,7 @@ def _render(
         "errors": errors or {},
         "conditions": [(code, _condition_label(code)) for code in MILESTONE_CONDITIONS],
         "fee": fee_percent(space.sponsor_fee_bps),
+        "fund_currency": space.fund_currency,
         "done": _("The space is saved. Campaigns launched from now on take its fee and plan.")
         if request.query_params.get("done") == "saved"
         else None,
@@ -131,6 +137,10 @@ def _messages(failed: ValidationFailed, plan: list[PlannedMilestone]) -> FieldMe
             errors["description"] = _("Use at most 5,000 characters.")
         elif field == "sponsor_fee_bps":
             errors["sponsor_fee_bps"] = _("Enter basis points from 0 to 2000 (100 basis points make 1 percent).")
+        elif field == "fund_share_bps":
+            errors["fund_share_bps"] = _("Enter basis points from 0 to 10000 (10000 puts the whole fee in the fund).")
+        elif field == "fund_cap":
+            errors["fund_cap"] = _("Enter an amount from zero up to a sensible limit.")
         elif field == "milestones":
             total = sum(p.share_bps for p in plan)
             errors["milestones"] = (
@@ -149,6 +159,12 @@ def _messages(failed: ValidationFailed, plan: list[PlannedMilestone]) -> FieldMe
     return errors
 
 
+def _basis_points(typed: str) -> int:
+    """Typed basis points, or -1 (refused as out of bounds) for anything but a few ASCII digits: "²".isdigit() is
+    true, yet int("²") fails."""
+    return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= FEE_DIGITS else -1
+
+
 async def save_space(request: Request) -> Response:
     form = await read_form(request)
     rows, plan, errors = _read_rows(form)
@@ -159,15 +175,23 @@ async def save_space(request: Request) -> Response:
         "name": str(form.get("name") or "").strip(),
         "description": str(form.get("description") or "").strip(),
         "sponsor_fee_bps": str(form.get("sponsor_fee_bps") or "").strip(),
+        "fund_share_bps": str(form.get("fund_share_bps") or "").strip(),
+        "fund_cap": str(form.get("fund_cap") or "").strip(),
         "default_plan": default_plan,
         "milestones": rows,
     }
-    typed_fee = values["sponsor_fee_bps"]
-    # isascii: "²".isdigit() is true, yet int("²") fails
-    fee = int(typed_fee) if typed_fee.isascii() and typed_fee.isdigit() and len(typed_fee) <= FEE_DIGITS else -1
+    fee = _basis_points(values["sponsor_fee_bps"])
+    # The fund's fields left empty (a form from before they existed) keep what the space has.
+    fund_share: int | space_terms.Keep = _basis_points(values["fund_share_bps"]) if values["fund_share_bps"] else KEEP
+    fund_cap: int | space_terms.Keep = KEEP
     async with uow(request) as session:
         user = await current_user(request, session)
         space = await _space_of_operator(request, session, user)
+        if values["fund_cap"]:
+            try:
+                fund_cap = minor_units(values["fund_cap"], space.fund_currency)
+            except NumberInputError as wrong:
+                errors["fund_cap"] = wrong.message
         if not errors:
             try:
                 await space_terms.edit_space(
@@ -178,6 +202,8 @@ async def save_space(request: Request) -> Response:
                     description=values["description"],
                     sponsor_fee_bps=fee,
                     milestones=None if default_plan else plan,
+                    fund_share_bps=fund_share,
+                    fund_cap=fund_cap,
                     client_address=client_address(request),
                 )
             except ValidationFailed as failed:
