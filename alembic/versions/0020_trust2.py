@@ -1,6 +1,6 @@
 """A risk-compensation fund per space, and the province of a space
 
-Revision ID: 0020_trust2
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-07 06:10:00
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0020_trust2"
+revision: str = "0020"
 down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
