@@ -1039,6 +1039,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_funded(confirmed=True, batch_id="batch"),
         "fresh campaign with its batch confirmed, per cell",
     ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/dates"): api(
+        "401 403 403 200 403 403 403 403",
+        on(
+            "funded",
+            batch_id="batch",
+            json_body={"production_on": "2027-02-01", "ship_on": "2027-03-01", "reason": "Plan"},
+        ),
+    ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/shipping-list.csv"): api(
         "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
     ),
