@@ -806,6 +806,15 @@ ADDRESS_FORM = {k: v for k, v in address().items()}
 # The matrix. Roles: anonymous, backer, other_backer, maker, other_maker, operator, other_operator, admin.
 
 A = "/api/v1"
+
+
+def batch_dates_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The batch-dates form of the funded campaign, for its planned batch."""
+    params, _ = on("funded")(w, role)
+    form = {"batch_id": w.funded["batch"], "production_on": "2027-02-01", "ship_on": "2027-03-01", "reason": "Plan"}
+    return params, {"data": form}
+
+
 MATRIX: dict[tuple[str, str], Row] = {
     # Health and the API's own description
     ("GET", "/healthz"): api(PUBLIC, fixed()),
@@ -1268,6 +1277,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/start-production"): page(
         "401 403 403 303 403 403 403 403", with_funded(confirmed=True, batch_id="batch"), "fresh confirmed batch"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batch-dates"): page(
+        "401 403 403 303 403 403 403 403", batch_dates_form
     ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/tracking"): page(
         "401 403 403 303 403 403 403 403",
