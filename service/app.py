@@ -53,6 +53,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.pledges",
     "service.endpoints.cards",
     "service.endpoints.fulfillment",
+    "service.endpoints.late_pledges",
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",

@@ -942,6 +942,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
     ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body=lambda w, r: {"tiers": [{"tier_id": w.draft["tier"]}]})
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
         "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
     ),

@@ -8,6 +8,8 @@ Create Date: 2026-12-07 06:10:00
   rows with new ids, and the dates belong to the batch's place in the plan). `announced_ship_on` is the ship date
   backers were last told of, so that slips are measured against what they were promised.
 - batch_schedule_changes: append-only history, one row per change, with the maker's reason.
+- late_rewards: the tiers a campaign keeps selling after its deadline ("late pledges"), at their own price and with
+  an optional limit whose `remaining` is taken by a conditional UPDATE under CHECK (remaining >= 0).
 """
 
 from __future__ import annotations
@@ -84,9 +86,35 @@ def upgrade() -> None:
     )
     for statement in APPEND_ONLY:
         op.execute(statement)
+    op.create_table(
+        "late_rewards",
+        sa.Column("tier_id", sa.Uuid(), nullable=False),
+        sa.Column("campaign_id", sa.Uuid(), nullable=False),
+        sa.Column("price", sa.Integer(), nullable=False),
+        sa.Column("quantity_limit", sa.Integer(), nullable=True),
+        sa.Column("remaining", sa.Integer(), nullable=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint("price > 0", name=op.f("ck_late_rewards_price_positive")),
+        sa.CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name=op.f("ck_late_rewards_limit_positive")),
+        sa.CheckConstraint(
+            "(quantity_limit IS NULL) = (remaining IS NULL) AND remaining >= 0 AND remaining <= quantity_limit",
+            name=op.f("ck_late_rewards_remaining_within_limit"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name=op.f("fk_late_rewards_campaign_id_campaigns"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tier_id"], ["tiers.id"], name=op.f("fk_late_rewards_tier_id_tiers"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("tier_id", name=op.f("pk_late_rewards")),
+    )
+    op.create_index(op.f("ix_late_rewards_campaign_id"), "late_rewards", ["campaign_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_late_rewards_campaign_id"), table_name="late_rewards")
+    op.drop_table("late_rewards")
     op.execute("DROP TRIGGER batch_schedule_changes_append_only ON batch_schedule_changes")
     op.execute("DROP FUNCTION batch_schedule_changes_are_history()")
     op.drop_index(op.f("ix_batch_schedule_changes_campaign_id"), table_name="batch_schedule_changes")

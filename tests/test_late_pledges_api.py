@@ -1,0 +1,77 @@
+"""Late pledges, turning them on: the maker chooses, while the campaign is a draft, which tiers stay on sale after
+the deadline (same or new price, optional limit); they open once the campaign is funded."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaigns.models import Campaign
+from tests.helpers import create_space, drafted_campaign, make_admin, make_operator, sign_up
+from tests.pages import logged_in
+
+
+async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_funded(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    space = await create_space(client, admin)
+    operator = await make_operator(client, admin, space)
+    maker, stranger = await sign_up(client, "Maker"), await sign_up(client, "Stranger")
+    campaign = await drafted_campaign(client, maker, space)
+    early, pair = campaign["tiers"]
+    url = f"/api/v1/campaigns/{campaign['id']}/late-pledges"
+
+    assert (await client.get(url, headers=maker.headers)).json()["tiers"] == []
+    chosen = await client.put(
+        url,
+        json={"tiers": [{"tier_id": early["id"], "price": 17_900, "quantity_limit": 50}, {"tier_id": pair["id"]}]},
+        headers=maker.headers,
+    )
+    assert chosen.status_code == 200, chosen.text
+    body = chosen.json()
+    assert body["open"] is False and body["currency"] == "CNY"
+    assert [(t["title"], t["price"], t["quantity_limit"], t["remaining"], t["open"]) for t in body["tiers"]] == [
+        ("Early bird", 17_900, 50, 50, False),
+        ("Pair", 34_900, None, None, False),
+    ]
+    assert (await client.get(url, headers=operator.headers)).json() == body
+
+    # Chosen again, the choice replaces the one before.
+    only_pair = await client.put(url, json={"tiers": [{"tier_id": pair["id"]}]}, headers=maker.headers)
+    assert [t["title"] for t in only_pair.json()["tiers"]] == ["Pair"]
+
+    for bad, field in (
+        ({"tiers": [{"tier_id": str(uuid.uuid4())}]}, "tiers"),
+        ({"tiers": [{"tier_id": pair["id"]}, {"tier_id": pair["id"]}]}, "tiers"),
+        ({"tiers": [{"tier_id": pair["id"], "price": 0}]}, "tiers.0.price"),
+        ({"tiers": [{"tier_id": pair["id"], "quantity_limit": -1}]}, "tiers.0.quantity_limit"),
+        ({"tiers": [{"tier_id": pair["id"], "price": 1}]}, "tiers[0].price"),
+    ):
+        refused = await client.put(url, json=bad, headers=maker.headers)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["errors"][0]["field"] == field, refused.json()
+    assert (await client.put(url, json={"tiers": []}, headers=stranger.headers)).status_code == 404
+    assert (await client.put(url, json={"tiers": []}, headers=operator.headers)).status_code == 403
+    assert [t["title"] for t in (await client.get(url, headers=maker.headers)).json()["tiers"]] == ["Pair"]
+
+    submitted = await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers)
+    assert submitted.status_code == 200, submitted.text
+    async with logged_in(client, operator) as browser:
+        review = await browser.get(f"/operator/campaigns/{campaign['slug']}")
+        assert review.status_code == 200
+        late = review.text.split('id="late-pledges"')[1].split("</section>")[0]
+        assert "Pair" in late and "Early bird" not in late and "Unlimited" in late
+        chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}?lang=zh_CN")
+        assert "截止后支持" in chinese.text
+    frozen = await client.put(url, json={"tiers": []}, headers=maker.headers)
+    assert frozen.status_code == 409 and frozen.json()["type"] == "not-draft"
+
+    async with sessions.begin() as session:
+        await session.execute(update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status="funded"))
+    opened = await client.get(url)
+    assert opened.status_code == 200 and opened.json()["open"] is True
+    assert [(t["title"], t["open"]) for t in opened.json()["tiers"]] == [("Pair", True)]
