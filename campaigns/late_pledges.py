@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, delete, func, insert, select
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.access import campaign_for, visible_campaign
 from campaigns.campaign_schemas import CampaignRequest, Count, PositiveAmount
 from campaigns.currencies import check_price
-from campaigns.errors import InvalidInput
+from campaigns.errors import InvalidInput, NotAllowed, NotFound
+from campaigns.ids import parse_id
 from campaigns.models import Base, Campaign, Tier, User
 from campaigns.schemas_base import ResponseModel
 
@@ -163,17 +164,24 @@ class LateRewardOut(ResponseModel):
 
 
 class LatePledgesOut(ResponseModel):
+    """`estimated_ship_month`: when a late pledge made now would ship, from the batch plan (the first batch not yet
+    confirmed; null while that batch has no dates, or none is open)."""
+
     campaign_id: uuid.UUID
     currency: str
     open: bool
+    estimated_ship_month: str | None = None
     tiers: list[LateRewardOut]
 
     @classmethod
-    def of(cls, campaign: Campaign, offers: Sequence[LateOffer]) -> LatePledgesOut:
+    def of(
+        cls, campaign: Campaign, offers: Sequence[LateOffer], *, estimated_ship_month: str | None = None
+    ) -> LatePledgesOut:
         return cls(
             campaign_id=campaign.id,
             currency=campaign.currency,
             open=any(offer.open for offer in offers),
+            estimated_ship_month=estimated_ship_month,
             tiers=[
                 LateRewardOut(
                     tier_id=offer.tier.id,
@@ -186,3 +194,25 @@ class LatePledgesOut(ResponseModel):
                 for offer in offers
             ],
         )
+
+
+async def end_late_reward(
+    session: AsyncSession, campaign_ref: uuid.UUID | str, tier_ref: uuid.UUID | str, maker: User
+) -> tuple[Campaign, list[LateOffer]]:
+    """The maker stops selling one late reward, for good (ending it again changes nothing). 404 for a tier that is
+    not a late reward of the campaign."""
+    campaign, roles = await visible_campaign(session, campaign_ref, maker)
+    if "maker" not in roles:
+        raise NotAllowed("Only the campaign's maker ends its late pledges.")
+    tier_id = parse_id(tier_ref)
+    found = await session.scalar(
+        select(LateReward.tier_id).where(LateReward.campaign_id == campaign.id, LateReward.tier_id == tier_id)
+    )
+    if tier_id is None or found is None:
+        raise NotFound("No such late reward.")
+    await session.execute(
+        update(LateReward)
+        .where(LateReward.tier_id == tier_id, LateReward.ended_at.is_(None))
+        .values(ended_at=func.now())
+    )
+    return campaign, await late_offers(session, campaign)

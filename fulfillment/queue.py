@@ -87,3 +87,25 @@ async def places_of(
     for campaign_id, pledge_ids in by_campaign.items():
         found |= await queue_places(session, campaign_id, pledge_ids)
     return found
+
+
+_NEXT_OPEN_MONTH = text(
+    """
+    WITH plan AS (
+        SELECT b.number, b.status, s.ship_on,
+               max(s.ship_on) OVER (ORDER BY b.number ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS not_before
+        FROM batches b
+        LEFT JOIN batch_schedules s ON s.campaign_id = b.campaign_id AND s.number = b.number
+        WHERE b.campaign_id = :campaign_id
+    )
+    SELECT CASE WHEN ship_on IS NOT NULL THEN to_char(not_before, 'YYYY-MM') END
+    FROM plan WHERE status = 'planned' ORDER BY number LIMIT 1
+    """
+).bindparams(bindparam("campaign_id", type_=Uuid()))
+
+
+async def next_open_batch_month(session: AsyncSession, campaign_id: uuid.UUID) -> str | None:
+    """The estimated ship month of the first batch not yet confirmed, the one a new pledge joins: what a buyer is
+    shown before paying. None while it has no dates, or no batch is open."""
+    month: str | None = await session.scalar(_NEXT_OPEN_MONTH, {"campaign_id": campaign_id})
+    return month

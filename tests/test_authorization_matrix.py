@@ -44,6 +44,7 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
+from campaigns.late_pledges import LateReward
 from campaigns.models import (
     AddOn,
     Campaign,
@@ -808,6 +809,12 @@ ADDRESS_FORM = {k: v for k, v in address().items()}
 A = "/api/v1"
 
 
+async def late_reward_on(w: World, thing: Thing) -> None:
+    """The fresh funded campaign's tier kept on sale after its deadline."""
+    async with w.sessions.begin() as session:
+        session.add(LateReward(tier_id=uuid.UUID(thing["tier"]), campaign_id=uuid.UUID(thing.id), price=20_000))
+
+
 def batch_dates_form(w: World, role: str) -> tuple[Params, Kwargs]:
     """The batch-dates form of the funded campaign, for its planned batch."""
     params, _ = on("funded")(w, role)
@@ -943,6 +950,11 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/late-pledges/{{tier_id}}/end"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(step=late_reward_on, tier_id="tier"),
+        "fresh funded campaign with a late reward, per cell",
+    ),
     ("PUT", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api(
         "401 404 404 200 404 403 404 403", on("draft", json_body=lambda w, r: {"tiers": [{"tier_id": w.draft["tier"]}]})
     ),

@@ -9,9 +9,12 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns.late_pledges import LateReward
 from campaigns.models import Campaign
 from tests.helpers import create_space, drafted_campaign, make_admin, make_operator, sign_up
 from tests.pages import logged_in
+from tests.test_batch_dates import put_dates
+from tests.test_fulfillment_api import batches_of, open_shop, plan
 
 
 async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_funded(
@@ -75,3 +78,28 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
     opened = await client.get(url)
     assert opened.status_code == 200 and opened.json()["open"] is True
     assert [(t["title"], t["open"]) for t in opened.json()["tiers"]] == [("Pair", True)]
+
+
+async def test_a_buyer_sees_the_next_batchs_month_and_the_maker_ends_a_late_reward(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    shop = await open_shop(client, sessions)
+    async with sessions.begin() as session:
+        session.add(LateReward(tier_id=shop.kit_id, campaign_id=shop.campaign_id, price=25_000))
+    url = f"{shop.base}/late-pledges"
+    before_plan = (await client.get(url)).json()
+    assert before_plan["open"] is True and before_plan["estimated_ship_month"] is None
+    await plan(sessions, shop.campaign_id)
+    [batch] = await batches_of(client, shop)
+    assert (await put_dates(client, shop, batch["id"], "2027-02-01", "2027-03-10")).status_code == 200
+    assert (await client.get(url)).json()["estimated_ship_month"] == "2027-03"
+
+    end = f"{url}/{shop.kit_id}/end"
+    assert (await client.post(end, headers=shop.stranger.headers)).status_code == 403
+    assert (await client.post(end, headers=shop.operator.headers)).status_code == 403
+    assert (await client.post(f"{url}/{uuid.uuid4()}/end", headers=shop.maker.headers)).status_code == 404
+    ended = await client.post(end, headers=shop.maker.headers)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["open"] is False and ended.json()["tiers"][0]["open"] is False
+    again = await client.post(end, headers=shop.maker.headers)
+    assert again.status_code == 200 and again.json() == ended.json()

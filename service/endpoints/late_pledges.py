@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from campaigns import late_pledges
 from campaigns.late_pledges import LatePledgesIn, LatePledgesOut
+from fulfillment.queue import next_open_batch_month
 from service.api import json_response
 from service.routes import api
 from service.web import current_user, optional_user, uow
@@ -25,7 +26,8 @@ async def get_late_pledges(request: Request) -> Response:
     async with uow(request) as session:
         viewer = await optional_user(request, session)
         campaign, offers = await late_pledges.late_pledges_of(session, request.path_params["campaign_id"], viewer)
-    return json_response(LatePledgesOut.of(campaign, offers))
+        month = await next_open_batch_month(session, campaign.id)
+    return json_response(LatePledgesOut.of(campaign, offers, estimated_ship_month=month))
 
 
 @api.route(
@@ -45,3 +47,22 @@ async def put_late_pledges(request: Request, body: LatePledgesIn) -> Response:
             session, request.path_params["campaign_id"], maker, [tier.choice() for tier in body.tiers]
         )
     return json_response(LatePledgesOut.of(campaign, offers))
+
+
+@api.route(
+    "POST",
+    "/campaigns/{campaign_id}/late-pledges/{tier_id}/end",
+    summary="Stop selling one late reward, for good (maker)",
+    response=LatePledgesOut,
+    errors=(403,),
+    idempotent=True,
+    tags=TAGS,
+)
+async def end_late_reward(request: Request) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        campaign, offers = await late_pledges.end_late_reward(
+            session, request.path_params["campaign_id"], request.path_params["tier_id"], maker
+        )
+        month = await next_open_batch_month(session, campaign.id)
+    return json_response(LatePledgesOut.of(campaign, offers, estimated_ship_month=month))
