@@ -69,6 +69,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.pictures",
     "service.pages.maker",
     "service.pages.maker_catalog",
+    "service.pages.late_pledges",
     "service.pages.maker_updates",
     "service.pages.operator",
     "service.pages.space_settings",

@@ -1265,6 +1265,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_draft(lambda t: {"data": CONFIRMED}, add_on_id="add_on"),
         "fresh draft, confirmed",
     ),
+    ("GET", "/maker/campaigns/{slug}/late-pledges"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/late-pledges"): page("401 404 404 303 404 404 404 404", on("draft", form={})),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
     ("GET", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(

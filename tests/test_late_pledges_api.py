@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns.late_pledges import LateReward
 from campaigns.models import Campaign
 from tests.helpers import create_space, drafted_campaign, make_admin, make_operator, sign_up
-from tests.pages import logged_in
+from tests.pages import logged_in, post_form
 from tests.test_batch_dates import put_dates
 from tests.test_fulfillment_api import batches_of, open_shop, plan
 
@@ -60,6 +60,32 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
     assert (await client.put(url, json={"tiers": []}, headers=stranger.headers)).status_code == 404
     assert (await client.put(url, json={"tiers": []}, headers=operator.headers)).status_code == 403
     assert [t["title"] for t in (await client.get(url, headers=maker.headers)).json()["tiers"]] == ["Pair"]
+
+    # The same choice on the maker's page: ticked tiers, a late price typed in yuan, a limit.
+    page = f"/maker/campaigns/{campaign['slug']}/late-pledges"
+    async with logged_in(client, maker) as browser:
+        shown = await browser.get(page)
+        assert shown.status_code == 200 and f'name="sell_{pair["id"]}" type="checkbox" value="1" checked' in shown.text
+        bad = await post_form(
+            browser,
+            page,
+            {f"sell_{early['id']}": "1", f"price_{early['id']}": "abc", f"limit_{early['id']}": "²"},
+            form_page=page,
+        )
+        assert bad.status_code == 422 and "like 149.00" in bad.text and "above zero" in bad.text
+        saved = await post_form(
+            browser,
+            page,
+            {f"sell_{early['id']}": "1", f"price_{early['id']}": "179.00", f"limit_{early['id']}": "50"},
+            form_page=page,
+        )
+        assert saved.status_code == 303, saved.text
+        chinese = await browser.get(page + "?lang=zh_CN")
+        assert "截止后继续出售" in chinese.text and 'value="179.00"' in chinese.text
+    only_early = (await client.get(url, headers=maker.headers)).json()["tiers"]
+    assert [(t["title"], t["price"], t["quantity_limit"]) for t in only_early] == [("Early bird", 17_900, 50)]
+    restored = await client.put(url, json={"tiers": [{"tier_id": pair["id"]}]}, headers=maker.headers)
+    assert restored.status_code == 200
 
     submitted = await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers)
     assert submitted.status_code == 200, submitted.text
