@@ -7,11 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Mail, User
 from fulfillment.batch_dates import BATCH_DELAYED
+from fulfillment.models import BatchScheduleChange
 from fulfillment.queue import delivery_queue
 from service.mail import mail_templates, render_mail
 from tests.test_fulfillment_api import Shop, batches_of, mails_of, open_shop, plan
@@ -89,6 +92,13 @@ async def test_backers_see_their_place_and_ship_month_and_a_slip_past_two_weeks_
         queue = await delivery_queue(session, shop.campaign_id)
     assert [str(place.pledge_id) for place in queue] == shop.pledge_ids
     assert [place.position for place in queue] == [1, 2, 3]
+
+    # The history is kept as written: only who wrote it may be forgotten (their account deleted).
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with sessions.begin() as session:
+            await session.execute(update(BatchScheduleChange).values(reason="Nothing happened"))
+    async with sessions.begin() as session:
+        await session.execute(update(BatchScheduleChange).values(changed_by=None))
 
 
 async def test_batch_dates_refuse_bad_input_and_anyone_but_the_maker(

@@ -29,6 +29,15 @@ APPEND_ONLY = (
     """
 CREATE FUNCTION batch_schedule_changes_are_history() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The one change allowed: forgetting who made it, when their account is deleted (ON DELETE SET NULL).
+    IF NEW.changed_by IS NULL
+       AND ROW(NEW.id, NEW.campaign_id, NEW.number, NEW.production_on, NEW.ship_on, NEW.previous_production_on,
+               NEW.previous_ship_on, NEW.reason, NEW.changed_at, NEW.backers_told)
+           IS NOT DISTINCT FROM
+           ROW(OLD.id, OLD.campaign_id, OLD.number, OLD.production_on, OLD.ship_on, OLD.previous_production_on,
+               OLD.previous_ship_on, OLD.reason, OLD.changed_at, OLD.backers_told) THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'batch date history is append-only: % refused', TG_OP USING ERRCODE = 'restrict_violation';
 END;
 $$;

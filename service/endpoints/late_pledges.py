@@ -20,6 +20,7 @@ TAGS = ["late pledges"]
     "/campaigns/{campaign_id}/late-pledges",
     summary="The tiers the campaign sells after its deadline, at their late price, and whether each is open now",
     response=LatePledgesOut,
+    auth=False,
     tags=TAGS,
 )
 async def get_late_pledges(request: Request) -> Response:
