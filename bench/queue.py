@@ -33,7 +33,7 @@ from bench.fulfillment import _set_up
 from campaigns.models import Campaign, User
 from fulfillment.batch_dates import set_batch_dates
 from fulfillment.models import Batch, BatchSchedule
-from fulfillment.queue import _QUEUE, QueuePlace, delivery_queue
+from fulfillment.queue import _QUEUE, QueuePlace, delivery_queue, queue_place
 from fulfillment.service import plan_campaign
 from service.database import create_engine, create_sessionmaker
 
@@ -85,6 +85,7 @@ class QueueResult:
     queue_seconds: list[float]  # delivery_queue: computed, fetched, made into QueuePlace objects
     server_seconds: list[float]  # the same statement counted in the server: PostgreSQL's part alone
     bare_seconds: list[float]
+    one_seconds: list[float]  # queue_place of the last pledge in line: what a pledge page or GET /pledges/{id} pays
     checks: Checks = field(default_factory=Checks)
 
     @property
@@ -152,10 +153,18 @@ async def _measure(services: BenchServices, options: Options) -> QueueResult:
             async with engine.connect() as connection:
                 (await connection.execute(text(BARE_SQL), {"campaign": campaign_id})).all()
             bare_seconds.append(time.perf_counter() - started)
+        one_seconds = []
+        for _ in range(options.runs):
+            started = time.perf_counter()
+            async with sessions() as session:
+                await queue_place(session, campaign_id, queue[-1].pledge_id)
+            one_seconds.append(time.perf_counter() - started)
         checks = await _check(engine, campaign_id, queue, batches, moved_to)
     finally:
         await engine.dispose()
-    return QueueResult(options, batches, change_seconds, queue_seconds, server_seconds, bare_seconds, checks)
+    return QueueResult(
+        options, batches, change_seconds, queue_seconds, server_seconds, bare_seconds, one_seconds, checks
+    )
 
 
 def _ship_on(number: int) -> date:
@@ -226,6 +235,9 @@ def report(result: QueueResult) -> Report:
     rows.append(("change + recompute", f"{total:.2f} s  (goal < {GOAL_SECONDS:g} s: {verdict(total < GOAL_SECONDS)})"))
     server = statistics.median(result.server_seconds)
     rows.append(("the same, computed in PostgreSQL only, median", f"{server * 1000:.1f} ms"))
+    rows.append(
+        ("one pledge's place (its page, its JSON), median", f"{statistics.median(result.one_seconds) * 1000:.1f} ms")
+    )
     rows.append(("places/s", f"{checks.queued / median:,.0f}/s" if median > 0 else "n/a"))
     rows = out.section("Reference, the same run: the same allocations read with no window and no order")
     rows.append(("bare read, median", f"{result.bare_median * 1000:.1f} ms"))
