@@ -60,6 +60,7 @@ bench: install catalogs
 	$(BIN)/python -m bench.fulfillment
 	$(BIN)/python -m bench.page
 	$(BIN)/python -m bench.design_log
+	$(BIN)/python -m bench.queue
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -8,10 +8,10 @@ alembic/versions/0005_fulfillment.py).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.models import Base, new_id
@@ -80,3 +80,43 @@ class AddressRequest(Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     surveyed_at: Mapped[datetime] = mapped_column(server_default=func.now())
     reminded_at: Mapped[datetime | None]
+
+
+class BatchSchedule(Base):
+    """The maker's planned production and ship dates for batch `number` of a campaign.
+
+    Keyed by the batch's number, not its row: planning replaces an unconfirmed batch's row, never its place in line.
+    `announced_ship_on` is the ship date backers were last told of; a slip is measured against it.
+    """
+
+    __tablename__ = "batch_schedules"
+    __table_args__ = (
+        CheckConstraint("number > 0", name="number_positive"),
+        CheckConstraint("ship_on >= production_on", name="ships_after_production"),
+    )
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    production_on: Mapped[date]
+    ship_on: Mapped[date]
+    announced_ship_on: Mapped[date]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class BatchScheduleChange(Base):
+    """One change of a batch's dates, with the maker's reason: the history backers and the space see. Never updated
+    (a trigger refuses it); `backers_told` is how many backers were mailed about it as a slip."""
+
+    __tablename__ = "batch_schedule_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    production_on: Mapped[date]
+    ship_on: Mapped[date]
+    previous_production_on: Mapped[date | None]
+    previous_ship_on: Mapped[date | None]
+    reason: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    backers_told: Mapped[int] = mapped_column(Integer, server_default="0")

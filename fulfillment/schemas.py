@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Annotated, Any
 
-from pydantic import Field, RootModel
+from pydantic import BeforeValidator, Field, RootModel
 
 from campaigns.schemas import SpaceOut
 from campaigns.schemas_base import RequestModel, ResponseModel, Rfc3339Datetime, UtcDatetime
+from fulfillment.batch_dates import REASON_MAX
+from fulfillment.models import BatchSchedule, BatchScheduleChange
 from fulfillment.service import BatchSummary
 from fulfillment.shipments import HeldBack, ShipmentsOutcome
 
@@ -19,6 +22,39 @@ MAX_PACKAGING_GRAMS = 100_000
 class BatchItemOut(ResponseModel):
     sku: str
     quantity: int
+
+
+def _calendar_day(value: object) -> object:
+    # Strict JSON reads no date from text; a day is written YYYY-MM-DD.
+    if isinstance(value, str) and len(value) == 10 and value.isascii():
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    if isinstance(value, date):
+        return value
+    raise ValueError("must be a day written YYYY-MM-DD, such as 2027-03-15")
+
+
+CalendarDay = Annotated[date, BeforeValidator(_calendar_day)]
+
+
+class BatchDatesIn(RequestModel):
+    """The batch's planned production start and ship date, and why they are set or moved (backers read it)."""
+
+    production_on: CalendarDay
+    ship_on: CalendarDay
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
+
+
+class BatchDateChangeOut(ResponseModel):
+    production_on: date
+    ship_on: date
+    previous_production_on: date | None
+    previous_ship_on: date | None
+    reason: str
+    changed_at: UtcDatetime
+    backers_told: int
 
 
 class BatchOut(ResponseModel):
@@ -38,9 +74,18 @@ class BatchOut(ResponseModel):
     confirmed_at: UtcDatetime | None
     production_started_at: UtcDatetime | None
     shipped_at: UtcDatetime | None
+    # The maker's plan (null until set) and every change to it, newest first.
+    production_on: date | None = None
+    ship_on: date | None = None
+    date_history: list[BatchDateChangeOut] = []
 
     @classmethod
-    def of(cls, summary: BatchSummary) -> BatchOut:
+    def of(
+        cls,
+        summary: BatchSummary,
+        schedule: BatchSchedule | None = None,
+        history: Sequence[BatchScheduleChange] = (),
+    ) -> BatchOut:
         batch = summary.batch
         made = {sku: int(units) + int(batch.spares.get(sku, 0)) for sku, units in batch.units.items()}
         return cls(
@@ -57,6 +102,9 @@ class BatchOut(ResponseModel):
             confirmed_at=batch.confirmed_at,
             production_started_at=batch.production_started_at,
             shipped_at=batch.shipped_at,
+            production_on=schedule.production_on if schedule else None,
+            ship_on=schedule.ship_on if schedule else None,
+            date_history=[BatchDateChangeOut.model_validate(change) for change in history],
         )
 
 

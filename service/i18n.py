@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime, get_timezone_location
+from babel.dates import format_date, format_datetime, format_skeleton, get_timezone_location
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -166,6 +166,18 @@ def date(moment: datetime | Date | str | None) -> str:
     day = moment if isinstance(moment, Date) and not isinstance(moment, datetime) else _on_readers_clock(moment).date()
     pattern = DATE_PATTERNS.get(current_locale.get(), DATE_PATTERNS[DEFAULT_LOCALE])
     return format_date(day, pattern, locale=babel_locale())
+
+
+def month(value: str | None) -> str:
+    """A "YYYY-MM" month for the reader: "March 2027", "2027年3月"; anything else as it is."""
+    if not value:
+        return ""
+    year, _, number = value.partition("-")
+    if not (year.isascii() and year.isdigit() and len(year) == 4 and number.isascii() and number.isdigit()):
+        return value
+    if not 1 <= int(number) <= 12:
+        return value
+    return str(format_skeleton("yMMMM", Date(int(year), int(number), 1), locale=babel_locale()))
 
 
 def utc_offset(moment: datetime) -> str:

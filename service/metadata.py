@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import campaigns.late_pledges  # noqa: F401 - registers its tables
 import campaigns.pledges.models  # noqa: F401 - registers its tables
 import campaigns.transparency.models  # noqa: F401 - registers its tables
 import fulfillment.models  # noqa: F401 - registers its tables

@@ -30,6 +30,7 @@ def create_templates(*, dev: bool = False, stripe_js_url: str = "") -> Environme
     env.filters["number"] = i18n.number
     env.filters["date"] = i18n.date
     env.filters["datetime"] = i18n.datetime_
+    env.filters["month"] = i18n.month
     env.filters["postal_address"] = i18n.postal_address
     env.globals["current_locale"] = i18n.current_locale.get
     env.globals["locales"] = i18n.LOCALE_NAMES

@@ -44,6 +44,7 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
+from campaigns.late_pledges import LateReward
 from campaigns.models import (
     AddOn,
     Campaign,
@@ -806,6 +807,21 @@ ADDRESS_FORM = {k: v for k, v in address().items()}
 # The matrix. Roles: anonymous, backer, other_backer, maker, other_maker, operator, other_operator, admin.
 
 A = "/api/v1"
+
+
+async def late_reward_on(w: World, thing: Thing) -> None:
+    """The fresh funded campaign's tier kept on sale after its deadline."""
+    async with w.sessions.begin() as session:
+        session.add(LateReward(tier_id=uuid.UUID(thing["tier"]), campaign_id=uuid.UUID(thing.id), price=20_000))
+
+
+def batch_dates_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The batch-dates form of the funded campaign, for its planned batch."""
+    params, _ = on("funded")(w, role)
+    form = {"batch_id": w.funded["batch"], "production_on": "2027-02-01", "ship_on": "2027-03-01", "reason": "Plan"}
+    return params, {"data": form}
+
+
 MATRIX: dict[tuple[str, str], Row] = {
     # Health and the API's own description
     ("GET", "/healthz"): api(PUBLIC, fixed()),
@@ -935,6 +951,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/add-ons/{{add_on_id}}"): api(
         "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
     ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/late-pledges/{{tier_id}}/end"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(step=late_reward_on, tier_id="tier"),
+        "fresh funded campaign with a late reward, per cell",
+    ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api(
+        "401 404 404 200 404 403 404 403", on("draft", json_body=lambda w, r: {"tiers": [{"tier_id": w.draft["tier"]}]})
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
         "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
     ),
@@ -1040,6 +1065,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 200 403 403 403 403",
         with_funded(confirmed=True, batch_id="batch"),
         "fresh campaign with its batch confirmed, per cell",
+    ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/dates"): api(
+        "401 403 403 200 403 403 403 403",
+        on(
+            "funded",
+            batch_id="batch",
+            json_body={"production_on": "2027-02-01", "ship_on": "2027-03-01", "reason": "Plan"},
+        ),
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/shipping-list.csv"): api(
         "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
@@ -1234,6 +1267,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         with_draft(lambda t: {"data": CONFIRMED}, add_on_id="add_on"),
         "fresh draft, confirmed",
     ),
+    ("GET", "/maker/campaigns/{slug}/late-pledges"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/late-pledges"): page("401 404 404 303 404 404 404 404", on("draft", form={})),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
     ("GET", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(
@@ -1262,6 +1297,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/start-production"): page(
         "401 403 403 303 403 403 403 403", with_funded(confirmed=True, batch_id="batch"), "fresh confirmed batch"
+    ),
+    ("POST", "/maker/campaigns/{slug}/fulfillment/batch-dates"): page(
+        "401 403 403 303 403 403 403 403", batch_dates_form
     ),
     ("POST", "/maker/campaigns/{slug}/fulfillment/tracking"): page(
         "401 403 403 303 403 403 403 403",

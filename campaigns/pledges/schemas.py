@@ -93,6 +93,15 @@ class LineItemOut(ResponseModel):
     sku: str | None
 
 
+class QueueOut(ResponseModel):
+    """The pledge's place in the delivery queue: packages still to ship up to and including its own, its batch's
+    number, and the month its batch is planned to ship (null until the maker plans it)."""
+
+    position: int
+    batch: int
+    estimated_ship_month: str | None
+
+
 class PledgeOut(ResponseModel):
     id: uuid.UUID
     campaign_id: uuid.UUID
@@ -111,6 +120,8 @@ class PledgeOut(ResponseModel):
     payment: PaymentOut | None = None
     # Its lines; `amount` is their sum.
     items: list[LineItemOut] = []
+    # Once it is in a batch and until it ships (fulfillment.queue).
+    queue: QueueOut | None = None
 
     @classmethod
     def for_viewer(
@@ -121,6 +132,7 @@ class PledgeOut(ResponseModel):
         items: Sequence[PledgeItem],
         publishable_key: str,
         shipment: dict[str, Any] | None = None,
+        queue: QueueOut | None = None,
     ) -> PledgeOut:
         """The pledge as `viewer` may see it (`campaigns.pledges.viewers`): every response that shows a pledge is
         made here."""
@@ -149,4 +161,5 @@ class PledgeOut(ResponseModel):
             shipment=ShipmentOut.model_validate(shipment) if shipment else None,
             payment=payment,
             items=[LineItemOut.model_validate(item) for item in items],
+            queue=queue,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -11,8 +13,9 @@ from campaigns.errors import InvalidInput
 from campaigns.pledges.schemas import AddressIn, PledgeOut
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
-from fulfillment import addresses, service, shipments
+from fulfillment import addresses, batch_dates, service, shipments
 from fulfillment.schemas import (
+    BatchDatesIn,
     BatchList,
     BatchOut,
     FulfillmentSettingsIn,
@@ -41,6 +44,18 @@ def _batch_ref(request: Request) -> str:
 # Batches
 
 
+async def _batches_out(
+    session: AsyncSession, campaign_id: uuid.UUID, summaries: list[service.BatchSummary]
+) -> list[BatchOut]:
+    """The batches with the maker's dates and their history."""
+    schedules = await batch_dates.schedules_of(session, campaign_id)
+    history = await batch_dates.date_history(session, campaign_id)
+    return [
+        BatchOut.of(summary, schedules.get(summary.batch.number), history.get(summary.batch.number, ()))
+        for summary in summaries
+    ]
+
+
 @api.route(
     "GET",
     "/campaigns/{campaign_id}/batches",
@@ -53,7 +68,8 @@ async def list_batches(request: Request) -> Response:
     async with uow(request) as session:
         viewer = await current_user(request, session)
         summaries = await service.batches_of(session, _campaign_ref(request), viewer)
-    return json_response(BatchList([BatchOut.of(summary) for summary in summaries]))
+        batches = await _batches_out(session, summaries[0].batch.campaign_id, summaries) if summaries else []
+    return json_response(BatchList(batches))
 
 
 @api.route(
@@ -69,7 +85,8 @@ async def confirm_batch(request: Request) -> Response:
     async with uow(request) as session:
         maker = await current_user(request, session)
         summary = await service.confirm_batch(session, _campaign_ref(request), _batch_ref(request), maker)
-    return json_response(BatchOut.of(summary))
+        [batch] = await _batches_out(session, summary.batch.campaign_id, [summary])
+    return json_response(batch)
 
 
 @api.route(
@@ -85,7 +102,38 @@ async def start_batch_production(request: Request) -> Response:
     async with uow(request) as session:
         maker = await current_user(request, session)
         summary = await service.start_batch_production(session, _campaign_ref(request), _batch_ref(request), maker)
-    return json_response(BatchOut.of(summary))
+        [batch] = await _batches_out(session, summary.batch.campaign_id, [summary])
+    return json_response(batch)
+
+
+@api.route(
+    "PUT",
+    "/campaigns/{campaign_id}/batches/{batch_id}/dates",
+    summary="Plan or move a batch's production and ship dates, with the reason backers read (maker); a ship date "
+    "that slips more than 14 days mails the batch's waiting backers once",
+    body=BatchDatesIn,
+    response=BatchOut,
+    errors=(403, 409, 422),
+    tags=TAGS,
+)
+async def put_batch_dates(request: Request, body: BatchDatesIn) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        changed = await batch_dates.set_batch_dates(
+            session,
+            _campaign_ref(request),
+            _batch_ref(request),
+            maker,
+            production_on=body.production_on,
+            ship_on=body.ship_on,
+            reason=body.reason,
+        )
+        campaign_id = changed.schedule.campaign_id
+        summaries = await service.batch_summaries(session, campaign_id)
+        [batch] = await _batches_out(
+            session, campaign_id, [s for s in summaries if s.batch.number == changed.schedule.number]
+        )
+    return json_response(batch)
 
 
 @api.route(

@@ -13,11 +13,12 @@ from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges import service as pledges
 from campaigns.pledges.checkout import Checkout, confirm_pledge, start_pledge
-from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut
+from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut, QueueOut
 from campaigns.pledges.service import HoldLimit
 from campaigns.pledges.viewers import PledgeViewer
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
+from fulfillment.queue import places_of, queue_place
 from fulfillment.shipments import shipment_of
 from service.api import json_response
 from service.database import unit_of_work
@@ -36,9 +37,15 @@ async def own_pledge_out(
     would be shown nothing of the backer's), with its lines as they are now."""
     async with uow(request) as session:
         items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
+        place = await queue_place(session, pledge.campaign_id, pledge.id)
     viewer = PledgeViewer(backer=pledge.backer_id == user.id, roles=frozenset(), campaign_status="")
     return PledgeOut.for_viewer(
-        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+        pledge,
+        viewer,
+        items=items,
+        publishable_key=gateway_of(request).publishable_key,
+        shipment=shipment,
+        queue=QueueOut.model_validate(place) if place else None,
     )
 
 
@@ -138,8 +145,14 @@ async def get_pledge(request: Request) -> Response:
             viewer = PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status)
         shipment = await shipment_of(session, pledge.id)
         items = (await pledges.lines_of(session, [pledge.id]))[pledge.id]
+        place = await queue_place(session, pledge.campaign_id, pledge.id)
     out = PledgeOut.for_viewer(
-        pledge, viewer, items=items, publishable_key=gateway_of(request).publishable_key, shipment=shipment
+        pledge,
+        viewer,
+        items=items,
+        publishable_key=gateway_of(request).publishable_key,
+        shipment=shipment,
+        queue=QueueOut.model_validate(place) if place else None,
     )
     return json_response(out)
 
@@ -164,9 +177,16 @@ async def my_pledges(request: Request, query: PageQuery) -> Response:
             newest_first=True,
         )
         lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
+        places = await places_of(session, [(pledge.id, pledge.campaign_id) for pledge in rows])
     publishable_key = gateway_of(request).publishable_key
     items = [
-        PledgeOut.for_viewer(pledge, PledgeViewer.its_backer(), items=lines[pledge.id], publishable_key=publishable_key)
+        PledgeOut.for_viewer(
+            pledge,
+            PledgeViewer.its_backer(),
+            items=lines[pledge.id],
+            publishable_key=publishable_key,
+            queue=QueueOut.model_validate(places[pledge.id]) if pledge.id in places else None,
+        )
         for pledge in rows
     ]
     return json_response(Page[PledgeOut](items=items, next_cursor=next_cursor))
@@ -196,6 +216,7 @@ async def campaign_pledges(request: Request, query: PageQuery) -> Response:
             cursor=Cursor.decode(query.cursor),
         )
         lines = await pledges.lines_of(session, [pledge.id for pledge in rows])
+        places = await places_of(session, [(pledge.id, pledge.campaign_id) for pledge in rows])
     publishable_key = gateway_of(request).publishable_key
     items = [
         PledgeOut.for_viewer(
@@ -203,6 +224,7 @@ async def campaign_pledges(request: Request, query: PageQuery) -> Response:
             PledgeViewer(backer=pledge.backer_id == user.id, roles=roles, campaign_status=campaign.status),
             items=lines[pledge.id],
             publishable_key=publishable_key,
+            queue=QueueOut.model_validate(places[pledge.id]) if pledge.id in places else None,
         )
         for pledge in rows
     ]

@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns.errors import Conflict, ValidationFailed
+from campaigns.errors import Conflict, InvalidInput, ValidationFailed
 from campaigns.lifecycle import NotFunded
 from campaigns.models import Campaign, Product, Space, Tier
 from campaigns.pledges.viewers import PledgeViewer, sees_address
-from fulfillment import service, shipments
-from fulfillment.schemas import MAX_PACKAGING_GRAMS, FulfillmentSettingsIn
+from fulfillment import batch_dates, service, shipments
+from fulfillment.schemas import MAX_PACKAGING_GRAMS, BatchDatesIn, FulfillmentSettingsIn
 from fulfillment.service import PLANNING_STATUSES, BatchSummary
 from fulfillment.shipments import SHIPPING_STATUSES, HeldBack
 from service.i18n import gettext as _
@@ -85,6 +85,7 @@ def _action_error(error: Conflict) -> str:
         "not-funded": _("Batches are confirmed while the campaign is funded or being fulfilled."),
         "not-fulfilling": _("Confirm a batch with the factory before you upload tracking numbers."),
         "fulfillment-closed": _("The campaign's fulfillment settings can no longer change."),
+        "batch-shipped": _("This batch has shipped: its dates are history."),
         "pledge-larger-than-batch": _(
             "A pledge needs more of a product than one batch makes. Ask the factory for larger batches of it."
         ),
@@ -253,6 +254,11 @@ def _done_message(request: Request) -> str | None:
         "confirmed": _("The batch is confirmed with the factory. It will not change again."),
         "started": _("The batch is marked as in production."),
         "settings": _("The fulfillment settings are saved."),
+        "dates": _("The batch's dates are saved, with your reason, in its history."),
+        "dates_mailed": _(
+            "The batch's dates are saved. Its ship date slipped more than two weeks, so each of its waiting backers "
+            "is told by mail, with your reason."
+        ),
     }.get(done or "")
 
 
@@ -263,6 +269,8 @@ async def _fulfillment_page(
     upload_error: str | None = None,
     values: dict[str, str] | None = None,
     errors: FieldMessages | None = None,
+    dates_values: dict[str, str] | None = None,
+    dates_errors: FieldMessages | None = None,
     action_error: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -285,9 +293,17 @@ async def _fulfillment_page(
         tiers = await session.execute(select(Tier.id, Tier.title).where(Tier.campaign_id == campaign.id))
         tier_titles = {tier_id: title for tier_id, title in tiers}
         space = await session.get_one(Space, campaign.space_id)
+        schedules = await batch_dates.schedules_of(session, campaign.id)
+        history = await batch_dates.date_history(session, campaign.id)
     manage = "maker" in roles
     addresses = sees_address(PledgeViewer(backer=False, roles=roles, campaign_status=campaign.status))
     batches = [_batch_view(summary, campaign, manage=manage, addresses=addresses) for summary in summaries or []]
+    for batch in batches:
+        schedule = schedules.get(batch["number"])
+        batch["production_on"] = schedule.production_on if schedule else None
+        batch["ship_on"] = schedule.ship_on if schedule else None
+        batch["date_history"] = history.get(batch["number"], [])
+    datable = [batch for batch in batches if batch["status"] != "shipped"]
     context = {
         "campaign": {
             "id": str(campaign.id),
@@ -318,6 +334,10 @@ async def _fulfillment_page(
         "values": values or settings_values(campaign),
         "errors": errors or {},
         "max_packaging_grams": MAX_PACKAGING_GRAMS,
+        "dates_shown": manage and bool(datable) and campaign.status in PLANNING_STATUSES,
+        "dates_batches": [(batch["id"], _("Batch %(num)d") % {"num": batch["number"]}) for batch in datable],
+        "dates_values": dates_values or {},
+        "dates_errors": dates_errors or {},
         "done": _done_message(request),
         "action_error": action_error,
     }
@@ -481,6 +501,48 @@ async def save_settings(request: Request) -> Response:
     return redirect(_page_url(_slug(request), done="settings", anchor="settings"))
 
 
+def read_batch_dates(values: Mapping[str, str]) -> BatchDatesIn | FieldMessages:
+    day = _("Enter a day, like 2027-03-15.")
+    return validate_form(
+        BatchDatesIn,
+        {key: values.get(key, "") for key in ("production_on", "ship_on", "reason")},
+        invalid={"production_on": day, "ship_on": day},
+    )
+
+
+async def save_batch_dates(request: Request) -> Response:
+    """The maker plans or moves a batch's dates, with the reason backers read."""
+    form = await read_form(request)
+    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    checked = read_batch_dates(values)
+    if isinstance(checked, dict):
+        return await _fulfillment_page(request, dates_values=values, dates_errors=checked, status=422)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            changed = await batch_dates.set_batch_dates(
+                session,
+                _slug(request),
+                values.get("batch_id", ""),
+                maker,
+                production_on=checked.production_on,
+                ship_on=checked.ship_on,
+                reason=checked.reason,
+            )
+    except InvalidInput as invalid:
+        errors = {
+            error.field: _("The batch ships on or after the day its production starts.")
+            if error.field == "ship_on"
+            else _("This field is required.")
+            for error in invalid.errors
+        }
+        return await _fulfillment_page(request, dates_values=values, dates_errors=errors, status=422)
+    except Conflict as refused:
+        return await _fulfillment_page(request, dates_values=values, action_error=_action_error(refused), status=409)
+    done = "dates_mailed" if changed.backers_told else "dates"
+    return redirect(_page_url(_slug(request), done=done, anchor="batches"))
+
+
 routes = [
     Route("/maker/campaigns/{slug}/fulfillment", dashboard, methods=["GET"]),
     Route("/operator/campaigns/{slug}/fulfillment", dashboard, methods=["GET"]),
@@ -490,4 +552,5 @@ routes = [
     ),
     Route("/maker/campaigns/{slug}/fulfillment/tracking", upload_tracking, methods=["POST"]),
     Route("/maker/campaigns/{slug}/fulfillment/settings", save_settings, methods=["POST"]),
+    Route("/maker/campaigns/{slug}/fulfillment/batch-dates", save_batch_dates, methods=["POST"]),
 ]

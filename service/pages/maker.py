@@ -91,6 +91,7 @@ def _done_messages() -> dict[str, str]:
         "product-removed": _("The product is removed."),
         "tier-added": _("The reward tier is added."),
         "tier-saved": _("The reward tier is saved."),
+        "late-pledges": _("Your late pledges are saved: the space reviews them with the campaign."),
         "tier-removed": _("The reward tier is removed."),
         "add-on-added": _("The add-on is added."),
         "add-on-saved": _("The add-on is saved."),

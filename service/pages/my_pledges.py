@@ -44,7 +44,9 @@ from campaigns.pledges.service import (
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
 from fulfillment.addresses import give_address as give_pledge_address
+from fulfillment.batch_dates import date_history
 from fulfillment.models import Allocation, Batch, Shipment
+from fulfillment.queue import queue_place
 from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
@@ -312,7 +314,11 @@ async def _pledge_page(
         )
         suggested = await suggested_address(session, pledge)
         contents = await contents_of(session, pledge.id)
+        place = await queue_place(session, pledge.campaign_id, pledge.id)
+        changes = (await date_history(session, pledge.campaign_id)).get(batch.number, []) if batch else []
     context = _pledge_context(pledge, backing, user, contents, shipment=shipment, batch=batch, suggested=suggested)
+    context["queue"] = place
+    context["date_changes"] = changes
     context |= await card_view(gateway_of(request), pledge, backing.campaign)
     context["done"] = done_notice(request.query_params.get("done"))
     if change_values is not None:

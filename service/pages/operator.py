@@ -21,6 +21,7 @@ from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, NotFound, ValidationFailed
 from campaigns.languages import Written
+from campaigns.late_pledges import late_offers
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
 from campaigns.transparency.evidence import campaign_evidence
@@ -152,6 +153,7 @@ async def _review_page(
         space = await session.get_one(Space, detail.campaign.space_id)
         people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
         records = await campaign_evidence(session, detail.campaign.id)
+        late = await late_offers(session, detail.campaign)
     campaign = detail.campaign
     costs = {product.sku: product.unit_cost for product in detail.products}
     names = {product.sku: product.name for product in detail.products}
@@ -179,6 +181,15 @@ async def _review_page(
             "tiers": tiers,
             "choices": products_with_options(detail),
             "add_ons": add_on_views(detail),
+            "late_rewards": [
+                {
+                    "title": Written(offer.tier.title, offer.tier.language or campaign.language),
+                    "price": offer.price,
+                    "tier_price": offer.tier.price,
+                    "quantity_limit": offer.quantity_limit,
+                }
+                for offer in late
+            ],
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
         },
         "can_review": "approve" in detail.actions,

@@ -1,0 +1,128 @@
+"""The maker's late-pledge form: which tiers stay on sale after the deadline, at what price, how many. Chosen while
+the campaign is a draft (campaigns.late_pledges says why)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from campaigns import service
+from campaigns.currencies import AmountRefused
+from campaigns.errors import Conflict, NotFound
+from campaigns.late_pledges import LateChoice, late_offers, set_late_pledges
+from campaigns.models import Tier
+from service.i18n import gettext as _
+from service.pages import FieldMessages, viewer
+from service.pages.campaign_forms import currency_hint, price_message
+from service.pages.money_input import NumberInputError, major_units, minor_units
+from service.web import current_user, read_form, redirect, render, uow
+
+LIMIT_DIGITS = 7
+
+
+def read_late_choices(
+    values: Mapping[str, str], tiers: Sequence[Tier], currency: str
+) -> list[LateChoice] | FieldMessages:
+    """The form as choices: a ticked tier, its late price (empty: the tier's own) and its limit (empty: none)."""
+    choices: list[LateChoice] = []
+    errors: FieldMessages = {}
+    for tier in tiers:
+        if not values.get(f"sell_{tier.id}"):
+            continue
+        price: int | None = None
+        typed_price = values.get(f"price_{tier.id}", "").strip()
+        if typed_price:
+            try:
+                price = minor_units(typed_price, currency)
+            except NumberInputError as wrong:
+                errors[f"price_{tier.id}"] = str(wrong)
+            else:
+                if price <= 0:
+                    errors[f"price_{tier.id}"] = _("Enter a price above zero, or leave it empty for the tier's own.")
+        limit: int | None = None
+        typed_limit = values.get(f"limit_{tier.id}", "").strip()
+        if typed_limit:
+            if typed_limit.isascii() and typed_limit.isdigit() and len(typed_limit) <= LIMIT_DIGITS:
+                limit = int(typed_limit)
+            if not limit:
+                errors[f"limit_{tier.id}"] = _("Enter a whole number above zero, or leave it empty for no limit.")
+        choices.append(LateChoice(tier_id=tier.id, price=price, quantity_limit=limit))
+    return errors or choices
+
+
+async def _form_page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FieldMessages | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    slug = str(request.path_params["slug"])
+    async with uow(request) as session:
+        maker = await viewer(request, session)
+        if maker is None:
+            return redirect("/login?next=" + quote(request.url.path))
+        detail = await service.campaign_detail(session, slug, maker)
+        if "maker" not in detail.roles:
+            raise NotFound("No such campaign among yours.")
+        offers = {offer.tier.id: offer for offer in await late_offers(session, detail.campaign)}
+    currency = detail.campaign.currency
+    if values is None:
+        values = {}
+        for tier_id, offer in offers.items():
+            values[f"sell_{tier_id}"] = "1"
+            if offer.price != offer.tier.price:
+                values[f"price_{tier_id}"] = major_units(offer.price, currency)
+            if offer.quantity_limit:
+                values[f"limit_{tier_id}"] = str(offer.quantity_limit)
+    context = {
+        "campaign": {"slug": detail.campaign.slug, "title": detail.campaign.title, "currency": currency},
+        "editable": "edit" in detail.actions,
+        "tiers": [{"id": str(tier.id), "title": tier.title, "price": tier.price} for tier in detail.tiers],
+        "values": values,
+        "errors": errors or {},
+        "form_error": form_error,
+        "money_hint": currency_hint(currency),
+    }
+    return render(request, "maker/late_pledges_form.html", context, status=status)
+
+
+async def late_pledges_form(request: Request) -> Response:
+    return await _form_page(request)
+
+
+async def save_late_pledges(request: Request) -> Response:
+    form = await read_form(request)
+    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    slug = str(request.path_params["slug"])
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        detail = await service.campaign_detail(session, slug, maker)
+        if "maker" not in detail.roles:
+            raise NotFound("No such campaign among yours.")
+    checked = read_late_choices(values, detail.tiers, detail.campaign.currency)
+    if isinstance(checked, dict):
+        return await _form_page(request, values=values, errors=checked, status=422)
+    try:
+        async with uow(request) as session:
+            maker = await current_user(request, session)
+            await set_late_pledges(session, slug, maker, checked)
+    except AmountRefused as refused:
+        field = refused.errors[0].field  # tiers[n].price
+        tier_id = checked[int(field.split("[")[1].split("]")[0])].tier_id
+        return await _form_page(request, values=values, errors={f"price_{tier_id}": price_message(refused)}, status=422)
+    except Conflict:
+        message = _("The campaign is no longer a draft: its late pledges are the ones its space reviewed.")
+        return await _form_page(request, values=values, form_error=message, status=409)
+    return redirect(f"/maker/campaigns/{slug}?done=late-pledges#tiers")
+
+
+routes = [
+    Route("/maker/campaigns/{slug}/late-pledges", late_pledges_form, methods=["GET"]),
+    Route("/maker/campaigns/{slug}/late-pledges", save_late_pledges, methods=["POST"]),
+]
