@@ -38,7 +38,14 @@ MOST_OF_ONE_ADD_ON = 20
 # The most add-on lines one pledge has (a campaign offers a handful).
 MOST_ADD_ON_LINES = 30
 
-__all__ = ["AddOnChoice", "MOST_OF_ONE_ADD_ON", "resolve_choice", "resolve_tier_variants", "resolve_add_ons"]
+__all__ = [
+    "MOST_ADD_ON_LINES",
+    "MOST_OF_ONE_ADD_ON",
+    "AddOnChoice",
+    "resolve_add_ons",
+    "resolve_choice",
+    "resolve_tier_variants",
+]
 
 
 async def resolve_choice(

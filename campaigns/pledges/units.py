@@ -77,9 +77,8 @@ async def held_units(
             )
         )
         variants = {(product_id, choice_key(choice)): (ident, sku) for ident, product_id, choice, sku in rows}
-        product_skus = dict(
-            (await session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))).tuples().all()
-        )
+        found_skus = await session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))
+        product_skus = {product_id: sku for product_id, sku in found_skus}
     by_variant: dict[uuid.UUID, int] = {}
     by_add_on: dict[uuid.UUID, int] = {}
     for kind, ref_id, variant, quantity, add_on_id in lines:
