@@ -4,15 +4,23 @@ limited variants and add-ons taken with the tier's slot and given back exactly o
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Pledge
+from campaigns.models import Campaign, Pledge
+from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.service import expire_unconfirmed_pledges, give_back_unconfirmed_pledge
+from fulfillment.models import Batch
+from fulfillment.service import plan_campaign
+from fulfillment.shipments import shipping_list_csv
 from tests.extras_helpers import lamp_campaign, units_left
+from tests.factories import address
 from tests.helpers import many_backers, sign_up
 
 
@@ -165,3 +173,44 @@ async def test_many_backers_at_once_get_exactly_the_limited_lamps_and_cables_and
     assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 100 - 2 * limit}
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Pledge)) == 2 * limit
+
+
+async def test_the_batch_planner_and_the_shipping_list_count_the_chosen_colours_and_the_add_ons(
+    stripe_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    lamp = await lamp_campaign(stripe_client, sessions)
+    backers = await many_backers(sessions, 3)
+    bodies = [
+        lamp.body("black", cables=2),
+        lamp.body("white"),
+        lamp.body("white", add_ons=[{"add_on_id": lamp.cable}, {"add_on_id": lamp.poster}]),
+    ]
+    ids = []
+    for backer, body in zip(backers, bodies, strict=True):
+        made = await stripe_client.post(lamp.pledges_url(), json=body, headers=backer.headers)
+        assert made.status_code == 201, made.text
+        ids.append(uuid.UUID(made.json()["id"]))
+    # Funded and charged (the close is tested elsewhere), each with an address.
+    async with sessions.begin() as session:
+        await session.execute(update(Campaign).where(Campaign.id == lamp.id).values(status="funded"))
+        await session.execute(update(Pledge).values(status="collected", address=address("CN")))
+
+    async with sessions() as session:
+        contents = await pledge_contents(session, ids)
+    assert contents == {
+        ids[0]: {"LAMP-BLC": 1, "CABLE": 2},
+        ids[1]: {"LAMP-WHT": 1},
+        ids[2]: {"LAMP-WHT": 1, "CABLE": 1, "POSTER": 1},
+    }
+
+    async with sessions.begin() as session:
+        await plan_campaign(session, uuid.UUID(lamp.id))
+    async with sessions() as session:
+        (batch,) = await session.scalars(select(Batch).where(Batch.campaign_id == lamp.id))
+        listed = "".join([part async for part in shipping_list_csv(session, batch.id)])
+    assert batch.units == {"LAMP-BLC": 1, "LAMP-WHT": 2, "CABLE": 3, "POSTER": 1}
+    rows = {row["pledge_id"]: row for row in csv.DictReader(io.StringIO(listed, newline=""))}
+    assert rows[str(ids[0])]["items"] == "CABLE x2; LAMP-BLC x1"
+    assert rows[str(ids[2])]["items"] == "CABLE x1; LAMP-WHT x1; POSTER x1"
+    # The lamp weighs 120 g, a cable 40 g and the poster 90 g, whichever colour the lamp is.
+    assert [rows[str(i)]["weight_grams"] for i in ids] == ["200", "120", "250"]
