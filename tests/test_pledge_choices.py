@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Pledge
 from campaigns.pledges.contents import pledge_contents
+from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES
 from campaigns.pledges.service import expire_unconfirmed_pledges, give_back_unconfirmed_pledge
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from fulfillment.shipments import shipping_list_csv
+from payments.closing import cancel_pledges
 from tests.extras_helpers import lamp_campaign, units_left
 from tests.factories import address
 from tests.helpers import many_backers, sign_up
@@ -79,6 +81,15 @@ async def test_a_backer_picks_a_colour_and_spare_cables_pays_their_shipping_and_
     )
     assert poster.status_code == 201, poster.text
     assert lines(poster.json()) == [("addon", {}, 3, 1_500, "POSTER")] and poster.json()["amount"] == 4_500
+
+    # The OpenAPI document describes the choice and the lines.
+    document = (await stripe_client.get("/api/v1/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert {"variants", "add_ons"} <= set(schemas["PledgeCreate"]["properties"])
+    assert set(schemas["AddOnChoiceIn"]["properties"]) == {"add_on_id", "quantity", "variant"}
+    assert "add_on_id" in schemas["LineItemOut"]["properties"]
+    pledges_path = document["paths"]["/api/v1/campaigns/{campaign_id}/pledges"]["post"]
+    assert {"201", "409", "422"} <= set(pledges_path["responses"])
 
 
 async def test_a_choice_the_catalogue_does_not_allow_is_a_422_naming_the_field_and_takes_nothing(
@@ -150,6 +161,16 @@ async def test_the_last_black_lamp_sold_leaves_the_next_pledge_a_409_and_takes_n
     async with sessions() as session, session.begin():
         assert await expire_unconfirmed_pledges(session, hold_seconds=0) == 1
         assert await expire_unconfirmed_pledges(session, hold_seconds=0) == 0
+    assert await units_left(sessions, lamp) == {"black": 1, "cable": 1, "tier": 10}
+
+    # A campaign that fails cancels its pledges: their units come back with their slots, once.
+    again = await stripe_client.post(url, json=lamp.body("black", cables=1), headers=third.headers)
+    assert again.status_code == 201, again.text
+    assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 9}
+    async with sessions() as session, session.begin():
+        campaign = await session.get_one(Campaign, uuid.UUID(lamp.id))
+        assert len(await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES)) == 1
+        assert await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES) == []
     assert await units_left(sessions, lamp) == {"black": 1, "cable": 1, "tier": 10}
 
 
