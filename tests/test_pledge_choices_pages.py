@@ -60,6 +60,17 @@ async def test_a_backer_picks_a_colour_and_cables_reviews_the_servers_total_and_
     assert "CN¥58.00" in figures and "CN¥277.00" in figures
     assert await units_left(sessions, lamp) == {"black": None, "cable": 3, "tier": None}
 
+    # A bonus added on the pledge page keeps the lamp's colour and the cables.
+    pledge_id = made.headers["location"].split("/")[3]
+    changed = await stripe_client.post(
+        f"/me/pledges/{pledge_id}/change",
+        data={"csrf_token": token, "tier": lamp.lamp_tier, "bonus": "10", "shipping_country": "CN", "action": "change"},
+    )
+    assert changed.status_code == 303, changed.text
+    page = re.sub(r"\s+", " ", html.unescape((await stripe_client.get(f"/me/pledges/{pledge_id}")).text))
+    assert "Desk lamp (black)" in page and "2 × Spare cable" in page and "CN¥287.00" in page
+    assert await units_left(sessions, lamp) == {"black": None, "cable": 3, "tier": None}
+
     # In Chinese, for another backer: the same choices, the messages in Chinese.
     async with new_browser(stripe_client) as browser:
         token = await log_in(browser, await sign_up(stripe_client, "Li"))
