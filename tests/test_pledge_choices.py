@@ -82,6 +82,22 @@ async def test_a_backer_picks_a_colour_and_spare_cables_pays_their_shipping_and_
     assert poster.status_code == 201, poster.text
     assert lines(poster.json()) == [("addon", {}, 3, 1_500, "POSTER")] and poster.json()["amount"] == 4_500
 
+    # Then the lamp tier in black with a spare lamp, also black: both lamps are black units.
+    spare = [{"add_on_id": lamp.spare_lamp, "variant": {"colour": "black"}}]
+    both = await stripe_client.patch(
+        f"/api/v1/pledges/{poster.json()['id']}", json=lamp.body("black", add_ons=spare), headers=backer.headers
+    )
+    assert both.status_code == 200, both.text
+    assert lines(both.json())[1] == ("addon", {"colour": "black"}, 1, 9_900, "LAMP-BLC")
+    assert await units_left(sessions, lamp) == {"black": 3, "cable": 5, "tier": 9}
+    unchosen = [{"add_on_id": lamp.spare_lamp}]
+    assert bad_fields(
+        await stripe_client.patch(
+            f"/api/v1/pledges/{poster.json()['id']}", json=lamp.body("black", add_ons=unchosen), headers=backer.headers
+        )
+    ) == {"add_ons.0.variant"}
+    assert await units_left(sessions, lamp) == {"black": 3, "cable": 5, "tier": 9}
+
     # The OpenAPI document describes the choice and the lines.
     document = (await stripe_client.get("/api/v1/openapi.json")).json()
     schemas = document["components"]["schemas"]
