@@ -168,6 +168,14 @@ async def test_the_last_black_lamp_sold_leaves_the_next_pledge_a_409_and_takes_n
     no_cable = await stripe_client.post(url, json=lamp.body("white", cables=1), headers=third.headers)
     assert no_cable.status_code == 409 and no_cable.json()["type"] == "sold-out"
     assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 8}
+    # Changing to black now is refused and leaves the white lamp and the cable as they were.
+    to_black = await stripe_client.patch(
+        f"/api/v1/pledges/{white.json()['id']}", json=lamp.body("black", cables=1), headers=second.headers
+    )
+    assert to_black.status_code == 409 and to_black.json()["type"] == "sold-out"
+    kept = (await stripe_client.get(f"/api/v1/pledges/{white.json()['id']}", headers=second.headers)).json()
+    assert lines(kept)[0] == ("tier", {lamp.lamp: {"colour": "white"}}, 1, 19_900, None)
+    assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 8}
 
     # A pledge whose card set-up never started, and one whose card never came, give their units back once.
     async with sessions() as session, session.begin():
