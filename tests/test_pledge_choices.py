@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Pledge
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES
 from campaigns.pledges.service import expire_unconfirmed_pledges, give_back_unconfirmed_pledge
+from campaigns.pledges.units import give_back_pledge_units
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from fulfillment.shipments import shipping_list_csv
@@ -196,6 +197,9 @@ async def test_the_last_black_lamp_sold_leaves_the_next_pledge_a_409_and_takes_n
         assert len(await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES)) == 1
         assert await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES) == []
     assert await units_left(sessions, lamp) == {"black": 1, "cable": 1, "tier": 10}
+    # A campaign of 100,000 pledges gives back in one statement, past the 32,767 parameters one may have.
+    async with sessions() as session, session.begin():
+        await give_back_pledge_units(session, [uuid.uuid4() for _ in range(40_000)])
 
 
 async def test_many_backers_at_once_get_exactly_the_limited_lamps_and_cables_and_no_more(
