@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import InvalidInput
@@ -118,19 +118,17 @@ async def resolve_add_ons(
     if len(chosen) > MOST_ADD_ON_LINES:
         raise InvalidInput("add_ons", f"at most {MOST_ADD_ON_LINES} add-ons in one pledge")
     idents = [parse_id(one.add_on_id) for one in chosen]
+    # The add-ons with their products and the tiers they are limited to, in one query.
+    limited_to = select(func.array_agg(AddOnTier.tier_id)).where(AddOnTier.add_on_id == AddOn.id).scalar_subquery()
     rows = (
         await session.execute(
-            select(AddOn, Product)
+            select(AddOn, Product, limited_to)
             .join(Product, Product.id == AddOn.product_id)
             .where(AddOn.id.in_([ident for ident in idents if ident is not None]), AddOn.campaign_id == campaign.id)
         )
     ).all()
-    offered = {add_on.id: (add_on, product) for add_on, product in rows}
-    tiers_of: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for add_on_id, tier_id in await session.execute(
-        select(AddOnTier.add_on_id, AddOnTier.tier_id).where(AddOnTier.add_on_id.in_(list(offered)))
-    ):
-        tiers_of.setdefault(add_on_id, set()).add(tier_id)
+    offered = {add_on.id: (add_on, product) for add_on, product, _tiers in rows}
+    tiers_of = {add_on.id: set(tiers or ()) for add_on, _product, tiers in rows}
     variants = await _variants_by_product(session, [product for _add_on, product in offered.values()])
     resolved: list[ChosenAddOn] = []
     seen: set[tuple[uuid.UUID, tuple[tuple[str, str], ...]]] = set()
