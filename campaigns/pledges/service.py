@@ -7,13 +7,14 @@ Everything that decides "is there a slot" is one UPDATE on the tier row, conditi
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, bindparam, delete, exists, func, literal, select, text, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Text, bindparam, cast, delete, exists, func, literal, select, text, true, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +22,9 @@ from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
-from campaigns.models import Campaign, Pledge, Tier, User, new_id
+from campaigns.models import AddOn, Campaign, Pledge, Product, ProductVariant, Tier, User, new_id
 from campaigns.notifications import notify
+from campaigns.pledges.choices import resolve_choice
 from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
@@ -35,6 +37,8 @@ from campaigns.pledges.lifecycle import (
 )
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
+from campaigns.pledges.units import give_back_pledge_units, take_chosen_units, units_to_take
+from campaigns.stock import UnitsSoldOut
 
 
 class NotLive(Conflict):
@@ -119,14 +123,28 @@ async def live_campaign_for_pledging(
     return campaign
 
 
-async def _tier_of(session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None) -> Tier | None:
+async def _tier_of(
+    session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None
+) -> tuple[Tier | None, bool]:
+    """The tier, and whether a product of its bundle has options (asked in the same query, so that a pledge of a
+    tier without any costs the reservation no query more)."""
     if tier_id is None:
-        return None
+        return None, False
     ident = parse_id(tier_id)
-    tier = await session.get(Tier, ident) if ident else None
-    if tier is None or tier.campaign_id != campaign.id:
+    row = None
+    if ident is not None:
+        item = func.jsonb_array_elements(Tier.items).table_valued("value").render_derived()
+        optioned = (
+            select(Product.id)
+            .select_from(Product)
+            .join(item, Product.sku == func.jsonb_extract_path_text(item.c.value, "sku"))
+            .where(Product.campaign_id == Tier.campaign_id, func.jsonb_array_length(Product.options) > 0)
+            .exists()
+        )
+        row = (await session.execute(select(Tier, optioned).where(Tier.id == ident))).first()
+    if row is None or row[0].campaign_id != campaign.id:
         raise InvalidInput("tier_id", "is not a reward tier of this campaign")
-    return tier
+    return row[0], bool(row[1])
 
 
 async def create_pledge(
@@ -163,6 +181,7 @@ async def create_pledge(
 
 
 HOLD_SLOT_INDEX = "uq_pledges_open_hold_slot"
+UNITS_CHECKS = ("ck_product_variants_remaining_nonnegative", "ck_add_ons_remaining_nonnegative")
 
 
 async def _reserve(
@@ -175,8 +194,9 @@ async def _reserve(
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
-    tier = await _tier_of(session, campaign, choice.tier_id)
-    terms = price_pledge(campaign.currency, tier, choice)
+    tier, optioned = await _tier_of(session, campaign, choice.tier_id)
+    resolved = await resolve_choice(session, campaign, tier, choice, optioned=optioned)
+    terms = price_pledge(campaign.currency, tier, choice, resolved)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -221,8 +241,10 @@ async def _reserve(
     # The pledge's lines go in with it, in the same statement: a pledge is never seen without them.
     lines = _lines_table(terms)
     itemised = insert(PledgeItem).from_select(
-        ["pledge_id", *LINE_COLUMNS],
-        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS)).select_from(added.join(lines, true())),
+        ["pledge_id", *LINE_COLUMNS, "variant"],
+        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS), cast(lines.c.variant, JSONB)).select_from(
+            added.join(lines, true())
+        ),
     )
     taken = (
         update(Tier)
@@ -231,20 +253,36 @@ async def _reserve(
         .returning(Tier.id)
         .cte("taken")
     )
+    # The units of limited variants and add-ons, taken by the same statement before the slot (each EXISTS below is
+    # evaluated in turn: variants, add-ons, then the tier, by id, so two pledges never lock rows in opposite orders);
+    # one that has too few left breaks its CHECK (remaining >= 0) and undoes the whole statement, slot included.
+    variant_units, add_on_units = units_to_take(resolved)
+    units_taken = [
+        update(model)
+        .where(model.id == row_id, model.remaining.is_not(None), exists(select(added.c.id)))
+        .values(remaining=model.remaining - quantity)
+        .returning(model.id)
+        .cte(f"units_{position}")
+        for position, (model, row_id, quantity) in enumerate(
+            [(ProductVariant, row_id, n) for row_id, n in sorted(variant_units.items())]
+            + [(AddOn, row_id, n) for row_id, n in sorted(add_on_units.items())]
+        )
+    ]
+    statement = select(
+        exists(select(live.c.id)),
+        exists(select(added.c.id)),
+        *(exists(units.select()) for units in units_taken),
+        exists(taken.select()),
+        hold_slot.is_not(None),
+    ).add_cte(itemised.cte("itemised"))
     try:
-        is_live, is_added, _, slot_free = (
-            await session.execute(
-                select(
-                    exists(select(live.c.id)),
-                    exists(select(added.c.id)),
-                    exists(taken.select()),
-                    hold_slot.is_not(None),
-                ).add_cte(itemised.cte("itemised"))
-            )
-        ).one()
+        is_live, is_added, *_taken, slot_free = (await session.execute(statement)).one()
     except IntegrityError as exc:
-        if tier is not None and _violated_constraint(exc) == "ck_tiers_remaining_nonnegative":
+        violated = _violated_constraint(exc)
+        if tier is not None and violated == "ck_tiers_remaining_nonnegative":
             raise _sold_out(tier) from None
+        if violated in UNITS_CHECKS:
+            raise UnitsSoldOut("Something chosen has fewer units left than the pledge needs.") from None
         raise
     if not is_live:
         raise NotLive("This campaign is not taking pledges now.")
@@ -268,22 +306,25 @@ def item_rows(pledge_id: uuid.UUID, terms: PledgeTerms) -> list[dict[str, Any]]:
             "quantity": item.quantity,
             "unit_amount": item.unit_amount,
             "sku": item.sku,
+            "add_on_id": item.add_on_id,
         }
         for position, item in enumerate(terms.items)
     ]
 
 
-LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku")
+LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku", "add_on_id")
 
 
 def _lines_table(terms: PledgeTerms) -> Any:
-    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines."""
+    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines. The
+    variants go as JSON text, cast back to jsonb by the select."""
     columns = PledgeItem.__table__.c
     rows = item_rows(new_id(), terms)
     arrays = [
         bindparam(f"line_{name}", [row[name] for row in rows], type_=ARRAY(columns[name].type)) for name in LINE_COLUMNS
     ]
-    return func.unnest(*arrays).table_valued(*LINE_COLUMNS).render_derived()
+    variants = bindparam("line_variant", [json.dumps(row["variant"]) for row in rows], type_=ARRAY(Text()))
+    return func.unnest(*arrays, variants).table_valued(*LINE_COLUMNS, "variant").render_derived()
 
 
 async def replace_items(session: AsyncSession, pledge_id: uuid.UUID, terms: PledgeTerms) -> None:
@@ -402,10 +443,15 @@ async def change_pledge(
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
-    new_tier = await _tier_of(session, campaign, choice.tier_id)
-    terms = price_pledge(campaign.currency, new_tier, choice)
+    new_tier, optioned = await _tier_of(session, campaign, choice.tier_id)
+    resolved = await resolve_choice(session, campaign, new_tier, choice, optioned=optioned)
+    terms = price_pledge(campaign.currency, new_tier, choice, resolved)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
+    # The old choice's units go back and the new one's are taken (variants and add-ons before the tier's slot, as
+    # a reservation takes them): sold out undoes the request's transaction, leaving the pledge as it was.
+    await give_back_pledge_units(session, [pledge.id])
+    await take_chosen_units(session, resolved)
     if moving and new_tier is not None:
         await reserve_tier_slot(session, new_tier)
     changed = await session.scalar(
@@ -440,15 +486,19 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> 
     await act_on_own_pledge(session, pledge, backer)
     await live_campaign_for_pledging(session, pledge.campaign_id)
     was_active = pledge.status == PledgeStatus.ACTIVE
-    tier_id = await session.scalar(
-        update(Pledge)
-        .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
-        .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
-        .returning(Pledge.tier_id)
-    )
-    if tier_id is None:
+    cancelled = (
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
+            .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
+            .returning(Pledge.tier_id)
+        )
+    ).one_or_none()
+    if cancelled is None:
         next_status(pledge.status, PledgeAction.CANCEL)
-    await release_tier_slots(session, tier_id)
+    else:
+        await release_tier_slots(session, cancelled.tier_id)
+        await give_back_pledge_units(session, [pledge.id])
     await session.refresh(pledge)
     if was_active:
         await notify(session, backer, "pledge_cancelled", **await pledge_facts(session, pledge))
@@ -476,14 +526,19 @@ async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
 
 
 async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> None:
-    """Undo a reservation whose card set-up never started (the payment service failed): the slot is free again."""
-    tier_id = await session.scalar(
-        update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
-        .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
-        .returning(Pledge.tier_id)
-    )
-    await release_tier_slots(session, tier_id)
+    """Undo a reservation whose card set-up never started (the payment service failed): the slot and the units are
+    free again."""
+    undone = (
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+            .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
+            .returning(Pledge.tier_id)
+        )
+    ).one_or_none()
+    if undone is not None:
+        await release_tier_slots(session, undone.tier_id)
+        await give_back_pledge_units(session, [pledge_id])
 
 
 _EXPIRE_UNCONFIRMED = text(
@@ -491,7 +546,7 @@ _EXPIRE_UNCONFIRMED = text(
     WITH expired AS (
         UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
         WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
-        RETURNING tier_id
+        RETURNING id, tier_id
     ), freed AS (
         SELECT tier_id, count(*) AS n FROM expired WHERE tier_id IS NOT NULL GROUP BY tier_id
     ), released AS (
@@ -499,11 +554,14 @@ _EXPIRE_UNCONFIRMED = text(
         WHERE tiers.id = freed.tier_id AND tiers.remaining IS NOT NULL
         RETURNING tiers.id
     )
-    SELECT (SELECT count(*) FROM expired) AS expired
+    SELECT id FROM expired
     """
 )
 
 
 async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
-    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement."""
-    return int(await session.scalar(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}) or 0)
+    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement; then
+    the units of the variants and add-ons they held."""
+    expired = list(await session.scalars(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}))
+    await give_back_pledge_units(session, expired)
+    return len(expired)
