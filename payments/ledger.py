@@ -322,9 +322,12 @@ async def record_collection(
     platform_bps: int,
     sponsor_bps: int,
     processor_fee: int,
+    *,
+    reference: str | None = None,
 ) -> LedgerTransaction | None:
     """Book a collected pledge: its gross amount from Stripe into escrow, then the platform, sponsor and processor
-    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id.
+    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id (or
+    by `reference`: a line charged on its own after the close, payments/add_on_charges.py).
 
     `processor_fee` is the fee on Stripe's balance transaction, in the charge's currency (0 when there is none).
     Recording the same pledge again changes nothing and returns None.
@@ -332,7 +335,7 @@ async def record_collection(
     if currency != campaign.currency:
         raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
     split = split_collection(amount, platform_bps, sponsor_bps, processor_fee)
-    reference = str(pledge_id)
+    reference = reference or str(pledge_id)
     fees = (
         ("platform_fee", "platform_fees", split.platform_fee),
         ("sponsor_fee", "sponsor_fees", split.sponsor_fee),

@@ -87,7 +87,8 @@ class LineItemOut(ResponseModel):
     id: uuid.UUID
     kind: str
     ref_id: uuid.UUID | None
-    variant: dict[str, str]
+    # An add-on line's {option: value}; a tier line's {product id: {option: value}}.
+    variant: dict[str, Any]
     quantity: int
     unit_amount: int
     sku: str | None

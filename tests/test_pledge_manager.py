@@ -1,0 +1,464 @@
+"""The pledge manager through the JSON API: add-ons added while live and bought after the close (charged at once,
+exactly once), given back, variants changed until the address lock, with stock kept exact."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from campaigns.models import AddOn, Campaign, Pledge, ProductVariant
+from campaigns.pledges.contents import contents_of
+from campaigns.pledges.models import PledgeItem
+from payments.add_on_charges import (
+    SETTLE_ADD_ON_CHARGE,
+    request_add_on_charges_in_doubt,
+    settle_add_on_charge_job,
+)
+from payments.gateway import StripeGateway
+from payments.ledger import campaign_ledger
+from payments.models import AddOnCharge, StripeCustomer
+from service.broker import ListSender
+from service.database import unit_of_work
+from service.devservices import EmbeddedStripe
+from service.settings import Settings
+from tests.helpers import (
+    CARD_DECLINED_AT_CHARGE,
+    Actor,
+    add_product,
+    add_tier,
+    approve_campaign,
+    confirm_card_setup,
+    create_campaign,
+    create_space,
+    make_admin,
+    make_operator,
+    many_backers,
+    sign_up,
+)
+from tests.money_helpers import pass_deadline, payment_intents, pledge_with_card, run_jobs, stripe_work, sweep
+
+A = "/api/v1"
+LAMP_PRICE, CABLE_PRICE, CABLE_SHIPPING_CN = 39_900, 2_900, 500
+
+
+@dataclass
+class Shop:
+    campaign: dict[str, Any]
+    maker: Actor
+    cable: dict[str, Any]  # an add-on: a spare cable, limited, shipped for 5.00 to CN
+    shade: dict[str, Any]  # an add-on whose colour the backer chooses
+    lamp: dict[str, Any]  # the tier's product, in black or white (white limited to `white_limit`)
+    variants: dict[str, dict[str, Any]]  # the lamp's variants by colour
+
+    @property
+    def tier_id(self) -> str:
+        return str(self.campaign["tiers"][0]["id"])
+
+
+async def launched_shop(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    cables: int = 5,
+    white_limit: int = 2,
+    goal: int = 30_000,
+) -> Shop:
+    """A live campaign with one tier, "Lamp" (399.00, shipped to CN for 10.00), whose lamp comes in black or white,
+    and two add-ons: a spare cable (29.00 + 5.00 shipping to CN, `cables` of them) and a shade in a chosen colour."""
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    space = await create_space(client, admin)
+    operator = await make_operator(client, admin, space)
+    maker = await sign_up(client, "Maker")
+    campaign = await create_campaign(client, maker, space, goal=goal)
+    url = f"{A}/campaigns/{campaign['id']}"
+    lamp = await add_product(client, maker, campaign, sku="LAMP", name="Desk lamp")
+    cable = await add_product(client, maker, campaign, sku="CABLE", name="Spare cable", weight_grams=40)
+    shade = await add_product(client, maker, campaign, sku="SHADE", name="Shade", weight_grams=60)
+    colours = {"options": [{"name": "colour", "values": ["black", "white"]}]}
+    for product in (lamp, shade):
+        answer = await client.put(f"{url}/products/{product['id']}/options", json=colours, headers=maker.headers)
+        assert answer.status_code == 200, answer.text
+    shown = (await client.get(url, headers=maker.headers)).json()
+    [lamp_shown] = [product for product in shown["products"] if product["sku"] == "LAMP"]
+    lamp_variants = {variant["choice"]["colour"]: variant for variant in lamp_shown["variants"]}
+    limited = await client.patch(
+        f"{url}/products/{lamp['id']}/variants/{lamp_variants['white']['id']}",
+        json={"limit": white_limit},
+        headers=maker.headers,
+    )
+    assert limited.status_code == 200, limited.text
+    await add_tier(
+        client,
+        maker,
+        campaign,
+        title="Lamp",
+        price=LAMP_PRICE,
+        items=[{"sku": "LAMP", "quantity": 1}],
+        shipping=[{"country": "CN", "fee": 1_000}],
+    )
+    add_ons = {}
+    for product, body in (
+        (cable, {"price": CABLE_PRICE, "limit": cables, "shipping": [{"country": "CN", "fee": CABLE_SHIPPING_CN}]}),
+        (shade, {"price": 1_900}),
+    ):
+        made = await client.post(f"{url}/add-ons", json={"product_id": product["id"], **body}, headers=maker.headers)
+        assert made.status_code == 201, made.text
+        add_ons[product["sku"]] = made.json()
+    assert (await client.post(f"{url}/submit", headers=maker.headers)).status_code == 200
+    await approve_campaign(client, operator, campaign)
+    launched = await client.post(f"{url}/launch", headers=maker.headers)
+    assert launched.status_code == 200, launched.text
+    return Shop(launched.json(), maker, add_ons["CABLE"], add_ons["SHADE"], lamp, lamp_variants)
+
+
+async def back_lamp(client: httpx.AsyncClient, stripe: EmbeddedStripe, shop: Shop, backer: Actor) -> dict[str, Any]:
+    return await pledge_with_card(client, stripe, backer, shop.campaign, tier=0)
+
+
+async def fund(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    settings: Settings,
+    jobs: ListSender,
+    shop: Shop,
+) -> None:
+    await pass_deadline(sessions, shop.campaign["id"])
+    await sweep(sessions, settings, jobs)
+    async with stripe_work(sessions, engine, gateway, settings, jobs) as work:
+        await run_jobs(work, jobs)
+    shown = await client.get(f"{A}/campaigns/{shop.campaign['id']}")
+    assert shown.json()["status"] == "funded", shown.text
+
+
+def line_sum(pledge: dict[str, Any]) -> int:
+    return sum(item["quantity"] * item["unit_amount"] for item in pledge["items"])
+
+
+def kinds(pledge: dict[str, Any]) -> list[tuple[str, str | None, int]]:
+    return [(item["kind"], item["sku"], item["unit_amount"]) for item in pledge["items"]]
+
+
+async def remaining(sessions: async_sessionmaker[AsyncSession], model: Any, row_id: str) -> int | None:
+    async with sessions() as session:
+        value: int | None = await session.scalar(select(model.remaining).where(model.id == uuid.UUID(row_id)))
+        return value
+
+
+async def lock_addresses(sessions: async_sessionmaker[AsyncSession], campaign_id: str) -> None:
+    """The maker's address lock is a moment ago."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == uuid.UUID(campaign_id))
+            .values(address_lock_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1))
+        )
+
+
+async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leaves_it_with_its_units(
+    stripe_client: httpx.AsyncClient, stripe_server: EmbeddedStripe, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, cables=5)
+    [backer, stranger] = await many_backers(sessions, 2)
+    pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
+    items = f"{A}/pledges/{pledge['id']}/items"
+
+    added = await stripe_client.post(items, json={"add_on_id": shop.cable["id"], "quantity": 2}, headers=backer.headers)
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert kinds(body) == [
+        ("tier", None, LAMP_PRICE),
+        ("shipping", None, 1_000 + 2 * CABLE_SHIPPING_CN),
+        ("addon", "CABLE", CABLE_PRICE),
+    ]
+    assert body["amount"] == line_sum(body) == LAMP_PRICE + 1_000 + 2 * (CABLE_PRICE + CABLE_SHIPPING_CN)
+    assert body["shipping_fee"] == 1_000 + 2 * CABLE_SHIPPING_CN
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 3
+    async with sessions() as session:
+        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP": 1, "CABLE": 2}
+
+    # A shade needs its colour; one the product does not have is a 422 naming it.
+    for variant, field in (({}, "variant"), ({"colour": "red"}, "variant")):
+        refused = await stripe_client.post(
+            items, json={"add_on_id": shop.shade["id"], "variant": variant}, headers=backer.headers
+        )
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
+    white = await stripe_client.post(
+        items, json={"add_on_id": shop.shade["id"], "variant": {"colour": "white"}}, headers=backer.headers
+    )
+    assert white.status_code == 201, white.text
+    assert white.json()["items"][-1] | {"id": None} == {
+        "id": None,
+        "kind": "addon",
+        "ref_id": shop.shade["product_id"],
+        "variant": {"colour": "white"},
+        "quantity": 1,
+        "unit_amount": 1_900,
+        "sku": "SHADE-WHT",
+    }
+
+    # Another campaign's add-on, someone else's pledge, a tier line: refused, nothing changes.
+    other = await launched_shop(stripe_client, sessions)
+    foreign = await stripe_client.post(items, json={"add_on_id": other.cable["id"]}, headers=backer.headers)
+    assert foreign.status_code == 422 and foreign.json()["errors"][0]["field"] == "add_on_id"
+    theirs = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=stranger.headers)
+    assert theirs.status_code == 404
+    tier_line = white.json()["items"][0]["id"]
+    kept = await stripe_client.delete(f"{items}/{tier_line}", headers=backer.headers)
+    assert kept.status_code == 422 and kept.json()["errors"][0]["field"] == "item", kept.text
+
+    cable_line = next(item["id"] for item in white.json()["items"] if item["sku"] == "CABLE")
+    removed = await stripe_client.delete(f"{items}/{cable_line}", headers=backer.headers)
+    assert removed.status_code == 200, removed.text
+    assert kinds(removed.json()) == [
+        ("tier", None, LAMP_PRICE),
+        ("shipping", None, 1_000),
+        ("addon", "SHADE-WHT", 1_900),
+    ]
+    assert removed.json()["amount"] == line_sum(removed.json()) == LAMP_PRICE + 1_000 + 1_900
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 5
+
+
+async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_when_given_back_before_the_lock(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, cables=5)
+    [backer] = await many_backers(sessions, 1)
+    pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
+    await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
+    async with sessions() as session:
+        before = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
+    items = f"{A}/pledges/{pledge['id']}/items"
+
+    bought = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+
+    assert bought.status_code == 201, bought.text
+    body = bought.json()
+    cable_line = body["items"][-1]
+    assert (cable_line["kind"], cable_line["sku"], cable_line["unit_amount"]) == ("addon", "CABLE", CABLE_PRICE)
+    assert body["status"] == "collected"
+    assert body["amount"] == line_sum(body) == LAMP_PRICE + 1_000 + CABLE_PRICE + CABLE_SHIPPING_CN
+    [intent] = await payment_intents(stripe_server, pledge_item_id=cable_line["id"])
+    assert (intent["amount"], intent["status"]) == (CABLE_PRICE + CABLE_SHIPPING_CN, "succeeded")
+    async with sessions() as session:
+        after = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
+        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP": 1, "CABLE": 1}
+    assert after.collected - before.collected == CABLE_PRICE + CABLE_SHIPPING_CN
+    assert after.platform_fee > before.platform_fee  # the close's fees, on the add-on too
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
+
+    # The same request again (a retried POST with its Idempotency-Key) answers the same and charges nothing more.
+    key = {"Idempotency-Key": f"cable-{uuid.uuid4()}"} | backer.headers
+    first = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=key)
+    again = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=key)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 3
+
+    # Given back before the lock: refunded in full, its unit free again.
+    gone = await stripe_client.delete(f"{items}/{cable_line['id']}", headers=backer.headers)
+    assert gone.status_code == 200, gone.text
+    assert cable_line["id"] not in {item["id"] for item in gone.json()["items"]}
+    assert gone.json()["amount"] == line_sum(gone.json())
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        await run_jobs(work, jobs)
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
+    async with httpx.AsyncClient(base_url=stripe_server.api_base, auth=(stripe_server.secret_key, "")) as http:
+        charge = (await http.get(f"/v1/payment_intents/{intent['id']}")).json()["latest_charge"]
+        charge = charge if isinstance(charge, dict) else (await http.get(f"/v1/charges/{charge}")).json()
+    assert charge["amount_refunded"] == CABLE_PRICE + CABLE_SHIPPING_CN
+    async with sessions() as session:
+        refunded = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
+    assert refunded.refunded == CABLE_PRICE + CABLE_SHIPPING_CN
+
+    # After the address lock nothing of the contents changes.
+    await lock_addresses(sessions, shop.campaign["id"])
+    late = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+    assert late.status_code == 409 and late.json()["type"] == "address-locked", late.text
+    lines = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).json()["items"]
+    paid = next(item for item in lines if item["kind"] == "addon")
+    assert (await stripe_client.delete(f"{items}/{paid['id']}", headers=backer.headers)).json()["type"] == (
+        "address-locked"
+    )
+    tier_line = lines[0]["id"]
+    recolour = await stripe_client.put(
+        f"{A}/pledges/{pledge['id']}/variants",
+        json={"choices": [{"item": tier_line, "variant": {shop.lamp["id"]: {"colour": "white"}}}]},
+        headers=backer.headers,
+    )
+    assert recolour.status_code == 409 and recolour.json()["type"] == "address-locked"
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
+
+
+async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge_in_doubt_is_found_not_resent(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, cables=2)
+    [declined, crashed] = await many_backers(sessions, 2)
+    pledges = {
+        backer.email: await back_lamp(stripe_client, stripe_server, shop, backer) for backer in (declined, crashed)
+    }
+    await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
+
+    # The first backer's saved card now declines (say, it was cancelled by the bank after the close).
+    pledge = pledges[declined.email]
+    async with sessions() as session:
+        customer = await session.scalar(
+            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(declined.id))
+        )
+    assert customer is not None
+    setup = await gateway.create_setup_intent(customer_id=customer, pledge_id=pledge["id"], attempt=9)
+    assert setup.client_secret is not None
+    assert (await confirm_card_setup(stripe_server, setup.client_secret, CARD_DECLINED_AT_CHARGE)).status_code == 200
+    card = (await gateway.retrieve_setup_intent(setup.id)).payment_method
+    assert card is not None
+    await gateway.attach_payment_method(payment_method_id=card, customer_id=customer)
+    async with sessions.begin() as session:
+        await session.execute(update(Pledge).where(Pledge.id == uuid.UUID(pledge["id"])).values(payment_method_id=card))
+
+    refused = await stripe_client.post(
+        f"{A}/pledges/{pledge['id']}/items", json={"add_on_id": shop.cable["id"]}, headers=declined.headers
+    )
+
+    assert refused.status_code == 409 and refused.json()["type"] == "card-declined", refused.text
+    assert "nothing was charged" in refused.json()["detail"]
+    shown = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=declined.headers)).json()
+    assert [item["kind"] for item in shown["items"]] == ["tier", "shipping"] and shown["amount"] == pledge["amount"]
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 2
+    async with sessions() as session:
+        [failed] = list(await session.scalars(select(AddOnCharge)))
+    assert (failed.status, failed.failure_code) == ("failed", "card_declined")
+
+    # The second backer's request died after Stripe charged and before the outcome was recorded: the sweep's job
+    # finds the charge at Stripe and records it, and never charges again.
+    other = pledges[crashed.email]
+    async with sessions.begin() as session:
+        customer = await session.scalar(
+            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(crashed.id))
+        )
+        card = await session.scalar(select(Pledge.payment_method_id).where(Pledge.id == uuid.UUID(other["id"])))
+        assert customer is not None and card is not None
+        item_id = uuid.uuid4()
+        charge = AddOnCharge(
+            pledge_id=uuid.UUID(other["id"]),
+            item_id=item_id,
+            add_on_id=uuid.UUID(shop.cable["id"]),
+            sku="CABLE",
+            quantity=1,
+            unit_amount=CABLE_PRICE,
+            shipping_fee=CABLE_SHIPPING_CN,
+            idempotency_key=f"pledge-item:{item_id}:charge",
+            amount=CABLE_PRICE + CABLE_SHIPPING_CN,
+            currency="CNY",
+            customer_id=customer,
+            payment_method_id=card,
+        )
+        session.add(charge)
+        await session.execute(update(AddOn).where(AddOn.id == charge.add_on_id).values(remaining=AddOn.remaining - 1))
+    await gateway.charge_line_off_session(
+        item_id=charge.item_id, amount=charge.amount, currency="CNY", customer_id=customer, payment_method_id=card
+    )
+    async with sessions.begin() as session:
+        await session.execute(
+            update(AddOnCharge)
+            .where(AddOnCharge.id == charge.id)
+            .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 120))
+        )
+    async with unit_of_work(sessions, jobs) as session:
+        assert await request_add_on_charges_in_doubt(session) == 1
+    [job] = [job for job in jobs.jobs if job.actor_name == SETTLE_ADD_ON_CHARGE]
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
+        assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
+    assert len(await payment_intents(stripe_server, pledge_item_id=str(charge.item_id))) == 1
+    shown = (await stripe_client.get(f"{A}/pledges/{other['id']}", headers=crashed.headers)).json()
+    assert [item["id"] for item in shown["items"] if item["kind"] == "addon"] == [str(charge.item_id)]
+    assert shown["amount"] == line_sum(shown) == other["amount"] + CABLE_PRICE + CABLE_SHIPPING_CN
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 1
+
+
+async def test_two_backers_buying_the_last_cable_at_once_one_gets_it_and_the_other_is_told_it_is_sold_out(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, cables=1)
+    backers = await many_backers(sessions, 2)
+    pledges = [await back_lamp(stripe_client, stripe_server, shop, backer) for backer in backers]
+    await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
+
+    answers = await asyncio.gather(
+        *(
+            stripe_client.post(
+                f"{A}/pledges/{pledge['id']}/items", json={"add_on_id": shop.cable["id"]}, headers=backer.headers
+            )
+            for pledge, backer in zip(pledges, backers, strict=True)
+        )
+    )
+
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    [lost] = [answer for answer in answers if answer.status_code == 409]
+    assert lost.json()["type"] == "sold-out"
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 0
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(AddOnCharge)) == 1
+        assert await session.scalar(select(func.count()).where(PledgeItem.kind == "addon")) == 1
+
+
+async def test_a_backer_changes_colour_until_the_lock_and_a_sold_out_colour_leaves_the_old_one(
+    stripe_client: httpx.AsyncClient, stripe_server: EmbeddedStripe, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, white_limit=1)
+    [backer, rival] = await many_backers(sessions, 2)
+    pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
+    rivals = await back_lamp(stripe_client, stripe_server, shop, rival)
+    url = f"{A}/pledges/{pledge['id']}/variants"
+    tier_line = pledge["items"][0]["id"]
+
+    def colour(name: str, line: str = tier_line) -> dict[str, Any]:
+        return {"choices": [{"item": line, "variant": {shop.lamp["id"]: {"colour": name}}}]}
+
+    white = await stripe_client.put(url, json=colour("white"), headers=backer.headers)
+    assert white.status_code == 200, white.text
+    assert white.json()["items"][0]["variant"] == {shop.lamp["id"]: {"colour": "white"}}
+    assert await remaining(sessions, ProductVariant, shop.variants["white"]["id"]) == 0
+
+    # The one white lamp is taken: the rival keeps black, and nothing moves.
+    taken = await stripe_client.put(
+        f"{A}/pledges/{rivals['id']}/variants", json=colour("white", rivals["items"][0]["id"]), headers=rival.headers
+    )
+    assert taken.status_code == 409 and taken.json()["type"] == "sold-out", taken.text
+    back = await stripe_client.put(url, json=colour("black"), headers=backer.headers)
+    assert back.status_code == 200 and back.json()["items"][0]["variant"] == {shop.lamp["id"]: {"colour": "black"}}
+    assert await remaining(sessions, ProductVariant, shop.variants["white"]["id"]) == 1
+
+    for body, field in (
+        (colour("red"), "choices.0.variant"),
+        ({"choices": [{"item": str(uuid.uuid4()), "variant": {}}]}, "choices.0.item"),
+        ({"choices": [{"item": tier_line, "variant": {str(uuid.uuid4()): {"colour": "white"}}}]}, "choices.0.variant"),
+    ):
+        refused = await stripe_client.put(url, json=body, headers=backer.headers)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
+    assert await remaining(sessions, ProductVariant, shop.variants["white"]["id"]) == 1
