@@ -17,14 +17,12 @@ from campaigns.pledges.contents import contents_of
 from campaigns.pledges.models import PledgeItem
 from payments.add_on_charges import (
     SETTLE_ADD_ON_CHARGE,
-    request_add_on_charges_in_doubt,
     settle_add_on_charge_job,
 )
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
 from payments.models import AddOnCharge, StripeCustomer
 from service.broker import ListSender
-from service.database import unit_of_work
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import (
@@ -382,8 +380,7 @@ async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge
             .where(AddOnCharge.id == charge.id)
             .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 120))
         )
-    async with unit_of_work(sessions, jobs) as session:
-        assert await request_add_on_charges_in_doubt(session) == 1
+    assert (await sweep(sessions, stripe_settings, jobs))["add-on-charges"] == 1
     [job] = [job for job in jobs.jobs if job.actor_name == SETTLE_ADD_ON_CHARGE]
     async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
         assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
