@@ -26,7 +26,7 @@ from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
-from campaigns.models import Campaign, Pledge, Product, User, new_id
+from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
@@ -270,10 +270,18 @@ async def _list_late_packages(session: AsyncSession, campaign_id: uuid.UUID, fir
 
 
 async def _product_specs(session: AsyncSession, campaign_id: uuid.UUID) -> list[ProductSpec]:
-    products = await session.scalars(select(Product).where(Product.campaign_id == campaign_id))
+    """Every SKU a pledge of the campaign may contain: each product's, and each of its variants' (made in the
+    product's batches, weighing what it weighs)."""
+    products = list(await session.scalars(select(Product).where(Product.campaign_id == campaign_id)))
+    by_id = {product.id: product for product in products}
+    variants = await session.execute(
+        select(ProductVariant.product_id, ProductVariant.sku).where(ProductVariant.campaign_id == campaign_id)
+    )
+    skus = [(product.sku, product) for product in products]
+    skus += [(sku, by_id[product_id]) for product_id, sku in variants if product_id in by_id]
     return [
-        ProductSpec(sku=p.sku, batch_size=p.batch_size, overage_bps=p.overage_bps, weight_grams=p.weight_grams)
-        for p in products
+        ProductSpec(sku=sku, batch_size=p.batch_size, overage_bps=p.overage_bps, weight_grams=p.weight_grams)
+        for sku, p in skus
     ]
 
 

@@ -40,6 +40,7 @@ from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.service import pledge_facts, release_tier_slots
+from campaigns.pledges.units import give_back_pledge_units
 from fulfillment.backer_mail import mail_about_pledge, mail_backers
 from payments.closing import (
     IN_DOUBT_REQUEUE_SECONDS,
@@ -580,19 +581,23 @@ async def _refuse(session: AsyncSession, campaign: Campaign, pledge: Pledge, out
     if pledge.status not in WAITING_PLEDGE_STATUSES:
         return
     if campaign.status != "successful":
-        tier_id = await session.scalar(
-            update(Pledge)
-            .where(Pledge.id == pledge.id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
-            .values(
-                status=PledgeStatus.CANCELLED,
-                cancelled_at=func.now(),
-                retry_until=None,
-                payment_job_requested_at=func.now(),
+        refused = (
+            await session.execute(
+                update(Pledge)
+                .where(Pledge.id == pledge.id, Pledge.status.in_(WAITING_PLEDGE_STATUSES))
+                .values(
+                    status=PledgeStatus.CANCELLED,
+                    cancelled_at=func.now(),
+                    retry_until=None,
+                    payment_job_requested_at=func.now(),
+                )
+                .returning(Pledge.tier_id)
+                .execution_options(synchronize_session=False)
             )
-            .returning(Pledge.tier_id)
-            .execution_options(synchronize_session=False)
-        )
-        await release_tier_slots(session, tier_id)
+        ).one_or_none()
+        if refused is not None:
+            await release_tier_slots(session, refused.tier_id)
+            await give_back_pledge_units(session, [pledge.id])
         enqueue_job(session, REMOVE_CARD, pledge.id)
         return
     if pledge.status == PledgeStatus.ACTIVE:
@@ -832,6 +837,7 @@ async def drop_expired_pledges(session: AsyncSession, *, limit: int = 500) -> in
             enqueue_job(session, REMOVE_CARD, row.id)
     for tier_id, count in freed.items():
         await release_tier_slots(session, tier_id, count)
+    await give_back_pledge_units(session, [row.id for row in rows])
     return await _mail_pledges(session, "pledge_dropped", [row.id for row in rows])
 
 

@@ -29,6 +29,7 @@ from campaigns.pledges.lifecycle import (
     PledgeStatus,
 )
 from campaigns.pledges.service import release_tier_slots
+from campaigns.pledges.units import give_back_pledge_units
 from campaigns.spaces import campaign_sponsor_fee_bps
 from fulfillment.backer_mail import BackerMail, mail_about_pledge, mail_backers
 from fulfillment.service import request_plan
@@ -184,6 +185,7 @@ async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Co
             enqueue_job(session, REMOVE_CARD, row.id)
     for tier_id, count in freed.items():
         await release_tier_slots(session, tier_id, count)
+    await give_back_pledge_units(session, [row.id for row in rows])
     return [row.id for row in rows]
 
 

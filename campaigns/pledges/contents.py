@@ -1,8 +1,8 @@
 """What a pledge contains, in SKUs × quantity: the one place that says it.
 
-A pledge's goods are its `tier` lines (each the tier's bundle of products) and its `addon` lines (one SKU each), times
-their quantities. Fulfillment (the planner, shipping lists, address requests), mails and pages read these functions,
-never a tier's items.
+A pledge's goods are its `tier` lines (each the tier's bundle of products, a product with options counted under the
+SKU of the variant the backer chose) and its `addon` lines (one SKU each), times their quantities. Fulfillment (the
+planner, shipping lists, address requests), mails and pages read these functions, never a tier's items.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns.models import Pledge, Tier
+from campaigns.models import Pledge, Product, ProductVariant, Tier
 from campaigns.pledges.models import GOODS_KINDS, PledgeItem
+from campaigns.variants import choice_key
 
 Contents = Mapping[str, int]
 
@@ -42,21 +43,31 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
         .render_derived()
     )
     rows = await session.execute(
-        select(PledgeItem.pledge_id, PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.quantity)
+        select(
+            PledgeItem.pledge_id,
+            PledgeItem.kind,
+            PledgeItem.ref_id,
+            PledgeItem.sku,
+            PledgeItem.quantity,
+            PledgeItem.variant,
+        )
         .join(wanted, wanted.c.pledge_id == PledgeItem.pledge_id)
         .where(PledgeItem.kind.in_(GOODS_KINDS))
     )
     lines = rows.all()
-    tier_ids = {ref_id for _pledge, kind, ref_id, _sku, _quantity in lines if kind == "tier"}
+    tier_ids = {line.ref_id for line in lines if line.kind == "tier"}
     bundles: dict[uuid.UUID | None, dict[str, int]] = {}
     if tier_ids:
         found = await session.execute(select(Tier.id, Tier.items).where(Tier.id.in_(tier_ids)))
         bundles = {tier_id: units_of(items) for tier_id, items in found}
+    chosen = await _bundles_as_chosen(
+        session, bundles, [(line.ref_id, line.variant) for line in lines if line.kind == "tier"]
+    )
     contents: dict[uuid.UUID, dict[str, int]] = {}
     own: set[uuid.UUID] = set()  # pledges whose mapping is theirs alone, so lines may be added to it
-    for pledge_id, kind, ref_id, sku, quantity in lines:
+    for pledge_id, kind, ref_id, sku, quantity, variant in lines:
         if kind == "tier":
-            bundle = bundles.get(ref_id, {})
+            bundle = chosen[(ref_id, _frozen(variant))] if variant else bundles.get(ref_id, {})
             if quantity == 1 and pledge_id not in contents:
                 contents[pledge_id] = bundle
                 continue
@@ -70,6 +81,47 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
         for line_sku, count in added.items():
             units[line_sku] = units.get(line_sku, 0) + count
     return {pledge_id: units for pledge_id, units in contents.items() if units}
+
+
+Frozen = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+def _frozen(variant: Mapping[str, Any]) -> Frozen:
+    """A tier line's {product id: {option: value}} as a key."""
+    return tuple(sorted((str(product), choice_key(dict(choice))) for product, choice in variant.items()))
+
+
+async def _bundles_as_chosen(
+    session: AsyncSession,
+    bundles: Mapping[uuid.UUID | None, Mapping[str, int]],
+    tier_lines: Sequence[tuple[uuid.UUID | None, Mapping[str, Any]]],
+) -> dict[tuple[uuid.UUID | None, Frozen], dict[str, int]]:
+    """Each distinct (tier, variants chosen) among the lines as its bundle with every optioned product's SKU replaced
+    by its chosen variant's: a campaign of 100,000 backers has as many of these as it has combinations chosen, and
+    two queries find them all."""
+    wanted = {(tier_id, _frozen(variant)): variant for tier_id, variant in tier_lines if variant}
+    if not wanted:
+        return {}
+    product_ids = {uuid.UUID(product) for variant in wanted.values() for product in variant}
+    products = await session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))
+    product_skus = {str(product_id): sku for product_id, sku in products}
+    found = await session.execute(
+        select(ProductVariant.product_id, ProductVariant.choice, ProductVariant.sku).where(
+            ProductVariant.product_id.in_(product_ids)
+        )
+    )
+    variant_skus = {(str(product_id), choice_key(choice)): sku for product_id, choice, sku in found}
+    chosen: dict[tuple[uuid.UUID | None, Frozen], dict[str, int]] = {}
+    for (tier_id, frozen), _variant in wanted.items():
+        bundle = dict(bundles.get(tier_id, {}))
+        for product, choice in frozen:
+            product_sku = product_skus.get(product)
+            variant_sku = variant_skus.get((product, choice))
+            if product_sku is None or variant_sku is None or product_sku not in bundle:
+                continue  # the catalogue is fixed once live; a line naming what is gone keeps the product's SKU
+            bundle[variant_sku] = bundle.get(variant_sku, 0) + bundle.pop(product_sku)
+        chosen[(tier_id, frozen)] = bundle
+    return chosen
 
 
 async def contents_of(session: AsyncSession, pledge_id: uuid.UUID) -> Contents:

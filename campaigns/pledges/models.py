@@ -44,3 +44,5 @@ class PledgeItem(Base):
     unit_amount: Mapped[int] = mapped_column(BigInteger)
     # The one SKU this line is (an add-on, a variant); null for a tier, which is a bundle of SKUs.
     sku: Mapped[str | None] = mapped_column(String(64))
+    # An `addon` line's add-on, whose units it holds (`ref_id` is its product, which add-ons may share).
+    add_on_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("add_ons.id", ondelete="SET NULL"))

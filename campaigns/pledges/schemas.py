@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from campaigns.campaign_schemas import MAX_OPTIONS
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
+from campaigns.pledges.choices import MOST_ADD_ON_LINES, MOST_OF_ONE_ADD_ON
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import PledgeChoice
+from campaigns.pledges.pricing import AddOnChoice, PledgeChoice
 from campaigns.pledges.viewers import (
     PledgeViewer,
     sees_card_setup,
@@ -33,13 +35,34 @@ def _phone_number(value: str) -> str:
     return value
 
 
+OptionWord = Annotated[str, Field(max_length=40)]
+ChosenOptions = Annotated[dict[OptionWord, OptionWord], Field(max_length=MAX_OPTIONS)]
+
+
+class AddOnChoiceIn(RequestModel):
+    """An add-on in a pledge: which, how many, and the options of its product when the add-on leaves them open."""
+
+    add_on_id: uuid.UUID
+    quantity: Annotated[int, Field(ge=1, le=MOST_OF_ONE_ADD_ON)] = 1
+    variant: ChosenOptions = {}
+
+
 class PledgeCreate(RequestModel):
     tier_id: uuid.UUID | None
     bonus: Money = 0
     shipping_country: Country | None = None
+    # The options of each of the tier's products that has some, by product id: {"<product id>": {"colour": "black"}}.
+    variants: Annotated[dict[str, ChosenOptions], Field(max_length=50)] = {}
+    add_ons: Annotated[list[AddOnChoiceIn], Field(max_length=MOST_ADD_ON_LINES)] = []
 
     def choice(self) -> PledgeChoice:
-        return PledgeChoice(self.tier_id, self.bonus, self.shipping_country)
+        return PledgeChoice(
+            self.tier_id,
+            self.bonus,
+            self.shipping_country,
+            variants=self.variants,
+            add_ons=tuple(AddOnChoice(one.add_on_id, one.quantity, one.variant) for one in self.add_ons),
+        )
 
 
 class PledgeChange(PledgeCreate):
@@ -87,11 +110,13 @@ class LineItemOut(ResponseModel):
     id: uuid.UUID
     kind: str
     ref_id: uuid.UUID | None
-    # An add-on line's {option: value}; a tier line's {product id: {option: value}}.
+    # A tier line: {product id: {option: value}} for its products with options; an add-on line: {option: value}.
     variant: dict[str, Any]
     quantity: int
     unit_amount: int
     sku: str | None
+    # An add-on line's add-on (null on the other lines).
+    add_on_id: uuid.UUID | None = None
 
 
 class PledgeOut(ResponseModel):

@@ -7,13 +7,14 @@ Everything that decides "is there a slot" is one UPDATE on the tier row, conditi
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, bindparam, delete, exists, func, literal, select, text, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Text, bindparam, cast, delete, exists, func, literal, select, text, true, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
+from campaigns.pledges.choices import resolve_choice
 from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
@@ -35,6 +37,7 @@ from campaigns.pledges.lifecycle import (
 )
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
+from campaigns.pledges.units import give_back_pledge_units, take_chosen_units
 
 
 class NotLive(Conflict):
@@ -176,7 +179,8 @@ async def _reserve(
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
     tier = await _tier_of(session, campaign, choice.tier_id)
-    terms = price_pledge(campaign.currency, tier, choice)
+    resolved = await resolve_choice(session, campaign, tier, choice)
+    terms = price_pledge(campaign.currency, tier, choice, resolved)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -221,8 +225,10 @@ async def _reserve(
     # The pledge's lines go in with it, in the same statement: a pledge is never seen without them.
     lines = _lines_table(terms)
     itemised = insert(PledgeItem).from_select(
-        ["pledge_id", *LINE_COLUMNS],
-        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS)).select_from(added.join(lines, true())),
+        ["pledge_id", *LINE_COLUMNS, "variant"],
+        select(added.c.id, *(lines.c[name] for name in LINE_COLUMNS), cast(lines.c.variant, JSONB)).select_from(
+            added.join(lines, true())
+        ),
     )
     taken = (
         update(Tier)
@@ -231,17 +237,21 @@ async def _reserve(
         .returning(Tier.id)
         .cte("taken")
     )
+    statement = select(
+        exists(select(live.c.id)),
+        exists(select(added.c.id)),
+        exists(taken.select()),
+        hold_slot.is_not(None),
+    ).add_cte(itemised.cte("itemised"))
     try:
-        is_live, is_added, _, slot_free = (
-            await session.execute(
-                select(
-                    exists(select(live.c.id)),
-                    exists(select(added.c.id)),
-                    exists(taken.select()),
-                    hold_slot.is_not(None),
-                ).add_cte(itemised.cte("itemised"))
-            )
-        ).one()
+        if choice.has_extras:
+            # In a transaction (checkout.reserve_pledge): the units of limited variants and add-ons first, then the
+            # slot; a savepoint undoes both when the statement fails, so the hold-slot retry starts clean.
+            async with session.begin_nested():
+                await take_chosen_units(session, resolved)
+                is_live, is_added, _, slot_free = (await session.execute(statement)).one()
+        else:
+            is_live, is_added, _, slot_free = (await session.execute(statement)).one()
     except IntegrityError as exc:
         if tier is not None and _violated_constraint(exc) == "ck_tiers_remaining_nonnegative":
             raise _sold_out(tier) from None
@@ -268,22 +278,25 @@ def item_rows(pledge_id: uuid.UUID, terms: PledgeTerms) -> list[dict[str, Any]]:
             "quantity": item.quantity,
             "unit_amount": item.unit_amount,
             "sku": item.sku,
+            "add_on_id": item.add_on_id,
         }
         for position, item in enumerate(terms.items)
     ]
 
 
-LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku")
+LINE_COLUMNS = ("id", "position", "kind", "ref_id", "quantity", "unit_amount", "sku", "add_on_id")
 
 
 def _lines_table(terms: PledgeTerms) -> Any:
-    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines."""
+    """The lines as a table of one array a column (unnest): a handful of parameters, however many lines. The
+    variants go as JSON text, cast back to jsonb by the select."""
     columns = PledgeItem.__table__.c
     rows = item_rows(new_id(), terms)
     arrays = [
         bindparam(f"line_{name}", [row[name] for row in rows], type_=ARRAY(columns[name].type)) for name in LINE_COLUMNS
     ]
-    return func.unnest(*arrays).table_valued(*LINE_COLUMNS).render_derived()
+    variants = bindparam("line_variant", [json.dumps(row["variant"]) for row in rows], type_=ARRAY(Text()))
+    return func.unnest(*arrays, variants).table_valued(*LINE_COLUMNS, "variant").render_derived()
 
 
 async def replace_items(session: AsyncSession, pledge_id: uuid.UUID, terms: PledgeTerms) -> None:
@@ -403,9 +416,14 @@ async def change_pledge(
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
     new_tier = await _tier_of(session, campaign, choice.tier_id)
-    terms = price_pledge(campaign.currency, new_tier, choice)
+    resolved = await resolve_choice(session, campaign, new_tier, choice)
+    terms = price_pledge(campaign.currency, new_tier, choice, resolved)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
+    # The old choice's units go back and the new one's are taken (variants and add-ons before the tier's slot, as
+    # a reservation takes them): sold out undoes the request's transaction, leaving the pledge as it was.
+    await give_back_pledge_units(session, [pledge.id])
+    await take_chosen_units(session, resolved)
     if moving and new_tier is not None:
         await reserve_tier_slot(session, new_tier)
     changed = await session.scalar(
@@ -440,15 +458,19 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> 
     await act_on_own_pledge(session, pledge, backer)
     await live_campaign_for_pledging(session, pledge.campaign_id)
     was_active = pledge.status == PledgeStatus.ACTIVE
-    tier_id = await session.scalar(
-        update(Pledge)
-        .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
-        .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
-        .returning(Pledge.tier_id)
-    )
-    if tier_id is None:
+    cancelled = (
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge.id, Pledge.status.in_(sources(PledgeAction.CANCEL)))
+            .values(status=outcome(PledgeAction.CANCEL), cancelled_at=func.now())
+            .returning(Pledge.tier_id)
+        )
+    ).one_or_none()
+    if cancelled is None:
         next_status(pledge.status, PledgeAction.CANCEL)
-    await release_tier_slots(session, tier_id)
+    else:
+        await release_tier_slots(session, cancelled.tier_id)
+        await give_back_pledge_units(session, [pledge.id])
     await session.refresh(pledge)
     if was_active:
         await notify(session, backer, "pledge_cancelled", **await pledge_facts(session, pledge))
@@ -476,14 +498,19 @@ async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
 
 
 async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> None:
-    """Undo a reservation whose card set-up never started (the payment service failed): the slot is free again."""
-    tier_id = await session.scalar(
-        update(Pledge)
-        .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
-        .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
-        .returning(Pledge.tier_id)
-    )
-    await release_tier_slots(session, tier_id)
+    """Undo a reservation whose card set-up never started (the payment service failed): the slot and the units are
+    free again."""
+    undone = (
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge_id, Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+            .values(status=PledgeStatus.CANCELLED, cancelled_at=func.now())
+            .returning(Pledge.tier_id)
+        )
+    ).one_or_none()
+    if undone is not None:
+        await release_tier_slots(session, undone.tier_id)
+        await give_back_pledge_units(session, [pledge_id])
 
 
 _EXPIRE_UNCONFIRMED = text(
@@ -491,7 +518,7 @@ _EXPIRE_UNCONFIRMED = text(
     WITH expired AS (
         UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
         WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
-        RETURNING tier_id
+        RETURNING id, tier_id
     ), freed AS (
         SELECT tier_id, count(*) AS n FROM expired WHERE tier_id IS NOT NULL GROUP BY tier_id
     ), released AS (
@@ -499,11 +526,14 @@ _EXPIRE_UNCONFIRMED = text(
         WHERE tiers.id = freed.tier_id AND tiers.remaining IS NOT NULL
         RETURNING tiers.id
     )
-    SELECT (SELECT count(*) FROM expired) AS expired
+    SELECT id FROM expired
     """
 )
 
 
 async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
-    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement."""
-    return int(await session.scalar(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}) or 0)
+    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement; then
+    the units of the variants and add-ons they held."""
+    expired = list(await session.scalars(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}))
+    await give_back_pledge_units(session, expired)
+    return len(expired)

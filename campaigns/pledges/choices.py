@@ -1,0 +1,216 @@
+"""The backer's variants and add-ons checked against the catalogue: a `PledgeChoice` becomes a `ResolvedChoice` that
+`price_pledge` prices and the reservation takes units of.
+
+Every rule is a 422 naming the field: a product of the tier with options must be chosen (`variants.<product id>`)
+and as one of its combinations; a product that is not in the tier's bundle (another tier's, another campaign's) is
+not a choice; an add-on must be this campaign's (`add_ons.<n>.add_on_id`), offered with the chosen tier, in a
+quantity of 1 to `MOST_OF_ONE_ADD_ON` (`add_ons.<n>.quantity`), of one of its product's variants when the add-on
+leaves the options open (`add_ons.<n>.variant`), and with a tier that ships when it is not shipped alone. Read-only:
+nothing is taken here (the reservation does that, campaigns/pledges/service.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.errors import InvalidInput
+from campaigns.ids import parse_id
+from campaigns.models import AddOn, AddOnTier, Campaign, Product, ProductVariant, Tier
+from campaigns.pledges.contents import units_of
+from campaigns.pledges.pricing import (
+    NOTHING_CHOSEN,
+    AddOnChoice,
+    ChosenAddOn,
+    ChosenVariant,
+    PledgeChoice,
+    ResolvedChoice,
+    ships,
+)
+from campaigns.variants import choice_key
+
+# The most of one add-on a pledge holds: a backer buying more is a reseller, and a typo of 100 is caught.
+MOST_OF_ONE_ADD_ON = 20
+# The most add-on lines one pledge has (a campaign offers a handful).
+MOST_ADD_ON_LINES = 30
+
+__all__ = [
+    "MOST_ADD_ON_LINES",
+    "MOST_OF_ONE_ADD_ON",
+    "AddOnChoice",
+    "resolve_add_ons",
+    "resolve_choice",
+    "resolve_tier_variants",
+]
+
+
+async def resolve_choice(
+    session: AsyncSession, campaign: Campaign, tier: Tier | None, choice: PledgeChoice
+) -> ResolvedChoice:
+    """The choice's variants and add-ons for `tier` (the tier it names, already found in `campaign`)."""
+    if not choice.variants and not choice.add_ons and (tier is None or not ships(tier)):
+        return NOTHING_CHOSEN
+    variants = await resolve_tier_variants(session, campaign, tier, choice.variants)
+    add_ons = await resolve_add_ons(session, campaign, tier, choice.add_ons)
+    return ResolvedChoice(variants, add_ons)
+
+
+async def resolve_tier_variants(
+    session: AsyncSession, campaign: Campaign, tier: Tier | None, chosen: Mapping[str, Mapping[str, str]]
+) -> tuple[ChosenVariant, ...]:
+    """Each product of the tier's bundle that has options, as the variant `chosen[str(product id)]` names."""
+    bundle = units_of(tier.items) if tier is not None else {}
+    products: list[Product] = []
+    if bundle:
+        products = list(
+            await session.scalars(
+                select(Product)
+                .where(Product.campaign_id == campaign.id, Product.sku.in_(list(bundle)))
+                .order_by(Product.created_at, Product.id)
+            )
+        )
+    optioned = {str(product.id): product for product in products if product.options}
+    for key in chosen:
+        if key not in optioned:
+            raise InvalidInput(f"variants.{key}", "is not a product with options in this reward")
+    missing = [key for key in optioned if key not in chosen]
+    if missing:
+        raise InvalidInput(f"variants.{missing[0]}", "choose one of this product's options")
+    if not optioned:
+        return ()
+    found = await session.scalars(
+        select(ProductVariant).where(ProductVariant.product_id.in_([p.id for p in optioned.values()]))
+    )
+    by_choice = {(str(v.product_id), choice_key(v.choice)): v for v in found}
+    resolved: list[ChosenVariant] = []
+    for key, product in optioned.items():
+        wanted = _plain_choice(chosen[key], f"variants.{key}")
+        variant = by_choice.get((key, choice_key(wanted)))
+        if variant is None:
+            raise InvalidInput(f"variants.{key}", "is not one of this product's variants")
+        resolved.append(
+            ChosenVariant(
+                product_id=product.id,
+                product_sku=product.sku,
+                variant_id=variant.id,
+                choice=dict(variant.choice),
+                sku=variant.sku,
+                units=bundle[product.sku],
+                limited=variant.quantity_limit is not None,
+            )
+        )
+    return tuple(resolved)
+
+
+async def resolve_add_ons(
+    session: AsyncSession, campaign: Campaign, tier: Tier | None, chosen: Sequence[AddOnChoice]
+) -> tuple[ChosenAddOn, ...]:
+    """Each chosen add-on as a line: this campaign's, allowed with `tier`, 1..MOST_OF_ONE_ADD_ON of it, of one of its
+    product's variants when the add-on leaves them open, never one that does not ship alone without a tier that
+    ships. The same add-on in the same variant twice is refused (give it once with its quantity)."""
+    if not chosen:
+        return ()
+    if len(chosen) > MOST_ADD_ON_LINES:
+        raise InvalidInput("add_ons", f"at most {MOST_ADD_ON_LINES} add-ons in one pledge")
+    idents = [parse_id(one.add_on_id) for one in chosen]
+    rows = (
+        await session.execute(
+            select(AddOn, Product)
+            .join(Product, Product.id == AddOn.product_id)
+            .where(AddOn.id.in_([ident for ident in idents if ident is not None]), AddOn.campaign_id == campaign.id)
+        )
+    ).all()
+    offered = {add_on.id: (add_on, product) for add_on, product in rows}
+    tiers_of: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for add_on_id, tier_id in await session.execute(
+        select(AddOnTier.add_on_id, AddOnTier.tier_id).where(AddOnTier.add_on_id.in_(list(offered)))
+    ):
+        tiers_of.setdefault(add_on_id, set()).add(tier_id)
+    variants = await _variants_by_product(session, [product for _add_on, product in offered.values()])
+    resolved: list[ChosenAddOn] = []
+    seen: set[tuple[uuid.UUID, tuple[tuple[str, str], ...]]] = set()
+    for position, (one, ident) in enumerate(zip(chosen, idents, strict=True)):
+        field = f"add_ons.{position}"
+        if ident is None or ident not in offered:
+            raise InvalidInput(f"{field}.add_on_id", "is not an add-on of this campaign")
+        add_on, product = offered[ident]
+        allowed = tiers_of.get(add_on.id)
+        if allowed and (tier is None or tier.id not in allowed):
+            raise InvalidInput(f"{field}.add_on_id", "is not offered with this reward")
+        if not add_on.ships_alone and (tier is None or not ships(tier)):
+            raise InvalidInput(f"{field}.add_on_id", "comes only with a reward that ships")
+        if not (isinstance(one.quantity, int) and 1 <= one.quantity <= MOST_OF_ONE_ADD_ON):
+            raise InvalidInput(f"{field}.quantity", f"must be 1 to {MOST_OF_ONE_ADD_ON}")
+        variant = _add_on_variant(add_on, product, variants.get(product.id, []), one.variant, f"{field}.variant")
+        key = (add_on.id, choice_key(dict(variant.choice)) if variant else ())
+        if key in seen:
+            raise InvalidInput(f"{field}.add_on_id", "is chosen twice: give it once with its quantity")
+        seen.add(key)
+        resolved.append(
+            ChosenAddOn(
+                add_on_id=add_on.id,
+                product_id=product.id,
+                variant_id=variant.id if variant else None,
+                choice=dict(variant.choice) if variant else {},
+                sku=variant.sku if variant else product.sku,
+                quantity=one.quantity,
+                unit_amount=add_on.price,
+                shipping=list(add_on.shipping),
+                limited=add_on.quantity_limit is not None,
+                variant_limited=variant is not None and variant.quantity_limit is not None,
+            )
+        )
+    return tuple(resolved)
+
+
+def _add_on_variant(
+    add_on: AddOn,
+    product: Product,
+    variants: Sequence[ProductVariant],
+    wanted: Mapping[str, str],
+    field: str,
+) -> ProductVariant | None:
+    """The variant an add-on line is: the one the add-on fixes (a choice, if given, must be it), else the one the
+    backer names among its product's; None for a product without options."""
+    plain = _plain_choice(wanted, field)
+    if add_on.variant_id is not None:
+        fixed = next((v for v in variants if v.id == add_on.variant_id), None)
+        if fixed is None:
+            raise InvalidInput(field, "this add-on's variant is no longer offered")
+        if plain and choice_key(plain) != choice_key(fixed.choice):
+            raise InvalidInput(field, "this add-on comes only as " + ", ".join(map(str, fixed.choice.values())))
+        return fixed
+    if not product.options:
+        if plain:
+            raise InvalidInput(field, "this add-on has no options to choose")
+        return None
+    if not plain:
+        raise InvalidInput(field, "choose one of this add-on's options")
+    found = next((v for v in variants if choice_key(v.choice) == choice_key(plain)), None)
+    if found is None:
+        raise InvalidInput(field, "is not one of this add-on's variants")
+    return found
+
+
+async def _variants_by_product(
+    session: AsyncSession, products: Sequence[Product]
+) -> dict[uuid.UUID, list[ProductVariant]]:
+    ids = [product.id for product in products if product.options]
+    found: dict[uuid.UUID, list[ProductVariant]] = {}
+    if ids:
+        for variant in await session.scalars(select(ProductVariant).where(ProductVariant.product_id.in_(ids))):
+            found.setdefault(variant.product_id, []).append(variant)
+    return found
+
+
+def _plain_choice(wanted: Any, field: str) -> dict[str, str]:
+    """{option: value} of strings, or a 422 naming `field` (a form or a body may send anything)."""
+    if not isinstance(wanted, Mapping) or not all(
+        isinstance(name, str) and isinstance(value, str) for name, value in wanted.items()
+    ):
+        raise InvalidInput(field, "must map each option's name to a value")
+    return dict(wanted)
