@@ -246,6 +246,7 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
         session,
         pledge,
         BoughtLine(
+            add_on_id=charge.add_on_id,
             product_id=product_id,
             choice=dict(charge.variant),
             sku=charge.sku,
@@ -284,7 +285,7 @@ async def remove_add_on(work: StripeWork, backer: User, pledge_ref: uuid.UUID | 
         check_open_for_changes(managed)
         line = await line_of(session, managed.pledge, item_ref)
         check_removable(line)
-        add_on = await add_on_of_line(session, managed.campaign, line)
+        add_on = await add_on_of_line(session, line)
         if not managed.live:
             await _refund_line(session, managed, line, add_on.shipping if add_on else [])
         await remove_add_on_line(session, managed, line, add_on=add_on)

@@ -76,6 +76,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.space_settings",
     "service.pages.checkout",
     "service.pages.my_pledges",
+    "service.pages.pledge_manager",
     "service.pages.card_change",
     "service.pages.escrow",
     "service.pages.funding",

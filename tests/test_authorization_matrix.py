@@ -407,6 +407,11 @@ async def add_on_line(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"pledge_id": pledge_id, "item_id": added.json()["items"][-1]["id"]}, {}
 
 
+async def add_on_line_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await add_on_line(w, role)
+    return params, {"data": {}}
+
+
 async def milestone_asked(w: World, thing: Thing) -> None:
     asked = await w.api.post(
         f"/api/v1/campaigns/{thing.id}/milestones/{thing['milestone']}/request", headers=w.actors["maker"].headers
@@ -1365,6 +1370,17 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card/change"): page(
         "303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")
+    ),
+    ("GET", "/me/pledges/{pledge_id}/manage"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("POST", "/me/pledges/{pledge_id}/manage/add-ons"): page(
+        "303 303 404 404 404 404 404 404",
+        lambda w, r: ({"pledge_id": w.live["pledge"]}, {"data": {"add_on_id": w.live["add_on"], "quantity": "1"}}),
+    ),
+    ("POST", "/me/pledges/{pledge_id}/manage/variants"): page(
+        "303 303 404 404 404 404 404 404", on("live", pledge_id="pledge", form={})
+    ),
+    ("POST", "/me/pledges/{pledge_id}/manage/items/{item_id}/remove"): page(
+        "303 303 404 404 404 404 404 404", add_on_line_form, "a new add-on line per cell"
     ),
     ("POST", "/me/pledges/{pledge_id}/change"): page(
         "303 303 404 404 404 404 404 404",

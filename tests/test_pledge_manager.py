@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,113 +26,11 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
-    Actor,
-    add_product,
-    add_tier,
-    approve_campaign,
     confirm_card_setup,
-    create_campaign,
-    create_space,
-    make_admin,
-    make_operator,
     many_backers,
-    sign_up,
 )
-from tests.money_helpers import pass_deadline, payment_intents, pledge_with_card, run_jobs, stripe_work, sweep
-
-A = "/api/v1"
-LAMP_PRICE, CABLE_PRICE, CABLE_SHIPPING_CN = 39_900, 2_900, 500
-
-
-@dataclass
-class Shop:
-    campaign: dict[str, Any]
-    maker: Actor
-    cable: dict[str, Any]  # an add-on: a spare cable, limited, shipped for 5.00 to CN
-    shade: dict[str, Any]  # an add-on whose colour the backer chooses
-    lamp: dict[str, Any]  # the tier's product, in black or white (white limited to `white_limit`)
-    variants: dict[str, dict[str, Any]]  # the lamp's variants by colour
-
-    @property
-    def tier_id(self) -> str:
-        return str(self.campaign["tiers"][0]["id"])
-
-
-async def launched_shop(
-    client: httpx.AsyncClient,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    cables: int = 5,
-    white_limit: int = 2,
-    goal: int = 30_000,
-) -> Shop:
-    """A live campaign with one tier, "Lamp" (399.00, shipped to CN for 10.00), whose lamp comes in black or white,
-    and two add-ons: a spare cable (29.00 + 5.00 shipping to CN, `cables` of them) and a shade in a chosen colour."""
-    admin = await make_admin(sessions, await sign_up(client, "Admin"))
-    space = await create_space(client, admin)
-    operator = await make_operator(client, admin, space)
-    maker = await sign_up(client, "Maker")
-    campaign = await create_campaign(client, maker, space, goal=goal)
-    url = f"{A}/campaigns/{campaign['id']}"
-    lamp = await add_product(client, maker, campaign, sku="LAMP", name="Desk lamp")
-    cable = await add_product(client, maker, campaign, sku="CABLE", name="Spare cable", weight_grams=40)
-    shade = await add_product(client, maker, campaign, sku="SHADE", name="Shade", weight_grams=60)
-    colours = {"options": [{"name": "colour", "values": ["black", "white"]}]}
-    for product in (lamp, shade):
-        answer = await client.put(f"{url}/products/{product['id']}/options", json=colours, headers=maker.headers)
-        assert answer.status_code == 200, answer.text
-    shown = (await client.get(url, headers=maker.headers)).json()
-    [lamp_shown] = [product for product in shown["products"] if product["sku"] == "LAMP"]
-    lamp_variants = {variant["choice"]["colour"]: variant for variant in lamp_shown["variants"]}
-    limited = await client.patch(
-        f"{url}/products/{lamp['id']}/variants/{lamp_variants['white']['id']}",
-        json={"limit": white_limit},
-        headers=maker.headers,
-    )
-    assert limited.status_code == 200, limited.text
-    await add_tier(
-        client,
-        maker,
-        campaign,
-        title="Lamp",
-        price=LAMP_PRICE,
-        items=[{"sku": "LAMP", "quantity": 1}],
-        shipping=[{"country": "CN", "fee": 1_000}],
-    )
-    add_ons = {}
-    for product, body in (
-        (cable, {"price": CABLE_PRICE, "limit": cables, "shipping": [{"country": "CN", "fee": CABLE_SHIPPING_CN}]}),
-        (shade, {"price": 1_900}),
-    ):
-        made = await client.post(f"{url}/add-ons", json={"product_id": product["id"], **body}, headers=maker.headers)
-        assert made.status_code == 201, made.text
-        add_ons[product["sku"]] = made.json()
-    assert (await client.post(f"{url}/submit", headers=maker.headers)).status_code == 200
-    await approve_campaign(client, operator, campaign)
-    launched = await client.post(f"{url}/launch", headers=maker.headers)
-    assert launched.status_code == 200, launched.text
-    return Shop(launched.json(), maker, add_ons["CABLE"], add_ons["SHADE"], lamp, lamp_variants)
-
-
-async def back_lamp(client: httpx.AsyncClient, stripe: EmbeddedStripe, shop: Shop, backer: Actor) -> dict[str, Any]:
-    return await pledge_with_card(client, stripe, backer, shop.campaign, tier=0)
-
-
-async def fund(
-    client: httpx.AsyncClient,
-    sessions: async_sessionmaker[AsyncSession],
-    engine: AsyncEngine,
-    gateway: StripeGateway,
-    settings: Settings,
-    jobs: ListSender,
-    shop: Shop,
-) -> None:
-    await pass_deadline(sessions, shop.campaign["id"])
-    await sweep(sessions, settings, jobs)
-    async with stripe_work(sessions, engine, gateway, settings, jobs) as work:
-        await run_jobs(work, jobs)
-    shown = await client.get(f"{A}/campaigns/{shop.campaign['id']}")
-    assert shown.json()["status"] == "funded", shown.text
+from tests.money_helpers import payment_intents, run_jobs, stripe_work, sweep
+from tests.pledge_manager_helpers import CABLE_PRICE, CABLE_SHIPPING_CN, LAMP_PRICE, A, back_lamp, fund, launched_shop
 
 
 def line_sum(pledge: dict[str, Any]) -> int:
@@ -180,7 +77,7 @@ async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leave
     assert body["shipping_fee"] == 1_000 + 2 * CABLE_SHIPPING_CN
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 3
     async with sessions() as session:
-        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP": 1, "CABLE": 2}
+        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP-BLC": 1, "CABLE": 2}
 
     # A shade needs its colour; one the product does not have is a 422 naming it.
     for variant, field in (({}, "variant"), ({"colour": "red"}, "variant")):
@@ -200,6 +97,7 @@ async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leave
         "quantity": 1,
         "unit_amount": 1_900,
         "sku": "SHADE-WHT",
+        "add_on_id": shop.shade["id"],
     }
 
     # Another campaign's add-on, someone else's pledge, a tier line: refused, nothing changes.
@@ -253,7 +151,7 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
     assert (intent["amount"], intent["status"]) == (CABLE_PRICE + CABLE_SHIPPING_CN, "succeeded")
     async with sessions() as session:
         after = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
-        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP": 1, "CABLE": 1}
+        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP-BLC": 1, "CABLE": 1}
     assert after.collected - before.collected == CABLE_PRICE + CABLE_SHIPPING_CN
     assert after.platform_fee > before.platform_fee  # the close's fees, on the add-on too
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 4

@@ -1,7 +1,7 @@
 """The pledge manager: add-ons bought after the close, charged at once with the saved card
 
 Revision ID: 0020_pledge_manager
-Revises: 0019
+Revises: 0020_pledge_extras (chained after it only because this branch merged pledge-extras; both revise 0019)
 Create Date: 2026-12-07 06:10:00
 
 - add_on_charges: one row per add-on bought after the close, recorded (its units taken) before Stripe is called,
@@ -19,7 +19,8 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0020_pledge_manager"
-down_revision: str | None = "0019"
+# Both this and pledge-extras's migration add to 0019; this branch merged that one, so one chain: renumber at merge.
+down_revision: str | None = "0020_pledge_extras"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

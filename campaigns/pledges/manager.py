@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.errors import Conflict, InvalidInput, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import AddOn, AddOnTier, Campaign, Pledge, Product, ProductVariant, Tier, User
+from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON
 from campaigns.pledges.contents import units_of
 from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES, PLEDGES_IN_PLAY, SHIPPABLE_PLEDGE_STATUSES
 from campaigns.pledges.models import PledgeItem
@@ -33,7 +34,6 @@ from campaigns.stock import give_back_units, take_units
 
 # A campaign after its close whose backers may still shape their pledge (until the address lock).
 CLOSED_AND_KEPT = ("successful", "funded", "fulfilling")
-MOST_OF_ONE_ADD_ON = 20
 
 
 class ChoicesLocked(Conflict):
@@ -226,6 +226,7 @@ async def add_add_on_line(
         session,
         pledge,
         BoughtLine(
+            add_on_id=purchase.add_on.id,
             product_id=purchase.product.id,
             choice=purchase.choice,
             sku=purchase.sku,
@@ -241,6 +242,7 @@ async def add_add_on_line(
 class BoughtLine:
     """An add-on line as it was priced (and, after the close, paid): what `add_line` adds."""
 
+    add_on_id: uuid.UUID
     product_id: uuid.UUID
     choice: dict[str, Any]
     sku: str
@@ -260,6 +262,7 @@ async def add_line(
         position=position or 0,
         kind="addon",
         ref_id=bought.product_id,
+        add_on_id=bought.add_on_id,
         variant=bought.choice,
         quantity=bought.quantity,
         unit_amount=bought.unit_amount,
@@ -301,19 +304,9 @@ def check_removable(line: PledgeItem) -> None:
         raise InvalidInput("item", "only an add-on can be removed: change the pledge to change its reward")
 
 
-async def add_on_of_line(session: AsyncSession, campaign: Campaign, line: PledgeItem) -> AddOn | None:
-    """The add-on a line was bought as: the campaign's add-on of the line's product and SKU (a fixed variant's, or
-    the product's own for an add-on whose variant the backer chose)."""
-    rows = await session.execute(
-        select(AddOn, ProductVariant.sku)
-        .outerjoin(ProductVariant, ProductVariant.id == AddOn.variant_id)
-        .where(AddOn.campaign_id == campaign.id, AddOn.product_id == line.ref_id)
-        .order_by(AddOn.price != line.unit_amount, AddOn.position, AddOn.id)
-    )
-    for add_on, fixed_sku in rows:
-        if fixed_sku is None or fixed_sku == line.sku:
-            return add_on
-    return None
+async def add_on_of_line(session: AsyncSession, line: PledgeItem) -> AddOn | None:
+    """The add-on a line was bought as (None once the maker deleted it, which only a draft allows)."""
+    return await session.get(AddOn, line.add_on_id) if line.add_on_id else None
 
 
 async def remove_add_on_line(
@@ -391,7 +384,7 @@ async def change_variants(session: AsyncSession, managed: ManagedPledge, choices
             new_variant, moves = await _tier_line_variants(session, line, choice.variant, f"{name}.variant")
             line.variant = new_variant
         else:
-            add_on = await add_on_of_line(session, campaign, line)
+            add_on = await add_on_of_line(session, line)
             if add_on is None:
                 raise InvalidInput(f"{name}.item", "is not an add-on of this campaign any more")
             product = await session.get_one(Product, add_on.product_id)

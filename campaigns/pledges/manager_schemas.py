@@ -7,17 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from campaigns.pledges.manager import MOST_OF_ONE_ADD_ON, VariantChoice
+from campaigns.pledges.manager import VariantChoice
+from campaigns.pledges.schemas import AddOnChoiceIn
 from campaigns.schemas_base import RequestModel
 
-OptionValue = Annotated[str, Field(min_length=1, max_length=100)]
 
-
-class PledgeItemAdd(RequestModel):
-    add_on_id: uuid.UUID
-    quantity: Annotated[int, Field(ge=1, le=MOST_OF_ONE_ADD_ON)] = 1
-    # The add-on's {option: value} when the backer chooses its variant; {} for one without options or a fixed one.
-    variant: Annotated[dict[Annotated[str, Field(max_length=100)], OptionValue], Field(max_length=20)] = {}
+class PledgeItemAdd(AddOnChoiceIn):
+    """An add-on for the pledge, in the shape a pledge's `add_ons` takes at pledge time."""
 
 
 class LineVariant(RequestModel):

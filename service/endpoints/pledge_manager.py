@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,25 +10,10 @@ from campaigns.pledges.manager import change_variants, check_open_for_changes, m
 from campaigns.pledges.manager_schemas import PledgeItemAdd, PledgeVariantsChange
 from campaigns.pledges.schemas import PledgeOut
 from payments.add_on_charges import add_add_on, remove_add_on
-from payments.rate_limit import StripeRateLimit
-from payments.stripe_jobs import StripeWork
 from service.api import json_response
-from service.database import unit_of_work
 from service.endpoints.pledges import own_pledge_out
 from service.routes import api
-from service.web import current_user, gateway_of, sender_of, sessions_of, settings_of, uow
-
-
-def stripe_work_of(request: Request) -> StripeWork:
-    """What a request that charges a card at once needs: short transactions, the gateway, the shared rate limit."""
-    rate_limit: StripeRateLimit = request.app.state.stripe_rate
-    return StripeWork(
-        partial(unit_of_work, sessions_of(request), sender_of(request)),
-        request.app.state.engine,
-        gateway_of(request),
-        rate_limit,
-        charge_doubt_seconds=settings_of(request).charge_doubt_hours * 3600,
-    )
+from service.web import current_user, stripe_work_of, uow
 
 
 @api.route(
