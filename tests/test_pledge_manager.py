@@ -4,6 +4,7 @@ exactly once), given back, variants changed until the address lock, with stock k
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.helpers import (
     many_backers,
 )
 from tests.money_helpers import payment_intents, run_jobs, stripe_work, sweep
+from tests.pages import logged_in
 from tests.pledge_manager_helpers import CABLE_PRICE, CABLE_SHIPPING_CN, LAMP_PRICE, A, back_lamp, fund, launched_shop
 
 
@@ -99,6 +101,12 @@ async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leave
         "sku": "SHADE-WHT",
         "add_on_id": shop.shade["id"],
     }
+
+    # The maker sees the units per SKU move with the backers' choices.
+    async with logged_in(stripe_client, shop.maker) as browser:
+        funding = await browser.get(f"/maker/campaigns/{shop.campaign['slug']}/funding")
+    units = re.findall(r'<span class="muted">([A-Z-]+)</span></th><td class="num">(\d+)</td>', funding.text)
+    assert units == [("CABLE", "2"), ("LAMP-BLC", "1"), ("SHADE-WHT", "1")], funding.text
 
     # Another campaign's add-on, someone else's pledge, a tier line: refused, nothing changes.
     other = await launched_shop(stripe_client, sessions)
