@@ -30,7 +30,7 @@ from tests.helpers import (
     confirm_card_setup,
     many_backers,
 )
-from tests.money_helpers import payment_intents, run_jobs, stripe_work, sweep
+from tests.money_helpers import amount_refunded_at_stripe, payment_intents, run_jobs, stripe_work, sweep
 from tests.pages import logged_in
 from tests.pledge_manager_helpers import CABLE_PRICE, CABLE_SHIPPING_CN, LAMP_PRICE, A, back_lamp, fund, launched_shop
 
@@ -142,10 +142,17 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
     shop = await launched_shop(stripe_client, sessions, cables=5)
     [backer] = await many_backers(sessions, 1)
     pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
+    items = f"{A}/pledges/{pledge['id']}/items"
+    # A shade joins while live, and is charged with the pledge at the close.
+    shade = await stripe_client.post(
+        items, json={"add_on_id": shop.shade["id"], "variant": {"colour": "black"}}, headers=backer.headers
+    )
+    assert shade.status_code == 201, shade.text
     await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
+    [charged_with_pledge] = await payment_intents(stripe_server, pledge_id=pledge["id"])
+    assert charged_with_pledge["amount"] == LAMP_PRICE + 1_000 + 1_900
     async with sessions() as session:
         before = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
-    items = f"{A}/pledges/{pledge['id']}/items"
 
     bought = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
 
@@ -154,12 +161,12 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
     cable_line = body["items"][-1]
     assert (cable_line["kind"], cable_line["sku"], cable_line["unit_amount"]) == ("addon", "CABLE", CABLE_PRICE)
     assert body["status"] == "collected"
-    assert body["amount"] == line_sum(body) == LAMP_PRICE + 1_000 + CABLE_PRICE + CABLE_SHIPPING_CN
+    assert body["amount"] == line_sum(body) == LAMP_PRICE + 1_000 + 1_900 + CABLE_PRICE + CABLE_SHIPPING_CN
     [intent] = await payment_intents(stripe_server, pledge_item_id=cable_line["id"])
     assert (intent["amount"], intent["status"]) == (CABLE_PRICE + CABLE_SHIPPING_CN, "succeeded")
     async with sessions() as session:
         after = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
-        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP-BLC": 1, "CABLE": 1}
+        assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP-BLC": 1, "SHADE-BLC": 1, "CABLE": 1}
     assert after.collected - before.collected == CABLE_PRICE + CABLE_SHIPPING_CN
     assert after.platform_fee > before.platform_fee  # the close's fees, on the add-on too
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
@@ -186,6 +193,16 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
     async with sessions() as session:
         refunded = await campaign_ledger(session, uuid.UUID(shop.campaign["id"]))
     assert refunded.refunded == CABLE_PRICE + CABLE_SHIPPING_CN
+
+    # The shade paid with the pledge is given back from the pledge's own charge.
+    shade_line = shade.json()["items"][-1]["id"]
+    assert (await stripe_client.delete(f"{items}/{shade_line}", headers=backer.headers)).status_code == 200
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        await run_jobs(work, jobs)
+    assert await amount_refunded_at_stripe(stripe_server, pledge["id"]) == 1_900
+    shown = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).json()
+    assert shown["status"] == "partially_refunded" and shown["amount"] == line_sum(shown)
+    assert [item["sku"] for item in shown["items"] if item["kind"] == "addon"] == ["CABLE"]
 
     # After the address lock nothing of the contents changes.
     await lock_addresses(sessions, shop.campaign["id"])
