@@ -50,7 +50,7 @@ async def add_pledge_item(request: Request, body: PledgeItemAdd) -> Response:
     summary="Remove an add-on line: while live it is simply gone; after the close, until the address lock, a paid "
     "add-on is refunded in full (422 naming item for a tier line)",
     response=PledgeOut,
-    errors=(403, 409),
+    errors=(403, 409, 422),
     tags=["pledges"],
 )
 async def remove_pledge_item(request: Request) -> Response:
