@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict
@@ -48,7 +48,7 @@ from campaigns.pledges.manager import (
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import shipping_fee_for
 from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
-from payments.closing import parse_job_id
+from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
 from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
 from payments.ledger import record_collection
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge, ChargeAttempt, ChargeTerms, StripeCustomer
@@ -340,16 +340,29 @@ async def _attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool
 
 async def request_add_on_charges_in_doubt(session: AsyncSession, *, limit: int = 100) -> int:
     """Ask for a job for each add-on charge left in doubt for over a minute (its request died, or Stripe did not
-    answer); the job looks for it at Stripe before anything else."""
+    answer) whose job was never asked for or seems lost; the job looks for it at Stripe before anything else (and
+    does nothing while a request or another job holds the charge's advisory lock)."""
+    due = (
+        select(AddOnCharge.id)
+        .where(
+            AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
+            AddOnCharge.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, IN_DOUBT_AFTER_SECONDS),
+            or_(
+                AddOnCharge.requested_at.is_(None),
+                AddOnCharge.requested_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, REQUEUE_AFTER_SECONDS),
+            ),
+        )
+        .order_by(AddOnCharge.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     ids = list(
         await session.scalars(
-            select(AddOnCharge.id)
-            .where(
-                AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
-                AddOnCharge.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, IN_DOUBT_AFTER_SECONDS),
-            )
-            .order_by(AddOnCharge.created_at)
-            .limit(limit)
+            update(AddOnCharge)
+            .where(AddOnCharge.id.in_(due))
+            .values(requested_at=func.now())
+            .returning(AddOnCharge.id)
+            .execution_options(synchronize_session=False)
         )
     )
     for charge_id in ids:

@@ -338,3 +338,5 @@ class AddOnCharge(Base):
     failure_code: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
+    # When the sweep last asked for a job to settle it (in doubt): it asks again only when that seems lost.
+    requested_at: Mapped[datetime | None]

@@ -304,6 +304,7 @@ async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge
             .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 120))
         )
     assert (await sweep(sessions, stripe_settings, jobs))["add-on-charges"] == 1
+    assert (await sweep(sessions, stripe_settings, jobs))["add-on-charges"] == 0, "asked once, not every sweep"
     [job] = [job for job in jobs.jobs if job.actor_name == SETTLE_ADD_ON_CHARGE]
     async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
         assert await settle_add_on_charge_job(work, *job.args) == "succeeded"

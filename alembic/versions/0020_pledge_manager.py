@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("failure_code", sa.String(length=100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('started', 'succeeded', 'failed', 'unknown')", name=op.f("ck_add_on_charges_status_known")
         ),
