@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,8 +23,9 @@ from payments.add_on_charges import (
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
 from payments.models import AddOnCharge, StripeCustomer
+from service.app import create_app
 from service.broker import ListSender
-from service.devservices import EmbeddedStripe
+from service.devservices import EmbeddedStripe, free_port
 from service.settings import Settings
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
@@ -314,6 +316,31 @@ async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge
     assert [item["id"] for item in shown["items"] if item["kind"] == "addon"] == [str(charge.item_id)]
     assert shown["amount"] == line_sum(shown) == other["amount"] + CABLE_PRICE + CABLE_SHIPPING_CN
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 1
+
+    # Stripe cannot be reached when the same backer buys the last cable: the answer says so, the unit stays held,
+    # and the sweep's job, finding no charge at Stripe, sends the same call again and adds the line.
+    unreachable = replace(stripe_settings, stripe_api_base=f"http://127.0.0.1:{free_port()}")
+    app = create_app(unreachable, sender=jobs, engine_pool=2)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as down:
+            doubt = await down.post(
+                f"{A}/pledges/{other['id']}/items", json={"add_on_id": shop.cable["id"]}, headers=crashed.headers
+            )
+    assert doubt.status_code == 503 and doubt.json()["type"] == "charge-in-doubt", doubt.text
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 0
+    async with sessions.begin() as session:
+        [late] = list(await session.scalars(select(AddOnCharge).where(AddOnCharge.status == "unknown")))
+        late.created_at = await session.scalar(select(func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 120)))
+    jobs.jobs.clear()
+    assert (await sweep(sessions, stripe_settings, jobs))["add-on-charges"] == 1
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        [job] = [job for job in jobs.jobs if job.actor_name == SETTLE_ADD_ON_CHARGE]
+        assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
+    assert len(await payment_intents(stripe_server, pledge_item_id=str(late.item_id))) == 1
+    shown = (await stripe_client.get(f"{A}/pledges/{other['id']}", headers=crashed.headers)).json()
+    assert [item["sku"] for item in shown["items"] if item["kind"] == "addon"] == ["CABLE", "CABLE"]
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 0
 
 
 async def test_two_backers_buying_the_last_cable_at_once_one_gets_it_and_the_other_is_told_it_is_sold_out(
