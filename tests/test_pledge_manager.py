@@ -131,6 +131,14 @@ async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leave
     assert removed.json()["amount"] == line_sum(removed.json()) == LAMP_PRICE + 1_000 + 1_900
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 5
 
+    # A cancelled pledge gives back what its add-ons held, and takes no more.
+    again = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+    assert again.status_code == 201 and await remaining(sessions, AddOn, shop.cable["id"]) == 4
+    assert (await stripe_client.delete(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).status_code == 200
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 5
+    closed = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+    assert closed.status_code == 409 and closed.json()["type"] == "pledge-closed", closed.text
+
 
 async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_when_given_back_before_the_lock(
     stripe_client: httpx.AsyncClient,

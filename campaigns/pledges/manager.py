@@ -26,7 +26,12 @@ from campaigns.ids import parse_id
 from campaigns.models import AddOn, AddOnTier, Campaign, Pledge, Product, ProductVariant, Tier, User
 from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON
 from campaigns.pledges.contents import units_of
-from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES, PLEDGES_IN_PLAY, SHIPPABLE_PLEDGE_STATUSES
+from campaigns.pledges.lifecycle import (
+    OPEN_PLEDGE_STATUSES,
+    PLEDGES_IN_PLAY,
+    SHIPPABLE_PLEDGE_STATUSES,
+    PledgeClosed,
+)
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import act_on_own_pledge, get_pledge
@@ -121,10 +126,10 @@ def check_open_for_changes(managed: ManagedPledge) -> None:
     pledge, campaign = managed.pledge, managed.campaign
     if managed.live:
         if pledge.status not in OPEN_PLEDGE_STATUSES:
-            raise Conflict(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed.")
+            raise PledgeClosed(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed.")
         return
     if campaign.status not in CLOSED_AND_KEPT or pledge.status not in PLEDGES_IN_PLAY:
-        raise Conflict(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed now.")
+        raise PledgeClosed(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed now.")
     if managed.locked:
         raise ChoicesLocked("The maker has locked the pledges' contents and addresses for shipping.")
 
