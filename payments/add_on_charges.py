@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.errors import Conflict
 from campaigns.jobs import enqueue_job
 from campaigns.models import AddOn, Campaign, Pledge, User
-from campaigns.pledges.lifecycle import PledgeStatus
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.manager import (
+    CLOSED_AND_KEPT,
     BoughtLine,
     ChargeUnderWay,
     ManagedPledge,
@@ -50,7 +51,7 @@ from campaigns.pledges.pricing import shipping_fee_for
 from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
 from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
 from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
-from payments.ledger import record_collection
+from payments.ledger import record_collection, record_fee_borne_by_platform
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge, ChargeAttempt, ChargeTerms, StripeCustomer
 from payments.refunds import create_refund
 from payments.stripe_jobs import StripeWork, held_exclusively
@@ -238,8 +239,37 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
     if outcome.status != "succeeded":
         await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
         return
-    campaign = await session.get_one(Campaign, (await session.get_one(Pledge, charge.pledge_id)).campaign_id)
+    # The campaign share-locked, as the close records its outcomes: it is neither suspended nor funded meanwhile.
+    campaign = await session.scalar(
+        select(Campaign)
+        .where(Campaign.id == select(Pledge.campaign_id).where(Pledge.id == charge.pledge_id).scalar_subquery())
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    assert campaign is not None
     pledge = await session.get_one(Pledge, charge.pledge_id, with_for_update=True, populate_existing=True)
+    amount = outcome.amount if outcome.amount is not None else charge.amount
+    reference = line_reference(charge.item_id)
+    if pledge.status not in SHIPPABLE_PLEDGE_STATUSES or campaign.status not in CLOSED_AND_KEPT:
+        # The pledge was refunded or the campaign suspended while the charge was on its way: as the close does, the
+        # money is booked without fees and given back whole, Stripe's fee borne by the platform; no line is added.
+        log.warning("add-on charge %s succeeded on a pledge now %s: giving it back", charge.id, pledge.status)
+        await record_collection(
+            session, campaign, pledge.id, amount, campaign.currency, 0, 0, outcome.processor_fee, reference=reference
+        )
+        if outcome.processor_fee > 0:
+            await record_fee_borne_by_platform(session, campaign, pledge.id, reference, outcome.processor_fee)
+        if outcome.payment_intent_id is not None:
+            await create_refund(
+                session,
+                campaign,
+                pledge.id,
+                amount,
+                reference=f"late:{reference}",
+                payment_intent_id=outcome.payment_intent_id,
+            )
+        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+        return
     product_id = await session.scalar(select(AddOn.product_id).where(AddOn.id == charge.add_on_id))
     assert product_id is not None  # add-ons are deleted only from drafts, which have no pledges
     await add_line(
@@ -262,12 +292,12 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
         session,
         campaign,
         pledge.id,
-        outcome.amount if outcome.amount is not None else charge.amount,
+        amount,
         campaign.currency,
         platform_bps,
         sponsor_bps,
         outcome.processor_fee,
-        reference=line_reference(charge.item_id),
+        reference=reference,
     )
 
 

@@ -351,6 +351,62 @@ async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 0
 
 
+async def test_an_add_on_charged_after_its_pledge_was_refunded_meanwhile_is_given_back_whole_and_not_added(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    shop = await launched_shop(stripe_client, sessions, cables=3)
+    [backer] = await many_backers(sessions, 1)
+    pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
+    await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
+    async with sessions.begin() as session:
+        customer = await session.scalar(
+            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(backer.id))
+        )
+        card = await session.scalar(select(Pledge.payment_method_id).where(Pledge.id == uuid.UUID(pledge["id"])))
+        assert customer is not None and card is not None
+        item_id = uuid.uuid4()
+        charge = AddOnCharge(
+            pledge_id=uuid.UUID(pledge["id"]),
+            item_id=item_id,
+            add_on_id=uuid.UUID(shop.cable["id"]),
+            sku="CABLE",
+            quantity=1,
+            unit_amount=CABLE_PRICE,
+            shipping_fee=CABLE_SHIPPING_CN,
+            idempotency_key=f"pledge-item:{item_id}:charge",
+            amount=CABLE_PRICE + CABLE_SHIPPING_CN,
+            currency="CNY",
+            customer_id=customer,
+            payment_method_id=card,
+        )
+        session.add(charge)
+        await session.execute(update(AddOn).where(AddOn.id == charge.add_on_id).values(remaining=AddOn.remaining - 1))
+    # Charged at Stripe, and before the outcome is recorded the pledge is refunded in full.
+    await gateway.charge_line_off_session(
+        item_id=item_id, amount=charge.amount, currency="CNY", customer_id=customer, payment_method_id=card
+    )
+    async with sessions.begin() as session:
+        await session.execute(update(Pledge).where(Pledge.id == uuid.UUID(pledge["id"])).values(status="refunded"))
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        assert await settle_add_on_charge_job(work, str(charge.id)) == "succeeded"
+        await run_jobs(work, jobs)
+
+    shown = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).json()
+    assert [item["kind"] for item in shown["items"]] == ["tier", "shipping"]
+    [intent] = await payment_intents(stripe_server, pledge_item_id=str(item_id))
+    async with httpx.AsyncClient(base_url=stripe_server.api_base, auth=(stripe_server.secret_key, "")) as http:
+        charged = (await http.get(f"/v1/payment_intents/{intent['id']}")).json()["latest_charge"]
+        charged = charged if isinstance(charged, dict) else (await http.get(f"/v1/charges/{charged}")).json()
+    assert charged["amount_refunded"] == CABLE_PRICE + CABLE_SHIPPING_CN
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 3
+
+
 async def test_two_backers_buying_the_last_cable_at_once_one_gets_it_and_the_other_is_told_it_is_sold_out(
     stripe_client: httpx.AsyncClient,
     stripe_server: EmbeddedStripe,
