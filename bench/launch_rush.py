@@ -1,6 +1,7 @@
 """Benchmark 1, the launch rush: many backers pledging at once for the few slots of a limited tier.
 
     python -m bench.launch_rush --clients 200 --slots 500
+    python -m bench.launch_rush --clients 200 --slots 500 --add-on   # each pledge a tier plus a limited add-on
 
 `--clients` keep-alive HTTP clients pledge through `kindling serve --workers N` (embedded PostgreSQL, localstripe),
 more attempts than slots, so both 201 and 409 appear. The reference, in the same run: pgbench running the reservation
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.common import (
     BACKER_ID_SQL,
@@ -55,9 +56,9 @@ from bench.common import (
     verdict,
 )
 from campaigns.jobs import Job
-from campaigns.models import User
+from campaigns.models import AddOn, Product, User
 from campaigns.pledges.checkout import Checkout, reserve_pledge
-from campaigns.pledges.pricing import PledgeChoice
+from campaigns.pledges.pricing import AddOnChoice, PledgeChoice
 from payments.gateway import StripeGateway
 from service.database import JobSender, create_engine, create_sessionmaker, unit_of_work
 
@@ -89,6 +90,9 @@ class Options:
     reference_backers: int = 60_000
     keep: bool = False
     profile: Path | None = None  # py-spy's collapsed stacks of the server during the rush
+    # Each pledge takes a tier plus one unit of an add-on limited like the tier (line items: the reservation's
+    # transaction takes the add-on's unit, then the slot).
+    add_on: bool = False
 
     @property
     def total_attempts(self) -> int:
@@ -207,6 +211,27 @@ class BenchData:
     campaign: LiveCampaign  # the limited tier they rush for
     reference_backers: Backers  # who reserves in the references
     references: tuple[LiveCampaign, ...]  # one per reference run, with tiers that never sell out
+    add_ons: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # campaign -> its add-on (--add-on)
+
+    def choice(self, campaign: LiveCampaign) -> PledgeChoice:
+        add_on = self.add_ons.get(campaign.id)
+        return PledgeChoice(
+            campaign.tier_id,
+            0,
+            campaign.shipping_country,
+            add_ons=(AddOnChoice(add_on, 1),) if add_on is not None else (),
+        )
+
+    def body(self, campaign: LiveCampaign) -> dict[str, object]:
+        body: dict[str, object] = {
+            "tier_id": str(campaign.tier_id),
+            "bonus": 0,
+            "shipping_country": campaign.shipping_country,
+        }
+        add_on = self.add_ons.get(campaign.id)
+        if add_on is not None:
+            body["add_ons"] = [{"add_on_id": str(add_on), "quantity": 1}]
+        return body
 
 
 async def _set_up(engine: AsyncEngine, options: Options) -> BenchData:
@@ -221,10 +246,55 @@ async def _set_up(engine: AsyncEngine, options: Options) -> BenchData:
         references = tuple(
             [await insert_live_campaign(connection, slots=reference.count, label=f"reference-{i}") for i in range(4)]
         )
+        add_ons: dict[uuid.UUID, uuid.UUID] = {}
+        if options.add_on:
+            # As limited as the tier: the rush's add-on runs out with its slots; the references' never do.
+            for each in (campaign, *references):
+                add_ons[each.id] = await _insert_add_on(connection, each)
     async with engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
     say(f"data ready in {time.perf_counter() - started:.1f}s")
-    return BenchData(options, backers, campaign, reference, references)
+    return BenchData(options, backers, campaign, reference, references, add_ons)
+
+
+async def _insert_add_on(connection: AsyncConnection, campaign: LiveCampaign) -> uuid.UUID:
+    """A spare cable offered beside the campaign's tier at 29.00, limited to the tier's slots, 5.00 to ship."""
+    product_id, add_on_id = uuid.uuid4(), uuid.uuid4()
+    await connection.execute(
+        insert(Product).values(
+            id=product_id, campaign_id=campaign.id, sku="CABLE", name="Spare cable", weight_grams=40, batch_size=500
+        )
+    )
+    await connection.execute(
+        insert(AddOn).values(
+            id=add_on_id,
+            campaign_id=campaign.id,
+            product_id=product_id,
+            price=2_900,
+            quantity_limit=campaign.slots,
+            remaining=campaign.slots,
+            shipping=[{"country": "*", "fee": 500}],
+        )
+    )
+    return add_on_id
+
+
+async def oversold_add_on_units(connection: AsyncConnection, add_on_id: uuid.UUID) -> int:
+    """How many more units the open pledges' lines hold of the add-on than its limit allows (must be 0), also
+    checking that `remaining` is the limit less what they hold."""
+    held, remaining, limit = (
+        await connection.execute(
+            text(
+                "SELECT (SELECT coalesce(sum(i.quantity), 0) FROM pledge_items i JOIN pledges p ON p.id = i.pledge_id "
+                "WHERE i.add_on_id = a.id AND p.status NOT IN ('cancelled', 'dropped')), a.remaining, a.quantity_limit "
+                "FROM add_ons a WHERE a.id = :add_on"
+            ),
+            {"add_on": add_on_id},
+        )
+    ).one()
+    if remaining != limit - held:
+        raise AssertionError(f"add-on {add_on_id}: {held} units held, {remaining} of {limit} left")
+    return max(0, int(held) - int(limit))
 
 
 async def _time_stripe(
@@ -255,7 +325,7 @@ async def _rush(
     services: BenchServices, engine: AsyncEngine, options: Options, data: BenchData, idle: StripeTimes
 ) -> RushResult:
     campaign, backers = data.campaign, data.backers
-    body = {"tier_id": str(campaign.tier_id), "bonus": 0, "shipping_country": campaign.shipping_country}
+    body = data.body(campaign)
     path = f"/api/v1/campaigns/{campaign.id}/pledges"
     plans: list[list[Call]] = [[] for _ in range(options.clients)]
     for index, n in enumerate(backers.numbers()):
@@ -290,6 +360,8 @@ async def _rush(
             loaded = await prober
     async with engine.connect() as connection:
         oversold = await oversold_slots(connection, campaign.tier_id)
+        if campaign.id in data.add_ons:
+            oversold += await oversold_add_on_units(connection, data.add_ons[campaign.id])
     problem_types: Counter[str] = Counter()
     for sample in samples:
         if sample.status != 201:
@@ -401,12 +473,7 @@ async def _reservation_alone(
         n = next(next_backer, None)
         if n is None:
             return False
-        await reserve_pledge(
-            checkout,
-            User(id=backer_id(n)),
-            campaign_id=campaign.id,
-            choice=PledgeChoice(campaign.tier_id, 0, campaign.shipping_country),
-        )
+        await reserve_pledge(checkout, User(id=backer_id(n)), campaign_id=campaign.id, choice=data.choice(campaign))
         return True
 
     async def reserve_until_deadline() -> None:
@@ -436,6 +503,8 @@ async def _reservation_alone(
         await checkout.gateway.aclose()  # type: ignore[attr-defined]
     async with engine.connect() as connection:
         oversold = await oversold_slots(connection, campaign.tier_id)
+        if campaign.id in data.add_ons:
+            oversold += await oversold_add_on_units(connection, data.add_ons[campaign.id])
     return ReservationResult(pool_size + overflow, done, elapsed, held, oversold, timed_out)
 
 
@@ -447,6 +516,7 @@ def report(result: LaunchRushResult) -> Report:
     out = Report(
         f"Launch rush: {options.clients} clients, {options.slots} slots, {options.total_attempts} attempts, "
         f"kindling serve --workers {options.workers}"
+        + (", each pledge a tier plus a limited add-on" if options.add_on else "")
     )
     out.section("Machine").append(("cpu", machine_description()))
 
@@ -537,6 +607,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each reference runs (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, localstripe log)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rush into this file")
+    parser.add_argument(
+        "--add-on", action="store_true", help="each pledge a tier plus one unit of an add-on limited like the tier"
+    )
     # Each option's name is a field of Options.
     return Options(**vars(parser.parse_args(argv)))
 

@@ -27,8 +27,8 @@ from tests.helpers import (
 class LampCampaign:
     """Tier "Lamp" (199.00, one LAMP, ships to CN for 10.00 and "*" for 50.00, `tier_limit` slots); LAMP in black
     (limited to `black_limit`) and white; add-on "cable" (29.00, CABLE, `cable_limit`, only with the lamp tier and
-    never alone, 5.00 a unit to CN, not shipped elsewhere) and add-on "poster" (15.00, POSTER, ships alone, no fee of
-    its own)."""
+    never alone, 5.00 a unit to CN, not shipped elsewhere), add-on "poster" (15.00, POSTER, ships alone, no fee of
+    its own) and add-on "spare lamp" (99.00, LAMP in the colour the backer picks)."""
 
     json: dict[str, Any]
     maker: Actor
@@ -38,6 +38,7 @@ class LampCampaign:
     white: str
     cable: str
     poster: str
+    spare_lamp: str
 
     @property
     def id(self) -> str:
@@ -105,6 +106,8 @@ async def lamp_campaign(
     assert cable_add_on.status_code == 201, cable_add_on.text
     poster_add_on = await client.post(add_ons, json={"product_id": poster["id"], "price": 1_500}, headers=maker.headers)
     assert poster_add_on.status_code == 201, poster_add_on.text
+    spare_lamp = await client.post(add_ons, json={"product_id": lamp["id"], "price": 9_900}, headers=maker.headers)
+    assert spare_lamp.status_code == 201, spare_lamp.text
     submitted = await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers)
     assert submitted.status_code == 200, submitted.text
     await approve_campaign(client, operator, campaign)
@@ -119,6 +122,7 @@ async def lamp_campaign(
         white=white["id"],
         cable=cable_add_on.json()["id"],
         poster=poster_add_on.json()["id"],
+        spare_lamp=spare_lamp.json()["id"],
     )
 
 

@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Pledge
 from campaigns.pledges.contents import pledge_contents
+from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES
 from campaigns.pledges.service import expire_unconfirmed_pledges, give_back_unconfirmed_pledge
+from campaigns.pledges.units import give_back_pledge_units
 from fulfillment.models import Batch
 from fulfillment.service import plan_campaign
 from fulfillment.shipments import shipping_list_csv
+from payments.closing import cancel_pledges
 from tests.extras_helpers import lamp_campaign, units_left
 from tests.factories import address
 from tests.helpers import many_backers, sign_up
@@ -79,6 +82,31 @@ async def test_a_backer_picks_a_colour_and_spare_cables_pays_their_shipping_and_
     )
     assert poster.status_code == 201, poster.text
     assert lines(poster.json()) == [("addon", {}, 3, 1_500, "POSTER")] and poster.json()["amount"] == 4_500
+
+    # Then the lamp tier in black with a spare lamp, also black: both lamps are black units.
+    spare = [{"add_on_id": lamp.spare_lamp, "variant": {"colour": "black"}}]
+    both = await stripe_client.patch(
+        f"/api/v1/pledges/{poster.json()['id']}", json=lamp.body("black", add_ons=spare), headers=backer.headers
+    )
+    assert both.status_code == 200, both.text
+    assert lines(both.json())[1] == ("addon", {"colour": "black"}, 1, 9_900, "LAMP-BLC")
+    assert await units_left(sessions, lamp) == {"black": 3, "cable": 5, "tier": 9}
+    unchosen = [{"add_on_id": lamp.spare_lamp}]
+    assert bad_fields(
+        await stripe_client.patch(
+            f"/api/v1/pledges/{poster.json()['id']}", json=lamp.body("black", add_ons=unchosen), headers=backer.headers
+        )
+    ) == {"add_ons.0.variant"}
+    assert await units_left(sessions, lamp) == {"black": 3, "cable": 5, "tier": 9}
+
+    # The OpenAPI document describes the choice and the lines.
+    document = (await stripe_client.get("/api/v1/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert {"variants", "add_ons"} <= set(schemas["PledgeCreate"]["properties"])
+    assert set(schemas["AddOnChoiceIn"]["properties"]) == {"add_on_id", "quantity", "variant"}
+    assert "add_on_id" in schemas["LineItemOut"]["properties"]
+    pledges_path = document["paths"]["/api/v1/campaigns/{campaign_id}/pledges"]["post"]
+    assert {"201", "409", "422"} <= set(pledges_path["responses"])
 
 
 async def test_a_choice_the_catalogue_does_not_allow_is_a_422_naming_the_field_and_takes_nothing(
@@ -141,6 +169,14 @@ async def test_the_last_black_lamp_sold_leaves_the_next_pledge_a_409_and_takes_n
     no_cable = await stripe_client.post(url, json=lamp.body("white", cables=1), headers=third.headers)
     assert no_cable.status_code == 409 and no_cable.json()["type"] == "sold-out"
     assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 8}
+    # Changing to black now is refused and leaves the white lamp and the cable as they were.
+    to_black = await stripe_client.patch(
+        f"/api/v1/pledges/{white.json()['id']}", json=lamp.body("black", cables=1), headers=second.headers
+    )
+    assert to_black.status_code == 409 and to_black.json()["type"] == "sold-out"
+    kept = (await stripe_client.get(f"/api/v1/pledges/{white.json()['id']}", headers=second.headers)).json()
+    assert lines(kept)[0] == ("tier", {lamp.lamp: {"colour": "white"}}, 1, 19_900, None)
+    assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 8}
 
     # A pledge whose card set-up never started, and one whose card never came, give their units back once.
     async with sessions() as session, session.begin():
@@ -151,6 +187,19 @@ async def test_the_last_black_lamp_sold_leaves_the_next_pledge_a_409_and_takes_n
         assert await expire_unconfirmed_pledges(session, hold_seconds=0) == 1
         assert await expire_unconfirmed_pledges(session, hold_seconds=0) == 0
     assert await units_left(sessions, lamp) == {"black": 1, "cable": 1, "tier": 10}
+
+    # A campaign that fails cancels its pledges: their units come back with their slots, once.
+    again = await stripe_client.post(url, json=lamp.body("black", cables=1), headers=third.headers)
+    assert again.status_code == 201, again.text
+    assert await units_left(sessions, lamp) == {"black": 0, "cable": 0, "tier": 9}
+    async with sessions() as session, session.begin():
+        campaign = await session.get_one(Campaign, uuid.UUID(lamp.id))
+        assert len(await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES)) == 1
+        assert await cancel_pledges(session, campaign, OPEN_PLEDGE_STATUSES) == []
+    assert await units_left(sessions, lamp) == {"black": 1, "cable": 1, "tier": 10}
+    # A campaign of 100,000 pledges gives back in one statement, past the 32,767 parameters one may have.
+    async with sessions() as session, session.begin():
+        await give_back_pledge_units(session, [uuid.uuid4() for _ in range(40_000)])
 
 
 async def test_many_backers_at_once_get_exactly_the_limited_lamps_and_cables_and_no_more(

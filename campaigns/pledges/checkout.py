@@ -85,11 +85,10 @@ async def reserve_pledge(
     one. It comes before any call to Stripe, so a pledge that cannot be taken (sold out, not live, already pledged)
     costs none."""
     async with checkout.transaction() as session:
-        # Autocommit: the reservation's one write is atomic by itself, and the tier's row that a launch rush fights
-        # over is then locked only inside PostgreSQL, never across a round trip to us (see pledges.create_pledge).
-        # A choice of variants or add-ons takes their units too, so it is one transaction, all or nothing.
-        if not choice.has_extras:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # Autocommit: the reservation's one write is atomic by itself (the units of limited variants and add-ons
+        # included), and the rows that a launch rush fights over are then locked only inside PostgreSQL, never across
+        # a round trip to us (see pledges.create_pledge).
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         customer_id = await stored_customer(session, backer)
         pledge = await pledges.create_pledge(
             session,

@@ -49,10 +49,11 @@ __all__ = [
 
 
 async def resolve_choice(
-    session: AsyncSession, campaign: Campaign, tier: Tier | None, choice: PledgeChoice
+    session: AsyncSession, campaign: Campaign, tier: Tier | None, choice: PledgeChoice, *, optioned: bool = True
 ) -> ResolvedChoice:
-    """The choice's variants and add-ons for `tier` (the tier it names, already found in `campaign`)."""
-    if not choice.variants and not choice.add_ons and (tier is None or not ships(tier)):
+    """The choice's variants and add-ons for `tier` (the tier it names, already found in `campaign`). `optioned`
+    False: the caller knows no product of the tier has options, so a choice of neither asks the database nothing."""
+    if not choice.variants and not choice.add_ons and (tier is None or not ships(tier) or not optioned):
         return NOTHING_CHOSEN
     variants = await resolve_tier_variants(session, campaign, tier, choice.variants)
     add_ons = await resolve_add_ons(session, campaign, tier, choice.add_ons)

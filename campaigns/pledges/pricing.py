@@ -39,11 +39,6 @@ class PledgeChoice:
     variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     add_ons: Sequence[AddOnChoice] = ()
 
-    @property
-    def has_extras(self) -> bool:
-        """Variants or add-ons chosen: their units may be limited, so the reservation takes them in a transaction."""
-        return bool(self.variants) or bool(self.add_ons)
-
 
 @dataclass(frozen=True)
 class ChosenVariant:

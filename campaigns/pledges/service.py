@@ -22,7 +22,7 @@ from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.lifecycle import INSIDERS
-from campaigns.models import Campaign, Pledge, Tier, User, new_id
+from campaigns.models import AddOn, Campaign, Pledge, Product, ProductVariant, Tier, User, new_id
 from campaigns.notifications import notify
 from campaigns.pledges.choices import resolve_choice
 from campaigns.pledges.lifecycle import (
@@ -37,7 +37,8 @@ from campaigns.pledges.lifecycle import (
 )
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
-from campaigns.pledges.units import give_back_pledge_units, take_chosen_units
+from campaigns.pledges.units import give_back_pledge_units, take_chosen_units, units_to_take
+from campaigns.stock import UnitsSoldOut
 
 
 class NotLive(Conflict):
@@ -122,14 +123,28 @@ async def live_campaign_for_pledging(
     return campaign
 
 
-async def _tier_of(session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None) -> Tier | None:
+async def _tier_of(
+    session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None
+) -> tuple[Tier | None, bool]:
+    """The tier, and whether a product of its bundle has options (asked in the same query, so that a pledge of a
+    tier without any costs the reservation no query more)."""
     if tier_id is None:
-        return None
+        return None, False
     ident = parse_id(tier_id)
-    tier = await session.get(Tier, ident) if ident else None
-    if tier is None or tier.campaign_id != campaign.id:
+    row = None
+    if ident is not None:
+        item = func.jsonb_array_elements(Tier.items).table_valued("value").render_derived()
+        optioned = (
+            select(Product.id)
+            .select_from(Product)
+            .join(item, Product.sku == func.jsonb_extract_path_text(item.c.value, "sku"))
+            .where(Product.campaign_id == Tier.campaign_id, func.jsonb_array_length(Product.options) > 0)
+            .exists()
+        )
+        row = (await session.execute(select(Tier, optioned).where(Tier.id == ident))).first()
+    if row is None or row[0].campaign_id != campaign.id:
         raise InvalidInput("tier_id", "is not a reward tier of this campaign")
-    return tier
+    return row[0], bool(row[1])
 
 
 async def create_pledge(
@@ -166,6 +181,7 @@ async def create_pledge(
 
 
 HOLD_SLOT_INDEX = "uq_pledges_open_hold_slot"
+UNITS_CHECKS = ("ck_product_variants_remaining_nonnegative", "ck_add_ons_remaining_nonnegative")
 
 
 async def _reserve(
@@ -178,8 +194,8 @@ async def _reserve(
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
-    tier = await _tier_of(session, campaign, choice.tier_id)
-    resolved = await resolve_choice(session, campaign, tier, choice)
+    tier, optioned = await _tier_of(session, campaign, choice.tier_id)
+    resolved = await resolve_choice(session, campaign, tier, choice, optioned=optioned)
     terms = price_pledge(campaign.currency, tier, choice, resolved)
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
@@ -237,24 +253,36 @@ async def _reserve(
         .returning(Tier.id)
         .cte("taken")
     )
+    # The units of limited variants and add-ons, taken by the same statement before the slot (each EXISTS below is
+    # evaluated in turn: variants, add-ons, then the tier, by id, so two pledges never lock rows in opposite orders);
+    # one that has too few left breaks its CHECK (remaining >= 0) and undoes the whole statement, slot included.
+    variant_units, add_on_units = units_to_take(resolved)
+    units_taken = [
+        update(model)
+        .where(model.id == row_id, model.remaining.is_not(None), exists(select(added.c.id)))
+        .values(remaining=model.remaining - quantity)
+        .returning(model.id)
+        .cte(f"units_{position}")
+        for position, (model, row_id, quantity) in enumerate(
+            [(ProductVariant, row_id, n) for row_id, n in sorted(variant_units.items())]
+            + [(AddOn, row_id, n) for row_id, n in sorted(add_on_units.items())]
+        )
+    ]
     statement = select(
         exists(select(live.c.id)),
         exists(select(added.c.id)),
+        *(exists(units.select()) for units in units_taken),
         exists(taken.select()),
         hold_slot.is_not(None),
     ).add_cte(itemised.cte("itemised"))
     try:
-        if choice.has_extras:
-            # In a transaction (checkout.reserve_pledge): the units of limited variants and add-ons first, then the
-            # slot; a savepoint undoes both when the statement fails, so the hold-slot retry starts clean.
-            async with session.begin_nested():
-                await take_chosen_units(session, resolved)
-                is_live, is_added, _, slot_free = (await session.execute(statement)).one()
-        else:
-            is_live, is_added, _, slot_free = (await session.execute(statement)).one()
+        is_live, is_added, *_taken, slot_free = (await session.execute(statement)).one()
     except IntegrityError as exc:
-        if tier is not None and _violated_constraint(exc) == "ck_tiers_remaining_nonnegative":
+        violated = _violated_constraint(exc)
+        if tier is not None and violated == "ck_tiers_remaining_nonnegative":
             raise _sold_out(tier) from None
+        if violated in UNITS_CHECKS:
+            raise UnitsSoldOut("Something chosen has fewer units left than the pledge needs.") from None
         raise
     if not is_live:
         raise NotLive("This campaign is not taking pledges now.")
@@ -415,8 +443,8 @@ async def change_pledge(
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
     await act_on_own_pledge(session, pledge, backer)
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
-    new_tier = await _tier_of(session, campaign, choice.tier_id)
-    resolved = await resolve_choice(session, campaign, new_tier, choice)
+    new_tier, optioned = await _tier_of(session, campaign, choice.tier_id)
+    resolved = await resolve_choice(session, campaign, new_tier, choice, optioned=optioned)
     terms = price_pledge(campaign.currency, new_tier, choice, resolved)
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id

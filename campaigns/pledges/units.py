@@ -1,7 +1,8 @@
 """The units a pledge holds of limited variants and add-ons, taken with its reservation and given back when it ends.
 
-Taking is one conditional UPDATE per row (campaigns/stock.py), always in the same order (variants, then add-ons, each
-by id; the tier's slot after them), so two pledges never wait on each other in a circle. Giving back follows the
+Taking is one conditional UPDATE per row, always in the same order (variants, then add-ons, each by id; the tier's
+slot after them), so two pledges never wait on each other in a circle: inside the reservation's one statement, or
+(a change of pledge) by campaigns/stock.py in the request's transaction. Giving back follows the
 tier's slot: the caller has just moved the pledge out of its open statuses by a conditional UPDATE, which succeeds
 once, so the units come back exactly once.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Uuid, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import AddOn, Product, ProductVariant, Tier
@@ -22,9 +23,8 @@ from campaigns.stock import give_back_units, take_units
 from campaigns.variants import choice_key
 
 
-async def take_chosen_units(session: AsyncSession, resolved: ResolvedChoice) -> None:
-    """Takes the units of every limited variant and add-on of `resolved`; UnitsSoldOut (409 `sold-out`) when one
-    has too few left, and the caller's transaction (or savepoint) then undoes whatever was taken before it."""
+def units_to_take(resolved: ResolvedChoice) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, int]]:
+    """The units `resolved` needs of each limited variant and each limited add-on."""
     variant_units: dict[uuid.UUID, int] = {}
     add_on_units: dict[uuid.UUID, int] = {}
     for variant in resolved.tier_variants:
@@ -35,6 +35,14 @@ async def take_chosen_units(session: AsyncSession, resolved: ResolvedChoice) -> 
             variant_units[add_on.variant_id] = variant_units.get(add_on.variant_id, 0) + add_on.quantity
         if add_on.limited:
             add_on_units[add_on.add_on_id] = add_on_units.get(add_on.add_on_id, 0) + add_on.quantity
+    return variant_units, add_on_units
+
+
+async def take_chosen_units(session: AsyncSession, resolved: ResolvedChoice) -> None:
+    """Takes the units of every limited variant and add-on of `resolved` (a change of pledge: the reservation takes
+    them in its one statement, campaigns/pledges/service.py); UnitsSoldOut (409 `sold-out`) when one has too few
+    left, and the caller's transaction then undoes whatever was taken before it."""
+    variant_units, add_on_units = units_to_take(resolved)
     for variant_id in sorted(variant_units):
         await take_units(session, ProductVariant, variant_id, variant_units[variant_id])
     for add_on_id in sorted(add_on_units):
@@ -48,10 +56,18 @@ async def held_units(
     variants times the product's count in the bundle, an add-on line's add-on and its variant times its quantity."""
     if not pledge_ids:
         return {}, {}
+    # The ids go as one array joined as a table: a failed campaign cancels 100,000 pledges at once, more than one
+    # statement may have parameters.
+    wanted = (
+        func.unnest(bindparam("pledge_ids", list(pledge_ids), type_=ARRAY(Uuid())))
+        .table_valued("pledge_id")
+        .render_derived()
+    )
     lines = (
         await session.execute(
             select(PledgeItem.kind, PledgeItem.ref_id, PledgeItem.variant, PledgeItem.quantity, PledgeItem.add_on_id)
-            .where(PledgeItem.pledge_id.in_(list(pledge_ids)), PledgeItem.kind.in_(("tier", "addon")))
+            .join(wanted, wanted.c.pledge_id == PledgeItem.pledge_id)
+            .where(PledgeItem.kind.in_(("tier", "addon")))
             .where((PledgeItem.kind == "addon") | (PledgeItem.variant != {}))
         )
     ).all()

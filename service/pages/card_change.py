@@ -65,7 +65,7 @@ async def change_card_page(request: Request) -> Response:
     gateway = gateway_of(request)
     context = {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, contents, backing.products),
+        "pledge": pledge_summary(pledge, tier, contents, backing.products, variants=backing.variants),
         "changing": True,
         "updating": False,
         "too_late": False,

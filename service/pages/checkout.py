@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from campaigns import service
+from campaigns.add_ons import OfferedAddOn
 from campaigns.countries import country_codes
 from campaigns.currencies import (
     AboveCap,
@@ -33,11 +34,13 @@ from campaigns.currencies import (
     minor_exponent,
 )
 from campaigns.errors import InvalidInput, NotAllowed
-from campaigns.models import Campaign, Pledge, Product, Space, Tier, User
+from campaigns.models import Campaign, Pledge, Product, ProductVariant, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
+from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON, resolve_choice
 from campaigns.pledges.contents import Contents, contents_of
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
-from campaigns.pledges.pricing import PledgeChoice, price_pledge, shipping_fee_for, ships
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import AddOnChoice, PledgeChoice, PledgeTerms, price_pledge, shipping_fee_for, ships
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -45,8 +48,11 @@ from campaigns.pledges.service import (
     SoldOut,
     TooManyOpenHolds,
     get_pledge,
+    lines_of,
     own_pledge,
 )
+from campaigns.stock import UnitsSoldOut
+from campaigns.variants import variant_name
 from payments.gateway import GatewayError
 from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
@@ -72,9 +78,25 @@ class Choice:
     tier: Tier | None
     bonus: int
     shipping_country: str | None
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    add_ons: tuple[AddOnChoice, ...] = ()
 
     def choice(self) -> PledgeChoice:
-        return PledgeChoice(self.tier.id if self.tier else None, self.bonus, self.shipping_country)
+        return PledgeChoice(
+            self.tier.id if self.tier else None,
+            self.bonus,
+            self.shipping_country,
+            variants=self.variants,
+            add_ons=self.add_ons,
+        )
+
+
+# Form fields of the options and add-ons: "variant.<product id>.<option>", "addon.<add-on id>" (the quantity) and
+# "addon.<add-on id>.<option>".
+VARIANT_FIELD = "variant."
+ADD_ON_FIELD = "addon."
+# The most such fields read from one form (a campaign has a handful of products and add-ons).
+MOST_EXTRA_FIELDS = 200
 
 
 def choice_values(form: Mapping[str, Any]) -> dict[str, str]:
@@ -84,7 +106,10 @@ def choice_values(form: Mapping[str, Any]) -> dict[str, str]:
         value = form.get(name)
         return value.strip() if isinstance(value, str) else ""
 
-    return {"tier": text("tier"), "bonus": text("bonus"), "shipping_country": text("shipping_country").upper()}
+    values = {"tier": text("tier"), "bonus": text("bonus"), "shipping_country": text("shipping_country").upper()}
+    extra = [name for name in form if name.startswith((VARIANT_FIELD, ADD_ON_FIELD))][:MOST_EXTRA_FIELDS]
+    values |= {name: text(name)[:100] for name in extra}
+    return values
 
 
 def _chosen_tier(values: Mapping[str, str], tiers: Sequence[Tier]) -> Tier | None:
@@ -92,12 +117,23 @@ def _chosen_tier(values: Mapping[str, str], tiers: Sequence[Tier]) -> Tier | Non
 
 
 def read_choice(
-    values: Mapping[str, str], campaign: Campaign, tiers: Sequence[Tier], *, own_tier_id: uuid.UUID | None = None
+    values: Mapping[str, str],
+    campaign: Campaign,
+    tiers: Sequence[Tier],
+    *,
+    own_tier_id: uuid.UUID | None = None,
+    catalogue: Catalogue | None = None,
 ) -> Choice | FieldMessages:
     """The backer's choice, or one message per field in their language. `own_tier_id`: the tier the pledge being
-    changed already holds a slot of (it is never sold out to its holder)."""
+    changed already holds a slot of (it is never sold out to its holder). With `catalogue`, the options of the
+    chosen tier's products and the add-ons are read too (the database checks them again when the pledge is made)."""
     errors: FieldMessages = {}
     tier = _chosen_tier(values, tiers)
+    variants: dict[str, dict[str, str]] = {}
+    add_ons: list[AddOnChoice] = []
+    if catalogue is not None:
+        variants = _read_variants(values, tier, catalogue, errors)
+        add_ons = _read_add_ons(values, catalogue, errors)
     if tier is None and values.get("tier") != NO_REWARD:
         errors["tier"] = _("Choose a reward, or pledge without one.")
     elif tier is not None and tier.remaining == 0 and tier.id != own_tier_id:
@@ -110,7 +146,7 @@ def read_choice(
         except NumberInputError as exc:
             errors["bonus"] = exc.message
     country = values.get("shipping_country") or None
-    if tier is None or not ships(tier):
+    if (tier is None or not ships(tier)) and not add_ons:
         country = None
     # The API's own model: the bonus's limit, a real country.
     fields = {"tier_id": str(tier.id) if tier else None, "bonus": bonus, "shipping_country": country}
@@ -122,7 +158,7 @@ def read_choice(
     if isinstance(checked, dict):
         for field, message in checked.items():
             errors.setdefault("tier" if field == "tier_id" else field, message)
-    if tier is not None and "shipping_country" not in errors:
+    if tier is not None and "shipping_country" not in errors and not add_ons:
         # Where it ships is checked even while the bonus is wrong, so every field's message comes at once.
         try:
             price_pledge(campaign.currency, tier, PledgeChoice(tier.id, 0, country))
@@ -131,13 +167,123 @@ def read_choice(
                 errors["shipping_country"] = term_message(exc, country)
     if errors:
         return errors
-    chosen = Choice(tier, bonus, country)
+    chosen = Choice(tier, bonus, country, variants, tuple(add_ons))
+    if add_ons or variants:
+        return chosen  # priced with the catalogue's answer: `price_choice`
     try:
         price_pledge(campaign.currency, tier, chosen.choice())
     except InvalidInput as exc:
         field = exc.errors[0].field
         return {field if field != "tier_id" else "tier": term_message(exc, country)}
     return chosen
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What the form offers beside the tiers: the products with options (and their variants) and the add-ons."""
+
+    products: Sequence[Product]
+    variants: Sequence[ProductVariant]
+    add_ons: Sequence[OfferedAddOn]
+
+    def optioned_in(self, tier: Tier | None) -> list[Product]:
+        """The tier's products that have options, in the catalogue's order."""
+        skus = {str(item["sku"]) for item in tier.items} if tier is not None else set()
+        return [product for product in self.products if product.options and product.sku in skus]
+
+    def add_on(self, ident: str) -> OfferedAddOn | None:
+        return next((offered for offered in self.add_ons if str(offered.add_on.id) == ident), None)
+
+
+def _read_variants(
+    values: Mapping[str, str], tier: Tier | None, catalogue: Catalogue, errors: FieldMessages
+) -> dict[str, dict[str, str]]:
+    """The chosen tier's products' options as the form gives them; a message for a product left unchosen."""
+    variants: dict[str, dict[str, str]] = {}
+    for product in catalogue.optioned_in(tier):
+        chosen = {
+            str(option["name"]): values.get(f"{VARIANT_FIELD}{product.id}.{option['name']}", "")
+            for option in product.options
+        }
+        missing = [name for name, value in chosen.items() if not value]
+        if missing:
+            errors[f"{VARIANT_FIELD}{product.id}"] = _("Choose the %(option)s of %(product)s.") % {
+                "option": missing[0],
+                "product": product.name,
+            }
+            continue
+        variants[str(product.id)] = chosen
+    return variants
+
+
+def _read_add_ons(values: Mapping[str, str], catalogue: Catalogue, errors: FieldMessages) -> list[AddOnChoice]:
+    """Each add-on given a quantity of more than zero, with its options when the add-on leaves them open."""
+    chosen: list[AddOnChoice] = []
+    for offered in catalogue.add_ons:
+        name = f"{ADD_ON_FIELD}{offered.add_on.id}"
+        typed = values.get(name, "")
+        if not typed:
+            continue
+        if not (typed.isascii() and typed.isdigit() and len(typed) <= 3 and int(typed) <= MOST_OF_ONE_ADD_ON):
+            errors[name] = _("Enter a number from 0 to %(most)d.") % {"most": MOST_OF_ONE_ADD_ON}
+            continue
+        quantity = int(typed)
+        if quantity == 0:
+            continue
+        options: dict[str, str] = {}
+        if offered.variant is None and offered.product.options:
+            options = {
+                str(option["name"]): values.get(f"{name}.{option['name']}", "") for option in offered.product.options
+            }
+            missing = [option for option, value in options.items() if not value]
+            if missing:
+                errors[name] = _("Choose the %(option)s of %(product)s.") % {
+                    "option": missing[0],
+                    "product": offered.product.name,
+                }
+                continue
+        chosen.append(AddOnChoice(offered.add_on.id, quantity, options))
+    return chosen
+
+
+def extras_error_field(field: str, choice: Choice) -> str:
+    """The form field a refusal of `resolve_choice` or `price_pledge` names: variants.<id> -> variant.<id>,
+    add_ons.<n>.* -> addon.<the n-th chosen add-on's id>."""
+    if field.startswith("variants."):
+        return VARIANT_FIELD + field.removeprefix("variants.")
+    if field.startswith("add_ons."):
+        position = field.split(".")[1]
+        if position.isascii() and position.isdigit() and int(position) < len(choice.add_ons):
+            return f"{ADD_ON_FIELD}{choice.add_ons[int(position)].add_on_id}"
+    return "tier" if field == "tier_id" else field
+
+
+def extras_message(refusal: InvalidInput, choice: Choice) -> str:
+    """A refusal of the options or add-ons, in the reader's language."""
+    field = refusal.errors[0].field
+    if field.startswith("variants."):
+        return _("Choose one of the options shown.")
+    if field.endswith(".quantity"):
+        return _("Enter a number from 0 to %(most)d.") % {"most": MOST_OF_ONE_ADD_ON}
+    if field.endswith(".variant"):
+        return _("Choose one of the options shown.")
+    if field.startswith("add_ons."):
+        return _("This add-on is not offered with the reward you chose.")
+    if field == "shipping_country" and choice.shipping_country and choice.add_ons:
+        return _("Something you chose does not ship to %(country)s. Choose another country or leave it out.") % {
+            "country": country_name(choice.shipping_country)
+        }
+    return term_message(refusal, choice.shipping_country)
+
+
+async def price_choice(session: AsyncSession, campaign: Campaign, choice: Choice) -> PledgeTerms | FieldMessages:
+    """The choice priced as the reservation will price it (the catalogue read now), or the messages of its
+    refusal: the figures the review shows before the card."""
+    try:
+        resolved = await resolve_choice(session, campaign, choice.tier, choice.choice())
+        return price_pledge(campaign.currency, choice.tier, choice.choice(), resolved)
+    except InvalidInput as exc:
+        return {extras_error_field(exc.errors[0].field, choice): extras_message(exc, choice)}
 
 
 def _too_large(currency: str) -> str:
@@ -265,9 +411,22 @@ def script_data(tiers: Sequence[Tier], currency: str) -> dict[str, str]:
     }
 
 
-def order_summary(values: Mapping[str, str], campaign: Campaign, tiers: Sequence[Tier]) -> dict[str, Any]:
-    """The figures beside the form: each known part, and the total once every part is known."""
+def order_summary(
+    values: Mapping[str, str], campaign: Campaign, tiers: Sequence[Tier], terms: PledgeTerms | None = None
+) -> dict[str, Any]:
+    """The figures beside the form: each known part, and the total once every part is known; with `terms` (a
+    choice of options or add-ons, priced by the server), theirs."""
     tier = _chosen_tier(values, tiers)
+    if terms is not None:
+        return {
+            "currency": campaign.currency,
+            "price": sum(item.amount for item in terms.items if item.kind == "tier") if tier else 0,
+            "add_ons": sum(item.amount for item in terms.items if item.kind == "addon"),
+            "shipping": terms.shipping_fee,
+            "bonus": terms.bonus,
+            "total": terms.amount,
+            "ships": terms.shipping_country is not None,
+        }
     no_reward = values.get("tier") == NO_REWARD
     price: int | None = tier.price if tier else (0 if no_reward else None)
     fee: int | None = None
@@ -286,6 +445,7 @@ def order_summary(values: Mapping[str, str], campaign: Campaign, tiers: Sequence
     return {
         "currency": campaign.currency,
         "price": price,
+        "add_ons": None,
         "shipping": fee,
         "bonus": bonus,
         "total": total,
@@ -300,6 +460,8 @@ def choice_form(
     products: Sequence[Product],
     *,
     own_tier_id: uuid.UUID | None = None,
+    catalogue: Catalogue | None = None,
+    terms: PledgeTerms | None = None,
 ) -> dict[str, Any]:
     """Everything templates/checkout/_choice.html draws."""
     tier = _chosen_tier(values, tiers)
@@ -308,11 +470,55 @@ def choice_form(
         "no_reward": NO_REWARD,
         "countries": country_menu(tier, tiers, campaign.currency),
         "any_ships": any(ships(t) for t in tiers),
-        "summary": order_summary(values, campaign, tiers),
+        "summary": order_summary(values, campaign, tiers, terms),
+        "extras": extras_view(catalogue, tiers, campaign.currency) if catalogue else None,
         "script": script_data(tiers, campaign.currency),
         "currency": campaign.currency,
         "bonus_example": example(display_exponent(campaign.currency)),
     }
+
+
+def extras_view(catalogue: Catalogue, tiers: Sequence[Tier], currency: str) -> dict[str, Any]:
+    """The options of the tiers' products (one radio group an option) and the add-ons (a quantity each), as
+    templates/checkout/_choice.html's `extras` draws them."""
+    in_tiers = {str(item["sku"]) for tier in tiers for item in tier.items}
+    titles = {tier.id: tier.title for tier in tiers}
+    products = [
+        {
+            "id": str(product.id),
+            "name": product.name,
+            "options": [{"name": str(o["name"]), "choices": [str(v) for v in o["values"]]} for o in product.options],
+            "tiers": [tier.title for tier in tiers if product.sku in {str(item["sku"]) for item in tier.items}],
+        }
+        for product in catalogue.products
+        if product.options and product.sku in in_tiers
+    ]
+    add_ons = []
+    for offered in catalogue.add_ons:
+        add_on, product, variant = offered.add_on, offered.product, offered.variant
+        name = variant_name(product, variant) if variant else product.name
+        open_options = variant is None and bool(product.options)
+        add_ons.append(
+            {
+                "id": str(add_on.id),
+                "name": name,
+                "price": add_on.price,
+                "currency": currency,
+                "options": [{"name": str(o["name"]), "choices": [str(v) for v in o["values"]]} for o in product.options]
+                if open_options
+                else [],
+                "tiers": [titles[tier_id] for tier_id in offered.tier_ids if tier_id in titles],
+                "ships_alone": add_on.ships_alone,
+                "sold_out": add_on.remaining == 0,
+                "remaining": add_on.remaining,
+                "most": MOST_OF_ONE_ADD_ON if add_on.remaining is None else min(MOST_OF_ONE_ADD_ON, add_on.remaining),
+                "fees": {str(row["country"]): int(row["fee"]) for row in add_on.shipping},
+                "fees_json": json.dumps(
+                    {str(row["country"]): int(row["fee"]) for row in add_on.shipping}, separators=(",", ":")
+                ),
+            }
+        )
+    return {"products": products, "add_ons": add_ons}
 
 
 # Loading
@@ -327,12 +533,26 @@ class Backing:
     products: list[Product]
     space: Space
     is_maker: bool
+    variants: list[ProductVariant] = field(default_factory=list)
+    add_ons: list[OfferedAddOn] = field(default_factory=list)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return Catalogue(self.products, self.variants, self.add_ons)
 
 
 async def load_backing(session: AsyncSession, ref: str, user: User | None) -> Backing:
     detail = await service.campaign_detail(session, ref, user)
     space = await session.get_one(Space, detail.campaign.space_id)
-    return Backing(detail.campaign, detail.tiers, detail.products, space, "maker" in detail.roles)
+    return Backing(
+        detail.campaign,
+        detail.tiers,
+        detail.products,
+        space,
+        "maker" in detail.roles,
+        variants=detail.variants,
+        add_ons=detail.add_ons,
+    )
 
 
 async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: User) -> Pledge | None:
@@ -406,6 +626,7 @@ def _back_page(
     existing: Pledge | None = None,
     closed: bool = False,
     status: int = 200,
+    terms: PledgeTerms | None = None,
 ) -> Response:
     campaign = backing.campaign
     closed = closed or not taking_pledges(campaign)
@@ -414,7 +635,9 @@ def _back_page(
         "values": values,
         "errors": errors or {},
         "form_error": form_error,
-        "choice": choice_form(values, campaign, backing.tiers, backing.products),
+        "choice": choice_form(
+            values, campaign, backing.tiers, backing.products, catalogue=backing.catalogue, terms=terms
+        ),
         "existing": _existing_view(existing) if existing else None,
         "is_maker": backing.is_maker,
         "closed": closed,
@@ -461,11 +684,18 @@ async def back(request: Request) -> Response:
         return _back_page(request, backing, values=values, status=409)
     if backing.is_maker:
         return _back_page(request, backing, values=values, status=403)
-    checked = read_choice(values, backing.campaign, backing.tiers)
+    checked = read_choice(values, backing.campaign, backing.tiers, catalogue=backing.catalogue)
     if isinstance(checked, dict):
         return _back_page(request, backing, values=values, errors=checked, status=422)
+    terms = None
+    if checked.variants or checked.add_ons:
+        async with uow(request) as session:
+            priced = await price_choice(session, backing.campaign, checked)
+        if isinstance(priced, dict):
+            return _back_page(request, backing, values=values, errors=priced, status=422)
+        terms = priced
     if form.get("action") == "update":
-        return _back_page(request, backing, values=values)
+        return _back_page(request, backing, values=values, terms=terms)
     if existing is not None:
         return _already_pledged(request, backing, values, existing)
     try:
@@ -487,6 +717,11 @@ async def back(request: Request) -> Response:
         async with uow(request) as session:
             backing = await load_backing(session, request.path_params["slug"], user)
         return _back_page(request, backing, values=values, errors=errors, status=409)
+    except UnitsSoldOut:
+        message = _("Something you chose has just sold out: nothing was taken. Check the options and add-ons.")
+        async with uow(request) as session:
+            backing = await load_backing(session, request.path_params["slug"], user)
+        return _back_page(request, backing, values=values, form_error=message, status=409)
     except AlreadyPledged:
         async with uow(request) as session:
             existing = await holding_pledge(session, backing.campaign.id, user)
@@ -496,8 +731,7 @@ async def back(request: Request) -> Response:
     except NotAllowed:
         return _back_page(request, backing, values=values, status=403)
     except InvalidInput as exc:
-        field = exc.errors[0].field
-        errors = {"tier" if field == "tier_id" else field: term_message(exc, checked.shipping_country)}
+        errors = {extras_error_field(exc.errors[0].field, checked): extras_message(exc, checked)}
         return _back_page(request, backing, values=values, errors=errors, status=422)
     except GatewayError:
         message = _("The card service did not answer. Nothing was saved; please try again in a moment.")
@@ -525,6 +759,7 @@ async def card_page(request: Request) -> Response:
             return redirect(f"/me/pledges/{pledge.id}")
         backing = await load_backing(session, str(pledge.campaign_id), user)
         contents = await contents_of(session, pledge.id)
+        add_ons_amount = await add_ons_amount_of(session, pledge.id)
     tier = next((t for t in backing.tiers if t.id == pledge.tier_id), None)
     settings = settings_of(request)
     hold_until: datetime | None = None
@@ -532,7 +767,9 @@ async def card_page(request: Request) -> Response:
         hold_until = pledge.created_at + timedelta(seconds=settings.pledge_hold_seconds)
     context = {
         "campaign": campaign_facts(backing),
-        "pledge": pledge_summary(pledge, tier, contents, backing.products),
+        "pledge": pledge_summary(
+            pledge, tier, contents, backing.products, variants=backing.variants, add_ons_amount=add_ons_amount
+        ),
         "updating": pledge.status == PledgeStatus.ERRORED,
         "retry_until": pledge.retry_until if pledge.status == PledgeStatus.ERRORED else None,
         "hold_until": hold_until,
@@ -553,6 +790,25 @@ async def card_page(request: Request) -> Response:
     return render(request, "checkout/card.html", context)
 
 
+async def add_ons_amount_of(session: AsyncSession, pledge_id: uuid.UUID) -> int:
+    """What the pledge's add-on lines come to."""
+    lines = (await lines_of(session, [pledge_id]))[pledge_id]
+    return sum(line.quantity * line.unit_amount for line in lines if line.kind == "addon")
+
+
+def kept_extras(choice: PledgeChoice, lines: Sequence[PledgeItem]) -> PledgeChoice:
+    """A change of tier, bonus or country from the pledge page keeps the pledge's add-ons, and its options while the
+    tier stays the same (the pledge page has no pickers of its own)."""
+    tier_line = next((line for line in lines if line.kind == "tier"), None)
+    variants = dict(tier_line.variant) if tier_line is not None and tier_line.ref_id == choice.tier_id else {}
+    add_ons = tuple(
+        AddOnChoice(line.add_on_id, line.quantity, dict(line.variant))
+        for line in lines
+        if line.kind == "addon" and line.add_on_id is not None
+    )
+    return replace(choice, variants=choice.variants or variants, add_ons=tuple(choice.add_ons) or add_ons)
+
+
 async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
     """The signed-in backer's pledge; anyone else's is not found."""
     pledge = await get_pledge(session, ref)
@@ -561,11 +817,21 @@ async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
 
 
 def pledge_summary(
-    pledge: Pledge, tier: Tier | None, contents: Contents, products: Sequence[Product]
+    pledge: Pledge,
+    tier: Tier | None,
+    contents: Contents,
+    products: Sequence[Product],
+    *,
+    variants: Sequence[ProductVariant] = (),
+    add_ons_amount: int = 0,
 ) -> dict[str, Any]:
-    """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them."""
+    """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them:
+    a variant by its product's name and its values ("Desk lamp (black)"), the add-ons (`add_ons_amount`, the sum of
+    the pledge's add-on lines) apart from the reward's price."""
     names = {product.sku: product.name for product in products}
-    price = pledge.amount - pledge.bonus - pledge.shipping_fee
+    by_id = {product.id: product for product in products}
+    names |= {v.sku: variant_name(by_id[v.product_id], v) for v in variants if v.product_id in by_id}
+    price = pledge.amount - pledge.bonus - pledge.shipping_fee - add_ons_amount
     return {
         "id": str(pledge.id),
         "url": f"/me/pledges/{pledge.id}",
@@ -576,6 +842,7 @@ def pledge_summary(
         "ships": bool(contents),
         "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,
         "price": price,
+        "add_ons": add_ons_amount,
         "bonus": pledge.bonus,
         "shipping_fee": pledge.shipping_fee,
         "amount": pledge.amount,

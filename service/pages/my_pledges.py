@@ -41,6 +41,7 @@ from campaigns.pledges.service import (
     cancel_pledge,
     change_pledge,
     get_pledge,
+    lines_of,
 )
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
@@ -52,10 +53,12 @@ from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.card_change import card_view
 from service.pages.checkout import (
     Backing,
+    add_ons_amount_of,
     campaign_facts,
     choice_form,
     choice_values,
     country_menu,
+    kept_extras,
     load_backing,
     login_redirect,
     own_pledge_of,
@@ -313,7 +316,11 @@ async def _pledge_page(
         )
         suggested = await suggested_address(session, pledge)
         contents = await contents_of(session, pledge.id)
+        add_ons_amount = await add_ons_amount_of(session, pledge.id)
     context = _pledge_context(pledge, backing, user, contents, shipment=shipment, batch=batch, suggested=suggested)
+    context["pledge"] = pledge_summary(
+        pledge, context["tier"], contents, backing.products, variants=backing.variants, add_ons_amount=add_ons_amount
+    )
     context |= await card_view(gateway_of(request), pledge, backing.campaign)
     context["done"] = done_notice(request.query_params.get("done"))
     if change_values is not None:
@@ -356,6 +363,7 @@ def _pledge_context(
     prefill = dict(suggested or {"name": user.name, "country": pledge.shipping_country or ""})
     return {
         "campaign": campaign_facts(backing),
+        "tier": tier,
         "pledge": pledge_summary(pledge, tier, contents, backing.products),
         "status_label": status_label(pledge.status),
         "badge": status_badge(pledge.status),
@@ -414,7 +422,8 @@ async def change(request: Request) -> Response:
     try:
         async with uow(request) as session:
             pledge = await get_pledge(session, ref)
-            await change_pledge(session, pledge, user, checked.choice())
+            lines = (await lines_of(session, [pledge.id]))[pledge.id]
+            await change_pledge(session, pledge, user, kept_extras(checked.choice(), lines))
     except SoldOut:
         errors = {"tier": _("This reward has just sold out. Choose another one.")}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=409)

@@ -112,27 +112,69 @@
       }
     }
 
+    function feeTo(fees, country) {
+      if (Object.prototype.hasOwnProperty.call(fees, country)) {
+        return fees[country];
+      }
+      if (Object.prototype.hasOwnProperty.call(fees, "*")) {
+        return fees["*"];
+      }
+      return null;
+    }
+
+    // The add-ons' price × quantity, and their own fees to the country (null: not known yet, or not shipped there).
+    function addOns(country) {
+      var amount = 0;
+      var fee = 0;
+      var any = false;
+      form.querySelectorAll("input[data-addon-price]").forEach(function (input) {
+        var quantity = /^\d{1,3}$/.test(input.value) ? parseInt(input.value, 10) : 0;
+        if (input.disabled || quantity <= 0) {
+          return;
+        }
+        any = true;
+        amount += quantity * parseInt(input.dataset.addonPrice, 10);
+        var fees = parseJson(input.dataset.addonFees, {});
+        if (fee === null || Object.keys(fees).length === 0) {
+          return;
+        }
+        var each = country ? feeTo(fees, country) : null;
+        fee = each === null ? null : fee + quantity * each;
+      });
+      return { any: any, amount: amount, fee: fee };
+    }
+
     function updateSummary(tier) {
       var pending = "—";
+      var country = select ? select.value : "";
+      var extra = addOns(country);
       var price = tier ? tier.price : null;
       var fee = null;
       if (tier && !tier.ships) {
         fee = 0;
-      } else if (tier && select && select.value) {
-        var fees = tier.fees;
-        if (Object.prototype.hasOwnProperty.call(fees, select.value)) {
-          fee = fees[select.value];
-        } else if (Object.prototype.hasOwnProperty.call(fees, "*")) {
-          fee = fees["*"];
-        }
+      } else if (tier && country) {
+        fee = feeTo(tier.fees, country);
+      }
+      if (!tier && extra.any) {
+        var radio = form.querySelector("input[name=tier]:checked");
+        price = radio ? 0 : null;
+        fee = country ? 0 : null;
+      }
+      if (fee !== null) {
+        fee = extra.fee === null ? null : fee + extra.fee;
       }
       var typed = bonusInput ? minorUnits(bonusInput.value, digits) : 0;
       var bonus = typed === null ? null : typed * step;
       show("price", price === null ? pending : money(price));
       show("shipping", fee === null ? data.msgPending : money(fee));
       show("bonus", bonus === null ? pending : money(bonus));
+      show("add_ons", money(extra.amount));
+      var addOnsRow = form.querySelector('[data-summary-row="add_ons"]');
+      if (addOnsRow) {
+        addOnsRow.hidden = !extra.any;
+      }
       var complete = price !== null && fee !== null && bonus !== null;
-      show("total", complete ? money(price + fee + bonus) : pending);
+      show("total", complete ? money(price + extra.amount + fee + bonus) : pending);
       var shippingRow = form.querySelector('[data-summary-row="shipping"]');
       if (shippingRow) {
         shippingRow.hidden = Boolean(tier) && !tier.ships;
@@ -161,6 +203,11 @@
         refresh(false);
       });
     }
+    form.querySelectorAll("input[data-addon-price]").forEach(function (input) {
+      input.addEventListener("input", function () {
+        refresh(false);
+      });
+    });
     form.addEventListener("submit", function (event) {
       var button = event.submitter;
       if (form.dataset.sending === "1") {
