@@ -132,8 +132,19 @@ async def test_while_live_an_add_on_joins_the_pledge_with_its_shipping_and_leave
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 5
 
     # A cancelled pledge gives back what its add-ons held, and takes no more.
-    again = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
-    assert again.status_code == 201 and await remaining(sessions, AddOn, shop.cable["id"]) == 4
+    for _ in range(2):  # the same add-on again grows its one line, as at pledge time
+        again = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+        assert again.status_code == 201, again.text
+    assert [(item["sku"], item["quantity"]) for item in again.json()["items"] if item["kind"] == "addon"] == [
+        ("SHADE-WHT", 1),
+        ("CABLE", 2),
+    ]
+    assert (
+        again.json()["amount"]
+        == line_sum(again.json())
+        == LAMP_PRICE + 1_000 + 1_900 + 2 * (CABLE_PRICE + CABLE_SHIPPING_CN)
+    )
+    assert await remaining(sessions, AddOn, shop.cable["id"]) == 3
     assert (await stripe_client.delete(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).status_code == 200
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 5
     closed = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)

@@ -290,10 +290,27 @@ async def add_add_on_while_live(
     quantity: int = 1,
     variant: Mapping[str, Any] | None = None,
 ) -> PledgeItem:
-    """Before the deadline the add-on joins the pledge and is charged with it."""
+    """Before the deadline the add-on joins the pledge and is charged with it. A pledge has one line per add-on and
+    variant, as at pledge time: the same add-on again makes that line's quantity grow."""
     purchase = await price_add_on(session, managed, add_on_ref, quantity=quantity, variant=variant)
+    same = await session.scalar(
+        select(PledgeItem).where(
+            PledgeItem.pledge_id == managed.pledge.id,
+            PledgeItem.kind == "addon",
+            PledgeItem.add_on_id == purchase.add_on.id,
+            PledgeItem.sku == purchase.sku,
+        )
+    )
+    if same is not None and same.quantity + quantity > MOST_OF_ONE_ADD_ON:
+        raise InvalidInput("quantity", f"at most {MOST_OF_ONE_ADD_ON} of one add-on in a pledge")
     await take_add_on_units(session, purchase)
-    return await add_add_on_line(session, managed.pledge, purchase)
+    if same is None:
+        return await add_add_on_line(session, managed.pledge, purchase)
+    same.quantity += quantity
+    await session.flush()
+    await _move_shipping(session, managed.pledge, purchase.shipping_fee)
+    await _add_to_amount(session, managed.pledge, quantity * same.unit_amount)
+    return same
 
 
 async def line_of(session: AsyncSession, pledge: Pledge, item_ref: uuid.UUID | str) -> PledgeItem:
