@@ -340,17 +340,19 @@ async def record_collection(
     processor_fee: int,
     *,
     fund_share_bps: int = 0,
+    reference: str | None = None,
 ) -> LedgerTransaction | None:
     """Book a collected pledge: its gross amount from Stripe into escrow, then the platform, sponsor and processor
-    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id; the
-    fund's share of the sponsor fee (`fund_share_bps`) goes to the space's risk-compensation fund instead.
+    fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id (or
+    by `reference`: a line charged on its own after the close, payments/add_on_charges.py); the fund's share of the
+    sponsor fee (`fund_share_bps`) goes to the space's risk-compensation fund instead.
 
     `processor_fee` is the fee on Stripe's balance transaction, in the charge's currency (0 when there is none).
     Recording the same pledge again changes nothing and returns None.
     """
     if currency != campaign.currency:
         raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
-    reference = str(pledge_id)
+    reference = reference or str(pledge_id)
     fees = _fee_lines(amount, platform_bps, sponsor_bps, processor_fee, fund_share_bps)
     # Every account this collection moves money through, opened and looked up at once.
     kinds = {"stripe_clearing", "escrow"} | {account for _, account, charged in fees if charged}

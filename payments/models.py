@@ -303,3 +303,46 @@ class Refund(Base):
     # A refund of one pledge asked for by a person (an operator of the space, an admin): who, and why.
     requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AddOnCharge(Base):
+    """An add-on bought after the close and paid at once with the pledge's saved card: recorded (its units taken)
+    before Stripe is called, with the idempotency key `pledge-item:<item_id>:charge` made of the line it will become;
+    the line joins the pledge only when the charge succeeded (payments/add_on_charges.py)."""
+
+    __tablename__ = "add_on_charges"
+    __table_args__ = (
+        CheckConstraint(_known("status", CHARGE_ATTEMPT_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index(
+            "ix_add_on_charges_in_doubt",
+            "created_at",
+            postgresql_where=text(_known("status", IN_DOUBT_ATTEMPT_STATUSES)),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"), index=True)
+    # The id the pledge's line takes once paid (no foreign key: a refused charge never makes the line).
+    item_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id"))
+    variant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("product_variants.id"))
+    variant: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
+    shipping_fee: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # quantity × unit_amount + shipping_fee, what the card is charged.
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    payment_method_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), server_default="started")
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+    # When the sweep last asked for a job to settle it (in doubt): it asks again only when that seems lost.
+    requested_at: Mapped[datetime | None]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from redis.asyncio import Redis
 from sqlalchemy import inspect
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +23,7 @@ from starlette.types import Message
 from campaigns.errors import KindlingError
 from campaigns.models import User
 from payments.gateway import StripeGateway
+from payments.rate_limit import StripeRateLimit
 from service.api import openapi_document
 from service.broker import DramatiqSender, create_broker
 from service.database import JobSender, create_engine, create_sessionmaker
@@ -51,6 +53,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.webhooks",
     "service.endpoints.money",
     "service.endpoints.pledges",
+    "service.endpoints.pledge_manager",
     "service.endpoints.cards",
     "service.endpoints.fulfillment",
     "service.endpoints.late_pledges",
@@ -75,6 +78,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.space_settings",
     "service.pages.checkout",
     "service.pages.my_pledges",
+    "service.pages.pledge_manager",
     "service.pages.card_change",
     "service.pages.escrow",
     "service.pages.funding",
@@ -122,6 +126,9 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
         app.state.sessions = create_sessionmaker(engine)
         gateway = StripeGateway.from_settings(settings)
         app.state.gateway = gateway
+        # Add-ons bought after the close are charged from the request, under the worker's one rate limit.
+        stripe_rate = StripeRateLimit(Redis.from_url(settings.redis_url), rate=settings.stripe_rate)
+        app.state.stripe_rate = stripe_rate
         page_cache = PageCache(settings.database_url)
         app.state.page_cache = page_cache
         await page_cache.start()
@@ -129,6 +136,7 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
             yield
         finally:
             await page_cache.stop()
+            await stripe_rate.aclose()
             await gateway.aclose()
             await engine.dispose()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.pledges.service import expire_unconfirmed_pledges
+from payments.add_on_charges import request_add_on_charges_in_doubt
 from payments.charging import drop_expired_pledges, remind_errored_pledges, request_due_charges
 from payments.closing import close_due_campaigns, fund_settled_campaigns, request_card_removals
 from payments.refunds import request_pending_refunds
@@ -42,6 +43,11 @@ async def request_charges(session: AsyncSession, settings: Settings) -> int:
     # it up.
     per_sweep = max(MIN_CHARGES_PER_SWEEP, int(settings.stripe_rate * settings.sweep_seconds * 2))
     return await request_due_charges(session, limit=per_sweep)
+
+
+@sweep_step("add-on-charges")
+async def request_add_on_charges(session: AsyncSession, settings: Settings) -> int:
+    return await request_add_on_charges_in_doubt(session)
 
 
 @sweep_step("charge-reminders")

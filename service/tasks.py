@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from campaigns.notifications import DELIVER_MAIL
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
+from payments.add_on_charges import SETTLE_ADD_ON_CHARGE, settle_add_on_charge_job
 from payments.charging import CHARGE_PLEDGE, charge_pledges
 from payments.closing import REMOVE_CARD, remove_saved_card
 from payments.gateway import StripeGateway
@@ -115,6 +116,11 @@ STRIPE_JOB: dict[str, Any] = {"queue_name": QUEUE, "max_retries": 8, "min_backof
 @dramatiq.actor(actor_name=CHARGE_PLEDGE, **STRIPE_JOB)
 async def charge_pledges_actor(*pledge_ids: str) -> None:
     await charge_pledges(stripe_work(), *pledge_ids)
+
+
+@dramatiq.actor(actor_name=SETTLE_ADD_ON_CHARGE, **STRIPE_JOB)
+async def settle_add_on_charge_actor(charge_id: str) -> None:
+    await settle_add_on_charge_job(stripe_work(), charge_id)
 
 
 @dramatiq.actor(actor_name=REFUND, **STRIPE_JOB)

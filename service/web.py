@@ -8,6 +8,7 @@ import ipaddress
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,8 @@ from campaigns.preferences import set_preferences
 from campaigns.schemas_base import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from campaigns.sessions import end_session, start_session, user_for_session
 from payments.gateway import PaymentGateway
+from payments.rate_limit import StripeRateLimit
+from payments.stripe_jobs import StripeWork
 from service import i18n
 from service.database import JobSender, unit_of_work
 from service.middleware import BODY_OVER_LIMIT, LOCALE_CHOSEN
@@ -79,6 +82,19 @@ def sender_of(request: Request) -> JobSender:
 def gateway_of(request: Request) -> PaymentGateway:
     gateway: PaymentGateway = request.app.state.gateway
     return gateway
+
+
+def stripe_work_of(request: Request) -> StripeWork:
+    """What a request that charges a card at once needs (an add-on bought after the close): short transactions,
+    the gateway, and the rate limit the worker's jobs share."""
+    rate_limit: StripeRateLimit = request.app.state.stripe_rate
+    return StripeWork(
+        partial(unit_of_work, sessions_of(request), sender_of(request)),
+        request.app.state.engine,
+        gateway_of(request),
+        rate_limit,
+        charge_doubt_seconds=settings_of(request).charge_doubt_hours * 3600,
+    )
 
 
 @asynccontextmanager

@@ -228,6 +228,12 @@ async def build_world(
 
     live, _maker, _operator = await launched_campaign(client, sessions, maker=maker, space=space_a, operator=operator)
     pledge = await pledge_with_card(client, stripe, backer, live, tier=1)
+    async with sessions.begin() as session:
+        live_add_on = AddOn(
+            campaign_id=uuid.UUID(live["id"]), product_id=uuid.UUID(live["products"][0]["id"]), price=1_500
+        )
+        session.add(live_add_on)
+        await session.flush()
     image = await upload_image(w, live["id"])
     for visibility in ("public", "backers"):
         posted = await client.post(
@@ -246,6 +252,7 @@ async def build_world(
             "early": live["tiers"][0]["id"],
             "image": image["id"],
             "update": update_id,
+            "add_on": str(live_add_on.id),
         },
     )
     w.media_path = image["url"]
@@ -389,6 +396,21 @@ async def card_change_saved(w: World, role: str) -> tuple[Params, Kwargs]:
     assert begun.status_code == 200, begun.text
     await save_card(w.stripe, begun.json()["client_secret"])
     return {"pledge_id": pledge_id}, {}
+
+
+async def add_on_line(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The live pledge's backer added the live campaign's add-on, per cell: the line to remove."""
+    pledge_id = w.live["pledge"]
+    added = await w.api.post(
+        f"/api/v1/pledges/{pledge_id}/items", json={"add_on_id": w.live["add_on"]}, headers=w.actors["backer"].headers
+    )
+    assert added.status_code == 201, added.text
+    return {"pledge_id": pledge_id, "item_id": added.json()["items"][-1]["id"]}, {}
+
+
+async def add_on_line_form(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await add_on_line(w, role)
+    return params, {"data": {}}
 
 
 async def milestone_asked(w: World, thing: Thing) -> None:
@@ -1016,6 +1038,16 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 200 404 403 404 403 404 403", on("successful", pledge_id="pledge"), "the backer's errored pledge"
     ),
     ("GET", f"{A}/pledges/{{pledge_id}}/card"): api("401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")),
+    ("POST", f"{A}/pledges/{{pledge_id}}/items"): api(
+        "401 201 404 403 404 403 404 403",
+        on("live", pledge_id="pledge", json_body=lambda w, r: {"add_on_id": w.live["add_on"]}),
+    ),
+    ("DELETE", f"{A}/pledges/{{pledge_id}}/items/{{item_id}}"): api(
+        "401 200 404 403 404 403 404 403", add_on_line, "a new add-on line per cell"
+    ),
+    ("PUT", f"{A}/pledges/{{pledge_id}}/variants"): api(
+        "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge", json_body={"choices": []})
+    ),
     ("POST", f"{A}/pledges/{{pledge_id}}/card-change"): api(
         "401 200 404 403 404 403 404 403", on("live", pledge_id="pledge")
     ),
@@ -1378,6 +1410,17 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card/change"): page(
         "303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")
+    ),
+    ("GET", "/me/pledges/{pledge_id}/manage"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("POST", "/me/pledges/{pledge_id}/manage/add-ons"): page(
+        "303 303 404 404 404 404 404 404",
+        lambda w, r: ({"pledge_id": w.live["pledge"]}, {"data": {"add_on_id": w.live["add_on"], "quantity": "1"}}),
+    ),
+    ("POST", "/me/pledges/{pledge_id}/manage/variants"): page(
+        "303 303 404 404 404 404 404 404", on("live", pledge_id="pledge", form={})
+    ),
+    ("POST", "/me/pledges/{pledge_id}/manage/items/{item_id}/remove"): page(
+        "303 303 404 404 404 404 404 404", add_on_line_form, "a new add-on line per cell"
     ),
     ("POST", "/me/pledges/{pledge_id}/change"): page(
         "303 303 404 404 404 404 404 404",

@@ -138,3 +138,41 @@ def contains_goods() -> ColumnElement[bool]:
         PledgeItem.pledge_id == Pledge.id,
         or_(PledgeItem.kind == "addon", and_(PledgeItem.kind == "tier", bundle_of_products)),
     )
+
+
+async def campaign_units(session: AsyncSession, campaign_id: uuid.UUID, statuses: Iterable[str]) -> dict[str, int]:
+    """Units per SKU over the campaign's pledges in `statuses`, as `pledge_contents` counts each pledge: the lines
+    are summed in SQL by what they are (a handful of groups however many backers), then each group is counted as
+    that function counts its line. What the maker's funding page shows moving as backers add and change."""
+    rows = (
+        await session.execute(
+            select(
+                PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.variant, func.sum(PledgeItem.quantity)
+            )
+            .join(Pledge, Pledge.id == PledgeItem.pledge_id)
+            .where(
+                Pledge.campaign_id == campaign_id,
+                Pledge.status.in_(list(statuses)),
+                PledgeItem.kind.in_(GOODS_KINDS),
+            )
+            .group_by(PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.variant)
+        )
+    ).all()
+    tier_ids = {ref_id for kind, ref_id, _sku, _variant, _count in rows if kind == "tier"}
+    bundles: dict[uuid.UUID | None, dict[str, int]] = {}
+    if tier_ids:
+        found = await session.execute(select(Tier.id, Tier.items).where(Tier.id.in_(tier_ids)))
+        bundles = {tier_id: units_of(items) for tier_id, items in found}
+    chosen = await _bundles_as_chosen(
+        session, bundles, [(ref_id, variant) for kind, ref_id, _sku, variant, _count in rows if kind == "tier"]
+    )
+    units: dict[str, int] = {}
+    for kind, ref_id, sku, variant, count in rows:
+        if kind == "tier":
+            bundle = chosen[(ref_id, _frozen(variant))] if variant else bundles.get(ref_id, {})
+            added = {tier_sku: per * int(count) for tier_sku, per in bundle.items()}
+        else:
+            added = {sku: int(count)} if sku is not None else {}
+        for line_sku, number in added.items():
+            units[line_sku] = units.get(line_sku, 0) + number
+    return units

@@ -27,7 +27,9 @@ from campaigns.access import operated_spaces, roles_from
 from campaigns.errors import Conflict
 from campaigns.lifecycle import Role
 from campaigns.models import Campaign, Pledge, Space, User
-from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
+from campaigns.pledges.contents import campaign_units
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, PLEDGES_IN_PLAY
+from campaigns.variants import campaign_skus, chosen_values
 from payments import charging, ledger, milestones
 from payments.ledger import PUBLIC_LEDGER_STATUSES
 from payments.milestones import MilestoneFigures
@@ -145,6 +147,20 @@ def chart_span(campaign: Campaign, days: Sequence[tuple[date, int, int]], today:
     return start, end
 
 
+async def sku_units(session: AsyncSession, campaign_id: uuid.UUID) -> list[dict[str, Any]]:
+    """What the backers who count have asked for, per SKU (variants and add-ons included), with each SKU's name."""
+    units = await campaign_units(session, campaign_id, COUNTED_PLEDGE_STATUSES & PLEDGES_IN_PLAY)
+    names = {
+        found.sku: (
+            f"{found.product.name} ({', '.join(chosen_values(found.product.options, found.choice))})"
+            if found.variant
+            else found.product.name
+        )
+        for found in await campaign_skus(session, campaign_id)
+    }
+    return [{"sku": sku, "name": names.get(sku, sku), "units": count} for sku, count in sorted(units.items())]
+
+
 def state_view(states: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
     labels = {
         "active": (_("Card saved"), _("Charged if the campaign succeeds")),
@@ -218,6 +234,7 @@ async def _funding_page(
         days = await pledges_by_day(session, campaign.id)
         states = await pledges_by_state(session, campaign.id)
         space = await session.get_one(Space, campaign.space_id)
+        units = await sku_units(session, campaign.id)
     backers = sum(count for key, (count, _amount) in states.items() if key in COUNTED_PLEDGE_STATUSES)
     span = chart_span(campaign, days, datetime.now(UTC).date())
     chart = None
@@ -265,6 +282,7 @@ async def _funding_page(
         "backers": backers,
         "chart": chart,
         "states": state_view(states),
+        "units": units,
         "books": books_view(summary),
         "split": money_parts(summary),
         "bar": money_bar(summary),

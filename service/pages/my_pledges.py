@@ -28,6 +28,7 @@ from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     HOLDING_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
+    PLEDGES_IN_PLAY,
     SHIPPABLE_PLEDGE_STATUSES,
     PledgeClosed,
     PledgeStatus,
@@ -397,6 +398,10 @@ def _pledge_context(
             else None
         ),
         "address_paid": pledge.status in SHIPPABLE_PLEDGE_STATUSES,
+        # The pledge manager: add-ons and variants, while live and after the close until the address lock.
+        "manage_url": f"/me/pledges/{pledge.id}/manage"
+        if pledge.status in PLEDGES_IN_PLAY and campaign.status not in NOT_SHIPPING_CAMPAIGNS and not locked
+        else None,
         "delivery_shown": ships_reward and pledge.status in SHIPPABLE_PLEDGE_STATUSES,
     }
 

@@ -1,0 +1,411 @@
+"""Add-ons bought after the close, paid at once with the pledge's saved card, each exactly once.
+
+The discipline is the close's (payments/charging.py): the charge is recorded (`add_on_charges`, its units taken) and
+committed before Stripe is called, with the idempotency key `pledge-item:<item_id>:charge` made of the line it will
+become; Stripe is called with no transaction open, after the shared rate limit gives a turn, while the charge's
+advisory lock is held; the outcome is recorded in another transaction. Only a charge that succeeded adds the line
+(and books the collection, with the campaign's fees, in the ledger under `addon:<item_id>`); a refused card gives the
+units back and adds nothing. A charge whose outcome was never recorded (the process died between the call and the
+commit, or Stripe could not be reached) stays in doubt: the sweep asks for a job that looks for its PaymentIntent at
+Stripe by metadata first, and sends the same call again (same key) only when Stripe has none, so nothing is charged
+twice; one in doubt for over KINDLING_CHARGE_DOUBT_HOURS that Stripe never saw is settled as failed.
+
+A paid add-on given back before the address lock is refunded in full (its price and shipping) by the refund job.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns.errors import Conflict
+from campaigns.jobs import enqueue_job
+from campaigns.models import AddOn, Campaign, Pledge, User
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, PledgeStatus
+from campaigns.pledges.manager import (
+    CLOSED_AND_KEPT,
+    BoughtLine,
+    ChargeUnderWay,
+    ManagedPledge,
+    add_add_on_while_live,
+    add_line,
+    add_on_of_line,
+    check_open_for_changes,
+    check_paid,
+    check_removable,
+    give_back_add_on_units,
+    line_of,
+    managed_pledge,
+    price_add_on,
+    remove_add_on_line,
+    take_add_on_units,
+)
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import shipping_fee_for
+from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
+from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
+from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
+from payments.ledger import record_collection, record_fee_borne_by_platform
+from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge, ChargeAttempt, ChargeTerms, StripeCustomer
+from payments.refunds import create_refund
+from payments.stripe_jobs import StripeWork, held_exclusively
+
+log = logging.getLogger("kindling.payments")
+
+SETTLE_ADD_ON_CHARGE = "payments.add_on_charge"
+# The second key space of the advisory locks ("pa" in ASCII), beside the pledges' charges and the refunds.
+CHARGING_LINE = 0x7061
+IN_DOUBT_AFTER_SECONDS = 60
+
+
+class AddOnCardRefused(Conflict):
+    type = "card-declined"
+    title = "The card was declined"
+
+
+class NoSavedCard(Conflict):
+    type = "no-saved-card"
+    title = "The pledge has no saved card"
+
+
+class AddOnChargeInDoubt(GatewayUnavailable):
+    type = "charge-in-doubt"
+    title = "The payment provider did not answer; the add-on is added once it confirms the charge"
+
+
+@dataclass(frozen=True)
+class AddedAddOn:
+    """What adding an add-on did: the new line's id, and whether it was paid at once (after the close)."""
+
+    item_id: uuid.UUID
+    paid: bool
+
+
+def line_reference(item_id: uuid.UUID) -> str:
+    """The name of a line's money: its collection in the ledger, its refund."""
+    return f"addon:{item_id}"
+
+
+async def add_add_on(
+    work: StripeWork,
+    backer: User,
+    pledge_ref: uuid.UUID | str,
+    add_on_ref: uuid.UUID | str,
+    *,
+    quantity: int = 1,
+    variant: Mapping[str, Any] | None = None,
+) -> AddedAddOn:
+    """`POST /pledges/{id}/items`. While the campaign is live the add-on joins the pledge, charged with it at the
+    deadline. After the close, until the address lock, it is charged at once with the pledge's saved card and joins
+    the pledge only if that succeeded; a refused card is a 409 `card-declined`, with nothing added."""
+    async with work.transaction() as session:
+        managed = await managed_pledge(session, pledge_ref, backer)
+        check_open_for_changes(managed)
+        if managed.live:
+            line = await add_add_on_while_live(session, managed, add_on_ref, quantity=quantity, variant=variant)
+            return AddedAddOn(line.id, paid=False)
+        check_paid(managed)
+        purchase = await price_add_on(session, managed, add_on_ref, quantity=quantity, variant=variant)
+        pledge = managed.pledge
+        customer_id = await session.scalar(
+            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == pledge.backer_id)
+        )
+        if customer_id is None or pledge.payment_method_id is None:
+            raise NoSavedCard("Your pledge has no saved card to pay the add-on with.")
+        await take_add_on_units(session, purchase)
+        item_id = uuid.uuid4()
+        charge = AddOnCharge(
+            pledge_id=pledge.id,
+            item_id=item_id,
+            add_on_id=purchase.add_on.id,
+            variant_id=purchase.variant.id if purchase.variant else None,
+            variant=purchase.choice,
+            sku=purchase.sku,
+            quantity=purchase.quantity,
+            unit_amount=purchase.add_on.price,
+            shipping_fee=purchase.shipping_fee,
+            idempotency_key=f"pledge-item:{item_id}:charge",
+            amount=purchase.amount,
+            currency=pledge.currency,
+            customer_id=customer_id,
+            payment_method_id=pledge.payment_method_id,
+        )
+        session.add(charge)
+        await session.flush()
+        charge_id = charge.id
+    outcome = await settle_add_on_charge(work, charge_id, fresh=True)
+    if outcome.status == "succeeded":
+        return AddedAddOn(item_id, paid=True)
+    if outcome.status == "failed":
+        raise AddOnCardRefused(
+            "Your card was declined, so the add-on was not added and nothing was charged. Give your pledge a new "
+            "card, or try again later."
+        )
+    raise AddOnChargeInDoubt(
+        "We could not hear back from the payment provider. The add-on is added as soon as it confirms the charge."
+    )
+
+
+async def settle_add_on_charge(work: StripeWork, charge_id: uuid.UUID, *, fresh: bool = False) -> ChargeOutcome:
+    """Send the charge (`fresh`: recorded a moment ago, never sent) or, for one in doubt, look for it at Stripe
+    first and send it again only when Stripe has none; record the outcome. Idempotent: a charge already settled, or
+    held by another job, is left as it is (its outcome is then "pending" here)."""
+    async with held_exclusively(work.engine, CHARGING_LINE, charge_id) as mine:
+        if not mine:
+            return ChargeOutcome("pending")
+        async with work.transaction() as session:
+            charge = await session.scalar(
+                select(AddOnCharge).where(AddOnCharge.id == charge_id).execution_options(populate_existing=True)
+            )
+            expired = await session.scalar(
+                select(AddOnCharge.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, _doubt(work))).where(
+                    AddOnCharge.id == charge_id
+                )
+            )
+        if charge is None:
+            return ChargeOutcome("failed", failure_code="unknown_charge")
+        if charge.status not in IN_DOUBT_ATTEMPT_STATUSES:
+            return ChargeOutcome("succeeded" if charge.status == "succeeded" else "failed")
+        outcome = None if fresh else await _look_at_stripe(work, charge)
+        if outcome is None and not fresh and expired:
+            log.error("add-on charge %s: in doubt too long and never seen at Stripe: settled as failed", charge.id)
+            outcome = ChargeOutcome("failed", failure_code="doubt_expired")
+        if outcome is None:
+            outcome = await _send(work, charge)
+        async with work.transaction() as session:
+            await record_add_on_outcome(session, charge_id, outcome)
+        return outcome
+
+
+def _doubt(work: StripeWork) -> int:
+    return work.charge_doubt_seconds
+
+
+async def _look_at_stripe(work: StripeWork, charge: AddOnCharge) -> ChargeOutcome | None:
+    await work.wait_for_turn()
+    try:
+        found = await work.gateway.find_line_charges([charge.item_id])
+    except GatewayError as error:
+        raise GatewayUnavailable(f"cannot look for add-on charge {charge.id}: {error.detail}") from error
+    result = found.get(str(charge.item_id))
+    return outcome_of(result) if result is not None else None
+
+
+async def _send(work: StripeWork, charge: AddOnCharge) -> ChargeOutcome:
+    await work.wait_for_turn()
+    try:
+        result = await work.gateway.charge_line_off_session(
+            item_id=charge.item_id,
+            amount=charge.amount,
+            currency=charge.currency,
+            customer_id=charge.customer_id,
+            payment_method_id=charge.payment_method_id,
+        )
+    except PaymentRefused as refused:
+        return outcome_of_refusal(refused)
+    except RequestRefused as refused:
+        return ChargeOutcome("failed", failure_code=f"refused:{refused.code or 'invalid_request'}")
+    except GatewayError as error:
+        # It may or may not have reached Stripe: in doubt, for the sweep.
+        log.warning("add-on charge %s: %s; left in doubt", charge.id, error.type)
+        return ChargeOutcome("pending", failure_code=error.type)
+    return outcome_of(result)
+
+
+async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, outcome: ChargeOutcome) -> None:
+    """Forward only, once: succeeded adds the line and books the money; failed gives the units back; pending leaves
+    the charge in doubt (`unknown`)."""
+    charge = await session.scalar(
+        select(AddOnCharge)
+        .where(AddOnCharge.id == charge_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if charge is None or charge.status not in IN_DOUBT_ATTEMPT_STATUSES:
+        return
+    if outcome.status == "pending":
+        charge.status, charge.failure_code = "unknown", outcome.failure_code
+        return
+    charge.status = "succeeded" if outcome.status == "succeeded" else "failed"
+    charge.payment_intent_id = outcome.payment_intent_id
+    charge.failure_code = outcome.failure_code
+    charge.finished_at = await session.scalar(select(func.now()))
+    if outcome.status != "succeeded":
+        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+        return
+    # The campaign share-locked, as the close records its outcomes: it is neither suspended nor funded meanwhile.
+    campaign = await session.scalar(
+        select(Campaign)
+        .where(Campaign.id == select(Pledge.campaign_id).where(Pledge.id == charge.pledge_id).scalar_subquery())
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    assert campaign is not None
+    pledge = await session.get_one(Pledge, charge.pledge_id, with_for_update=True, populate_existing=True)
+    amount = outcome.amount if outcome.amount is not None else charge.amount
+    reference = line_reference(charge.item_id)
+    if pledge.status not in SHIPPABLE_PLEDGE_STATUSES or campaign.status not in CLOSED_AND_KEPT:
+        # The pledge was refunded or the campaign suspended while the charge was on its way: as the close does, the
+        # money is booked without fees and given back whole, Stripe's fee borne by the platform; no line is added.
+        log.warning("add-on charge %s succeeded on a pledge now %s: giving it back", charge.id, pledge.status)
+        await record_collection(
+            session, campaign, pledge.id, amount, campaign.currency, 0, 0, outcome.processor_fee, reference=reference
+        )
+        if outcome.processor_fee > 0:
+            await record_fee_borne_by_platform(session, campaign, pledge.id, reference, outcome.processor_fee)
+        if outcome.payment_intent_id is not None:
+            await create_refund(
+                session,
+                campaign,
+                pledge.id,
+                amount,
+                reference=f"late:{reference}",
+                payment_intent_id=outcome.payment_intent_id,
+            )
+        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+        return
+    product_id = await session.scalar(select(AddOn.product_id).where(AddOn.id == charge.add_on_id))
+    assert product_id is not None  # add-ons are deleted only from drafts, which have no pledges
+    await add_line(
+        session,
+        pledge,
+        BoughtLine(
+            add_on_id=charge.add_on_id,
+            product_id=product_id,
+            choice=dict(charge.variant),
+            sku=charge.sku,
+            quantity=charge.quantity,
+            unit_amount=charge.unit_amount,
+            shipping_fee=charge.shipping_fee,
+        ),
+        item_id=charge.item_id,
+    )
+    terms = await session.get(ChargeTerms, campaign.id)
+    platform_bps, sponsor_bps, fund_bps = (
+        (terms.platform_fee_bps, terms.sponsor_fee_bps, terms.fund_share_bps) if terms else (0, 0, 0)
+    )
+    await record_collection(
+        session,
+        campaign,
+        pledge.id,
+        amount,
+        campaign.currency,
+        platform_bps,
+        sponsor_bps,
+        outcome.processor_fee,
+        fund_share_bps=fund_bps,
+        reference=reference,
+    )
+
+
+async def remove_add_on(work: StripeWork, backer: User, pledge_ref: uuid.UUID | str, item_ref: uuid.UUID | str) -> None:
+    """`DELETE /pledges/{id}/items/{item}`: an add-on line leaves the pledge and its units come back.
+
+    While live: it is simply gone (the pledge is charged the less at the deadline). After the close, until the
+    address lock: an add-on bought in the pledge manager is refunded in full (price and shipping, from its own
+    charge); one that came with the pledge is refunded from the pledge's charge, its price and its share of the
+    shipping; on a pledge whose charge failed and waits for a new card it is simply gone (the retry charges the
+    less). A pledge whose charge is being made (active after the close, or an attempt in doubt) is a 409: try again
+    once it is settled. A tier line is a 422 naming `item`."""
+    async with work.transaction() as session:
+        managed = await managed_pledge(session, pledge_ref, backer)
+        check_open_for_changes(managed)
+        line = await line_of(session, managed.pledge, item_ref)
+        check_removable(line)
+        add_on = await add_on_of_line(session, line)
+        if not managed.live:
+            await _refund_line(session, managed, line, add_on.shipping if add_on else [])
+        await remove_add_on_line(session, managed, line, add_on=add_on)
+
+
+async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, shipping: Any) -> None:
+    pledge, campaign = managed.pledge, managed.campaign
+    own = await session.scalar(select(AddOnCharge).where(AddOnCharge.item_id == line.id))
+    if own is not None:
+        assert own.payment_intent_id is not None  # a line exists only once its charge succeeded
+        await create_refund(
+            session,
+            campaign,
+            pledge.id,
+            own.amount,
+            reference=line_reference(line.id),
+            payment_intent_id=own.payment_intent_id,
+        )
+        return
+    if pledge.status == PledgeStatus.ERRORED and not await _attempt_in_doubt(session, pledge.id):
+        return  # not paid yet: the next charge is the smaller
+    if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED):
+        raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
+    intent = await session.scalar(
+        select(ChargeAttempt.payment_intent_id).where(
+            ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.status == "succeeded"
+        )
+    )
+    assert intent is not None
+    fee = (shipping_fee_for(shipping, pledge.shipping_country) or 0) if shipping and pledge.shipping_country else 0
+    await create_refund(
+        session,
+        campaign,
+        pledge.id,
+        line.quantity * (line.unit_amount + fee),
+        reference=line_reference(line.id),
+        payment_intent_id=intent,
+    )
+
+
+async def _attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(ChargeAttempt.id).where(
+            ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(IN_DOUBT_ATTEMPT_STATUSES)
+        )
+    )
+    return found is not None
+
+
+# The sweep's step and the job
+
+
+async def request_add_on_charges_in_doubt(session: AsyncSession, *, limit: int = 100) -> int:
+    """Ask for a job for each add-on charge left in doubt for over a minute (its request died, or Stripe did not
+    answer) whose job was never asked for or seems lost; the job looks for it at Stripe before anything else (and
+    does nothing while a request or another job holds the charge's advisory lock)."""
+    due = (
+        select(AddOnCharge.id)
+        .where(
+            AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
+            AddOnCharge.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, IN_DOUBT_AFTER_SECONDS),
+            or_(
+                AddOnCharge.requested_at.is_(None),
+                AddOnCharge.requested_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, REQUEUE_AFTER_SECONDS),
+            ),
+        )
+        .order_by(AddOnCharge.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(
+        await session.scalars(
+            update(AddOnCharge)
+            .where(AddOnCharge.id.in_(due))
+            .values(requested_at=func.now())
+            .returning(AddOnCharge.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for charge_id in ids:
+        enqueue_job(session, SETTLE_ADD_ON_CHARGE, charge_id)
+    return len(ids)
+
+
+async def settle_add_on_charge_job(work: StripeWork, charge_ref: str) -> str:
+    """The "payments.add_on_charge" job: settles one charge in doubt; returns its outcome's status."""
+    charge_id = parse_job_id(charge_ref)
+    if charge_id is None:
+        return "nothing"
+    return (await settle_add_on_charge(work, charge_id)).status
