@@ -56,6 +56,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
+    "service.endpoints.backers",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",

@@ -1043,6 +1043,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv"): api(
+        "401 403 403 200 403 200 403 403", on("funded"), "it holds addresses: not for admins"
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/ledger/transactions.csv"): api(
+        "401 403 403 200 403 200 403 200", on("funded")
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/shipments"): api(
         "401 403 403 200 403 403 403 403",
         with_funded(
@@ -1524,6 +1532,10 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", SHIPPING_LIST, "funded", NOBODY, ("maker", "operator"), batch_id="batch"),
     fields("GET", SHIPPING_LIST, "suspended", NOBODY, NOBODY, batch_id="batch"),
     fields("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "funded", NOBODY, ("maker", "operator")),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "suspended", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv", "funded", NOBODY, ("maker", "operator")),
     fields("GET", "/me/pledges", "live", NOBODY, NOBODY, page=True),
     # A pledge without a reward: its page has no address to show, even to its backer.
     fields("GET", "/me/pledges/{pledge_id}", "successful", NOBODY, NOBODY, page=True, pledge_id="pledge"),
