@@ -80,6 +80,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.refunds",
     "service.pages.fulfillment",
     "service.pages.packages",
+    "service.pages.backers",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",

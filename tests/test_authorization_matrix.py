@@ -1261,6 +1261,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh funded campaign, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/maker/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm"): page(
         "401 403 403 303 403 403 403 403",
         with_funded(planned=True, batch_id="batch", body=lambda t: {"data": CONFIRMED}),
@@ -1544,6 +1546,8 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", "/me/pledges/{pledge_id}/card", "others", BACKER, NOBODY, page=True, pledge_id="waiting"),
     fields("GET", "/maker/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
     fields("GET", "/operator/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
+    fields("GET", "/maker/campaigns/{slug}/backers", "funded", NOBODY, ("maker", "operator"), page=True),
+    fields("GET", "/operator/campaigns/{slug}/backers", "suspended", NOBODY, NOBODY, page=True),
 ]
 
 

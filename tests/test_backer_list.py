@@ -12,6 +12,7 @@ from campaigns.models import AuditEntry
 from payments import ledger
 from tests.factories import address, insert_campaign, insert_pledge, insert_product, insert_tier
 from tests.helpers import Actor, create_space, make_admin, sign_up
+from tests.pages import logged_in
 
 CN_AND_US = ({"country": "CN", "fee": 0}, {"country": "US", "fee": 1500})
 
@@ -147,3 +148,37 @@ async def test_before_funding_the_backer_list_shows_no_address_and_the_address_e
     refused = await client.get(f"{base}/addresses.csv", headers=maker.headers)
     assert refused.status_code == 403, refused.text
     assert await audited(sessions, campaign.id) == []
+
+
+async def test_the_backers_page_lists_filters_and_refuses_a_bad_filter_in_english_and_chinese(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    space = await create_space(client, admin)
+    maker = await sign_up(client, "Maker")
+    async with sessions.begin() as session:
+        campaign = await insert_campaign(session, maker_id=maker.id, space_id=space["id"], status="funded")
+        await insert_product(session, campaign, "BOARD", batch_size=100)
+        kit = await insert_tier(session, campaign, {"BOARD": 2}, title="Kit")
+        await insert_pledge(session, campaign, kit, given_address=address("CN", line1="1 Maker Street"))
+        await insert_pledge(session, campaign, kit, status="errored", shipping_country="US")
+    path = f"/maker/campaigns/{campaign.slug}/backers"
+    async with logged_in(client, maker) as browser:
+        page = await browser.get(path)
+        assert page.status_code == 200, page.text
+        assert page.text.count('class="card card-padded backer-card') == 2
+        assert "BOARD × 2" in page.text and "1 Maker Street" in page.text and "Payment failed" in page.text
+        assert f"/api/v1/campaigns/{campaign.id}/addresses.csv" in page.text
+        failed = await browser.get(f"{path}?status=errored")
+        assert failed.text.count('class="card card-padded backer-card') == 1 and "1 Maker Street" not in failed.text
+        assert "backers.csv?status=errored" in failed.text
+        refused = await browser.get(f"{path}?country=Narnia")
+        assert refused.status_code == 422
+        assert "Type a two-letter country code" in refused.text and "backer-card" not in refused.text
+        chinese = await browser.get(f"{path}?lang=zh_CN&country=Narnia")
+        assert chinese.status_code == 422
+        assert "支持者" in chinese.text and "两个字母的国家代码" in chinese.text
+    async with logged_in(client, admin) as browser:
+        as_admin = await browser.get(f"/operator/campaigns/{campaign.slug}/backers")
+        assert as_admin.status_code == 200 and "1 Maker Street" not in as_admin.text
+        assert "addresses.csv" not in as_admin.text
