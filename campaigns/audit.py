@@ -26,6 +26,7 @@ ACTIONS = (
     "campaign.export_backers",
     "campaign.export_addresses",
     "campaign.export_transactions",
+    "mail.suppress",
     "milestone.release",
     "payout.mark_paid",
     "pledge.refund",

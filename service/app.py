@@ -57,6 +57,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.two_factor",
     "service.endpoints.audit",
     "service.endpoints.backers",
+    "service.endpoints.notifications",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -81,6 +82,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.fulfillment",
     "service.pages.packages",
     "service.pages.backers",
+    "service.pages.notifications",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",
