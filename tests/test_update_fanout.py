@@ -187,7 +187,7 @@ async def test_notification_settings_change_from_the_api_and_the_account_page_in
     assert got.json() == {"updates": False, "comments": False, "messages": True}
 
 
-async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send(
+async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send_and_a_deleted_update_drops_its_mail(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings, jobs: ListSender
 ) -> None:
     maker, backer = await sign_up(client, "Maker"), await sign_up(client, "Backer")
@@ -212,3 +212,9 @@ async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send(
     assert [job.args for job in jobs.jobs if job.actor_name == SEND_UPDATE_MAILS] == [(update_id,)]
     (mail,) = await update_mails(sessions, update_id)
     assert (str(mail.id),) not in [job.args for job in jobs.jobs]
+
+    # Taken down before its mail went: the mail not sent goes with it.
+    deleted = await client.delete(f"/api/v1/campaigns/{campaign.id}/updates/{update_id}", headers=maker.headers)
+    assert deleted.status_code == 204, deleted.text
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(Mail.kind == "campaign_update")) == 0
