@@ -18,11 +18,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import AuditEntry, CampaignUpdate, Mail, MailSuppression, User
+from campaigns.notifications import notify
 from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, fan_out_update
 from service.broker import ListSender
 from service.database import unit_of_work
 from service.devservices import free_port
-from service.mail import send_update_mails
+from service.mail import MAX_ATTEMPTS, deliver_mail, send_update_mails
 from service.settings import Settings
 from service.sweep import sweep_once
 from tests.factories import insert_campaign, insert_pledge, insert_product, insert_tier
@@ -218,3 +219,32 @@ async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send_and_a_del
     assert deleted.status_code == 204, deleted.text
     async with sessions() as session:
         assert await session.scalar(select(func.count()).where(Mail.kind == "campaign_update")) == 0
+
+
+async def test_any_mail_to_a_refused_address_suppresses_it_and_no_mail_goes_there_after(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    bouncing_inbox: BouncingInbox,
+) -> None:
+    smtp = replace(settings, smtp_url=bouncing_inbox.url)
+    gone = await sign_up(client, "Gone", "gone-away@example.com")
+    async with sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(gone.id))
+        first, second = await notify(session, user, "welcome"), await notify(session, user, "welcome")
+    assert not await deliver_mail(sessions, smtp, first.id)  # 550 from the server: a hard bounce
+    assert not await deliver_mail(sessions, smtp, second.id)  # suppressed: not even tried
+    assert bouncing_inbox.messages == []
+    async with sessions() as session:
+        assert await session.scalar(select(MailSuppression.reason).where(MailSuppression.address == gone.email)) == (
+            "bounce"
+        )
+        given_up = await session.scalars(select(Mail.last_error).where(Mail.id.in_([first.id, second.id])))
+        assert sorted(error[:7] for error in given_up if error) == ["bounced", "not sen"]
+        # Given up for good: the sweep does not send them again.
+        assert (
+            await session.scalar(
+                select(func.count()).where(Mail.id.in_([first.id, second.id]), Mail.attempts < MAX_ATTEMPTS)
+            )
+            == 0
+        )
