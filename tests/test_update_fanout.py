@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import AuditEntry, CampaignUpdate, Mail, MailSuppression, User
+from campaigns.notification_settings import unsubscribe_token
 from campaigns.notifications import notify
 from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, fan_out_update
 from service.broker import ListSender
@@ -186,6 +187,16 @@ async def test_notification_settings_change_from_the_api_and_the_account_page_in
         assert "邮件通知" in chinese.text and "已保存" not in chinese.text
     got = await client.get("/api/v1/me/notification-settings", headers=ada.headers)
     assert got.json() == {"updates": False, "comments": False, "messages": True}
+
+    # The unsubscribe link's page asks first, in the reader's language, and needs no log-in.
+    secret = client._transport.app.state.settings.secret_key  # type: ignore[attr-defined]
+    token = unsubscribe_token(secret, uuid.UUID(ada.id), "messages")
+    asked = await client.get(f"/unsubscribe/{token}?lang=zh_CN")
+    assert asked.status_code == 200 and "不再接收这些邮件" in asked.text and "新私信的邮件" in asked.text
+    assert (await client.get(f"/unsubscribe/{token}x")).status_code == 404
+    assert (await client.post(f"/unsubscribe/{token}")).status_code == 200
+    got = await client.get("/api/v1/me/notification-settings", headers=ada.headers)
+    assert got.json() == {"updates": False, "comments": False, "messages": False}
 
 
 async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send_and_a_deleted_update_drops_its_mail(
