@@ -61,6 +61,7 @@ bench: install catalogs
 	$(BIN)/python -m bench.page
 	$(BIN)/python -m bench.design_log
 	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.update_fanout
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

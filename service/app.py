@@ -60,6 +60,8 @@ ENDPOINT_MODULES = (
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
+    "service.endpoints.backers",
+    "service.endpoints.notifications",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -85,6 +87,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.refunds",
     "service.pages.fulfillment",
     "service.pages.packages",
+    "service.pages.backers",
+    "service.pages.notifications",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",

@@ -57,6 +57,7 @@ from campaigns.models import (
     Tier,
     User,
 )
+from campaigns.notification_settings import unsubscribe_token
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.transparency import log as design_log
@@ -797,6 +798,13 @@ def mailed_link(kind: str, *, json_body: Any = None, form: dict[str, str] | None
     return target
 
 
+async def unsubscribe_link(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The one-click unsubscribe link of a new user per cell: {token}, signed with the app's secret."""
+    who = await throwaway_user(w)
+    secret = w.client.app.state.settings.secret_key  # type: ignore[attr-defined]
+    return {"token": unsubscribe_token(secret, uuid.UUID(who.id), "updates")}, {}
+
+
 async def own_session(w: World, role: str) -> tuple[Params, Kwargs]:
     """A session of the role's user (another_backer's for nobody), started for this cell."""
     async with w.sessions.begin() as session:
@@ -858,6 +866,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
     ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
     ("PATCH", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed(json={"language": "en", "time_zone": "UTC"})),
+    ("GET", f"{A}/me/notification-settings"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("PATCH", f"{A}/me/notification-settings"): api(
+        "401 200 200 200 200 200 200 200", fixed(json={"updates": True, "comments": True, "messages": True})
+    ),
+    ("POST", f"{A}/mail-suppressions"): api(
+        "401 403 403 403 403 403 403 201", fixed(json={"address": "bounced@example.com", "reason": "bounce"})
+    ),
     # The account's own security
     ("POST", f"{A}/password-resets"): api(
         "202 202 202 202 202 202 202 202", lambda w, r: ({}, {"json": {"email": f"who-{n()}@example.com"}})
@@ -1110,6 +1125,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv"): api(
+        "401 403 403 200 403 200 403 403", on("funded"), "it holds addresses: not for admins"
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/ledger/transactions.csv"): api(
+        "401 403 403 200 403 200 403 200", on("funded")
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/shipments"): api(
         "401 403 403 200 403 403 403 403",
         with_funded(
@@ -1172,6 +1195,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
     ("POST", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
     ("GET", "/account"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/account/notifications"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/account/notifications"): page(
+        "303 303 303 303 303 303 303 303", fixed(data={"updates": "1", "comments": "1", "messages": "1"})
+    ),
+    ("GET", "/unsubscribe/{token}"): page(PUBLIC, unsubscribe_link, "a new user's link per cell"),
+    ("POST", "/unsubscribe/{token}"): page(PUBLIC, unsubscribe_link, "a new user's link per cell; no log-in needed"),
     ("POST", "/account/password"): page(
         "303 303 303 303 303 303 303 303", fixed(data=NEW_PASSWORD), "a user of its own per cell", own_user=True
     ),
@@ -1322,6 +1351,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh funded campaign, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/maker/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm"): page(
         "401 403 403 303 403 403 403 403",
         with_funded(planned=True, batch_id="batch", body=lambda t: {"data": CONFIRMED}),
@@ -1607,6 +1638,10 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", SHIPPING_LIST, "funded", NOBODY, ("maker", "operator"), batch_id="batch"),
     fields("GET", SHIPPING_LIST, "suspended", NOBODY, NOBODY, batch_id="batch"),
     fields("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "funded", NOBODY, ("maker", "operator")),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "suspended", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv", "funded", NOBODY, ("maker", "operator")),
     fields("GET", "/me/pledges", "live", NOBODY, NOBODY, page=True),
     # A pledge without a reward: its page has no address to show, even to its backer.
     fields("GET", "/me/pledges/{pledge_id}", "successful", NOBODY, NOBODY, page=True, pledge_id="pledge"),
@@ -1615,6 +1650,8 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", "/me/pledges/{pledge_id}/card", "others", BACKER, NOBODY, page=True, pledge_id="waiting"),
     fields("GET", "/maker/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
     fields("GET", "/operator/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
+    fields("GET", "/maker/campaigns/{slug}/backers", "funded", NOBODY, ("maker", "operator"), page=True),
+    fields("GET", "/operator/campaigns/{slug}/backers", "suspended", NOBODY, NOBODY, page=True),
 ]
 
 
