@@ -23,6 +23,7 @@ ACTIONS = (
     "campaign.request_changes",
     "campaign.reject",
     "campaign.suspend",
+    "comment.hide",
     "milestone.release",
     "payout.mark_paid",
     "pledge.refund",

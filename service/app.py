@@ -56,6 +56,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
+    "service.endpoints.talk",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -82,6 +83,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",
+    "service.pages.messages",
+    "service.pages.comments",
 )
 
 

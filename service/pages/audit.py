@@ -23,6 +23,7 @@ def action_labels() -> dict[str, str]:
         "campaign.request_changes": _("Asked for changes to a campaign"),
         "campaign.reject": _("Rejected a campaign"),
         "campaign.suspend": _("Suspended a campaign"),
+        "comment.hide": _("Hid a comment"),
         "milestone.release": _("Released a milestone from escrow"),
         "payout.mark_paid": _("Marked a payout paid"),
         "pledge.refund": _("Refunded a pledge"),
