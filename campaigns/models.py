@@ -98,6 +98,11 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     two_factor_enabled_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Which mails the account wants (campaigns/notification_settings.py); mail it must get (receipts, account
+    # safety, money) is sent whatever these say.
+    notify_updates: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    notify_comments: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    notify_messages: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class RecoveryCode(Base):
@@ -191,6 +196,15 @@ class Mail(Base):
     it in the recipient's language and delivers it (SMTP, or kept for /dev/mail in development)."""
 
     __tablename__ = "mails"
+    __table_args__ = (
+        Index(
+            "uq_mails_one_per_update_and_user",
+            "campaign_update_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("campaign_update_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     kind: Mapped[str] = mapped_column(String(60))
@@ -205,6 +219,23 @@ class Mail(Base):
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The update this mail carries: each backer gets each update once, however often its fan-out job runs.
+    campaign_update_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("campaign_updates.id", ondelete="SET NULL"))
+
+
+class MailSuppression(Base):
+    """An address that bounced or complained: no more mail goes to it (campaigns/notification_settings.py)."""
+
+    __tablename__ = "mail_suppressions"
+    __table_args__ = (
+        CheckConstraint("address = lower(address)", name="address_lower"),
+        CheckConstraint("reason IN ('bounce', 'complaint')", name="reason_known"),
+    )
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
 
 
 class Space(Base):
@@ -458,6 +489,7 @@ class CampaignUpdate(Base):
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'backers')", name="visibility_known"),
         _language_known(),
+        Index("ix_campaign_updates_unmailed", "created_at", postgresql_where=text("mailed_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -473,6 +505,8 @@ class CampaignUpdate(Base):
     created_at: Mapped[datetime] = _created_at()
     # When its maker last changed it (null: never); it stays posted when edited.
     edited_at: Mapped[datetime | None]
+    # When the fan-out job wrote its mails to the outbox (null: not yet; the sweep re-finds it).
+    mailed_at: Mapped[datetime | None]
 
 
 class Pledge(Base):

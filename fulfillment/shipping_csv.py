@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from campaigns.errors import FieldError
 from campaigns.phones import is_phone_number
+from campaigns.spreadsheet import escape_cell
 
 # The address fields of a package, in the list's order: each a key of a pledge's address.
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -23,9 +24,6 @@ MAX_CARRIER_CHARS = 64
 MAX_TRACKING_NUMBER_CHARS = 64
 CHUNK_CHARS = 64 * 1024
 
-# A spreadsheet runs a cell starting with any of these as a formula (OWASP "CSV injection"), tab and CR included.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 
 @dataclass(frozen=True, slots=True)
 class ShipmentRow:
@@ -33,11 +31,6 @@ class ShipmentRow:
     pledge_id: uuid.UUID
     carrier: str
     tracking_number: str
-
-
-def escape_cell(value: str) -> str:
-    """The cell as text a spreadsheet shows and never evaluates: a leading = + - @ (or tab, CR) gets a ' before it."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def phone_cell(value: str) -> str:

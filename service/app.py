@@ -57,6 +57,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.two_factor",
     "service.endpoints.audit",
     "service.endpoints.talk",
+    "service.endpoints.backers",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -80,6 +81,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.refunds",
     "service.pages.fulfillment",
     "service.pages.packages",
+    "service.pages.backers",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",

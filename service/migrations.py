@@ -19,5 +19,6 @@ def alembic_config(database_url: str) -> Config:
 
 
 def migrate(database_url: str) -> None:
-    """`alembic upgrade head`. Blocking: call it from a thread when an event loop is running."""
-    command.upgrade(alembic_config(database_url), "head")
+    """`alembic upgrade heads`: every branch of the chain (several 0020 migrations stand side by side until they
+    are chained). Blocking: call it from a thread when an event loop is running."""
+    command.upgrade(alembic_config(database_url), "heads")

@@ -1090,6 +1090,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 200 403 200 403 403", on("funded", batch_id="batch"), "it holds addresses: not for admins"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv"): api("401 403 403 200 403 200 403 200", on("funded")),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv"): api(
+        "401 403 403 200 403 200 403 403", on("funded"), "it holds addresses: not for admins"
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/ledger/transactions.csv"): api(
+        "401 403 403 200 403 200 403 200", on("funded")
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/shipments"): api(
         "401 403 403 200 403 403 403 403",
         with_funded(
@@ -1332,6 +1340,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         "fresh funded campaign, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/maker/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
+    ("GET", "/operator/campaigns/{slug}/backers"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("POST", "/maker/campaigns/{slug}/fulfillment/batches/{batch_id}/confirm"): page(
         "401 403 403 303 403 403 403 403",
         with_funded(planned=True, batch_id="batch", body=lambda t: {"data": CONFIRMED}),
@@ -1603,6 +1613,10 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", SHIPPING_LIST, "funded", NOBODY, ("maker", "operator"), batch_id="batch"),
     fields("GET", SHIPPING_LIST, "suspended", NOBODY, NOBODY, batch_id="batch"),
     fields("GET", f"{A}/campaigns/{{campaign_id}}/unaddressed", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "funded", NOBODY, ("maker", "operator")),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers", "suspended", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/backers.csv", "funded", NOBODY, NOBODY),
+    fields("GET", f"{A}/campaigns/{{campaign_id}}/addresses.csv", "funded", NOBODY, ("maker", "operator")),
     fields("GET", "/me/pledges", "live", NOBODY, NOBODY, page=True),
     # A pledge without a reward: its page has no address to show, even to its backer.
     fields("GET", "/me/pledges/{pledge_id}", "successful", NOBODY, NOBODY, page=True, pledge_id="pledge"),
@@ -1611,6 +1625,8 @@ FIELD_MATRIX: list[FieldRow] = [
     fields("GET", "/me/pledges/{pledge_id}/card", "others", BACKER, NOBODY, page=True, pledge_id="waiting"),
     fields("GET", "/maker/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
     fields("GET", "/operator/campaigns/{slug}/fulfillment", "funded", NOBODY, NOBODY, page=True),
+    fields("GET", "/maker/campaigns/{slug}/backers", "funded", NOBODY, ("maker", "operator"), page=True),
+    fields("GET", "/operator/campaigns/{slug}/backers", "suspended", NOBODY, NOBODY, page=True),
 ]
 
 

@@ -4,17 +4,22 @@ with a link to reply, the maker writing to one backer or to many (by a job in ba
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Mail, Pledge
+from campaigns.jobs import take_pending_jobs
+from campaigns.models import Mail, Pledge, User
+from campaigns.notification_settings import set_notification_settings
 from campaigns.talk.messages import SEND_BROADCAST, send_broadcast_batch
 from campaigns.talk.models import Broadcast, Message
 from service.broker import ListSender
 from service.mail import mail_templates, render_mail
+from service.settings import Settings
+from service.talk_sweeps import STALLED_SECONDS, resume_broadcasts
 from tests.helpers import Actor, launched_campaign, many_backers, sign_up
 
 
@@ -175,6 +180,11 @@ async def test_the_maker_writes_to_a_filter_of_backers_through_a_job_in_batches(
     )
     assert asked.status_code == 201
 
+    # One of them turned message mail off: the message reaches their inbox, no mail.
+    quiet = pair_backers[4]
+    async with sessions.begin() as session:
+        await set_notification_settings(session, await session.get_one(User, uuid.UUID(quiet.id)), {"messages": False})
+
     path = f"/api/v1/campaigns/{campaign['id']}/broadcasts"
     wrong_tier = await client.post(
         path, json={"body": "Hi", "audience": "tier", "tier_id": str(uuid.uuid4())}, headers=maker.headers
@@ -207,7 +217,7 @@ async def test_the_maker_writes_to_a_filter_of_backers_through_a_job_in_batches(
     for backer in pair_backers:
         listed = await inbox(client, backer)
         assert listed["unread"] == 1, backer
-        assert len(await mails_to(sessions, backer, "message_received")) == 1
+        assert len(await mails_to(sessions, backer, "message_received")) == (0 if backer is quiet else 1)
     assert (await inbox(client, early))["unread"] == 0
     assert len((await inbox(client, maker))["items"]) == 5
 
@@ -231,3 +241,27 @@ async def test_the_maker_writes_to_a_filter_of_backers_through_a_job_in_batches(
     )
     assert one.status_code == 201, one.text
     assert (await inbox(client, failed))["unread"] == 2
+
+
+async def test_the_sweep_resumes_a_broadcast_whose_next_batch_was_lost(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    campaign, maker, _operator = await launched_campaign(client, sessions)
+    sent = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/broadcasts",
+        json={"body": "Hello", "audience": "all"},
+        headers=maker.headers,
+    )
+    assert sent.status_code == 202, sent.text
+    async with sessions.begin() as session:
+        # Just written: its job is on its way, the sweep leaves it alone.
+        assert await resume_broadcasts(session, settings) == 0
+        await session.execute(update(Broadcast).values(batch_at=func.now() - timedelta(seconds=STALLED_SECONDS + 1)))
+        found = await resume_broadcasts(session, settings)
+        assert found == 1
+        assert [(job.actor_name, job.args) for job in take_pending_jobs(session)] == [
+            (SEND_BROADCAST, (sent.json()["id"],))
+        ]
+        # A finished one is never resumed.
+        await send_broadcast_batch(session, sent.json()["id"], base_url="http://x")
+        assert await resume_broadcasts(session, settings) == 0

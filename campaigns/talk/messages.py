@@ -23,6 +23,7 @@ from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.models import Campaign, Pledge, SpaceOperator, Tier, User, new_id
+from campaigns.notification_settings import wants
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, PledgeStatus
@@ -56,11 +57,6 @@ class Seen:
 
 def conversation_url(base_url: str, conversation_id: uuid.UUID) -> str:
     return f"{base_url.rstrip('/')}/messages/{conversation_id}"
-
-
-def wants_message_mail(user: User) -> bool:
-    """Whether `user` is mailed about new messages: the one place their notification settings are read for them."""
-    return bool(getattr(user, "notify_messages", True))
 
 
 # Starting and writing
@@ -152,7 +148,7 @@ async def _write(
     readers = [person for person in (member, maker) if person.id != author.id]
     facts = _mail_facts(campaign, conversation, author, side, body, base_url=base_url)
     for reader in readers:
-        if wants_message_mail(reader):
+        if wants(reader, "messages"):
             await notify(session, reader, MESSAGE_MAIL, **facts)
     return message
 
@@ -451,7 +447,7 @@ async def _mail_broadcast(
         .where(Conversation.id.in_(conversation_ids))
     )
     for conversation, member in rows:
-        if wants_message_mail(member):
+        if wants(member, "messages"):
             facts = _mail_facts(campaign, conversation, author, "maker", broadcast.body, base_url=base_url)
             await notify(session, member, MESSAGE_MAIL, **facts)
 
