@@ -11,9 +11,10 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import AuditEntry, Pledge
+from campaigns.models import AuditEntry, Mail, Pledge
 from campaigns.talk.comments import COMMENTS_PER_WINDOW
 from campaigns.talk.models import Comment
+from service.mail import mail_templates, render_mail
 from tests.helpers import Actor, launched_campaign, many_backers, sign_up
 
 
@@ -45,6 +46,17 @@ async def test_comments_thread_one_level_mark_the_maker_and_the_space_and_are_sa
     assert deeper.status_code == 409 and deeper.json()["type"] == "reply-to-reply"
     elsewhere = await comment(client, reader, path, "Wrong thread", str(uuid.uuid4()))
     assert elsewhere.status_code == 404
+
+    # The maker is told of the new thread; its author of each reply (nobody of their own words).
+    async with sessions() as session:
+        mails = list(await session.scalars(select(Mail).where(Mail.kind == "comment_posted").order_by(Mail.created_at)))
+    assert [(str(m.user_id), m.facts["reply"], m.facts["author_name"]) for m in mails] == [
+        (maker.id, False, "Ren"),
+        (reader.id, True, "Maker"),
+        (reader.id, True, "Olu"),
+    ]
+    rendered = render_mail(mail_templates(dev=False), mails[0], base_url="http://kindling.test")
+    assert f"/campaigns/{campaign['slug']}/comments#comment-{top['id']}" in rendered.text and "Ren" in rendered.subject
 
     listed = await client.get(path)
     assert listed.status_code == 200, listed.text

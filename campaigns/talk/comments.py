@@ -21,6 +21,8 @@ from campaigns.errors import Conflict, NotAllowed, NotFound, TooManyRequests
 from campaigns.ids import parse_id
 from campaigns.lifecycle import Role
 from campaigns.models import Campaign, CampaignUpdate, User, new_id
+from campaigns.notification_settings import wants
+from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
 from campaigns.story import render_story
 from campaigns.talk.models import Comment
@@ -29,6 +31,7 @@ from campaigns.updates import is_backer
 
 COMMENTS_PER_WINDOW = 10
 COMMENT_WINDOW_SECONDS = 600
+COMMENT_MAIL = "comment_posted"
 # Who hides comments: the maker, the sponsoring space's operators, and platform admins.
 MODERATORS: frozenset[Role] = frozenset({"maker", "operator", "admin"})
 
@@ -116,12 +119,17 @@ async def post_comment(
     *,
     update_ref: uuid.UUID | str | None = None,
     parent_id: uuid.UUID | None = None,
+    base_url: str,
 ) -> Comment:
-    """A comment (or a reply to a top-level one) on a public campaign or one of its updates; 429 past the limit."""
+    """A comment (or a reply to a top-level one) on a public campaign or one of its updates; 429 past the limit.
+
+    A reply is mailed to the author of the comment it answers, a new thread to the maker (each unless it is their
+    own, and as their notification settings allow)."""
     place = await comment_place(session, campaign_ref, author, update_ref)
     if place.campaign.status not in lifecycle.PUBLIC_STATUSES:
         raise CommentsClosed("Comments open once the campaign is public.")
     update_id = place.update.id if place.update is not None else None
+    parent = None
     if parent_id is not None:
         parent = await session.get(Comment, parent_id)
         if parent is None or parent.campaign_id != place.campaign.id or parent.update_id != update_id:
@@ -146,7 +154,27 @@ async def post_comment(
     if posted is None:
         left = await session.scalar(_OLDEST_IN_WINDOW, {"author_id": author.id, "window": COMMENT_WINDOW_SECONDS})
         raise TooManyRequests(max(1, int(left or 0) + 1))
-    return await session.get_one(Comment, posted)
+    comment = await session.get_one(Comment, posted)
+    reader = await session.get_one(User, parent.author_id if parent is not None else place.campaign.maker_id)
+    if reader.id != author.id and wants(reader, "comments"):
+        await notify(
+            session,
+            reader,
+            COMMENT_MAIL,
+            campaign_title=place.campaign.title,
+            update_title=place.update.title if place.update is not None else None,
+            comment_url=f"{base_url.rstrip('/')}{comments_path(place)}#comment-{comment.id}",
+            author_name=author.name,
+            body=body,
+            reply=parent is not None,
+        )
+    return comment
+
+
+def comments_path(place: Place) -> str:
+    """Where the place's comments are read on the site."""
+    base = f"/campaigns/{place.campaign.slug}"
+    return f"{base}/updates/{place.update.id}/comments" if place.update is not None else f"{base}/comments"
 
 
 async def comment_threads(

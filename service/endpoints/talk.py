@@ -224,6 +224,7 @@ async def _post_comment(request: Request, body: CommentCreate, update_ref: str |
             body.body,
             update_ref=update_ref,
             parent_id=body.parent_id,
+            base_url=settings_of(request).base_url,
         )
         return json_response(comment_out(posted, author.name, moderates=False, replies=[]), 201)
 

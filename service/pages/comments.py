@@ -15,18 +15,13 @@ from starlette.routing import Route
 from campaigns.errors import Conflict, NotAllowed, NotFound, TooManyRequests
 from campaigns.ids import parse_id
 from campaigns.talk import comments
-from campaigns.talk.comments import Place
+from campaigns.talk.comments import Place, comments_path
 from campaigns.talk.models import Comment
 from campaigns.talk.schemas import CommentCreate
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form, viewer, wait_message
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
-from service.web import client_address, read_form, redirect, render, uow
-
-
-def _thread_url(place: Place) -> str:
-    base = f"/campaigns/{place.campaign.slug}"
-    return f"{base}/updates/{place.update.id}/comments" if place.update is not None else f"{base}/comments"
+from service.web import client_address, read_form, redirect, render, settings_of, uow
 
 
 def role_mark(role: str) -> str | None:
@@ -70,8 +65,8 @@ async def _comments_page(
             for thread in threads
         ],
         "next_cursor": next_cursor,
-        "action": _thread_url(place),
-        "login_url": "/login?next=" + quote(_thread_url(place), safe=""),
+        "action": comments_path(place),
+        "login_url": "/login?next=" + quote(comments_path(place), safe=""),
         "values": values,
         "errors": errors,
         "reply_to": values.get("parent_id", ""),
@@ -103,6 +98,7 @@ async def post_comment(request: Request) -> Response:
                 checked.body,
                 update_ref=request.path_params.get("update_id"),
                 parent_id=checked.parent_id,
+                base_url=settings_of(request).base_url,
             )
         except TooManyRequests as refused:
             return await _comments_page(request, values, {"body": wait_message(refused.retry_after)}, status=429)
@@ -128,7 +124,7 @@ async def hide_comment(request: Request) -> Response:
         if found is None:
             raise NotFound("No such comment.")
         place = await comments.comment_place(session, found.campaign_id, user, found.update_id)
-        back = f"{_thread_url(place)}#comment-{found.id}"
+        back = f"{comments_path(place)}#comment-{found.id}"
         if not is_confirmed(form):
             if not place.moderates:
                 raise NotAllowed("Only the maker and the sponsoring space's operators hide comments.")
