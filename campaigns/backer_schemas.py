@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -61,3 +61,30 @@ class BackerOut(ResponseModel):
             country=backer.country,
             address=backer.address,
         )
+
+
+class NotificationSettingsOut(ResponseModel):
+    updates: bool
+    comments: bool
+    messages: bool
+
+
+class NotificationSettingsPatch(RequestModel):
+    updates: bool | None = None
+    comments: bool | None = None
+    messages: bool | None = None
+
+    def changes(self) -> dict[str, bool]:
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+class SuppressionIn(RequestModel):
+    address: str = Field(min_length=3, max_length=320)
+    reason: Literal["bounce", "complaint"]
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class SuppressionOut(ResponseModel):
+    address: str
+    reason: str
+    added: bool

@@ -6,13 +6,18 @@ it belongs to now. Mail a person must get (receipts, money, account safety) igno
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns.errors import InvalidInput
+from campaigns.errors import InvalidInput, NotFound
+from campaigns.ids import parse_id
 from campaigns.models import MailSuppression, User
 
 # The kinds of mail a person may turn off, each a users.notify_<kind> column.
@@ -64,3 +69,51 @@ async def suppress_address(session: AsyncSession, address: str, reason: str, *, 
 async def is_suppressed(session: AsyncSession, address: str) -> bool:
     found = await session.scalar(select(MailSuppression.address).where(MailSuppression.address == address.lower()))
     return found is not None
+
+
+# One-click unsubscribe (RFC 8058): the link in a mail's List-Unsubscribe header carries a token that names the account
+# and the kind of mail, signed with the site's secret, so the POST works without logging in and cannot be forged.
+# Mail of these kinds carries the header; the value is the setting the link turns off.
+UNSUBSCRIBE_KINDS = {"campaign_update": "updates"}
+TOKEN_LIMIT = 200
+
+
+def _signature(secret_key: str, user_id: uuid.UUID, kind: str) -> str:
+    digest = hmac.new(secret_key.encode(), f"unsubscribe:{user_id}:{kind}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def unsubscribe_token(secret_key: str, user_id: uuid.UUID, kind: str) -> str:
+    """The token of the link that turns `kind` (one of NOTIFICATION_KINDS) off for the account."""
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return f"{user_id}.{kind}.{_signature(secret_key, user_id, kind)}"
+
+
+def read_unsubscribe_token(secret_key: str, token: str) -> tuple[uuid.UUID, str] | None:
+    """The account and kind a token of `unsubscribe_token` names, or None when it is not one (or was tampered with)."""
+    if len(token) > TOKEN_LIMIT:
+        return None
+    user_ref, _dot, rest = token.partition(".")
+    kind, _dot, signature = rest.partition(".")
+    user_id = parse_id(user_ref)
+    if user_id is None or kind not in NOTIFICATION_KINDS:
+        return None
+    if not hmac.compare_digest(signature.encode(), _signature(secret_key, user_id, kind).encode()):
+        return None
+    return user_id, kind
+
+
+async def unsubscribe(session: AsyncSession, secret_key: str, token: str) -> str:
+    """Turn off the kind of mail the token names for its account; the kind. NotFound for a token that is not one.
+    Doing it twice is doing it once."""
+    read = read_unsubscribe_token(secret_key, token)
+    if read is None:
+        raise NotFound("This unsubscribe link is not one Kindling sent.")
+    user_id, kind = read
+    found = await session.scalar(
+        update(User).where(User.id == user_id).values({f"notify_{kind}": False}).returning(User.id)
+    )
+    if found is None:
+        raise NotFound("This unsubscribe link is not one Kindling sent.")
+    return kind

@@ -1,4 +1,5 @@
-"""A maker's updates on a launched campaign: public, or for its backers only; every backer gets each one by mail."""
+"""A maker's updates on a launched campaign: public, or for its backers only; every backer gets each one by mail
+(campaigns.update_mail)."""
 
 from __future__ import annotations
 
@@ -16,27 +17,10 @@ from campaigns.errors import NotFound
 from campaigns.ids import parse_id
 from campaigns.languages import stored_versions
 from campaigns.models import CampaignUpdate, Pledge, User
-from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
-from campaigns.service import campaign_facts
 from campaigns.story import render_story
-
-
-async def backers_of(session: AsyncSession, campaign_id: uuid.UUID) -> list[User]:
-    """Everyone with a pledge that counts on the campaign, once each."""
-    rows = await session.scalars(
-        select(User)
-        .where(
-            User.id.in_(
-                select(Pledge.backer_id).where(
-                    Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES)
-                )
-            )
-        )
-        .order_by(User.created_at, User.id)
-    )
-    return list(rows)
+from campaigns.update_mail import ask_for_fan_out
 
 
 async def is_backer(session: AsyncSession, campaign_id: uuid.UUID, user: User | None) -> bool:
@@ -55,9 +39,10 @@ async def is_backer(session: AsyncSession, campaign_id: uuid.UUID, user: User | 
 
 
 async def post_update(
-    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update: UpdateCreate, *, base_url: str
+    session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update: UpdateCreate
 ) -> CampaignUpdate:
-    """A new update on a live (or later) campaign, mailed to every backer whatever its visibility."""
+    """A new update on a live (or later) campaign, to be mailed to every backer whatever its visibility (by the
+    fan-out job of campaigns.update_mail)."""
     # No row lock: every status that allows an update moves only to another that does, and a lock would hold up
     # pledging on the campaign while the mails are written.
     campaign, roles = await visible_campaign(session, campaign_ref, maker)
@@ -75,15 +60,8 @@ async def post_update(
     session.add(posted)
     await session.flush()
     await session.refresh(posted)
-    facts = campaign_facts(campaign, base_url) | {
-        "update_id": str(posted.id),
-        "update_title": posted.title,
-        "update_body": posted.body,
-        "update_body_html": posted.body_html,
-        "visibility": posted.visibility,
-    }
-    for backer in await backers_of(session, campaign.id):
-        await notify(session, backer, "campaign_update", **facts)
+    # The mails are written by the fan-out job after this commits: a campaign of 100,000 backers posts at once.
+    ask_for_fan_out(session, posted.id)
     return posted
 
 

@@ -58,6 +58,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.audit",
     "service.endpoints.talk",
     "service.endpoints.backers",
+    "service.endpoints.notifications",
 )
 PAGE_MODULES: tuple[str, ...] = (
     "service.pages.home",
@@ -82,6 +83,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.fulfillment",
     "service.pages.packages",
     "service.pages.backers",
+    "service.pages.notifications",
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",

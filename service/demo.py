@@ -335,7 +335,6 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         campaign.id,
         maker,
         UpdateCreate(title="The pilot run is on the bench", body=LOAM_UPDATE, visibility="public"),
-        base_url=settings.base_url,
     )
     return campaign
 

@@ -13,14 +13,16 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 from jinja2 import Environment
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
-from campaigns.models import Mail, User
+from campaigns.models import Mail, MailSuppression, User
+from campaigns.notification_settings import UNSUBSCRIBE_KINDS, is_suppressed, suppress_address, unsubscribe_token
 from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
 from campaigns.preferences import DEFAULT_TIME_ZONE
+from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates
 from service.i18n import gettext as _
 from service.i18n import use_locale, use_time_zone
 from service.settings import Settings
@@ -35,6 +37,9 @@ MAX_ATTEMPTS = 10
 RETRY_AFTER_SECONDS = 10
 SMTP_TIMEOUT = 30.0
 ERROR_LIMIT = 2000
+SUPPRESSED = "not sent: the address bounced or complained before"
+# An update's mails are sent this many to a transaction and one SMTP connection.
+UPDATE_MAILS_PER_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,23 @@ def mail_templates(*, dev: bool) -> Environment:
     return create_templates(dev=dev)
 
 
-def render_mail(templates: Environment, mail: Mail, *, base_url: str, reader: Reader | None = None) -> RenderedMail:
+def render_mail(
+    templates: Environment,
+    mail: Mail,
+    *,
+    base_url: str,
+    reader: Reader | None = None,
+    unsubscribe: str | None = None,
+) -> RenderedMail:
     """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts, greeting the
-    reader by name and showing times on their clock."""
+    reader by name and showing times on their clock (and the unsubscribe link, for mail that has one)."""
     reader = reader or Reader()
-    context: dict[str, Any] = {**mail.facts, "base_url": base_url, "to_address": mail.to_address}
+    context: dict[str, Any] = {
+        **mail.facts,
+        "base_url": base_url,
+        "to_address": mail.to_address,
+        "unsubscribe_url": unsubscribe,
+    }
     with use_locale(mail.locale), use_time_zone(reader.time_zone):
         context["greeting"] = _("Hello %(name)s,") % {"name": reader.name} if reader.name else _("Hello,")
         subject = templates.get_template(f"mail/{mail.kind}.subject.txt").render(context)
@@ -70,7 +87,15 @@ def render_mail(templates: Environment, mail: Mail, *, base_url: str, reader: Re
     return RenderedMail(subject=" ".join(subject.split()), text=body.strip() + "\n", html=html)
 
 
-def build_message(mail: Mail, rendered: RenderedMail, *, sender: str) -> EmailMessage:
+def unsubscribe_url(mail: Mail, settings: Settings) -> str | None:
+    """The one-click unsubscribe link of a mail a person may turn off (campaigns.notification_settings), else None."""
+    kind = UNSUBSCRIBE_KINDS.get(mail.kind)
+    if kind is None or mail.user_id is None:
+        return None
+    return f"{settings.base_url}/unsubscribe/{unsubscribe_token(settings.secret_key, mail.user_id, kind)}"
+
+
+def build_message(mail: Mail, rendered: RenderedMail, *, sender: str, unsubscribe: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.to_address
@@ -78,6 +103,10 @@ def build_message(mail: Mail, rendered: RenderedMail, *, sender: str) -> EmailMe
     domain = parseaddr(sender)[1].rpartition("@")[2] or "kindling.localhost"
     # The same id on every attempt lets a receiving server drop a copy we had to send twice.
     message["Message-ID"] = f"<{mail.id}@{domain}>"
+    if unsubscribe is not None:
+        # RFC 8058: a mail client offers "unsubscribe" and POSTs `List-Unsubscribe=One-Click` to the link itself.
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
@@ -114,8 +143,18 @@ async def deliver_mail(
             mail = await _claim(session, ident)
             if mail is None:
                 return False
+            if await is_suppressed(session, mail.to_address):
+                _give_up(mail, SUPPRESSED)
+                return False
             reader = await _reader_of(session, mail)
-            rendered = render_mail(mail_templates(dev=settings.dev), mail, base_url=settings.base_url, reader=reader)
+            unsubscribe = unsubscribe_url(mail, settings)
+            rendered = render_mail(
+                mail_templates(dev=settings.dev),
+                mail,
+                base_url=settings.base_url,
+                reader=reader,
+                unsubscribe=unsubscribe,
+            )
             kept = rendered
             secret = mail.facts.get(SECRET_FACT)
             if settings.smtp_url is not None and isinstance(secret, str):
@@ -128,8 +167,12 @@ async def deliver_mail(
             if settings.smtp_url is None:
                 log.info("mail %s (%s) to %s kept for /dev/mail", mail.id, mail.kind, mail.to_address)
             else:
-                await send_over_smtp(build_message(mail, rendered, sender=settings.mail_from), settings.smtp_url)
+                message = build_message(mail, rendered, sender=settings.mail_from, unsubscribe=unsubscribe)
+                await send_over_smtp(message, settings.smtp_url)
                 log.info("mail %s (%s) sent to %s", mail.id, mail.kind, mail.to_address)
+    except aiosmtplib.SMTPRecipientsRefused as refused:
+        await _record_bounce(sessions, ident, refused)
+        return False
     except Exception as exc:
         log.warning("mail %s not delivered: %s", ident, exc)
         await _record_failure(sessions, ident, f"{type(exc).__name__}: {exc}")
@@ -173,18 +216,181 @@ async def _record_failure(sessions: async_sessionmaker[AsyncSession], mail_id: u
 async def requeue_undelivered_mail(session: AsyncSession, settings: Settings) -> int:
     """Send again every mail whose message was lost or whose last attempt failed, with a growing pause."""
     due = await session.scalars(
-        select(Mail.id)
-        .where(
-            Mail.sent_at.is_(None),
-            Mail.attempts < MAX_ATTEMPTS,
-            Mail.created_at
-            < func.now()
-            - text("make_interval(secs => :base * power(2, mails.attempts))").bindparams(base=RETRY_AFTER_SECONDS),
-        )
-        .order_by(Mail.created_at)
-        .limit(500)
+        select(Mail.id).where(Mail.campaign_update_id.is_(None), *_due()).order_by(Mail.created_at).limit(500)
     )
     ids = list(due)
     for mail_id in ids:
         enqueue_job(session, DELIVER_MAIL, mail_id)
-    return len(ids)
+    # An update's mails go by its send job: one job again for each update with mail due.
+    updates = list(
+        await session.scalars(
+            select(Mail.campaign_update_id).where(Mail.campaign_update_id.is_not(None), *_due()).distinct().limit(100)
+        )
+    )
+    for update_id in updates:
+        enqueue_job(session, SEND_UPDATE_MAILS, update_id)
+    return len(ids) + len(updates)
+
+
+@sweep_step("update_fan_out")
+async def requeue_unmailed_updates(session: AsyncSession, settings: Settings) -> int:
+    """Ask again for the fan-out of every update whose job seems lost (still not written to the outbox)."""
+    lost = await unmailed_updates(session, older_than_seconds=RETRY_AFTER_SECONDS)
+    for update_id in lost:
+        enqueue_job(session, FAN_OUT_UPDATE, update_id)
+    return len(lost)
+
+
+def _due() -> tuple[ColumnElement[bool], ...]:
+    return (
+        Mail.sent_at.is_(None),
+        Mail.attempts < MAX_ATTEMPTS,
+        Mail.created_at
+        < func.now()
+        - text("make_interval(secs => :base * power(2, mails.attempts))").bindparams(base=RETRY_AFTER_SECONDS),
+    )
+
+
+def _give_up(mail: Mail, reason: str) -> None:
+    """The claimed mail is not sent, and never will be: no attempt is left for the sweep."""
+    mail.sent_at = None
+    mail.attempts = MAX_ATTEMPTS
+    mail.last_error = reason
+
+
+def _is_permanent(refused: aiosmtplib.SMTPRecipientsRefused) -> bool:
+    """A 5xx answer to RCPT TO: the address does not take mail (a hard bounce). 4xx is worth trying again."""
+    return any(500 <= error.code < 600 for error in refused.recipients)
+
+
+async def _record_bounce(
+    sessions: async_sessionmaker[AsyncSession], mail_id: uuid.UUID, refused: aiosmtplib.SMTPRecipientsRefused
+) -> None:
+    """The server refused the recipient: a hard bounce suppresses the address and gives the mail up; a soft one
+    counts as a failed attempt."""
+    if not _is_permanent(refused):
+        await _record_failure(sessions, mail_id, f"SMTPRecipientsRefused: {refused}")
+        return
+    async with sessions.begin() as session:
+        mail = await session.get(Mail, mail_id)
+        if mail is None:
+            return
+        await suppress_address(session, mail.to_address, "bounce", detail=str(refused)[:ERROR_LIMIT])
+        _give_up(mail, f"bounced: {refused}"[:ERROR_LIMIT])
+        log.warning("mail %s to %s bounced; the address gets no more mail", mail.id, mail.to_address)
+
+
+async def send_update_mails(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    update_id: uuid.UUID | str,
+    *,
+    chunk: int = UPDATE_MAILS_PER_CHUNK,
+) -> int:
+    """Send the update's unsent mails, `chunk` at a time over one SMTP connection, as fast as the server takes them;
+    how many were sent. Several may run at once: each chunk's rows are locked (SKIP LOCKED), so no mail is taken
+    twice. A chunk commits with its sends; a failed send stops the run (the sweep asks again, later), a refused
+    address is suppressed, a suppressed one is given up."""
+    ident = parse_id(update_id)
+    if ident is None:
+        log.warning("%s: %r is not an update id", SEND_UPDATE_MAILS, update_id)
+        return 0
+    sent = 0
+    templates = mail_templates(dev=settings.dev)
+    while True:
+        async with sessions.begin() as session:
+            mails = list(
+                await session.scalars(
+                    select(Mail)
+                    .where(Mail.campaign_update_id == ident, Mail.sent_at.is_(None), Mail.attempts < MAX_ATTEMPTS)
+                    .order_by(Mail.id)
+                    .limit(chunk)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not mails:
+                return sent
+            readers = await _readers_of(session, mails)
+            suppressed = set(
+                await session.scalars(
+                    select(MailSuppression.address).where(
+                        MailSuppression.address.in_({mail.to_address for mail in mails})
+                    )
+                )
+            )
+            done, failed = await _send_chunk(session, templates, settings, mails, readers, suppressed)
+            sent += done
+        if failed:
+            return sent
+
+
+async def _send_chunk(
+    session: AsyncSession,
+    templates: Environment,
+    settings: Settings,
+    mails: list[Mail],
+    readers: dict[uuid.UUID, Reader],
+    suppressed: set[str],
+) -> tuple[int, bool]:
+    smtp = _smtp_client(settings.smtp_url) if settings.smtp_url else None
+    sent = 0
+    try:
+        if smtp is not None:
+            await smtp.connect()
+        for mail in mails:
+            if mail.to_address in suppressed:
+                _give_up(mail, SUPPRESSED)
+                continue
+            unsubscribe = unsubscribe_url(mail, settings)
+            reader = readers.get(mail.user_id) if mail.user_id else None
+            rendered = render_mail(templates, mail, base_url=settings.base_url, reader=reader, unsubscribe=unsubscribe)
+            mail.attempts += 1
+            if smtp is not None:
+                message = build_message(mail, rendered, sender=settings.mail_from, unsubscribe=unsubscribe)
+                try:
+                    await smtp.send_message(message)
+                except aiosmtplib.SMTPRecipientsRefused as refused:
+                    mail.last_error = f"SMTPRecipientsRefused: {refused}"[:ERROR_LIMIT]
+                    if _is_permanent(refused):
+                        await suppress_address(session, mail.to_address, "bounce", detail=mail.last_error)
+                        _give_up(mail, mail.last_error)
+                    continue
+            mail.subject, mail.text_body, mail.html_body = rendered.subject, rendered.text, rendered.html
+            mail.sent_at = func.now()
+            sent += 1
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # What was sent stays sent (it commits with the chunk); the rest waits for the sweep.
+        log.warning("%s stopped after %d mails: %s", SEND_UPDATE_MAILS, sent, exc)
+        for mail in mails:
+            if mail.sent_at is None and mail.attempts < MAX_ATTEMPTS:
+                mail.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        return sent, True
+    finally:
+        if smtp is not None and smtp.is_connected:
+            await smtp.quit()
+    log.info("%s: %d mails sent", SEND_UPDATE_MAILS, sent)
+    return sent, False
+
+
+def _smtp_client(smtp_url: str) -> aiosmtplib.SMTP:
+    parts = urlsplit(smtp_url)
+    secure = parts.scheme == "smtps"
+    return aiosmtplib.SMTP(
+        hostname=parts.hostname or "localhost",
+        port=parts.port or (465 if secure else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=secure,
+        timeout=SMTP_TIMEOUT,
+    )
+
+
+async def _readers_of(session: AsyncSession, mails: list[Mail]) -> dict[uuid.UUID, Reader]:
+    user_ids = {mail.user_id for mail in mails if mail.user_id is not None}
+    rows = await session.execute(
+        select(User.id, User.name, User.time_zone, User.deleted_at).where(User.id.in_(user_ids))
+    )
+    return {
+        row.id: Reader(name=None if row.deleted_at else row.name.strip() or None, time_zone=row.time_zone)
+        for row in rows
+    }

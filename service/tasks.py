@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.notifications import DELIVER_MAIL
 from campaigns.talk.messages import SEND_BROADCAST, send_broadcast_batch
+from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, fan_out_update
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
 from payments.charging import CHARGE_PLEDGE, charge_pledges
@@ -30,7 +31,7 @@ from payments.tasks import process_webhook
 from payments.webhooks import PROCESS_WEBHOOK
 from service.broker import MAIL_QUEUE, QUEUE, DramatiqSender
 from service.database import create_engine, create_sessionmaker, unit_of_work
-from service.mail import deliver_mail
+from service.mail import deliver_mail, send_update_mails
 from service.settings import Settings, load_settings
 
 
@@ -86,6 +87,20 @@ async def deliver_mail_job(mail_id: str) -> None:
 async def send_broadcast_actor(broadcast_id: str) -> None:
     async with job_unit_of_work() as session:
         await send_broadcast_batch(session, broadcast_id, base_url=worker_context().settings.base_url)
+
+
+# Idempotent (the update's mailed_at is claimed in the job's transaction); a retry after a failure is safe.
+@dramatiq.actor(actor_name=FAN_OUT_UPDATE, queue_name=MAIL_QUEUE, max_retries=3)
+async def fan_out_update_job(update_id: str) -> None:
+    async with job_unit_of_work() as session:
+        await fan_out_update(session, update_id, base_url=worker_context().settings.base_url)
+
+
+# No Dramatiq retries: a failed send is counted on the mail rows and the sweep asks for this job again later.
+@dramatiq.actor(actor_name=SEND_UPDATE_MAILS, queue_name=MAIL_QUEUE, max_retries=0, time_limit=6 * 3600 * 1000)
+async def send_update_mails_job(update_id: str) -> None:
+    context = worker_context()
+    await send_update_mails(context.sessions, context.settings, update_id)
 
 
 # Failures are counted on the event row; the sweep offers the event again with a growing delay.

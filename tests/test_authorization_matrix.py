@@ -56,6 +56,7 @@ from campaigns.models import (
     Tier,
     User,
 )
+from campaigns.notification_settings import unsubscribe_token
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
 from campaigns.talk.models import Conversation
@@ -790,6 +791,13 @@ def mailed_link(kind: str, *, json_body: Any = None, form: dict[str, str] | None
     return target
 
 
+async def unsubscribe_link(w: World, role: str) -> tuple[Params, Kwargs]:
+    """The one-click unsubscribe link of a new user per cell: {token}, signed with the app's secret."""
+    who = await throwaway_user(w)
+    secret = w.client.app.state.settings.secret_key  # type: ignore[attr-defined]
+    return {"token": unsubscribe_token(secret, uuid.UUID(who.id), "updates")}, {}
+
+
 async def own_session(w: World, role: str) -> tuple[Params, Kwargs]:
     """A session of the role's user (another_backer's for nobody), started for this cell."""
     async with w.sessions.begin() as session:
@@ -836,6 +844,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/tokens/current"): api("401 204 204 204 204 204 204 204", fresh_token, "fresh token per cell"),
     ("GET", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed()),
     ("PATCH", f"{A}/me"): api("401 200 200 200 200 200 200 200", fixed(json={"language": "en", "time_zone": "UTC"})),
+    ("GET", f"{A}/me/notification-settings"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("PATCH", f"{A}/me/notification-settings"): api(
+        "401 200 200 200 200 200 200 200", fixed(json={"updates": True, "comments": True, "messages": True})
+    ),
+    ("POST", f"{A}/mail-suppressions"): api(
+        "401 403 403 403 403 403 403 201", fixed(json={"address": "bounced@example.com", "reason": "bounce"})
+    ),
     # The account's own security
     ("POST", f"{A}/password-resets"): api(
         "202 202 202 202 202 202 202 202", lambda w, r: ({}, {"json": {"email": f"who-{n()}@example.com"}})
@@ -1160,6 +1175,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
     ("POST", "/confirm-email/{token}"): page(PUBLIC, mailed_link("email_change"), "a new user's link per cell"),
     ("GET", "/account"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/account/notifications"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("POST", "/account/notifications"): page(
+        "303 303 303 303 303 303 303 303", fixed(data={"updates": "1", "comments": "1", "messages": "1"})
+    ),
+    ("GET", "/unsubscribe/{token}"): page(PUBLIC, unsubscribe_link, "a new user's link per cell"),
+    ("POST", "/unsubscribe/{token}"): page(PUBLIC, unsubscribe_link, "a new user's link per cell; no log-in needed"),
     ("POST", "/account/password"): page(
         "303 303 303 303 303 303 303 303", fixed(data=NEW_PASSWORD), "a user of its own per cell", own_user=True
     ),

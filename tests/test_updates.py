@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Mail, Pledge
+from campaigns.update_mail import fan_out_update
 from tests.helpers import Actor, create_space, drafted_campaign, launched_campaign, make_admin, sign_up
 
 
@@ -114,8 +115,11 @@ async def test_every_backer_gets_each_update_by_mail(
     for backer in backers:
         await back(sessions, campaign, backer)
     await back(sessions, campaign, await sign_up(client, "Unconfirmed"), status="requires_payment_method")
-    await post(client, maker, campaign, title="Public news", visibility="public")
-    await post(client, maker, campaign, title="For you", body="Thanks **all**", visibility="backers")
+    for title, body, visibility in (("Public news", "Hi", "public"), ("For you", "Thanks **all**", "backers")):
+        posted = await post(client, maker, campaign, title=title, body=body, visibility=visibility)
+        # What the worker does with the fan-out job the post asked for (tests/test_update_fanout.py has the rest).
+        async with sessions.begin() as session:
+            await fan_out_update(session, posted.json()["id"], base_url="http://kindling.test")
 
     async with sessions() as session:
         sent = list(await session.scalars(select(Mail).where(Mail.kind == "campaign_update").order_by(Mail.created_at)))

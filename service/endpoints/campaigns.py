@@ -511,9 +511,7 @@ async def remove_add_on(request: Request) -> Response:
 async def post_update(request: Request, body: UpdateCreate) -> Response:
     async with uow(request) as session:
         maker = await current_user(request, session)
-        posted = await updates.post_update(
-            session, _campaign_ref(request), maker, body, base_url=settings_of(request).base_url
-        )
+        posted = await updates.post_update(session, _campaign_ref(request), maker, body)
         return json_response(UpdateOut.model_validate(posted), 201)
 
 

@@ -516,7 +516,7 @@ async def post_update(request: Request) -> Response:
         return await _manage_page(request, update_values=values, update_errors=checked, status=422)
     async with uow(request) as session:
         maker = await current_user(request, session)
-        await updates.post_update(session, _slug(request), maker, checked, base_url=settings_of(request).base_url)
+        await updates.post_update(session, _slug(request), maker, checked)
     return redirect(_manage_url(_slug(request), "update-posted", "updates"))
 
 
