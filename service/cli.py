@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser(
         "migrate",
-        help="bring the database up to date (alembic upgrade head)",
+        help="bring the database up to date (alembic upgrade heads)",
         description="Runs every migration not yet applied to DATABASE_URL.",
     )
     migrate.set_defaults(command=_migrate)
