@@ -1268,7 +1268,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/maker/campaigns/{slug}/messages"): page("303 403 403 200 403 403 403 403", on("live")),
     ("POST", "/maker/campaigns/{slug}/messages"): page(
-        "303 403 403 303 403 403 403 403", on("live", form={"audience": "all", "body": "Thank you."})
+        "303 403 403 303 403 403 403 403", on("live", form={"audience": "all", "body": "Thank you."} | CONFIRMED)
     ),
     ("GET", "/campaigns/{slug}/comments"): page(PUBLIC, on("live")),
     ("POST", "/campaigns/{slug}/comments"): page(

@@ -81,6 +81,12 @@ async def test_a_question_is_asked_and_answered_and_a_comment_is_hidden_in_chrom
             hidden = desk.locator(f"#comment-{rude.json()['id']}")
             assert "Hidden" in await hidden.inner_text()
             await screenshot(desk, f"{SHOTS}/hidden-1280-en.png")
+            # The maker's form to write to backers, on a phone.
+            await desk.set_viewport_size({"width": 390, "height": 844})
+            await desk.goto(f"{base}/maker/campaigns/{slug}/messages")
+            await desk.locator("#field-audience").wait_for()
+            await fits(desk, 390)
+            await screenshot(desk, f"{SHOTS}/write-to-backers-390-en.png")
             assert errors == []
 
         async with new_page(browser, width=390, height=844, locale="zh-CN") as phone:
@@ -91,6 +97,10 @@ async def test_a_question_is_asked_and_answered_and_a_comment_is_hidden_in_chrom
             box = await menu_badge.bounding_box()
             assert box is not None and box["width"] > 5 and box["x"] + box["width"] <= 390
             await screenshot(phone, f"{SHOTS}/badge-390-zh.png")
+            await phone.goto(f"{base}/messages")
+            assert "1 条新消息" in await phone.locator(".conversation-list").inner_text()
+            await fits(phone, 390)
+            await screenshot(phone, f"{SHOTS}/inbox-390-zh.png")
             await phone.goto(conversation_url)
             assert "Yes: the case is PLA and recyclable." in await phone.locator(".message-list").inner_text()
             await fits(phone, 390)

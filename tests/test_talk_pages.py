@@ -5,11 +5,13 @@ the hide button that asks once more. Bad input shows the form again with the mes
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns.models import Pledge
 from campaigns.talk.models import Broadcast, Comment, Message
 from tests.helpers import launched_campaign, sign_up
 from tests.pages import logged_in, post_form
@@ -81,6 +83,19 @@ async def test_the_maker_writes_to_backers_from_a_form_that_refuses_bad_input(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     campaign, maker, _operator = await launched_campaign(client, sessions)
+    early = await sign_up(client, "Early")
+    async with sessions.begin() as session:
+        tier = campaign["tiers"][0]
+        session.add(
+            Pledge(
+                campaign_id=uuid.UUID(campaign["id"]),
+                backer_id=uuid.UUID(early.id),
+                tier_id=uuid.UUID(tier["id"]),
+                status="active",
+                amount=tier["price"],
+                currency="CNY",
+            )
+        )
     form_page = f"/maker/campaigns/{campaign['slug']}/messages"
     async with logged_in(client, maker) as browser:
         page = await browser.get(form_page)
@@ -94,12 +109,12 @@ async def test_the_maker_writes_to_backers_from_a_form_that_refuses_bad_input(
             refused = await post_form(browser, form_page, data, form_page=form_page)
             assert refused.status_code == 422, data
             assert message in refused.text, data
-        sent = await post_form(
-            browser,
-            form_page,
-            {"audience": f"tier:{campaign['tiers'][0]['id']}", "body": "Early birds ship first."},
-            form_page=form_page,
-        )
+        early_birds = {"audience": f"tier:{campaign['tiers'][0]['id']}", "body": "Early birds ship first."}
+        asked = await post_form(browser, form_page, early_birds, form_page=form_page)
+        assert asked.status_code == 200 and "It goes to 1 backer now" in asked.text
+        async with sessions() as session:
+            assert await session.scalar(select(func.count(Broadcast.id))) == 0
+        sent = await post_form(browser, form_page, early_birds | {"confirm": "yes"}, form_page=form_page)
         assert sent.status_code == 303 and sent.headers["location"].endswith("?done=queued")
         chinese = await browser.get(form_page + "?lang=zh_CN")
         assert "写信给支持者" in chinese.text

@@ -323,19 +323,46 @@ async def inbox(
 # Writing to many backers
 
 
-def _audience_filter(broadcast: Broadcast) -> list[ColumnElement[bool]]:
-    if broadcast.audience == "charge_failed":
+def _audience_filter(audience: str, tier_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    """The pledges whose backers an audience names."""
+    if audience == "charge_failed":
         return [Pledge.status == PledgeStatus.ERRORED]
     conditions: list[ColumnElement[bool]] = [Pledge.status.in_(COUNTED_PLEDGE_STATUSES)]
-    if broadcast.audience == "tier":
-        conditions.append(Pledge.tier_id == broadcast.tier_id)
-    if broadcast.audience == "no_address":
+    if audience == "tier":
+        conditions.append(Pledge.tier_id == tier_id)
+    if audience == "no_address":
         # As fulfillment.service.has_address reads it (campaigns does not import fulfillment): a JSON object or none.
         conditions += [
             Pledge.tier_id.isnot(None),
             not_(func.coalesce(func.jsonb_typeof(Pledge.address) == "object", False)),
         ]
     return conditions
+
+
+async def _check_audience(
+    session: AsyncSession, campaign_id: uuid.UUID, audience: str, tier_id: uuid.UUID | None
+) -> None:
+    if audience == "tier":
+        if tier_id is None:
+            raise InvalidInput("tier_id", "is required to write to a tier's backers")
+        found = await session.scalar(select(Tier.id).where(Tier.id == tier_id, Tier.campaign_id == campaign_id))
+        if found is None:
+            raise InvalidInput("tier_id", "is not a tier of this campaign")
+    elif tier_id is not None:
+        raise InvalidInput("tier_id", "is only for the audience 'tier'")
+
+
+async def audience_size(
+    session: AsyncSession, campaign_id: uuid.UUID, maker_id: uuid.UUID, audience: str, tier_id: uuid.UUID | None
+) -> int:
+    """How many backers a broadcast to `audience` reaches now (the maker asks once more, told this number)."""
+    await _check_audience(session, campaign_id, audience, tier_id)
+    found = await session.scalar(
+        select(func.count(func.distinct(Pledge.backer_id))).where(
+            Pledge.campaign_id == campaign_id, Pledge.backer_id != maker_id, *_audience_filter(audience, tier_id)
+        )
+    )
+    return int(found or 0)
 
 
 async def write_to_backers(
@@ -353,14 +380,7 @@ async def write_to_backers(
     if "maker" not in roles:
         raise NotAllowed("Only the campaign's maker writes to its backers.")
     lifecycle.check(campaign.status, "post_update", roles)
-    if audience == "tier":
-        if tier_id is None:
-            raise InvalidInput("tier_id", "is required to write to a tier's backers")
-        found = await session.scalar(select(Tier.id).where(Tier.id == tier_id, Tier.campaign_id == campaign.id))
-        if found is None:
-            raise InvalidInput("tier_id", "is not a tier of this campaign")
-    elif tier_id is not None:
-        raise InvalidInput("tier_id", "is only for the audience 'tier'")
+    await _check_audience(session, campaign.id, audience, tier_id)
     broadcast = Broadcast(campaign_id=campaign.id, author_id=maker.id, audience=audience, tier_id=tier_id, body=body)
     session.add(broadcast)
     await session.flush()
@@ -385,7 +405,7 @@ async def send_broadcast_batch(
     recipients = select(Pledge.backer_id).where(
         Pledge.campaign_id == broadcast.campaign_id,
         Pledge.backer_id != broadcast.author_id,
-        *_audience_filter(broadcast),
+        *_audience_filter(broadcast.audience, broadcast.tier_id),
     )
     if broadcast.done_through is not None:
         recipients = recipients.where(Pledge.backer_id > broadcast.done_through)

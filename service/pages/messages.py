@@ -19,6 +19,7 @@ from campaigns.models import Tier, User
 from campaigns.talk import messages
 from campaigns.talk.schemas import BroadcastCreate, MessageCreate
 from service.i18n import gettext as _
+from service.i18n import ngettext
 from service.pages import FieldMessages, validate_form, viewer
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import read_form, redirect, render, settings_of, uow
@@ -259,6 +260,31 @@ async def write_to_backers(request: Request) -> Response:
             if "tier_id" in checked:
                 checked["audience"] = checked.pop("tier_id")
             return await _backers_form(request, values, checked, status=422)
+        if not is_confirmed(form):
+            campaign, roles = await visible_campaign(session, slug, user)
+            if "maker" not in roles:
+                raise NotAllowed("Only the campaign's maker writes to its backers.")
+            try:
+                reached = await messages.audience_size(session, campaign.id, user.id, checked.audience, checked.tier_id)
+            except InvalidInput:
+                return await _backers_form(request, values, {"audience": _("Choose whom to write to.")}, status=422)
+            question = Confirmation(
+                title=_("Send this message to your backers?"),
+                subject=campaign.title,
+                consequences=[
+                    ngettext(
+                        "It goes to %(num)d backer now, in their conversation with you and by mail.",
+                        "It goes to %(num)d backers now, in their conversation with you and by mail.",
+                        reached,
+                    )
+                    % {"num": reached},
+                    _("A message sent cannot be taken back."),
+                ],
+                confirm_label=_("Yes, send it"),
+                back_url=f"/maker/campaigns/{slug}/messages",
+                danger=False,
+            )
+            return ask_first(request, form, question)
         try:
             await messages.write_to_backers(
                 session, slug, user, audience=checked.audience, tier_id=checked.tier_id, body=checked.body
