@@ -126,6 +126,8 @@ async def test_a_question_is_answered_with_unread_counts_and_mail_both_ways(
     assert invited.status_code == 200, invited.text
     assert invited.json()["space_invited_at"] is not None
     assert len(await mails_to(sessions, operator, "conversation_space_invited")) == 1
+    listed = await inbox(client, operator)
+    assert [c["id"] for c in listed["items"]] == [conversation["id"]] and listed["unread"] == 0
     seen = await client.get(f"/api/v1/conversations/{conversation['id']}", headers=operator.headers)
     assert seen.status_code == 200, seen.text
     assert len(seen.json()["messages"]) == 3
@@ -138,6 +140,9 @@ async def test_a_question_is_answered_with_unread_counts_and_mail_both_ways(
     assert (
         await client.get(f"/api/v1/conversations/{conversation['id']}", headers=stranger.headers)
     ).status_code == 404
+    # The space's words are new to both the member and the maker (who has not read the "Thanks!" either).
+    assert (await inbox(client, backer))["unread"] == 1 and (await inbox(client, maker))["unread"] == 2
+    assert (await inbox(client, stranger))["items"] == []
 
 
 async def test_bad_messages_are_refused_naming_the_field(

@@ -251,8 +251,8 @@ def _unread_for(reader_id: uuid.UUID) -> ColumnElement[int]:
             or_(
                 and_(Conversation.member_id == reader_id, Conversation.member_read_at.is_(None)),
                 and_(Conversation.member_id == reader_id, Message.created_at > Conversation.member_read_at),
-                and_(Conversation.member_id != reader_id, Conversation.maker_read_at.is_(None)),
-                and_(Conversation.member_id != reader_id, Message.created_at > Conversation.maker_read_at),
+                and_(_made_by(reader_id), Conversation.maker_read_at.is_(None)),
+                and_(_made_by(reader_id), Message.created_at > Conversation.maker_read_at),
             ),
         )
         .correlate(Conversation)
@@ -260,10 +260,23 @@ def _unread_for(reader_id: uuid.UUID) -> ColumnElement[int]:
     )
 
 
+def _made_by(reader_id: uuid.UUID) -> ColumnElement[bool]:
+    """The conversation is on a campaign the reader made (the maker is never the member of their own)."""
+    return Conversation.campaign_id.in_(select(Campaign.id).where(Campaign.maker_id == reader_id))
+
+
 def _taking_part(reader_id: uuid.UUID) -> ColumnElement[bool]:
     """The conversations a reader counts as theirs: as member, or as maker of the campaign."""
-    made = select(Campaign.id).where(Campaign.maker_id == reader_id)
-    return or_(Conversation.member_id == reader_id, Conversation.campaign_id.in_(made))
+    return or_(Conversation.member_id == reader_id, _made_by(reader_id))
+
+
+def _asked_in(reader_id: uuid.UUID) -> ColumnElement[bool]:
+    """The conversations whose member asked the reader's space in, on campaigns the space sponsors."""
+    spaces = select(SpaceOperator.space_id).where(SpaceOperator.user_id == reader_id)
+    return and_(
+        Conversation.space_invited_at.isnot(None),
+        Conversation.campaign_id.in_(select(Campaign.id).where(Campaign.space_id.in_(spaces))),
+    )
 
 
 async def unread_count(session: AsyncSession, reader: User) -> int:
@@ -288,13 +301,14 @@ async def unread_count(session: AsyncSession, reader: User) -> int:
 async def inbox(
     session: AsyncSession, reader: User, *, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[Seen], str | None]:
-    """The reader's conversations, latest message first, each with its unread count."""
+    """The reader's conversations, latest message first, each with its unread count; for an operator, also those
+    their space was asked into (unread counts are the member's and the maker's: 0 there)."""
     after = Cursor.decode(cursor)
     query = (
         select(Conversation, Campaign, User, _unread_for(reader.id).label("unread"))
         .join(Campaign, Campaign.id == Conversation.campaign_id)
         .join(User, User.id == Conversation.member_id)
-        .where(_taking_part(reader.id))
+        .where(or_(_taking_part(reader.id), _asked_in(reader.id)))
     )
     if after is not None:
         query = query.where(
@@ -314,10 +328,16 @@ async def inbox(
         last = rows[-1][0]
         next_cursor = Cursor(last.last_message_at, last.id).encode()
     seen = [
-        Seen(conversation, campaign, member, "member" if member.id == reader.id else "maker", int(unread))
+        Seen(conversation, campaign, member, _side(reader, conversation, campaign), int(unread))
         for conversation, campaign, member, unread in rows
     ]
     return seen, next_cursor
+
+
+def _side(reader: User, conversation: Conversation, campaign: Campaign) -> Side:
+    if reader.id == conversation.member_id:
+        return "member"
+    return "maker" if reader.id == campaign.maker_id else "space"
 
 
 # Writing to many backers

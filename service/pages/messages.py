@@ -43,10 +43,11 @@ async def inbox_page(request: Request) -> Response:
         {
             "url": f"/messages/{seen.conversation.id}",
             "campaign_title": seen.campaign.title,
-            # The other side: the maker sees who asked; the member sees the campaign.
-            "with": seen.member.name
-            if seen.side == "maker"
-            else _("The maker of “%(title)s”") % {"title": seen.campaign.title},
+            # The other side: the maker (and the space asked in) see who asked; the member sees the campaign.
+            "with": _("The maker of “%(title)s”") % {"title": seen.campaign.title}
+            if seen.side == "member"
+            else seen.member.name,
+            "space": seen.side == "space",
             "last_message_at": seen.conversation.last_message_at,
             "unread": seen.unread,
         }
