@@ -52,6 +52,7 @@ bench: install catalogs
 	$(BIN)/python -m bench.fulfillment
 	$(BIN)/python -m bench.page
 	$(BIN)/python -m bench.design_log
+	$(BIN)/python -m bench.update_fanout
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

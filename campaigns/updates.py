@@ -16,7 +16,7 @@ from campaigns.campaign_schemas import UpdateCreate, UpdatePatch
 from campaigns.errors import NotFound
 from campaigns.ids import parse_id
 from campaigns.languages import stored_versions
-from campaigns.models import CampaignUpdate, Pledge, User
+from campaigns.models import CampaignUpdate, Mail, Pledge, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.story import render_story
@@ -108,8 +108,16 @@ async def edit_update(
 async def delete_update(
     session: AsyncSession, campaign_ref: uuid.UUID | str, maker: User, update_id: uuid.UUID | str
 ) -> None:
-    """The maker takes an update down: it leaves the campaign's page and its list of updates (mails sent stay sent)."""
+    """The maker takes an update down: it leaves the campaign's page and its list of updates; mails sent stay sent,
+    the ones not sent yet are dropped."""
     campaign_id = await _maker_of_updates(session, campaign_ref, maker)
+    await session.execute(
+        delete(Mail).where(
+            Mail.campaign_update_id == _update_id(update_id),
+            Mail.sent_at.is_(None),
+            Mail.campaign_update_id.in_(select(CampaignUpdate.id).where(CampaignUpdate.campaign_id == campaign_id)),
+        )
+    )
     deleted = await session.scalar(
         delete(CampaignUpdate)
         .where(CampaignUpdate.id == _update_id(update_id), CampaignUpdate.campaign_id == campaign_id)

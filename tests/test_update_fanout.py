@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,13 +17,15 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import AuditEntry, Mail, MailSuppression, User
+from campaigns.models import AuditEntry, CampaignUpdate, Mail, MailSuppression, User
+from campaigns.notifications import notify
 from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, fan_out_update
 from service.broker import ListSender
 from service.database import unit_of_work
 from service.devservices import free_port
-from service.mail import send_update_mails
+from service.mail import MAX_ATTEMPTS, deliver_mail, send_update_mails
 from service.settings import Settings
+from service.sweep import sweep_once
 from tests.factories import insert_campaign, insert_pledge, insert_product, insert_tier
 from tests.helpers import Actor, Inbox, create_space, enrol_two_factor, make_admin, sign_up
 from tests.pages import logged_in, post_form
@@ -183,3 +186,65 @@ async def test_notification_settings_change_from_the_api_and_the_account_page_in
         assert "邮件通知" in chinese.text and "已保存" not in chinese.text
     got = await client.get("/api/v1/me/notification-settings", headers=ada.headers)
     assert got.json() == {"updates": False, "comments": False, "messages": True}
+
+
+async def test_the_sweep_asks_again_for_a_lost_fan_out_and_a_lost_send_and_a_deleted_update_drops_its_mail(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings, jobs: ListSender
+) -> None:
+    maker, backer = await sign_up(client, "Maker"), await sign_up(client, "Backer")
+    async with sessions.begin() as session:
+        campaign = await insert_campaign(session, maker_id=maker.id, status="live")
+        await insert_product(session, campaign, "BOARD", batch_size=100)
+        await insert_pledge(session, campaign, await insert_tier(session, campaign, {"BOARD": 1}), backer_id=backer.id)
+    update_id = await post_update(client, maker, campaign.id, "Lost")
+    jobs.jobs.clear()
+
+    a_minute_ago = func.now() - timedelta(minutes=1)
+    async with sessions.begin() as session:
+        await session.execute(update(CampaignUpdate).values(created_at=a_minute_ago))
+    await sweep_once(sessions, jobs, settings)
+    assert [job.args for job in jobs.jobs if job.actor_name == FAN_OUT_UPDATE] == [(update_id,)]
+    async with sessions.begin() as session:
+        assert await fan_out_update(session, update_id, base_url=settings.base_url) == 1
+        await session.execute(update(Mail).where(Mail.kind == "campaign_update").values(created_at=a_minute_ago))
+    jobs.jobs.clear()
+    await sweep_once(sessions, jobs, settings)
+    # The update's mail is sent by its send job, never one message per mail.
+    assert [job.args for job in jobs.jobs if job.actor_name == SEND_UPDATE_MAILS] == [(update_id,)]
+    (mail,) = await update_mails(sessions, update_id)
+    assert (str(mail.id),) not in [job.args for job in jobs.jobs]
+
+    # Taken down before its mail went: the mail not sent goes with it.
+    deleted = await client.delete(f"/api/v1/campaigns/{campaign.id}/updates/{update_id}", headers=maker.headers)
+    assert deleted.status_code == 204, deleted.text
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(Mail.kind == "campaign_update")) == 0
+
+
+async def test_any_mail_to_a_refused_address_suppresses_it_and_no_mail_goes_there_after(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    bouncing_inbox: BouncingInbox,
+) -> None:
+    smtp = replace(settings, smtp_url=bouncing_inbox.url)
+    gone = await sign_up(client, "Gone", "gone-away@example.com")
+    async with sessions.begin() as session:
+        user = await session.get_one(User, uuid.UUID(gone.id))
+        first, second = await notify(session, user, "welcome"), await notify(session, user, "welcome")
+    assert not await deliver_mail(sessions, smtp, first.id)  # 550 from the server: a hard bounce
+    assert not await deliver_mail(sessions, smtp, second.id)  # suppressed: not even tried
+    assert bouncing_inbox.messages == []
+    async with sessions() as session:
+        assert await session.scalar(select(MailSuppression.reason).where(MailSuppression.address == gone.email)) == (
+            "bounce"
+        )
+        given_up = await session.scalars(select(Mail.last_error).where(Mail.id.in_([first.id, second.id])))
+        assert sorted(error[:7] for error in given_up if error) == ["bounced", "not sen"]
+        # Given up for good: the sweep does not send them again.
+        assert (
+            await session.scalar(
+                select(func.count()).where(Mail.id.in_([first.id, second.id]), Mail.attempts < MAX_ATTEMPTS)
+            )
+            == 0
+        )

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from campaigns import backers
 from campaigns.backers import LISTED_STATUSES, SEARCH_LIMIT, Backer, BackerFilter
-from campaigns.errors import KindlingError
+from campaigns.errors import InvalidInput
 from campaigns.pledges.lifecycle import PledgeStatus
 from service.i18n import gettext as _
 from service.pages import country_name, viewer
@@ -72,10 +72,9 @@ async def backer_list(request: Request) -> Response:
             return redirect("/login?next=" + quote(request.url.path))
         try:
             page = await backers.list_backers(session, slug, user, narrowed, limit=ROWS_PER_PAGE, cursor=cursor)
-        except KindlingError as error:
-            if error.status != 422:
-                raise
+        except InvalidInput as error:
             errors = {problem.field: _messages().get(problem.field, problem.message) for problem in error.errors}
+            # The form again with its messages, and no list: the campaign and its tiers are all the page needs.
             page = await backers.list_backers(session, slug, user, BackerFilter(), limit=1)
     campaign = page.campaign
     filters = {name: value for name, value in typed.items() if value}

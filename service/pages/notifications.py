@@ -20,7 +20,7 @@ from campaigns.notification_settings import (
 )
 from service.i18n import gettext as _
 from service.pages import viewer
-from service.web import current_user, read_form, redirect, render, settings_of, uow
+from service.web import read_form, redirect, render, settings_of, uow
 
 
 def _kind_words(kind: str) -> str:
@@ -44,7 +44,9 @@ async def settings_page(request: Request) -> Response:
 async def save_settings(request: Request) -> Response:
     form = await read_form(request)
     async with uow(request) as session:
-        user = await current_user(request, session)
+        user = await viewer(request, session)
+        if user is None:
+            return redirect("/login?next=" + quote(request.url.path))
         await set_notification_settings(
             session, user, {kind: form.get(kind) is not None for kind in NOTIFICATION_KINDS}
         )
