@@ -113,6 +113,7 @@ async def _conversation_with(session: AsyncSession, campaign_id: uuid.UUID, memb
     conversation_id = await session.scalar(
         insert(Conversation)
         .values(id=new_id(), campaign_id=campaign_id, member_id=member_id)
+        # Setting a column to itself: the existing row's id comes back through RETURNING, as a new one's would.
         .on_conflict_do_update(
             constraint="uq_conversations_campaign_member", set_={"last_message_at": Conversation.last_message_at}
         )
