@@ -45,11 +45,10 @@ async def fan_out_update(
     if claimed is None:
         return 0
     campaign = await session.get_one(Campaign, claimed.campaign_id)
+    # The body is not copied into 100,000 rows: the send job reads it from the update once (`update_body_facts`).
     facts = campaign_facts(campaign, base_url) | {
         "update_id": str(claimed.id),
         "update_title": claimed.title,
-        "update_body": claimed.body,
-        "update_body_html": claimed.body_html,
         "visibility": claimed.visibility,
     }
     backers = select(Pledge.backer_id).where(
@@ -89,6 +88,11 @@ async def fan_out_update(
     if written:
         enqueue_job(session, SEND_UPDATE_MAILS, claimed.id)
     return written
+
+
+def update_body_facts(update: CampaignUpdate) -> dict[str, str]:
+    """What every mail of the update says beyond its outbox facts: the text as it is when the mail is sent."""
+    return {"update_body": update.body, "update_body_html": update.body_html}
 
 
 async def unmailed_updates(session: AsyncSession, *, older_than_seconds: int, limit: int = 100) -> list[uuid.UUID]:

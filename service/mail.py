@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -18,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
-from campaigns.models import Mail, MailSuppression, User
+from campaigns.models import CampaignUpdate, Mail, MailSuppression, User
 from campaigns.notification_settings import UNSUBSCRIBE_KINDS, is_suppressed, suppress_address, unsubscribe_token
 from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
 from campaigns.preferences import DEFAULT_TIME_ZONE
-from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates
+from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates, update_body_facts
 from service.i18n import gettext as _
 from service.i18n import use_locale, use_time_zone
 from service.settings import Settings
@@ -69,11 +70,14 @@ def render_mail(
     base_url: str,
     reader: Reader | None = None,
     unsubscribe: str | None = None,
+    shared_facts: Mapping[str, Any] | None = None,
 ) -> RenderedMail:
     """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts, greeting the
-    reader by name and showing times on their clock (and the unsubscribe link, for mail that has one)."""
+    reader by name and showing times on their clock (and the unsubscribe link, for mail that has one). `shared_facts`:
+    facts that many mails share and the outbox does not repeat in each (an update's body)."""
     reader = reader or Reader()
     context: dict[str, Any] = {
+        **(shared_facts or {}),
         **mail.facts,
         "base_url": base_url,
         "to_address": mail.to_address,
@@ -299,6 +303,9 @@ async def send_update_mails(
     templates = mail_templates(dev=settings.dev)
     while True:
         async with sessions.begin() as session:
+            update = await session.get(CampaignUpdate, ident)
+            if update is None:
+                return sent  # taken down: its unsent mails went with it
             mails = list(
                 await session.scalars(
                     select(Mail)
@@ -318,7 +325,8 @@ async def send_update_mails(
                     )
                 )
             )
-            done, failed = await _send_chunk(session, templates, settings, mails, readers, suppressed)
+            shared = update_body_facts(update)
+            done, failed = await _send_chunk(session, templates, settings, mails, readers, suppressed, shared)
             sent += done
         if failed:
             return sent
@@ -331,6 +339,7 @@ async def _send_chunk(
     mails: list[Mail],
     readers: dict[uuid.UUID, Reader],
     suppressed: set[str],
+    shared_facts: Mapping[str, Any],
 ) -> tuple[int, bool]:
     smtp = _smtp_client(settings.smtp_url) if settings.smtp_url else None
     sent = 0
@@ -343,7 +352,14 @@ async def _send_chunk(
                 continue
             unsubscribe = unsubscribe_url(mail, settings)
             reader = readers.get(mail.user_id) if mail.user_id else None
-            rendered = render_mail(templates, mail, base_url=settings.base_url, reader=reader, unsubscribe=unsubscribe)
+            rendered = render_mail(
+                templates,
+                mail,
+                base_url=settings.base_url,
+                reader=reader,
+                unsubscribe=unsubscribe,
+                shared_facts=shared_facts,
+            )
             mail.attempts += 1
             if smtp is not None:
                 message = build_message(mail, rendered, sender=settings.mail_from, unsubscribe=unsubscribe)

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Mail, Pledge
 from campaigns.update_mail import fan_out_update
+from service.mail import send_update_mails
+from service.settings import Settings
 from tests.helpers import Actor, create_space, drafted_campaign, launched_campaign, make_admin, sign_up
 
 
@@ -108,7 +110,7 @@ async def test_backers_see_backers_only_updates_and_others_see_public_ones(
 
 
 async def test_every_backer_gets_each_update_by_mail(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     campaign, maker, _operator = await launched_campaign(client, sessions)
     backers = [await sign_up(client, name) for name in ("One", "Two")]
@@ -120,6 +122,7 @@ async def test_every_backer_gets_each_update_by_mail(
         # What the worker does with the fan-out job the post asked for (tests/test_update_fanout.py has the rest).
         async with sessions.begin() as session:
             await fan_out_update(session, posted.json()["id"], base_url="http://kindling.test")
+        await send_update_mails(sessions, settings, posted.json()["id"])  # no SMTP: kept for /dev/mail
 
     async with sessions() as session:
         sent = list(await session.scalars(select(Mail).where(Mail.kind == "campaign_update").order_by(Mail.created_at)))
@@ -128,7 +131,7 @@ async def test_every_backer_gets_each_update_by_mail(
     )
     backers_only = next(m for m in sent if m.facts["update_title"] == "For you")
     assert backers_only.facts["visibility"] == "backers"
-    assert backers_only.facts["update_body_html"] == "<p>Thanks <strong>all</strong></p>\n"
+    assert "<p>Thanks <strong>all</strong></p>" in (backers_only.html_body or "")
 
 
 async def test_updates_page_with_a_cursor(
