@@ -26,6 +26,7 @@ ACTIONS = (
     "campaign.export_backers",
     "campaign.export_addresses",
     "campaign.export_transactions",
+    "comment.hide",
     "mail.suppress",
     "milestone.release",
     "payout.mark_paid",

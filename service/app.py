@@ -60,6 +60,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
+    "service.endpoints.talk",
     "service.endpoints.backers",
     "service.endpoints.notifications",
 )
@@ -92,6 +93,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.two_factor",
     "service.pages.audit",
     "service.pages.admin",
+    "service.pages.messages",
+    "service.pages.comments",
 )
 
 

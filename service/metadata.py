@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import campaigns.late_pledges  # noqa: F401 - registers its tables
 import campaigns.pledges.models  # noqa: F401 - registers its tables
+import campaigns.talk.models  # noqa: F401 - registers its tables
 import campaigns.transparency.models  # noqa: F401 - registers its tables
 import fulfillment.models  # noqa: F401 - registers its tables
 import payments.models  # noqa: F401 - registers its tables

@@ -28,7 +28,13 @@ SweepStep = Callable[[AsyncSession, Settings], Awaitable[int]]
 # "kindling" in ASCII: the one advisory lock key that the sweep takes.
 SWEEP_LOCK = int.from_bytes(b"kindling", "big")
 # Modules whose import registers sweep steps.
-SWEEP_MODULES = ("service.mail", "service.payment_sweeps", "service.fulfillment_sweeps", "service.retention_sweeps")
+SWEEP_MODULES = (
+    "service.mail",
+    "service.payment_sweeps",
+    "service.fulfillment_sweeps",
+    "service.retention_sweeps",
+    "service.talk_sweeps",
+)
 
 _steps: dict[str, SweepStep] = {}
 

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.notifications import DELIVER_MAIL
+from campaigns.talk.messages import SEND_BROADCAST, send_broadcast_batch
 from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, fan_out_update
 from fulfillment.service import PLAN_CAMPAIGN
 from fulfillment.tasks import plan_campaign_job
@@ -80,6 +81,13 @@ async def job_unit_of_work() -> AsyncIterator[AsyncSession]:
 async def deliver_mail_job(mail_id: str) -> None:
     context = worker_context()
     await deliver_mail(context.sessions, context.settings, mail_id)
+
+
+# A broadcast's batches are idempotent (its row lock, one message per conversation); the sweep re-finds a lost one.
+@dramatiq.actor(actor_name=SEND_BROADCAST, queue_name=QUEUE, max_retries=3)
+async def send_broadcast_actor(broadcast_id: str) -> None:
+    async with job_unit_of_work() as session:
+        await send_broadcast_batch(session, broadcast_id, base_url=worker_context().settings.base_url)
 
 
 # Idempotent (the update's mailed_at is claimed in the job's transaction); a retry after a failure is safe.

@@ -60,6 +60,7 @@ from campaigns.models import (
 from campaigns.notification_settings import unsubscribe_token
 from campaigns.notifications import SECRET_FACT
 from campaigns.sessions import start_session, token_id_of
+from campaigns.talk.models import Conversation
 from campaigns.transparency import log as design_log
 from campaigns.two_factor import begin_two_factor
 from fulfillment.models import Batch
@@ -257,6 +258,21 @@ async def build_world(
         },
     )
     w.media_path = image["url"]
+    asked = await client.post(
+        f"/api/v1/campaigns/{live['id']}/conversations", json={"body": "When?"}, headers=backer.headers
+    )
+    assert asked.status_code == 201, asked.text
+    async with sessions() as session:
+        conversation_id = await session.scalar(
+            select(Conversation.id).where(Conversation.member_id == uuid.UUID(backer.id))
+        )
+    invited = await client.post(f"/api/v1/conversations/{conversation_id}/space", headers=backer.headers)
+    assert invited.status_code == 200, invited.text
+    commented = await client.post(
+        f"/api/v1/campaigns/{live['id']}/comments", json={"body": "Rude words"}, headers=other_backer.headers
+    )
+    assert commented.status_code == 201, commented.text
+    w.live.extra |= {"conversation": str(conversation_id), "comment": commented.json()["id"]}
 
     draft = await drafted_campaign(client, maker, space_a)
     draft_image = await upload_image(w, draft["id"])
@@ -1029,6 +1045,37 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}"): api(
         "401 403 403 204 403 403 403 403", fresh_update(), "a new update per cell"
     ),
+    # Conversations (the world's: the backer's with the maker of the live campaign, the space asked in)
+    ("POST", f"{A}/campaigns/{{campaign_id}}/conversations"): api(
+        "401 201 201 403 201 201 201 201", on("live", json_body={"body": "Does it ship to Macau?"})
+    ),
+    ("GET", f"{A}/me/conversations"): api("401 200 200 200 200 200 200 200", fixed()),
+    ("GET", f"{A}/conversations/{{conversation_id}}"): api(
+        "401 200 404 200 404 200 404 404", on("live", conversation_id="conversation")
+    ),
+    ("POST", f"{A}/conversations/{{conversation_id}}/messages"): api(
+        "401 201 404 201 404 201 404 404", on("live", conversation_id="conversation", json_body={"body": "Noted."})
+    ),
+    ("POST", f"{A}/conversations/{{conversation_id}}/space"): api(
+        "401 200 404 403 404 403 404 404", on("live", conversation_id="conversation")
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/broadcasts"): api(
+        "401 403 403 202 403 403 403 403", on("live", json_body={"body": "Thank you all.", "audience": "all"})
+    ),
+    # Comments (the live campaign's, and its backers-only update's)
+    ("GET", f"{A}/campaigns/{{campaign_id}}/comments"): api(PUBLIC, on("live")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/comments"): api(
+        "401 201 201 201 201 201 201 201", on("live", json_body={"body": "Lovely."})
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}/comments"): api(
+        "404 200 404 200 404 200 404 200", on("live", update_id="update")
+    ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/updates/{{update_id}}/comments"): api(
+        "401 201 404 201 404 201 404 201", on("live", update_id="update", json_body={"body": "Great photos."})
+    ),
+    ("POST", f"{A}/comments/{{comment_id}}/hide"): api(
+        "401 403 403 200 403 200 403 200", on("live", comment_id="comment")
+    ),
     # Pledges
     ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
         "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
@@ -1270,6 +1317,38 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/maker/campaigns/{slug}/updates/{update_id}/delete"): page(
         "401 403 403 303 403 403 403 403", fresh_update(CONFIRMED), "a new update per cell, confirmed"
+    ),
+    # Messages and comments as pages (the world's conversation and comment, as for the API)
+    ("GET", "/messages"): page("303 200 200 200 200 200 200 200", fixed()),
+    ("GET", "/messages/{conversation_id}"): page(
+        "303 200 404 200 404 200 404 404", on("live", conversation_id="conversation")
+    ),
+    ("POST", "/messages/{conversation_id}"): page(
+        "303 303 404 303 404 303 404 404", on("live", conversation_id="conversation", form={"body": "Noted."})
+    ),
+    ("POST", "/messages/{conversation_id}/space"): page(
+        "303 303 404 403 404 403 404 404", on("live", conversation_id="conversation", form=CONFIRMED)
+    ),
+    ("GET", "/campaigns/{slug}/ask"): page("303 200 200 403 200 200 200 200", on("live")),
+    ("POST", "/campaigns/{slug}/ask"): page(
+        "303 303 303 403 303 303 303 303", on("live", form={"body": "Does it float?"})
+    ),
+    ("GET", "/maker/campaigns/{slug}/messages"): page("303 403 403 200 403 403 403 403", on("live")),
+    ("POST", "/maker/campaigns/{slug}/messages"): page(
+        "303 403 403 303 403 403 403 403", on("live", form={"audience": "all", "body": "Thank you."} | CONFIRMED)
+    ),
+    ("GET", "/campaigns/{slug}/comments"): page(PUBLIC, on("live")),
+    ("POST", "/campaigns/{slug}/comments"): page(
+        "303 303 303 303 303 303 303 303", on("live", form={"body": "Nice work."})
+    ),
+    ("GET", "/campaigns/{slug}/updates/{update_id}/comments"): page(
+        "404 200 404 200 404 200 404 200", on("live", update_id="update")
+    ),
+    ("POST", "/campaigns/{slug}/updates/{update_id}/comments"): page(
+        "303 303 404 303 404 303 404 303", on("live", update_id="update", form={"body": "Nice moulds."})
+    ),
+    ("POST", "/comments/{comment_id}/hide"): page(
+        "303 403 403 303 403 303 403 303", on("live", comment_id="comment", form=CONFIRMED)
     ),
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),

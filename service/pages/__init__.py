@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from campaigns.accounts import roles_of
 from campaigns.models import User
+from campaigns.talk.messages import unread_count
 from campaigns.two_factor import has_two_factor
 from service.i18n import babel_locale, gettext, ngettext
 from service.i18n import country_name as country_name  # the pages' name for it
@@ -32,6 +33,7 @@ async def viewer(request: Request, session: AsyncSession) -> User | None:
         request.state.admin = roles.admin
         # Operators and admins act only with two-factor on: every page tells them until they have set it up.
         request.state.needs_two_factor = request.state.reviews and not has_two_factor(user)
+        request.state.unread_messages = await unread_count(session, user)
     return user
 
 

@@ -385,6 +385,9 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
         "can_back": can_back,
         "back_url": f"{base}/back" if can_back else None,
         "is_maker": "maker" in detail.roles,
+        # Questions and comments open once the campaign is public.
+        "ask_url": f"{base}/ask" if campaign.status in PUBLIC_STATUSES and "maker" not in detail.roles else None,
+        "comments_url": f"{base}/comments" if campaign.status in PUBLIC_STATUSES else None,
         "is_operator": "operator" in detail.roles,
         # Its space's operators and admins suspend it from the operator's page of the campaign.
         "suspend_url": f"/operator/campaigns/{campaign.slug}#suspend-title" if "suspend" in detail.actions else None,
