@@ -253,15 +253,17 @@ async def read_body(request: Request) -> bytes:
         raise UploadTimedOut(f"The body did not arrive within {seconds:g} seconds; send it again.") from None
 
 
-async def read_form(request: Request) -> FormData:
+async def read_form(request: Request, *, csrf: bool = True) -> FormData:
     """The only way pages read a form: read whole first (`read_body`), it refuses a POST without this session's CSRF
-    token, and one with NUL or another control character in any field (the page shows its form again)."""
+    token, and one with NUL or another control character in any field (the page shows its form again). `csrf=False`
+    only for a POST that by its standard comes without a session (RFC 8058's one-click unsubscribe)."""
     if request.scope.get("state", {}).get(BODY_OVER_LIMIT):
         raise BodyTooLarge("Choose a smaller file.")
     await read_body(request)
     form = await request.form()
-    presented = form.get("csrf_token")
-    check_csrf(request, presented if isinstance(presented, str) else None)
+    if csrf:
+        presented = form.get("csrf_token")
+        check_csrf(request, presented if isinstance(presented, str) else None)
     refused = [
         FieldError(key, CONTROL_CHARACTERS_MESSAGE)
         for key, value in form.multi_items()

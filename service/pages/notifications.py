@@ -65,6 +65,9 @@ async def unsubscribe_page(request: Request) -> Response:
 
 
 async def unsubscribe_now(request: Request) -> Response:
+    # The mail provider's one-click POST (`List-Unsubscribe=One-Click`) carries no session, hence no CSRF token: the
+    # signed token in the path is the proof. Its form is still read like every other.
+    await read_form(request, csrf=False)
     async with uow(request) as session:
         kind = await unsubscribe(session, settings_of(request).secret_key, str(request.path_params["token"]))
     done = _("You get no more %(what)s.") % {"what": _kind_words(kind)}
