@@ -14,8 +14,8 @@ from campaigns.access import visible_campaign
 from campaigns.campaign_schemas import UpdateCreate, UpdatePatch
 from campaigns.errors import NotFound
 from campaigns.ids import parse_id
-from campaigns.languages import stored_versions
-from campaigns.models import CampaignUpdate, Pledge, User
+from campaigns.languages import Written, language_of, stored_versions, version_for
+from campaigns.models import Campaign, CampaignUpdate, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
@@ -75,16 +75,29 @@ async def post_update(
     session.add(posted)
     await session.flush()
     await session.refresh(posted)
-    facts = campaign_facts(campaign, base_url) | {
-        "update_id": str(posted.id),
-        "update_title": posted.title,
-        "update_body": posted.body,
-        "update_body_html": posted.body_html,
-        "visibility": posted.visibility,
-    }
+    facts = campaign_facts(campaign, base_url) | {"update_id": str(posted.id), "visibility": posted.visibility}
     for backer in await backers_of(session, campaign.id):
-        await notify(session, backer, "campaign_update", **facts)
+        await notify(session, backer, "campaign_update", **(facts | update_in_language(campaign, posted, backer)))
     return posted
+
+
+def update_in_language(campaign: Campaign, posted: CampaignUpdate, reader: User) -> dict[str, str]:
+    """The update's texts as `reader` is mailed them: the maker's version in the reader's account language when there
+    is one, else the original, with the language each is written in."""
+    language = language_of(reader.locale)
+
+    def version(field: str, original: str) -> Written:
+        return version_for(language, field, original, posted.language, posted.translations)
+
+    title = version("title", posted.title)
+    campaign_title = version_for(language, "title", campaign.title, campaign.language, campaign.translations)
+    return {
+        "campaign_title": str(campaign_title),
+        "update_title": str(title),
+        "update_body": str(version("body", posted.body)),
+        "update_body_html": str(version("body_html", posted.body_html)),
+        "update_language": title.language,
+    }
 
 
 async def list_updates(

@@ -1050,6 +1050,16 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
         "fresh campaign with its batch confirmed, per cell",
     ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/packages/{{pledge_id}}/tracking"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(
+            confirmed=True,
+            batch_id="batch",
+            pledge_id="pledge",
+            body=lambda t: {"json": {"carrier": "SF Express", "tracking_number": f"SF{n()}"}},
+        ),
+        "fresh campaign with its batch confirmed, per cell",
+    ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/fulfillment-settings"): api(
         "401 403 403 200 403 200 403 200", on("funded")
     ),
