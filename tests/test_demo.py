@@ -91,6 +91,12 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
     assert unverified == 0, "every demo account can submit, review and be paid without a mailed link first"
 
     async with sessions() as session:
+        zones = {email: zone for email, zone in await session.execute(select(User.email, User.time_zone))}
+        chinese_readers = set(await session.scalars(select(User.time_zone).where(User.locale == "zh_CN")))
+    assert zones[OPERATOR_EMAIL] == zones[MAKER_EMAIL] == "Asia/Shanghai" and zones[BACKER_EMAIL] == "Europe/London"
+    assert chinese_readers == {"Asia/Shanghai"} and len(set(zones.values())) == 8, "the crowd lives around the world"
+
+    async with sessions() as session:
         live = await session.scalar(select(Campaign).where(Campaign.slug == LIVE_SLUG))
         in_review = await session.scalar(select(Campaign).where(Campaign.slug == REVIEW_SLUG))
         assert live is not None and in_review is not None
