@@ -53,13 +53,15 @@ def version_for(
     return Written(original, language)
 
 
-def stored_versions(translations: Mapping[str, Mapping[str, Any]], *, story: str) -> dict[str, dict[str, str]]:
-    """The versions in other languages as they are kept: texts left empty dropped, and the Markdown one (`story`)
-    also kept rendered and sanitised, as `<story>_html`."""
+def stored_versions(
+    translations: Mapping[str, Mapping[str, Any]], *, story: str | None = None
+) -> dict[str, dict[str, str]]:
+    """The versions in other languages as they are kept: texts left empty dropped, and the Markdown one (`story`, if
+    the row keeps its story rendered) also kept rendered and sanitised, as `<story>_html`."""
     stored: dict[str, dict[str, str]] = {}
     for language, texts in translations.items():
         version = {field: str(text) for field, text in texts.items() if text}
-        if story in version:
+        if story is not None and story in version:
             version[f"{story}_html"] = render_story(version[story])
         if version:
             stored[language] = version

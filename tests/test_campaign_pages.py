@@ -480,6 +480,7 @@ async def test_a_maker_drafts_a_campaign_with_products_and_tiers_through_the_for
             "sku": "LAMP-1",
             "name": "Lamp",
             "language": "en",
+            "translations": {},
             "weight_grams": 800,
             "unit_cost": 4_550,
             "batch_size": 300,

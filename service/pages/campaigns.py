@@ -27,7 +27,7 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
 from campaigns.lifecycle import PUBLIC_STATUSES
-from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
+from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Product, Review, Space, Tier, User
 from campaigns.story import render_story
 from campaigns.transparency import log as design_log
 from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
@@ -128,6 +128,10 @@ def shown(field: str, original: str, language: str, translations: Mapping[str, A
     return version_for(current_locale.get(), field, original, language, translations)
 
 
+def product_name(product: Product) -> Written:
+    return shown("name", product.name, product.language, product.translations)
+
+
 def campaign_text(campaign: Campaign, field: str) -> Written:
     return shown(field, getattr(campaign, field), campaign.language, campaign.translations)
 
@@ -151,11 +155,13 @@ def tier_view(
 ) -> dict[str, Any]:
     limited = tier.quantity_limit is not None
     remaining = tier.remaining if limited else None
+    description = shown("description", tier.description, tier.language, tier.translations)
     return {
         "id": str(tier.id),
-        "title": shown("title", tier.title, tier.language),
+        "title": shown("title", tier.title, tier.language, tier.translations),
         "language": tier.language,
-        "description_html": Markup(render_story(tier.description)),  # noqa: S704 - sanitised by render_story
+        "description_language": description.language,
+        "description_html": Markup(render_story(description)),  # noqa: S704 - sanitised by render_story
         "price": tier.price,
         "currency": currency,
         "limited": limited,
@@ -325,7 +331,7 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     campaign = detail.campaign
     base = f"/campaigns/{campaign.slug}"
     can_back = campaign.status == "live" and "maker" not in detail.roles
-    product_names = {product.sku: shown("name", product.name, product.language) for product in detail.products}
+    product_names = {product.sku: product_name(product) for product in detail.products}
     story = campaign_text(campaign, "description_html")
     tiers = [
         tier_view(

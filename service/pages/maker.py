@@ -43,6 +43,8 @@ from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
     BLANK_SHIPPING_ROWS,
     MORE_ROWS,
+    OTHER_PRODUCT_FIELDS,
+    OTHER_TIER_FIELDS,
     batch_cost_view,
     campaign_values,
     country_options,
@@ -51,6 +53,7 @@ from service.pages.campaign_forms import (
     delivery_message,
     language_options,
     month_name,
+    other_values,
     price_message,
     product_values,
     read_campaign,
@@ -621,7 +624,11 @@ async def _product_form_page(
         product = _product_of(detail, product_id) if product_id else None
     currency = detail.campaign.currency
     if values is None:
-        values = product_values(product, currency) if product else {"overage_percent": "0"}
+        values = (
+            product_values(product, currency)
+            if product
+            else {"overage_percent": "0"} | other_values(detail.campaign.language, {}, OTHER_PRODUCT_FIELDS)
+        )
     context = {
         "campaign": {"slug": detail.campaign.slug, "title": detail.campaign.title, "currency": currency},
         "values": values,
@@ -749,7 +756,11 @@ async def _tier_form_page(
     currency = detail.campaign.currency
     earliest = earliest_delivery(campaign_deadline(detail.campaign))
     if values is None:
-        values = tier_values(tier, currency) if tier else {"limit": "unlimited"}
+        values = (
+            tier_values(tier, currency)
+            if tier
+            else {"limit": "unlimited"} | other_values(detail.campaign.language, {}, OTHER_TIER_FIELDS)
+        )
     extra = MORE_ROWS if more_rows else 0
     context = {
         "campaign": {"slug": detail.campaign.slug, "title": detail.campaign.title, "currency": currency},

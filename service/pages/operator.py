@@ -34,6 +34,7 @@ from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
     decision_label,
+    product_name,
     review_view,
     space_view,
     spaces_by_id,
@@ -154,7 +155,7 @@ async def _review_page(
         records = await campaign_evidence(session, detail.campaign.id)
     campaign = detail.campaign
     costs = {product.sku: product.unit_cost for product in detail.products}
-    names = {product.sku: product.name for product in detail.products}
+    names = {product.sku: product_name(product) for product in detail.products}
     tiers = []
     for tier in detail.tiers:
         view = tier_view(tier, currency=campaign.currency, product_names=names)
