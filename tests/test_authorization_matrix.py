@@ -1188,7 +1188,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
-        "401 404 404 303 404 403 404 403", with_draft(image_id="image"), "fresh draft"
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, image_id="image"),
+        "fresh draft, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/products/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/products/new"): page("401 404 404 303 404 404 404 404", product_form),

@@ -598,11 +598,37 @@ async def upload_evidence(request: Request) -> Response:
     return redirect(_manage_url(_slug(request), "evidence-added", "evidence"))
 
 
+def _remove_image_question(detail: service.CampaignDetail, image_id: str) -> Confirmation:
+    is_cover = detail.cover is not None and str(detail.cover.id) == image_id
+    if not is_cover and all(str(image.id) != image_id for image in detail.gallery):
+        raise NotFound("This campaign has no such image.")
+    consequences = [
+        _("The picture is deleted from the campaign's page and from Kindling's storage."),
+        _("It cannot be brought back: to show it again, you upload it anew."),
+    ]
+    if is_cover:
+        consequences.append(_("The campaign has no cover picture until you upload another."))
+    return Confirmation(
+        title=_("Remove this picture?"),
+        subject=detail.campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, remove the picture"),
+        back_url=_manage_url(detail.campaign.slug, anchor="images"),
+    )
+
+
 async def remove_image(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    image_id = str(request.path_params["image_id"])
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
+        return ask_first(request, form, _remove_image_question(detail, image_id))
     async with uow(request) as session:
         maker = await current_user(request, session)
-        await remove_campaign_image(session, _slug(request), str(request.path_params["image_id"]), maker)
+        await remove_campaign_image(session, _slug(request), image_id, maker)
     return redirect(_manage_url(_slug(request), "image-removed", "images"))
 
 
