@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import move_campaign
 from campaigns.errors import FieldError, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from campaigns.ids import parse_id
+from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, User
 from campaigns.pledges.contents import contains_goods, pledge_contents
@@ -437,6 +438,7 @@ async def _tell_backers(
                 facts={
                     "name": name,
                     "campaign_title": campaign.title,
+                    VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
                     "campaign_path": f"/campaigns/{campaign.slug}",
                     "pledge_id": str(pledge_id),
                     "carrier": by_id[pledge_id].carrier,

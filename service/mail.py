@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
+from campaigns.languages import VERSIONS_FACT
 from campaigns.models import Mail, User
 from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
 from campaigns.preferences import DEFAULT_TIME_ZONE
@@ -62,6 +63,8 @@ def render_mail(templates: Environment, mail: Mail, *, base_url: str, reader: Re
     reader by name and showing times on their clock."""
     reader = reader or Reader()
     context: dict[str, Any] = {**mail.facts, "base_url": base_url, "to_address": mail.to_address}
+    # The maker's texts in the reader's language, where they wrote a version in it (campaigns.languages.mail_versions).
+    context.update((mail.facts.get(VERSIONS_FACT) or {}).get(mail.locale) or {})
     with use_locale(mail.locale), use_time_zone(reader.time_zone):
         context["greeting"] = _("Hello %(name)s,") % {"name": reader.name} if reader.name else _("Hello,")
         subject = templates.get_template(f"mail/{mail.kind}.subject.txt").render(context)

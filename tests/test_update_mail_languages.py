@@ -55,3 +55,24 @@ async def test_each_backer_is_mailed_the_update_in_their_own_language(
     fallback = render_mail(templates, sent[(chinese.email, untranslated.json()["id"])], base_url="http://x")
     assert "Only in English" in fallback.subject and 'lang="en"' in fallback.html
     assert "原文为英文" in fallback.html and "Plain." in fallback.html.split('lang="en"')[1]
+
+
+async def test_mails_about_a_campaign_name_it_in_the_readers_language_when_the_maker_gave_one(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    maker = await sign_up(client, "Lin")
+    async with sessions.begin() as session:
+        await session.execute(update(User).where(User.id == uuid.UUID(maker.id)).values(locale="zh_CN"))
+    await launched_campaign(
+        client, sessions, maker=maker, language="en", translations={"zh_CN": {"title": "稻田卫士"}}, title="Paddy Guard"
+    )
+    async with sessions() as session:
+        mails = {mail.kind: mail for mail in await session.scalars(select(Mail).where(Mail.to_address == maker.email))}
+    launched = mails["campaign_launched"]
+    assert launched.facts["campaign_title"] == "Paddy Guard"
+    assert launched.facts["versions"] == {"zh_CN": {"campaign_title": "稻田卫士"}}
+    rendered = render_mail(mail_templates(dev=False), launched, base_url="http://x")
+    assert "稻田卫士" in rendered.subject and "Paddy Guard" not in rendered.text
+    # The same mail to a reader of English names it as written.
+    launched.locale = "en"
+    assert "Paddy Guard" in render_mail(mail_templates(dev=False), launched, base_url="http://x").subject
