@@ -3,10 +3,14 @@ page shows each reader theirs, and the original marked with the language it is w
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.helpers import create_space, drafted_campaign, make_admin, sign_up
+from campaigns.models import Product, Tier
+from tests.helpers import create_space, drafted_campaign, launched_campaign, make_admin, sign_up
 from tests.pages import logged_in, post_form
 
 
@@ -60,3 +64,24 @@ async def test_a_tier_and_a_product_in_both_languages_are_shown_in_the_readers(
     assert "Early bird" in english and "早鸟" not in english and "土壤传感器" not in english and "Sensor" in english
     api = (await client.get(base, headers=maker.headers)).json()
     assert api["products"][0]["translations"] == {"zh_CN": {"name": "土壤传感器"}}
+
+
+async def test_a_backer_chooses_a_tier_by_its_name_in_their_language(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, _operator = await launched_campaign(client, sessions)
+    early_bird = campaign["tiers"][0]["id"]
+    async with sessions.begin() as session:  # as the maker gave them while it was a draft
+        await session.execute(
+            update(Tier).where(Tier.id == uuid.UUID(early_bird)).values(translations={"zh_CN": {"title": "早鸟"}})
+        )
+        await session.execute(
+            update(Product)
+            .where(Product.campaign_id == uuid.UUID(campaign["id"]))
+            .values(translations={"zh_CN": {"name": "传感器"}})
+        )
+    async with logged_in(client, await sign_up(client, "Bo")) as browser:
+        chinese = (await browser.get(f"/campaigns/{campaign['slug']}/back?tier={early_bird}&lang=zh_CN")).text
+        english = (await browser.get(f"/campaigns/{campaign['slug']}/back?tier={early_bird}&lang=en")).text
+    assert "早鸟" in chinese and "传感器" in chinese
+    assert "Early bird" in english and "早鸟" not in english

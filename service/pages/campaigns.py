@@ -132,6 +132,10 @@ def product_name(product: Product) -> Written:
     return shown("name", product.name, product.language, product.translations)
 
 
+def tier_title(tier: Tier) -> Written:
+    return shown("title", tier.title, tier.language, tier.translations)
+
+
 def campaign_text(campaign: Campaign, field: str) -> Written:
     return shown(field, getattr(campaign, field), campaign.language, campaign.translations)
 
@@ -158,7 +162,7 @@ def tier_view(
     description = shown("description", tier.description, tier.language, tier.translations)
     return {
         "id": str(tier.id),
-        "title": shown("title", tier.title, tier.language, tier.translations),
+        "title": tier_title(tier),
         "language": tier.language,
         "description_language": description.language,
         "description_html": Markup(render_story(description)),  # noqa: S704 - sanitised by render_story

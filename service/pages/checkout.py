@@ -52,7 +52,7 @@ from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
 from service.i18n import money
 from service.pages import FieldMessages, country_name, validate_form, viewer
-from service.pages.campaigns import delivery_month
+from service.pages.campaigns import delivery_month, product_name, tier_title
 from service.pages.money_input import NumberInputError, example, major_units, minor_units
 from service.web import gateway_of, read_form, redirect, render, settings_of, uow
 
@@ -181,7 +181,7 @@ def term_message(refusal: InvalidInput, country: str | None) -> str:
 def tier_choices(
     tiers: Sequence[Tier], products: Sequence[Product], currency: str, *, own_tier_id: uuid.UUID | None = None
 ) -> list[dict[str, Any]]:
-    names = {product.sku: product.name for product in products}
+    names = {product.sku: product_name(product) for product in products}
     choices = []
     for tier in tiers:
         limited = tier.quantity_limit is not None
@@ -190,7 +190,7 @@ def tier_choices(
         choices.append(
             {
                 "id": str(tier.id),
-                "title": tier.title,
+                "title": tier_title(tier),
                 "price": tier.price,
                 "currency": currency,
                 "limited": limited,
@@ -564,14 +564,14 @@ def pledge_summary(
     pledge: Pledge, tier: Tier | None, contents: Contents, products: Sequence[Product]
 ) -> dict[str, Any]:
     """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them."""
-    names = {product.sku: product.name for product in products}
+    names = {product.sku: product_name(product) for product in products}
     price = pledge.amount - pledge.bonus - pledge.shipping_fee
     return {
         "id": str(pledge.id),
         "url": f"/me/pledges/{pledge.id}",
         "card_url": f"/me/pledges/{pledge.id}/card",
         "status": pledge.status,
-        "tier_title": tier.title if tier else None,
+        "tier_title": tier_title(tier) if tier else None,
         "contents": [{"quantity": quantity, "name": names.get(sku, sku)} for sku, quantity in contents.items()],
         "ships": bool(contents),
         "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,
