@@ -33,7 +33,7 @@ async def test_a_maker_in_shenzhen_types_the_lock_on_shenzhen_time_and_reads_the
                 .values(locale="zh_CN", time_zone="Asia/Shanghai")
             )
         shown = (await browser.get(page)).text
-        assert "地址锁定时间（中国（上海）时间 · UTC+8）" in shown
+        assert "地址锁定时间 · 中国（上海）时间 · UTC+8" in shown
 
         unreadable = {"address_lock_at": "next Tuesday", "packaging_weight_grams": "100"}
         refused = await post_form(browser, f"{page}/settings", unreadable, form_page=page)
