@@ -24,10 +24,12 @@ from campaigns.campaign_schemas import (
     CampaignTranslation,
     Checklist,
     ProductCreate,
+    ProductTranslation,
     ReviewCreate,
     ShippingRate,
     TierCreate,
     TierItem,
+    TierTranslation,
     UpdateCreate,
 )
 from campaigns.images import add_campaign_image, image_url
@@ -246,10 +248,22 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
     await _use_slug(session, campaign, LIVE_SLUG)
     for product in (
         ProductCreate(
-            sku="LOAM-1", name="Loam sensor", weight_grams=45, unit_cost=3_850, batch_size=500, overage_bps=300
+            sku="LOAM-1",
+            name="Loam sensor",
+            translations={"zh_CN": ProductTranslation(name="Loam 土壤传感器")},
+            weight_grams=45,
+            unit_cost=3_850,
+            batch_size=500,
+            overage_bps=300,
         ),
         ProductCreate(
-            sku="LOAM-GW", name="Loam LoRa gateway", weight_grams=160, unit_cost=14_500, batch_size=200, overage_bps=200
+            sku="LOAM-GW",
+            name="Loam LoRa gateway",
+            translations={"zh_CN": ProductTranslation(name="Loam LoRa 网关")},
+            weight_grams=160,
+            unit_cost=14_500,
+            batch_size=200,
+            overage_bps=200,
         ),
         ProductCreate(
             sku="LOAM-TIPS", name="Stainless probe tips (pair)", weight_grams=20, unit_cost=600, batch_size=1000
@@ -263,6 +277,11 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         TierCreate(
             title="Early bird: one sensor",
             description="One Loam sensor at the early price, for the first 200 backers.",
+            translations={
+                "zh_CN": TierTranslation(
+                    title="早鸟：一只传感器", description="前 200 位支持者以早鸟价获得一只 Loam 传感器。"
+                )
+            },
             price=14_900,
             quantity_limit=200,
             items=[TierItem(sku="LOAM-1", quantity=1)],
@@ -277,6 +296,11 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         TierCreate(
             title="Garden kit: three sensors and a gateway",
             description="Everything a balcony or a vegetable garden needs. **Free shipping in China.**",
+            translations={
+                "zh_CN": TierTranslation(
+                    title="花园套装：三只传感器和一个网关", description="阳台或菜园所需的一切。**中国境内包邮。**"
+                )
+            },
             price=69_900,
             items=[
                 TierItem(sku="LOAM-1", quantity=3),

@@ -104,6 +104,7 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
         assert in_review.status == "in_review" and in_review.title.startswith("稻田卫士")
         tiers = list(await session.scalars(select(Tier).where(Tier.campaign_id == live.id).order_by(Tier.position)))
     assert [(t.quantity_limit, t.remaining) for t in tiers] == [(200, 3), (None, None), (50, 50)]
+    assert tiers[0].translations["zh_CN"]["title"] == "早鸟：一只传感器", "the tiers read in Chinese too"
 
 
 async def test_the_demo_campaign_is_on_the_discover_page_and_its_page_renders(
