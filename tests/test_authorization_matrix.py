@@ -791,6 +791,11 @@ async def own_token(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"token_id": str(token_id)}, {}
 
 
+async def own_token_confirmed(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await own_token(w, role)
+    return params, {"data": CONFIRMED}
+
+
 def new_address(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"json": {"email": f"moved-{n()}@example.com", "password": PASSWORD}}
 
@@ -1129,7 +1134,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 303 303 303 303 303 303 303", own_session, "a session of the role's own per cell"
     ),
     ("POST", "/account/tokens/{token_id}/revoke"): page(
-        "303 303 303 303 303 303 303 303", own_token, "a token of the role's own per cell"
+        "303 303 303 303 303 303 303 303", own_token_confirmed, "a token of the role's own per cell, confirmed"
     ),
     ("POST", "/account/log-out-everywhere"): page(
         "303 303 303 303 303 303 303 303", fixed(), "a user of its own per cell", own_user=True
