@@ -505,6 +505,11 @@ async def extra_operator(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "user_id": str(person.id)}, {}
 
 
+async def extra_operator_confirmed(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await extra_operator(w, role)
+    return params, {"data": CONFIRMED}
+
+
 def new_user(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"json": {"email": f"new-{n()}@example.com", "password": PASSWORD, "name": "Newcomer"}}
 
@@ -1099,7 +1104,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/admin/spaces/{space_id}"): page(ADMIN_FORM, space_b_edit),
     ("POST", "/admin/spaces/{space_id}/operators"): page(ADMIN_FORM, new_operator_form, "a new user per cell"),
     ("POST", "/admin/spaces/{space_id}/operators/{user_id}/remove"): page(
-        ADMIN_FORM, extra_operator, "a new operator per cell"
+        ADMIN_FORM, extra_operator_confirmed, "a new operator per cell, confirmed"
     ),
     ("GET", "/admin/users"): page(ADMIN_PAGE, fixed()),
     ("GET", "/admin/users/{user_id}/promote"): page(ADMIN_PAGE, a_user),
