@@ -35,6 +35,22 @@ async def test_a_tier_and_a_product_in_both_languages_are_shown_in_the_readers(
     )
     assert stranger.status_code == 422 and "translations" in stranger.text
 
+    cable = await client.post(
+        f"{base}/products",
+        json={
+            "sku": "CABLE",
+            "name": "Spare cable",
+            "translations": {"zh_CN": {"name": "备用线缆"}},
+            "weight_grams": 30,
+            "batch_size": 500,
+        },
+        headers=maker.headers,
+    )
+    assert cable.status_code == 201 and cable.json()["translations"] == {"zh_CN": {"name": "备用线缆"}}
+    add_on = {"product_id": cable.json()["id"], "price": 2_900, "tier_ids": [early_bird["id"]], "shipping": []}
+    offered = await client.post(f"{base}/add-ons", json=add_on, headers=maker.headers)
+    assert offered.status_code == 201, offered.text
+
     edit = f"/maker/campaigns/{campaign['slug']}/products/{product['id']}/edit"
     typed = {
         "sku": "SKU-A",
@@ -59,6 +75,7 @@ async def test_a_tier_and_a_product_in_both_languages_are_shown_in_the_readers(
         chinese = (await browser.get(f"/campaigns/{campaign['slug']}?lang=zh_CN")).text
         english = (await browser.get(f"/campaigns/{campaign['slug']}?lang=en")).text
     assert "早鸟" in chinese and "最早的<strong>一批</strong>" in chinese and "土壤传感器" in chinese
+    assert "备用线缆" in chinese and "Spare cable" in english and "备用线缆" not in english
     # The tier with no Chinese version is shown as written, marked as English.
     assert 'lang="en">Pair' in chinese and "原文为英文" in chinese
     assert "Early bird" in english and "早鸟" not in english and "土壤传感器" not in english and "Sensor" in english

@@ -27,7 +27,7 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
 from campaigns.lifecycle import PUBLIC_STATUSES
-from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Product, Review, Space, Tier, User
+from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
 from campaigns.transparency import log as design_log
 from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
@@ -35,7 +35,14 @@ from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
-from service.pages.catalog_views import FEW_LEFT, add_on_views, products_with_options, shipping_view
+from service.pages.catalog_views import (
+    FEW_LEFT,
+    add_on_views,
+    product_name,
+    products_with_options,
+    shipping_view,
+    tier_title,
+)
 from service.pages.delivery_words import record_parts
 from service.web import SESSION_KEY, render, settings_of, uow
 
@@ -126,14 +133,6 @@ def space_view(space: Space, campaign: Campaign | None = None) -> dict[str, Any]
 def shown(field: str, original: str, language: str, translations: Mapping[str, Any] | None = None) -> Written:
     """A maker's or an operator's text in the reader's language when there is a version in it, else as written."""
     return version_for(current_locale.get(), field, original, language, translations)
-
-
-def product_name(product: Product) -> Written:
-    return shown("name", product.name, product.language, product.translations)
-
-
-def tier_title(tier: Tier) -> Written:
-    return shown("title", tier.title, tier.language, tier.translations)
 
 
 def campaign_text(campaign: Campaign, field: str) -> Written:

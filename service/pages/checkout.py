@@ -52,7 +52,8 @@ from service.endpoints.pledges import checkout_of, hold_limit_of
 from service.i18n import gettext as _
 from service.i18n import money
 from service.pages import FieldMessages, country_name, validate_form, viewer
-from service.pages.campaigns import delivery_month, product_name, tier_title
+from service.pages.campaigns import delivery_month
+from service.pages.catalog_views import product_name, tier_title
 from service.pages.money_input import NumberInputError, example, major_units, minor_units
 from service.web import gateway_of, read_form, redirect, render, settings_of, uow
 

@@ -34,7 +34,6 @@ from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
     decision_label,
-    product_name,
     review_view,
     space_view,
     spaces_by_id,
@@ -42,7 +41,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
-from service.pages.catalog_views import add_on_views, products_with_options
+from service.pages.catalog_views import add_on_views, product_name, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.evidence import evidence_by_checklist_item, evidence_view
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
