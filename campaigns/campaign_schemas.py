@@ -170,10 +170,20 @@ class CampaignListQuery(PageQuery):
 # Products
 
 
+class ProductTranslation(CampaignRequest):
+    """The maker's name for the product in another language; left out, it is shown as written."""
+
+    name: Name | None = None
+
+
+ProductTranslations = Annotated[dict[str, ProductTranslation], AfterValidator(known_translations)]
+
+
 class ProductCreate(CampaignRequest):
     sku: Sku
     name: Name
     language: Language | None = None
+    translations: ProductTranslations = {}
     weight_grams: Grams
     unit_cost: Fee | None = None
     batch_size: Count
@@ -186,6 +196,8 @@ class ProductPatch(PatchModel):
     sku: Sku | None = None
     name: Name | None = None
     language: Language | None = None
+    # Replaces the versions in other languages as a whole.
+    translations: ProductTranslations | None = None
     weight_grams: Grams | None = None
     unit_cost: Fee | None = None
     batch_size: Count | None = None
@@ -274,6 +286,8 @@ class ProductOut(ResponseModel):
     sku: str
     name: str
     language: str
+    # {"zh_CN": {"name"}}: the maker's name for it in another language.
+    translations: dict[str, dict[str, str]] = {}
     weight_grams: int
     unit_cost: int | None
     batch_size: int
@@ -314,10 +328,21 @@ TierItems = Annotated[list[TierItem], Field(min_length=1, max_length=50), AfterV
 ShippingTable = Annotated[list[ShippingRate], Field(max_length=300), AfterValidator(_distinct_countries)]
 
 
+class TierTranslation(CampaignRequest):
+    """The maker's version of a tier's texts in another language; a text left out is shown as written."""
+
+    title: Title | None = None
+    description: Markdown | None = None
+
+
+TierTranslations = Annotated[dict[str, TierTranslation], AfterValidator(known_translations)]
+
+
 class TierCreate(CampaignRequest):
     title: Title
     description: Markdown = ""
     language: Language | None = None
+    translations: TierTranslations = {}
     price: PositiveAmount
     quantity_limit: Count | None = None
     items: TierItems
@@ -331,6 +356,8 @@ class TierPatch(PatchModel):
     title: Title | None = None
     description: Markdown | None = None
     language: Language | None = None
+    # Replaces the versions in other languages as a whole.
+    translations: TierTranslations | None = None
     price: PositiveAmount | None = None
     quantity_limit: Count | None = None
     items: TierItems | None = None
@@ -353,6 +380,8 @@ class TierOut(ResponseModel):
     title: str
     description: str
     language: str
+    # {"zh_CN": {"title", "description"}}: the maker's version in another language.
+    translations: dict[str, dict[str, str]] = {}
     price: int
     quantity_limit: int | None
     remaining: int | None

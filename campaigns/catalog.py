@@ -20,6 +20,7 @@ from campaigns.campaign_schemas import ProductCreate, ProductPatch, ShippingRate
 from campaigns.currencies import check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput, NotFound
 from campaigns.ids import parse_id
+from campaigns.languages import stored_versions
 from campaigns.models import Campaign, Product, ProductVariant, Tier, User
 
 
@@ -99,7 +100,16 @@ async def add_product(
     await _check_no_variant_has(session, campaign, fields.sku)
     product_id = await session.scalar(
         insert(Product)
-        .values(campaign_id=campaign.id, **(fields.model_dump() | {"language": fields.language or campaign.language}))
+        .values(
+            campaign_id=campaign.id,
+            **(
+                fields.model_dump()
+                | {
+                    "language": fields.language or campaign.language,
+                    "translations": stored_versions(fields.model_dump()["translations"]),
+                }
+            ),
+        )
         .on_conflict_do_nothing(constraint="uq_products_campaign_sku")
         .returning(Product.id)
     )
@@ -123,6 +133,8 @@ async def update_product(
         if taken is not None:
             raise SkuTaken(f"This campaign already has a product with the SKU {new_sku!r}.")
         await _check_no_variant_has(session, campaign, new_sku)
+    if "translations" in changes:
+        changes["translations"] = stored_versions(changes["translations"])
     for name, value in changes.items():
         setattr(product, name, value)
     await session.flush()
@@ -172,6 +184,7 @@ async def add_tier(session: AsyncSession, campaign_ref: uuid.UUID | str, maker: 
         title=fields.title,
         description=fields.description,
         language=fields.language or campaign.language,
+        translations=stored_versions(fields.model_dump()["translations"]),
         price=fields.price,
         quantity_limit=fields.quantity_limit,
         remaining=fields.quantity_limit,
@@ -209,6 +222,8 @@ async def update_tier(
         changes["shipping"] = [rate.model_dump() for rate in patch.shipping or []]
     if "quantity_limit" in changes:
         changes["remaining"] = changes["quantity_limit"]
+    if "translations" in changes:
+        changes["translations"] = stored_versions(changes["translations"])
     for name, value in changes.items():
         setattr(tier, name, value)
     await session.flush()

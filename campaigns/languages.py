@@ -53,14 +53,32 @@ def version_for(
     return Written(original, language)
 
 
-def stored_versions(translations: Mapping[str, Mapping[str, Any]], *, story: str) -> dict[str, dict[str, str]]:
-    """The versions in other languages as they are kept: texts left empty dropped, and the Markdown one (`story`)
-    also kept rendered and sanitised, as `<story>_html`."""
+def stored_versions(
+    translations: Mapping[str, Mapping[str, Any]], *, story: str | None = None
+) -> dict[str, dict[str, str]]:
+    """The versions in other languages as they are kept: texts left empty dropped, and the Markdown one (`story`, if
+    the row keeps its story rendered) also kept rendered and sanitised, as `<story>_html`."""
     stored: dict[str, dict[str, str]] = {}
     for language, texts in translations.items():
         version = {field: str(text) for field, text in texts.items() if text}
-        if story in version:
+        if story is not None and story in version:
             version[f"{story}_html"] = render_story(version[story])
         if version:
             stored[language] = version
     return stored
+
+
+# The fact of a mail that holds the maker's versions of its texts, by language: {"zh_CN": {"campaign_title": ...}}.
+# The mail is rendered in its reader's language and shows theirs where there is one (service/mail.py).
+VERSIONS_FACT = "versions"
+
+
+def mail_versions(texts: Mapping[str, tuple[str, Mapping[str, Any] | None]]) -> dict[str, dict[str, str]]:
+    """The versions fact of a mail: for each fact named in `texts`, (the field of the row it shows, the row's
+    translations) gives the maker's version of it in each language they wrote one in."""
+    versions: dict[str, dict[str, str]] = {}
+    for fact, (field, translations) in texts.items():
+        for language, version in (translations or {}).items():
+            if (version or {}).get(field):
+                versions.setdefault(language, {})[fact] = str(version[field])
+    return versions

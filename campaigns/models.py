@@ -369,6 +369,8 @@ class Product(Base):
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = _language()
+    # The maker's name for it in the other language: {"zh_CN": {"name": ...}}.
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     weight_grams: Mapped[int] = mapped_column(Integer)
     unit_cost: Mapped[int | None] = mapped_column(BigInteger)
     batch_size: Mapped[int] = mapped_column(Integer)
@@ -423,6 +425,8 @@ class Tier(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
     language: Mapped[str] = _language()
+    # The maker's version in the other language: {"zh_CN": {"title", "description"}}, either left out.
+    translations: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     price: Mapped[int] = mapped_column(BigInteger)
     quantity_limit: Mapped[int | None] = mapped_column(Integer)
     # Slots still free; kept by the same conditional UPDATE that reserves or frees one, so it never drifts.

@@ -29,7 +29,7 @@ from campaigns.catalog import missing_skus
 from campaigns.currencies import AmountRefused, check_price, check_whole_units
 from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
-from campaigns.languages import language_of, stored_versions
+from campaigns.languages import VERSIONS_FACT, language_of, mail_versions, stored_versions
 from campaigns.lifecycle import Role
 from campaigns.models import (
     AddOn,
@@ -272,12 +272,14 @@ def campaign_url(campaign: Campaign, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/campaigns/{campaign.slug}"
 
 
-def campaign_facts(campaign: Campaign, base_url: str) -> dict[str, str]:
-    """What every mail about a campaign may mention, as JSON-able values."""
+def campaign_facts(campaign: Campaign, base_url: str) -> dict[str, Any]:
+    """What every mail about a campaign may mention, as JSON-able values (the title in each language the maker wrote
+    it in, for the reader's)."""
     return {
         "campaign_id": str(campaign.id),
         "campaign_title": campaign.title,
         "campaign_url": campaign_url(campaign, base_url),
+        VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
     }
 
 

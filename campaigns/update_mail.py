@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.jobs import enqueue_job
+from campaigns.languages import Written, language_of, version_for
 from campaigns.models import Campaign, CampaignUpdate, Mail, MailSuppression, Pledge, User
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.service import campaign_facts
@@ -45,7 +46,7 @@ async def fan_out_update(
     if claimed is None:
         return 0
     campaign = await session.get_one(Campaign, claimed.campaign_id)
-    # The body is not copied into 100,000 rows: the send job reads it from the update once (`update_body_facts`).
+    # The texts are not copied into 100,000 rows: the send job reads them once per language (`update_texts`).
     facts = campaign_facts(campaign, base_url) | {
         "update_id": str(claimed.id),
         "update_title": claimed.title,
@@ -90,9 +91,24 @@ async def fan_out_update(
     return written
 
 
-def update_body_facts(update: CampaignUpdate) -> dict[str, str]:
-    """What every mail of the update says beyond its outbox facts: the text as it is when the mail is sent."""
-    return {"update_body": update.body, "update_body_html": update.body_html}
+def update_texts(campaign: Campaign, update: CampaignUpdate, locale: str | None) -> dict[str, str]:
+    """What every mail of the update in `locale` says beyond its outbox facts, read when the mail is sent (so an edit
+    made meanwhile is what goes out): the maker's version of each text in that language where they wrote one, else
+    the original, and the language the update's text is written in."""
+    language = language_of(locale)
+
+    def version(field: str, original: str) -> Written:
+        return version_for(language, field, original, update.language, update.translations)
+
+    title = version("title", update.title)
+    campaign_title = version_for(language, "title", campaign.title, campaign.language, campaign.translations)
+    return {
+        "campaign_title": str(campaign_title),
+        "update_title": str(title),
+        "update_body": str(version("body", update.body)),
+        "update_body_html": str(version("body_html", update.body_html)),
+        "update_language": title.language,
+    }
 
 
 async def unmailed_updates(session: AsyncSession, *, older_than_seconds: int, limit: int = 100) -> list[uuid.UUID]:

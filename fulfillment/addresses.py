@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pledges.contents import contains_goods, contents_of
@@ -259,6 +260,7 @@ def _address_mail(campaign: Campaign, row: Row[Any]) -> BackerMail:
         facts={
             "name": row.name,
             "campaign_title": campaign.title,
+            VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
             "pledge_id": str(row.pledge_id),
             "address_path": f"/pledges/{row.pledge_id}/address",
             "address": address if isinstance(address, dict) else None,

@@ -144,6 +144,13 @@ class ShipmentsOut(ResponseModel):
         return cls.model_validate(outcome)
 
 
+class TrackingIn(RequestModel):
+    """One package's carrier and tracking number, checked as a line of the CSV upload is."""
+
+    carrier: str
+    tracking_number: str
+
+
 class FulfillmentSettingsIn(RequestModel):
     """Both fields, always (PUT): `address_lock_at` null means addresses never lock."""
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import move_campaign
 from campaigns.errors import FieldError, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from campaigns.ids import parse_id
+from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, User
 from campaigns.pledges.contents import contains_goods, pledge_contents
@@ -291,16 +292,24 @@ async def record_shipment(
     *,
     carrier: str,
     tracking_number: str,
+    batch_ref: uuid.UUID | str | None = None,
 ) -> ShipmentsOutcome:
-    """One package's tracking number, typed on the fulfillment page: checked and applied as a line of the upload
-    would be (the backer told once, a new number a correction), errors naming the field."""
+    """One package's tracking number, typed on the fulfillment page or sent to the API: checked and applied as a line
+    of the upload would be (the backer told once, a new number a correction), errors naming the field. With
+    `batch_ref`, the package must be on that batch's shipping list."""
     campaign = await _shipping_campaign(session, campaign_ref, maker)
     pledge_id = parse_id(pledge_ref)
     found = None
     if pledge_id is not None:
-        found = await session.scalar(select(Pledge.id).where(Pledge.id == pledge_id, Pledge.campaign_id == campaign.id))
+        query = select(Pledge.id).where(Pledge.id == pledge_id, Pledge.campaign_id == campaign.id)
+        if batch_ref is not None:
+            batch = await batch_of(session, campaign, batch_ref)
+            query = query.join(Allocation, Allocation.pledge_id == Pledge.id).where(
+                Allocation.list_batch_id == batch.id
+            )
+        found = await session.scalar(query)
     if pledge_id is None or found is None:
-        raise NotFound("The campaign has no such pledge.")
+        raise NotFound("No such package on this batch's list." if batch_ref is not None else "No such pledge here.")
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
     errors = [FieldError(column, problem) for column, problem in tracking_problems(carrier, tracking_number)]
     row = ShipmentRow(1, pledge_id, carrier, tracking_number)
@@ -429,6 +438,7 @@ async def _tell_backers(
                 facts={
                     "name": name,
                     "campaign_title": campaign.title,
+                    VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
                     "campaign_path": f"/campaigns/{campaign.slug}",
                     "pledge_id": str(pledge_id),
                     "carrier": by_id[pledge_id].carrier,

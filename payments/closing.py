@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import move_campaign
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
+from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import SYSTEM
 from campaigns.models import Campaign, Pledge, Space, User
 from campaigns.notifications import notify
@@ -116,6 +117,7 @@ async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_
     facts = {
         "campaign_id": str(campaign.id),
         "campaign_title": campaign.title,
+        VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
         "campaign_path": campaign_path(campaign),
         "pledged": pledged,
         "goal": campaign.goal,

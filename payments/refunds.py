@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import campaign_for, move_campaign
 from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
-from campaigns.languages import language_of
+from campaigns.languages import VERSIONS_FACT, language_of, mail_versions
 from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES, PledgeAction, outcome, sources
@@ -170,6 +170,7 @@ async def suspend_campaign(
     facts = {
         "campaign_id": str(campaign.id),
         "campaign_title": campaign.title,
+        VERSIONS_FACT: mail_versions({"campaign_title": ("title", campaign.translations)}),
         "campaign_path": campaign_path(campaign),
         "currency": campaign.currency,
         "reason": reason,

@@ -25,10 +25,12 @@ from campaigns.campaign_schemas import (
     CampaignTranslation,
     Checklist,
     ProductCreate,
+    ProductTranslation,
     ReviewCreate,
     ShippingRate,
     TierCreate,
     TierItem,
+    TierTranslation,
     UpdateCreate,
 )
 from campaigns.images import add_campaign_image, image_url
@@ -49,6 +51,8 @@ DEMO_PASSWORD = "kindling-demo"
 # authenticator app, or print the current code with `python -c "import pyotp; print(pyotp.TOTP('<key>').now())"`.
 DEMO_TOTP_SECRET = "KINDLINGDEMOKINDLINGDEMO"
 ADMIN_EMAIL = "admin@kindling.localhost"
+# The space, its operator and the maker work in Shenzhen, on China's one clock.
+SHENZHEN = "Asia/Shanghai"
 OPERATOR_EMAIL = "operator@kindling.localhost"
 MAKER_EMAIL = "maker@kindling.localhost"
 BACKER_EMAIL = "backer@kindling.localhost"
@@ -103,11 +107,11 @@ async def load_demo(session: AsyncSession, settings: Settings) -> Demo:
 
 async def demo_people_and_space(session: AsyncSession) -> Demo:
     admin, _created = await accounts.create_admin(session, email=ADMIN_EMAIL, password=DEMO_PASSWORD)
-    operator = await _ensure_user(session, OPERATOR_EMAIL, "Li Wei", locale="zh_CN")
+    operator = await _ensure_user(session, OPERATOR_EMAIL, "Li Wei", locale="zh_CN", time_zone=SHENZHEN)
     for holder in (admin, operator):
         await two_factor.enrol_with_known_secret(session, holder, DEMO_TOTP_SECRET)
-    maker = await _ensure_user(session, MAKER_EMAIL, "Ada Maker")
-    backer = await _ensure_user(session, BACKER_EMAIL, "Ben Backer")
+    maker = await _ensure_user(session, MAKER_EMAIL, "Ada Maker", time_zone=SHENZHEN)
+    backer = await _ensure_user(session, BACKER_EMAIL, "Ben Backer", time_zone="Europe/London")
     space = await session.scalar(select(Space).where(Space.slug == SPACE_SLUG))
     if space is None:
         space = await spaces.create_space(
@@ -128,11 +132,13 @@ async def demo_people_and_space(session: AsyncSession) -> Demo:
     return Demo(admin=admin, operator=operator, maker=maker, backer=backer, space=space)
 
 
-async def _ensure_user(session: AsyncSession, email: str, name: str, *, locale: str = "en") -> User:
+async def _ensure_user(
+    session: AsyncSession, email: str, name: str, *, locale: str = "en", time_zone: str = "UTC"
+) -> User:
     user = await session.scalar(select(User).where(User.email == email))
     if user is None:
         user = await accounts.register_user(
-            session, email=email, password=DEMO_PASSWORD, name=name, locale=locale, verified=True
+            session, email=email, password=DEMO_PASSWORD, name=name, locale=locale, time_zone=time_zone, verified=True
         )
     return user
 
@@ -247,10 +253,22 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
     await _use_slug(session, campaign, LIVE_SLUG)
     for product in (
         ProductCreate(
-            sku="LOAM-1", name="Loam sensor", weight_grams=45, unit_cost=3_850, batch_size=500, overage_bps=300
+            sku="LOAM-1",
+            name="Loam sensor",
+            translations={"zh_CN": ProductTranslation(name="Loam 土壤传感器")},
+            weight_grams=45,
+            unit_cost=3_850,
+            batch_size=500,
+            overage_bps=300,
         ),
         ProductCreate(
-            sku="LOAM-GW", name="Loam LoRa gateway", weight_grams=160, unit_cost=14_500, batch_size=200, overage_bps=200
+            sku="LOAM-GW",
+            name="Loam LoRa gateway",
+            translations={"zh_CN": ProductTranslation(name="Loam LoRa 网关")},
+            weight_grams=160,
+            unit_cost=14_500,
+            batch_size=200,
+            overage_bps=200,
         ),
         ProductCreate(
             sku="LOAM-TIPS", name="Stainless probe tips (pair)", weight_grams=20, unit_cost=600, batch_size=1000
@@ -264,6 +282,11 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         TierCreate(
             title="Early bird: one sensor",
             description="One Loam sensor at the early price, for the first 200 backers.",
+            translations={
+                "zh_CN": TierTranslation(
+                    title="早鸟：一只传感器", description="前 200 位支持者以早鸟价获得一只 Loam 传感器。"
+                )
+            },
             price=14_900,
             quantity_limit=200,
             items=[TierItem(sku="LOAM-1", quantity=1)],
@@ -278,6 +301,11 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
         TierCreate(
             title="Garden kit: three sensors and a gateway",
             description="Everything a balcony or a vegetable garden needs. **Free shipping in China.**",
+            translations={
+                "zh_CN": TierTranslation(
+                    title="花园套装：三只传感器和一个网关", description="阳台或菜园所需的一切。**中国境内包邮。**"
+                )
+            },
             price=69_900,
             items=[
                 TierItem(sku="LOAM-1", quantity=3),
@@ -417,6 +445,8 @@ async def _use_slug(session: AsyncSession, campaign: Campaign, slug: str) -> Non
 CROWD_SIZE = 260
 _GIVEN = ("Mia", "Jonas", "Priya", "Tomás", "Aiko", "Noah", "Fatima", "Lars", "Chloé", "Omar", "Sofia", "Kenji")
 _FAMILY = ("Schmidt", "Okafor", "Rossi", "Nguyen", "Silva", "Berg", "Novak", "Haddad", "Kowalski", "Moreau")
+# Where the English-reading crowd keeps its clocks (the Chinese-reading third is in China's one zone).
+_ZONES = ("Europe/Berlin", "America/Los_Angeles", "Asia/Tokyo", "Europe/Rome", "America/New_York", "Europe/London")
 _ZH_NAMES = ("王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄涛", "周婷", "吴强", "徐丽", "孙浩")
 
 
@@ -424,24 +454,25 @@ def crowd_email(n: int) -> str:
     return f"backer{n:03d}@kindling.localhost"
 
 
-def _crowd_member(n: int) -> tuple[str, str]:
-    """The name and language of crowd member `n`: every third one reads Chinese."""
+def _crowd_member(n: int) -> tuple[str, str, str]:
+    """The name, language and time zone of crowd member `n`: every third one reads Chinese and lives in China."""
     if n % 3 == 0:
-        return _ZH_NAMES[n // 3 % len(_ZH_NAMES)], "zh_CN"
-    return f"{_GIVEN[n % len(_GIVEN)]} {_FAMILY[n * 7 % len(_FAMILY)]}", "en"
+        return _ZH_NAMES[n // 3 % len(_ZH_NAMES)], "zh_CN", SHENZHEN
+    return f"{_GIVEN[n % len(_GIVEN)]} {_FAMILY[n * 7 % len(_FAMILY)]}", "en", _ZONES[n // 3 % len(_ZONES)]
 
 
 async def demo_crowd(session: AsyncSession) -> list[User]:
-    name, locale = _crowd_member(1)
-    first = await _ensure_user(session, crowd_email(1), name, locale=locale)
+    name, locale, time_zone = _crowd_member(1)
+    first = await _ensure_user(session, crowd_email(1), name, locale=locale, time_zone=time_zone)
     rows = []
     for n in range(2, CROWD_SIZE + 1):
-        name, locale = _crowd_member(n)
+        name, locale, time_zone = _crowd_member(n)
         rows.append(
             {
                 "email": crowd_email(n),
                 "name": name,
                 "locale": locale,
+                "time_zone": time_zone,
                 "password_hash": first.password_hash,
                 "email_verified_at": first.email_verified_at,
             }

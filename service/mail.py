@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
-from campaigns.models import CampaignUpdate, Mail, MailSuppression, User
+from campaigns.languages import VERSIONS_FACT
+from campaigns.models import Campaign, CampaignUpdate, Mail, MailSuppression, User
 from campaigns.notification_settings import UNSUBSCRIBE_KINDS, is_suppressed, suppress_address, unsubscribe_token
 from campaigns.notifications import DELIVER_MAIL, SECRET_FACT
 from campaigns.preferences import DEFAULT_TIME_ZONE
-from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates, update_body_facts
+from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates, update_texts
 from service.i18n import gettext as _
 from service.i18n import use_locale, use_time_zone
 from service.settings import Settings
@@ -76,13 +77,17 @@ def render_mail(
     reader by name and showing times on their clock (and the unsubscribe link, for mail that has one). `shared_facts`:
     facts that many mails share and the outbox does not repeat in each (an update's body)."""
     reader = reader or Reader()
+    # Facts read when the mail is sent (an update's texts as they are then, in the mail's language) win over the
+    # outbox's; then the maker's texts in the reader's language, where they wrote a version in it
+    # (campaigns.languages.mail_versions).
     context: dict[str, Any] = {
-        **(shared_facts or {}),
         **mail.facts,
+        **(shared_facts or {}),
         "base_url": base_url,
         "to_address": mail.to_address,
         "unsubscribe_url": unsubscribe,
     }
+    context.update((mail.facts.get(VERSIONS_FACT) or {}).get(mail.locale) or {})
     with use_locale(mail.locale), use_time_zone(reader.time_zone):
         context["greeting"] = _("Hello %(name)s,") % {"name": reader.name} if reader.name else _("Hello,")
         subject = templates.get_template(f"mail/{mail.kind}.subject.txt").render(context)
@@ -325,7 +330,8 @@ async def send_update_mails(
                     )
                 )
             )
-            shared = update_body_facts(update)
+            campaign = await session.get_one(Campaign, update.campaign_id)
+            shared = {locale: update_texts(campaign, update, locale) for locale in {mail.locale for mail in mails}}
             done, failed = await _send_chunk(session, templates, settings, mails, readers, suppressed, shared)
             sent += done
         if failed:
@@ -339,8 +345,9 @@ async def _send_chunk(
     mails: list[Mail],
     readers: dict[uuid.UUID, Reader],
     suppressed: set[str],
-    shared_facts: Mapping[str, Any],
+    shared_facts: Mapping[str, Mapping[str, Any]],
 ) -> tuple[int, bool]:
+    """`shared_facts`: the update's texts for each language of the chunk's mails."""
     smtp = _smtp_client(settings.smtp_url) if settings.smtp_url else None
     sent = 0
     try:
@@ -358,7 +365,7 @@ async def _send_chunk(
                 base_url=settings.base_url,
                 reader=reader,
                 unsubscribe=unsubscribe,
-                shared_facts=shared_facts,
+                shared_facts=shared_facts.get(mail.locale),
             )
             mail.attempts += 1
             if smtp is not None:

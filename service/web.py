@@ -264,6 +264,7 @@ async def read_form(request: Request, *, csrf: bool = True) -> FormData:
     if csrf:
         presented = form.get("csrf_token")
         check_csrf(request, presented if isinstance(presented, str) else None)
+    await _speak_to_signed_in(request)
     refused = [
         FieldError(key, CONTROL_CHARACTERS_MESSAGE)
         for key, value in form.multi_items()
@@ -272,6 +273,15 @@ async def read_form(request: Request, *, csrf: bool = True) -> FormData:
     if refused:
         raise FormRefused("A field holds NUL or another control character.", errors=refused)
     return form
+
+
+async def _speak_to_signed_in(request: Request) -> None:
+    """Handlers check a form before they load the person who sent it: the page's language and clock are the account's
+    from here on, so that every message about the form, and every time typed in it, is read the person's way."""
+    if getattr(request.state, "user", None) is not None or not isinstance(request.session.get(SESSION_KEY), str):
+        return
+    async with uow(request) as session:
+        await optional_user(request, session)
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:

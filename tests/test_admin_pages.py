@@ -81,7 +81,11 @@ async def test_an_admin_runs_spaces_operators_and_admins_from_the_pages(
         added = await browser.post(f"{space_page}/operators", data={"csrf_token": csrf, "email": "OLGA@example.com"})
         assert added.status_code == 303
         assert "olga@example.com" in (await browser.get(space_page)).text
-        removed = await browser.post(f"{space_page}/operators/{olga.id}/remove", data={"csrf_token": csrf})
+        remove = f"{space_page}/operators/{olga.id}/remove"
+        asked_first = await browser.post(remove, data={"csrf_token": csrf})
+        assert asked_first.status_code == 200 and "as an operator of Chaihuo x.factory?" in asked_first.text
+        assert "olga@example.com" in (await browser.get(space_page)).text.split('id="operators"')[1]
+        removed = await browser.post(remove, data={"csrf_token": csrf, "confirm": "yes"})
         assert removed.status_code == 303
 
         found = await browser.get("/admin/users", params={"q": "OLG"})

@@ -545,6 +545,11 @@ async def extra_operator(w: World, role: str) -> tuple[Params, Kwargs]:
     return {"space_id": w.space_a["id"], "user_id": str(person.id)}, {}
 
 
+async def extra_operator_confirmed(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await extra_operator(w, role)
+    return params, {"data": CONFIRMED}
+
+
 def new_user(w: World, role: str) -> tuple[Params, Kwargs]:
     return {}, {"json": {"email": f"new-{n()}@example.com", "password": PASSWORD, "name": "Newcomer"}}
 
@@ -836,6 +841,11 @@ async def own_token(w: World, role: str) -> tuple[Params, Kwargs]:
         token = await issue_token(session, user, name="Matrix")
         token_id = await token_id_of(session, token)
     return {"token_id": str(token_id)}, {}
+
+
+async def own_token_confirmed(w: World, role: str) -> tuple[Params, Kwargs]:
+    params, _kwargs = await own_token(w, role)
+    return params, {"data": CONFIRMED}
 
 
 def new_address(w: World, role: str) -> tuple[Params, Kwargs]:
@@ -1187,6 +1197,16 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
         "fresh campaign with its batch confirmed, per cell",
     ),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/packages/{{pledge_id}}/tracking"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(
+            confirmed=True,
+            batch_id="batch",
+            pledge_id="pledge",
+            body=lambda t: {"json": {"carrier": "SF Express", "tracking_number": f"SF{n()}"}},
+        ),
+        "fresh campaign with its batch confirmed, per cell",
+    ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/fulfillment-settings"): api(
         "401 403 403 200 403 200 403 200", on("funded")
     ),
@@ -1221,7 +1241,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/admin/spaces/{space_id}"): page(ADMIN_FORM, space_b_edit),
     ("POST", "/admin/spaces/{space_id}/operators"): page(ADMIN_FORM, new_operator_form, "a new user per cell"),
     ("POST", "/admin/spaces/{space_id}/operators/{user_id}/remove"): page(
-        ADMIN_FORM, extra_operator, "a new operator per cell"
+        ADMIN_FORM, extra_operator_confirmed, "a new operator per cell, confirmed"
     ),
     ("GET", "/admin/users"): page(ADMIN_PAGE, fixed()),
     ("GET", "/admin/users/{user_id}/promote"): page(ADMIN_PAGE, a_user),
@@ -1262,7 +1282,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         "303 303 303 303 303 303 303 303", own_session, "a session of the role's own per cell"
     ),
     ("POST", "/account/tokens/{token_id}/revoke"): page(
-        "303 303 303 303 303 303 303 303", own_token, "a token of the role's own per cell"
+        "303 303 303 303 303 303 303 303", own_token_confirmed, "a token of the role's own per cell, confirmed"
     ),
     ("POST", "/account/log-out-everywhere"): page(
         "303 303 303 303 303 303 303 303", fixed(), "a user of its own per cell", own_user=True
@@ -1353,7 +1373,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/maker/campaigns/{slug}/images"): page("401 404 404 303 404 403 404 403", image_upload("draft")),
     ("POST", "/maker/campaigns/{slug}/evidence"): page("401 404 404 303 404 403 404 403", evidence_page_upload),
     ("POST", "/maker/campaigns/{slug}/images/{image_id}/remove"): page(
-        "401 404 404 303 404 403 404 403", with_draft(image_id="image"), "fresh draft"
+        "401 404 404 303 404 403 404 403",
+        with_draft(lambda t: {"data": CONFIRMED}, image_id="image"),
+        "fresh draft, confirmed",
     ),
     ("GET", "/maker/campaigns/{slug}/products/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/products/new"): page("401 404 404 303 404 404 404 404", product_form),

@@ -480,6 +480,7 @@ async def test_a_maker_drafts_a_campaign_with_products_and_tiers_through_the_for
             "sku": "LAMP-1",
             "name": "Lamp",
             "language": "en",
+            "translations": {},
             "weight_grams": 800,
             "unit_cost": 4_550,
             "batch_size": 300,
@@ -604,7 +605,12 @@ async def test_images_are_uploaded_and_removed_through_the_form(
         assert page.count("/media/" + campaign["id"]) == 2
         gallery_id = re.search(rf'action="{base}/images/([^/]+)/remove"', page)
         assert gallery_id
-        removed = await browser.post(f"{base}/images/{gallery_id.group(1)}/remove", data={"csrf_token": token})
+        remove = f"{base}/images/{gallery_id.group(1)}/remove"
+        asked = await browser.post(remove, data={"csrf_token": token})
+        assert asked.status_code == 200 and "Remove this picture?" in asked.text
+        assert "It cannot be brought back: to show it again, you upload it anew." in asked.text
+        assert (await browser.get(base)).text.count("/media/" + campaign["id"]) == 2
+        removed = await browser.post(remove, data={"csrf_token": token, "confirm": "yes"})
         assert removed.status_code == 303
     async with sessions() as session:
         roles = list(await session.scalars(select(CampaignImage.role)))

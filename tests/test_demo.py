@@ -97,6 +97,12 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
     assert unverified == 0, "every demo account can submit, review and be paid without a mailed link first"
 
     async with sessions() as session:
+        zones = {email: zone for email, zone in await session.execute(select(User.email, User.time_zone))}
+        chinese_readers = set(await session.scalars(select(User.time_zone).where(User.locale == "zh_CN")))
+    assert zones[OPERATOR_EMAIL] == zones[MAKER_EMAIL] == "Asia/Shanghai" and zones[BACKER_EMAIL] == "Europe/London"
+    assert chinese_readers == {"Asia/Shanghai"} and len(set(zones.values())) == 8, "the crowd lives around the world"
+
+    async with sessions() as session:
         live = await session.scalar(select(Campaign).where(Campaign.slug == LIVE_SLUG))
         in_review = await session.scalar(select(Campaign).where(Campaign.slug == REVIEW_SLUG))
         assert live is not None and in_review is not None
@@ -104,6 +110,7 @@ async def test_loading_the_demo_twice_changes_nothing_the_second_time(
         assert in_review.status == "in_review" and in_review.title.startswith("稻田卫士")
         tiers = list(await session.scalars(select(Tier).where(Tier.campaign_id == live.id).order_by(Tier.position)))
     assert [(t.quantity_limit, t.remaining) for t in tiers] == [(200, 3), (None, None), (50, 50)]
+    assert tiers[0].translations["zh_CN"]["title"] == "早鸟：一只传感器", "the tiers read in Chinese too"
 
 
 async def test_the_demo_campaign_is_on_the_discover_page_and_its_page_renders(

@@ -1,6 +1,8 @@
 """Each role walks through its screens in Chromium: a maker drafts a campaign with a product and a tier and submits
-it, an operator reviews it (with the log-in code step), the maker launches it, a backer backs a tier with a card
-through Stripe.js (localstripe's stand-in) and sees the pledge, an admin opens the administration.
+it, an operator reviews it (with the log-in code step) and opens the space's settings, the maker launches it and
+opens an update to edit, a backer backs a tier with a card through Stripe.js (localstripe's stand-in), sees the pledge
+and the page that changes its card, a maker of a funded campaign types a package's tracking number, an admin opens
+the administration.
 
 Each role walks in one language at one width (together: English and Chinese, 1280 and 390 x 844 wide); afterwards
 every screen it saw is shown again in the other three, so that each screen is kept as a PNG in both languages at both
@@ -32,6 +34,7 @@ from service.broker import ListSender
 from service.settings import Settings
 from tests.browser import chromium_available, console_errors, launch_browser, log_in_page, serve
 from tests.helpers import CARD_OK, DELIVERY, Actor, create_space, make_admin, make_operator, sign_up
+from tests.test_fulfillment_pages import confirmed_shop, first_batch_id
 
 ARTEFACTS = (
     Path(os.environ.get("KINDLING_TEST_ARTEFACTS") or Path(__file__).resolve().parent.parent / "test-artefacts")
@@ -167,10 +170,15 @@ async def walk_maker_to_review(
     return slug
 
 
-async def walk_operator(page: Page, shots: Shots, walk: Walk, operator: Actor, slug: str, errors: list[str]) -> None:
-    """The review queue and the checklist, in Chinese on a phone; the code step is answered at log-in."""
+async def walk_operator(
+    page: Page, shots: Shots, walk: Walk, operator: Actor, space: dict[str, Any], slug: str, errors: list[str]
+) -> None:
+    """The review queue and the checklist, in Chinese on a phone; the code step is answered at log-in. First the
+    space's settings, whose milestone plan must read whole on a phone."""
     await log_in_page(page, shots.base, operator)
     walk.state = await page.context.storage_state()
+    await visit(page, shots, walk, "space-edit", f"/operator/spaces/{space['id']}", errors)
+    assert await page.locator("#m1_unlocks_on").evaluate("select => select.selectedOptions[0].text") == "首批生产已确认"
     await visit(page, shots, walk, "queue", "/operator", errors)
     assert "Paddy Guard" in await page.locator("main").inner_text()
     await visit(page, shots, walk, "review", f"/operator/campaigns/{slug}", errors)
@@ -225,6 +233,8 @@ async def walk_backer(
     assert "Your card is saved and your pledge is active." in await page.locator(".notice-success").inner_text()
     walk.screens["pledge"] = f"/me/pledges/{pledge_id}"
     await shots.take(page, walk.role, "pledge", walk.view, errors)
+    await visit(page, shots, walk, "card-change", f"/me/pledges/{pledge_id}/card/change", errors)
+    await page.goto(f"{shots.base}/me/pledges/{pledge_id}")
 
     await page.get_by_text("Cancel this pledge").click()
     await page.get_by_role("button", name="Yes, cancel my pledge").click()
@@ -246,13 +256,23 @@ async def walk_admin(
     assert space["name"] in await page.locator("main").inner_text()
 
 
+async def walk_shipper(page: Page, shots: Shots, walk: Walk, maker: Actor, packages: str, errors: list[str]) -> None:
+    """The maker of a funded campaign whose first batch is confirmed types one package's tracking number."""
+    await log_in_page(page, shots.base, maker)
+    walk.state = await page.context.storage_state()
+    await visit(page, shots, walk, "packages", packages, errors)
+    form = page.locator("form.package-form").first
+    await form.locator('input[name="carrier"]').fill("顺丰速运")
+    await form.locator('input[name="tracking_number"]').fill("SF1234567890")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_url(re.compile(r"done=shipped"))
+    assert await page.locator(".badge-success").count() == 1
+    await shots.take(page, walk.role, "package-shipped", walk.view, errors)
+
+
 def views_to_revisit(walked: View) -> list[View]:
-    """The views that, with the one walked in, show each screen at phone width in both languages and at desktop width
-    in one (the desktop's layout does not change with the language; a phone's does, when Chinese labels wrap)."""
-    phones = [view for view in (PHONE_EN, PHONE_ZH) if view != walked]
-    if walked.width == PHONE_EN.width:
-        return phones + [DESKTOP_ZH if walked.lang == "en" else DESKTOP_EN]
-    return phones
+    """The views that, with the one walked in, show each screen at both widths in both languages."""
+    return [view for view in (DESKTOP_EN, PHONE_ZH, PHONE_EN, DESKTOP_ZH) if view != walked]
 
 
 async def revisit(browser: Browser, shots: Shots, walk: Walk) -> None:
@@ -278,6 +298,8 @@ async def test_each_role_walks_its_screens_in_both_languages_on_a_phone_and_a_de
     operator = await make_operator(stripe_client, admin, space, "Olu")
     maker = await sign_up(stripe_client, "Mia")
     backer = await sign_up(stripe_client, "Bo")
+    shop, shop_slug = await confirmed_shop(stripe_client, sessions)
+    packages = f"/maker/campaigns/{shop_slug}/fulfillment/batches/{await first_batch_id(sessions, shop)}/packages"
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTEFACTS.glob("*.png"):
         old.unlink()
@@ -289,6 +311,7 @@ async def test_each_role_walks_its_screens_in_both_languages_on_a_phone_and_a_de
             "operator": Walk("operator", PHONE_ZH),
             "backer": Walk("backer", PHONE_EN),
             "admin": Walk("admin", DESKTOP_ZH),
+            "shipper": Walk("shipper", DESKTOP_EN),
         }
         async with launch_browser() as browser:
 
@@ -296,6 +319,9 @@ async def test_each_role_walks_its_screens_in_both_languages_on_a_phone_and_a_de
                 async with opened(browser, server.url, DESKTOP_ZH) as page:
                     await walk_admin(page, shots, walks["admin"], admin, space, console_errors(page))
                 await revisit(browser, shots, walks["admin"])
+                async with opened(browser, server.url, DESKTOP_EN) as page:
+                    await walk_shipper(page, shots, walks["shipper"], shop.maker, packages, console_errors(page))
+                await revisit(browser, shots, walks["shipper"])
 
             # The admin's screens need nothing of the others': they are walked meanwhile, as are the maker's and
             # the operator's screens again while the backer walks (the browser draws while the server renders).
@@ -304,8 +330,16 @@ async def test_each_role_walks_its_screens_in_both_languages_on_a_phone_and_a_de
                 maker_errors = console_errors(maker_page)
                 slug = await walk_maker_to_review(maker_page, shots, walks["maker"], maker, space, maker_errors)
                 async with opened(browser, server.url, PHONE_ZH) as page:
-                    await walk_operator(page, shots, walks["operator"], operator, slug, console_errors(page))
+                    await walk_operator(page, shots, walks["operator"], operator, space, slug, console_errors(page))
                 await walk_maker_launch(maker_page, shots, walks["maker"], slug, maker_errors)
+                update = await stripe_client.post(
+                    f"/api/v1/campaigns/{slug}/updates",
+                    json={"title": "Tooling", "body": "The mould is **ready**."},
+                    headers=maker.headers,
+                )
+                assert update.status_code == 201, update.text
+                edit = f"/maker/campaigns/{slug}/updates/{update.json()['id']}/edit"
+                await visit(maker_page, shots, walks["maker"], "update-edit", edit, maker_errors)
             alongside += [asyncio.create_task(revisit(browser, shots, walks[role])) for role in ("maker", "operator")]
             async with sessions() as session:
                 campaign = await session.get_one(Campaign, await _campaign_id(stripe_client, maker, slug))
@@ -320,7 +354,7 @@ async def test_each_role_walks_its_screens_in_both_languages_on_a_phone_and_a_de
         pledge = await session.get_one(Pledge, uuid.UUID(pledge_id))
     assert pledge.status == "active" and pledge.payment_method_id
     screens = sum(len(walk.screens) for walk in walks.values())
-    assert len(shots.taken) >= screens * 3
+    assert len(shots.taken) >= screens * 4
     total = time.monotonic() - started
     print(f"role walk: {len(shots.taken)} screenshots in {ARTEFACTS} in {total:.1f} s")
 

@@ -32,8 +32,23 @@ LOCALES = (("en-US", "en"), ("zh-CN", "zh"))
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not chromium_available(), reason="Chromium is not installed")]
 
 
+# The selects whose chosen option does not fit in them (the text measured in the select's font, beside the room the
+# select leaves for it once its padding and its arrow are taken off).
+CUT_OFF_SELECTS = """() => {
+  const context = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("select")].filter((select) => select.offsetParent !== null).filter((select) => {
+    const style = getComputedStyle(select);
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const text = select.selectedOptions.length ? select.selectedOptions[0].text : "";
+    const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
+    return context.measureText(text).width > room;
+  }).map((select) => `${select.id || select.name}: ${select.selectedOptions[0].text}`);
+}"""
+
+
 async def look_at(browser: Browser, base: str, name: str, actor: Actor | None, path: str) -> None:
-    """The page at both widths in both languages: shot, no sideways scroll, no console error."""
+    """The page at both widths in both languages: shot, no sideways scroll, no select cutting off its choice, no
+    console error."""
     for locale, lang in LOCALES:
         for width in WIDTHS:
             async with new_page(browser, width=width, height=844, locale=locale) as page:
@@ -45,6 +60,7 @@ async def look_at(browser: Browser, base: str, name: str, actor: Actor | None, p
                 await screenshot(page, f"{SHOTS}/{name}-{width}-{lang}.png")
                 overflow = await page.evaluate("document.scrollingElement.scrollWidth") - width
                 assert overflow <= 0, (name, lang, width, overflow)
+                assert await page.evaluate(CUT_OFF_SELECTS) == [], (name, lang, width)
                 assert errors == [], (name, lang, width, errors)
 
 

@@ -92,7 +92,11 @@ async def test_the_account_page_lists_sessions_and_tokens_with_where_they_came_f
         tokens = (await client.get("/api/v1/me/tokens", headers=shop)).json()["items"]
         shop_token = next(t for t in tokens if t["name"] == "Shop sync")
         assert shop_token["current"] is True and shop_token["user_agent"] == "shop-sync/1.0"
-        revoked = await post_form(laptop, f"/account/tokens/{shop_token['id']}/revoke", {}, form_page="/account")
+        revoke = f"/account/tokens/{shop_token['id']}/revoke"
+        asked = await post_form(laptop, revoke, {}, form_page="/account")
+        assert asked.status_code == 200 and "Revoke this API token?" in asked.text and "Shop sync" in asked.text
+        assert (await client.get("/api/v1/me", headers=shop)).status_code == 200
+        revoked = await post_form(laptop, revoke, {"confirm": "yes"}, form_page="/account")
         assert revoked.status_code == 303
         assert (await client.get("/api/v1/me", headers=shop)).status_code == 401
         assert (await client.get("/api/v1/me", headers=ada.headers)).status_code == 200

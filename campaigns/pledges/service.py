@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.access import roles_on
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
+from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import AddOn, Campaign, Pledge, Product, ProductVariant, Tier, User, new_id
 from campaigns.notifications import notify
@@ -518,6 +519,12 @@ async def pledge_facts(session: AsyncSession, pledge: Pledge) -> dict[str, Any]:
         "campaign_id": str(campaign.id),
         "campaign_title": campaign.title,
         "tier_title": tier.title if tier else None,
+        VERSIONS_FACT: mail_versions(
+            {
+                "campaign_title": ("title", campaign.translations),
+                "tier_title": ("title", tier.translations if tier else None),
+            }
+        ),
         "amount": pledge.amount,
         "currency": pledge.currency,
         "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,

@@ -22,6 +22,7 @@ from fulfillment.schemas import (
     FulfillmentSettingsOut,
     HeldBackOut,
     ShipmentsOut,
+    TrackingIn,
 )
 from service.api import UnsupportedMediaType, json_response
 from service.endpoints.pledges import own_pledge_out
@@ -204,6 +205,31 @@ async def upload_shipments(request: Request) -> Response:
         except UnicodeDecodeError:
             raise InvalidInput("body", "must be UTF-8 text") from None
         outcome = await shipments.record_shipments(session, _campaign_ref(request), maker, csv_text)
+    return json_response(ShipmentsOut.of(outcome))
+
+
+@api.route(
+    "PUT",
+    "/campaigns/{campaign_id}/batches/{batch_id}/packages/{pledge_id}/tracking",
+    summary="One package's carrier and tracking number (maker; the package is the pledge's on the batch's list): "
+    "the backer is told once, a new number is a correction",
+    body=TrackingIn,
+    response=ShipmentsOut,
+    errors=(403, 409, 422),
+    tags=TAGS,
+)
+async def put_package_tracking(request: Request, body: TrackingIn) -> Response:
+    async with uow(request) as session:
+        maker = await current_user(request, session)
+        outcome = await shipments.record_shipment(
+            session,
+            _campaign_ref(request),
+            maker,
+            str(request.path_params["pledge_id"]),
+            carrier=body.carrier,
+            tracking_number=body.tracking_number,
+            batch_ref=_batch_ref(request),
+        )
     return json_response(ShipmentsOut.of(outcome))
 
 

@@ -20,7 +20,7 @@ from campaigns.account_schemas import (
     PasswordResetCreate,
     PasswordResetUse,
 )
-from campaigns.errors import InvalidInput, TooManyRequests
+from campaigns.errors import InvalidInput, NotFound, TooManyRequests
 from campaigns.models import User
 from campaigns.preferences import offered_time_zones, set_preferences
 from campaigns.schemas import PreferencesUpdate
@@ -30,6 +30,7 @@ from service.i18n import gettext as _
 from service.idempotency import forget_user_requests
 from service.pages import safe_next, validate_form, viewer, wait_message
 from service.pages.accounts import PASSWORD_MIN_LENGTH
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import end_signed_in_session, read_form, redirect, render, uow
 
 
@@ -321,13 +322,32 @@ async def end_session(request: Request) -> Response:
     return redirect("/account?done=ended#sessions")
 
 
+def _revoke_question(name: str | None) -> Confirmation:
+    return Confirmation(
+        title=_("Revoke this API token?"),
+        subject=name or _("Unnamed token"),
+        consequences=[
+            _("Every program that uses it is refused from now on."),
+            _("It cannot be brought back: give those programs a new token."),
+        ],
+        confirm_label=_("Yes, revoke the token"),
+        back_url="/account#tokens",
+    )
+
+
 async def revoke_token(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    token_id = str(request.path_params["token_id"])
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
             return _login_first(request)
-        await sessions.revoke_token_of(session, user, request.path_params["token_id"])
+        if not is_confirmed(form):
+            token = next((t for t in await sessions.active_tokens(session, user) if str(t.id) == token_id), None)
+            if token is None:
+                raise NotFound("No such active token of yours.")
+            return ask_first(request, form, _revoke_question(token.name))
+        await sessions.revoke_token_of(session, user, token_id)
     return redirect("/account?done=revoked#tokens")
 
 

@@ -17,6 +17,7 @@ from campaigns.models import Space, User
 from campaigns.schemas import SpaceCreate, SpaceUpdate
 from service.i18n import gettext as _
 from service.pages import FieldMessages, validate_form, viewer
+from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import client_address, read_form, redirect, render, uow
 
 SPACES_SHOWN = 200
@@ -166,13 +167,35 @@ async def add_operator(request: Request) -> Response:
     return redirect(f"/admin/spaces/{space.id}?done=added#operators")
 
 
+def _remove_operator_question(space: Space, person: User) -> Confirmation:
+    return Confirmation(
+        title=_("Remove %(name)s as an operator of %(space)s?") % {"name": person.name, "space": space.name},
+        subject=person.email,
+        consequences=[
+            _(
+                "From now on they can no longer review this space's campaigns, approve its escrow releases or suspend "
+                "its campaigns."
+            ),
+            _("What they did stays in the audit log; you can add them again later."),
+        ],
+        confirm_label=_("Yes, remove the operator"),
+        back_url=f"/admin/spaces/{space.id}#operators",
+    )
+
+
 async def remove_operator(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
     async with uow(request) as session:
         admin = await _admin(request, session)
         if admin is None:
             return _to_login(request)
         space = await spaces.get_space(session, request.path_params["space_id"])
+        if not is_confirmed(form):
+            user_id = str(request.path_params["user_id"])
+            person = next((p for p in await spaces.operators_of(session, space) if str(p.id) == user_id), None)
+            if person is None:
+                raise NotFound("This person does not operate this space.")
+            return ask_first(request, form, _remove_operator_question(space, person))
         await spaces.remove_operator(
             session, admin, space, request.path_params["user_id"], client_address=client_address(request)
         )

@@ -126,6 +126,27 @@ def other_language(language: str) -> str:
     return next(code for code in TEXT_LANGUAGES if code != language)
 
 
+# A tier's and a product's version in the other language: the form's fields, by the text each gives. The form says
+# which language that is (`other_language`, the other one than the row's), as the row's own is not typed in it.
+OTHER_TIER_FIELDS = {"other_title": "title", "other_description": "description"}
+OTHER_PRODUCT_FIELDS = {"other_name": "name"}
+
+
+def other_version(values: FormValues, fields: Mapping[str, str]) -> dict[str, dict[str, str | None]]:
+    """The translations a tier's or a product's form gives: {} when none is typed (which clears a kept one)."""
+    language = values.get("other_language", "")
+    other = {text: values.get(name, "").strip() or None for name, text in fields.items()}
+    return {language: other} if language in TEXT_LANGUAGES and any(other.values()) else {}
+
+
+def other_values(language: str, translations: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, str]:
+    """The other-language fields of a tier's or a product's form, as kept for a row written in `language`."""
+    other = other_language(language)
+    return {"other_language": other} | {
+        name: str((translations.get(other) or {}).get(text) or "") for name, text in fields.items()
+    }
+
+
 def read_campaign(values: FormValues) -> CampaignCreate | FieldMessages:
     currency = values.get("currency", "").strip().upper()
     errors: dict[str, str] = {}
@@ -176,6 +197,7 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
 def read_product(values: FormValues, currency: str) -> ProductCreate | FieldMessages:
     errors: dict[str, str] = {}
     data: dict[str, Any] = {"sku": values.get("sku", ""), "name": values.get("name", "")}
+    data["translations"] = other_version(values, OTHER_PRODUCT_FIELDS)
     data["weight_grams"] = whole_number(values.get("weight_grams", ""))
     data["batch_size"] = whole_number(values.get("batch_size", ""))
     data["unit_cost"] = _money(values, "unit_cost", currency, errors, required=False)
@@ -194,8 +216,11 @@ def read_product(values: FormValues, currency: str) -> ProductCreate | FieldMess
             "unit_cost": _("Enter what one unit costs to make, or leave it empty."),
             "batch_size": _("Enter how many units the factory makes in one batch: at least 1."),
             "overage_bps": _("Enter a percentage from 0 to 100."),
+            "translations": _("In the other language too, the name holds at most 200 characters."),
         },
     )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_name"] = checked.pop("translations")
     if isinstance(checked, dict) and "overage_bps" in checked:
         checked["overage_percent"] = checked.pop("overage_bps")
     return _merge(checked, errors)
@@ -209,7 +234,7 @@ def product_values(product: Product, currency: str) -> dict[str, str]:
         "unit_cost": major_units(product.unit_cost, currency) if product.unit_cost is not None else "",
         "batch_size": str(product.batch_size),
         "overage_percent": scaled_text(product.overage_bps, 2).removesuffix(".00"),
-    }
+    } | other_values(product.language, product.translations, OTHER_PRODUCT_FIELDS)
 
 
 # Tiers: items are rows of SKU x quantity, shipping rows of country x fee
@@ -299,6 +324,7 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
         "items": items,
         "shipping": shipping,
         "quantity_limit": None,
+        "translations": other_version(values, OTHER_TIER_FIELDS),
     }
     if values.get("limit") == "limited":
         data["quantity_limit"] = whole_number(values.get("quantity_limit", ""))
@@ -311,8 +337,11 @@ def read_tier(values: FormValues, currency: str) -> TierCreate | FieldMessages:
             "estimated_delivery": _("Choose a month, written YYYY-MM, such as 2027-03."),
             "items": _("Give each product once, with its quantity."),
             "shipping": _("Give each country once."),
+            "translations": _("In the other language too, the title holds at most 200 characters."),
         },
     )
+    if isinstance(checked, dict) and "translations" in checked:
+        checked["other_title"] = checked.pop("translations")
     if isinstance(checked, dict) and not items:  # said above, beside the rows, in the words of this rule
         checked.pop("items", None)
     if isinstance(checked, dict) and "estimated_delivery" in checked:  # "at least 7 characters" says too little
@@ -397,7 +426,7 @@ def tier_values(tier: Tier, currency: str) -> dict[str, str]:
         "limit": "limited" if tier.quantity_limit is not None else "unlimited",
         "quantity_limit": str(tier.quantity_limit) if tier.quantity_limit is not None else "",
         "estimated_delivery": tier.estimated_delivery,
-    }
+    } | other_values(tier.language, tier.translations, OTHER_TIER_FIELDS)
     for index, item in enumerate(tier.items):
         values[f"items-{index}-sku"] = str(item["sku"])
         values[f"items-{index}-quantity"] = str(item["quantity"])

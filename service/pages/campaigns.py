@@ -35,7 +35,14 @@ from service.i18n import babel_locale, current_locale
 from service.i18n import gettext as _
 from service.page_cache import CachedPage, PageCache
 from service.pages import country_name, fee_percent, validate_form, viewer
-from service.pages.catalog_views import FEW_LEFT, add_on_views, products_with_options, shipping_view
+from service.pages.catalog_views import (
+    FEW_LEFT,
+    add_on_views,
+    product_name,
+    products_with_options,
+    shipping_view,
+    tier_title,
+)
 from service.pages.delivery_words import record_parts
 from service.web import SESSION_KEY, render, settings_of, uow
 
@@ -151,11 +158,13 @@ def tier_view(
 ) -> dict[str, Any]:
     limited = tier.quantity_limit is not None
     remaining = tier.remaining if limited else None
+    description = shown("description", tier.description, tier.language, tier.translations)
     return {
         "id": str(tier.id),
-        "title": shown("title", tier.title, tier.language),
+        "title": tier_title(tier),
         "language": tier.language,
-        "description_html": Markup(render_story(tier.description)),  # noqa: S704 - sanitised by render_story
+        "description_language": description.language,
+        "description_html": Markup(render_story(description)),  # noqa: S704 - sanitised by render_story
         "price": tier.price,
         "currency": currency,
         "limited": limited,
@@ -342,7 +351,7 @@ def campaign_view(detail: service.CampaignDetail, space: Space, maker: User, *, 
     campaign = detail.campaign
     base = f"/campaigns/{campaign.slug}"
     can_back = campaign.status == "live" and "maker" not in detail.roles
-    product_names = {product.sku: shown("name", product.name, product.language) for product in detail.products}
+    product_names = {product.sku: product_name(product) for product in detail.products}
     story = campaign_text(campaign, "description_html")
     tiers = [
         tier_view(

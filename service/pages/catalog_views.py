@@ -7,14 +7,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from campaigns.add_ons import OfferedAddOn
-from campaigns.models import Product, ProductVariant
+from campaigns.languages import Written, version_for
+from campaigns.models import Product, ProductVariant, Tier
 from campaigns.service import CampaignDetail
 from campaigns.variants import chosen_values
+from service.i18n import current_locale
 from service.i18n import gettext as _
 from service.pages import country_name
 
 # A limited tier or add-on with this many left or fewer is shown as nearly gone.
 FEW_LEFT = 10
+
+
+def product_name(product: Product) -> Written:
+    """A product's name in the reader's language when the maker gave one, else as written."""
+    return version_for(current_locale.get(), "name", product.name, product.language, product.translations)
+
+
+def tier_title(tier: Tier) -> Written:
+    """A tier's title in the reader's language when the maker gave one, else as written."""
+    return version_for(current_locale.get(), "title", tier.title, tier.language, tier.translations)
 
 
 def shipping_view(rates: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -46,7 +58,7 @@ def product_choices(product: Product, variants: list[ProductVariant]) -> dict[st
     return {
         "id": str(product.id),
         "sku": product.sku,
-        "name": product.name,
+        "name": product_name(product),
         "options": [{"name": str(o["name"]), "values": [str(v) for v in o["values"]]} for o in product.options],
         "variants": own,
     }
@@ -57,12 +69,12 @@ def products_with_options(detail: CampaignDetail) -> list[dict[str, Any]]:
     return [product_choices(product, detail.variants) for product in detail.products if product.options]
 
 
-def add_on_view(offered: OfferedAddOn, *, currency: str, tier_titles: dict[str, str]) -> dict[str, Any]:
+def add_on_view(offered: OfferedAddOn, *, currency: str, tier_titles: Mapping[str, str]) -> dict[str, Any]:
     add_on = offered.add_on
     limited = add_on.quantity_limit is not None
     return {
         "id": str(add_on.id),
-        "name": offered.product.name,
+        "name": product_name(offered.product),
         "variant": ", ".join(chosen_values(offered.product.options, offered.variant.choice)) if offered.variant else "",
         "options": [str(o["name"]) for o in offered.product.options] if offered.variant is None else [],
         "sku": offered.sku,
@@ -80,5 +92,5 @@ def add_on_view(offered: OfferedAddOn, *, currency: str, tier_titles: dict[str, 
 
 
 def add_on_views(detail: CampaignDetail) -> list[dict[str, Any]]:
-    titles = {str(tier.id): tier.title for tier in detail.tiers}
+    titles = {str(tier.id): tier_title(tier) for tier in detail.tiers}
     return [add_on_view(offered, currency=detail.campaign.currency, tier_titles=titles) for offered in detail.add_ons]

@@ -34,6 +34,7 @@ from campaigns.currencies import (
     minor_exponent,
 )
 from campaigns.errors import InvalidInput, NotAllowed
+from campaigns.languages import Written
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
 from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON, resolve_choice
@@ -59,6 +60,7 @@ from service.i18n import gettext as _
 from service.i18n import money
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import delivery_month
+from service.pages.catalog_views import product_name, tier_title
 from service.pages.money_input import NumberInputError, example, major_units, minor_units
 from service.web import gateway_of, read_form, redirect, render, settings_of, uow
 
@@ -327,7 +329,7 @@ def term_message(refusal: InvalidInput, country: str | None) -> str:
 def tier_choices(
     tiers: Sequence[Tier], products: Sequence[Product], currency: str, *, own_tier_id: uuid.UUID | None = None
 ) -> list[dict[str, Any]]:
-    names = {product.sku: product.name for product in products}
+    names = {product.sku: product_name(product) for product in products}
     choices = []
     for tier in tiers:
         limited = tier.quantity_limit is not None
@@ -336,7 +338,7 @@ def tier_choices(
         choices.append(
             {
                 "id": str(tier.id),
-                "title": tier.title,
+                "title": tier_title(tier),
                 "price": tier.price,
                 "currency": currency,
                 "limited": limited,
@@ -827,8 +829,9 @@ def pledge_summary(
 ) -> dict[str, Any]:
     """A pledge's figures and what it contains (`pledge_contents`), as the card page and the pledge page show them:
     a variant by its product's name and its values ("Desk lamp (black)"), the add-ons (`add_ons_amount`, the sum of
-    the pledge's add-on lines) apart from the reward's price."""
-    names = {product.sku: product.name for product in products}
+    the pledge's add-on lines) apart from the reward's price; names in the reader's language where the maker gave
+    one."""
+    names: dict[str, Written | str] = {product.sku: product_name(product) for product in products}
     by_id = {product.id: product for product in products}
     names |= {v.sku: variant_name(by_id[v.product_id], v) for v in variants if v.product_id in by_id}
     price = pledge.amount - pledge.bonus - pledge.shipping_fee - add_ons_amount
@@ -837,7 +840,7 @@ def pledge_summary(
         "url": f"/me/pledges/{pledge.id}",
         "card_url": f"/me/pledges/{pledge.id}/card",
         "status": pledge.status,
-        "tier_title": tier.title if tier else None,
+        "tier_title": tier_title(tier) if tier else None,
         "contents": [{"quantity": quantity, "name": names.get(sku, sku)} for sku, quantity in contents.items()],
         "ships": bool(contents),
         "estimated_delivery": delivery_month(tier.estimated_delivery) if tier else None,

@@ -28,8 +28,16 @@ from fulfillment import batch_dates, service, shipments
 from fulfillment.schemas import MAX_PACKAGING_GRAMS, BatchDatesIn, FulfillmentSettingsIn
 from fulfillment.service import PLANNING_STATUSES, BatchSummary
 from fulfillment.shipments import SHIPPING_STATUSES, HeldBack
+from service.i18n import (
+    DEFAULT_TIME_ZONE,
+    current_time_zone,
+    ngettext,
+    number,
+    reader_zone,
+    time_zone_label,
+    zone_abbreviation,
+)
 from service.i18n import gettext as _
-from service.i18n import ngettext, number
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import status_label
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
@@ -228,10 +236,17 @@ def _held_view(held: Sequence[HeldBack], tier_titles: Mapping[Any, str]) -> list
     ]
 
 
+def _lock_zone() -> str:
+    """The zone the lock is typed in, as its label names it: "UTC", or "China (Shanghai) Time · UTC+8"."""
+    zone = current_time_zone.get()
+    return "UTC" if zone == DEFAULT_TIME_ZONE else time_zone_label(zone)
+
+
 def settings_values(campaign: Campaign) -> dict[str, str]:
+    """The settings as the form shows them: the lock on the reader's clock (the account's time zone)."""
     lock = campaign.address_lock_at
     return {
-        "address_lock_at": lock.astimezone(UTC).strftime(LOCK_INPUT_FORMAT) if lock else "",
+        "address_lock_at": lock.astimezone(reader_zone()).strftime(LOCK_INPUT_FORMAT) if lock else "",
         "packaging_weight_grams": str(campaign.packaging_weight_grams),
     }
 
@@ -338,6 +353,7 @@ async def _fulfillment_page(
         "dates_batches": [(batch["id"], _("Batch %(num)d") % {"num": batch["number"]}) for batch in datable],
         "dates_values": dates_values or {},
         "dates_errors": dates_errors or {},
+        "lock_zone": _lock_zone(),
         "done": _done_message(request),
         "action_error": action_error,
     }
@@ -434,7 +450,8 @@ async def upload_tracking(request: Request) -> Response:
 
 
 def read_settings(values: Mapping[str, str]) -> FulfillmentSettingsIn | FieldMessages:
-    """The settings form as the API's model: the lock is typed in UTC (a date and a time, or nothing: never)."""
+    """The settings form as the API's model: the lock is typed on the reader's clock, the account's time zone (a date
+    and a time, or nothing: never), and kept in UTC."""
     typed = values.get("address_lock_at", "").strip()
     lock: str | None = None
     if typed:
@@ -442,7 +459,7 @@ def read_settings(values: Mapping[str, str]) -> FulfillmentSettingsIn | FieldMes
             moment = datetime.fromisoformat(typed)
         except ValueError:
             return {"address_lock_at": _("Enter a date and a time, like 2027-03-01 12:00, or leave it empty.")}
-        lock = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+        lock = (moment if moment.tzinfo else moment.replace(tzinfo=reader_zone())).astimezone(UTC).isoformat()
     fields = {"address_lock_at": lock, "packaging_weight_grams": values.get("packaging_weight_grams", "").strip()}
     weight_message = _("Enter a whole number of grams from 0 to %(max)s.") % {"max": number(MAX_PACKAGING_GRAMS)}
     return validate_form(
@@ -453,24 +470,24 @@ def read_settings(values: Mapping[str, str]) -> FulfillmentSettingsIn | FieldMes
 
 
 def lock_too_early_message(request: Request, early: service.LockTooEarly) -> str:
-    # Rounded up to the minute the form takes, so that the moment shown is one the form accepts.
-    earliest = early.earliest.astimezone(UTC)
+    # Rounded up to the minute the form takes, so that the moment shown is one the form accepts, on the reader's clock.
+    earliest = early.earliest.astimezone(reader_zone())
     if earliest.second or earliest.microsecond:
         earliest = earliest.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    moment = earliest.strftime("%Y-%m-%d %H:%M")
+    moment = f"{earliest.strftime('%Y-%m-%d %H:%M')} {zone_abbreviation(earliest)}"
     days = settings_of(request).address_survey_days
     if early.was_set:
         message = ngettext(
             "The address lock can only move later, and backers keep %(num)d day after the address survey to answer "
-            "it: choose %(earliest)s UTC or later.",
+            "it: choose %(earliest)s or later.",
             "The address lock can only move later, and backers keep %(num)d days after the address survey to answer "
-            "it: choose %(earliest)s UTC or later.",
+            "it: choose %(earliest)s or later.",
             days,
         )
     else:
         message = ngettext(
-            "Backers keep %(num)d day after the address survey to answer it: choose %(earliest)s UTC or later.",
-            "Backers keep %(num)d days after the address survey to answer it: choose %(earliest)s UTC or later.",
+            "Backers keep %(num)d day after the address survey to answer it: choose %(earliest)s or later.",
+            "Backers keep %(num)d days after the address survey to answer it: choose %(earliest)s or later.",
             days,
         )
     return message % {"num": days, "earliest": moment}

@@ -43,6 +43,8 @@ from service.pages.campaign_forms import (
     BLANK_ITEM_ROWS,
     BLANK_SHIPPING_ROWS,
     MORE_ROWS,
+    OTHER_PRODUCT_FIELDS,
+    OTHER_TIER_FIELDS,
     batch_cost_view,
     campaign_values,
     country_options,
@@ -51,6 +53,7 @@ from service.pages.campaign_forms import (
     delivery_message,
     language_options,
     month_name,
+    other_values,
     price_message,
     product_values,
     read_campaign,
@@ -596,11 +599,37 @@ async def upload_evidence(request: Request) -> Response:
     return redirect(_manage_url(_slug(request), "evidence-added", "evidence"))
 
 
+def _remove_image_question(detail: service.CampaignDetail, image_id: str) -> Confirmation:
+    is_cover = detail.cover is not None and str(detail.cover.id) == image_id
+    if not is_cover and all(str(image.id) != image_id for image in detail.gallery):
+        raise NotFound("This campaign has no such image.")
+    consequences = [
+        _("The picture is deleted from the campaign's page and from Kindling's storage."),
+        _("It cannot be brought back: to show it again, you upload it anew."),
+    ]
+    if is_cover:
+        consequences.append(_("The campaign has no cover picture until you upload another."))
+    return Confirmation(
+        title=_("Remove this picture?"),
+        subject=detail.campaign.title,
+        consequences=consequences,
+        confirm_label=_("Yes, remove the picture"),
+        back_url=_manage_url(detail.campaign.slug, anchor="images"),
+    )
+
+
 async def remove_image(request: Request) -> Response:
-    await read_form(request)
+    form = await read_form(request)
+    image_id = str(request.path_params["image_id"])
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            detail = await _my_campaign_or_login(request, session, to_edit=True)
+        if isinstance(detail, Response):
+            return detail
+        return ask_first(request, form, _remove_image_question(detail, image_id))
     async with uow(request) as session:
         maker = await current_user(request, session)
-        await remove_campaign_image(session, _slug(request), str(request.path_params["image_id"]), maker)
+        await remove_campaign_image(session, _slug(request), image_id, maker)
     return redirect(_manage_url(_slug(request), "image-removed", "images"))
 
 
@@ -622,7 +651,11 @@ async def _product_form_page(
         product = _product_of(detail, product_id) if product_id else None
     currency = detail.campaign.currency
     if values is None:
-        values = product_values(product, currency) if product else {"overage_percent": "0"}
+        values = (
+            product_values(product, currency)
+            if product
+            else {"overage_percent": "0"} | other_values(detail.campaign.language, {}, OTHER_PRODUCT_FIELDS)
+        )
     context = {
         "campaign": {"slug": detail.campaign.slug, "title": detail.campaign.title, "currency": currency},
         "values": values,
@@ -750,7 +783,11 @@ async def _tier_form_page(
     currency = detail.campaign.currency
     earliest = earliest_delivery(campaign_deadline(detail.campaign))
     if values is None:
-        values = tier_values(tier, currency) if tier else {"limit": "unlimited"}
+        values = (
+            tier_values(tier, currency)
+            if tier
+            else {"limit": "unlimited"} | other_values(detail.campaign.language, {}, OTHER_TIER_FIELDS)
+        )
     extra = MORE_ROWS if more_rows else 0
     context = {
         "campaign": {"slug": detail.campaign.slug, "title": detail.campaign.title, "currency": currency},

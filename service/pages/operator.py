@@ -42,7 +42,7 @@ from service.pages.campaigns import (
     tier_view,
     users_by_id,
 )
-from service.pages.catalog_views import add_on_views, products_with_options
+from service.pages.catalog_views import add_on_views, product_name, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.evidence import evidence_by_checklist_item, evidence_view
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
@@ -156,7 +156,7 @@ async def _review_page(
         late = await late_offers(session, detail.campaign)
     campaign = detail.campaign
     costs = {product.sku: product.unit_cost for product in detail.products}
-    names = {product.sku: product.name for product in detail.products}
+    names = {product.sku: product_name(product) for product in detail.products}
     tiers = []
     for tier in detail.tiers:
         view = tier_view(tier, currency=campaign.currency, product_names=names)
