@@ -10,10 +10,10 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Product, Tier
 from fulfillment.models import Batch, Shipment
 from service.i18n import use_locale
 from service.pages.fulfillment import line_problem
@@ -85,6 +85,15 @@ async def test_the_dashboard_shows_totals_with_spares_batches_and_who_has_no_add
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     shop, slug = await a_planned_shop(client, sessions, addressed=1)
+    async with sessions.begin() as session:  # the maker gave the board and the reward a Chinese name
+        await session.execute(
+            update(Product)
+            .where(Product.campaign_id == shop.campaign_id, Product.sku == "BOARD")
+            .values(language="en", translations={"zh_CN": {"name": "电路板"}})
+        )
+        await session.execute(
+            update(Tier).where(Tier.campaign_id == shop.campaign_id).values(translations={"zh_CN": {"title": "整套"}})
+        )
     async with logged_in(client, shop.maker) as browser:
         page = await browser.get(f"/maker/campaigns/{slug}/fulfillment")
         chinese = await browser.get(f"/maker/campaigns/{slug}/fulfillment?lang=zh_CN")
@@ -106,6 +115,9 @@ async def test_the_dashboard_shows_totals_with_spares_batches_and_who_has_no_add
 
     assert chinese.status_code == 200
     assert "履约" in chinese.text and "工厂要生产的数量" in chinese.text and "等待地址" in chinese.text
+    # Names in the reader's language where the maker gave one: the totals and the backers waiting for an address.
+    assert '<td class="card-head">电路板</td>' in chinese.text and '<td class="card-head">Board</td>' in text
+    assert re.search(r'data-label="回报">整套</td>', chinese.text), "the held-back backer's reward, in Chinese"
 
 
 async def test_the_shipping_list_button_downloads_the_apis_csv_with_the_session_cookie(

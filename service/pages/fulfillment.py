@@ -40,6 +40,7 @@ from service.i18n import (
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaigns import status_label
+from service.pages.catalog_views import product_name, tier_title
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import UploadTimedOut, current_user, read_form, redirect, render, settings_of, uow
 
@@ -304,9 +305,10 @@ async def _fulfillment_page(
         )
         anything_paid = await shipments.has_paid_pledges(session, campaign.id)
         products = await session.scalars(select(Product).where(Product.campaign_id == campaign.id))
-        names = {product.sku: product.name for product in products}
-        tiers = await session.execute(select(Tier.id, Tier.title).where(Tier.campaign_id == campaign.id))
-        tier_titles = {tier_id: title for tier_id, title in tiers}
+        # Names in the reader's language where the maker gave one: the space's operators may read the other.
+        names = {product.sku: str(product_name(product)) for product in products}
+        tiers = await session.scalars(select(Tier).where(Tier.campaign_id == campaign.id))
+        tier_titles = {tier.id: str(tier_title(tier)) for tier in tiers}
         space = await session.get_one(Space, campaign.space_id)
         schedules = await batch_dates.schedules_of(session, campaign.id)
         history = await batch_dates.date_history(session, campaign.id)
