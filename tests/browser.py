@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -113,11 +114,17 @@ async def log_in_page(page: Page, base: str, actor: Actor) -> None:
     await page.goto(f"{base}/?lang={language}")
 
 
+# A full-page PNG costs Chromium about a second of CPU: `make test` takes none but the role walk's (its kept
+# artefacts); set KINDLING_SCREENSHOTS=1 to have every browser test keep the pages it looks at, to look at them too.
+SCREENSHOTS = os.environ.get("KINDLING_SCREENSHOTS") == "1"
+
+
 async def screenshot(page: Page, path: str | Path) -> Path:
-    """The whole page, top to bottom, as a PNG."""
+    """The whole page, top to bottom, as a PNG at `path`, when KINDLING_SCREENSHOTS=1."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(target), full_page=True)
+    if SCREENSHOTS:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(target), full_page=True)
     return target
 
 

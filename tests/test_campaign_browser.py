@@ -54,7 +54,7 @@ async def test_a_campaign_is_drafted_reviewed_launched_and_discovered_through_th
 
         await page.get_by_role("link", name="Add a product").click()
         await page.get_by_label("SKU").fill("LAMP-1")
-        await page.get_by_label("Name").fill("Desk lamp")
+        await page.get_by_label("Name", exact=True).fill("Desk lamp")
         await page.get_by_label("Weight in grams").fill("900")
         await page.get_by_label("Cost per unit").fill("60.50")
         await page.get_by_label("Units per manufacturing batch").fill("200")
@@ -62,7 +62,7 @@ async def test_a_campaign_is_drafted_reviewed_launched_and_discovered_through_th
         await expect(page.locator(".notice-success")).to_contain_text("The product is added.")
 
         await page.get_by_role("link", name="Add a reward tier").click()
-        await page.get_by_label("Title").fill("Early bird")
+        await page.get_by_label("Title", exact=True).fill("Early bird")
         await page.get_by_label("Price").fill("149.00")
         # four months on: after any deadline a campaign of at most 60 days launched today can have
         await page.get_by_label("Estimated delivery").fill((date.today() + timedelta(days=120)).strftime("%Y-%m"))

@@ -137,8 +137,10 @@ async def test_migrate_and_demo_can_run_again_and_again(
 
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(User)) == 4 + CROWD_SIZE
-        assert await session.scalar(select(func.count()).select_from(Space)) == 1
-        assert await session.scalar(select(func.count()).select_from(SpaceOperator)) == 1
+        assert (
+            await session.scalar(select(func.count()).select_from(Space)) == 4
+        )  # Shenzhen, and three spaces beyond it
+        assert await session.scalar(select(func.count()).select_from(SpaceOperator)) == 4  # the demo operator runs each
     out = capsys.readouterr().out
     assert f"Accounts (password {DEMO_PASSWORD})" in out and f"authenticator key {DEMO_TOTP_SECRET}" in out
     code = pyotp.TOTP(DEMO_TOTP_SECRET).now()  # each account takes it once

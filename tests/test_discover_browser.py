@@ -46,7 +46,7 @@ async def test_discover_tabs_and_sorting_fit_desktop_and_phone_in_both_languages
 
         await page.get_by_label(sorting).select_option("ending")
         await page.locator(".filter-bar button[type=submit]").click()
-        await expect(page).to_have_url(live_server.url + "/campaigns?q=&space=&city=&sort=ending")
+        await expect(page).to_have_url(live_server.url + "/campaigns?q=&space=&province=&city=&sort=ending")
         await (
             page.get_by_role("navigation", name="Which campaigns" if locale == "en-US" else "显示哪些众筹")
             .get_by_role("link", name=tab)
