@@ -75,7 +75,7 @@ def render_mail(
 ) -> RenderedMail:
     """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts, greeting the
     reader by name and showing times on their clock (and the unsubscribe link, for mail that has one). `shared_facts`:
-    facts that many mails share and the outbox does not repeat in each (an update's body)."""
+    facts that many mails share and the outbox does not repeat in each (an update's texts in the mail's language)."""
     reader = reader or Reader()
     # Facts read when the mail is sent (an update's texts as they are then, in the mail's language) win over the
     # outbox's; then the maker's texts in the reader's language, where they wrote a version in it

@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from campaigns.models import AddOn, Campaign, Pledge, ProductVariant
+from campaigns.models import AddOn, Campaign, Pledge, ProductVariant, Space
 from campaigns.pledges.contents import contents_of
 from campaigns.pledges.models import PledgeItem
 from payments.add_on_charges import (
@@ -23,6 +23,7 @@ from payments.add_on_charges import (
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
 from payments.models import AddOnCharge, StripeCustomer
+from payments.money import fund_contribution
 from service.app import create_app
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe, free_port
@@ -169,6 +170,9 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
         items, json={"add_on_id": shop.shade["id"], "variant": {"colour": "black"}}, headers=backer.headers
     )
     assert shade.status_code == 201, shade.text
+    async with sessions.begin() as session:  # half the space's fee goes to its risk fund, fixed at the close
+        campaign_row = await session.get_one(Campaign, uuid.UUID(shop.campaign["id"]))
+        await session.execute(update(Space).where(Space.id == campaign_row.space_id).values(fund_share_bps=5_000))
     await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
     [charged_with_pledge] = await payment_intents(stripe_server, pledge_id=pledge["id"])
     assert charged_with_pledge["amount"] == LAMP_PRICE + 1_000 + 1_900
@@ -190,6 +194,9 @@ async def test_after_funding_an_add_on_is_paid_at_once_booked_once_and_refunded_
         assert await contents_of(session, uuid.UUID(pledge["id"])) == {"LAMP-BLC": 1, "SHADE-BLC": 1, "CABLE": 1}
     assert after.collected - before.collected == CABLE_PRICE + CABLE_SHIPPING_CN
     assert after.platform_fee > before.platform_fee  # the close's fees, on the add-on too
+    # and the space's fund gets its share of the add-on's sponsor fee, as of every collection
+    added_fee = after.sponsor_fee - before.sponsor_fee
+    assert added_fee > 0 and after.fund_contributed - before.fund_contributed == fund_contribution(added_fee, 5_000)
     assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
 
     # The same request again (a retried POST with its Idempotency-Key) answers the same and charges nothing more.
