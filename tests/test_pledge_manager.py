@@ -299,29 +299,7 @@ async def test_a_declined_card_adds_nothing_and_gives_the_unit_back_and_a_charge
     # The second backer's request died after Stripe charged and before the outcome was recorded: the sweep's job
     # finds the charge at Stripe and records it, and never charges again.
     other = pledges[crashed.email]
-    async with sessions.begin() as session:
-        customer = await session.scalar(
-            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(crashed.id))
-        )
-        card = await session.scalar(select(Pledge.payment_method_id).where(Pledge.id == uuid.UUID(other["id"])))
-        assert customer is not None and card is not None
-        item_id = uuid.uuid4()
-        charge = AddOnCharge(
-            pledge_id=uuid.UUID(other["id"]),
-            item_id=item_id,
-            add_on_id=uuid.UUID(shop.cable["id"]),
-            sku="CABLE",
-            quantity=1,
-            unit_amount=CABLE_PRICE,
-            shipping_fee=CABLE_SHIPPING_CN,
-            idempotency_key=f"pledge-item:{item_id}:charge",
-            amount=CABLE_PRICE + CABLE_SHIPPING_CN,
-            currency="CNY",
-            customer_id=customer,
-            payment_method_id=card,
-        )
-        session.add(charge)
-        await session.execute(update(AddOn).where(AddOn.id == charge.add_on_id).values(remaining=AddOn.remaining - 1))
+    charge, customer, card = await cable_charge_recorded(sessions, shop, crashed.id, other["id"])
     await gateway.charge_line_off_session(
         item_id=charge.item_id, amount=charge.amount, currency="CNY", customer_id=customer, payment_method_id=card
     )
@@ -382,32 +360,10 @@ async def test_an_add_on_charged_after_its_pledge_was_refunded_meanwhile_is_give
     [backer] = await many_backers(sessions, 1)
     pledge = await back_lamp(stripe_client, stripe_server, shop, backer)
     await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
-    async with sessions.begin() as session:
-        customer = await session.scalar(
-            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(backer.id))
-        )
-        card = await session.scalar(select(Pledge.payment_method_id).where(Pledge.id == uuid.UUID(pledge["id"])))
-        assert customer is not None and card is not None
-        item_id = uuid.uuid4()
-        charge = AddOnCharge(
-            pledge_id=uuid.UUID(pledge["id"]),
-            item_id=item_id,
-            add_on_id=uuid.UUID(shop.cable["id"]),
-            sku="CABLE",
-            quantity=1,
-            unit_amount=CABLE_PRICE,
-            shipping_fee=CABLE_SHIPPING_CN,
-            idempotency_key=f"pledge-item:{item_id}:charge",
-            amount=CABLE_PRICE + CABLE_SHIPPING_CN,
-            currency="CNY",
-            customer_id=customer,
-            payment_method_id=card,
-        )
-        session.add(charge)
-        await session.execute(update(AddOn).where(AddOn.id == charge.add_on_id).values(remaining=AddOn.remaining - 1))
+    charge, customer, card = await cable_charge_recorded(sessions, shop, backer.id, pledge["id"])
     # Charged at Stripe, and before the outcome is recorded the pledge is refunded in full.
     await gateway.charge_line_off_session(
-        item_id=item_id, amount=charge.amount, currency="CNY", customer_id=customer, payment_method_id=card
+        item_id=charge.item_id, amount=charge.amount, currency="CNY", customer_id=customer, payment_method_id=card
     )
     async with sessions.begin() as session:
         await session.execute(update(Pledge).where(Pledge.id == uuid.UUID(pledge["id"])).values(status="refunded"))
@@ -417,7 +373,7 @@ async def test_an_add_on_charged_after_its_pledge_was_refunded_meanwhile_is_give
 
     shown = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).json()
     assert [item["kind"] for item in shown["items"]] == ["tier", "shipping"]
-    [intent] = await payment_intents(stripe_server, pledge_item_id=str(item_id))
+    [intent] = await payment_intents(stripe_server, pledge_item_id=str(charge.item_id))
     async with httpx.AsyncClient(base_url=stripe_server.api_base, auth=(stripe_server.secret_key, "")) as http:
         charged = (await http.get(f"/v1/payment_intents/{intent['id']}")).json()["latest_charge"]
         charged = charged if isinstance(charged, dict) else (await http.get(f"/v1/charges/{charged}")).json()
@@ -492,3 +448,34 @@ async def test_a_backer_changes_colour_until_the_lock_and_a_sold_out_colour_leav
         refused = await stripe_client.put(url, json=body, headers=backer.headers)
         assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
     assert await remaining(sessions, ProductVariant, shop.variants["white"]["id"]) == 1
+
+
+async def cable_charge_recorded(
+    sessions: async_sessionmaker[AsyncSession], shop: Any, backer_id: str, pledge_id: str
+) -> tuple[AddOnCharge, str, str]:
+    """A cable's charge after the close as the request records it before calling Stripe (its unit taken), for the
+    tests of a request that died before the outcome: the charge, the backer's Stripe customer and the saved card."""
+    async with sessions.begin() as session:
+        customer = await session.scalar(
+            select(StripeCustomer.customer_id).where(StripeCustomer.user_id == uuid.UUID(backer_id))
+        )
+        card = await session.scalar(select(Pledge.payment_method_id).where(Pledge.id == uuid.UUID(pledge_id)))
+        assert customer is not None and card is not None
+        item_id = uuid.uuid4()
+        charge = AddOnCharge(
+            pledge_id=uuid.UUID(pledge_id),
+            item_id=item_id,
+            add_on_id=uuid.UUID(shop.cable["id"]),
+            sku="CABLE",
+            quantity=1,
+            unit_amount=CABLE_PRICE,
+            shipping_fee=CABLE_SHIPPING_CN,
+            idempotency_key=f"pledge-item:{item_id}:charge",
+            amount=CABLE_PRICE + CABLE_SHIPPING_CN,
+            currency="CNY",
+            customer_id=customer,
+            payment_method_id=card,
+        )
+        session.add(charge)
+        await session.execute(update(AddOn).where(AddOn.id == charge.add_on_id).values(remaining=AddOn.remaining - 1))
+    return charge, customer, card
