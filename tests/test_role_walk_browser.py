@@ -32,7 +32,7 @@ from campaigns.models import Campaign, Pledge
 from service.app import create_app
 from service.broker import ListSender
 from service.settings import Settings
-from tests.browser import chromium_available, console_errors, launch_browser, log_in_page, serve
+from tests.browser import chromium_available, console_errors, launch_browser, log_in_through_the_form, serve
 from tests.helpers import CARD_OK, DELIVERY, Actor, create_space, make_admin, make_operator, sign_up
 from tests.test_fulfillment_pages import confirmed_shop, first_batch_id
 
@@ -112,7 +112,7 @@ async def walk_maker_to_review(
     page: Page, shots: Shots, walk: Walk, maker: Actor, space: dict[str, Any], errors: list[str]
 ) -> str:
     """Draft, a product, a tier (first refused for want of a product), submit. Returns the campaign's slug."""
-    await log_in_page(page, shots.base, maker)
+    await log_in_through_the_form(page, shots.base, maker)
     walk.state = await page.context.storage_state()
     await visit(page, shots, walk, "dashboard", "/maker", errors)
     await visit(page, shots, walk, "new-campaign", "/maker/new", errors)
@@ -175,7 +175,7 @@ async def walk_operator(
 ) -> None:
     """The review queue and the checklist, in Chinese on a phone; the code step is answered at log-in. First the
     space's settings, whose milestone plan must read whole on a phone."""
-    await log_in_page(page, shots.base, operator)
+    await log_in_through_the_form(page, shots.base, operator)
     walk.state = await page.context.storage_state()
     await visit(page, shots, walk, "space-edit", f"/operator/spaces/{space['id']}", errors)
     assert await page.locator("#m1_unlocks_on").evaluate("select => select.selectedOptions[0].text") == "首批生产已确认"
@@ -213,7 +213,7 @@ async def walk_backer(
     """Backs the tier with a card on a phone, sees the pledge; cancelling asks first, and the backer goes back."""
     await visit(page, shots, walk, "campaign", f"/campaigns/{slug}", errors)
     assert "50 left" in await page.locator(f"#tier-{tier_id}").inner_text()
-    await log_in_page(page, shots.base, backer)
+    await log_in_through_the_form(page, shots.base, backer)
     walk.state = await page.context.storage_state()
     await visit(page, shots, walk, "back", f"/campaigns/{slug}/back?tier={tier_id}", errors)
     await page.locator("#field-shipping_country").select_option("CN")
@@ -250,7 +250,7 @@ async def walk_backer(
 async def walk_admin(
     page: Page, shots: Shots, walk: Walk, admin: Actor, space: dict[str, Any], errors: list[str]
 ) -> None:
-    await log_in_page(page, shots.base, admin)
+    await log_in_through_the_form(page, shots.base, admin)
     walk.state = await page.context.storage_state()
     await visit(page, shots, walk, "home", "/admin", errors)
     assert space["name"] in await page.locator("main").inner_text()
@@ -258,7 +258,7 @@ async def walk_admin(
 
 async def walk_shipper(page: Page, shots: Shots, walk: Walk, maker: Actor, packages: str, errors: list[str]) -> None:
     """The maker of a funded campaign whose first batch is confirmed types one package's tracking number."""
-    await log_in_page(page, shots.base, maker)
+    await log_in_through_the_form(page, shots.base, maker)
     walk.state = await page.context.storage_state()
     await visit(page, shots, walk, "packages", packages, errors)
     form = page.locator("form.package-form").first
