@@ -6,6 +6,7 @@ seeded, so the same call draws the same picture.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 
@@ -147,6 +148,7 @@ def _signal(draw: ImageDraw.ImageDraw, center: tuple[int, int], color: Color) ->
         draw.arc((x - radius, y - radius, x + radius, y + radius), 220, 320, fill=color, width=12)
 
 
+@functools.cache  # the same picture every time: drawn once a process
 def loam_cover() -> bytes:
     width, height = 1600, 900
     image = _canvas(width, height, CREAM, PEACH)
@@ -169,6 +171,7 @@ def loam_cover() -> bytes:
     return _finish(image)
 
 
+@functools.cache  # the same picture every time: drawn once a process
 def loam_board() -> bytes:
     """The board from above, on a cutting mat with a ruler."""
     width, height = 1200, 900
@@ -190,6 +193,7 @@ def loam_board() -> bytes:
     return _finish(image)
 
 
+@functools.cache  # the same picture every time: drawn once a process
 def loam_chart() -> bytes:
     """A week of soil moisture as the app draws it: dries out, watered, dries out again."""
     width, height = 1200, 900
@@ -229,6 +233,7 @@ def loam_chart() -> bytes:
     return _finish(image)
 
 
+@functools.cache  # the same picture every time: drawn once a process
 def loam_pot() -> bytes:
     """The sensor in a pot on a windowsill."""
     width, height = 1200, 900
@@ -246,6 +251,7 @@ def loam_pot() -> bytes:
     return _finish(image)
 
 
+@functools.cache  # the same picture every time: drawn once a process
 def paddy_cover() -> bytes:
     """A solar buoy afloat in a paddy field at dawn (for the campaign in review)."""
     width, height = 1600, 900
