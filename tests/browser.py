@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from starlette.types import ASGIApp
 
-from tests.helpers import PASSWORD, Actor, loopback_socket, spend_recovery_code
+from tests.helpers import KEEP_ALIVE_SECONDS, PASSWORD, Actor, loopback_socket, spend_recovery_code
 from tests.pages import csrf_from, log_in
 
 CHROMIUM = "/usr/bin/chromium"
@@ -156,7 +156,14 @@ class LiveServer:
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="on", log_level="warning", ws="none"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            lifespan="on",
+            log_level="warning",
+            ws="none",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -410,13 +410,22 @@ async def launched_campaign(
     return dict(launched.json()), maker, operator
 
 
+# How long a served app keeps an idle connection open: longer than a loaded machine can take between two requests.
+# uvicorn's 5 s default let the server close one just as the client reused it (an httpx ReadError in a rush test,
+# with the code right).
+KEEP_ALIVE_SECONDS = 300
+
+
 @asynccontextmanager
 async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """`app` served by uvicorn on a free loopback port, for callers that need a real address (localstripe's
     webhooks, a stand-in for Stripe); yields its base URL."""
     sock = loopback_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
