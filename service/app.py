@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -122,13 +123,22 @@ def stripe_js_origins(stripe_js_url: str) -> StripeOrigins:
     return StripeOrigins(script=(origin,), connect=(origin,), frame=(origin,))
 
 
-def create_app(settings: Settings, *, sender: JobSender | None = None, engine_pool: int = 10) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    sender: JobSender | None = None,
+    engine_pool: int = 10,
+    engine: AsyncEngine | None = None,
+) -> Starlette:
+    """The app. Its lifespan opens a pool of `engine_pool` connections, closed with it, unless it is handed an
+    `engine` that outlives it (the tests build an app per test on the run's one engine)."""
     for name in ENDPOINT_MODULES:
         importlib.import_module(name)
+    shared_engine = engine
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=engine_pool)
+        engine = shared_engine or create_engine(settings.database_url, pool_size=engine_pool)
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
         gateway = StripeGateway.from_settings(settings)
@@ -145,7 +155,8 @@ def create_app(settings: Settings, *, sender: JobSender | None = None, engine_po
             await page_cache.stop()
             await stripe_rate.aclose()
             await gateway.aclose()
-            await engine.dispose()
+            if shared_engine is None:
+                await engine.dispose()
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document(api, title="Kindling API", version="1"))

@@ -124,7 +124,8 @@ def stripe_settings(settings: Settings, stripe_server: EmbeddedStripe) -> Settin
 
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database_url, pool_size=5)
+    # The tests' own sessions and every in-process app share it; races send dozens of requests at once.
+    engine = create_engine(settings.database_url, pool_size=5, max_overflow=45)
     yield engine
     await engine.dispose()
 
@@ -151,8 +152,12 @@ def jobs() -> ListSender:
     return ListSender()
 
 
-async def _client_for(app_settings: Settings, sender: ListSender | None) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(app_settings, sender=sender, engine_pool=5)
+async def _client_for(
+    app_settings: Settings, sender: ListSender | None, engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process on the run's one engine: an app of its own for every test (its settings, its sender), but
+    no new pool of connections to open and close each time."""
+    app = create_app(app_settings, sender=sender, engine=engine)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -162,7 +167,7 @@ async def _client_for(app_settings: Settings, sender: ListSender | None) -> Asyn
 
 @pytest.fixture
 async def client(settings: Settings, engine: AsyncEngine, jobs: ListSender) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client_for(settings, jobs):
+    async for client in _client_for(settings, jobs, engine):
         yield client
 
 
@@ -171,7 +176,7 @@ async def stripe_client(
     stripe_settings: Settings, engine: AsyncEngine, jobs: ListSender
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process, talking to localstripe."""
-    async for client in _client_for(stripe_settings, jobs):
+    async for client in _client_for(stripe_settings, jobs, engine):
         yield client
 
 

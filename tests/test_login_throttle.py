@@ -135,7 +135,7 @@ def _env(settings: Settings, proxies: str) -> dict[str, str]:
 async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(settings: Settings, engine: AsyncEngine) -> None:
     # The in-process client's peer is 127.0.0.1: here, the proxy.
     behind_proxy = replace(settings, trusted_proxies=load_settings(_env(settings, "127.0.0.1")).trusted_proxies)
-    async for client in _client_for(behind_proxy, ListSender()):
+    async for client in _client_for(behind_proxy, ListSender(), engine):
         ada = await sign_up(client, email="ada@example.com")
         guesser = {"X-Forwarded-For": "203.0.113.5"}
         for _ in range(LOGINS_PER_EMAIL_AND_ADDRESS.free):
