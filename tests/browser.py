@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Browser, Page, Playwright, Response, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from starlette.types import ASGIApp
 
@@ -99,8 +99,9 @@ def console_errors(page: Page) -> list[str]:
     return errors
 
 
-async def log_in_page(page: Page, base: str, actor: Actor) -> None:
-    """Sign `actor` in for `page`'s context, in the page's language, and open the home page.
+async def log_in_page(page: Page, base: str, actor: Actor, *, then: str = "/") -> Response | None:
+    """Sign `actor` in for `page`'s context, in the page's language, and open `then` (the home page by default);
+    the answer to opening it.
 
     The log-in form itself is posted over real HTTP to the same server (tests/pages.log_in: password, then the code
     step with a recovery code for who has two-factor on), and the session's cookies are handed to the browser: the
@@ -113,7 +114,7 @@ async def log_in_page(page: Page, base: str, actor: Actor) -> None:
         await csrf_from(http, f"/?lang={language}")
         cookies = [{"name": name, "value": value, "url": base} for name, value in http.cookies.items()]
     await page.context.add_cookies(cookies)  # type: ignore[arg-type]
-    await page.goto(base + "/")
+    return await page.goto(base + then)
 
 
 async def log_in_through_the_form(page: Page, base: str, actor: Actor) -> None:

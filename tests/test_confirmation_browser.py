@@ -48,8 +48,7 @@ async def ask_and_go_back(
     """Opens `path` as `actor`, presses the step's button, checks the confirmation page, and cancels it."""
     async with new_page(browser, width=width, locale=locale) as page:
         errors = console_errors(page)
-        await log_in_page(page, base, actor)
-        await page.goto(base + path)
+        await log_in_page(page, base, actor, then=path)
         await page.locator(button).first.click()
         await page.wait_for_selector(".confirm-consequences li")
         await looks_right(page, errors, name)
@@ -99,8 +98,7 @@ async def test_each_irreversible_step_asks_first_in_chromium_at_both_widths_and_
                     if name == "cancel-pledge":  # its button sits in a closed disclosure
                         async with new_page(browser, width=width, locale=locale) as page:
                             errors = console_errors(page)
-                            await log_in_page(page, base, actor)
-                            await page.goto(base + path)
+                            await log_in_page(page, base, actor, then=path)
                             await page.locator("details.disclosure-card summary").last.click()
                             await page.locator(button).click()
                             await page.wait_for_selector(".confirm-consequences li")
@@ -124,8 +122,7 @@ async def test_each_irreversible_step_asks_first_in_chromium_at_both_widths_and_
         # Confirming acts, at phone width in Chinese.
         async with new_page(browser, width=390, locale="zh-CN") as page:
             errors = console_errors(page)
-            await log_in_page(page, base, maker)
-            await page.goto(f"{base}/maker/campaigns/{approved.slug}")
+            await log_in_page(page, base, maker, then=f"/maker/campaigns/{approved.slug}")
             await page.locator("form[action$='/launch'] button").click()
             await page.locator(".confirm-actions button[type=submit]").click()
             await page.wait_for_url(lambda url: "done=launched" in url)
@@ -159,8 +156,9 @@ async def test_the_honest_empty_states_in_chromium_at_both_widths_and_in_both_la
                 for name, (actor, path) in pages.items():
                     async with new_page(browser, width=width, locale=locale) as page:
                         errors = console_errors(page)
-                        if actor is not None:
-                            await log_in_page(page, base, actor)
-                        response = await page.goto(base + path)
+                        if actor is None:
+                            response = await page.goto(base + path)
+                        else:
+                            response = await log_in_page(page, base, actor, then=path)
                         assert response is not None and response.status == 200, (name, width, lang)
                         await looks_right(page, errors, f"{name}-{width}-{lang}")

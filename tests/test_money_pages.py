@@ -531,9 +531,10 @@ async def test_the_money_and_fulfillment_pages_work_in_chromium_at_phone_and_des
                 for name, (actor, path) in pages.items():
                     async with new_page(browser, width=width, locale=locale) as page:
                         errors = console_errors(page)
-                        if actor is not None:
-                            await log_in_page(page, live_server.url, actor)
-                        response = await page.goto(live_server.url + path)
+                        if actor is None:
+                            response = await page.goto(live_server.url + path)
+                        else:
+                            response = await log_in_page(page, live_server.url, actor, then=path)
                         assert response is not None and response.status == 200, (name, width, lang)
                         await screenshot(page, f"/tmp/shots/money/{name}-{width}-{lang}.png")
                         # Nothing sticks out sideways on a phone: the page is as wide as the screen.

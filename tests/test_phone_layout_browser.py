@@ -136,9 +136,10 @@ async def test_on_a_phone_no_page_scrolls_sideways_and_the_menu_opens_in_both_la
             for name, (actor, path) in pages.items():
                 async with new_page(browser, width=PHONE, height=844, locale=locale) as page:
                     errors = console_errors(page)
-                    if actor is not None:
-                        await log_in_page(page, base, actor)
-                    response = await page.goto(base + path)
+                    if actor is None:
+                        response = await page.goto(base + path)
+                    else:
+                        response = await log_in_page(page, base, actor, then=path)
                     assert response is not None and response.status == 200, (name, lang)
                     await screenshot(page, f"{SHOTS}/{name}-{lang}.png")
                     assert await sideways_scroll(page) <= 0, (name, lang, await sideways_scroll(page))

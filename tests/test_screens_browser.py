@@ -53,9 +53,10 @@ async def look_at(browser: Browser, base: str, name: str, actor: Actor | None, p
         for width in WIDTHS:
             async with new_page(browser, width=width, height=844, locale=locale) as page:
                 errors = console_errors(page)
-                if actor is not None:
-                    await log_in_page(page, base, actor)
-                response = await page.goto(base + path)
+                if actor is None:
+                    response = await page.goto(base + path)
+                else:
+                    response = await log_in_page(page, base, actor, then=path)
                 assert response is not None and response.status == 200, (name, lang, width)
                 await screenshot(page, f"{SHOTS}/{name}-{width}-{lang}.png")
                 overflow = await page.evaluate("document.scrollingElement.scrollWidth") - width
