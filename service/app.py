@@ -57,6 +57,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.cards",
     "service.endpoints.fulfillment",
     "service.endpoints.late_pledges",
+    "service.endpoints.shipping",
     "service.endpoints.payments_actions",
     "service.endpoints.two_factor",
     "service.endpoints.audit",

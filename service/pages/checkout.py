@@ -38,10 +38,18 @@ from campaigns.languages import Written
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
 from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON, resolve_choice
-from campaigns.pledges.contents import Contents, contents_of
+from campaigns.pledges.contents import Contents, choice_contents, contents_of
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import AddOnChoice, PledgeChoice, PledgeTerms, price_pledge, shipping_fee_for, ships
+from campaigns.pledges.pricing import (
+    NOTHING_CHOSEN,
+    AddOnChoice,
+    PledgeChoice,
+    PledgeTerms,
+    price_pledge,
+    shipping_fee_for,
+    ships,
+)
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -52,6 +60,7 @@ from campaigns.pledges.service import (
     lines_of,
     own_pledge,
 )
+from campaigns.pledges.shipping import WeightTable, rates_alone, weight_table
 from campaigns.stock import UnitsSoldOut
 from campaigns.variants import variant_name
 from payments.gateway import GatewayError
@@ -283,7 +292,8 @@ async def price_choice(session: AsyncSession, campaign: Campaign, choice: Choice
     refusal: the figures the review shows before the card."""
     try:
         resolved = await resolve_choice(session, campaign, choice.tier, choice.choice())
-        return price_pledge(campaign.currency, choice.tier, choice.choice(), resolved)
+        weights = await weight_table(session, campaign)
+        return price_pledge(campaign.currency, choice.tier, choice.choice(), resolved, weights)
     except InvalidInput as exc:
         return {extras_error_field(exc.errors[0].field, choice): extras_message(exc, choice)}
 
@@ -544,17 +554,29 @@ class Backing:
 
 
 async def load_backing(session: AsyncSession, ref: str, user: User | None) -> Backing:
+    """The campaign, its tiers, products and add-ons. A campaign that ships by weight has its tiers as the backer
+    sees them: each with the fee of its own contents' weight per country of the table, in place of per-item rows."""
     detail = await service.campaign_detail(session, ref, user)
     space = await session.get_one(Space, detail.campaign.space_id)
+    weights = await weight_table(session, detail.campaign)
+    tiers = detail.tiers if weights is None else [_priced_by_weight(tier, weights) for tier in detail.tiers]
     return Backing(
         detail.campaign,
-        detail.tiers,
+        tiers,
         detail.products,
         space,
         "maker" in detail.roles,
         variants=detail.variants,
         add_ons=detail.add_ons,
     )
+
+
+def _priced_by_weight(tier: Tier, weights: WeightTable) -> Tier:
+    """A copy of `tier`, never added to a session (so never written), whose `shipping` rows are the table's fees for
+    the tier's contents alone: what the forms' countries, fees and totals read."""
+    copy = Tier(**{column.key: getattr(tier, column.key) for column in Tier.__table__.columns})
+    copy.shipping = rates_alone(weights, choice_contents(tier, NOTHING_CHOSEN)) if ships(tier) else []
+    return copy
 
 
 async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: User) -> Pledge | None:
