@@ -77,6 +77,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.maker",
     "service.pages.maker_catalog",
     "service.pages.late_pledges",
+    "service.pages.shipping_form",
     "service.pages.maker_updates",
     "service.pages.operator",
     "service.pages.space_settings",
