@@ -33,6 +33,7 @@ from campaigns.pledges.manager import (
     BoughtLine,
     ChargeUnderWay,
     ManagedPledge,
+    UnderWay,
     add_add_on_while_live,
     add_line,
     add_on_of_line,
@@ -111,7 +112,14 @@ async def add_add_on(
             line = await add_add_on_while_live(session, managed, add_on_ref, quantity=quantity, variant=variant)
             return AddedAddOn(line.id, paid=False)
         check_paid(managed)
-        purchase = await price_add_on(session, managed, add_on_ref, quantity=quantity, variant=variant)
+        purchase = await price_add_on(
+            session,
+            managed,
+            add_on_ref,
+            quantity=quantity,
+            variant=variant,
+            under_way=await _under_way(session, managed),
+        )
         pledge = managed.pledge
         customer_id = await session.scalar(
             select(StripeCustomer.customer_id).where(StripeCustomer.user_id == pledge.backer_id)
@@ -150,6 +158,21 @@ async def add_add_on(
     raise AddOnChargeInDoubt(
         "We could not hear back from the payment provider. The add-on is added as soon as it confirms the charge."
     )
+
+
+async def _under_way(session: AsyncSession, managed: ManagedPledge) -> UnderWay:
+    """The pledge's add-on charges not settled yet (read under the pledge's row lock, so two purchases take turns)."""
+    rows = await session.execute(
+        select(AddOnCharge.sku, AddOnCharge.quantity, AddOnCharge.shipping_fee).where(
+            AddOnCharge.pledge_id == managed.pledge.id, AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES)
+        )
+    )
+    units: dict[str, int] = {}
+    shipping = 0
+    for sku, count, fee in rows:
+        units[sku] = units.get(sku, 0) + count
+        shipping += fee
+    return UnderWay(units, shipping)
 
 
 async def settle_add_on_charge(work: StripeWork, charge_id: uuid.UUID, *, fresh: bool = False) -> ChargeOutcome:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.errors import InvalidInput
@@ -16,6 +17,7 @@ from campaigns.models import Tier
 from campaigns.pledges.pricing import PledgeChoice, price_pledge
 from campaigns.pledges.shipping import table_of
 from payments.gateway import StripeGateway
+from payments.models import AddOnCharge
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
@@ -212,3 +214,32 @@ async def test_an_add_on_bought_after_funding_is_charged_its_price_and_the_shipp
         paid = (await http.get(f"/v1/payment_intents/{intent['id']}")).json()["latest_charge"]
         paid = paid if isinstance(paid, dict) else (await http.get(f"/v1/charges/{paid}")).json()
     assert paid["amount_refunded"] == CABLE_PRICE + 400
+
+    # A purchase still being charged counts: the next add-on pays the bracket their weights reach together.
+    async with sessions.begin() as session:
+        paid_charge = await session.scalar(
+            select(AddOnCharge).where(AddOnCharge.pledge_id == uuid.UUID(pledge["id"])).limit(1)
+        )
+        assert paid_charge is not None
+        in_flight = uuid.uuid4()
+        session.add(
+            AddOnCharge(
+                pledge_id=paid_charge.pledge_id,
+                item_id=in_flight,
+                add_on_id=paid_charge.add_on_id,
+                sku="CABLE",
+                quantity=1,
+                unit_amount=CABLE_PRICE,
+                shipping_fee=400,
+                idempotency_key=f"pledge-item:{in_flight}:charge",
+                amount=CABLE_PRICE + 400,
+                currency="CNY",
+                customer_id=paid_charge.customer_id,
+                payment_method_id=paid_charge.payment_method_id,
+                status="started",
+            )
+        )
+    third = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
+    assert third.status_code == 201, third.text
+    [intent] = await payment_intents(stripe_server, pledge_item_id=third.json()["items"][-1]["id"])
+    assert intent["amount"] == CABLE_PRICE + 2_000 - 800 - 400  # 240 g with the one in flight

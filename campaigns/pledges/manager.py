@@ -151,10 +151,12 @@ async def price_add_on(
     *,
     quantity: int = 1,
     variant: Mapping[str, Any] | None = None,
+    under_way: UnderWay | None = None,
 ) -> AddOnPurchase:
     """The add-on as the pledge would get it: its variant (fixed by the maker, or chosen here), its price and its
-    shipping to the pledge's country. A 422 naming the field for an add-on of another campaign, one that does not go
-    with the pledge's tier or country, or a variant the product does not have."""
+    shipping to the pledge's country (by weight, what it adds to the shipping of the contents and of the add-ons
+    `under_way`: charged and not yet settled). A 422 naming the field for an add-on of another campaign, one that
+    does not go with the pledge's tier or country, or a variant the product does not have."""
     pledge, campaign = managed.pledge, managed.campaign
     ident = parse_id(add_on_ref)
     add_on = await session.get(AddOn, ident) if ident else None
@@ -172,7 +174,7 @@ async def price_add_on(
     weights = await weight_table(session, campaign)
     if weights is not None:
         added = {chosen.sku if chosen else product.sku: quantity}
-        fee = await _weight_fee_change(session, pledge, weights, added)
+        fee = await _weight_fee_change(session, pledge, weights, added, under_way or UnderWay())
         return AddOnPurchase(add_on, product, chosen, quantity, fee)
     fee = 0
     if add_on.shipping or not add_on.ships_alone:
@@ -363,19 +365,34 @@ async def add_on_of_line(session: AsyncSession, line: PledgeItem) -> AddOn | Non
     return await session.get(AddOn, line.add_on_id) if line.add_on_id else None
 
 
+@dataclass(frozen=True)
+class UnderWay:
+    """Add-ons charged after the close whose charge is not settled yet: their units (SKU -> units) and the shipping
+    they were charged. By weight, the next add-on is priced on top of them, so two bought at once pay the bracket
+    their sum reaches."""
+
+    units: Mapping[str, int] = field(default_factory=dict)
+    shipping_fee: int = 0
+
+
 async def _weight_fee_change(
-    session: AsyncSession, pledge: Pledge, weights: WeightTable, change: Mapping[str, int]
+    session: AsyncSession,
+    pledge: Pledge,
+    weights: WeightTable,
+    change: Mapping[str, int],
+    under_way: UnderWay = UnderWay(),
 ) -> int:
     """What the pledge's shipping grows by (less than zero: shrinks by) when its contents change by `change` (SKU ->
     units, negative for units leaving): the table's fee for the new contents' weight less what it pays now. A 422
     naming `shipping_country` when the new contents are heavier than the table ships to the pledge's country."""
     units = dict(await contents_of(session, pledge.id))
-    for sku, count in change.items():
+    for sku, count in [*under_way.units.items(), *change.items()]:
         units[sku] = units.get(sku, 0) + count
     left = {sku: count for sku, count in units.items() if count > 0}
+    paid = pledge.shipping_fee + under_way.shipping_fee
     if not left or pledge.shipping_country is None:
-        return -pledge.shipping_fee
-    return weights.fee_of(pledge.shipping_country, left) - pledge.shipping_fee
+        return -paid
+    return weights.fee_of(pledge.shipping_country, left) - paid
 
 
 async def line_shipping(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, add_on: AddOn | None) -> int:
