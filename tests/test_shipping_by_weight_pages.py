@@ -8,7 +8,7 @@ import re
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.helpers import Actor, many_backers
+from tests.helpers import Actor, make_admin, make_operator, many_backers, sign_up
 from tests.pages import logged_in, post_form
 from tests.pledge_manager_helpers import A, launched_shop
 
@@ -72,6 +72,15 @@ async def test_the_maker_sets_a_weight_table_on_a_form_and_the_reward_page_shows
         too_heavy = chosen | shade | {f"addon.{shop.cable['id']}": "5", "action": "update"}
         refused = await post_form(browser, reward, too_heavy, form_page=reward)
         assert refused.status_code == 422, refused.text
+
+    # The space's review page shows the table it approves.
+    admin = await make_admin(sessions, await sign_up(client, "Admin"))
+    reviewer = await make_operator(client, admin, {"id": shop.campaign["space_id"]}, sessions=sessions)
+    async with logged_in(client, reviewer) as browser:
+        review = await browser.get(f"/operator/campaigns/{slug}")
+        assert review.status_code == 200, review.text
+        shipping = review.text.split('id="shipping"')[1].split("</section>")[0]
+        assert "China" in shipping and re.search(r"up to 200 g: [^<\d]*12\.00", shipping), shipping
 
     # Submitted, the form is closed: what the space reviewed is what sells.
     async with logged_in(client, shop.maker) as browser:
