@@ -21,7 +21,7 @@ from payments.models import AddOnCharge
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
-from tests.helpers import Actor, many_backers
+from tests.helpers import Actor, create_campaign, many_backers
 from tests.money_helpers import payment_intents, run_jobs, stripe_work
 from tests.pledge_manager_helpers import CABLE_PRICE, LAMP_PRICE, A, Shop, back_lamp, fund, launched_shop
 
@@ -90,6 +90,14 @@ async def _shape_draft(client: httpx.AsyncClient, url: str, maker: Actor) -> Non
     empty = await client.put(shipping, json={"mode": "weight", "table": []}, headers=maker.headers)
     assert refused_field(empty) == "table"
     assert (await client.get(shipping, headers=maker.headers)).json()["mode"] == "per_item"  # nothing changed
+
+    # Another draft of the maker's, priced by weight in yuan and fen, cannot move to whole Taiwan dollars.
+    space = {"id": (await client.get(url, headers=maker.headers)).json()["space_id"]}
+    fen = await create_campaign(client, maker, space)
+    cents = {"mode": "weight", "table": [row((500, 850))]}
+    assert (await client.put(f"{A}/campaigns/{fen['id']}/shipping", json=cents, headers=maker.headers)).is_success
+    moved = await client.patch(f"{A}/campaigns/{fen['id']}", json={"currency": "TWD"}, headers=maker.headers)
+    assert refused_field(moved) == "currency" and "weight table" in moved.json()["errors"][0]["message"]
 
     chosen = await client.put(shipping, json={"mode": "weight", "table": TABLE}, headers=maker.headers)
     assert chosen.status_code == 200, chosen.text
