@@ -21,12 +21,13 @@ from payments.models import AddOnCharge
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
+from tests.factories import address
 from tests.helpers import Actor, create_campaign, many_backers
 from tests.money_helpers import payment_intents, run_jobs, stripe_work
 from tests.pledge_manager_helpers import CABLE_PRICE, LAMP_PRICE, A, Shop, back_lamp, fund, launched_shop
 
-# To China: up to 160 g 8.00, up to 200 g 12.00, up to 300 g 20.00; nowhere else. The lamp weighs 120 g, a cable
-# 40 g, a shade 60 g.
+# To China: up to 160 g 8.00, up to 200 g 12.00, up to 300 g 20.00; to Japan up to 130 g; nowhere else. The lamp
+# weighs 120 g, a cable 40 g, a shade 60 g. (The lamp's tier's own per-item rows ship to China only.)
 TABLE = [
     {
         "country": "CN",
@@ -35,7 +36,8 @@ TABLE = [
             {"up_to_grams": 200, "fee": 1_200},
             {"up_to_grams": 300, "fee": 2_000},
         ],
-    }
+    },
+    {"country": "JP", "brackets": [{"up_to_grams": 130, "fee": 3_000}]},
 ]
 
 
@@ -196,6 +198,14 @@ async def test_an_add_on_bought_after_funding_is_charged_its_price_and_the_shipp
     assert pledge["shipping_fee"] == 800
     await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
     items = f"{A}/pledges/{pledge['id']}/items"
+    # The address goes where the table ships the contents (Japan takes the lamp alone), not elsewhere.
+    address_url = f"{A}/pledges/{pledge['id']}/address"
+    japan = await stripe_client.put(address_url, json=address("JP", postal_code="100-0001"), headers=backer.headers)
+    assert japan.status_code == 200, japan.text
+    germany = await stripe_client.put(address_url, json=address("DE", postal_code="10115"), headers=backer.headers)
+    assert refused_field(germany) == "country"
+    china = await stripe_client.put(address_url, json=address(), headers=backer.headers)
+    assert china.status_code == 200, china.text
 
     # A first cable: 160 g still fits the paid bracket, so only its price is charged.
     first = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
@@ -203,6 +213,8 @@ async def test_an_add_on_bought_after_funding_is_charged_its_price_and_the_shipp
     [intent] = await payment_intents(stripe_server, pledge_item_id=first.json()["items"][-1]["id"])
     assert (intent["amount"], intent["status"]) == (CABLE_PRICE, "succeeded")
     assert first.json()["shipping_fee"] == 800
+    heavier = await stripe_client.put(address_url, json=address("JP", postal_code="100-0001"), headers=backer.headers)
+    assert refused_field(heavier) == "country" and "130 g" in heavier.json()["errors"][0]["message"]
     # A second: 200 g is the next bracket, 4.00 more, charged with it.
     second = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
     assert second.status_code == 201, second.text
