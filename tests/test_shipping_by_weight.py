@@ -147,6 +147,11 @@ async def test_a_pledge_ships_at_its_contents_weight_bracket_when_made_changed_a
     note = await pledge(note_backer, tier_id=None, bonus=500)
     assert note.status_code == 201, note.text
     assert (note.json()["shipping_fee"], note.json()["amount"]) == (0, 500)
+    # By weight every add-on is in a package: a pledge that ships nothing has no country to weigh one for.
+    boxless = await stripe_client.post(
+        f"{A}/pledges/{note.json()['id']}/items", json=cable, headers=note_backer.headers
+    )
+    assert refused_field(boxless) == "add_on_id"
 
     # A change re-weighs: the lamp and a shade, 180 g, is the second bracket.
     pledge_url = f"{A}/pledges/{alone.json()['id']}"

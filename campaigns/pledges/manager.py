@@ -169,13 +169,14 @@ async def price_add_on(
         raise InvalidInput("add_on_id", "does not go with your reward")
     product = await session.get_one(Product, add_on.product_id)
     chosen = await _add_on_variant(session, add_on, product, variant or {})
-    if not add_on.ships_alone and pledge.shipping_country is None:
-        raise InvalidInput("add_on_id", "ships only with a reward that ships")
     weights = await weight_table(session, campaign)
     if weights is not None:
+        # By weight every add-on is in the package: a pledge that ships nothing has no country to weigh it for.
+        if pledge.shipping_country is None:
+            raise InvalidInput("add_on_id", "ships only with a reward that ships")
         added = {chosen.sku if chosen else product.sku: quantity}
         fee = await _weight_fee_change(session, pledge, weights, added, under_way or UnderWay())
-        return AddOnPurchase(add_on, product, chosen, quantity, fee)
+        return AddOnPurchase(add_on, product, chosen, quantity, max(0, fee))
     fee = 0
     if add_on.shipping or not add_on.ships_alone:
         if pledge.shipping_country is None:
@@ -194,15 +195,14 @@ async def add_on_shipping(
     """What `quantity` of the add-on adds to the pledge's shipping, as `price_add_on` prices it (the pages show it
     before the backer asks): None when it cannot ship to the pledge's country (or, by weight, the package would be
     heavier than the table ships there)."""
-    if (add_on.shipping or not add_on.ships_alone) and pledge.shipping_country is None:
-        return None
     weights = await weight_table(session, campaign)
+    if pledge.shipping_country is None and (weights is not None or add_on.shipping or not add_on.ships_alone):
+        return None
     if weights is not None:
-        if pledge.shipping_country is None:
-            return None
+        assert pledge.shipping_country is not None
         sku = await session.scalar(select(Product.sku).where(Product.id == add_on.product_id))
         try:
-            return await _weight_fee_change(session, pledge, weights, {str(sku): quantity})
+            return max(0, await _weight_fee_change(session, pledge, weights, {str(sku): quantity}))
         except InvalidInput:
             return None
     if not add_on.shipping:
