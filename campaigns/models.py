@@ -290,6 +290,10 @@ CAMPAIGN_STATUSES = (
 )
 
 
+# How a campaign prices shipping: each item's own fee, or a weight table per country.
+SHIPPING_MODES = ("per_item", "weight")
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -299,6 +303,7 @@ class Campaign(Base):
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         CheckConstraint("packaging_weight_grams >= 0", name="packaging_weight_nonnegative"),
         CheckConstraint("sponsor_fee_bps BETWEEN 0 AND 2000", name="sponsor_fee_range"),
+        CheckConstraint(f"shipping_mode IN ({', '.join(repr(m) for m in SHIPPING_MODES)})", name="shipping_mode_known"),
         _language_known(),
     )
 
@@ -331,6 +336,11 @@ class Campaign(Base):
     address_lock_at: Mapped[datetime | None]
     # Added to every package's weight in the shipping lists: the box and the filling.
     packaging_weight_grams: Mapped[int] = mapped_column(Integer, server_default="0")
+    # How a pledge's shipping is priced (campaigns/pledges/shipping.py): "per_item", each tier's and shipped add-on's
+    # own fee; "weight", the bracket of the contents' total weight in `shipping_table`
+    # ([{"country": "DE" or "*", "brackets": [{"up_to_grams", "fee"}, ...]}]). Chosen while a draft.
+    shipping_mode: Mapped[str] = mapped_column(String(10), server_default="per_item")
+    shipping_table: Mapped[list[Any]] = mapped_column(server_default="[]")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

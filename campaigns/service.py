@@ -193,6 +193,12 @@ async def _tiers_fit_currency(session: AsyncSession, campaign: Campaign, currenc
                 check_whole_units("shipping", int(rate["fee"]), currency)
         except AmountRefused as refused:
             raise InvalidInput("currency", f"an add-on does not fit it: {refused.detail}") from None
+    try:
+        for row in campaign.shipping_table:
+            for bracket in row["brackets"]:
+                check_whole_units("shipping", int(bracket["fee"]), currency)
+    except AmountRefused as refused:
+        raise InvalidInput("currency", f"the shipping weight table does not fit it: {refused.detail}") from None
 
 
 # Moving it along

@@ -26,6 +26,7 @@ from campaigns.pledges.contents import contains_goods, contents_of
 from campaigns.pledges.lifecycle import CLOSED_PLEDGE_STATUSES, SHIPPABLE_PLEDGE_STATUSES, PledgeClosed
 from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import get_pledge
+from campaigns.pledges.shipping import weight_table
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.service import PLANNING_STATUSES, has_address, request_plan
@@ -86,15 +87,22 @@ async def give_address(
         raise PledgeClosed(f"A pledge that is {pledge.status} ships nothing.")
     if campaign.status in _NOT_SHIPPING_CAMPAIGN_STATUSES:
         raise NotShipping(f"The campaign is {campaign.status}; nothing will ship.")
-    if not await contents_of(session, pledge.id):
+    contents = await contents_of(session, pledge.id)
+    if not contents:
         raise NothingToShip("This pledge has no reward to ship, so it needs no address.")
     if campaign.address_lock_at is not None and now >= campaign.address_lock_at:
         raise AddressLocked(f"Addresses were locked on {_moment(campaign.address_lock_at)}; ask the maker for help.")
     if await session.get(Shipment, pledge.id) is not None:
         raise AlreadyShipped("Your package has already left; ask the maker or the carrier to redirect it.")
     country = address["country"]
+    weights = await weight_table(session, campaign)
     tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
-    if tier is not None and shipping_fee_for(tier.shipping, country) is None:
+    if weights is not None:
+        try:
+            weights.fee_of(country, contents)
+        except InvalidInput as refused:
+            raise InvalidInput("country", refused.errors[0].message) from None
+    elif tier is not None and shipping_fee_for(tier.shipping, country) is None:
         shipped_to = ", ".join(str(rate["country"]) for rate in tier.shipping) or "nowhere"
         raise InvalidInput("country", f"this reward does not ship to {country} (it ships to: {shipped_to})")
 

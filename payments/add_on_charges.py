@@ -33,6 +33,7 @@ from campaigns.pledges.manager import (
     BoughtLine,
     ChargeUnderWay,
     ManagedPledge,
+    UnderWay,
     add_add_on_while_live,
     add_line,
     add_on_of_line,
@@ -41,13 +42,13 @@ from campaigns.pledges.manager import (
     check_removable,
     give_back_add_on_units,
     line_of,
+    line_shipping,
     managed_pledge,
     price_add_on,
     remove_add_on_line,
     take_add_on_units,
 )
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import shipping_fee_for
 from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
 from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
 from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
@@ -111,7 +112,14 @@ async def add_add_on(
             line = await add_add_on_while_live(session, managed, add_on_ref, quantity=quantity, variant=variant)
             return AddedAddOn(line.id, paid=False)
         check_paid(managed)
-        purchase = await price_add_on(session, managed, add_on_ref, quantity=quantity, variant=variant)
+        purchase = await price_add_on(
+            session,
+            managed,
+            add_on_ref,
+            quantity=quantity,
+            variant=variant,
+            under_way=await _under_way(session, managed),
+        )
         pledge = managed.pledge
         customer_id = await session.scalar(
             select(StripeCustomer.customer_id).where(StripeCustomer.user_id == pledge.backer_id)
@@ -150,6 +158,21 @@ async def add_add_on(
     raise AddOnChargeInDoubt(
         "We could not hear back from the payment provider. The add-on is added as soon as it confirms the charge."
     )
+
+
+async def _under_way(session: AsyncSession, managed: ManagedPledge) -> UnderWay:
+    """The pledge's add-on charges not settled yet (read under the pledge's row lock, so two purchases take turns)."""
+    rows = await session.execute(
+        select(AddOnCharge.sku, AddOnCharge.quantity, AddOnCharge.shipping_fee).where(
+            AddOnCharge.pledge_id == managed.pledge.id, AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES)
+        )
+    )
+    units: dict[str, int] = {}
+    shipping = 0
+    for sku, count, fee in rows:
+        units[sku] = units.get(sku, 0) + count
+        shipping += fee
+    return UnderWay(units, shipping)
 
 
 async def settle_add_on_charge(work: StripeWork, charge_id: uuid.UUID, *, fresh: bool = False) -> ChargeOutcome:
@@ -319,27 +342,32 @@ async def remove_add_on(work: StripeWork, backer: User, pledge_ref: uuid.UUID | 
         line = await line_of(session, managed.pledge, item_ref)
         check_removable(line)
         add_on = await add_on_of_line(session, line)
+        shipping = await line_shipping(session, managed, line, add_on)
         if not managed.live:
-            await _refund_line(session, managed, line, add_on.shipping if add_on else [])
-        await remove_add_on_line(session, managed, line, add_on=add_on)
+            shipping = await _refund_line(session, managed, line, shipping)
+        await remove_add_on_line(session, managed, line, add_on=add_on, shipping=shipping)
 
 
-async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, shipping: Any) -> None:
+async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, shipping: int) -> int:
+    """Refunds the line's price and `shipping` (what its leaving takes off the pledge's shipping); returns the
+    shipping given back. A line bought with its own charge is refunded from that charge, its shipping at most what
+    that charge took for shipping (by weight, a later add-on may have paid for the heavier bracket)."""
     pledge, campaign = managed.pledge, managed.campaign
     own = await session.scalar(select(AddOnCharge).where(AddOnCharge.item_id == line.id))
     if own is not None:
         assert own.payment_intent_id is not None  # a line exists only once its charge succeeded
+        shipping = min(shipping, own.shipping_fee)
         await create_refund(
             session,
             campaign,
             pledge.id,
-            own.amount,
+            line.quantity * line.unit_amount + shipping,
             reference=line_reference(line.id),
             payment_intent_id=own.payment_intent_id,
         )
-        return
+        return shipping
     if pledge.status == PledgeStatus.ERRORED and not await _attempt_in_doubt(session, pledge.id):
-        return  # not paid yet: the next charge is the smaller
+        return shipping  # not paid yet: the next charge is the smaller
     if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED):
         raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
     intent = await session.scalar(
@@ -348,15 +376,15 @@ async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: Pled
         )
     )
     assert intent is not None
-    fee = (shipping_fee_for(shipping, pledge.shipping_country) or 0) if shipping and pledge.shipping_country else 0
     await create_refund(
         session,
         campaign,
         pledge.id,
-        line.quantity * (line.unit_amount + fee),
+        line.quantity * line.unit_amount + shipping,
         reference=line_reference(line.id),
         payment_intent_id=intent,
     )
+    return shipping
 
 
 async def _attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool:

@@ -3,6 +3,7 @@ backed and funded on localstripe."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,11 @@ async def launched_shop(
     cables: int = 5,
     white_limit: int = 2,
     goal: int = 30_000,
+    before_submit: Callable[[str, Actor], Awaitable[None]] | None = None,
 ) -> Shop:
-    """A live campaign with one tier, "Lamp" (399.00, shipped to CN for 10.00), whose lamp comes in black or white,
-    and two add-ons: a spare cable (29.00 + 5.00 shipping to CN, `cables` of them) and a shade in a chosen colour."""
+    """A live campaign with one tier, "Lamp" (399.00, shipped to CN for 10.00), whose lamp (120 g) comes in black or
+    white, and two add-ons: a spare cable (40 g; 29.00 + 5.00 shipping to CN, `cables` of them) and a shade (60 g)
+    in a chosen colour. `before_submit(campaign url, maker)` shapes the draft further before it is submitted."""
     admin = await make_admin(sessions, await sign_up(client, "Admin"))
     space = await create_space(client, admin)
     operator = await make_operator(client, admin, space)
@@ -93,6 +96,8 @@ async def launched_shop(
         made = await client.post(f"{url}/add-ons", json={"product_id": product["id"], **body}, headers=maker.headers)
         assert made.status_code == 201, made.text
         add_ons[product["sku"]] = made.json()
+    if before_submit is not None:
+        await before_submit(url, maker)
     assert (await client.post(f"{url}/submit", headers=maker.headers)).status_code == 200
     await approve_campaign(client, operator, campaign)
     launched = await client.post(f"{url}/launch", headers=maker.headers)

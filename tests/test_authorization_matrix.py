@@ -1023,6 +1023,17 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PUT", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api(
         "401 404 404 200 404 403 404 403", on("draft", json_body=lambda w, r: {"tiers": [{"tier_id": w.draft["tier"]}]})
     ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/shipping"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("PUT", f"{A}/campaigns/{{campaign_id}}/shipping"): api(
+        "401 404 404 200 404 403 404 403",
+        on(
+            "draft",
+            json_body={
+                "mode": "per_item",
+                "table": [{"country": "*", "brackets": [{"up_to_grams": 5_000, "fee": 900}]}],
+            },
+        ),
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/tiers"): api(
         "401 404 404 201 404 403 404 403", on("draft", json_body=TIER_BODY)
     ),
@@ -1431,6 +1442,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/maker/campaigns/{slug}/late-pledges"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/late-pledges"): page("401 404 404 303 404 404 404 404", on("draft", form={})),
+    ("GET", "/maker/campaigns/{slug}/shipping"): page("303 404 404 200 404 404 404 404", on("draft")),
+    ("POST", "/maker/campaigns/{slug}/shipping"): page(
+        "401 404 404 303 404 404 404 404", on("draft", form={"mode": "per_item"})
+    ),
     ("GET", "/maker/campaigns/{slug}/tiers/new"): page("303 404 404 200 404 404 404 404", on("draft")),
     ("POST", "/maker/campaigns/{slug}/tiers/new"): page("401 404 404 303 404 404 404 404", on("draft", form=TIER_FORM)),
     ("GET", "/maker/campaigns/{slug}/tiers/{tier_id}/edit"): page(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.models import Pledge, Product, ProductVariant, Tier
 from campaigns.pledges.models import GOODS_KINDS, PledgeItem
 from campaigns.variants import choice_key
+
+if TYPE_CHECKING:
+    from campaigns.pledges.pricing import ResolvedChoice
 
 Contents = Mapping[str, int]
 
@@ -26,6 +29,19 @@ def units_of(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     units: dict[str, int] = {}
     for item in items:
         units[str(item["sku"])] = units.get(str(item["sku"]), 0) + int(item["quantity"])
+    return units
+
+
+def choice_contents(tier: Tier | None, resolved: ResolvedChoice) -> dict[str, int]:
+    """What a choice not yet a pledge would contain, counted as `pledge_contents` counts a pledge's lines: the tier's
+    bundle with each optioned product under its chosen variant's SKU, and each add-on's SKU × its quantity. What
+    shipping by weight weighs before the pledge exists (campaigns/pledges/shipping.py)."""
+    units = units_of(tier.items) if tier is not None else {}
+    for variant in resolved.tier_variants:
+        if variant.product_sku in units:
+            units[variant.sku] = units.get(variant.sku, 0) + units.pop(variant.product_sku)
+    for add_on in resolved.add_ons:
+        units[add_on.sku] = units.get(add_on.sku, 0) + add_on.quantity
     return units
 
 

@@ -25,7 +25,7 @@ from campaigns.errors import Conflict, InvalidInput, NotFound
 from campaigns.ids import parse_id
 from campaigns.models import AddOn, AddOnTier, Campaign, Pledge, Product, ProductVariant, Tier, User
 from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON
-from campaigns.pledges.contents import units_of
+from campaigns.pledges.contents import contents_of, units_of
 from campaigns.pledges.lifecycle import (
     OPEN_PLEDGE_STATUSES,
     PLEDGES_IN_PLAY,
@@ -35,6 +35,7 @@ from campaigns.pledges.lifecycle import (
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import act_on_own_pledge, get_pledge
+from campaigns.pledges.shipping import WeightTable, weight_table
 from campaigns.stock import give_back_units, take_units
 
 # A campaign after its close whose backers may still shape their pledge (until the address lock).
@@ -150,10 +151,12 @@ async def price_add_on(
     *,
     quantity: int = 1,
     variant: Mapping[str, Any] | None = None,
+    under_way: UnderWay | None = None,
 ) -> AddOnPurchase:
     """The add-on as the pledge would get it: its variant (fixed by the maker, or chosen here), its price and its
-    shipping to the pledge's country. A 422 naming the field for an add-on of another campaign, one that does not go
-    with the pledge's tier or country, or a variant the product does not have."""
+    shipping to the pledge's country (by weight, what it adds to the shipping of the contents and of the add-ons
+    `under_way`: charged and not yet settled). A 422 naming the field for an add-on of another campaign, one that
+    does not go with the pledge's tier or country, or a variant the product does not have."""
     pledge, campaign = managed.pledge, managed.campaign
     ident = parse_id(add_on_ref)
     add_on = await session.get(AddOn, ident) if ident else None
@@ -166,6 +169,14 @@ async def price_add_on(
         raise InvalidInput("add_on_id", "does not go with your reward")
     product = await session.get_one(Product, add_on.product_id)
     chosen = await _add_on_variant(session, add_on, product, variant or {})
+    weights = await weight_table(session, campaign)
+    if weights is not None:
+        # By weight every add-on is in the package: a pledge that ships nothing has no country to weigh it for.
+        if pledge.shipping_country is None:
+            raise InvalidInput("add_on_id", "ships only with a reward that ships")
+        added = {chosen.sku if chosen else product.sku: quantity}
+        fee = await _weight_fee_change(session, pledge, weights, added, under_way or UnderWay())
+        return AddOnPurchase(add_on, product, chosen, quantity, max(0, fee))
     fee = 0
     if add_on.shipping or not add_on.ships_alone:
         if pledge.shipping_country is None:
@@ -176,6 +187,29 @@ async def price_add_on(
                 raise InvalidInput("add_on_id", f"does not ship to {pledge.shipping_country}")
             fee = found * quantity
     return AddOnPurchase(add_on, product, chosen, quantity, fee)
+
+
+async def add_on_shipping(
+    session: AsyncSession, campaign: Campaign, pledge: Pledge, add_on: AddOn, quantity: int = 1
+) -> int | None:
+    """What `quantity` of the add-on adds to the pledge's shipping, as `price_add_on` prices it (the pages show it
+    before the backer asks): None when it cannot ship to the pledge's country (or, by weight, the package would be
+    heavier than the table ships there)."""
+    weights = await weight_table(session, campaign)
+    if pledge.shipping_country is None and (weights is not None or add_on.shipping or not add_on.ships_alone):
+        return None
+    if weights is not None:
+        assert pledge.shipping_country is not None
+        sku = await session.scalar(select(Product.sku).where(Product.id == add_on.product_id))
+        try:
+            return max(0, await _weight_fee_change(session, pledge, weights, {str(sku): quantity}))
+        except InvalidInput:
+            return None
+    if not add_on.shipping:
+        return 0
+    assert pledge.shipping_country is not None
+    found = shipping_fee_for(add_on.shipping, pledge.shipping_country)
+    return None if found is None else found * quantity
 
 
 async def _add_on_variant(
@@ -331,15 +365,58 @@ async def add_on_of_line(session: AsyncSession, line: PledgeItem) -> AddOn | Non
     return await session.get(AddOn, line.add_on_id) if line.add_on_id else None
 
 
+@dataclass(frozen=True)
+class UnderWay:
+    """Add-ons charged after the close whose charge is not settled yet: their units (SKU -> units) and the shipping
+    they were charged. By weight, the next add-on is priced on top of them, so two bought at once pay the bracket
+    their sum reaches."""
+
+    units: Mapping[str, int] = field(default_factory=dict)
+    shipping_fee: int = 0
+
+
+async def _weight_fee_change(
+    session: AsyncSession,
+    pledge: Pledge,
+    weights: WeightTable,
+    change: Mapping[str, int],
+    under_way: UnderWay = UnderWay(),
+) -> int:
+    """What the pledge's shipping grows by (less than zero: shrinks by) when its contents change by `change` (SKU ->
+    units, negative for units leaving): the table's fee for the new contents' weight less what it pays now. A 422
+    naming `shipping_country` when the new contents are heavier than the table ships to the pledge's country."""
+    units = dict(await contents_of(session, pledge.id))
+    for sku, count in [*under_way.units.items(), *change.items()]:
+        units[sku] = units.get(sku, 0) + count
+    left = {sku: count for sku, count in units.items() if count > 0}
+    paid = pledge.shipping_fee + under_way.shipping_fee
+    if not left or pledge.shipping_country is None:
+        return -paid
+    return weights.fee_of(pledge.shipping_country, left) - paid
+
+
+async def line_shipping(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, add_on: AddOn | None) -> int:
+    """The shipping an add-on line's leaving takes off the pledge: per item, the add-on's fee × its quantity; by
+    weight, what the lighter contents' bracket costs less (never below zero: fees do not fall with weight)."""
+    pledge = managed.pledge
+    weights = await weight_table(session, managed.campaign)
+    if weights is not None:
+        if not line.sku:
+            return 0
+        return max(0, -await _weight_fee_change(session, pledge, weights, {line.sku: -line.quantity}))
+    if add_on is not None and add_on.shipping and pledge.shipping_country:
+        return (shipping_fee_for(add_on.shipping, pledge.shipping_country) or 0) * line.quantity
+    return 0
+
+
 async def remove_add_on_line(
-    session: AsyncSession, managed: ManagedPledge, line: PledgeItem, *, add_on: AddOn | None
+    session: AsyncSession, managed: ManagedPledge, line: PledgeItem, *, add_on: AddOn | None, shipping: int
 ) -> None:
-    """The line leaves the pledge (its amount and shipping shrink as much) and its units come back."""
+    """The line leaves the pledge (its amount shrinks by its price and `shipping`, its shipping by `shipping`: see
+    `line_shipping`) and its units come back."""
     campaign, pledge = managed.campaign, managed.pledge
-    fee = 0
+    fee = shipping
     if add_on is not None:
-        if add_on.shipping and pledge.shipping_country:
-            fee = (shipping_fee_for(add_on.shipping, pledge.shipping_country) or 0) * line.quantity
         variant_id = await _variant_id_of(session, campaign, line)
         await give_back_add_on_units(session, add_on.id, variant_id, line.quantity)
     await session.execute(delete(PledgeItem).where(PledgeItem.id == line.id))

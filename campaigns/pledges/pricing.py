@@ -14,6 +14,8 @@ from typing import Any
 from campaigns.currencies import check_pledge_total, check_whole_units
 from campaigns.errors import InvalidInput
 from campaigns.models import Tier
+from campaigns.pledges.contents import choice_contents
+from campaigns.pledges.shipping import WeightTable
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,17 @@ def add_on_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int |
 
 
 def price_pledge(
-    currency: str, tier: Tier | None, choice: PledgeChoice, resolved: ResolvedChoice = NOTHING_CHOSEN
+    currency: str,
+    tier: Tier | None,
+    choice: PledgeChoice,
+    resolved: ResolvedChoice = NOTHING_CHOSEN,
+    weights: WeightTable | None = None,
 ) -> PledgeTerms:
     """The lines of the backer's choice, `tier` being the one it names (or None, no reward) and `resolved` its
     variants and add-ons as `choices.resolve_choice` found them: the tier at its price (with the chosen variants),
     each add-on at its price × quantity, the bonus, and shipping computed from the contents (the tier's fee to the
-    chosen country plus each add-on's), each a line when it is more than zero (the tier's line always). Their sum
+    chosen country plus each add-on's; with `weights`, the campaign's table's bracket of the contents' total weight
+    instead), each a line when it is more than zero (the tier's line always). Their sum
     lies between the least Stripe can charge in `currency` and the most one pledge may come to
     (campaigns/currencies.py)."""
     bonus, shipping_country = choice.bonus, choice.shipping_country
@@ -164,7 +171,7 @@ def price_pledge(
     else:
         chosen = {str(v.product_id): dict(v.choice) for v in resolved.tier_variants}
         items.append(LineItem("tier", 1, tier.price, ref_id=tier.id, variant=chosen))
-        if ships(tier) and shipping_country:
+        if ships(tier) and shipping_country and weights is None:
             found = shipping_fee_for(tier.shipping, shipping_country)
             if found is None:
                 raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
@@ -182,10 +189,15 @@ def price_pledge(
             )
         )
         assert shipping_country  # every add-on is goods: asked for above
+        if weights is not None:
+            continue
         extra = add_on_fee_for(add_on.shipping, shipping_country)
         if extra is None:
             raise InvalidInput("shipping_country", f"an add-on you chose does not ship to {shipping_country}")
         fee += extra * add_on.quantity
+    if weights is not None and shipped:
+        assert shipping_country
+        fee = weights.fee_of(shipping_country, choice_contents(tier, resolved))
     if bonus > 0:
         items.append(LineItem("bonus", 1, bonus))
     if fee > 0:

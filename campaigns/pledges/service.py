@@ -38,6 +38,7 @@ from campaigns.pledges.lifecycle import (
 )
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
+from campaigns.pledges.shipping import weight_table
 from campaigns.pledges.units import give_back_pledge_units, take_chosen_units, units_to_take
 from campaigns.stock import UnitsSoldOut
 
@@ -197,7 +198,7 @@ async def _reserve(
         raise NotAllowed("Makers cannot back their own campaign.")
     tier, optioned = await _tier_of(session, campaign, choice.tier_id)
     resolved = await resolve_choice(session, campaign, tier, choice, optioned=optioned)
-    terms = price_pledge(campaign.currency, tier, choice, resolved)
+    terms = price_pledge(campaign.currency, tier, choice, resolved, await weight_table(session, campaign))
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
     pledge_id = new_id()
@@ -446,7 +447,7 @@ async def change_pledge(
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
     new_tier, optioned = await _tier_of(session, campaign, choice.tier_id)
     resolved = await resolve_choice(session, campaign, new_tier, choice, optioned=optioned)
-    terms = price_pledge(campaign.currency, new_tier, choice, resolved)
+    terms = price_pledge(campaign.currency, new_tier, choice, resolved, await weight_table(session, campaign))
     old_tier_id = pledge.tier_id
     moving = terms.tier_id != old_tier_id
     # The old choice's units go back and the new one's are taken (variants and add-ons before the tier's slot, as

@@ -38,10 +38,18 @@ from campaigns.languages import Written
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, Space, Tier, User
 from campaigns.pledges.checkout import start_pledge
 from campaigns.pledges.choices import MOST_OF_ONE_ADD_ON, resolve_choice
-from campaigns.pledges.contents import Contents, contents_of
+from campaigns.pledges.contents import Contents, choice_contents, contents_of
 from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, HOLDING_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import AddOnChoice, PledgeChoice, PledgeTerms, price_pledge, shipping_fee_for, ships
+from campaigns.pledges.pricing import (
+    NOTHING_CHOSEN,
+    AddOnChoice,
+    PledgeChoice,
+    PledgeTerms,
+    price_pledge,
+    shipping_fee_for,
+    ships,
+)
 from campaigns.pledges.schemas import PledgeCreate
 from campaigns.pledges.service import (
     AlreadyPledged,
@@ -52,6 +60,7 @@ from campaigns.pledges.service import (
     lines_of,
     own_pledge,
 )
+from campaigns.pledges.shipping import WeightTable, rates_alone, weight_table
 from campaigns.stock import UnitsSoldOut
 from campaigns.variants import variant_name
 from payments.gateway import GatewayError
@@ -283,7 +292,8 @@ async def price_choice(session: AsyncSession, campaign: Campaign, choice: Choice
     refusal: the figures the review shows before the card."""
     try:
         resolved = await resolve_choice(session, campaign, choice.tier, choice.choice())
-        return price_pledge(campaign.currency, choice.tier, choice.choice(), resolved)
+        weights = await weight_table(session, campaign)
+        return price_pledge(campaign.currency, choice.tier, choice.choice(), resolved, weights)
     except InvalidInput as exc:
         return {extras_error_field(exc.errors[0].field, choice): extras_message(exc, choice)}
 
@@ -391,8 +401,15 @@ def all_countries() -> list[tuple[str, str]]:
     return sorted(((code, country_name(code)) for code in country_codes()), key=lambda pair: pair[1].casefold())
 
 
-def script_data(tiers: Sequence[Tier], currency: str) -> dict[str, str]:
-    """What checkout.js needs to keep the countries and the total right as the backer chooses, without a reload."""
+def script_data(
+    tiers: Sequence[Tier],
+    currency: str,
+    weights: WeightTable | None = None,
+    add_ons: Sequence[OfferedAddOn] = (),
+) -> dict[str, str]:
+    """What checkout.js needs to keep the countries and the total right as the backer chooses, without a reload.
+    Shipped by weight, each tier also carries its contents' grams, the table ([[up_to_grams, fee], ...] by country)
+    and the grams of each add-on, so the script adds the add-ons' weight and finds the bracket."""
     anywhere = any(row["country"] == "*" for tier in tiers for row in tier.shipping)
     explicit = {str(row["country"]) for tier in tiers for row in tier.shipping if row["country"] != "*"}
     countries = all_countries() if anywhere else sorted(((c, country_name(c)) for c in explicit), key=lambda p: p[1])
@@ -405,6 +422,13 @@ def script_data(tiers: Sequence[Tier], currency: str) -> dict[str, str]:
         for tier in tiers
     }
     tier_data[NO_REWARD] = {"price": 0, "ships": False, "fees": {}}
+    if weights is not None:
+        table = {country: [[b.up_to_grams, b.fee] for b in brackets] for country, brackets in weights.rows.items()}
+        add_on_grams = {str(offered.add_on.id): weights.grams.get(offered.sku, 0) for offered in add_ons}
+        for tier in tiers:
+            grams = weights.weight_of(choice_contents(tier, NOTHING_CHOSEN))
+            tier_data[str(tier.id)] |= {"grams": grams, "weights": table, "addOnGrams": add_on_grams}
+        tier_data[NO_REWARD] |= {"grams": 0, "weights": table, "addOnGrams": add_on_grams}
     return {
         "tiers": json.dumps(tier_data, separators=(",", ":")),
         "countries": json.dumps(countries, ensure_ascii=False, separators=(",", ":")),
@@ -464,25 +488,30 @@ def choice_form(
     own_tier_id: uuid.UUID | None = None,
     catalogue: Catalogue | None = None,
     terms: PledgeTerms | None = None,
+    weights: WeightTable | None = None,
 ) -> dict[str, Any]:
-    """Everything templates/checkout/_choice.html draws."""
+    """Everything templates/checkout/_choice.html draws. `weights`: the campaign's weight table, when it ships by
+    weight (the add-ons then have no fees of their own: the script weighs them)."""
     tier = _chosen_tier(values, tiers)
+    by_weight = weights is not None
     return {
         "tiers": tier_choices(tiers, products, campaign.currency, own_tier_id=own_tier_id),
         "no_reward": NO_REWARD,
         "countries": country_menu(tier, tiers, campaign.currency),
         "any_ships": any(ships(t) for t in tiers),
         "summary": order_summary(values, campaign, tiers, terms),
-        "extras": extras_view(catalogue, tiers, campaign.currency) if catalogue else None,
-        "script": script_data(tiers, campaign.currency),
+        "extras": extras_view(catalogue, tiers, campaign.currency, by_weight=by_weight) if catalogue else None,
+        "script": script_data(tiers, campaign.currency, weights, catalogue.add_ons if catalogue else ()),
         "currency": campaign.currency,
         "bonus_example": example(display_exponent(campaign.currency)),
     }
 
 
-def extras_view(catalogue: Catalogue, tiers: Sequence[Tier], currency: str) -> dict[str, Any]:
+def extras_view(
+    catalogue: Catalogue, tiers: Sequence[Tier], currency: str, *, by_weight: bool = False
+) -> dict[str, Any]:
     """The options of the tiers' products (one radio group an option) and the add-ons (a quantity each), as
-    templates/checkout/_choice.html's `extras` draws them."""
+    templates/checkout/_choice.html's `extras` draws them; `by_weight`, the add-ons' own fees are not used."""
     in_tiers = {str(item["sku"]) for tier in tiers for item in tier.items}
     titles = {tier.id: tier.title for tier in tiers}
     products = [
@@ -500,6 +529,7 @@ def extras_view(catalogue: Catalogue, tiers: Sequence[Tier], currency: str) -> d
         add_on, product, variant = offered.add_on, offered.product, offered.variant
         name = variant_name(product, variant) if variant else product.name
         open_options = variant is None and bool(product.options)
+        fees = {} if by_weight else {str(row["country"]): int(row["fee"]) for row in add_on.shipping}
         add_ons.append(
             {
                 "id": str(add_on.id),
@@ -514,10 +544,8 @@ def extras_view(catalogue: Catalogue, tiers: Sequence[Tier], currency: str) -> d
                 "sold_out": add_on.remaining == 0,
                 "remaining": add_on.remaining,
                 "most": MOST_OF_ONE_ADD_ON if add_on.remaining is None else min(MOST_OF_ONE_ADD_ON, add_on.remaining),
-                "fees": {str(row["country"]): int(row["fee"]) for row in add_on.shipping},
-                "fees_json": json.dumps(
-                    {str(row["country"]): int(row["fee"]) for row in add_on.shipping}, separators=(",", ":")
-                ),
+                "fees": fees,
+                "fees_json": json.dumps(fees, separators=(",", ":")),
             }
         )
     return {"products": products, "add_ons": add_ons}
@@ -537,6 +565,7 @@ class Backing:
     is_maker: bool
     variants: list[ProductVariant] = field(default_factory=list)
     add_ons: list[OfferedAddOn] = field(default_factory=list)
+    weights: WeightTable | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -544,17 +573,30 @@ class Backing:
 
 
 async def load_backing(session: AsyncSession, ref: str, user: User | None) -> Backing:
+    """The campaign, its tiers, products and add-ons. A campaign that ships by weight has its tiers as the backer
+    sees them: each with the fee of its own contents' weight per country of the table, in place of per-item rows."""
     detail = await service.campaign_detail(session, ref, user)
     space = await session.get_one(Space, detail.campaign.space_id)
+    weights = await weight_table(session, detail.campaign)
+    tiers = detail.tiers if weights is None else [_priced_by_weight(tier, weights) for tier in detail.tiers]
     return Backing(
         detail.campaign,
-        detail.tiers,
+        tiers,
         detail.products,
         space,
         "maker" in detail.roles,
         variants=detail.variants,
         add_ons=detail.add_ons,
+        weights=weights,
     )
+
+
+def _priced_by_weight(tier: Tier, weights: WeightTable) -> Tier:
+    """A copy of `tier`, never added to a session (so never written), whose `shipping` rows are the table's fees for
+    the tier's contents alone: what the forms' countries, fees and totals read."""
+    copy = Tier(**{column.key: getattr(tier, column.key) for column in Tier.__table__.columns})
+    copy.shipping = rates_alone(weights, choice_contents(tier, NOTHING_CHOSEN)) if ships(tier) else []
+    return copy
 
 
 async def holding_pledge(session: AsyncSession, campaign_id: uuid.UUID, user: User) -> Pledge | None:
@@ -638,7 +680,13 @@ def _back_page(
         "errors": errors or {},
         "form_error": form_error,
         "choice": choice_form(
-            values, campaign, backing.tiers, backing.products, catalogue=backing.catalogue, terms=terms
+            values,
+            campaign,
+            backing.tiers,
+            backing.products,
+            catalogue=backing.catalogue,
+            terms=terms,
+            weights=backing.weights,
         ),
         "existing": _existing_view(existing) if existing else None,
         "is_maker": backing.is_maker,

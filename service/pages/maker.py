@@ -95,6 +95,7 @@ def _done_messages() -> dict[str, str]:
         "tier-added": _("The reward tier is added."),
         "tier-saved": _("The reward tier is saved."),
         "late-pledges": _("Your late pledges are saved: the space reviews them with the campaign."),
+        "shipping": _("Your shipping is saved: the space reviews it with the campaign."),
         "tier-removed": _("The reward tier is removed."),
         "add-on-added": _("The add-on is added."),
         "add-on-saved": _("The add-on is saved."),

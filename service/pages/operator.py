@@ -30,7 +30,7 @@ from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
 from service.i18n import current_locale, money, ngettext
 from service.i18n import gettext as _
-from service.pages import FieldMessages, validate_form, viewer
+from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.campaign_forms import batch_cost_view, read_review
 from service.pages.campaigns import (
     checklist_labels,
@@ -191,6 +191,16 @@ async def _review_page(
                 for offer in late
             ],
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
+            "shipping": {
+                "by_weight": campaign.shipping_mode == "weight",
+                "table": [
+                    {
+                        "country": "*" if row["country"] == "*" else country_name(str(row["country"])),
+                        "brackets": row["brackets"],
+                    }
+                    for row in campaign.shipping_table
+                ],
+            },
         },
         "can_review": "approve" in detail.actions,
         "can_suspend": "suspend" in detail.actions,

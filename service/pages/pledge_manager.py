@@ -30,12 +30,12 @@ from campaigns.pledges.manager import (
     ChoicesLocked,
     NotYetPaid,
     VariantChoice,
+    add_on_shipping,
     change_variants,
     check_open_for_changes,
     managed_pledge,
 )
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import lines_of
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from campaigns.stock import UnitsSoldOut
@@ -209,15 +209,9 @@ async def _add_ons(session: AsyncSession, campaign: Campaign, pledge: Pledge) ->
         add_on = item.add_on
         if item.tier_ids and pledge.tier_id not in item.tier_ids:
             continue
-        fee = 0
-        if add_on.shipping or not add_on.ships_alone:
-            if pledge.shipping_country is None:
-                continue
-            if add_on.shipping:
-                found = shipping_fee_for(add_on.shipping, pledge.shipping_country)
-                if found is None:
-                    continue
-                fee = found
+        fee = await add_on_shipping(session, campaign, pledge, add_on)
+        if fee is None:
+            continue
         name = item.product.name
         if item.variant is not None:
             name = f"{name} ({', '.join(chosen_values(item.product.options, item.variant.choice))})"
@@ -321,10 +315,8 @@ async def _payment_question(
     if wanted is None:
         return None
     add_on = await session.get_one(AddOn, uuid.UUID(wanted["id"]))
-    fee = 0
-    if add_on.shipping and pledge.shipping_country:
-        fee = shipping_fee_for(add_on.shipping, pledge.shipping_country) or 0
-    total = money(quantity * (add_on.price + fee), campaign.currency)
+    fee = await add_on_shipping(session, campaign, pledge, add_on, quantity) or 0
+    total = money(quantity * add_on.price + fee, campaign.currency)
     card = await card_of(gateway_of(request), pledge)
     charged = (
         _("Your card ending %(last4)s will be charged %(amount)s now.") % {"last4": card.last4, "amount": total}

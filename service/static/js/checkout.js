@@ -144,6 +144,28 @@
       return { any: any, amount: amount, fee: fee };
     }
 
+    // Shipped by weight (campaigns/pledges/shipping.py): the fee of the first bracket the reward's and the add-ons'
+    // total weight fits in, for the country's row or "*"; null when there is none (the server says why).
+    function weightFee(tier, country) {
+      var brackets = tier.weights[country] || tier.weights["*"];
+      if (!brackets) {
+        return null;
+      }
+      var grams = tier.grams;
+      form.querySelectorAll("input[data-addon-price]").forEach(function (input) {
+        var quantity = /^\d{1,3}$/.test(input.value) ? parseInt(input.value, 10) : 0;
+        if (!input.disabled && quantity > 0) {
+          grams += quantity * (tier.addOnGrams[input.name.slice("addon.".length)] || 0);
+        }
+      });
+      for (var i = 0; i < brackets.length; i += 1) {
+        if (grams <= brackets[i][0]) {
+          return brackets[i][1];
+        }
+      }
+      return null;
+    }
+
     function updateSummary(tier) {
       var pending = "—";
       var country = select ? select.value : "";
@@ -162,6 +184,9 @@
       }
       if (fee !== null) {
         fee = extra.fee === null ? null : fee + extra.fee;
+      }
+      if (tier && tier.weights && (tier.ships || extra.any)) {
+        fee = country ? weightFee(tier, country) : null;
       }
       var typed = bonusInput ? minorUnits(bonusInput.value, digits) : 0;
       var bonus = typed === null ? null : typed * step;
