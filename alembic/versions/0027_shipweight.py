@@ -1,6 +1,6 @@
 """Shipping by weight: the maker's choice, per campaign, between per-item fees and a weight table
 
-Revision ID: 0027_shipweight
+Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-07 09:00:00
 
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0027_shipweight"
+revision: str = "0027"
 down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
