@@ -40,7 +40,14 @@ from campaigns.pledges.service import lines_of
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from campaigns.stock import UnitsSoldOut
 from campaigns.variants import chosen_values, variants_of
-from payments.add_on_charges import AddOnCardRefused, AddOnChargeInDoubt, NoSavedCard, add_add_on, remove_add_on
+from payments.add_on_charges import (
+    AddOnCardRefused,
+    AddOnChargeInDoubt,
+    EscrowShortForLine,
+    NoSavedCard,
+    add_add_on,
+    remove_add_on,
+)
 from payments.cards import card_of
 from payments.gateway import GatewayError
 from service.i18n import gettext as _
@@ -353,6 +360,11 @@ def _conflict_message(exc: Conflict) -> str:
         return _("Your pledge is being charged right now: try again in a few minutes.")
     if isinstance(exc, NoSavedCard):
         return _("Your pledge has no saved card to pay with.")
+    if isinstance(exc, EscrowShortForLine):
+        return _(
+            "This add-on can no longer be refunded here: the project has been paid most of the money already "
+            "(%(held)s is left to refund). Your add-on stays in your pledge; ask the maker."
+        ) % {"held": money(exc.held, exc.currency)}
     return _("This pledge can no longer be changed.")
 
 
