@@ -1,5 +1,6 @@
 """The pledge page's change form (while the campaign is live) has the reward page's pickers: the colour of the
-reward's lamp and the add-ons' quantities and colours, priced by the server ("Update total", no JavaScript)."""
+reward's lamp and the add-ons' quantities and colours, priced by the server ("Update total", no JavaScript); the
+pledge manager has a colour picker for each add-on line."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def remaining(sessions: async_sessionmaker[AsyncSession], model: Any, row_
         return (await session.get_one(model, uuid.UUID(row_id))).remaining  # type: ignore[no-any-return]
 
 
-async def test_a_backer_changes_colour_and_add_ons_on_the_pledge_page_with_the_total_shown_before_saving(
+async def test_a_backer_changes_colour_and_add_ons_on_the_pledge_page_and_recolours_add_on_lines_in_the_manager(
     stripe_client: httpx.AsyncClient,
     stripe_server: EmbeddedStripe,
     sessions: async_sessionmaker[AsyncSession],
@@ -133,3 +134,31 @@ async def test_a_backer_changes_colour_and_add_ons_on_the_pledge_page_with_the_t
         assert greedy.status_code == 409 and "nothing was changed" in greedy.text, greedy.text
         assert (await stripe_client.get(api, headers=backer.headers)).json() == final
         assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
+
+        # In the pledge manager each shade line has its own colour picker: the white one becomes black.
+        manage = f"/me/pledges/{pledge['id']}/manage"
+        lines = {item["sku"]: item["id"] for item in final["items"] if item["kind"] == "addon"}
+        page = (await browser.get(manage)).text
+        for sku, colour in (("SHADE-BLC", "black"), ("SHADE-WHT", "white")):
+            picker = f'name="line:{lines[sku]}:colour"'
+            assert re.search(rf'{picker}.*?<option value="{colour}" selected>', page, flags=re.S), page
+        assert f"line:{lines['CABLE']}:" not in page  # a cable has no options
+        recoloured = await post_form(
+            browser,
+            f"{manage}/variants",
+            {
+                f"variant:{shop.lamp['id']}:colour": "white",
+                f"line:{lines['SHADE-BLC']}:colour": "black",
+                f"line:{lines['SHADE-WHT']}:colour": "black",
+            },
+            form_page=manage,
+        )
+        assert recoloured.status_code == 303, recoloured.text
+        shown = (await stripe_client.get(api, headers=backer.headers)).json()
+        assert add_ons_of(shown) == [("CABLE", 1), ("SHADE-BLC", 1), ("SHADE-BLC", 1)]
+        assert shown["amount"] == final["amount"]
+        wrong = await post_form(
+            browser, f"{manage}/variants", {f"line:{lines['SHADE-WHT']}:colour": "purple"}, form_page=manage
+        )
+        assert wrong.status_code == 422 and "Choose one of each option." in wrong.text
+        assert (await stripe_client.get(api, headers=backer.headers)).json() == shown
