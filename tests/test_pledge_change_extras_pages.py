@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import AddOn, ProductVariant
@@ -134,6 +135,26 @@ async def test_a_backer_changes_colour_and_add_ons_on_the_pledge_page_and_recolo
         assert greedy.status_code == 409 and "nothing was changed" in greedy.text, greedy.text
         assert (await stripe_client.get(api, headers=backer.headers)).json() == final
         assert await remaining(sessions, AddOn, shop.cable["id"]) == 4
+
+        # The maker limits cables to the one this pledge holds: none left for others, but its own is no sold-out
+        # (disabled, so never sent) field, and the pledge keeps it when saved.
+        async with sessions.begin() as session:
+            await session.execute(
+                update(AddOn).where(AddOn.id == uuid.UUID(shop.cable["id"])).values(quantity_limit=1, remaining=0)
+            )
+        page = (await browser.get(page_path)).text
+        own_cable = re.search(rf'<input id="field-{re.escape(cable)}"[^>]*>', page)
+        assert own_cable is not None and "disabled" not in own_cable.group(0) and 'max="1"' in own_cable.group(0)
+        resaved = await post_form(
+            browser,
+            change,
+            {"tier": shop.tier_id, "bonus": "6", "shipping_country": "CN", **shown, "action": "change"},
+            form_page=page_path,
+        )
+        assert resaved.status_code == 303, resaved.text
+        final = (await stripe_client.get(api, headers=backer.headers)).json()
+        assert add_ons_of(final) == [("CABLE", 1), ("SHADE-BLC", 1), ("SHADE-WHT", 1)] and final["bonus"] == 600
+        assert await remaining(sessions, AddOn, shop.cable["id"]) == 0
 
         # In the pledge manager each shade line has its own colour picker: the white one becomes black.
         manage = f"/me/pledges/{pledge['id']}/manage"
