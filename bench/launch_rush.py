@@ -1,13 +1,14 @@
 """Benchmark 1, the launch rush: many backers pledging at once for the few slots of a limited tier.
 
     python -m bench.launch_rush --clients 200 --slots 500
-    python -m bench.launch_rush --clients 200 --slots 500 --add-on   # each pledge a tier plus a limited add-on
 
 `--clients` keep-alive HTTP clients pledge through `kindling serve --workers N` (embedded PostgreSQL, localstripe),
-more attempts than slots, so both 201 and 409 appear. The reference, in the same run: pgbench running the reservation
-transaction (the conditional UPDATE plus the pledge INSERT) with as many clients, and the reservation alone (the
-service function, no HTTP, no Stripe) against it. Stripe's own time is measured beside the rush, so that it can be
-taken out of the request latency.
+more attempts than slots, so both 201 and 409 appear. Twice in the same run: plain pledges (a tier), then pledges
+with line items (a tier plus one unit of an add-on limited like the tier, taken in the reservation's one statement),
+and the reservation alone both ways; the report gives line items against plain (goal: within 20 %). The reference,
+in the same run: pgbench running the reservation transaction (the conditional UPDATE plus the pledge INSERT) with
+as many clients, and the reservation alone (the service function, no HTTP, no Stripe) against it. Stripe's own time
+is measured beside the rush, so that it can be taken out of the request latency.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ from service.database import JobSender, create_engine, create_sessionmaker, unit
 
 GOAL_RESERVATION_RATIO = 0.5
 GOAL_P99_SECONDS = 0.250
+# Reservations with line items (a tier plus an add-on) against plain ones, in the same run.
+GOAL_LINE_ITEMS_RATIO = 0.8
 # What one `kindling serve` worker may open: service.app's engine, a pool of 10 plus 10 overflow.
 APP_POOL_SIZE, APP_POOL_OVERFLOW = 10, 10
 
@@ -90,9 +93,6 @@ class Options:
     reference_backers: int = 60_000
     keep: bool = False
     profile: Path | None = None  # py-spy's collapsed stacks of the server during the rush
-    # Each pledge takes a tier plus one unit of an add-on limited like the tier (line items: the reservation's
-    # transaction takes the add-on's unit, then the slot).
-    add_on: bool = False
 
     @property
     def total_attempts(self) -> int:
@@ -175,6 +175,9 @@ class LaunchRushResult:
     pgbench_at_pool: PgbenchResult  # as many clients as one server worker has connections
     reservation: ReservationResult  # through the app's pool
     reservation_unpooled: ReservationResult  # one connection per caller, as pgbench
+    # The same with line items: each pledge a tier plus one unit of a limited add-on.
+    rush_lines: RushResult
+    reservation_lines: ReservationResult  # through the app's pool
 
 
 # The run
@@ -194,14 +197,18 @@ async def _measure(services: BenchServices, options: Options) -> LaunchRushResul
     try:
         data = await _set_up(engine, options)
         idle = await _time_stripe(services, count=20)
-        rush_result = await _rush(services, engine, options, data, idle)
+        rush_result = await _rush(services, engine, options, data, data.campaign, data.backers, idle)
+        rush_lines = await _rush(services, engine, options, data, data.lines_campaign, data.lines_backers, idle)
         pgbench = await _pgbench(services, engine, data, data.references[0], clients=options.clients)
         pgbench_at_pool = await _pgbench(services, engine, data, data.references[1], clients=options.app_pool)
         reservation = await _reservation_alone(services, engine, data, data.references[2], connections=None)
+        reservation_lines = await _reservation_alone(services, engine, data, data.references[4], connections=None)
         unpooled = await _reservation_alone(services, engine, data, data.references[3], connections=options.clients)
     finally:
         await engine.dispose()
-    return LaunchRushResult(options, rush_result, pgbench, pgbench_at_pool, reservation, unpooled)
+    return LaunchRushResult(
+        options, rush_result, pgbench, pgbench_at_pool, reservation, unpooled, rush_lines, reservation_lines
+    )
 
 
 @dataclass(frozen=True)
@@ -209,9 +216,11 @@ class BenchData:
     options: Options
     backers: Backers  # who rushes, each once
     campaign: LiveCampaign  # the limited tier they rush for
+    lines_backers: Backers  # who rushes for the tier plus an add-on
+    lines_campaign: LiveCampaign  # its limited tier and add-on
     reference_backers: Backers  # who reserves in the references
-    references: tuple[LiveCampaign, ...]  # one per reference run, with tiers that never sell out
-    add_ons: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # campaign -> its add-on (--add-on)
+    references: tuple[LiveCampaign, ...]  # one per reference run, with tiers that never sell out; the last with lines
+    add_ons: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # campaign -> its add-on (line items)
 
     def choice(self, campaign: LiveCampaign) -> PledgeChoice:
         add_on = self.add_ons.get(campaign.id)
@@ -235,26 +244,25 @@ class BenchData:
 
 
 async def _set_up(engine: AsyncEngine, options: Options) -> BenchData:
-    say(f"inserting {options.total_attempts} rush backers and {options.reference_backers} reference backers")
+    say(f"inserting 2 × {options.total_attempts} rush backers and {options.reference_backers} reference backers")
     started = time.perf_counter()
     async with engine.begin() as connection:
         backers = await insert_backers(connection, options.total_attempts)
         campaign = await insert_live_campaign(connection, slots=options.slots, label="rush")
+        lines_backers = await insert_backers(connection, options.total_attempts, first=backers.first + backers.count)
+        lines_campaign = await insert_live_campaign(connection, slots=options.slots, label="rush-lines")
         reference = await insert_backers(
-            connection, options.reference_backers, first=backers.first + backers.count, tokens=False
+            connection, options.reference_backers, first=lines_backers.first + lines_backers.count, tokens=False
         )
         references = tuple(
-            [await insert_live_campaign(connection, slots=reference.count, label=f"reference-{i}") for i in range(4)]
+            [await insert_live_campaign(connection, slots=reference.count, label=f"reference-{i}") for i in range(5)]
         )
-        add_ons: dict[uuid.UUID, uuid.UUID] = {}
-        if options.add_on:
-            # As limited as the tier: the rush's add-on runs out with its slots; the references' never do.
-            for each in (campaign, *references):
-                add_ons[each.id] = await _insert_add_on(connection, each)
+        # As limited as the tier: the rush's add-on runs out with its slots; the reference's never does.
+        add_ons = {each.id: await _insert_add_on(connection, each) for each in (lines_campaign, references[4])}
     async with engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
     say(f"data ready in {time.perf_counter() - started:.1f}s")
-    return BenchData(options, backers, campaign, reference, references, add_ons)
+    return BenchData(options, backers, campaign, lines_backers, lines_campaign, reference, references, add_ons)
 
 
 async def _insert_add_on(connection: AsyncConnection, campaign: LiveCampaign) -> uuid.UUID:
@@ -322,16 +330,24 @@ async def _time_stripe(
 
 
 async def _rush(
-    services: BenchServices, engine: AsyncEngine, options: Options, data: BenchData, idle: StripeTimes
+    services: BenchServices,
+    engine: AsyncEngine,
+    options: Options,
+    data: BenchData,
+    campaign: LiveCampaign,
+    backers: Backers,
+    idle: StripeTimes,
 ) -> RushResult:
-    campaign, backers = data.campaign, data.backers
     body = data.body(campaign)
     path = f"/api/v1/campaigns/{campaign.id}/pledges"
     plans: list[list[Call]] = [[] for _ in range(options.clients)]
     for index, n in enumerate(backers.numbers()):
         plans[index % options.clients].append(Call("POST", path, backers.headers(n), body))
     async with served(services, workers=options.workers) as server:
-        say(f"rush: {options.clients} clients, {backers.count} attempts on {options.slots} slots at {server.url}")
+        lines = " (a tier plus an add-on)" if campaign.id in data.add_ons else ""
+        say(
+            f"rush{lines}: {options.clients} clients, {backers.count} attempts on {options.slots} slots at {server.url}"
+        )
         cpu = CpuMeter(
             {
                 "kindling serve": server.pid,
@@ -515,8 +531,7 @@ def report(result: LaunchRushResult) -> Report:
     options, rushed = result.options, result.rush
     out = Report(
         f"Launch rush: {options.clients} clients, {options.slots} slots, {options.total_attempts} attempts, "
-        f"kindling serve --workers {options.workers}"
-        + (", each pledge a tier plus a limited add-on" if options.add_on else "")
+        f"kindling serve --workers {options.workers}; plain, then each pledge a tier plus a limited add-on"
     )
     out.section("Machine").append(("cpu", machine_description()))
 
@@ -591,7 +606,33 @@ def report(result: LaunchRushResult) -> Report:
     )
     rows.append(("HTTP attempts/s vs pgbench", ratio(rushed.attempts_per_second, reference.tps)))
     rows.append(("HTTP pledges/s vs pgbench", ratio(rushed.pledges_per_second, reference.tps)))
+    _line_items(out, result)
     return out
+
+
+def _line_items(out: Report, result: LaunchRushResult) -> None:
+    """Pledges of a tier plus an add-on against plain ones, measured the same way in the same run."""
+    plain, lines = result.rush, result.rush_lines
+    rows = out.section("Line items: each pledge a tier plus one unit of a limited add-on, the same run")
+    rows.append(("HTTP 201 / 409", f"{lines.created_count} / {lines.refused_count}  {dict(lines.problem_types)}"))
+    if lines.other_statuses:
+        rows.append(("OTHER statuses", str(lines.other_statuses)))
+    rows.append(("oversold slots and units (must be 0)", str(lines.oversold)))
+    rows.append(("latency, 201", str(Latencies.of(lines.created))))
+    server_cpu = lines.cpu.used.get("kindling serve", 0.0)
+    rows.append(("server CPU per attempt", ms(server_cpu / max(1, len(lines.latencies)))))
+    for label, ours, theirs in (
+        ("HTTP attempts/s", lines.attempts_per_second, plain.attempts_per_second),
+        ("HTTP pledges/s (201s until sold out)", lines.pledges_per_second, plain.pledges_per_second),
+        ("reserve_pledge, app pool", result.reservation_lines.per_second, result.reservation.per_second),
+    ):
+        rows.append((label, f"{ours:,.0f}/s with the add-on, {theirs:,.0f}/s plain: {ratio(ours, theirs)}"))
+    rows.append(("  oversold with the add-on (must be 0)", str(result.reservation_lines.oversold)))
+    ours, theirs = result.reservation_lines.per_second, result.reservation.per_second
+    met = verdict(ours >= GOAL_LINE_ITEMS_RATIO * theirs)
+    rows.append(
+        ("reservations with line items vs plain", f"{ratio(ours, theirs)} (goal ≥ {GOAL_LINE_ITEMS_RATIO}×: {met})")
+    )
 
 
 def _median(values: Sequence[float]) -> float:
@@ -607,9 +648,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each reference runs (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, localstripe log)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rush into this file")
-    parser.add_argument(
-        "--add-on", action="store_true", help="each pledge a tier plus one unit of an add-on limited like the tier"
-    )
     # Each option's name is a field of Options.
     return Options(**vars(parser.parse_args(argv)))
 

@@ -52,7 +52,7 @@ from campaigns.pledges.models import PledgeItem
 from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
 from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
 from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
-from payments.ledger import record_collection, record_fee_borne_by_platform
+from payments.ledger import EscrowShort, hold_escrow, record_collection, record_fee_borne_by_platform
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge, ChargeAttempt, ChargeTerms, StripeCustomer
 from payments.refunds import create_refund
 from payments.stripe_jobs import StripeWork, held_exclusively
@@ -73,6 +73,17 @@ class AddOnCardRefused(Conflict):
 class NoSavedCard(Conflict):
     type = "no-saved-card"
     title = "The pledge has no saved card"
+
+
+class EscrowShortForLine(EscrowShort):
+    """A line's refund that escrow cannot pay any more: `held` is what it may still refund, `needed` the refund."""
+
+    def __init__(self, held: int, needed: int, currency: str) -> None:
+        self.held, self.needed, self.currency = held, needed, currency
+        super().__init__(
+            f"Escrow holds {held} {currency} that may still be refunded; giving this add-on back needs {needed}. "
+            "The rest was released to the maker: ask them."
+        )
 
 
 class AddOnChargeInDoubt(GatewayUnavailable):
@@ -335,7 +346,13 @@ async def remove_add_on(work: StripeWork, backer: User, pledge_ref: uuid.UUID | 
     charge); one that came with the pledge is refunded from the pledge's charge, its price and its share of the
     shipping; on a pledge whose charge failed and waits for a new card it is simply gone (the retry charges the
     less). A pledge whose charge is being made (active after the close, or an attempt in doubt) is a 409: try again
-    once it is settled. A tier line is a 422 naming `item`."""
+    once it is settled. A tier line is a 422 naming `item`.
+
+    A refund is paid from escrow, which milestone releases may have handed to the maker already: when escrow no
+    longer holds what the line's refund needs (less the refunds promised and not yet made), it is a 409
+    `escrow-short` saying what escrow still holds, and nothing changes (the line, its units and the money stay as
+    they were). Never a part refund for a whole line: the backer keeps what they paid for, and the maker, who holds
+    the money now, is the one to ask."""
     async with work.transaction() as session:
         managed = await managed_pledge(session, pledge_ref, backer)
         check_open_for_changes(managed)
@@ -357,11 +374,13 @@ async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: Pled
     if own is not None:
         assert own.payment_intent_id is not None  # a line exists only once its charge succeeded
         shipping = min(shipping, own.shipping_fee)
+        amount = line.quantity * line.unit_amount + shipping
+        await _check_escrow_holds(session, campaign, amount)
         await create_refund(
             session,
             campaign,
             pledge.id,
-            line.quantity * line.unit_amount + shipping,
+            amount,
             reference=line_reference(line.id),
             payment_intent_id=own.payment_intent_id,
         )
@@ -376,15 +395,25 @@ async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: Pled
         )
     )
     assert intent is not None
+    amount = line.quantity * line.unit_amount + shipping
+    await _check_escrow_holds(session, campaign, amount)
     await create_refund(
         session,
         campaign,
         pledge.id,
-        line.quantity * line.unit_amount + shipping,
+        amount,
         reference=line_reference(line.id),
         payment_intent_id=intent,
     )
     return shipping
+
+
+async def _check_escrow_holds(session: AsyncSession, campaign: Campaign, amount: int) -> None:
+    """Escrow's account stays locked until the transaction ends (as for a release or an operator's refund), so the
+    refund recorded next is counted by whatever spends escrow after it."""
+    held = await hold_escrow(session, campaign)
+    if amount > held:
+        raise EscrowShortForLine(held, amount, campaign.currency)
 
 
 async def _attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool:

@@ -606,8 +606,8 @@ async def _refuse(session: AsyncSession, campaign: Campaign, pledge: Pledge, out
             )
         ).one_or_none()
         if refused is not None:
+            await give_back_pledge_units(session, [pledge.id])  # units before the slot, as the reservation
             await release_tier_slots(session, refused.tier_id)
-            await give_back_pledge_units(session, [pledge.id])
         enqueue_job(session, REMOVE_CARD, pledge.id)
         return
     if pledge.status == PledgeStatus.ACTIVE:
@@ -845,9 +845,9 @@ async def drop_expired_pledges(session: AsyncSession, *, limit: int = 500) -> in
             freed[row.tier_id] = freed.get(row.tier_id, 0) + 1
         if row.payment_method_id is not None:
             enqueue_job(session, REMOVE_CARD, row.id)
+    await give_back_pledge_units(session, [row.id for row in rows])  # units before the slots, as the reservation
     for tier_id, count in freed.items():
         await release_tier_slots(session, tier_id, count)
-    await give_back_pledge_units(session, [row.id for row in rows])
     return await _mail_pledges(session, "pledge_dropped", [row.id for row in rows])
 
 

@@ -186,9 +186,10 @@ async def cancel_pledges(session: AsyncSession, campaign: Campaign, statuses: Co
             freed[row.tier_id] = freed.get(row.tier_id, 0) + 1
         if row.payment_method_id is not None:
             enqueue_job(session, REMOVE_CARD, row.id)
+    # Units first, then the slots: the order the reservation takes them in, so the two never wait on each other.
+    await give_back_pledge_units(session, [row.id for row in rows])
     for tier_id, count in freed.items():
         await release_tier_slots(session, tier_id, count)
-    await give_back_pledge_units(session, [row.id for row in rows])
     return [row.id for row in rows]
 
 

@@ -21,10 +21,14 @@ def test_launch_rush_runs_small() -> None:
     assert set(rushed.problem_types) == {"409 sold-out"}
     assert rushed.stripe_idle.customer and rushed.stripe_idle.setup_intent
     assert result.pgbench.clean and result.pgbench_at_pool.clean
-    for reservation in (result.reservation, result.reservation_unpooled):
+    lines = result.rush_lines  # each pledge a tier plus a limited add-on: its units run out with the slots
+    assert lines.oversold == 0 and lines.created_count == options.slots, lines.problem_types
+    assert set(lines.problem_types) == {"409 sold-out"}
+    for reservation in (result.reservation, result.reservation_unpooled, result.reservation_lines):
         assert reservation.reservations > 0 and reservation.oversold == 0 and reservation.timed_out == 0
     printed = launch_rush.report(result).render()
     assert "oversold (must be 0)" in printed and "pgbench" in printed
+    assert "reservations with line items vs plain" in printed
 
 
 @pytest.mark.slow

@@ -60,11 +60,13 @@ async def test_a_backer_picks_a_colour_and_cables_reviews_the_servers_total_and_
     assert "CN¥58.00" in figures and "CN¥277.00" in figures
     assert await units_left(sessions, lamp) == {"black": None, "cable": 3, "tier": None}
 
-    # A bonus added on the pledge page keeps the lamp's colour and the cables.
+    # A bonus added on the pledge page, whose pickers show the lamp's colour and the cables, keeps them.
     pledge_id = made.headers["location"].split("/")[3]
+    shown = html.unescape((await stripe_client.get(f"/me/pledges/{pledge_id}")).text)
+    assert 'value="black" checked' in shown and re.search(rf'name="addon.{lamp.cable}"[^>]* value="2"', shown)
     changed = await stripe_client.post(
         f"/me/pledges/{pledge_id}/change",
-        data={"csrf_token": token, "tier": lamp.lamp_tier, "bonus": "10", "shipping_country": "CN", "action": "change"},
+        data=chosen | {"csrf_token": token, "bonus": "10", "action": "change"},
     )
     assert changed.status_code == 303, changed.text
     page = re.sub(r"\s+", " ", html.unescape((await stripe_client.get(f"/me/pledges/{pledge_id}")).text))

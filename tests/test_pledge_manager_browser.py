@@ -1,5 +1,6 @@
 """The pledge manager in Chromium at phone width: after funding, a backer who chose a colour at pledge time adds an
-add-on and pays for it with the saved card, asked once more first; in English, then in Chinese."""
+add-on and pays for it with the saved card, asked once more first, and picks another colour for the add-on's line;
+in English, then in Chinese."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ async def test_a_backer_pays_for_add_ons_in_the_pledge_manager_in_chromium_in_bo
                 await screenshot(page, f"{SHOTS}/paid-{locale}.png")
                 contents = await page.locator("[data-contents]").inner_text()
                 assert ("CABLE" if add_on_id == shop.cable["id"] else "SHADE-WHT") in contents
+                if add_on_id == shop.shade["id"]:
+                    # The shade's line has its own colour picker: white becomes black.
+                    choices = page.locator('form[action$="/manage/variants"]')
+                    await choices.locator('select[name^="line:"]').select_option("black")
+                    await choices.locator("button[type=submit]").click()
+                    await page.wait_for_selector("[role=status]")
+                    contents = await page.locator("[data-contents]").inner_text()
+                    assert "SHADE-BLC" in contents and "SHADE-WHT" not in contents, contents
+                    await screenshot(page, f"{SHOTS}/recoloured-{locale}.png")
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, (locale, overflow)
                 assert errors == [], errors

@@ -499,8 +499,8 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, backer: User) -> 
     if cancelled is None:
         next_status(pledge.status, PledgeAction.CANCEL)
     else:
+        await give_back_pledge_units(session, [pledge.id])  # units before the slot, as the reservation takes them
         await release_tier_slots(session, cancelled.tier_id)
-        await give_back_pledge_units(session, [pledge.id])
     await session.refresh(pledge)
     if was_active:
         await notify(session, backer, "pledge_cancelled", **await pledge_facts(session, pledge))
@@ -545,31 +545,35 @@ async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UU
         )
     ).one_or_none()
     if undone is not None:
-        await release_tier_slots(session, undone.tier_id)
+        # Units before the slot, the order the reservation takes them in: a launch rush's reservations and the
+        # undoing of one whose card set-up failed (a client that gave up waiting) never wait on each other.
         await give_back_pledge_units(session, [pledge_id])
+        await release_tier_slots(session, undone.tier_id)
 
 
 _EXPIRE_UNCONFIRMED = text(
     """
-    WITH expired AS (
-        UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-        WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
-        RETURNING id, tier_id
-    ), freed AS (
-        SELECT tier_id, count(*) AS n FROM expired WHERE tier_id IS NOT NULL GROUP BY tier_id
-    ), released AS (
-        UPDATE tiers SET remaining = tiers.remaining + freed.n FROM freed
-        WHERE tiers.id = freed.tier_id AND tiers.remaining IS NOT NULL
-        RETURNING tiers.id
-    )
-    SELECT id FROM expired
+    UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+    WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
+    RETURNING id, tier_id
+    """
+)
+_RELEASE_SLOTS = text(
+    """
+    UPDATE tiers SET remaining = tiers.remaining + freed.n
+    FROM (SELECT tier_id, count(*) AS n FROM unnest(CAST(:tiers AS uuid[])) AS tier_id GROUP BY tier_id) AS freed
+    WHERE tiers.id = freed.tier_id AND tiers.remaining IS NOT NULL
     """
 )
 
 
 async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
-    """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement; then
-    the units of the variants and add-ons they held."""
-    expired = list(await session.scalars(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}))
-    await give_back_pledge_units(session, expired)
+    """Cancel pledges whose card was never confirmed within the hold (one conditional UPDATE, so each once), then
+    free the units of the variants and add-ons they held and their slots, in that order: the order the reservation
+    takes them in, so that a sweep and a launch rush never wait on each other."""
+    expired = (await session.execute(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds})).all()
+    await give_back_pledge_units(session, [row.id for row in expired])
+    tiers = [row.tier_id for row in expired if row.tier_id is not None]
+    if tiers:
+        await session.execute(_RELEASE_SLOTS, {"tiers": tiers})
     return len(expired)

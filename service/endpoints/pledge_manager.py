@@ -48,7 +48,8 @@ async def add_pledge_item(request: Request, body: PledgeItemAdd) -> Response:
     "DELETE",
     "/pledges/{pledge_id}/items/{item_id}",
     summary="Remove an add-on line: while live it is simply gone; after the close, until the address lock, a paid "
-    "add-on is refunded in full (422 naming item for a tier line)",
+    "add-on is refunded in full (422 naming item for a tier line; 409 escrow-short, nothing changed, when releases "
+    "left escrow less than the refund)",
     response=PledgeOut,
     errors=(403, 409, 422),
     tags=["pledges"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -489,9 +490,11 @@ def choice_form(
     catalogue: Catalogue | None = None,
     terms: PledgeTerms | None = None,
     weights: WeightTable | None = None,
+    held: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything templates/checkout/_choice.html draws. `weights`: the campaign's weight table, when it ships by
-    weight (the add-ons then have no fees of their own: the script weighs them)."""
+    weight (the add-ons then have no fees of their own: the script weighs them). `held`: the add-on units the pledge
+    being changed holds already, by add-on id (like its own tier, never sold out to it)."""
     tier = _chosen_tier(values, tiers)
     by_weight = weights is not None
     return {
@@ -500,7 +503,9 @@ def choice_form(
         "countries": country_menu(tier, tiers, campaign.currency),
         "any_ships": any(ships(t) for t in tiers),
         "summary": order_summary(values, campaign, tiers, terms),
-        "extras": extras_view(catalogue, tiers, campaign.currency, by_weight=by_weight) if catalogue else None,
+        "extras": extras_view(catalogue, tiers, campaign.currency, by_weight=by_weight, held=held or {})
+        if catalogue
+        else None,
         "script": script_data(tiers, campaign.currency, weights, catalogue.add_ons if catalogue else ()),
         "currency": campaign.currency,
         "bonus_example": example(display_exponent(campaign.currency)),
@@ -508,10 +513,16 @@ def choice_form(
 
 
 def extras_view(
-    catalogue: Catalogue, tiers: Sequence[Tier], currency: str, *, by_weight: bool = False
+    catalogue: Catalogue,
+    tiers: Sequence[Tier],
+    currency: str,
+    *,
+    held: Mapping[str, int],
+    by_weight: bool = False,
 ) -> dict[str, Any]:
     """The options of the tiers' products (one radio group an option) and the add-ons (a quantity each), as
-    templates/checkout/_choice.html's `extras` draws them; `by_weight`, the add-ons' own fees are not used."""
+    templates/checkout/_choice.html's `extras` draws them; an add-on's units in `held` (by add-on id) count as left,
+    since a change gives them back before it takes the new ones; `by_weight`, the add-ons' own fees are not used."""
     in_tiers = {str(item["sku"]) for tier in tiers for item in tier.items}
     titles = {tier.id: tier.title for tier in tiers}
     products = [
@@ -530,6 +541,7 @@ def extras_view(
         name = variant_name(product, variant) if variant else product.name
         open_options = variant is None and bool(product.options)
         fees = {} if by_weight else {str(row["country"]): int(row["fee"]) for row in add_on.shipping}
+        remaining = None if add_on.remaining is None else add_on.remaining + held.get(str(add_on.id), 0)
         add_ons.append(
             {
                 "id": str(add_on.id),
@@ -541,9 +553,9 @@ def extras_view(
                 else [],
                 "tiers": [titles[tier_id] for tier_id in offered.tier_ids if tier_id in titles],
                 "ships_alone": add_on.ships_alone,
-                "sold_out": add_on.remaining == 0,
-                "remaining": add_on.remaining,
-                "most": MOST_OF_ONE_ADD_ON if add_on.remaining is None else min(MOST_OF_ONE_ADD_ON, add_on.remaining),
+                "sold_out": remaining == 0,
+                "remaining": remaining,
+                "most": MOST_OF_ONE_ADD_ON if remaining is None else min(MOST_OF_ONE_ADD_ON, remaining),
                 "fees": fees,
                 "fees_json": json.dumps(fees, separators=(",", ":")),
             }
@@ -841,22 +853,21 @@ async def card_page(request: Request) -> Response:
 
 
 async def add_ons_amount_of(session: AsyncSession, pledge_id: uuid.UUID) -> int:
+    return add_ons_amount((await lines_of(session, [pledge_id]))[pledge_id])
+
+
+def add_ons_amount(lines: Sequence[PledgeItem]) -> int:
     """What the pledge's add-on lines come to."""
-    lines = (await lines_of(session, [pledge_id]))[pledge_id]
     return sum(line.quantity * line.unit_amount for line in lines if line.kind == "addon")
 
 
-def kept_extras(choice: PledgeChoice, lines: Sequence[PledgeItem]) -> PledgeChoice:
-    """A change of tier, bonus or country from the pledge page keeps the pledge's add-ons, and its options while the
-    tier stays the same (the pledge page has no pickers of its own)."""
-    tier_line = next((line for line in lines if line.kind == "tier"), None)
-    variants = dict(tier_line.variant) if tier_line is not None and tier_line.ref_id == choice.tier_id else {}
-    add_ons = tuple(
-        AddOnChoice(line.add_on_id, line.quantity, dict(line.variant))
-        for line in lines
-        if line.kind == "addon" and line.add_on_id is not None
-    )
-    return replace(choice, variants=choice.variants or variants, add_ons=tuple(choice.add_ons) or add_ons)
+def held_add_ons(lines: Sequence[PledgeItem]) -> dict[str, int]:
+    """The add-on units a pledge's lines hold, by add-on id."""
+    held: dict[str, int] = {}
+    for line in lines:
+        if line.kind == "addon" and line.add_on_id is not None:
+            held[str(line.add_on_id)] = held.get(str(line.add_on_id), 0) + line.quantity
+    return held
 
 
 async def own_pledge_of(session: AsyncSession, ref: str, user: User) -> Pledge:
@@ -907,13 +918,50 @@ def pledge_summary(
     }
 
 
-def values_of(pledge: Pledge) -> dict[str, str]:
-    """A pledge's choice as the form shows it."""
-    return {
+def kept_split_add_ons(
+    choice: PledgeChoice, values: Mapping[str, str], pledge: Pledge, lines: Sequence[PledgeItem]
+) -> PledgeChoice:
+    """The form shows one quantity and one set of options an add-on; a pledge may hold an add-on in two variants
+    (added in the pledge manager). Such an add-on whose fields the backer left as shown keeps its lines as they are,
+    rather than becoming one variant."""
+    counts = Counter(line.add_on_id for line in lines if line.kind == "addon" and line.add_on_id is not None)
+    split = {add_on_id for add_on_id, count in counts.items() if count > 1}
+    if not split:
+        return choice
+    shown = values_of(pledge, lines)
+
+    def left_as_shown(add_on_id: uuid.UUID | None) -> bool:
+        prefix = f"{ADD_ON_FIELD}{add_on_id}"
+        names = {name for name in {*shown, *values} if name == prefix or name.startswith(prefix + ".")}
+        return all(values.get(name, "") == shown.get(name, "") for name in names)
+
+    kept = {add_on_id for add_on_id in split if left_as_shown(add_on_id)}
+    add_ons = [each for each in choice.add_ons if each.add_on_id not in kept]
+    add_ons += [
+        AddOnChoice(line.add_on_id, line.quantity, dict(line.variant))
+        for line in lines
+        if line.add_on_id is not None and line.add_on_id in kept
+    ]
+    return replace(choice, add_ons=tuple(add_ons))
+
+
+def values_of(pledge: Pledge, lines: Sequence[PledgeItem] = ()) -> dict[str, str]:
+    """A pledge's choice as the form shows it: with its `lines`, the options of its tier's products and its add-ons'
+    quantities and options, as the form's fields name them."""
+    values = {
         "tier": str(pledge.tier_id) if pledge.tier_id else NO_REWARD,
         "bonus": major_units(pledge.bonus, pledge.currency) if pledge.bonus else "",
         "shipping_country": pledge.shipping_country or "",
     }
+    for line in lines:
+        if line.kind == "tier":
+            for product_id, choice in line.variant.items():
+                values |= {f"{VARIANT_FIELD}{product_id}.{option}": str(value) for option, value in choice.items()}
+        elif line.kind == "addon" and line.add_on_id is not None:
+            field = f"{ADD_ON_FIELD}{line.add_on_id}"
+            values[field] = str(int(values.get(field) or 0) + line.quantity)
+            values |= {f"{field}.{option}": str(value) for option, value in line.variant.items()}
+    return values
 
 
 routes = [

@@ -8,7 +8,7 @@ these views only put their answers into words. None of it needs JavaScript; the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ from campaigns.pledges.lifecycle import (
     PledgeClosed,
     PledgeStatus,
 )
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeTerms
 from campaigns.pledges.schemas import AddressIn
 from campaigns.pledges.service import (
     ChangedMeanwhile,
@@ -44,6 +46,7 @@ from campaigns.pledges.service import (
     lines_of,
 )
 from campaigns.pledges.viewers import PledgeViewer, visible_address
+from campaigns.stock import UnitsSoldOut
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
 from fulfillment.addresses import give_address as give_pledge_address
 from fulfillment.batch_dates import date_history
@@ -55,19 +58,22 @@ from service.pages import FieldMessages, country_name, validate_form, viewer
 from service.pages.card_change import card_view
 from service.pages.checkout import (
     Backing,
-    add_ons_amount_of,
+    add_ons_amount,
     campaign_facts,
     choice_form,
     choice_values,
     country_menu,
-    kept_extras,
+    extras_error_field,
+    extras_message,
+    held_add_ons,
+    kept_split_add_ons,
     load_backing,
     login_redirect,
     own_pledge_of,
     pledge_summary,
+    price_choice,
     read_choice,
     taking_pledges,
-    term_message,
     values_of,
 )
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
@@ -300,6 +306,7 @@ async def _pledge_page(
     change_values: Mapping[str, str] | None = None,
     change_errors: FieldMessages | None = None,
     change_error: str | None = None,
+    change_terms: PledgeTerms | None = None,
     address_values: Mapping[str, str] | None = None,
     address_errors: FieldMessages | None = None,
     address_error: str | None = None,
@@ -320,20 +327,45 @@ async def _pledge_page(
         contents = await contents_of(session, pledge.id)
         place = await queue_place(session, pledge.campaign_id, pledge.id)
         changes = (await date_history(session, pledge.campaign_id)).get(batch.number, []) if batch else []
-        add_ons_amount = await add_ons_amount_of(session, pledge.id)
-    context = _pledge_context(pledge, backing, user, contents, shipment=shipment, batch=batch, suggested=suggested)
+        lines = (await lines_of(session, [pledge.id]))[pledge.id]
+    context = _pledge_context(
+        pledge, backing, user, contents, lines, shipment=shipment, batch=batch, suggested=suggested
+    )
     context["queue"] = place
     context["date_changes"] = changes
-    context["pledge"] = pledge_summary(
-        pledge, context["tier"], contents, backing.products, variants=backing.variants, add_ons_amount=add_ons_amount
+    context["pledge"] = summary = pledge_summary(
+        pledge,
+        context["tier"],
+        contents,
+        backing.products,
+        variants=backing.variants,
+        add_ons_amount=add_ons_amount(lines),
     )
     context |= await card_view(gateway_of(request), pledge, backing.campaign)
     context["done"] = done_notice(request.query_params.get("done"))
+    # Before any change the figures are the pledge's own.
+    context["change"]["summary"] = {
+        "currency": summary["currency"],
+        "price": summary["price"],
+        "add_ons": summary["add_ons"],
+        "shipping": summary["shipping_fee"],
+        "bonus": summary["bonus"],
+        "total": summary["amount"],
+        "ships": summary["ships"],
+    }
     if change_values is not None:
         context["change_values"] = change_values
         context["change_open"] = True
         context["change"] = choice_form(
-            change_values, backing.campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id
+            change_values,
+            backing.campaign,
+            backing.tiers,
+            backing.products,
+            own_tier_id=pledge.tier_id,
+            catalogue=backing.catalogue,
+            terms=change_terms,
+            weights=backing.weights,
+            held=held_add_ons(lines),
         )
     context["change_errors"] = change_errors or {}
     context["change_error"] = change_error
@@ -350,6 +382,7 @@ def _pledge_context(
     backing: Backing,
     user: User,
     contents: Contents,
+    lines: Sequence[PledgeItem],
     *,
     shipment: Shipment | None,
     batch: Batch | None,
@@ -365,7 +398,7 @@ def _pledge_context(
     )
     locked = addresses_locked(campaign, now)
     address_shown = ships_reward and pledge.status in ADDRESS_STATUSES and campaign.status not in NOT_SHIPPING_CAMPAIGNS
-    values = values_of(pledge)
+    values = values_of(pledge, lines)
     prefill = dict(suggested or {"name": user.name, "country": pledge.shipping_country or ""})
     return {
         "campaign": campaign_facts(backing),
@@ -376,7 +409,16 @@ def _pledge_context(
         "explanation": status_explanation(pledge, campaign, shipment),
         "next": next_step(pledge, campaign, ships_reward, shipment, now),
         "can_change": can_change,
-        "change": choice_form(values, campaign, backing.tiers, backing.products, own_tier_id=pledge.tier_id),
+        "change": choice_form(
+            values,
+            campaign,
+            backing.tiers,
+            backing.products,
+            own_tier_id=pledge.tier_id,
+            catalogue=backing.catalogue,
+            weights=backing.weights,
+            held=held_add_ons(lines),
+        ),
         "change_values": values,
         "change_open": False,
         "address_shown": address_shown,
@@ -420,19 +462,31 @@ async def change(request: Request) -> Response:
             return login_redirect(request)
         pledge = await own_pledge_of(session, ref, user)
         backing = await load_backing(session, str(pledge.campaign_id), user)
-    checked = read_choice(values, backing.campaign, backing.tiers, own_tier_id=pledge.tier_id)
+    checked = read_choice(
+        values, backing.campaign, backing.tiers, own_tier_id=pledge.tier_id, catalogue=backing.catalogue
+    )
     if isinstance(checked, dict):
         return await _pledge_page(request, ref, change_values=values, change_errors=checked, status=422)
+    terms = None
+    if checked.variants or checked.add_ons:
+        async with uow(request) as session:
+            priced = await price_choice(session, backing.campaign, checked)
+        if isinstance(priced, dict):
+            return await _pledge_page(request, ref, change_values=values, change_errors=priced, status=422)
+        terms = priced
     if form.get("action") == "update":
-        return await _pledge_page(request, ref, change_values=values)
+        return await _pledge_page(request, ref, change_values=values, change_terms=terms)
     try:
         async with uow(request) as session:
             pledge = await get_pledge(session, ref)
             lines = (await lines_of(session, [pledge.id]))[pledge.id]
-            await change_pledge(session, pledge, user, kept_extras(checked.choice(), lines))
+            await change_pledge(session, pledge, user, kept_split_add_ons(checked.choice(), values, pledge, lines))
     except SoldOut:
         errors = {"tier": _("This reward has just sold out. Choose another one.")}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=409)
+    except UnitsSoldOut:
+        message = _("Something you chose has just sold out: nothing was changed. Check the options and add-ons.")
+        return await _pledge_page(request, ref, change_values=values, change_error=message, status=409)
     except (NotLive, PledgeClosed):
         message = _("This pledge can no longer be changed: the campaign has ended or the pledge is closed.")
         return await _pledge_page(request, ref, change_values=values, change_error=message, status=409)
@@ -440,8 +494,7 @@ async def change(request: Request) -> Response:
         message = _("Your pledge changed in another window meanwhile. Check it below and try again.")
         return await _pledge_page(request, ref, change_error=message, status=409)
     except InvalidInput as exc:
-        field = exc.errors[0].field
-        errors = {"tier" if field == "tier_id" else field: term_message(exc, checked.shipping_country)}
+        errors = {extras_error_field(exc.errors[0].field, checked): extras_message(exc, checked)}
         return await _pledge_page(request, ref, change_values=values, change_errors=errors, status=422)
     return redirect(f"/me/pledges/{ref}?done=changed")
 

@@ -40,7 +40,14 @@ from campaigns.pledges.service import lines_of
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from campaigns.stock import UnitsSoldOut
 from campaigns.variants import chosen_values, variants_of
-from payments.add_on_charges import AddOnCardRefused, AddOnChargeInDoubt, NoSavedCard, add_add_on, remove_add_on
+from payments.add_on_charges import (
+    AddOnCardRefused,
+    AddOnChargeInDoubt,
+    EscrowShortForLine,
+    NoSavedCard,
+    add_add_on,
+    remove_add_on,
+)
 from payments.cards import card_of
 from payments.gateway import GatewayError
 from service.i18n import gettext as _
@@ -51,6 +58,9 @@ from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.web import gateway_of, read_form, redirect, render, stripe_work_of, uow
 
 OPTION_PREFIX = "option:"
+# The pickers' fields: "variant:<product id>:<option>" for the reward's products, "line:<line id>:<option>" for an
+# add-on line whose colour (or other option) the backer chose.
+TIER_PICKER, LINE_PICKER = "variant", "line"
 
 
 def manager_path(pledge_id: uuid.UUID | str) -> str:
@@ -127,7 +137,7 @@ async def _context(session: AsyncSession, request: Request, pledge: Pledge, user
             {"sku": sku, "quantity": quantity, "name": _sku_name(sku, by_sku, variant_names)}
             for sku, quantity in sorted(contents.items())
         ],
-        "pickers": _pickers(tier, lines, by_sku) if open_now else [],
+        "pickers": _pickers(tier, lines, by_sku) + await _line_pickers(session, lines, by_id) if open_now else [],
         "add_ons": await _add_ons(session, campaign, pledge) if open_now else [],
         "card": {"brand": card.brand.title(), "last4": card.last4} if card else None,
         "address": visible_address(pledge, PledgeViewer.its_backer()),
@@ -189,10 +199,47 @@ def _pickers(tier: Tier | None, lines: list[PledgeItem], by_sku: dict[str, Produ
                 "name": product.name,
                 "options": [
                     {
-                        "field": f"variant:{product.id}:{option['name']}",
+                        "field": f"{TIER_PICKER}:{product.id}:{option['name']}",
                         "name": option["name"],
                         "choices": [("", _("Choose"))] + [(value, value) for value in option["values"]],
                         "current": current.get(option["name"], ""),
+                    }
+                    for option in product.options
+                ],
+            }
+        )
+    return pickers
+
+
+async def _line_pickers(
+    session: AsyncSession, lines: list[PledgeItem], by_id: dict[uuid.UUID, Product]
+) -> list[dict[str, Any]]:
+    """A picker for each add-on line whose options the backer chose (not fixed by the maker), with the current
+    choice."""
+    ids = {line.add_on_id for line in lines if line.kind == "addon" and line.add_on_id is not None}
+    fixed = {
+        add_on.id
+        for add_on in await session.scalars(select(AddOn).where(AddOn.id.in_(ids)))
+        if add_on.variant_id is not None
+    }
+    pickers = []
+    for line in lines:
+        product = by_id.get(line.ref_id) if line.ref_id else None
+        if line.kind != "addon" or line.add_on_id is None or line.add_on_id in fixed or not product:
+            continue
+        if not product.options:
+            continue
+        name = product.name if line.quantity == 1 else f"{line.quantity} × {product.name}"
+        pickers.append(
+            {
+                "line_id": str(line.id),
+                "name": name,
+                "options": [
+                    {
+                        "field": f"{LINE_PICKER}:{line.id}:{option['name']}",
+                        "name": option["name"],
+                        "choices": [(value, value) for value in option["values"]],
+                        "current": line.variant.get(option["name"], ""),
                     }
                     for option in product.options
                 ],
@@ -345,6 +392,11 @@ def _conflict_message(exc: Conflict) -> str:
         return _("Your pledge is being charged right now: try again in a few minutes.")
     if isinstance(exc, NoSavedCard):
         return _("Your pledge has no saved card to pay with.")
+    if isinstance(exc, EscrowShortForLine):
+        return _(
+            "This add-on can no longer be refunded here: the project has been paid most of the money already "
+            "(%(held)s is left to refund). Your add-on stays in your pledge; ask the maker."
+        ) % {"held": money(exc.held, exc.currency)}
     return _("This pledge can no longer be changed.")
 
 
@@ -387,11 +439,12 @@ async def remove(request: Request) -> Response:
 async def choose_variants(request: Request) -> Response:
     form = await read_form(request)
     ref = request.path_params["pledge_id"]
-    wanted: dict[str, dict[str, str]] = {}
+    wanted: dict[str, dict[str, str]] = {}  # the reward's products' options, by product id
+    by_line: dict[str, dict[str, str]] = {}  # the add-on lines' options, by line id
     for key, value in form.multi_items():
         parts = str(key).split(":", 2)
-        if len(parts) == 3 and parts[0] == "variant" and isinstance(value, str) and value:
-            wanted.setdefault(parts[1], {})[parts[2]] = value
+        if len(parts) == 3 and parts[0] in (TIER_PICKER, LINE_PICKER) and isinstance(value, str) and value:
+            (wanted if parts[0] == TIER_PICKER else by_line).setdefault(parts[1], {})[parts[2]] = value
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
@@ -403,9 +456,12 @@ async def choose_variants(request: Request) -> Response:
             check_open_for_changes(managed)
             lines = (await lines_of(session, [managed.pledge.id]))[managed.pledge.id]
             tier_line = next((line for line in lines if line.kind == "tier"), None)
-            if tier_line is None:
-                raise InvalidInput("variant", "this pledge has no reward to choose for")
-            await change_variants(session, managed, [VariantChoice(tier_line.id, wanted)])
+            choices = [VariantChoice(line_id, choice) for line_id, choice in by_line.items()]
+            if wanted:
+                if tier_line is None:
+                    raise InvalidInput("variant", "this pledge has no reward to choose for")
+                choices.insert(0, VariantChoice(tier_line.id, wanted))
+            await change_variants(session, managed, choices)
     except InvalidInput:
         return await _page(request, ref, error=_("Choose one of each option."), status=422)
     except UnitsSoldOut:
