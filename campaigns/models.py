@@ -204,6 +204,13 @@ class Mail(Base):
             unique=True,
             postgresql_where=text("campaign_update_id IS NOT NULL"),
         ),
+        # The send job's next chunk (service.mail.send_update_mails): only the update's mails not yet sent.
+        Index(
+            "ix_mails_unsent_update",
+            "campaign_update_id",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND campaign_update_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _id()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -27,6 +29,7 @@ from campaigns.preferences import DEFAULT_TIME_ZONE
 from campaigns.update_mail import FAN_OUT_UPDATE, SEND_UPDATE_MAILS, unmailed_updates, update_texts
 from service.i18n import gettext as _
 from service.i18n import use_locale, use_time_zone
+from service.mail_shapes import ADDRESS, MESSAGE_POLICY, NAME, UNSUBSCRIBE, MessageShape, Recipient
 from service.settings import Settings
 from service.sweep import sweep_step
 from service.templating import create_templates
@@ -40,8 +43,9 @@ RETRY_AFTER_SECONDS = 10
 SMTP_TIMEOUT = 30.0
 ERROR_LIMIT = 2000
 SUPPRESSED = "not sent: the address bounced or complained before"
-# An update's mails are sent this many to a transaction and one SMTP connection.
+# An update's mails are sent this many to a transaction and one SMTP connection, over this many connections at once.
 UPDATE_MAILS_PER_CHUNK = 100
+UPDATE_MAIL_CONNECTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,12 @@ def render_mail(
     reader: Reader | None = None,
     unsubscribe: str | None = None,
     shared_facts: Mapping[str, Any] | None = None,
+    to_address: str | None = None,
 ) -> RenderedMail:
     """templates/mail/<kind>.subject.txt, .txt and .html, in the mail's language, with its facts, greeting the
     reader by name and showing times on their clock (and the unsubscribe link, for mail that has one). `shared_facts`:
-    facts that many mails share and the outbox does not repeat in each (an update's texts in the mail's language)."""
+    facts that many mails share and the outbox does not repeat in each (an update's texts in the mail's language).
+    `to_address`: in place of the mail's (a slot of service.mail_shapes)."""
     reader = reader or Reader()
     # Facts read when the mail is sent (an update's texts as they are then, in the mail's language) win over the
     # outbox's; then the maker's texts in the reader's language, where they wrote a version in it
@@ -84,7 +90,7 @@ def render_mail(
         **mail.facts,
         **(shared_facts or {}),
         "base_url": base_url,
-        "to_address": mail.to_address,
+        "to_address": mail.to_address if to_address is None else to_address,
         "unsubscribe_url": unsubscribe,
     }
     context.update((mail.facts.get(VERSIONS_FACT) or {}).get(mail.locale) or {})
@@ -105,13 +111,12 @@ def unsubscribe_url(mail: Mail, settings: Settings) -> str | None:
 
 
 def build_message(mail: Mail, rendered: RenderedMail, *, sender: str, unsubscribe: str | None = None) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = sender
     message["To"] = mail.to_address
     message["Subject"] = rendered.subject
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "kindling.localhost"
     # The same id on every attempt lets a receiving server drop a copy we had to send twice.
-    message["Message-ID"] = f"<{mail.id}@{domain}>"
+    message["Message-ID"] = f"<{mail.id}@{_sender_domain(sender)}>"
     if unsubscribe is not None:
         # RFC 8058: a mail client offers "unsubscribe" and POSTs `List-Unsubscribe=One-Click` to the link itself.
         message["List-Unsubscribe"] = f"<{unsubscribe}>"
@@ -119,6 +124,10 @@ def build_message(mail: Mail, rendered: RenderedMail, *, sender: str, unsubscrib
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
+
+
+def _sender_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "kindling.localhost"
 
 
 async def send_over_smtp(message: EmailMessage, smtp_url: str) -> None:
@@ -295,26 +304,39 @@ async def send_update_mails(
     update_id: uuid.UUID | str,
     *,
     chunk: int = UPDATE_MAILS_PER_CHUNK,
+    connections: int = UPDATE_MAIL_CONNECTIONS,
 ) -> int:
-    """Send the update's unsent mails, `chunk` at a time over one SMTP connection, as fast as the server takes them;
-    how many were sent. Several may run at once: each chunk's rows are locked (SKIP LOCKED), so no mail is taken
-    twice. A chunk commits with its sends; a failed send stops the run (the sweep asks again, later), a refused
-    address is suppressed, a suppressed one is given up."""
+    """Send the update's unsent mails, `chunk` at a time over one SMTP connection, `connections` chunks at once, as
+    fast as the server takes them; how many were sent. Each chunk's rows are locked (SKIP LOCKED), so no mail is taken
+    twice, by this run or another. A chunk commits with its sends; a failed send stops its connection's work (the
+    sweep asks again, later), a refused address is suppressed, a suppressed one is given up."""
     ident = parse_id(update_id)
     if ident is None:
         log.warning("%s: %r is not an update id", SEND_UPDATE_MAILS, update_id)
         return 0
-    sent = 0
     templates = mail_templates(dev=settings.dev)
+    # While one connection's chunk is read and committed, the others send: the database's part hides behind SMTP's.
+    lanes = [_send_update_chunks(sessions, settings, templates, ident, chunk) for _ in range(max(connections, 1))]
+    return sum(await asyncio.gather(*lanes))
+
+
+async def _send_update_chunks(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    templates: Environment,
+    update_id: uuid.UUID,
+    chunk: int,
+) -> int:
+    sent = 0
     while True:
         async with sessions.begin() as session:
-            update = await session.get(CampaignUpdate, ident)
+            update = await session.get(CampaignUpdate, update_id)
             if update is None:
                 return sent  # taken down: its unsent mails went with it
             mails = list(
                 await session.scalars(
                     select(Mail)
-                    .where(Mail.campaign_update_id == ident, Mail.sent_at.is_(None), Mail.attempts < MAX_ATTEMPTS)
+                    .where(Mail.campaign_update_id == update_id, Mail.sent_at.is_(None), Mail.attempts < MAX_ATTEMPTS)
                     .order_by(Mail.id)
                     .limit(chunk)
                     .with_for_update(skip_locked=True)
@@ -349,6 +371,10 @@ async def _send_chunk(
 ) -> tuple[int, bool]:
     """`shared_facts`: the update's texts for each language of the chunk's mails."""
     smtp = _smtp_client(settings.smtp_url) if settings.smtp_url else None
+    # The transaction's now(), read once: a SQL expression in a row's values would make the flush one UPDATE per
+    # mail instead of one executemany for the chunk.
+    now = await session.scalar(select(func.now()))
+    messages = ShapedMessages(templates, shared_facts, base_url=settings.base_url, sender=settings.mail_from)
     sent = 0
     try:
         if smtp is not None:
@@ -359,19 +385,16 @@ async def _send_chunk(
                 continue
             unsubscribe = unsubscribe_url(mail, settings)
             reader = readers.get(mail.user_id) if mail.user_id else None
-            rendered = render_mail(
-                templates,
-                mail,
-                base_url=settings.base_url,
-                reader=reader,
-                unsubscribe=unsubscribe,
-                shared_facts=shared_facts.get(mail.locale),
-            )
+            rendered, flat = messages.build(mail, reader or Reader(), unsubscribe, flatten=smtp is not None)
             mail.attempts += 1
             if smtp is not None:
-                message = build_message(mail, rendered, sender=settings.mail_from, unsubscribe=unsubscribe)
                 try:
-                    await smtp.send_message(message)
+                    if flat is None:
+                        await smtp.send_message(
+                            build_message(mail, rendered, sender=settings.mail_from, unsubscribe=unsubscribe)
+                        )
+                    else:
+                        await smtp.sendmail(flat.envelope_sender, [mail.to_address], flat.message)
                 except aiosmtplib.SMTPRecipientsRefused as refused:
                     mail.last_error = f"SMTPRecipientsRefused: {refused}"[:ERROR_LIMIT]
                     if _is_permanent(refused):
@@ -379,7 +402,7 @@ async def _send_chunk(
                         _give_up(mail, mail.last_error)
                     continue
             mail.subject, mail.text_body, mail.html_body = rendered.subject, rendered.text, rendered.html
-            mail.sent_at = func.now()
+            mail.sent_at = now
             sent += 1
     except (aiosmtplib.SMTPException, OSError) as exc:
         # What was sent stays sent (it commits with the chunk); the rest waits for the sweep.
@@ -393,6 +416,63 @@ async def _send_chunk(
             await smtp.quit()
     log.info("%s: %d mails sent", SEND_UPDATE_MAILS, sent)
     return sent, False
+
+
+@dataclass(frozen=True)
+class FlatMessage:
+    envelope_sender: str
+    message: bytes
+
+
+class ShapedMessages:
+    """A chunk's mails, rendered and encoded once per shape (service.mail_shapes): the mails of one kind, language,
+    clock and outbox facts, greeting by name or not, with an unsubscribe link or not."""
+
+    def __init__(
+        self,
+        templates: Environment,
+        shared_facts: Mapping[str, Mapping[str, Any]],
+        *,
+        base_url: str,
+        sender: str,
+    ) -> None:
+        self.templates = templates
+        self.shared_facts = shared_facts
+        self.base_url = base_url
+        self.sender = sender
+        self.domain = _sender_domain(sender)
+        self.shapes: dict[tuple[object, ...], MessageShape | None] = {}
+
+    def build(
+        self, mail: Mail, reader: Reader, unsubscribe: str | None, *, flatten: bool
+    ) -> tuple[RenderedMail, FlatMessage | None]:
+        """The mail as render_mail renders it, and its message ready for SMTP when `flatten` and its shape allows
+        (None: build_message must build it)."""
+        named, linked = reader.name is not None, unsubscribe is not None
+        key = (mail.kind, mail.locale, reader.time_zone, named, linked, json.dumps(mail.facts, sort_keys=True))
+        if key not in self.shapes:
+            slots = Reader(NAME if named else None, reader.time_zone)
+            slotted = self._render(mail, slots, UNSUBSCRIBE if linked else None, ADDRESS)
+            self.shapes[key] = MessageShape.of(slotted.subject, slotted.text, slotted.html, sender=self.sender)
+        shape = self.shapes[key]
+        if shape is None:
+            return self._render(mail, reader, unsubscribe, mail.to_address), None
+        recipient = Recipient(mail.to_address, reader.name, unsubscribe, message_id=f"<{mail.id}@{self.domain}>")
+        text, html = shape.texts(recipient)
+        rendered = RenderedMail(subject=shape.subject, text=text, html=html)
+        message = shape.message(recipient, text, html) if flatten else None
+        return rendered, None if message is None else FlatMessage(shape.envelope_sender, message)
+
+    def _render(self, mail: Mail, reader: Reader, unsubscribe: str | None, to_address: str) -> RenderedMail:
+        return render_mail(
+            self.templates,
+            mail,
+            base_url=self.base_url,
+            reader=reader,
+            unsubscribe=unsubscribe,
+            shared_facts=self.shared_facts.get(mail.locale),
+            to_address=to_address,
+        )
 
 
 def _smtp_client(smtp_url: str) -> aiosmtplib.SMTP:

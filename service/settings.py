@@ -51,6 +51,9 @@ class Settings:
     address_retention_days: int = 180
     # The design log's Ed25519 key, base64 of its 32 raw bytes; empty: derived from secret_key (campaigns.transparency).
     log_signing_key: str = ""
+    # Each person may post this many comments in any window of this many seconds (campaigns.talk.comments).
+    comments_per_window: int = 10
+    comment_window_seconds: int = 600
 
     @property
     def secure_cookies(self) -> bool:
@@ -168,6 +171,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_seconds=_number(env, "KINDLING_UPLOAD_SECONDS", 30, low=0.1, high=3600),
         address_retention_days=_integer(env, "KINDLING_ADDRESS_RETENTION_DAYS", 180, low=1, high=3650),
         log_signing_key=_ed25519_key(env, "KINDLING_LOG_SIGNING_KEY"),
+        comments_per_window=_integer(env, "KINDLING_COMMENTS_PER_WINDOW", 10, low=1, high=10_000),
+        comment_window_seconds=_integer(env, "KINDLING_COMMENT_WINDOW_SECONDS", 600, low=1, high=86400 * 7),
     )
 
 
@@ -217,6 +222,8 @@ def environment_of(settings: Settings, **overrides: str) -> dict[str, str]:
             "KINDLING_UPLOAD_SECONDS": str(settings.upload_seconds),
             "KINDLING_ADDRESS_RETENTION_DAYS": str(settings.address_retention_days),
             "KINDLING_LOG_SIGNING_KEY": settings.log_signing_key,
+            "KINDLING_COMMENTS_PER_WINDOW": str(settings.comments_per_window),
+            "KINDLING_COMMENT_WINDOW_SECONDS": str(settings.comment_window_seconds),
         }
     )
     env.update(overrides)

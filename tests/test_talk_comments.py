@@ -8,13 +8,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import AuditEntry, Mail, Pledge
-from campaigns.talk.comments import COMMENTS_PER_WINDOW
 from campaigns.talk.models import Comment
+from service.app import create_app
 from service.mail import mail_templates, render_mail
+from service.settings import Settings, SettingsError, environment_of, load_settings
 from tests.helpers import Actor, launched_campaign, many_backers, sign_up
 
 
@@ -144,24 +146,34 @@ async def test_the_maker_and_the_space_hide_an_abusive_comment_kept_marked_and_a
     assert {a.space_id for a in audited} == {uuid.UUID(campaign["space_id"])}
 
 
-async def test_comments_are_limited_per_person_even_when_sent_at_once(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+async def test_comments_are_limited_per_person_as_the_settings_say_even_when_sent_at_once(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
+    assert (settings.comments_per_window, settings.comment_window_seconds) == (10, 600)  # the defaults
+    env = environment_of(settings, KINDLING_COMMENTS_PER_WINDOW="4", KINDLING_COMMENT_WINDOW_SECONDS="120")
+    limited_settings = load_settings(env)
+    assert (limited_settings.comments_per_window, limited_settings.comment_window_seconds) == (4, 120)
+    with pytest.raises(SettingsError, match="KINDLING_COMMENTS_PER_WINDOW must be a whole number from 1"):
+        load_settings(env | {"KINDLING_COMMENTS_PER_WINDOW": "0"})
     campaign, _maker, _operator = await launched_campaign(client, sessions)
     chatty, other = await many_backers(sessions, 2, "Chatty")
     path = f"/api/v1/campaigns/{campaign['id']}/comments"
-    answers = await asyncio.gather(
-        *(comment(client, chatty, path, f"Comment {i}") for i in range(COMMENTS_PER_WINDOW + 3))
-    )
-    statuses = sorted(answer.status_code for answer in answers)
-    assert statuses == [201] * COMMENTS_PER_WINDOW + [429] * 3
-    limited = next(answer for answer in answers if answer.status_code == 429)
-    assert limited.json()["type"] == "too-many-requests"
-    # Someone else still comments.
-    assert (await comment(client, other, path, "Hello")).status_code == 201
+    app = create_app(limited_settings, engine_pool=5)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as limited,
+    ):
+        answers = await asyncio.gather(*(comment(limited, chatty, path, f"Comment {i}") for i in range(4 + 3)))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201] * 4 + [429] * 3
+        refused = next(answer for answer in answers if answer.status_code == 429)
+        assert refused.json()["type"] == "too-many-requests"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 121  # the 2-minute window, not the default 10 minutes
+        # Someone else still comments.
+        assert (await comment(limited, other, path, "Hello")).status_code == 201
     async with sessions() as session:
         count = await session.scalar(select(func.count(Comment.id)).where(Comment.author_id == uuid.UUID(chatty.id)))
-    assert count == COMMENTS_PER_WINDOW
+    assert count == 4
 
 
 async def test_the_conversation_and_comment_routes_are_in_the_openapi_document_with_their_errors(

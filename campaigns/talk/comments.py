@@ -2,8 +2,9 @@
 
 Comments on a backers-only update are read and written by its backers, the maker and the space only. The maker and
 the sponsoring space's operators hide an abusive comment: it is kept, marked hidden (and audited), and shows as
-hidden to everyone else. Each person may post COMMENTS_PER_WINDOW comments per COMMENT_WINDOW_SECONDS, a limit that
-PostgreSQL keeps: the count and the insert are one statement, run under the author's advisory lock.
+hidden to everyone else. Each person may post a number of comments in any window of some seconds (the settings
+KINDLING_COMMENTS_PER_WINDOW and KINDLING_COMMENT_WINDOW_SECONDS), a limit that PostgreSQL keeps: the count and the
+insert are one statement, run under the author's advisory lock.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from campaigns.talk.models import Comment
 from campaigns.two_factor import require_two_factor
 from campaigns.updates import is_backer
 
-COMMENTS_PER_WINDOW = 10
-COMMENT_WINDOW_SECONDS = 600
 COMMENT_MAIL = "comment_posted"
 # Who hides comments: the maker, the sponsoring space's operators, and platform admins.
 MODERATORS: frozenset[Role] = frozenset({"maker", "operator", "admin"})
@@ -120,8 +119,11 @@ async def post_comment(
     update_ref: uuid.UUID | str | None = None,
     parent_id: uuid.UUID | None = None,
     base_url: str,
+    per_window: int,
+    window_seconds: int,
 ) -> Comment:
-    """A comment (or a reply to a top-level one) on a public campaign or one of its updates; 429 past the limit.
+    """A comment (or a reply to a top-level one) on a public campaign or one of its updates; 429 past `per_window`
+    comments by the author in the last `window_seconds`.
 
     A reply is mailed to the author of the comment it answers, a new thread to the maker (each unless it is their
     own, and as their notification settings allow)."""
@@ -147,12 +149,12 @@ async def post_comment(
         "author_role": _author_role(place.roles),
         "body": body,
         "body_html": render_story(body),
-        "window": COMMENT_WINDOW_SECONDS,
-        "limit": COMMENTS_PER_WINDOW,
+        "window": window_seconds,
+        "limit": per_window,
     }
     posted = await session.scalar(_POST_WITHIN_LIMIT, values)
     if posted is None:
-        left = await session.scalar(_OLDEST_IN_WINDOW, {"author_id": author.id, "window": COMMENT_WINDOW_SECONDS})
+        left = await session.scalar(_OLDEST_IN_WINDOW, {"author_id": author.id, "window": window_seconds})
         raise TooManyRequests(max(1, int(left or 0) + 1))
     comment = await session.get_one(Comment, posted)
     reader = await session.get_one(User, parent.author_id if parent is not None else place.campaign.maker_id)

@@ -215,6 +215,7 @@ async def _list_comments(request: Request, query: PageQuery, update_ref: str | N
 
 
 async def _post_comment(request: Request, body: CommentCreate, update_ref: str | None) -> Response:
+    settings = settings_of(request)
     async with uow(request) as session:
         author = await current_user(request, session)
         posted = await comments.post_comment(
@@ -224,7 +225,9 @@ async def _post_comment(request: Request, body: CommentCreate, update_ref: str |
             body.body,
             update_ref=update_ref,
             parent_id=body.parent_id,
-            base_url=settings_of(request).base_url,
+            base_url=settings.base_url,
+            per_window=settings.comments_per_window,
+            window_seconds=settings.comment_window_seconds,
         )
         return json_response(comment_out(posted, author.name, moderates=False, replies=[]), 201)
 

@@ -86,6 +86,7 @@ async def post_comment(request: Request) -> Response:
     )
     if not isinstance(checked, CommentCreate):
         return await _comments_page(request, values, checked, status=422)
+    settings = settings_of(request)
     async with uow(request) as session:
         user = await viewer(request, session)
         if user is None:
@@ -98,7 +99,9 @@ async def post_comment(request: Request) -> Response:
                 checked.body,
                 update_ref=request.path_params.get("update_id"),
                 parent_id=checked.parent_id,
-                base_url=settings_of(request).base_url,
+                base_url=settings.base_url,
+                per_window=settings.comments_per_window,
+                window_seconds=settings.comment_window_seconds,
             )
         except TooManyRequests as refused:
             return await _comments_page(request, values, {"body": wait_message(refused.retry_after)}, status=429)
