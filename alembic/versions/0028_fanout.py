@@ -1,7 +1,7 @@
 """An update's send job finds its next unsent mails by an index of them alone
 
-Revision ID: 0027_fanout
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-07 09:30:00
 
 - ix_mails_unsent_update: (campaign_update_id, id) of update mails not yet sent. Without it each chunk of
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0027_fanout"
-down_revision: str | None = "0026"
+revision: str = "0028"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
