@@ -383,6 +383,13 @@ async def get_pledge(session: AsyncSession, pledge_id: uuid.UUID | str) -> Pledg
     return pledge
 
 
+async def is_late(session: AsyncSession, pledge_ref: uuid.UUID | str) -> bool:
+    """Whether the pledge is a pre-order (False for one that does not exist: its own path says so)."""
+    ident = parse_id(pledge_ref)
+    late = await session.scalar(select(Pledge.late).where(Pledge.id == ident)) if ident else None
+    return bool(late)
+
+
 def own_pledge(pledge: Pledge, user: User) -> None:
     if pledge.backer_id != user.id:
         raise NotFound("No such pledge.")
@@ -552,7 +559,7 @@ _EXPIRE_UNCONFIRMED = text(
     """
     WITH expired AS (
         UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-        WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
+        WHERE status = 'requires_payment_method' AND NOT late AND created_at < now() - make_interval(secs => :hold)
         RETURNING id, tier_id
     ), freed AS (
         SELECT tier_id, count(*) AS n FROM expired WHERE tier_id IS NOT NULL GROUP BY tier_id
@@ -568,7 +575,8 @@ _EXPIRE_UNCONFIRMED = text(
 
 async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
     """Cancel pledges whose card was never confirmed within the hold, and free their slots, in one statement; then
-    the units of the variants and add-ons they held."""
+    the units of the variants and add-ons they held. Pre-orders are not theirs: their unit is a late reward's, and an
+    unpaid one is given up by its buyer (payments/preorders.py)."""
     expired = list(await session.scalars(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds}))
     await give_back_pledge_units(session, expired)
     return len(expired)
