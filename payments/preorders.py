@@ -237,6 +237,35 @@ async def _give_up_unpaid(session: AsyncSession, pledge_id: uuid.UUID) -> bool:
     return True
 
 
+async def expire_unpaid_preorders(session: AsyncSession, *, hold_seconds: int, limit: int = 500) -> int:
+    """The sweep's step: pre-orders left unpaid longer than the pledge hold are cancelled and their units go back to
+    the late reward, so abandoned payments cannot hold a limited reward for ever. Rows a payment being recorded holds
+    are passed by; a payment that still arrives later is given back whole (`record_preorder_payment`)."""
+    due = (
+        select(Pledge.id)
+        .where(
+            Pledge.late,
+            Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD,
+            Pledge.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, hold_seconds),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    expired = (
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id.in_(due), Pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD)
+            .values(status=outcome(PledgeAction.EXPIRE), cancelled_at=func.now())
+            .returning(Pledge.id, Pledge.tier_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for row in expired:
+        await give_back_late_unit(session, row.tier_id)
+    await give_back_pledge_units(session, [row.id for row in expired])
+    return len(expired)
+
+
 # Paying: the confirm call and the webhook meet here
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.late_pledges import LateReward
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Pledge
 from fulfillment.models import Allocation, Batch
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
@@ -24,7 +24,7 @@ from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import CARD_NEEDS_AUTHENTICATION, CARD_OK, Actor, many_backers, stripe_event, stripe_signature
-from tests.money_helpers import pledge_row, run_jobs, stripe_work
+from tests.money_helpers import pledge_row, run_jobs, stripe_work, sweep
 from tests.pages import csrf_from, logged_in, post_form
 from tests.pledge_manager_helpers import LAMP_PRICE, A, Shop, back_lamp, fund, launched_shop
 
@@ -243,7 +243,7 @@ async def test_a_preorder_is_refused_when_not_open_and_when_sold_out_and_the_las
         stripe_client, stripe_server, sessions, engine, gateway, stripe_settings, jobs, late_limit=2, buyers=4
     )
     first, second, third, fourth = funded.buyers
-    await preorder(stripe_client, funded, first)
+    abandoned = await preorder(stripe_client, funded, first)
     # The last unit, wanted by two buyers at once: exactly one gets it.
     raced = await asyncio.gather(
         *(stripe_client.post(funded.preorders, json=funded.body(), headers=b.headers) for b in (second, third))
@@ -265,6 +265,21 @@ async def test_a_preorder_is_refused_when_not_open_and_when_sold_out_and_the_las
         assert (
             await session.get_one(LateReward, uuid.UUID(funded.shop.tier_id), populate_existing=True)
         ).remaining == 1
+    # One left unpaid past the pledge hold is cancelled by the sweep, and its unit goes back too.
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == uuid.UUID(abandoned["id"]))
+            .values(
+                created_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stripe_settings.pledge_hold_seconds + 1)
+            )
+        )
+    assert (await sweep(sessions, stripe_settings, jobs))["unpaid-preorders"] == 1
+    assert (await pledge_row(sessions, abandoned["id"])).status == "cancelled"
+    async with sessions() as session:
+        assert (
+            await session.get_one(LateReward, uuid.UUID(funded.shop.tier_id), populate_existing=True)
+        ).remaining == 2
     ended = await stripe_client.post(
         f"{A}/campaigns/{funded.shop.campaign['id']}/late-pledges/{funded.shop.tier_id}/end",
         headers=funded.shop.maker.headers,
