@@ -212,6 +212,12 @@ async def test_a_preorder_is_charged_at_the_late_price_once_with_the_campaigns_f
     shown = await stripe_client.get(f"{A}/pledges/{made['id']}", headers=buyer.headers)
     assert shown.json()["queue"]["position"] == 2 and shown.json()["queue"]["batch"] == 1
 
+    # A pre-order is bought as it is: no add-on can be charged later to a card given on-session.
+    extra = await stripe_client.post(
+        f"{A}/pledges/{made['id']}/items", json={"add_on_id": funded.shop.cable["id"]}, headers=buyer.headers
+    )
+    assert extra.status_code == 409 and extra.json()["type"] == "pledge-closed", extra.text
+
     doc = (await stripe_client.get(f"{A}/openapi.json")).json()
     assert {"201", "409", "422"} <= set(doc["paths"]["/api/v1/campaigns/{campaign_id}/preorders"]["post"]["responses"])
 

@@ -404,7 +404,10 @@ def _pledge_context(
         "address_paid": pledge.status in SHIPPABLE_PLEDGE_STATUSES,
         # The pledge manager: add-ons and variants, while live and after the close until the address lock.
         "manage_url": f"/me/pledges/{pledge.id}/manage"
-        if pledge.status in PLEDGES_IN_PLAY and campaign.status not in NOT_SHIPPING_CAMPAIGNS and not locked
+        if pledge.status in PLEDGES_IN_PLAY
+        and campaign.status not in NOT_SHIPPING_CAMPAIGNS
+        and not locked
+        and not pledge.late
         else None,
         "delivery_shown": ships_reward and pledge.status in SHIPPABLE_PLEDGE_STATUSES,
         # A pre-order is given up until its batch is confirmed for production (payments.preorders.cancel_preorder).
