@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from campaigns.late_pledges import LateReward
 from campaigns.models import Campaign, Pledge
 from fulfillment.models import Allocation, Batch
+from fulfillment.service import plan_campaign
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
 from payments.models import ChargeAttempt, LedgerTransaction
@@ -362,6 +363,11 @@ async def test_a_paid_preorder_is_cancelled_with_a_full_refund_until_its_batch_i
         assert cancelled.status_code == 200, cancelled.text
         twice = await stripe_client.delete(f"{A}/pledges/{left['id']}", headers=leaver.headers)
         assert twice.status_code == 409
+        # Planned before its refund has gone through, it is already out of its batch.
+        async with sessions.begin() as session:
+            await plan_campaign(session, uuid.UUID(funded.shop.campaign["id"]))
+        async with sessions() as session:
+            assert await session.get(Allocation, uuid.UUID(left["id"])) is None
         await run_jobs(work, jobs)  # the refund at Stripe, then the plan without it
     assert (await pledge_row(sessions, left["id"])).status == "refunded"
     assert (await gateway.retrieve_charge(left["payment"]["payment_intent_id"])).amount_refunded == left["amount"]
