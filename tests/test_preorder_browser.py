@@ -69,7 +69,7 @@ async def test_a_buyer_preorders_pays_and_cancels_with_a_refund_in_both_language
                     await looks_right(page, errors, f"choose-{lang}-{width}")
                     await page.locator("#preorder-form button[type=submit]").click()
                     await page.wait_for_selector("#pay-form")
-                    await page.wait_for_function("!document.getElementById('card-submit').disabled")
+                    await page.locator("#card-submit:not([disabled])").wait_for()  # Stripe's form is mounted
                     await looks_right(page, errors, f"pay-{lang}-{width}")
                     secret = await page.locator("#pay-form").get_attribute("data-client-secret")
                     assert secret
