@@ -552,6 +552,7 @@ class Pledge(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("bonus >= 0", name="bonus_nonnegative"),
         CheckConstraint("shipping_fee >= 0", name="shipping_fee_nonnegative"),
+        CheckConstraint("payment_intent_id IS NULL OR late", name="payment_intent_only_late"),
         # One pledge per backer per campaign; a cancelled one frees the place for a new one.
         Index(
             "uq_pledges_one_per_backer",
@@ -604,3 +605,8 @@ class Pledge(Base):
     retry_until: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     payment_job_requested_at: Mapped[datetime | None]
+    # A pre-order (payments/preorders.py): bought from a late reward after the campaign was funded, and paid at once,
+    # on-session, through the PaymentIntent the server made for it.
+    late: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_intent_client_secret: Mapped[str | None] = mapped_column(String(255))

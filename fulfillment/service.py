@@ -184,7 +184,12 @@ async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[
     rows = (
         await session.execute(
             select(Pledge.id, Pledge.number, has_address())
-            .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+            .where(
+                Pledge.campaign_id == campaign_id,
+                Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+                # A pre-order its buyer cancelled is not made, though its refund may still be on its way.
+                Pledge.cancelled_at.is_(None),
+            )
             .order_by(Pledge.number)
         )
     ).all()

@@ -2,7 +2,8 @@
 
 Each handler re-reads the PaymentIntent from Stripe (the event's copy may be stale or out of order) and hands it to
 `payments.charging.record_charge_outcome`, the same code that records the charge job's outcome; so an event that
-arrives before the job, after it, twice, or instead of it (the job died) ends in the same state.
+arrives before the job, after it, twice, or instead of it (the job died) ends in the same state. A pre-order's
+PaymentIntent goes to `payments.preorders.record_preorder_payment`, which the buyer's confirm call shares.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns.ids import parse_id
 from payments.charging import outcome_of, record_charge_outcome
 from payments.gateway import PaymentGateway, StripeEvent
+from payments.preorders import is_preorder_payment, record_preorder_payment
 from payments.webhooks import webhook_handler
 
 log = logging.getLogger("kindling.payments")
@@ -24,6 +26,9 @@ async def apply_payment_intent(session: AsyncSession, gateway: PaymentGateway, p
     """Bring the charge attempt a PaymentIntent belongs to (by its metadata) up to what Stripe says about it now.
     Returns False for a PaymentIntent that is not one of our charges."""
     charge = await gateway.retrieve_charge(payment_intent_id)
+    if is_preorder_payment(charge):
+        await record_preorder_payment(session, charge)
+        return True
     pledge_id = parse_id(charge.metadata.get("pledge_id", ""))
     attempt = charge.metadata.get("attempt", "")
     if pledge_id is None or not attempt.isdigit():

@@ -137,10 +137,20 @@ class ChargeResult:
     metadata: dict[str, str] = field(default_factory=dict)
     failure_code: str | None = None
     failure_message: str | None = None
+    payment_method: str | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class PaymentIntentMade:
+    """A PaymentIntent made for the buyer to confirm in the browser (Stripe.js confirmCardPayment)."""
+
+    id: str
+    client_secret: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,10 @@ class PaymentGateway(Protocol):
     ) -> ChargeResult: ...
 
     async def find_line_charges(self, item_ids: Sequence[Id]) -> dict[str, ChargeResult]: ...
+
+    async def create_preorder_payment(
+        self, *, pledge_id: Id, amount: int, currency: str, customer_id: str
+    ) -> PaymentIntentMade: ...
 
     async def retrieve_charge(self, payment_intent_id: str) -> ChargeResult: ...
 
@@ -372,6 +386,26 @@ class StripeGateway:
             customer_id=customer_id,
             payment_method_id=payment_method_id,
         )
+
+    async def create_preorder_payment(
+        self, *, pledge_id: Id, amount: int, currency: str, customer_id: str
+    ) -> PaymentIntentMade:
+        """The PaymentIntent of a pre-order, for its buyer to confirm on-session (Stripe.js confirmCardPayment, 3-D
+        Secure included). One per pre-order: the idempotency key names the pledge; its metadata `late_pledge_id` tells
+        the webhook whose it is."""
+        key = f"pledge:{pledge_id}:preorder"
+        async with _stripe_errors():
+            intent = await self._client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "customer": customer_id,
+                    "metadata": {"late_pledge_id": str(pledge_id)},
+                },
+                options={"idempotency_key": key},
+            )
+        log.info("pre-order payment %s: %d %s asked for (intent %s)", key, amount, currency, intent.id)
+        return PaymentIntentMade(id=intent.id, client_secret=intent.client_secret or "", status=str(intent.status))
 
     async def _charge(
         self,
@@ -618,6 +652,7 @@ def _charge_result(intent: stripe.PaymentIntent) -> ChargeResult:
         metadata=_metadata(intent.metadata),
         failure_code=getattr(error, "code", None),
         failure_message=getattr(error, "message", None),
+        payment_method=_id_of(intent.payment_method),
     )
 
 

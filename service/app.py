@@ -83,6 +83,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.pages.operator",
     "service.pages.space_settings",
     "service.pages.checkout",
+    "service.pages.preorders",
     "service.pages.my_pledges",
     "service.pages.pledge_manager",
     "service.pages.card_change",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.pledges.service import expire_unconfirmed_pledges
+from payments import preorders
 from payments.add_on_charges import request_add_on_charges_in_doubt
 from payments.charging import drop_expired_pledges, remind_errored_pledges, request_due_charges
 from payments.closing import close_due_campaigns, fund_settled_campaigns, request_card_removals
@@ -28,6 +29,11 @@ async def requeue_webhooks(session: AsyncSession, settings: Settings) -> int:
 @sweep_step("unconfirmed-pledges")
 async def expire_unconfirmed(session: AsyncSession, settings: Settings) -> int:
     return await expire_unconfirmed_pledges(session, hold_seconds=settings.pledge_hold_seconds)
+
+
+@sweep_step("unpaid-preorders")
+async def expire_unpaid_preorders(session: AsyncSession, settings: Settings) -> int:
+    return await preorders.expire_unpaid_preorders(session, hold_seconds=settings.pledge_hold_seconds)
 
 
 @sweep_step("close-campaigns")

@@ -1101,6 +1101,11 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", f"{A}/campaigns/{{campaign_id}}/pledges"): api(
         "401 201 201 403 201 201 201 201", new_live_campaign, "fresh live campaign per cell"
     ),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/preorders"): api(
+        "401 409 201 403 201 201 201 201",
+        with_funded(step=late_reward_on, body=lambda t: {"json": {"tier_id": t["tier"], "shipping_country": "CN"}}),
+        "fresh funded campaign with a late reward per cell; its backer has a pledge there already (409)",
+    ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/pledges"): api("401 403 403 200 403 200 403 200", on("live")),
     ("GET", f"{A}/me/pledges"): api("401 200 200 200 200 200 200 200", fixed()),
     ("GET", f"{A}/pledges/{{pledge_id}}"): api("401 200 404 200 404 200 404 200", on("live", pledge_id="pledge")),
@@ -1552,6 +1557,18 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Pages: the backer's
     ("GET", "/campaigns/{slug}/back"): page("303 200 200 403 200 200 200 200", on("live")),
     ("POST", "/campaigns/{slug}/back"): page("303 303 303 403 303 303 303 303", back_form, "fresh live campaign"),
+    ("GET", "/campaigns/{slug}/preorder"): page(
+        "303 200 200 200 200 200 200 200", with_funded(step=late_reward_on), "fresh funded campaign with a late reward"
+    ),
+    ("POST", "/campaigns/{slug}/preorder"): page(
+        "303 409 303 403 303 303 303 303",
+        with_funded(step=late_reward_on, body=lambda t: {"data": {"tier": t["tier"], "shipping_country": "CN"}}),
+        "fresh funded campaign with a late reward; its backer has a pledge there already (409)",
+    ),
+    ("GET", "/me/pledges/{pledge_id}/pay"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),
+    ("POST", "/me/pledges/{pledge_id}/cancel-preorder"): page(
+        "303 404 404 404 404 404 404 404", on("live", pledge_id="pledge", form={}), "a campaign pledge is no pre-order"
+    ),
     ("GET", "/me/pledges"): page("303 200 200 200 200 200 200 200", fixed()),
     ("GET", "/me/pledges/{pledge_id}"): page("303 200 404 404 404 404 404 404", on("live", pledge_id="pledge")),
     ("GET", "/me/pledges/{pledge_id}/card"): page("303 303 404 404 404 404 404 404", on("live", pledge_id="pledge")),

@@ -59,7 +59,7 @@ async def start_pledge(
     )
     try:
         if customer_id is None:
-            customer_id = await _new_customer(checkout, backer)
+            customer_id = await new_customer(checkout, backer)
         intent = await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge.id, attempt=1)
     except BaseException:
         async with checkout.transaction() as session:
@@ -100,7 +100,7 @@ async def reserve_pledge(
     return pledge, customer_id
 
 
-async def _new_customer(checkout: Checkout, backer: User) -> str:
+async def new_customer(checkout: Checkout, backer: User) -> str:
     """Make the backer's Stripe Customer with no connection held, then keep it, unless a request racing this one
     kept one first: then ours goes and theirs is used."""
     created = await checkout.gateway.create_customer(user_id=backer.id, email=backer.email, name=backer.name)
@@ -178,7 +178,7 @@ async def _card_setup(checkout: Checkout, backer: User, pledge_id: uuid.UUID, at
     async with checkout.transaction() as session:
         customer_id = await stored_customer(session, backer)
     if customer_id is None:
-        customer_id = await _new_customer(checkout, backer)
+        customer_id = await new_customer(checkout, backer)
     return await checkout.gateway.create_setup_intent(customer_id=customer_id, pledge_id=pledge_id, attempt=attempt)
 
 

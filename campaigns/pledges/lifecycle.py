@@ -30,6 +30,7 @@ class PledgeAction(StrEnum):
     CALL_OFF = "call_off"  # by Kindling: the campaign will not charge it (no card at the close, failed, suspended)
     EXPIRE = "expire"  # the card never came within the hold
     COLLECT = "collect"  # the charge succeeded
+    PAY = "pay"  # a pre-order's buyer paid it at once, on-session (payments/preorders.py)
     FAIL_CHARGE = "fail_charge"
     DROP = "drop"  # the retry window passed
     REFUND_IN_PART = "refund_in_part"
@@ -45,6 +46,7 @@ TRANSITIONS: dict[tuple[PledgeStatus, PledgeAction], PledgeStatus] = {
     (S.REQUIRES_PAYMENT_METHOD, A.CANCEL): S.CANCELLED,
     (S.REQUIRES_PAYMENT_METHOD, A.EXPIRE): S.CANCELLED,
     (S.REQUIRES_PAYMENT_METHOD, A.CALL_OFF): S.CANCELLED,
+    (S.REQUIRES_PAYMENT_METHOD, A.PAY): S.COLLECTED,
     (S.ACTIVE, A.CHANGE): S.ACTIVE,
     (S.ACTIVE, A.CANCEL): S.CANCELLED,
     (S.ACTIVE, A.CALL_OFF): S.CANCELLED,
@@ -91,6 +93,7 @@ _DONE = {
     A.CALL_OFF: "called off",
     A.EXPIRE: "expired",
     A.COLLECT: "collected",
+    A.PAY: "paid",
     A.FAIL_CHARGE: "failed",
     A.DROP: "dropped",
     A.REFUND_IN_PART: "refunded in part",

@@ -123,8 +123,12 @@ async def managed_pledge(session: AsyncSession, pledge_ref: uuid.UUID | str, bac
 
 
 def check_open_for_changes(managed: ManagedPledge) -> None:
-    """A live campaign's open pledge, or a kept pledge of a closed campaign before the address lock."""
+    """A live campaign's open pledge, or a kept pledge of a closed campaign before the address lock; never a
+    pre-order."""
     pledge, campaign = managed.pledge, managed.campaign
+    if pledge.late:
+        # Paid on-session with a card that was not saved for later: nothing can be charged to it afterwards.
+        raise PledgeClosed("A pre-order is bought as it is: cancel it and pre-order again to change it.")
     if managed.live:
         if pledge.status not in OPEN_PLEDGE_STATUSES:
             raise PledgeClosed(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed.")

@@ -12,7 +12,7 @@ from campaigns.campaign_schemas import MAX_OPTIONS
 from campaigns.models import Pledge
 from campaigns.phones import MAX_PHONE_CHARS, PHONE_DIGITS, is_phone_number
 from campaigns.pledges.choices import MOST_ADD_ON_LINES, MOST_OF_ONE_ADD_ON
-from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, PledgeStatus
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import AddOnChoice, PledgeChoice
 from campaigns.pledges.viewers import (
@@ -92,10 +92,26 @@ class AddressOut(ResponseModel):
 
 
 class PaymentOut(ResponseModel):
+    """What the backer's browser confirms with Stripe.js: the card set-up (confirmCardSetup), or a pre-order's
+    PaymentIntent (`payment_intent_id`, confirmCardPayment) with its `client_secret`."""
+
     provider: str = "stripe"
     setup_intent_id: str | None
     client_secret: str | None
     publishable_key: str
+    payment_intent_id: str | None = None
+
+
+class PreorderCreate(RequestModel):
+    """A pre-order of one late reward (`tier_id`), with the options of its products that have some, shipped to
+    `shipping_country`."""
+
+    tier_id: uuid.UUID
+    shipping_country: Country | None = None
+    variants: Annotated[dict[str, ChosenOptions], Field(max_length=50)] = {}
+
+    def choice(self) -> PledgeChoice:
+        return PledgeChoice(self.tier_id, 0, self.shipping_country, variants=self.variants)
 
 
 class ShipmentOut(ResponseModel):
@@ -148,6 +164,8 @@ class PledgeOut(ResponseModel):
     items: list[LineItemOut] = []
     # Once it is in a batch and until it ships (fulfillment.queue).
     queue: QueueOut | None = None
+    # A pre-order: bought from a late reward after the campaign was funded, paid at once (payments.preorders).
+    late: bool = False
 
     @classmethod
     def for_viewer(
@@ -164,7 +182,14 @@ class PledgeOut(ResponseModel):
         made here."""
         address = visible_address(pledge, viewer)
         payment = None
-        if sees_card_setup(viewer) and pledge.status in CARD_SETUP_STATUSES:
+        if sees_card_setup(viewer) and pledge.late and pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
+            payment = PaymentOut(
+                setup_intent_id=None,
+                client_secret=pledge.payment_intent_client_secret,
+                publishable_key=publishable_key,
+                payment_intent_id=pledge.payment_intent_id,
+            )
+        elif sees_card_setup(viewer) and pledge.status in CARD_SETUP_STATUSES:
             payment = PaymentOut(
                 setup_intent_id=pledge.setup_intent_id,
                 client_secret=pledge.setup_intent_client_secret,
@@ -188,4 +213,5 @@ class PledgeOut(ResponseModel):
             payment=payment,
             items=[LineItemOut.model_validate(item) for item in items],
             queue=queue,
+            late=pledge.late,
         )

@@ -384,6 +384,13 @@ async def get_pledge(session: AsyncSession, pledge_id: uuid.UUID | str) -> Pledg
     return pledge
 
 
+async def is_late(session: AsyncSession, pledge_ref: uuid.UUID | str) -> bool:
+    """Whether the pledge is a pre-order (False for one that does not exist: its own path says so)."""
+    ident = parse_id(pledge_ref)
+    late = await session.scalar(select(Pledge.late).where(Pledge.id == ident)) if ident else None
+    return bool(late)
+
+
 def own_pledge(pledge: Pledge, user: User) -> None:
     if pledge.backer_id != user.id:
         raise NotFound("No such pledge.")
@@ -554,7 +561,7 @@ async def give_back_unconfirmed_pledge(session: AsyncSession, pledge_id: uuid.UU
 _EXPIRE_UNCONFIRMED = text(
     """
     UPDATE pledges SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-    WHERE status = 'requires_payment_method' AND created_at < now() - make_interval(secs => :hold)
+    WHERE status = 'requires_payment_method' AND NOT late AND created_at < now() - make_interval(secs => :hold)
     RETURNING id, tier_id
     """
 )
@@ -570,7 +577,8 @@ _RELEASE_SLOTS = text(
 async def expire_unconfirmed_pledges(session: AsyncSession, *, hold_seconds: int) -> int:
     """Cancel pledges whose card was never confirmed within the hold (one conditional UPDATE, so each once), then
     free the units of the variants and add-ons they held and their slots, in that order: the order the reservation
-    takes them in, so that a sweep and a launch rush never wait on each other."""
+    takes them in, so that a sweep and a launch rush never wait on each other. Pre-orders are not theirs: their unit is
+    a late reward's, and an unpaid one is given up by its buyer or the sweep's own step (payments/preorders.py)."""
     expired = (await session.execute(_EXPIRE_UNCONFIRMED, {"hold": hold_seconds})).all()
     await give_back_pledge_units(session, [row.id for row in expired])
     tiers = [row.tier_id for row in expired if row.tier_id is not None]

@@ -13,13 +13,14 @@ from campaigns.models import Pledge, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.pledges import service as pledges
 from campaigns.pledges.checkout import Checkout, confirm_pledge, start_pledge
-from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut, QueueOut
+from campaigns.pledges.schemas import PledgeChange, PledgeCreate, PledgeOut, PreorderCreate, QueueOut
 from campaigns.pledges.service import HoldLimit
 from campaigns.pledges.viewers import PledgeViewer
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
 from fulfillment.queue import places_of, queue_place
 from fulfillment.shipments import shipment_of
+from payments import preorders
 from service.api import json_response
 from service.database import unit_of_work
 from service.routes import api
@@ -79,8 +80,30 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
 
 @api.route(
     "POST",
+    "/campaigns/{campaign_id}/preorders",
+    summary="Pre-order a late reward of a funded campaign: the pledge at the late price and a PaymentIntent for the "
+    "browser to confirm (Stripe.js confirmCardPayment), then POST /pledges/{id}/confirm; 409 `not-open`, `sold-out`",
+    body=PreorderCreate,
+    response=PledgeOut,
+    status=201,
+    idempotent=True,
+    errors=(403, 409, 502, 503),
+    tags=["pledges"],
+)
+async def create_preorder(request: Request, body: PreorderCreate) -> Response:
+    async with uow(request) as session:
+        buyer = await current_user(request, session)
+    pledge = await preorders.start_preorder(
+        checkout_of(request), buyer, campaign_id=request.path_params["campaign_id"], choice=body.choice()
+    )
+    return json_response(await own_pledge_out(request, pledge, buyer), 201)
+
+
+@api.route(
+    "POST",
     "/pledges/{pledge_id}/confirm",
-    summary="Activate the pledge once Stripe has saved its card",
+    summary="Activate the pledge once Stripe has saved its card; a pre-order: record its payment once Stripe says "
+    "its PaymentIntent succeeded (409 `not-paid` until then)",
     response=PledgeOut,
     errors=(403, 409, 502, 503),
     tags=["pledges"],
@@ -88,7 +111,9 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
 async def confirm(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
-    pledge = await confirm_pledge(checkout_of(request), backer, request.path_params["pledge_id"])
+        late = await pledges.is_late(session, request.path_params["pledge_id"])
+    confirming = preorders.confirm_preorder if late else confirm_pledge
+    pledge = await confirming(checkout_of(request), backer, request.path_params["pledge_id"])
     return json_response(await own_pledge_out(request, pledge, backer))
 
 
@@ -112,7 +137,8 @@ async def change_pledge(request: Request, body: PledgeChange) -> Response:
 @api.route(
     "DELETE",
     "/pledges/{pledge_id}",
-    summary="Cancel the pledge while the campaign is live",
+    summary="Cancel the pledge while the campaign is live; a pre-order: unpaid, at once; paid, refunded in full "
+    "until its batch is confirmed (409 `batch-confirmed` after)",
     response=PledgeOut,
     errors=(403, 409),
     tags=["pledges"],
@@ -121,7 +147,10 @@ async def cancel_pledge(request: Request) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
         pledge = await pledges.get_pledge(session, request.path_params["pledge_id"])
-        pledge = await pledges.cancel_pledge(session, pledge, backer)
+        if pledge.late:
+            pledge = await preorders.cancel_preorder(session, pledge.id, backer)
+        else:
+            pledge = await pledges.cancel_pledge(session, pledge, backer)
     return json_response(await own_pledge_out(request, pledge, backer))
 
 

@@ -44,6 +44,7 @@ from service.pages.catalog_views import (
     tier_title,
 )
 from service.pages.delivery_words import record_parts
+from service.pages.preorder_offers import preorder_section
 from service.web import SESSION_KEY, render, settings_of, uow
 
 CARDS_PER_PAGE = 24
@@ -464,6 +465,7 @@ async def campaign_page(request: Request) -> Response:
         first_record = await design_log.first_campaign_record(session, detail.campaign.id)
         maker_record = await maker_delivery_record(session, maker.id)
         space_record = await space_delivery_record(session, space.id)
+        preorder = await preorder_section(session, detail.campaign, can_buy="maker" not in detail.roles)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
     view["delivery_record"] = {
         "maker_url": f"/makers/{maker.id}",
@@ -475,6 +477,7 @@ async def campaign_page(request: Request) -> Response:
         if first_record is not None
         else None
     )
+    view["preorder"] = preorder
     view["updates"] = _updates_view(posted)
     view["share"] = share_preview(
         view, base_url=settings_of(request).base_url, locale=str(getattr(request.state, "locale", "en"))

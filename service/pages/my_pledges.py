@@ -180,6 +180,8 @@ def done_notice(key: str | None) -> str | None:
         "card-changed": _("Your new card is saved: your pledge will be charged to it, not to the old one."),
         "cancelled": _("Your pledge is cancelled. Nothing was charged."),
         "address": _("Your address is saved. Your reward will ship there."),
+        "preorder-paid": _("Your pre-order is paid: thank you! It is made in the next batch."),
+        "preorder-cancelled": _("Your pre-order is cancelled. A paid one is refunded in full."),
     }
     return notices.get(key or "")
 
@@ -207,6 +209,8 @@ def next_step(
         if backs_it_already or not taking_pledges(campaign):
             return None
         return {"kind": "back-again", "label": _("Back again"), "url": f"/campaigns/{campaign.slug}/back"}
+    if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD and pledge.late:
+        return {"kind": "card", "label": _("Pay for your pre-order"), "url": f"{url}/pay"}
     if pledge.status == PledgeStatus.REQUIRES_PAYMENT_METHOD:
         if not taking_pledges(campaign):
             return None
@@ -442,9 +446,19 @@ def _pledge_context(
         "address_paid": pledge.status in SHIPPABLE_PLEDGE_STATUSES,
         # The pledge manager: add-ons and variants, while live and after the close until the address lock.
         "manage_url": f"/me/pledges/{pledge.id}/manage"
-        if pledge.status in PLEDGES_IN_PLAY and campaign.status not in NOT_SHIPPING_CAMPAIGNS and not locked
+        if pledge.status in PLEDGES_IN_PLAY
+        and campaign.status not in NOT_SHIPPING_CAMPAIGNS
+        and not locked
+        and not pledge.late
         else None,
         "delivery_shown": ships_reward and pledge.status in SHIPPABLE_PLEDGE_STATUSES,
+        # A pre-order is given up until its batch is confirmed for production (payments.preorders.cancel_preorder).
+        "preorder_cancel_url": f"/me/pledges/{pledge.id}/cancel-preorder"
+        if pledge.late
+        and pledge.cancelled_at is None
+        and pledge.status in (PledgeStatus.REQUIRES_PAYMENT_METHOD, PledgeStatus.COLLECTED)
+        and (batch is None or batch.status == "planned")
+        else None,
     }
 
 
