@@ -225,7 +225,26 @@ async def test_a_preorder_is_charged_at_the_late_price_once_with_the_campaigns_f
     # One pledge per buyer per campaign, pre-orders included.
     twice = await stripe_client.post(funded.preorders, json=funded.body(), headers=buyer.headers)
     assert twice.status_code == 409 and twice.json()["type"] == "already-pledged"
-    assert (await stripe_client.post(funded.preorders, json=funded.body(), headers=other.headers)).status_code == 201
+
+    # A campaign that ships by weight (the maker's choice in the draft; written straight here) prices a pre-order's
+    # shipping by its table: the lamp's 120 g falls in the 500 g bracket, not the tier's 10.00 to China.
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == uuid.UUID(funded.shop.campaign["id"]))
+            .values(
+                shipping_mode="weight",
+                shipping_table=[
+                    {
+                        "country": "CN",
+                        "brackets": [{"up_to_grams": 100, "fee": 700}, {"up_to_grams": 500, "fee": 1_300}],
+                    }
+                ],
+            )
+        )
+    weighed = await stripe_client.post(funded.preorders, json=funded.body(), headers=other.headers)
+    assert weighed.status_code == 201, weighed.text
+    assert weighed.json()["amount"] == LATE_PRICE + 1_300
 
 
 async def test_a_preorder_is_refused_when_not_open_and_when_sold_out_and_the_last_unit_goes_to_one_buyer(
