@@ -25,6 +25,7 @@ from campaigns.access import move_campaign, visible_campaign
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
+from campaigns.late_pledges import end_late_rewards
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
 from campaigns.pledges.contents import pledge_contents
@@ -347,7 +348,7 @@ async def confirm_batch(
     The plan is brought up to date first, so what is confirmed is exactly what the pledges ask for now; if that
     changes the batch the maker was looking at, nothing is confirmed (409 plan-changed). Batches are confirmed in
     order, earliest backers first. The first confirmation makes the campaign `fulfilling` and unlocks the escrow
-    milestone that waits for the first batch.
+    milestone that waits for the first batch; confirming the last open batch ends late pledges for the rewards in it.
     """
     campaign, roles = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
     await lock_campaign(session, campaign.id)  # refreshes `campaign`: the session holds one object per row
@@ -373,6 +374,7 @@ async def confirm_batch(
         .where(Batch.id == ident, Batch.status == "planned")
         .values(status="confirmed", confirmed_at=func.now())
     )
+    await _end_late_rewards_of_last_batch(session, campaign, ident, number, maker)
     first_confirmed = func.coalesce(Campaign.first_batch_confirmed_at, func.now())
     if campaign.status == "funded":
         await move_campaign(
@@ -383,6 +385,25 @@ async def confirm_batch(
             update(Campaign).where(Campaign.id == campaign.id).values(first_batch_confirmed_at=first_confirmed)
         )
     return (await batch_summaries(session, campaign.id, batch_id=ident))[0]
+
+
+async def _end_late_rewards_of_last_batch(
+    session: AsyncSession, campaign: Campaign, batch_id: uuid.UUID, number: int, maker: User
+) -> None:
+    """The batch just confirmed was the campaign's last open one: late pledges for the rewards it makes end, as if the
+    maker had ended them (there is no open batch left for them to join)."""
+    still_open = await session.scalar(
+        select(Batch.id).where(Batch.campaign_id == campaign.id, Batch.status == "planned").limit(1)
+    )
+    if still_open is not None:
+        return
+    tiers = await session.scalars(
+        select(Pledge.tier_id)
+        .distinct()
+        .join(Allocation, Allocation.pledge_id == Pledge.id)
+        .where(Allocation.batch_id == batch_id, Pledge.tier_id.is_not(None))
+    )
+    await end_late_rewards(session, campaign, [tier for tier in tiers if tier is not None], maker.id, last_batch=number)
 
 
 async def start_batch_production(
