@@ -182,8 +182,9 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
 
 async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
     """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address."""
+    connection = await session.connection()  # Core rows: one per paid pledge
     rows = (
-        await session.execute(
+        await connection.execute(
             select(Pledge.id, Pledge.number, has_address())
             .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
             .order_by(Pledge.number)

@@ -7,11 +7,12 @@ planner, shipping lists, address requests), mails and pages read these functions
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ARRAY, ColumnElement, Text, Uuid, and_, bindparam, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Pledge, Product, ProductVariant, Tier
@@ -42,14 +43,17 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
         .table_valued("pledge_id")
         .render_derived()
     )
-    rows = await session.execute(
+    # Core, not the ORM's row processing: these are plain columns, tens of thousands of rows for a campaign.
+    connection = await session.connection()
+    rows = await connection.execute(
         select(
             PledgeItem.pledge_id,
             PledgeItem.kind,
             PledgeItem.ref_id,
             PledgeItem.sku,
             PledgeItem.quantity,
-            PledgeItem.variant,
+            # As text: a campaign's lines hold a handful of distinct choices, each decoded once below, not per line.
+            cast(PledgeItem.variant, Text),
         )
         .join(wanted, wanted.c.pledge_id == PledgeItem.pledge_id)
         .where(PledgeItem.kind.in_(GOODS_KINDS))
@@ -60,14 +64,15 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
     if tier_ids:
         found = await session.execute(select(Tier.id, Tier.items).where(Tier.id.in_(tier_ids)))
         bundles = {tier_id: units_of(items) for tier_id, items in found}
-    chosen = await _bundles_as_chosen(
-        session, bundles, [(line.ref_id, line.variant) for line in lines if line.kind == "tier"]
-    )
+    choices = {(line[2], line[5]) for line in lines if line[1] == "tier" and line[5] != _NO_CHOICE}
+    parsed = {(tier_id, text): json.loads(text) for tier_id, text in choices}
+    chosen = await _bundles_as_chosen(session, bundles, [(tier, variant) for (tier, _text), variant in parsed.items()])
+    by_choice = {key: chosen[(key[0], _frozen(variant))] for key, variant in parsed.items()}
     contents: dict[uuid.UUID, dict[str, int]] = {}
     own: set[uuid.UUID] = set()  # pledges whose mapping is theirs alone, so lines may be added to it
     for pledge_id, kind, ref_id, sku, quantity, variant in lines:
         if kind == "tier":
-            bundle = chosen[(ref_id, _frozen(variant))] if variant else bundles.get(ref_id, {})
+            bundle = by_choice[(ref_id, variant)] if variant != _NO_CHOICE else bundles.get(ref_id, {})
             if quantity == 1 and pledge_id not in contents:
                 contents[pledge_id] = bundle
                 continue
@@ -84,6 +89,7 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
 
 
 Frozen = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+_NO_CHOICE = "{}"  # an empty JSONB object as PostgreSQL writes it out
 
 
 def _frozen(variant: Mapping[str, Any]) -> Frozen:
