@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Uuid, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign, visible_campaign
@@ -30,8 +31,9 @@ from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
-from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
+from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
+from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge
 
 PLAN_CAMPAIGN = "fulfillment.plan"
 
@@ -57,6 +59,11 @@ class PlanChanged(Conflict):
     title = "The plan changed since you read it"
 
 
+class AddOnBeingCharged(Conflict):
+    type = "add-on-being-charged"
+    title = "A backer of the batch is paying for an add-on"
+
+
 class BatchNotConfirmed(Conflict):
     type = "batch-not-confirmed"
     title = "Only a confirmed batch goes into production"
@@ -78,6 +85,23 @@ def request_plan(session: AsyncSession, campaign_id: uuid.UUID) -> None:
     Call it when a campaign becomes funded; the sweep also finds any campaign whose plan is stale.
     """
     enqueue_job(session, PLAN_CAMPAIGN, campaign_id)
+
+
+async def replan_after_change(session: AsyncSession, campaign_id: uuid.UUID) -> None:
+    """A pledge's contents changed: a funded campaign's unconfirmed batches follow. The campaign is listed in
+    `plan_requests` until it is planned (the sweep asks again while it is, should the job be lost) and the plan is
+    asked for after commit, once: while the campaign is listed a plan is already on its way."""
+    status = await session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status not in PLANNING_STATUSES:
+        return
+    listed = await session.scalar(
+        pg_insert(PlanRequest)
+        .values(campaign_id=campaign_id)
+        .on_conflict_do_nothing()
+        .returning(PlanRequest.campaign_id)
+    )
+    if listed is not None:
+        request_plan(session, campaign_id)
 
 
 # Who may see and act
@@ -139,6 +163,7 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
     campaign = await lock_campaign(session, campaign_id)
     if campaign is None or campaign.status not in PLANNING_STATUSES:
         return None
+    await session.execute(delete(PlanRequest).where(PlanRequest.campaign_id == campaign.id))
     demands, addressed = await _paid_demands(session, campaign.id)
     batches = list(await session.scalars(select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.number)))
     open_batches = {batch.number: batch for batch in batches if batch.status == "planned"}
@@ -350,6 +375,8 @@ async def confirm_batch(
     changes the batch the maker was looking at, nothing is confirmed (409 plan-changed). Batches are confirmed in
     order, earliest backers first. The first confirmation makes the campaign `fulfilling` and unlocks the escrow
     milestone that waits for the first batch; confirming the last open batch ends late pledges for the rewards in it.
+    While an add-on of one of the batch's pledges is being charged (or its charge is in doubt), 409
+    `add-on-being-charged`: the line joins the pledge only once paid, and the batch must make it.
     """
     campaign, roles = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
     await lock_campaign(session, campaign.id)  # refreshes `campaign`: the session holds one object per row
@@ -362,6 +389,18 @@ async def confirm_batch(
     await plan_campaign(session, campaign.id)
     if await session.scalar(select(Batch.id).where(Batch.id == ident)) is None:
         raise PlanChanged("Pledges changed since you read the batches and the plan with them; reload the batches.")
+    # An add-on paid after the close joins its pledge once its charge succeeds: the batch waits for it, or would be
+    # ordered without it.
+    charging = await session.scalar(
+        select(AddOnCharge.id)
+        .join(Allocation, Allocation.pledge_id == AddOnCharge.pledge_id)
+        .where(Allocation.batch_id == ident, AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES))
+        .limit(1)
+    )
+    if charging is not None:
+        raise AddOnBeingCharged(
+            f"A backer of batch {number} is paying for an add-on right now; confirm again once the charge is settled."
+        )
     earlier = await session.scalar(
         select(Batch.number)
         .where(Batch.campaign_id == campaign.id, Batch.status == "planned", Batch.number < number)

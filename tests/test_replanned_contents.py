@@ -1,6 +1,6 @@
 """Contents changed after funding are planned again: an add-on bought, a colour changed, an add-on given back in the
-pledge manager and the batch that makes the pledge, not yet confirmed, follows; a confirmed batch is never changed
-behind the maker's back: its pledges' contents are refused changes."""
+pledge manager and the batch that makes the pledge, not yet confirmed, follows (the sweep asks again when the plan's
+job is lost); a confirmed batch is never changed behind the maker's back: its pledges' contents are refused changes."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import AddOn, Product
+from fulfillment.service import PLAN_CAMPAIGN
 from payments.gateway import StripeGateway
 from payments.models import AddOnCharge
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import many_backers
-from tests.money_helpers import run_jobs, stripe_work
+from tests.money_helpers import run_jobs, stripe_work, sweep
 from tests.pledge_manager_helpers import A, back_lamp, fund, launched_shop
+
+CHARGE_COPIED = ("pledge_id", "add_on_id", "sku", "quantity", "unit_amount", "amount", "currency", "customer_id",
+                 "payment_method_id")  # fmt: skip
 
 
 async def test_a_pledges_changed_contents_are_replanned_into_its_open_batch_and_refused_once_its_batch_is_confirmed(
@@ -47,7 +51,7 @@ async def test_a_pledges_changed_contents_are_replanned_into_its_open_batch_and_
         assert shown.status_code == 200, shown.text
         return [(b["status"], {item["sku"]: item["quantity"] for item in b["units"]}) for b in shown.json()]
 
-    [one, _two] = (await stripe_client.get(f"{base}/batches", headers=shop.maker.headers)).json()
+    [one, _] = (await stripe_client.get(f"{base}/batches", headers=shop.maker.headers)).json()
     confirmed = await stripe_client.post(f"{base}/batches/{one['id']}/confirm", headers=shop.maker.headers)
     assert confirmed.status_code == 200, confirmed.text
     assert await batches() == [("confirmed", {"LAMP-BLC": 1}), ("planned", {"LAMP-BLC": 1})]
@@ -61,6 +65,9 @@ async def test_a_pledges_changed_contents_are_replanned_into_its_open_batch_and_
     white = {"choices": [{"item": tier_line, "variant": {shop.lamp["id"]: {"colour": "white"}}}]}
     recoloured = await stripe_client.put(f"{A}/pledges/{late['id']}/variants", json=white, headers=second.headers)
     assert recoloured.status_code == 200, recoloured.text
+    jobs.jobs = [job for job in jobs.jobs if job.actor_name != PLAN_CAMPAIGN]  # the plan job is lost on its way
+    assert await batches() == [("confirmed", {"LAMP-BLC": 1}), ("planned", {"LAMP-BLC": 1, "CABLE": 1})]
+    await sweep(sessions, stripe_settings, jobs)  # finds the campaign still waiting for its plan, and asks again
     assert await batches() == [("confirmed", {"LAMP-BLC": 1}), ("planned", {"LAMP-WHT": 1, "CABLE": 1})]
     given_back = await stripe_client.delete(f"{items}/{cable_line}", headers=second.headers)
     assert given_back.status_code == 200, given_back.text
@@ -83,3 +90,19 @@ async def test_a_pledges_changed_contents_are_replanned_into_its_open_batch_and_
         assert await session.scalar(select(AddOn.remaining).where(AddOn.id == uuid.UUID(shop.cable["id"]))) == 5
         charges = await session.scalars(select(AddOnCharge.pledge_id))
         assert list(charges) == [uuid.UUID(late["id"])]
+
+    # While an add-on of the open batch is being paid for, the batch waits: ordered now, it would be made without it.
+    async with sessions.begin() as session:
+        charge = await session.scalar(select(AddOnCharge))
+        assert charge is not None
+        session.add(
+            AddOnCharge(**{column: getattr(charge, column) for column in CHARGE_COPIED}, item_id=uuid.uuid4(),
+                        idempotency_key=f"pledge-item:{uuid.uuid4()}:charge", status="started")
+        )  # fmt: skip
+    [_one, open_batch] = (await stripe_client.get(f"{base}/batches", headers=shop.maker.headers)).json()
+    two = f"{base}/batches/{open_batch['id']}/confirm"
+    waiting = await stripe_client.post(two, headers=shop.maker.headers)
+    assert waiting.status_code == 409 and waiting.json()["type"] == "add-on-being-charged", waiting.text
+    async with sessions.begin() as session:
+        await session.execute(update(AddOnCharge).where(AddOnCharge.status == "started").values(status="failed"))
+    assert (await stripe_client.post(two, headers=shop.maker.headers)).status_code == 200

@@ -6,13 +6,10 @@ these to take its units and, once paid, to add its line), a paid add-on is given
 backer picks other variants. Tier lines are what the backer pledged for: they are changed by changing the pledge
 (while live), never deleted here.
 
-Contents changed after funding are planned again: each change asks for the campaign's plan (the "fulfillment.plan"
-job, after commit), which rebuilds the batches not yet confirmed. A confirmed batch is never changed: once the batch
-making a pledge is ordered from the factory, its contents are refused changes (409 `batch-confirmed`).
-
-Every use case locks the pledge's row first (so two requests on one pledge take turns) and share-locks its campaign
-(so it neither closes nor moves its address lock meanwhile); units of limited add-ons and variants are taken by the
-conditional UPDATEs of campaigns/stock.py, in the same transaction as the line they are for.
+Contents changed after funding are planned again: each change asks for the campaign's plan
+(fulfillment.service.replan_after_change), which rebuilds the batches not yet confirmed. A confirmed batch is never
+changed: once the batch making a pledge is ordered from the factory, its contents are refused changes (409
+`batch-confirmed`).
 """
 
 from __future__ import annotations
@@ -41,7 +38,7 @@ from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import act_on_own_pledge, get_pledge
 from campaigns.stock import give_back_units, take_units
 from fulfillment.models import Allocation, Batch
-from fulfillment.service import PLANNING_STATUSES, request_plan
+from fulfillment.service import replan_after_change
 
 # A campaign after its close whose backers may still shape their pledge (until the address lock).
 CLOSED_AND_KEPT = ("successful", "funded", "fulfilling")
@@ -150,13 +147,6 @@ def check_open_for_changes(managed: ManagedPledge) -> None:
         raise ChoicesLocked("The maker has locked the pledges' contents and addresses for shipping.")
     if managed.ordered:
         raise BatchOrdered("The batch that makes your pledge is already ordered from the factory: its contents stay.")
-
-
-async def replan_after_change(session: AsyncSession, campaign_id: uuid.UUID) -> None:
-    """The pledge's contents changed: a funded campaign's unconfirmed batches follow (planned again after commit)."""
-    status = await session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    if status in PLANNING_STATUSES:
-        request_plan(session, campaign_id)
 
 
 def check_paid(managed: ManagedPledge) -> None:
