@@ -99,7 +99,9 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
 
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
-    result = await session.stream(
+    # Core rows, not the ORM's: plain columns, as many rows as the batch has packages.
+    connection = await session.connection()
+    result = await connection.stream(
         select(Pledge.id, *address)
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
