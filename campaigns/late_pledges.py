@@ -244,7 +244,13 @@ async def end_late_rewards(
         details["last_batch_confirmed"] = last_batch
     for tier_id in sorted(ended):
         await record_audit(
-            session, actor_id, "late_reward.end", "tier", tier_id, space_id=campaign.space_id, client_address=None,
+            session,
+            actor_id,
+            "late_reward.end",
+            "tier",
+            tier_id,
+            space_id=campaign.space_id,
+            client_address=None,
             details=details,
-        )  # fmt: skip
+        )
     return ended
