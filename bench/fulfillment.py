@@ -4,13 +4,16 @@ exported.
     python -m bench.fulfillment --backers 100000
 
 The campaign has several products (different batch sizes and overages) and tiers bundling them; most backers have
-given an address, a few pledged without a reward, a few were refunded. Timed: `fulfillment.service.plan_campaign`
-(read the paid pledges, plan, write the batches and allocations, commit), then `fulfillment.shipments.shipping_list_csv`
-for every batch, written to files. The reference, in the same run: the bare aggregate a planner cannot do without,
-`SELECT sku, sum(quantity) ... GROUP BY sku` over the same pledges and tiers. After the clock: the plan is checked
-(every paid pledge with a reward in exactly one batch, units per SKU equal to the aggregate, no batch over its batch
-size, every addressed package on exactly one list), planned again (nothing may change), and planned anew under
-tracemalloc for the peak of Python's memory.
+given an address, a few pledged without a reward, a few were refunded. The sensor board comes in black or white and
+backers chose one or the other; one backer with a reward in three added two spare cables, one in seven a case
+(add-ons), so the plan counts variant SKUs and add-on lines (`--no-extras`: the plain campaign of earlier runs).
+Timed: `fulfillment.service.plan_campaign` (read the paid pledges, plan, write the batches and allocations, commit),
+then `fulfillment.shipments.shipping_list_csv` for every batch, written to files. The reference, in the same run: the
+bare aggregate a planner cannot do without, `SELECT sku, sum(quantity) ... GROUP BY sku` over the same pledges' lines
+and tiers, each variant chosen counted under its own SKU. After the clock: the plan is checked (every paid pledge with
+a reward in exactly one batch, units per SKU equal to the aggregate, no batch over its batch size, every addressed
+package on exactly one list), planned again (nothing may change), and planned anew under tracemalloc for the peak of
+Python's memory.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench.common import (
@@ -43,7 +46,7 @@ from bench.common import (
     say,
     verdict,
 )
-from campaigns.models import Campaign, Product, Space, Tier, User
+from campaigns.models import AddOn, Campaign, Product, ProductVariant, Space, Tier, User
 from fulfillment.models import Batch
 from fulfillment.service import PlanOutcome, plan_campaign
 from fulfillment.shipments import shipping_list_csv
@@ -67,28 +70,64 @@ TIERS = (
     ("Cable", 1_900, [{"sku": "CABLE", "quantity": 1}]),
 )
 COUNTRIES = ("CN", "US", "DE", "JP", "FR", "GB", "SG")
+# The sensor board's option, and its variants' SKUs.
+SENSOR_COLOURS = {"black": "SENSOR-BLK", "white": "SENSOR-WHT"}
+# (product's sku, price, quantity, every n-th pledge with a reward takes it)
+ADD_ONS = (("CABLE", 1_900, 2, 3), ("CASE", 4_900, 1, 7))
 SHIPPABLE = "('collected', 'partially_refunded')"
 
 # Each pledge's lines, as pricing writes them: its tier (the amount less the fee), and the fee. A pledge without a
-# reward is all bonus.
+# reward is all bonus. With `:sensor` (the sensor board's product id, as text), a tier line whose bundle holds the
+# board names the colour chosen: black for odd pledge numbers, white for even.
 PLEDGE_LINES_SQL = """
-INSERT INTO pledge_items (id, pledge_id, position, kind, ref_id, quantity, unit_amount)
+INSERT INTO pledge_items (id, pledge_id, position, kind, ref_id, quantity, unit_amount, variant)
 SELECT gen_random_uuid(), p.id, line.position, line.kind, CASE WHEN line.kind = 'tier' THEN p.tier_id END, 1,
-       CASE line.kind WHEN 'shipping' THEN p.shipping_fee WHEN 'tier' THEN p.amount - p.shipping_fee ELSE p.amount END
+       CASE line.kind WHEN 'shipping' THEN p.shipping_fee WHEN 'tier' THEN p.amount - p.shipping_fee ELSE p.amount END,
+       CASE WHEN line.kind = 'tier' AND CAST(:sensor AS text) IS NOT NULL
+                 AND t.items @> '[{"sku": "SENSOR"}]'::jsonb
+            THEN jsonb_build_object(
+                CAST(:sensor AS text),
+                jsonb_build_object('colour', CASE WHEN p.number % 2 = 1 THEN 'black' ELSE 'white' END))
+            ELSE '{}'::jsonb END
 FROM pledges p
+LEFT JOIN tiers t ON t.id = p.tier_id
 CROSS JOIN LATERAL (VALUES (0, CASE WHEN p.tier_id IS NULL THEN 'bonus' ELSE 'tier' END), (1, 'shipping'))
     AS line (position, kind)
 WHERE p.campaign_id = :campaign AND (line.kind <> 'shipping' OR p.tier_id IS NOT NULL)
 """
 
-# Over the pledges the planner reads: units per SKU of every paid pledge with a reward.
+# One add-on's lines, on every `:every`-th pledge with a reward (positions after the tier and the shipping), and the
+# pledges' amounts grown by as much.
+ADD_ON_LINES_SQL = """
+WITH added AS (
+    INSERT INTO pledge_items (id, pledge_id, position, kind, ref_id, add_on_id, sku, quantity, unit_amount)
+    SELECT gen_random_uuid(), p.id, :position, 'addon', a.product_id, a.id, :sku, :quantity, a.price
+    FROM pledges p JOIN add_ons a ON a.id = :add_on
+    WHERE p.campaign_id = :campaign AND p.tier_id IS NOT NULL AND p.number % :every = 0
+    RETURNING pledge_id, quantity * unit_amount AS amount
+)
+UPDATE pledges p SET amount = p.amount + added.amount FROM added WHERE p.id = added.pledge_id
+"""
+
+# Over the lines the planner reads: units per SKU of every paid pledge, a tier's bundle with the chosen variant's SKU
+# in place of its product's, and each add-on line's SKU.
 AGGREGATE_SQL = f"""
-SELECT item->>'sku' AS sku, sum((item->>'quantity')::int) AS units
-FROM pledges p
-JOIN tiers t ON t.id = p.tier_id
-CROSS JOIN LATERAL jsonb_array_elements(t.items) AS item
-WHERE p.campaign_id = :campaign AND p.status IN {SHIPPABLE}
-GROUP BY item->>'sku'
+WITH goods AS (
+    SELECT i.kind, i.ref_id, i.sku, i.variant, i.quantity
+    FROM pledge_items i JOIN pledges p ON p.id = i.pledge_id
+    WHERE p.campaign_id = :campaign AND p.status IN {SHIPPABLE} AND i.kind IN ('tier', 'addon')
+)
+SELECT sku, sum(units) AS units FROM (
+    SELECT coalesce(v.sku, item->>'sku') AS sku, (item->>'quantity')::int * g.quantity AS units
+    FROM goods g
+    JOIN tiers t ON t.id = g.ref_id AND g.kind = 'tier'
+    CROSS JOIN LATERAL jsonb_array_elements(t.items) AS item
+    LEFT JOIN products pr ON pr.campaign_id = :campaign AND pr.sku = item->>'sku'
+    LEFT JOIN product_variants v ON v.product_id = pr.id AND v.choice = g.variant -> pr.id::text
+    UNION ALL
+    SELECT g.sku, g.quantity FROM goods g WHERE g.kind = 'addon'
+) AS lines
+GROUP BY sku
 """
 
 
@@ -118,6 +157,7 @@ class Options:
     unaddressed_every: int = 10
     no_reward_every: int = 50
     refunded_every: int = 97
+    extras: bool = True  # the sensor's colours and the add-ons
     aggregate_runs: int = 5
     keep: bool = False
 
@@ -244,7 +284,7 @@ async def _set_up(engine: AsyncEngine, options: Options) -> tuple[uuid.UUID, int
     started = time.perf_counter()
     async with engine.begin() as connection:
         await insert_backers(connection, options.backers, tokens=False)
-        campaign_id = await insert_funded_campaign(connection)
+        campaign_id = await insert_funded_campaign(connection, extras=options.extras)
         tier_ids = list(
             await connection.scalars(
                 select(Tier.id).where(Tier.campaign_id == campaign_id).order_by(Tier.position, Tier.price)
@@ -258,8 +298,9 @@ async def _set_up(engine: AsyncEngine, options: Options) -> tuple[uuid.UUID, int
     return campaign_id, pledges
 
 
-async def insert_funded_campaign(connection: AsyncConnection) -> uuid.UUID:
-    """A space, its maker and a funded campaign with PRODUCTS and TIERS."""
+async def insert_funded_campaign(connection: AsyncConnection, *, extras: bool = True) -> uuid.UUID:
+    """A space, its maker and a funded campaign with PRODUCTS and TIERS; with `extras`, the sensor board in
+    SENSOR_COLOURS and ADD_ONS."""
     suffix = uuid.uuid4().hex[:8]
     space_id, maker_id, campaign_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await connection.execute(
@@ -309,6 +350,30 @@ async def insert_funded_campaign(connection: AsyncConnection) -> uuid.UUID:
             for position, (title, price, items) in enumerate(TIERS)
         ],
     )  # fmt: skip
+    if extras:
+        found = await connection.execute(select(Product.sku, Product.id).where(Product.campaign_id == campaign_id))
+        products = {sku: product_id for sku, product_id in found}
+        await connection.execute(
+            update(Product)
+            .where(Product.id == products["SENSOR"])
+            .values(options=[{"name": "colour", "values": list(SENSOR_COLOURS)}])
+        )
+        await connection.execute(
+            insert(ProductVariant),
+            [
+                {"campaign_id": campaign_id, "product_id": products["SENSOR"], "choice": {"colour": colour},
+                 "sku": sku, "position": position}
+                for position, (colour, sku) in enumerate(SENSOR_COLOURS.items())
+            ],
+        )  # fmt: skip
+        await connection.execute(
+            insert(AddOn),
+            [
+                {"campaign_id": campaign_id, "product_id": products[sku], "price": price, "position": position,
+                 "shipping": [{"country": "*", "fee": 0}]}
+                for position, (sku, price, _quantity, _every) in enumerate(ADD_ONS)
+            ],
+        )  # fmt: skip
     return campaign_id
 
 
@@ -348,7 +413,21 @@ async def insert_paid_pledges(
             "count": options.backers,
         },
     )
-    await connection.execute(text(PLEDGE_LINES_SQL), {"campaign": campaign_id})
+    sensor = await connection.scalar(
+        select(Product.id).where(Product.campaign_id == campaign_id, Product.sku == "SENSOR", Product.options != [])
+    )
+    await connection.execute(
+        text(PLEDGE_LINES_SQL), {"campaign": campaign_id, "sensor": str(sensor) if sensor else None}
+    )
+    offered = select(Product.sku, AddOn.id).join(Product, Product.id == AddOn.product_id)
+    add_ons = {sku: add_on for sku, add_on in await connection.execute(offered.where(AddOn.campaign_id == campaign_id))}
+    for position, (sku, _price, quantity, every) in enumerate(ADD_ONS, start=2):
+        if sku in add_ons:
+            await connection.execute(
+                text(ADD_ON_LINES_SQL),
+                {"campaign": campaign_id, "add_on": add_ons[sku], "position": position, "sku": sku,
+                 "quantity": quantity, "every": every},
+            )  # fmt: skip
     return options.backers
 
 
@@ -440,6 +519,7 @@ async def _check(
         checks.paid_with_reward, checks.addressed, checks.allocated, checks.allocated_twice = row[:4]
         checks.allocated_wrongly = row[4]
         sizes = {sku: size for sku, _name, _grams, size, _bps in PRODUCTS}
+        sizes |= {variant: sizes["SENSOR"] for variant in SENSOR_COLOURS.values()}
         units: Counter[str] = Counter()
         for number, batch_units, spares in await connection.execute(
             select(Batch.number, Batch.units, Batch.spares).where(Batch.campaign_id == campaign_id)
@@ -551,6 +631,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.fulfillment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backers", type=int, default=100_000, help="backers, one pledge each (default 100000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the shipping lists)")
+    parser.add_argument(
+        "--no-extras",
+        dest="extras",
+        action="store_false",
+        help="no colours and no add-ons: the campaign of earlier runs",
+    )
     # Each option's name is a field of Options.
     return Options(**vars(parser.parse_args(argv)))
 

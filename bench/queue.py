@@ -4,12 +4,13 @@ batch's dates change.
     python -m bench.queue --backers 100000
 
 The campaign is bench/fulfillment.py's (several products and tiers, a few pledges refunded or without a reward),
-planned into batches by `plan_campaign`, every batch given dates; a few hundred packages have shipped. Timed: the
-maker moving one batch's ship date (`set_batch_dates`, committed; a small move, so no mail), then
-`fulfillment.queue.delivery_queue` for the whole campaign, the figure the goal is about (< 2 s for 100,000 backers).
-The reference, in the same run: the same rows read with no window and no order (`SELECT pledge_id, batch_id FROM
-allocations WHERE campaign_id = ...`). After the clock: positions are 1..n with no gap, batches and estimates never go
-backwards along the queue, and every waiting pledge is in it once.
+planned into batches by `plan_campaign`, every batch given dates; a few hundred packages have shipped and one pledge
+in 211 was refunded after the plan. Timed: the maker moving one batch's ship date (`set_batch_dates`, committed; a
+small move, so no mail), then `fulfillment.queue.delivery_queue` for the whole campaign, the figure the goal is about
+(< 2 s for 100,000 backers), and `queue_place` of the last pledge in line, what a pledge page pays. The reference, in
+the same run: the same rows read with no window and no order (`SELECT pledge_id, batch_id FROM allocations WHERE
+campaign_id = ...`). After the clock: positions are 1..n with no gap, batches and estimates never go backwards along
+the queue, every waiting pledge is in it once, and some 200 places asked alone (`queue_places`) equal the queue's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from bench.fulfillment import _set_up
 from campaigns.models import Campaign, User
 from fulfillment.batch_dates import set_batch_dates
 from fulfillment.models import Batch, BatchSchedule
-from fulfillment.queue import _QUEUE, QueuePlace, delivery_queue, queue_place
+from fulfillment.queue import WHOLE_QUEUE_SQL, QueuePlace, delivery_queue, queue_place, queue_places
 from fulfillment.service import plan_campaign
 from service.database import create_engine, create_sessionmaker
 
@@ -64,6 +65,8 @@ class Checks:
     month_backwards: int = 0
     moved_month: str | None = None  # the moved batch's estimate after the change
     expected_month: str = ""
+    places_checked: int = 0  # pledges whose place was also asked one by one (queue_places)
+    places_differing: int = 0  # ... and came out different from the whole queue's
 
     @property
     def problems(self) -> list[str]:
@@ -72,6 +75,8 @@ class Checks:
             found.append(f"{self.queued} in the queue for {self.waiting} waiting pledges")
         if self.gaps or self.batch_backwards or self.month_backwards:
             found.append(f"{self.gaps} gaps, {self.batch_backwards} batch and {self.month_backwards} month reversals")
+        if self.places_differing:
+            found.append(f"{self.places_differing} of {self.places_checked} places asked alone differ from the queue's")
         if self.moved_month != self.expected_month:
             found.append(f"the moved batch shows {self.moved_month}, not {self.expected_month}")
         return found
@@ -147,7 +152,8 @@ async def _measure(services: BenchServices, options: Options) -> QueueResult:
             queue_seconds.append(time.perf_counter() - started)
             started = time.perf_counter()
             async with engine.connect() as connection:
-                await connection.execute(text(f"SELECT count(*) FROM ({_QUEUE}) AS q"), {"campaign_id": campaign_id})
+                counted = text(f"SELECT count(*) FROM ({WHOLE_QUEUE_SQL}) AS q")
+                await connection.execute(counted, {"campaign_id": campaign_id})
             server_seconds.append(time.perf_counter() - started)
             started = time.perf_counter()
             async with engine.connect() as connection:
@@ -160,6 +166,11 @@ async def _measure(services: BenchServices, options: Options) -> QueueResult:
                 await queue_place(session, campaign_id, queue[-1].pledge_id)
             one_seconds.append(time.perf_counter() - started)
         checks = await _check(engine, campaign_id, queue, batches, moved_to)
+        async with sessions() as session:
+            sample = queue[:: max(1, len(queue) // 200)] + queue[-1:]
+            places = await queue_places(session, campaign_id, [place.pledge_id for place in sample])
+        checks.places_checked = len(sample)
+        checks.places_differing = sum(places.get(place.pledge_id) != place for place in sample)
     finally:
         await engine.dispose()
     return QueueResult(
@@ -172,7 +183,8 @@ def _ship_on(number: int) -> date:
 
 
 async def _dates_and_shipments(engine: AsyncEngine, campaign_id: uuid.UUID, options: Options) -> int:
-    """Dates for every batch, 45 days apart; the first `shipped` packages of batch 1 shipped."""
+    """Dates for every batch, 45 days apart; the first `shipped` packages of batch 1 shipped; one pledge in 211
+    refunded after the plan."""
     async with engine.begin() as connection:
         numbers = list(
             await connection.scalars(
@@ -198,6 +210,16 @@ async def _dates_and_shipments(engine: AsyncEngine, campaign_id: uuid.UUID, opti
                 """
             ),
             {"campaign": campaign_id, "shipped": options.shipped},
+        )
+        # Refunds after the plan: their packages leave the queue but keep their allocations.
+        await connection.execute(
+            text(
+                """
+                UPDATE pledges p SET status = 'refunded' FROM allocations a
+                WHERE a.pledge_id = p.id AND a.campaign_id = :campaign AND p.number % 211 = 0
+                """
+            ),
+            {"campaign": campaign_id},
         )
     return len(numbers)
 
@@ -245,6 +267,8 @@ def report(result: QueueResult) -> Report:
     rows = out.section("Correctness")
     rows.append(("positions 1..n, batches and months in order", f"{checks.gaps} gaps, {checks.batch_backwards} + "
                  f"{checks.month_backwards} reversals"))  # fmt: skip
+    agreeing = checks.places_checked - checks.places_differing
+    rows.append(("places asked alone, as the whole queue gives them", f"{agreeing} of {checks.places_checked}"))
     rows.append(("moved batch's estimate", f"{checks.moved_month} (expected {checks.expected_month})"))
     problems = checks.problems
     rows.append(("PROBLEMS" if problems else "problems", "; ".join(problems) or "none"))

@@ -27,6 +27,7 @@ ACTIONS = (
     "campaign.export_addresses",
     "campaign.export_transactions",
     "comment.hide",
+    "late_reward.end",
     "mail.suppress",
     "milestone.release",
     "payout.mark_paid",

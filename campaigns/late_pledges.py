@@ -1,6 +1,7 @@
 """Late pledges: the tiers a campaign keeps selling after its deadline, at the same or a new price and optionally
 limited. The maker chooses them while the campaign is a draft, so the sponsoring space's review covers them; they
-open once the campaign is `funded`.
+open once the campaign is `funded`, and end when the maker ends them or when the campaign's last open batch holding
+them is confirmed (fulfillment.service.confirm_batch), either way in the audit log.
 
 A limited late reward's `remaining` is taken by one conditional UPDATE under `CHECK (remaining >= 0)`, like a tier's.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.access import campaign_for, visible_campaign
+from campaigns.audit import record_audit
 from campaigns.campaign_schemas import CampaignRequest, Count, PositiveAmount
 from campaigns.currencies import check_price
 from campaigns.errors import InvalidInput, NotAllowed, NotFound
@@ -210,9 +212,45 @@ async def end_late_reward(
     )
     if tier_id is None or found is None:
         raise NotFound("No such late reward.")
-    await session.execute(
-        update(LateReward)
-        .where(LateReward.tier_id == tier_id, LateReward.ended_at.is_(None))
-        .values(ended_at=func.now())
-    )
+    await end_late_rewards(session, campaign, [tier_id], maker.id)
     return campaign, await late_offers(session, campaign)
+
+
+async def end_late_rewards(
+    session: AsyncSession,
+    campaign: Campaign,
+    tier_ids: Sequence[uuid.UUID],
+    actor_id: uuid.UUID,
+    *,
+    last_batch: int | None = None,
+) -> list[uuid.UUID]:
+    """End the campaign's late rewards for these tiers that are still on sale, each with its row in the audit log;
+    the tiers ended now. `last_batch`: the number of the campaign's last open batch, whose confirmation by `actor_id`
+    ends them (otherwise the maker ended them by hand)."""
+    ended = list(
+        await session.scalars(
+            update(LateReward)
+            .where(
+                LateReward.campaign_id == campaign.id,
+                LateReward.tier_id.in_(tier_ids),
+                LateReward.ended_at.is_(None),
+            )
+            .values(ended_at=func.now())
+            .returning(LateReward.tier_id)
+        )
+    )
+    details: dict[str, object] = {"campaign_id": str(campaign.id)}
+    if last_batch is not None:
+        details["last_batch_confirmed"] = last_batch
+    for tier_id in sorted(ended):
+        await record_audit(
+            session,
+            actor_id,
+            "late_reward.end",
+            "tier",
+            tier_id,
+            space_id=campaign.space_id,
+            client_address=None,
+            details=details,
+        )
+    return ended

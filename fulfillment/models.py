@@ -82,6 +82,16 @@ class AddressRequest(Base):
     reminded_at: Mapped[datetime | None]
 
 
+class PlanRequest(Base):
+    """A campaign whose pledges' contents changed since its plan was made (an add-on, a variant, after funding):
+    the sweep asks for its plan until planning removes the row, so a lost job still gets the batches re-planned."""
+
+    __tablename__ = "plan_requests"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class BatchSchedule(Base):
     """The maker's planned production and ship dates for batch `number` of a campaign.
 

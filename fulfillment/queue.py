@@ -1,9 +1,17 @@
 """The delivery queue: every waiting backer's place in line and estimated ship month, from the batch plan.
 
-One statement, window functions over the campaign's allocations: a pledge's `position` counts the packages still to
-ship ahead of it (batches in order, earliest backers first within a batch), its `estimated_ship_month` is its batch's
-planned ship date, never earlier than that of a batch before it (batches are made in order). A batch without dates
-gives no estimate. A shipped pledge has left the queue; a pledge in no batch has not joined it yet.
+A pledge's `position` counts the packages still to ship up to its own (batches in order, earliest backers first within
+a batch); its `estimated_ship_month` is its batch's planned ship date, never earlier than that of a batch before it
+(batches are made in order). A batch without dates gives no estimate. A shipped pledge has left the queue; a pledge in
+no batch has not joined it yet.
+
+Two statements give the same answers at different costs:
+- the whole queue (`delivery_queue`) reads each batch's waiting pledges in order as one array per batch, and numbers
+  them in Python: the rows cross the wire as a few arrays, not one row per backer;
+- a few places (`queue_places`, a pledge page, `GET /pledges/{id}`) rank the pledge within its own batch only, and add
+  the packages of the batches before it as counts: every allocation of those batches counted from the index on
+  `allocations.batch_id`, less those that left the queue (pledges no longer paid for, packages shipped), which are few
+  beside them. Nothing is sorted but the pledge's own batch.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, in_sql
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, PledgeStatus, in_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,31 +35,79 @@ class QueuePlace:
     estimated_ship_month: str | None  # "YYYY-MM"
 
 
-_QUEUE = f"""
-WITH plan AS (
-    SELECT b.number, s.ship_on,
-           max(s.ship_on) OVER (ORDER BY b.number ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS not_before
+_SHIPPABLE = in_sql(SHIPPABLE_PLEDGE_STATUSES)
+_NOT_SHIPPABLE = in_sql(frozenset(PledgeStatus) - SHIPPABLE_PLEDGE_STATUSES)
+
+# Each batch of the campaign with its estimated ship month.
+_PLAN = """
+plan AS (
+    SELECT b.id, b.number, b.status,
+           CASE WHEN s.ship_on IS NOT NULL THEN to_char(
+               max(s.ship_on) OVER (ORDER BY b.number ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 'YYYY-MM'
+           ) END AS month
     FROM batches b
     LEFT JOIN batch_schedules s ON s.campaign_id = b.campaign_id AND s.number = b.number
     WHERE b.campaign_id = :campaign_id
-), waiting AS (
-    SELECT a.pledge_id, b.number AS batch,
-           row_number() OVER (ORDER BY b.number, p.number, p.id) AS position
-    FROM allocations a
-    JOIN batches b ON b.id = a.batch_id
-    JOIN pledges p ON p.id = a.pledge_id
-    WHERE a.campaign_id = :campaign_id
-      AND p.status IN ({in_sql(SHIPPABLE_PLEDGE_STATUSES)})
-      AND NOT EXISTS (SELECT FROM shipments s WHERE s.pledge_id = a.pledge_id)
-)
-SELECT w.pledge_id, w.position, w.batch,
-       CASE WHEN plan.ship_on IS NOT NULL THEN to_char(plan.not_before, 'YYYY-MM') END AS estimated_ship_month
-FROM waiting w
-JOIN plan ON plan.number = w.batch
+)"""
+
+_WAITING = f"""
+p.status IN ({_SHIPPABLE}) AND NOT EXISTS (SELECT FROM shipments s WHERE s.pledge_id = a.pledge_id)"""
+
+WHOLE_QUEUE_SQL = f"""
+WITH {_PLAN}
+SELECT plan.number, plan.month, array_agg(a.pledge_id ORDER BY p.number, p.id) AS pledge_ids
+FROM plan
+JOIN allocations a ON a.batch_id = plan.id
+JOIN pledges p ON p.id = a.pledge_id
+WHERE {_WAITING}
+GROUP BY plan.number, plan.month
+ORDER BY plan.number
 """
 
-_WHOLE_QUEUE = text(_QUEUE + "ORDER BY w.position").bindparams(bindparam("campaign_id", type_=Uuid()))
-_SOME_PLACES = text(_QUEUE + "WHERE w.pledge_id = ANY(:pledge_ids)").bindparams(
+_SOME_PLACES_SQL = f"""
+WITH {_PLAN}, mine AS (
+    SELECT DISTINCT plan.id, plan.number
+    FROM allocations a JOIN plan ON plan.id = a.batch_id
+    WHERE a.pledge_id = ANY(:pledge_ids) AND a.campaign_id = :campaign_id
+), within AS (
+    SELECT a.pledge_id, a.batch_id, row_number() OVER (PARTITION BY a.batch_id ORDER BY p.number, p.id) AS rank
+    FROM allocations a JOIN pledges p ON p.id = a.pledge_id
+    WHERE a.batch_id IN (SELECT id FROM mine) AND {_WAITING}
+), earlier AS (
+    SELECT id, number FROM plan WHERE number < (SELECT max(number) FROM mine)
+), allocated AS (
+    SELECT a.batch_id, count(*) AS packages
+    FROM allocations a WHERE a.batch_id IN (SELECT id FROM earlier)
+    GROUP BY a.batch_id
+), gone AS (
+    SELECT a.batch_id, count(*) AS packages
+    FROM (
+        SELECT a.batch_id FROM pledges p JOIN allocations a ON a.pledge_id = p.id
+        WHERE p.campaign_id = :campaign_id AND p.status IN ({_NOT_SHIPPABLE})
+        UNION ALL
+        SELECT a.batch_id
+        FROM shipments s JOIN allocations a ON a.pledge_id = s.pledge_id JOIN pledges p ON p.id = s.pledge_id
+        WHERE s.campaign_id = :campaign_id AND p.status IN ({_SHIPPABLE})
+    ) AS a
+    WHERE a.batch_id IN (SELECT id FROM earlier)
+    GROUP BY a.batch_id
+), ahead AS (
+    SELECT mine.id, coalesce(sum(coalesce(allocated.packages, 0) - coalesce(gone.packages, 0)), 0) AS packages
+    FROM mine
+    LEFT JOIN earlier ON earlier.number < mine.number
+    LEFT JOIN allocated ON allocated.batch_id = earlier.id
+    LEFT JOIN gone ON gone.batch_id = earlier.id
+    GROUP BY mine.id
+)
+SELECT w.pledge_id, (ahead.packages + w.rank)::int AS position, plan.number AS batch, plan.month
+FROM within w
+JOIN plan ON plan.id = w.batch_id
+JOIN ahead ON ahead.id = w.batch_id
+WHERE w.pledge_id = ANY(:pledge_ids)
+"""
+
+_WHOLE_QUEUE = text(WHOLE_QUEUE_SQL).bindparams(bindparam("campaign_id", type_=Uuid()))
+_SOME_PLACES = text(_SOME_PLACES_SQL).bindparams(
     bindparam("campaign_id", type_=Uuid()), bindparam("pledge_ids", type_=ARRAY(Uuid()))
 )
 
@@ -59,7 +115,12 @@ _SOME_PLACES = text(_QUEUE + "WHERE w.pledge_id = ANY(:pledge_ids)").bindparams(
 async def delivery_queue(session: AsyncSession, campaign_id: uuid.UUID) -> list[QueuePlace]:
     """Every waiting pledge of the campaign in the order it ships."""
     rows = await session.execute(_WHOLE_QUEUE, {"campaign_id": campaign_id})
-    return [QueuePlace(*row) for row in rows]
+    queue: list[QueuePlace] = []
+    position = 0
+    for batch, month, pledge_ids in rows:
+        queue.extend(QueuePlace(pledge_id, position + n, batch, month) for n, pledge_id in enumerate(pledge_ids, 1))
+        position += len(pledge_ids)
+    return queue
 
 
 async def queue_places(
@@ -90,16 +151,9 @@ async def places_of(
 
 
 _NEXT_OPEN_MONTH = text(
-    """
-    WITH plan AS (
-        SELECT b.number, b.status, s.ship_on,
-               max(s.ship_on) OVER (ORDER BY b.number ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS not_before
-        FROM batches b
-        LEFT JOIN batch_schedules s ON s.campaign_id = b.campaign_id AND s.number = b.number
-        WHERE b.campaign_id = :campaign_id
-    )
-    SELECT CASE WHEN ship_on IS NOT NULL THEN to_char(not_before, 'YYYY-MM') END
-    FROM plan WHERE status = 'planned' ORDER BY number LIMIT 1
+    f"""
+    WITH {_PLAN}
+    SELECT month FROM plan WHERE status = 'planned' ORDER BY number LIMIT 1
     """
 ).bindparams(bindparam("campaign_id", type_=Uuid()))
 

@@ -19,18 +19,21 @@ from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Uuid, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.access import move_campaign, visible_campaign
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
+from campaigns.late_pledges import end_late_rewards
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
-from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
+from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
+from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge
 
 PLAN_CAMPAIGN = "fulfillment.plan"
 
@@ -56,6 +59,11 @@ class PlanChanged(Conflict):
     title = "The plan changed since you read it"
 
 
+class AddOnBeingCharged(Conflict):
+    type = "add-on-being-charged"
+    title = "A backer of the batch is paying for an add-on"
+
+
 class BatchNotConfirmed(Conflict):
     type = "batch-not-confirmed"
     title = "Only a confirmed batch goes into production"
@@ -77,6 +85,23 @@ def request_plan(session: AsyncSession, campaign_id: uuid.UUID) -> None:
     Call it when a campaign becomes funded; the sweep also finds any campaign whose plan is stale.
     """
     enqueue_job(session, PLAN_CAMPAIGN, campaign_id)
+
+
+async def replan_after_change(session: AsyncSession, campaign_id: uuid.UUID) -> None:
+    """A pledge's contents changed: a funded campaign's unconfirmed batches follow. The campaign is listed in
+    `plan_requests` until it is planned (the sweep asks again while it is, should the job be lost) and the plan is
+    asked for after commit, once: while the campaign is listed a plan is already on its way."""
+    status = await session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status not in PLANNING_STATUSES:
+        return
+    listed = await session.scalar(
+        pg_insert(PlanRequest)
+        .values(campaign_id=campaign_id)
+        .on_conflict_do_nothing()
+        .returning(PlanRequest.campaign_id)
+    )
+    if listed is not None:
+        request_plan(session, campaign_id)
 
 
 # Who may see and act
@@ -138,6 +163,7 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
     campaign = await lock_campaign(session, campaign_id)
     if campaign is None or campaign.status not in PLANNING_STATUSES:
         return None
+    await session.execute(delete(PlanRequest).where(PlanRequest.campaign_id == campaign.id))
     demands, addressed = await _paid_demands(session, campaign.id)
     batches = list(await session.scalars(select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.number)))
     open_batches = {batch.number: batch for batch in batches if batch.status == "planned"}
@@ -181,8 +207,9 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
 
 async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
     """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address."""
+    connection = await session.connection()  # Core rows: one per paid pledge
     rows = (
-        await session.execute(
+        await connection.execute(
             select(Pledge.id, Pledge.number, has_address())
             .where(
                 Pledge.campaign_id == campaign_id,
@@ -352,7 +379,9 @@ async def confirm_batch(
     The plan is brought up to date first, so what is confirmed is exactly what the pledges ask for now; if that
     changes the batch the maker was looking at, nothing is confirmed (409 plan-changed). Batches are confirmed in
     order, earliest backers first. The first confirmation makes the campaign `fulfilling` and unlocks the escrow
-    milestone that waits for the first batch.
+    milestone that waits for the first batch; confirming the last open batch ends late pledges for the rewards in it.
+    While an add-on of one of the batch's pledges is being charged (or its charge is in doubt), 409
+    `add-on-being-charged`: the line joins the pledge only once paid, and the batch must make it.
     """
     campaign, roles = await fulfillment_campaign(session, campaign_ref, maker, manage=True)
     await lock_campaign(session, campaign.id)  # refreshes `campaign`: the session holds one object per row
@@ -365,6 +394,18 @@ async def confirm_batch(
     await plan_campaign(session, campaign.id)
     if await session.scalar(select(Batch.id).where(Batch.id == ident)) is None:
         raise PlanChanged("Pledges changed since you read the batches and the plan with them; reload the batches.")
+    # An add-on paid after the close joins its pledge once its charge succeeds: the batch waits for it, or would be
+    # ordered without it.
+    charging = await session.scalar(
+        select(AddOnCharge.id)
+        .join(Allocation, Allocation.pledge_id == AddOnCharge.pledge_id)
+        .where(Allocation.batch_id == ident, AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES))
+        .limit(1)
+    )
+    if charging is not None:
+        raise AddOnBeingCharged(
+            f"A backer of batch {number} is paying for an add-on right now; confirm again once the charge is settled."
+        )
     earlier = await session.scalar(
         select(Batch.number)
         .where(Batch.campaign_id == campaign.id, Batch.status == "planned", Batch.number < number)
@@ -378,6 +419,7 @@ async def confirm_batch(
         .where(Batch.id == ident, Batch.status == "planned")
         .values(status="confirmed", confirmed_at=func.now())
     )
+    await _end_late_rewards_of_last_batch(session, campaign, ident, number, maker)
     first_confirmed = func.coalesce(Campaign.first_batch_confirmed_at, func.now())
     if campaign.status == "funded":
         await move_campaign(
@@ -388,6 +430,25 @@ async def confirm_batch(
             update(Campaign).where(Campaign.id == campaign.id).values(first_batch_confirmed_at=first_confirmed)
         )
     return (await batch_summaries(session, campaign.id, batch_id=ident))[0]
+
+
+async def _end_late_rewards_of_last_batch(
+    session: AsyncSession, campaign: Campaign, batch_id: uuid.UUID, number: int, maker: User
+) -> None:
+    """The batch just confirmed was the campaign's last open one: late pledges for the rewards it makes end, as if the
+    maker had ended them (there is no open batch left for them to join)."""
+    still_open = await session.scalar(
+        select(Batch.id).where(Batch.campaign_id == campaign.id, Batch.status == "planned").limit(1)
+    )
+    if still_open is not None:
+        return
+    tiers = await session.scalars(
+        select(Pledge.tier_id)
+        .distinct()
+        .join(Allocation, Allocation.pledge_id == Pledge.id)
+        .where(Allocation.batch_id == batch_id, Pledge.tier_id.is_not(None))
+    )
+    await end_late_rewards(session, campaign, [tier for tier in tiers if tier is not None], maker.id, last_batch=number)
 
 
 async def start_batch_production(

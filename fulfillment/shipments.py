@@ -80,22 +80,28 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     products = await product_specs_by_sku(session, campaign.id)
     listed = await session.scalars(select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id))
     contents = await pledge_contents(session, list(listed))
-    # Pledges of one tier share one contents mapping (kept alive by `contents`), so a long list makes each package's
-    # last cells once per kind of box.
+    # Pledges of one tier share one contents mapping (kept alive by `contents`), and pledges with add-ons have one
+    # each but few distinct ones: a long list makes each package's last cells once per kind of box.
     cells: dict[int, tuple[str, str]] = {}
+    by_contents: dict[frozenset[tuple[str, int]], tuple[str, str]] = {}
 
     def contents_of(pledge_id: uuid.UUID) -> tuple[str, str]:
         units = contents.get(pledge_id, NOTHING)
         made = cells.get(id(units))
         if made is None:
-            made = cells[id(units)] = contents_cells(
-                units, package_weight(units, products, campaign.packaging_weight_grams)
-            )
+            kind = frozenset(units.items())
+            made = by_contents.get(kind)
+            if made is None:
+                weight = package_weight(units, products, campaign.packaging_weight_grams)
+                made = by_contents[kind] = contents_cells(units, weight)
+            cells[id(units)] = made
         return made
 
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
-    result = await session.stream(
+    # Core rows, not the ORM's: plain columns, as many rows as the batch has packages.
+    connection = await session.connection()
+    result = await connection.stream(
         select(Pledge.id, *address)
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))

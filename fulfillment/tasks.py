@@ -18,7 +18,7 @@ from campaigns.models import Campaign, Pledge
 from campaigns.pledges.contents import contains_goods
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from fulfillment.addresses import send_address_surveys
-from fulfillment.models import AddressRequest, Allocation, Batch
+from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest
 from fulfillment.planner import PledgeLargerThanBatch
 from fulfillment.service import PLANNING_STATUSES, has_address, plan_campaign, request_plan
 
@@ -62,7 +62,8 @@ async def replan_stale_campaigns(session: AsyncSession) -> int:
     """The sweep's step: ask for a plan of every funded or fulfilling campaign whose plan no longer matches its
     pledges. Found from the data alone, so a lost job or a change made by any code (a late charge, a refund) is
     caught: a paid pledge with a reward that is in no batch or was never asked for its address, a pledge no longer
-    paid in an unconfirmed batch, or an addressed package on no shipping list."""
+    paid in an unconfirmed batch, an addressed package on no shipping list, or contents changed since the plan
+    (`plan_requests`)."""
     paid_reward = select(Pledge.id).where(
         Pledge.campaign_id == Campaign.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES), contains_goods()
     )
@@ -92,10 +93,11 @@ async def replan_stale_campaigns(session: AsyncSession) -> int:
             has_address(),
         )
     )
+    asked_for = select(PlanRequest.campaign_id).where(PlanRequest.campaign_id == Campaign.id)
     stale = await session.scalars(
         select(Campaign.id).where(
             Campaign.status.in_(PLANNING_STATUSES),
-            or_(exists(unallocated), exists(unpaid_in_open_batch), exists(unlisted)),
+            or_(exists(unallocated), exists(unpaid_in_open_batch), exists(unlisted), exists(asked_for)),
         )
     )
     found = 0

@@ -42,6 +42,8 @@ def test_fulfillment_bench_plans_every_pledge_once_and_lists_every_addressed_pac
     assert checks.allocated_twice == 0 and checks.allocated_wrongly == 0
     assert checks.csv_rows == checks.csv_distinct == checks.addressed > 0
     assert checks.units_by_sku == checks.aggregate_by_sku
+    assert {"SENSOR-BLK", "SENSOR-WHT", "CABLE", "CASE"} <= set(checks.units_by_sku)  # colours chosen, add-ons added
+    assert "SENSOR" not in checks.units_by_sku
     assert checks.rerun is not None and checks.rerun.written == 0 and checks.rerun.kept == result.batches
     printed = fulfillment.report(result).render()
     assert "vs aggregate" in printed and "problems" in printed

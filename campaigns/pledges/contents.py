@@ -7,11 +7,12 @@ planner, shipping lists, address requests), mails and pages read these functions
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Pledge, Product, ProductVariant, Tier
@@ -49,54 +50,66 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
     """Each of `pledge_ids` that contains something, with its units per SKU; pledges that contain nothing (a bonus
     alone, a reward of no products) are left out.
 
-    Read-only: pledges of one tier and nothing else share that tier's mapping (a campaign of 100,000 backers has a
-    handful of distinct contents, bench/fulfillment.py). The ids go as one array, joined as a table: its lines are
-    found by the index or a hash join whatever PostgreSQL believes of the tables' sizes (a semi-join over freshly
-    loaded pledges was once planned as a nested loop of two scans; `= ANY(array)` scans the array for every line)."""
-    wanted = (
-        func.unnest(bindparam("pledge_ids", list(pledge_ids), type_=ARRAY(Uuid())))
-        .table_valued("pledge_id")
-        .render_derived()
-    )
-    rows = await session.execute(
-        select(
-            PledgeItem.pledge_id,
-            PledgeItem.kind,
-            PledgeItem.ref_id,
-            PledgeItem.sku,
-            PledgeItem.quantity,
-            PledgeItem.variant,
-        )
-        .join(wanted, wanted.c.pledge_id == PledgeItem.pledge_id)
-        .where(PledgeItem.kind.in_(GOODS_KINDS))
-    )
-    lines = rows.all()
-    tier_ids = {line.ref_id for line in lines if line.kind == "tier"}
+    Read-only: pledges whose goods lines are the same share one mapping. PostgreSQL gives each pledge its lines as
+    one JSON text, and a campaign of 100,000 backers has a few dozen distinct ones (bench/fulfillment.py): each is
+    decoded and counted once, not once per backer. The ids go as one array, joined as a table: its lines are found by
+    the index or a hash join whatever PostgreSQL believes of the tables' sizes (a semi-join over freshly loaded
+    pledges was once planned as a nested loop of two scans; `= ANY(array)` scans the array for every line)."""
+    if not pledge_ids:
+        return {}
+    connection = await session.connection()  # Core rows: one per pledge, tens of thousands for a campaign
+    rows = (await connection.execute(_GOODS_LINES, {"pledge_ids": list(pledge_ids)})).all()
+    kinds: dict[str, list[Any]] = {lines: json.loads(lines) for lines in {row[1] for row in rows}}
+    tier_ids = {uuid.UUID(ref) for lines in kinds.values() for kind, ref, *_ in lines if kind == "tier"}
     bundles: dict[uuid.UUID | None, dict[str, int]] = {}
     if tier_ids:
         found = await session.execute(select(Tier.id, Tier.items).where(Tier.id.in_(tier_ids)))
         bundles = {tier_id: units_of(items) for tier_id, items in found}
     chosen = await _bundles_as_chosen(
-        session, bundles, [(line.ref_id, line.variant) for line in lines if line.kind == "tier"]
+        session,
+        bundles,
+        [
+            (uuid.UUID(ref), variant)
+            for lines in kinds.values()
+            for kind, ref, _sku, _quantity, variant in lines
+            if kind == "tier" and variant
+        ],
     )
-    contents: dict[uuid.UUID, dict[str, int]] = {}
-    own: set[uuid.UUID] = set()  # pledges whose mapping is theirs alone, so lines may be added to it
-    for pledge_id, kind, ref_id, sku, quantity, variant in lines:
+    made = {text: _units_of_lines(lines, bundles, chosen) for text, lines in kinds.items()}
+    return {pledge_id: made[lines] for pledge_id, lines in rows if made[lines]}
+
+
+# Each pledge's goods lines as [kind, ref_id, sku, quantity, variant], in their order, as JSON text.
+_GOODS_LINES = text(
+    f"""
+    SELECT i.pledge_id,
+           jsonb_agg(jsonb_build_array(i.kind, i.ref_id, i.sku, i.quantity, i.variant) ORDER BY i.position)::text
+    FROM unnest(:pledge_ids) AS wanted (pledge_id)
+    JOIN pledge_items i ON i.pledge_id = wanted.pledge_id
+    WHERE i.kind IN ({", ".join(repr(kind) for kind in GOODS_KINDS)})
+    GROUP BY i.pledge_id
+    """
+).bindparams(bindparam("pledge_ids", type_=ARRAY(Uuid())))
+
+
+def _units_of_lines(
+    lines: Sequence[Any],
+    bundles: Mapping[uuid.UUID | None, Mapping[str, int]],
+    chosen: Mapping[tuple[uuid.UUID | None, Frozen], Mapping[str, int]],
+) -> dict[str, int]:
+    """A pledge's units per SKU from its goods lines: a tier line's bundle (as chosen) times its quantity, an add-on
+    line's SKU."""
+    units: dict[str, int] = {}
+    for kind, ref, sku, quantity, variant in lines:
         if kind == "tier":
-            bundle = chosen[(ref_id, _frozen(variant))] if variant else bundles.get(ref_id, {})
-            if quantity == 1 and pledge_id not in contents:
-                contents[pledge_id] = bundle
-                continue
+            tier_id = uuid.UUID(ref)
+            bundle = chosen[(tier_id, _frozen(variant))] if variant else bundles.get(tier_id, {})
             added = {tier_sku: count * quantity for tier_sku, count in bundle.items()}
         else:
             added = {sku: quantity} if sku is not None else {}
-        if pledge_id not in own:
-            contents[pledge_id] = dict(contents.get(pledge_id, {}))
-            own.add(pledge_id)
-        units = contents[pledge_id]
         for line_sku, count in added.items():
             units[line_sku] = units.get(line_sku, 0) + count
-    return {pledge_id: units for pledge_id, units in contents.items() if units}
+    return units
 
 
 Frozen = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]

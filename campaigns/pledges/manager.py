@@ -6,9 +6,10 @@ these to take its units and, once paid, to add its line), a paid add-on is given
 backer picks other variants. Tier lines are what the backer pledged for: they are changed by changing the pledge
 (while live), never deleted here.
 
-Every use case locks the pledge's row first (so two requests on one pledge take turns) and share-locks its campaign
-(so it neither closes nor moves its address lock meanwhile); units of limited add-ons and variants are taken by the
-conditional UPDATEs of campaigns/stock.py, in the same transaction as the line they are for.
+Contents changed after funding are planned again: each change asks for the campaign's plan
+(fulfillment.service.replan_after_change), which rebuilds the batches not yet confirmed. A confirmed batch is never
+changed: once the batch making a pledge is ordered from the factory, its contents are refused changes (409
+`batch-confirmed`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from campaigns.pledges.pricing import shipping_fee_for
 from campaigns.pledges.service import act_on_own_pledge, get_pledge
 from campaigns.pledges.shipping import WeightTable, weight_table
 from campaigns.stock import give_back_units, take_units
+from fulfillment.models import Allocation, Batch
+from fulfillment.service import replan_after_change
 
 # A campaign after its close whose backers may still shape their pledge (until the address lock).
 CLOSED_AND_KEPT = ("successful", "funded", "fulfilling")
@@ -52,6 +55,11 @@ class NotYetPaid(Conflict):
     title = "The pledge has not been paid yet"
 
 
+class BatchOrdered(Conflict):
+    type = "batch-confirmed"
+    title = "The pledge's batch is ordered from the factory"
+
+
 class ChargeUnderWay(Conflict):
     type = "charge-under-way"
     title = "The pledge is being charged"
@@ -64,6 +72,7 @@ class ManagedPledge:
     pledge: Pledge
     campaign: Campaign
     locked: bool  # the address lock has passed
+    ordered: bool = False  # the batch that makes the pledge is confirmed with the factory
 
     @property
     def live(self) -> bool:
@@ -119,7 +128,11 @@ async def managed_pledge(session: AsyncSession, pledge_ref: uuid.UUID | str, bac
     pledge = await session.get_one(
         Pledge, pledge.id, with_for_update=True, populate_existing=True
     )  # read afresh under the lock
-    return ManagedPledge(pledge, campaign, bool(locked))
+    # Batches are confirmed under the campaign's row lock, which this share lock holds off until the change commits.
+    batch_status = await session.scalar(
+        select(Batch.status).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
+    )
+    return ManagedPledge(pledge, campaign, bool(locked), ordered=batch_status not in (None, "planned"))
 
 
 def check_open_for_changes(managed: ManagedPledge) -> None:
@@ -137,6 +150,8 @@ def check_open_for_changes(managed: ManagedPledge) -> None:
         raise PledgeClosed(f"A pledge that is {pledge.status.replace('_', ' ')} cannot be changed now.")
     if managed.locked:
         raise ChoicesLocked("The maker has locked the pledges' contents and addresses for shipping.")
+    if managed.ordered:
+        raise BatchOrdered("The batch that makes your pledge is already ordered from the factory: its contents stay.")
 
 
 def check_paid(managed: ManagedPledge) -> None:
@@ -317,6 +332,7 @@ async def add_line(
     await session.flush()
     await _move_shipping(session, pledge, bought.shipping_fee)
     await _add_to_amount(session, pledge, bought.quantity * bought.unit_amount)
+    await replan_after_change(session, pledge.campaign_id)
     return line
 
 
@@ -426,6 +442,7 @@ async def remove_add_on_line(
     await session.execute(delete(PledgeItem).where(PledgeItem.id == line.id))
     await _move_shipping(session, pledge, -fee)
     await _add_to_amount(session, pledge, -line.quantity * line.unit_amount)
+    await replan_after_change(session, campaign.id)
 
 
 async def _variant_id_of(session: AsyncSession, campaign: Campaign, line: PledgeItem) -> uuid.UUID | None:
@@ -505,6 +522,7 @@ async def change_variants(session: AsyncSession, managed: ManagedPledge, choices
             if old_id is not None:
                 await give_back_units(session, ProductVariant, old_id, units)
     await session.flush()
+    await replan_after_change(session, campaign.id)
 
 
 async def _tier_line_variants(

@@ -27,6 +27,7 @@ def action_labels() -> dict[str, str]:
         "campaign.export_addresses": _("Downloaded a campaign's backer addresses"),
         "campaign.export_transactions": _("Downloaded a campaign's ledger transactions"),
         "comment.hide": _("Hid a comment"),
+        "late_reward.end": _("Ended a late reward"),
         "mail.suppress": _("Stopped mail to a bounced or complaining address"),
         "milestone.release": _("Released a milestone from escrow"),
         "payout.mark_paid": _("Marked a payout paid"),

@@ -90,6 +90,9 @@ def _action_error(error: Conflict) -> str:
             "Pledges changed since you opened this page, and the batches with them. Check them and confirm again."
         ),
         "batch-not-planned": _("This batch is already confirmed."),
+        "add-on-being-charged": _(
+            "A backer of this batch is paying for an add-on right now. Confirm again in a minute, once it is settled."
+        ),
         "batch-not-confirmed": _("Only a batch confirmed with the factory goes into production."),
         "not-funded": _("Batches are confirmed while the campaign is funded or being fulfilled."),
         "not-fulfilling": _("Confirm a batch with the factory before you upload tracking numbers."),

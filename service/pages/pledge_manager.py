@@ -26,6 +26,7 @@ from campaigns.pledges.contents import pledge_contents, units_of
 from campaigns.pledges.lifecycle import OPEN_PLEDGE_STATUSES, PLEDGES_IN_PLAY, SHIPPABLE_PLEDGE_STATUSES
 from campaigns.pledges.manager import (
     CLOSED_AND_KEPT,
+    BatchOrdered,
     ChargeUnderWay,
     ChoicesLocked,
     NotYetPaid,
@@ -386,6 +387,8 @@ async def _payment_question(
 def _conflict_message(exc: Conflict) -> str:
     if isinstance(exc, ChoicesLocked):
         return _("The maker has locked the contents and addresses for shipping: nothing can be changed now.")
+    if isinstance(exc, BatchOrdered):
+        return _("The batch that makes your pledge is already ordered from the factory: its contents stay as they are.")
     if isinstance(exc, NotYetPaid):
         return _("Your pledge has not been charged yet: add-ons can be bought once it has.")
     if isinstance(exc, ChargeUnderWay):
