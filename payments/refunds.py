@@ -38,7 +38,7 @@ from payments.closing import (
 from payments.gateway import GatewayError, GatewayUnavailable
 from payments.ledger import escrow_refunds_due, record_refund
 from payments.milestones import cancel_open_milestones
-from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
+from payments.models import CLEARING_ACCOUNTS, ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
 from payments.risk_fund import top_up_from_fund
 from payments.stripe_jobs import REFUNDING, StripeWork, held_exclusively
 
@@ -63,12 +63,12 @@ async def pledge_money(session: AsyncSession, pledge_id: uuid.UUID) -> tuple[int
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(
             LedgerTransaction.pledge_id == pledge_id,
-            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds")),
+            LedgerAccount.kind.in_((*CLEARING_ACCOUNTS, "backer_refunds")),
         )
         .group_by(LedgerAccount.kind)
     )
     sums = {kind: int(total) for kind, total in rows}
-    return -sums.get("stripe_clearing", 0), sums.get("backer_refunds", 0)
+    return -sum(sums.get(kind, 0) for kind in CLEARING_ACCOUNTS), sums.get("backer_refunds", 0)
 
 
 async def settle_refunded_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> str | None:

@@ -58,6 +58,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.fulfillment",
     "service.endpoints.late_pledges",
     "service.endpoints.payments_actions",
+    "service.endpoints.matching",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
     "service.endpoints.talk",

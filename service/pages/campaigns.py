@@ -27,6 +27,7 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
 from campaigns.lifecycle import PUBLIC_STATUSES
+from campaigns.matching import campaign_match
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
 from campaigns.story import render_story
 from campaigns.transparency import log as design_log
@@ -464,7 +465,11 @@ async def campaign_page(request: Request) -> Response:
         first_record = await design_log.first_campaign_record(session, detail.campaign.id)
         maker_record = await maker_delivery_record(session, maker.id)
         space_record = await space_delivery_record(session, space.id)
+        match = await campaign_match(session, detail.campaign)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    view["match"] = (
+        {"sponsor_name": match.sponsor_name, "cap": match.cap, "matched": match.matched} if match is not None else None
+    )
     view["delivery_record"] = {
         "maker_url": f"/makers/{maker.id}",
         "maker": record_parts(maker_record),

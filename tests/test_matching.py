@@ -1,0 +1,235 @@
+"""Matching: the sponsoring space matches backers 1:1 up to a cap; the match counts toward the goal, is fixed at the
+close, charged to the sponsor's saved card off-session, and kept in the ledger's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from campaigns.models import Campaign
+from campaigns.pledges.models import PledgeItem
+from payments.gateway import StripeGateway
+from service.broker import ListSender
+from service.devservices import EmbeddedStripe
+from service.settings import Settings
+from tests.helpers import (
+    CARD_DECLINED_AT_CHARGE,
+    CARD_OK,
+    Actor,
+    create_space,
+    launched_campaign,
+    make_admin,
+    make_operator,
+    sign_up,
+)
+from tests.money_helpers import (
+    back_campaign,
+    mail_kinds,
+    mails_of,
+    pass_deadline,
+    payment_intents,
+    pledge_row,
+    pledge_with_card,
+    run_jobs,
+    save_card,
+    stripe_work,
+    sweep,
+)
+
+PAIR = 34_900 + 1_000  # the "Pair" tier shipped to CN
+SPONSOR = "Chaihuo Makerspace"
+
+
+async def set_up_match(
+    client: httpx.AsyncClient,
+    stripe: EmbeddedStripe,
+    operator: Actor,
+    campaign: dict[str, Any],
+    cap: int,
+    card: str = CARD_OK,
+) -> dict[str, Any]:
+    """The operator's match through the API, its card saved at localstripe and its pledge confirmed: `active`."""
+    made = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/match",
+        json={"cap": cap, "sponsor_name": SPONSOR},
+        headers=operator.headers,
+    )
+    assert made.status_code == 201, made.text
+    match = made.json()
+    assert match["pledge"]["payment"]["client_secret"]
+    await save_card(stripe, match["pledge"]["payment"]["client_secret"], card)
+    confirmed = await client.post(f"/api/v1/pledges/{match['pledge_id']}/confirm", headers=operator.headers)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "active"
+    return dict(match)
+
+
+async def figures(client: httpx.AsyncClient, campaign: dict[str, Any]) -> tuple[int, int, int]:
+    """(pledged, backers, matched) as anyone reads them."""
+    shown = (await client.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    match = await client.get(f"/api/v1/campaigns/{campaign['id']}/match")
+    assert match.status_code == 200, match.text
+    assert match.json()["pledge"] is None, "the card set-up is the owner's alone"
+    return shown["pledged"], shown["backers"], match.json()["matched"]
+
+
+def books_balance(books: dict[str, Any]) -> bool:
+    spent = books["refunded"] + books["platform_fee"] + books["sponsor_fee"] + books["processor_fee"]
+    return bool(books["collected"] - spent - books["released"] == books["escrow_held"])
+
+
+async def test_a_campaign_reaching_its_goal_only_with_the_match_is_funded_and_the_sponsors_card_charged_for_it(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    client = stripe_client
+    campaign, maker, operator = await launched_campaign(client, sessions, goal=100_000)
+    match = await set_up_match(client, stripe_server, operator, campaign, cap=50_000)
+    assert (match["sponsor_name"], match["cap"], match["currency"], match["matched"]) == (SPONSOR, 50_000, "CNY", 0)
+    assert await figures(client, campaign) == (0, 0, 0), "a match alone matches nothing"
+
+    [first] = await back_campaign(client, stripe_server, sessions, campaign, [CARD_OK])
+    assert await figures(client, campaign) == (2 * PAIR, 1, PAIR), "below its cap it gives what the backers gave"
+    [second] = await back_campaign(client, stripe_server, sessions, campaign, [CARD_OK])
+    assert await figures(client, campaign) == (2 * PAIR + 50_000, 2, 50_000), "above it, the cap"
+    assert 2 * PAIR < 100_000 <= 2 * PAIR + 50_000, "the backers alone fall short of the goal"
+    english = (await client.get(f"/campaigns/{campaign['slug']}")).text
+    assert f"Matched 1:1 by {SPONSOR} up to" in english and "of the pledged sum is the match" in english
+    chinese = (await client.get(f"/campaigns/{campaign['slug']}?lang=zh_CN")).text
+    assert f"{SPONSOR} 按 1:1 配捐，上限" in chinese and "来自配捐" in chinese
+    listed = await client.get(f"/api/v1/campaigns/{campaign['id']}/backers", headers=maker.headers)
+    assert [b["pledge_id"] for b in listed.json()["items"]] == [first.id, second.id], "the match is no backer"
+
+    await pass_deadline(sessions, campaign["id"])
+    assert (await sweep(sessions, stripe_settings, jobs))["close-campaigns"] == 1
+    fixed = await pledge_row(sessions, match["pledge_id"])
+    assert (fixed.status, fixed.amount, fixed.tier_id) == ("active", 50_000, None)
+    assert "campaign_successful" not in await mail_kinds(sessions, operator.email), "the backers are told, not it"
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        await run_jobs(work, jobs)
+
+    assert (await pledge_row(sessions, match["pledge_id"])).status == "collected"
+    [charge] = await payment_intents(stripe_server, pledge_id=match["pledge_id"])
+    assert (charge["amount"], charge["status"]) == (50_000, "succeeded")
+    assert charge["customer"] and charge["payment_method"], "charged to the sponsor's saved card, off-session"
+    async with sessions() as session:
+        assert await session.scalar(select(Campaign.status).where(Campaign.id == campaign["id"])) == "funded"
+        line = await session.scalar(select(PledgeItem).where(PledgeItem.pledge_id == fixed.id))
+        assert line is not None and line.unit_amount == 50_000
+    books = (await client.get(f"/api/v1/campaigns/{campaign['id']}/ledger", headers=maker.headers)).json()
+    assert (books["collected"], books["matched"], books["pledged"]) == (2 * PAIR + 50_000, 50_000, 2 * PAIR + 50_000)
+    assert books_balance(books)
+    assert (await figures(client, campaign))[1] == 2
+
+
+async def test_a_match_above_what_the_backers_gave_is_fixed_at_it_and_a_refused_match_card_leaves_the_backers_charged(
+    stripe_client: httpx.AsyncClient,
+    stripe_server: EmbeddedStripe,
+    stripe_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    gateway: StripeGateway,
+    jobs: ListSender,
+) -> None:
+    client = stripe_client
+    funded, maker, operator = await launched_campaign(client, sessions, goal=2 * PAIR)
+    space = {"id": funded["space_id"]}
+    failing, _maker, _operator = await launched_campaign(
+        client, sessions, goal=10 * PAIR, space=space, operator=operator
+    )
+    match = await set_up_match(client, stripe_server, operator, funded, cap=100_000, card=CARD_DECLINED_AT_CHARGE)
+    unmatched = await set_up_match(client, stripe_server, operator, failing, cap=100_000)
+    [backing] = await back_campaign(client, stripe_server, sessions, funded, [CARD_OK])
+    other = await pledge_with_card(client, stripe_server, backing.backer, failing)
+
+    for campaign in (funded, failing):
+        await pass_deadline(sessions, campaign["id"])
+    assert (await sweep(sessions, stripe_settings, jobs))["close-campaigns"] == 2
+    assert (await pledge_row(sessions, match["pledge_id"])).amount == PAIR, "1:1: never more than the backers gave"
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        await run_jobs(work, jobs)
+
+    # The campaign that failed (PAIR + PAIR matched, of 10 PAIR) charges nobody, the match included.
+    async with sessions() as session:
+        assert await session.scalar(select(Campaign.status).where(Campaign.id == failing["id"])) == "unsuccessful"
+    assert (await pledge_row(sessions, unmatched["pledge_id"])).status == "cancelled"
+    assert (await pledge_row(sessions, other["id"])).status == "cancelled"
+    assert await payment_intents(stripe_server, pledge_id=unmatched["pledge_id"]) == []
+
+    # The refused match card errors the match alone, as any pledge: its owner is told and may give another card
+    # within the retry window; the backer is charged and the campaign waits for the match as for any backer.
+    assert (await pledge_row(sessions, backing.id)).status == "collected"
+    errored = await pledge_row(sessions, match["pledge_id"])
+    assert errored.status == "errored" and errored.retry_until is not None
+    assert [m.to_address for m in await mails_of(sessions, "charge_failed")] == [operator.email]
+    async with sessions() as session:
+        assert await session.scalar(select(Campaign.status).where(Campaign.id == funded["id"])) == "successful"
+    books = (await client.get(f"/api/v1/campaigns/{funded['id']}/ledger", headers=maker.headers)).json()
+    assert (books["collected"], books["matched"]) == (PAIR, 0)
+    assert books_balance(books)
+    late = await client.post(
+        f"/api/v1/campaigns/{funded['id']}/match",
+        json={"cap": 1_000, "sponsor_name": SPONSOR},
+        headers=operator.headers,
+    )
+    assert (late.status_code, late.json()["type"].rsplit("/", 1)[-1]) == (409, "not-live")
+
+
+async def test_only_the_sponsoring_spaces_operator_matches_with_valid_terms_once_and_may_withdraw_it(
+    stripe_client: httpx.AsyncClient, stripe_server: EmbeddedStripe, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    client = stripe_client
+    campaign, maker, operator = await launched_campaign(client, sessions)
+    path = f"/api/v1/campaigns/{campaign['id']}/match"
+    admin = await make_admin(sessions, await sign_up(client, "Overseer"))
+    stranger_space = await create_space(client, admin)
+    stranger = await make_operator(client, admin, stranger_space, "Stranger")
+    backer = await sign_up(client, "Backer")
+    terms = {"cap": 20_000, "sponsor_name": SPONSOR}
+
+    for bad, field in (
+        ({"cap": 0, "sponsor_name": SPONSOR}, "cap"),
+        ({"cap": "20000", "sponsor_name": SPONSOR}, "cap"),
+        ({"cap": 20_000, "sponsor_name": "  "}, "sponsor_name"),
+        ({"cap": 20_000, "sponsor_name": "x" * 121}, "sponsor_name"),
+    ):
+        refused = await client.post(path, json=bad, headers=operator.headers)
+        assert refused.status_code == 422, bad
+        assert field in [e["field"] for e in refused.json()["errors"]], refused.text
+    assert (await client.post(path, json=terms, headers=stranger.headers)).status_code == 409
+    assert (await client.post(path, json=terms, headers=maker.headers)).status_code == 403
+    assert (await client.post(path, json=terms, headers=backer.headers)).status_code == 403
+    assert (await client.get(path)).status_code == 404, "no match yet"
+
+    made = await client.post(path, json=terms, headers=operator.headers)
+    assert made.status_code == 201, made.text
+    again = await client.post(path, json=terms, headers=operator.headers)
+    assert (again.status_code, again.json()["type"].rsplit("/", 1)[-1]) == (409, "already-matched")
+    pledge_id = made.json()["pledge_id"]
+    changed = await client.patch(
+        f"/api/v1/pledges/{pledge_id}", json={"tier_id": None, "bonus": 1}, headers=operator.headers
+    )
+    assert changed.status_code == 409, "a match is not changed as a backer's pledge is"
+    assert (await client.delete(path, headers=stranger.headers)).status_code == 409
+    withdrawn = await client.delete(path, headers=operator.headers)
+    assert (withdrawn.status_code, withdrawn.json()["status"]) == (200, "cancelled")
+    assert (await client.get(path)).status_code == 404
+    assert (await client.delete(path, headers=operator.headers)).status_code == 404
+    assert (await client.post(path, json=terms, headers=operator.headers)).status_code == 201, "a new one may follow"
+    mine = await client.get(path, headers=operator.headers)
+    assert mine.json()["pledge"]["payment"]["client_secret"], "its owner reads its card set-up"
+
+    document = (await client.get("/api/v1/openapi.json")).json()
+    operations = document["paths"]["/api/v1/campaigns/{campaign_id}/match"]
+    assert {"403", "409", "422", "401", "404"} <= set(operations["post"]["responses"])
+    assert {"403", "409", "404"} <= set(operations["delete"]["responses"])
+    assert "404" in operations["get"]["responses"] and "security" not in operations["get"]
+    assert "matched" in document["components"]["schemas"]["LedgerOut"]["properties"]
