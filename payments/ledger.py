@@ -60,7 +60,7 @@ The ledger is append-only (the database refuses UPDATE and DELETE): a mistake is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -85,7 +85,7 @@ from payments.models import (
     Milestone,
     Refund,
 )
-from payments.money import fund_contribution, pro_rata_refunds, split_collection
+from payments.money import fund_contribution, pro_rata_refunds, refunds_with_match, split_collection
 
 # Campaigns whose public ledger is open: successful or later.
 PUBLIC_LEDGER_STATUSES = ("successful", "funded", "fulfilling", "fulfilled", "suspended")
@@ -667,13 +667,46 @@ async def escrow_refunds_due(session: AsyncSession, campaign: Campaign) -> dict[
     record each refund with record_refund(..., pledge_id=...) in the same transaction.
     """
     held = await hold_escrow(session, campaign)
-    promised = await pending_refunds(session, campaign.id)
-    paid = {
-        pledge_id: max(0, amount - promised.get(pledge_id, 0))
-        for pledge_id, amount in (await paid_by_pledge(session, campaign.id)).items()
-    }
-    due = pro_rata_refunds(min(held, sum(paid.values())), paid)
+    paid = await unrefunded_by_pledge(session, campaign.id)
+    matches = await matches_among(session, paid)
+    if matches:
+        # The space's fund tops up its backers' refunds, never its own match (payments.money.refunds_with_match).
+        topped_up = await fund_topped_up(session, campaign.id)
+        due = refunds_with_match(max(0, held - topped_up), topped_up, paid, matches)
+    else:
+        due = pro_rata_refunds(min(held, sum(paid.values())), paid)
     return {pledge_id: amount for pledge_id, amount in due.items() if amount > 0}
+
+
+async def unrefunded_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """What each pledge paid and has not had back nor been promised back (pending refunds), in arrival order."""
+    promised = await pending_refunds(session, campaign_id)
+    return {
+        pledge_id: max(0, amount - promised.get(pledge_id, 0))
+        for pledge_id, amount in (await paid_by_pledge(session, campaign_id)).items()
+    }
+
+
+async def matches_among(session: AsyncSession, pledge_ids: Collection[uuid.UUID]) -> frozenset[uuid.UUID]:
+    """Those of `pledge_ids` that are a sponsor's match (campaigns.matching)."""
+    if not pledge_ids:
+        return frozenset()
+    return frozenset(await session.scalars(select(Pledge.id).where(Pledge.id.in_(list(pledge_ids)), Pledge.is_match)))
+
+
+async def fund_topped_up(session: AsyncSession, campaign_id: uuid.UUID) -> int:
+    """What the space's fund has added to the campaign's escrow (its `fund_payout`s)."""
+    added = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.campaign_id == campaign_id,
+            LedgerTransaction.kind == "fund_payout",
+            LedgerAccount.kind == "escrow",
+        )
+    )
+    return int(added or 0)
 
 
 # Who may read the books.

@@ -22,6 +22,7 @@ from campaigns.access import campaign_for, move_campaign
 from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
 from campaigns.languages import VERSIONS_FACT, language_of, mail_versions
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES, PledgeAction, outcome, sources
@@ -210,7 +211,7 @@ async def _backers(session: AsyncSession, campaign_id: uuid.UUID) -> list[Any]:
     rows = await session.execute(
         select(Pledge.id, User.id.label("user_id"), User.email, User.locale, User.name)
         .join(User, User.id == Pledge.backer_id)
-        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES), not_a_match())
         .order_by(Pledge.number)
     )
     return list(rows)

@@ -3,18 +3,26 @@ close, charged to the sponsor's saved card off-session, and kept in the ledger's
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from campaigns.models import Campaign
-from campaigns.pledges.models import PledgeItem
+from campaigns.models import Campaign, Pledge, Tier
+from campaigns.pledges.models import Match, PledgeItem
 from payments.gateway import StripeGateway
+from payments.ledger import campaign_ledger, record_collection
+from payments.milestones import create_milestones
+from payments.models import ChargeAttempt, Refund
+from payments.money import backers_shortfall, pro_rata_refunds, refunds_with_match
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
+from tests.factories import insert_pledge
 from tests.helpers import (
     CARD_DECLINED_AT_CHARGE,
     CARD_OK,
@@ -233,3 +241,74 @@ async def test_only_the_sponsoring_spaces_operator_matches_with_valid_terms_once
     assert {"403", "409", "404"} <= set(operations["delete"]["responses"])
     assert "404" in operations["get"]["responses"] and "security" not in operations["get"]
     assert "matched" in document["components"]["schemas"]["LedgerOut"]["properties"]
+
+
+@given(
+    paid=st.lists(st.integers(min_value=1, max_value=10**7), min_size=2, max_size=8),
+    escrow_share=st.floats(min_value=0, max_value=1),
+    topped_up=st.integers(min_value=0, max_value=10**7),
+)
+def test_a_suspended_matched_campaign_refunds_the_match_its_share_of_escrow_and_the_fund_only_the_backers(
+    paid: list[int], escrow_share: float, topped_up: int
+) -> None:
+    payers = {f"p{i}": amount for i, amount in enumerate(paid)}
+    escrow = int(sum(paid) * escrow_share)
+    topped_up = min(topped_up, backers_shortfall(escrow, payers, {"p0"}))
+    due = refunds_with_match(escrow, topped_up, payers, {"p0"})
+    assert sum(due.values()) == escrow + topped_up
+    assert all(0 <= due[key] <= payers[key] for key in payers)
+    assert due["p0"] == pro_rata_refunds(escrow, payers)["p0"], "the match draws nothing from its own space's fund"
+    assert backers_shortfall(escrow, payers, set()) == sum(paid) - escrow
+
+
+async def test_the_fund_tops_up_a_suspended_matched_campaign_for_its_backers_alone(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    campaign, _maker, operator = await launched_campaign(client, sessions)
+    terms = {"fund_share_bps": 5000, "fund_cap": 1_000_000}
+    space_id = campaign["space_id"]
+    assert (await client.patch(f"/api/v1/spaces/{space_id}", json=terms, headers=operator.headers)).status_code == 200
+    async with sessions.begin() as session:
+        funded = await session.get_one(Campaign, uuid.UUID(campaign["id"]))
+        funded.status = "funded"
+        tier = await session.get_one(Tier, uuid.UUID(campaign["tiers"][1]["id"]))
+        backer = await insert_pledge(session, funded, tier)
+        match = Pledge(
+            campaign_id=funded.id, backer_id=uuid.UUID(operator.id), is_match=True, amount=20_000, bonus=20_000,
+            currency="CNY", status="collected",
+        )  # fmt: skip
+        session.add(match)
+        await session.flush()
+        session.add(
+            Match(
+                pledge_id=match.id, campaign_id=funded.id, space_id=funded.space_id, sponsor_name=SPONSOR,
+                cap=20_000, currency="CNY", created_by=match.backer_id,
+            )
+        )  # fmt: skip
+        for pledge, clearing in ((backer, "stripe_clearing"), (match, "match_clearing")):
+            await record_collection(
+                session, funded, pledge.id, pledge.amount, "CNY", 500, 1000, 300, fund_share_bps=5000, clearing=clearing
+            )
+            session.add(
+                ChargeAttempt(
+                    pledge_id=pledge.id, attempt=1, idempotency_key=f"pledge:{pledge.id}:charge:1",
+                    amount=pledge.amount, currency="CNY", payment_method_id="pm_test", status="succeeded",
+                    payment_intent_id=f"pi_{pledge.id.hex[:24]}",
+                )
+            )  # fmt: skip
+        await create_milestones(session, funded)
+    async with sessions() as session:
+        before = await campaign_ledger(session, funded.id)
+    paid = {backer.id: backer.amount, match.id: 20_000}
+    suspended = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/suspend", json={"reason": "The factory closed."}, headers=operator.headers
+    )
+    assert suspended.status_code == 200, suspended.text
+    async with sessions() as session:
+        after = await campaign_ledger(session, funded.id)
+        refunds = {r.pledge_id: r.amount for r in await session.scalars(select(Refund))}
+    own = pro_rata_refunds(before.escrow_held, paid)
+    # The fund pays what the backer lost (its fund holds less: the share of two sponsor fees), never the match's loss.
+    assert 0 < after.fund_topped_up == min(paid[backer.id] - own[backer.id], before.fund_contributed)
+    assert refunds == {match.id: own[match.id], backer.id: own[backer.id] + after.fund_topped_up}
+    assert "campaign_suspended" not in await mail_kinds(sessions, operator.email)
