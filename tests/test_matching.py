@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, Pledge, Tier
 from campaigns.pledges.models import Match, PledgeItem
+from campaigns.update_mail import fan_out_update
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger, record_collection
 from payments.milestones import create_milestones
@@ -136,6 +137,15 @@ async def test_a_campaign_reaching_its_goal_only_with_the_match_is_funded_and_th
     assert (books["collected"], books["matched"], books["pledged"]) == (2 * PAIR + 50_000, 50_000, 2 * PAIR + 50_000)
     assert books_balance(books)
     assert (await figures(client, campaign))[1] == 2
+    posted = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/updates",
+        json={"title": "Tooling", "body": "The moulds are cut.", "visibility": "backers"},
+        headers=maker.headers,
+    )
+    assert posted.status_code == 201, posted.text
+    async with sessions.begin() as session:
+        written = await fan_out_update(session, posted.json()["id"], base_url="http://kindling.test")
+    assert written == 2, "the update goes to the two backers, not to the sponsor's match"
 
 
 async def test_a_match_above_what_the_backers_gave_is_fixed_at_it_and_a_refused_match_card_leaves_the_backers_charged(
