@@ -47,6 +47,7 @@ from tests.money_helpers import (
     stripe_work,
     sweep,
 )
+from tests.pages import logged_in
 
 PAIR = 34_900 + 1_000  # the "Pair" tier shipped to CN
 SPONSOR = "Chaihuo Makerspace"
@@ -136,6 +137,13 @@ async def test_a_campaign_reaching_its_goal_only_with_the_match_is_funded_and_th
     books = (await client.get(f"/api/v1/campaigns/{campaign['id']}/ledger", headers=maker.headers)).json()
     assert (books["collected"], books["matched"], books["pledged"]) == (2 * PAIR + 50_000, 50_000, 2 * PAIR + 50_000)
     assert books_balance(books)
+    public = (await client.get(f"/api/v1/campaigns/{campaign['id']}/ledger/public")).json()
+    assert public["collected"] == 2 * PAIR + 50_000
+    escrow_page = (await client.get(f"/campaigns/{campaign['slug']}/escrow?lang=en")).text
+    assert "came from the sponsoring space" in escrow_page
+    async with logged_in(client, maker) as browser:
+        dashboard = (await browser.get(f"/maker/campaigns/{campaign['slug']}/funding?lang=en")).text
+    assert "Of it, from the match" in dashboard
     assert (await figures(client, campaign))[1] == 2
     posted = await client.post(
         f"/api/v1/campaigns/{campaign['id']}/updates",
