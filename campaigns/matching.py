@@ -13,7 +13,7 @@ change it. It is never a backer: counts, backer lists and backer mails leave it 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +99,8 @@ class MatchView:
 
 
 async def campaign_match(session: AsyncSession, campaign: Campaign) -> MatchView | None:
-    """The campaign's match that is still in play (not withdrawn, not dropped), with what it is worth now."""
+    """The campaign's match that is still in play (not withdrawn, not dropped), with what it is worth now (nothing
+    until its card is saved)."""
     row = (
         await session.execute(
             select(Match, Pledge.status, Pledge.amount, Pledge.backer_id)
@@ -110,7 +111,9 @@ async def campaign_match(session: AsyncSession, campaign: Campaign) -> MatchView
     if row is None:
         return None
     match, status, amount, owner_id = row
-    if campaign.status == "live":
+    if status not in COUNTED_PLEDGE_STATUSES:
+        matched = 0  # no card saved yet: it counts for nothing
+    elif campaign.status == "live":
         others = await session.scalar(
             select(others_sum()).where(Pledge.campaign_id == campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
         )
@@ -253,7 +256,7 @@ async def withdraw_match(
         client_address=client_address,
         details={"pledge_id": str(match.pledge_id)},
     )
-    return MatchView(**{**match.__dict__, "status": PledgeStatus.CANCELLED.value})
+    return replace(match, status=PledgeStatus.CANCELLED.value, matched=0)
 
 
 async def fix_match_amount(session: AsyncSession, campaign_id: uuid.UUID, others: int) -> int | None:

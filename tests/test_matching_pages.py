@@ -40,6 +40,7 @@ async def test_an_operator_matches_from_the_campaign_page_gives_the_card_and_wit
         pledge = await pledge_row(sessions, pledge_id)
         assert (pledge.is_match, pledge.amount, pledge.tier_id) == (True, 30_000, None)
         assert "The match counts once its card is saved." in (await browser.get(manage)).text
+        assert "Matched 1:1" not in (await browser.get(f"/campaigns/{campaign['slug']}")).text, "no card, no match"
         assert pledge.setup_intent_client_secret is not None
         await save_card(stripe_server, pledge.setup_intent_client_secret)
         confirmed = await client.post(f"/api/v1/pledges/{pledge_id}/confirm", headers=operator.headers)

@@ -25,7 +25,7 @@ from campaigns.late_pledges import late_offers
 from campaigns.matching import MatchView, campaign_match, withdraw_match
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from campaigns.pledges.checkout import start_match
-from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, WAITING_PLEDGE_STATUSES
 from campaigns.transparency.evidence import campaign_evidence
 from payments import ledger, risk_fund
 from payments.refunds import suspend_campaign
@@ -229,7 +229,7 @@ def _match_view(match: MatchView, user_id: uuid.UUID, may_match: bool) -> dict[s
     return {
         "sponsor_name": match.sponsor_name,
         "cap": match.cap,
-        "matched": match.matched if match.status in COUNTED_PLEDGE_STATUSES else 0,
+        "matched": match.matched,
         "card_url": f"/me/pledges/{match.pledge_id}/card" if waiting else None,
         "withdrawable": may_match,
     }
