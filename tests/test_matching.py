@@ -3,6 +3,7 @@ close, charged to the sponsor's saved card off-session, and kept in the ledger's
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -218,6 +219,7 @@ async def test_only_the_sponsoring_spaces_operator_matches_with_valid_terms_once
     admin = await make_admin(sessions, await sign_up(client, "Overseer"))
     stranger_space = await create_space(client, admin)
     stranger = await make_operator(client, admin, stranger_space, "Stranger")
+    colleague = await make_operator(client, admin, {"id": campaign["space_id"]}, "Colleague")
     backer = await sign_up(client, "Backer")
     terms = {"cap": 20_000, "sponsor_name": SPONSOR}
 
@@ -235,8 +237,16 @@ async def test_only_the_sponsoring_spaces_operator_matches_with_valid_terms_once
     assert (await client.post(path, json=terms, headers=backer.headers)).status_code == 403
     assert (await client.get(path)).status_code == 404, "no match yet"
 
-    made = await client.post(path, json=terms, headers=operator.headers)
-    assert made.status_code == 201, made.text
+    # Two operators of the space at once: one match, the other told so.
+    made, raced = await asyncio.gather(
+        client.post(path, json=terms, headers=operator.headers),
+        client.post(path, json=terms, headers=colleague.headers),
+    )
+    assert sorted([made.status_code, raced.status_code]) == [201, 409], (made.text, raced.text)
+    if made.status_code != 201:
+        made, raced = raced, made
+        operator, colleague = colleague, operator
+    assert raced.json()["type"].rsplit("/", 1)[-1] == "already-matched"
     again = await client.post(path, json=terms, headers=operator.headers)
     assert (again.status_code, again.json()["type"].rsplit("/", 1)[-1]) == (409, "already-matched")
     pledge_id = made.json()["pledge_id"]
