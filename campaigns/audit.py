@@ -26,6 +26,8 @@ ACTIONS = (
     "campaign.export_backers",
     "campaign.export_addresses",
     "campaign.export_transactions",
+    "campaign.match",
+    "campaign.match_withdraw",
     "comment.hide",
     "late_reward.end",
     "mail.suppress",

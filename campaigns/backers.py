@@ -21,6 +21,7 @@ from campaigns.countries import is_country
 from campaigns.errors import InvalidInput, NotAllowed
 from campaigns.ids import parse_id
 from campaigns.lifecycle import Role
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pledges.contents import Contents, pledge_contents
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, PledgeStatus
@@ -110,7 +111,7 @@ def _filtered(campaign: Campaign, narrowed: BackerFilter) -> Select[Pledge, str,
         select(Pledge, User.name, User.email, Tier.title)
         .join(User, User.id == Pledge.backer_id)
         .outerjoin(Tier, Tier.id == Pledge.tier_id)
-        .where(Pledge.campaign_id == campaign.id, Pledge.status.in_(LISTED_STATUSES))
+        .where(Pledge.campaign_id == campaign.id, Pledge.status.in_(LISTED_STATUSES), not_a_match())
     )
     if narrowed.tier == "none":
         query = query.where(Pledge.tier_id.is_(None))

@@ -562,6 +562,13 @@ class Pledge(Base):
             postgresql_where=text(f"status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
         ),
         Index("ix_pledges_campaign_status", "campaign_id", "status"),
+        # One match per campaign (campaigns/matching.py); a withdrawn one frees the place for a new one.
+        Index(
+            "uq_pledges_one_match_per_campaign",
+            "campaign_id",
+            unique=True,
+            postgresql_where=text(f"is_match AND status NOT IN ({in_sql(ENDED_PLEDGE_STATUSES)})"),
+        ),
         Index("ix_pledges_errored_retry_until", "retry_until", postgresql_where=text("status = 'errored'")),
         # One client address holds at most so many waiting pledges: each takes one of its numbered slots.
         Index(
@@ -579,6 +586,8 @@ class Pledge(Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"))
     backer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     tier_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tiers.id"), index=True)
+    # A sponsor's match of the other pledges (campaigns/matching.py): no reward, its amount the cap until the close.
+    is_match: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(30), server_default=PledgeStatus.REQUIRES_PAYMENT_METHOD.value)
     amount: Mapped[int] = mapped_column(BigInteger)
     bonus: Mapped[int] = mapped_column(BigInteger, server_default="0")

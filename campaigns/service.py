@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
@@ -31,6 +31,7 @@ from campaigns.errors import Conflict, InvalidInput
 from campaigns.ids import parse_id
 from campaigns.languages import VERSIONS_FACT, language_of, mail_versions, stored_versions
 from campaigns.lifecycle import Role
+from campaigns.matching import pledged_and_backers
 from campaigns.models import (
     AddOn,
     Campaign,
@@ -343,11 +344,13 @@ async def list_campaigns(
 
 
 async def pledge_totals(session: AsyncSession, campaign_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
-    """(pledged, backers) per campaign, over the pledges that count, in one query."""
+    """(pledged, backers) per campaign, over the pledges that count, in one query; a match adds what it is worth
+    on the backers' pledges and is no backer (campaigns.matching)."""
     if not campaign_ids:
         return {}
+    pledged, backers = pledged_and_backers()
     rows = await session.execute(
-        select(Pledge.campaign_id, func.coalesce(func.sum(Pledge.amount), 0), func.count(distinct(Pledge.backer_id)))
+        select(Pledge.campaign_id, pledged, backers)
         .where(Pledge.campaign_id.in_(campaign_ids), Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
         .group_by(Pledge.campaign_id)
     )
@@ -443,11 +446,12 @@ async def discover_campaigns(
     RECENTLY_SUCCESSFUL_DAYS). Sorts: "newest" launched, "ending" soonest deadline (latest for closed ones), "backed"
     by most backers. `space_ids` None: every space.
     """
+    pledged_sum, backers_count = pledged_and_backers()
     totals = (
         select(
             Pledge.campaign_id.label("campaign_id"),
-            func.sum(Pledge.amount).label("pledged"),
-            func.count(distinct(Pledge.backer_id)).label("backers"),
+            pledged_sum.label("pledged"),
+            backers_count.label("backers"),
         )
         .where(Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
         .group_by(Pledge.campaign_id)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.jobs import enqueue_job
 from campaigns.languages import Written, language_of, version_for
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, CampaignUpdate, Mail, MailSuppression, Pledge, User
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.service import campaign_facts
@@ -53,7 +54,7 @@ async def fan_out_update(
         "visibility": claimed.visibility,
     }
     backers = select(Pledge.backer_id).where(
-        Pledge.campaign_id == campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES)
+        Pledge.campaign_id == campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES), not_a_match()
     )
     suppressed = exists().where(MailSuppression.address == User.email)
     written, after = 0, None

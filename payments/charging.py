@@ -556,6 +556,7 @@ async def _collect(
         sponsor_bps,
         outcome.processor_fee,
         fund_share_bps=fund_bps,
+        clearing="match_clearing" if pledge.is_match else "stripe_clearing",
     )
     if booked is None:
         if moved:

@@ -21,6 +21,7 @@ from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
 from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import SYSTEM
+from campaigns.matching import fix_match_amount, match_cap_sum, match_worth, not_a_match, others_sum
 from campaigns.models import Campaign, Pledge, Space, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import (
@@ -98,16 +99,21 @@ async def close_due_campaigns(
 
 
 async def close_campaign(session: AsyncSession, campaign: Campaign, *, platform_fee_bps: int, day_seconds: int) -> str:
-    """Close one live campaign, locked by the caller. Returns its new status."""
-    pledged = int(
-        await session.scalar(
-            select(func.coalesce(func.sum(Pledge.amount), 0)).where(
+    """Close one live campaign, locked by the caller. Returns its new status.
+
+    A match counts toward the goal for what it is worth on the backers' pledges (campaigns.matching); on success its
+    amount is fixed at that, before anything is charged."""
+    others, cap = (
+        await session.execute(
+            select(others_sum(), match_cap_sum()).where(
                 Pledge.campaign_id == campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES)
             )
         )
-        or 0
-    )
+    ).one()
+    pledged = int(others) + match_worth(int(cap), int(others))
     succeeded = pledged >= campaign.goal
+    if succeeded:
+        await fix_match_amount(session, campaign.id, int(others))
     await move_campaign(
         session, campaign, "succeed" if succeeded else "fail", SYSTEM, actor_id=None, closed_at=func.now()
     )
@@ -153,7 +159,7 @@ async def _backers_of(session: AsyncSession, campaign_id: uuid.UUID, statuses: C
     rows = await session.execute(
         select(Pledge.id, Pledge.amount, User.id.label("user_id"), User.email, User.locale, User.name)
         .join(User, User.id == Pledge.backer_id)
-        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(statuses))
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(statuses), not_a_match())
         .order_by(Pledge.number)
     )
     return list(rows)

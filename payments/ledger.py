@@ -18,6 +18,10 @@ which is the first one whenever the campaign has never been disputed.
 
 The movements:
     pledge_collected   stripe_clearing -> escrow          the gross amount of a collected pledge
+    pledge_collected   match_clearing -> escrow           the same, of a sponsor's match (campaigns.matching): the
+                                                          match's own account, counted in `collected` beside the
+                                                          backers' (`matched` says how much of it), so the identity
+                                                          below holds as written
     platform_fee       escrow -> platform_fees            } taken from each collected pledge
     sponsor_fee        escrow -> sponsor_fees             } (payments.money.split_collection)
     processor_fee      escrow -> processor_fees           } what Stripe kept
@@ -56,7 +60,7 @@ The ledger is append-only (the database refuses UPDATE and DELETE): a mistake is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -68,9 +72,11 @@ from sqlalchemy.orm import SessionTransaction
 from campaigns.access import visible_campaign
 from campaigns.errors import Conflict, NotAllowed, NotFound
 from campaigns.lifecycle import INSIDERS, Role
+from campaigns.matching import pledged_and_backers
 from campaigns.models import Campaign, Pledge, User
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from payments.models import (
+    CLEARING_ACCOUNTS,
     LEDGER_ACCOUNT_KINDS,
     LEDGER_TRANSACTION_KINDS,
     LedgerAccount,
@@ -79,7 +85,7 @@ from payments.models import (
     Milestone,
     Refund,
 )
-from payments.money import fund_contribution, pro_rata_refunds, split_collection
+from payments.money import fund_contribution, pro_rata_refunds, refunds_with_match, split_collection
 
 # Campaigns whose public ledger is open: successful or later.
 PUBLIC_LEDGER_STATUSES = ("successful", "funded", "fulfilling", "fulfilled", "suspended")
@@ -113,6 +119,8 @@ class LedgerSummary:
     # Of the sponsor fee, what went into the space's risk-compensation fund; and what the fund added to refunds.
     fund_contributed: int = 0
     fund_topped_up: int = 0
+    # Of `collected`, what sponsors' matches paid (the `match_clearing` account; campaigns.matching).
+    matched: int = 0
 
     @property
     def fees(self) -> int:
@@ -341,6 +349,7 @@ async def record_collection(
     *,
     fund_share_bps: int = 0,
     reference: str | None = None,
+    clearing: str = "stripe_clearing",
 ) -> LedgerTransaction | None:
     """Book a collected pledge: its gross amount from Stripe into escrow, then the platform, sponsor and processor
     fees out of escrow (payments.money.split_collection), each its own transaction referenced by the pledge id (or
@@ -348,23 +357,26 @@ async def record_collection(
     sponsor fee (`fund_share_bps`) goes to the space's risk-compensation fund instead.
 
     `processor_fee` is the fee on Stripe's balance transaction, in the charge's currency (0 when there is none).
-    Recording the same pledge again changes nothing and returns None.
+    Recording the same pledge again changes nothing and returns None. `clearing` is where the money came from:
+    `match_clearing` for a sponsor's match (campaigns.matching), else the backer's card.
     """
+    if clearing not in CLEARING_ACCOUNTS:
+        raise ValueError(f"{clearing} is not a clearing account")
     if currency != campaign.currency:
         raise ValueError(f"pledge {pledge_id} was collected in {currency}, the campaign counts in {campaign.currency}")
     reference = reference or str(pledge_id)
     fees = _fee_lines(amount, platform_bps, sponsor_bps, processor_fee, fund_share_bps)
     # Every account this collection moves money through, opened and looked up at once.
-    kinds = {"stripe_clearing", "escrow"} | {account for _, account, charged in fees if charged}
+    kinds = {clearing, "escrow"} | {account for _, account, charged in fees if charged}
     accounts = await _accounts(session, campaign.id, currency, kinds)
     collected = await record(
         session,
         campaign.id,
         "pledge_collected",
         reference,
-        [("stripe_clearing", -amount), ("escrow", amount)],
+        [(clearing, -amount), ("escrow", amount)],
         currency,
-        f"pledge {pledge_id} collected",
+        f"{'match' if clearing == 'match_clearing' else 'pledge'} {pledge_id} collected",
         pledge_id=pledge_id,
         accounts=accounts,
     )
@@ -576,7 +588,7 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
     fund_out = func.coalesce(func.sum(-LedgerEntry.amount).filter(fund & (LedgerEntry.amount < 0)), 0)
 
     pledged = (
-        select(func.coalesce(func.sum(Pledge.amount), 0))
+        select(pledged_and_backers()[0])
         .where(Pledge.campaign_id == Campaign.id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
         .scalar_subquery()
     )
@@ -595,6 +607,7 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
             balance("dispute_losses"),
             fund_in,
             fund_out,
+            balance("match_clearing"),
         )
         .select_from(Campaign)
         .outerjoin(
@@ -608,11 +621,11 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
     if row is None:
         raise NotFound("No such campaign.")
     currency, pledged_sum, clearing, refunded, platform, sponsor, processor, released, escrow, disputed, lost = row[:11]
-    contributed, topped_up = int(row[11]), int(row[12])
+    contributed, topped_up, matched = int(row[11]), int(row[12]), -int(row[13])
     return LedgerSummary(
         currency=currency,
         pledged=int(pledged_sum),
-        collected=-int(clearing),
+        collected=-int(clearing) + matched,
         refunded=int(refunded),
         platform_fee=int(platform),
         sponsor_fee=int(sponsor) + contributed,
@@ -623,6 +636,7 @@ async def campaign_ledger(session: AsyncSession, campaign_id: uuid.UUID) -> Ledg
         dispute_lost=int(lost),
         fund_contributed=contributed,
         fund_topped_up=topped_up,
+        matched=matched,
     )
 
 
@@ -637,7 +651,7 @@ async def paid_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[
         .join(Pledge, Pledge.id == LedgerTransaction.pledge_id)
         .where(
             LedgerTransaction.campaign_id == campaign_id,
-            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds", "disputed", "dispute_losses")),
+            LedgerAccount.kind.in_((*CLEARING_ACCOUNTS, "backer_refunds", "disputed", "dispute_losses")),
         )
         .group_by(LedgerTransaction.pledge_id, Pledge.number)
         .order_by(Pledge.number)
@@ -653,13 +667,46 @@ async def escrow_refunds_due(session: AsyncSession, campaign: Campaign) -> dict[
     record each refund with record_refund(..., pledge_id=...) in the same transaction.
     """
     held = await hold_escrow(session, campaign)
-    promised = await pending_refunds(session, campaign.id)
-    paid = {
-        pledge_id: max(0, amount - promised.get(pledge_id, 0))
-        for pledge_id, amount in (await paid_by_pledge(session, campaign.id)).items()
-    }
-    due = pro_rata_refunds(min(held, sum(paid.values())), paid)
+    paid = await unrefunded_by_pledge(session, campaign.id)
+    matches = await matches_among(session, paid)
+    if matches:
+        # The space's fund tops up its backers' refunds, never its own match (payments.money.refunds_with_match).
+        topped_up = await fund_topped_up(session, campaign.id)
+        due = refunds_with_match(max(0, held - topped_up), topped_up, paid, matches)
+    else:
+        due = pro_rata_refunds(min(held, sum(paid.values())), paid)
     return {pledge_id: amount for pledge_id, amount in due.items() if amount > 0}
+
+
+async def unrefunded_by_pledge(session: AsyncSession, campaign_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """What each pledge paid and has not had back nor been promised back (pending refunds), in arrival order."""
+    promised = await pending_refunds(session, campaign_id)
+    return {
+        pledge_id: max(0, amount - promised.get(pledge_id, 0))
+        for pledge_id, amount in (await paid_by_pledge(session, campaign_id)).items()
+    }
+
+
+async def matches_among(session: AsyncSession, pledge_ids: Collection[uuid.UUID]) -> frozenset[uuid.UUID]:
+    """Those of `pledge_ids` that are a sponsor's match (campaigns.matching)."""
+    if not pledge_ids:
+        return frozenset()
+    return frozenset(await session.scalars(select(Pledge.id).where(Pledge.id.in_(list(pledge_ids)), Pledge.is_match)))
+
+
+async def fund_topped_up(session: AsyncSession, campaign_id: uuid.UUID) -> int:
+    """What the space's fund has added to the campaign's escrow (its `fund_payout`s)."""
+    added = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.campaign_id == campaign_id,
+            LedgerTransaction.kind == "fund_payout",
+            LedgerAccount.kind == "escrow",
+        )
+    )
+    return int(added or 0)
 
 
 # Who may read the books.

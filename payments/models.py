@@ -67,7 +67,11 @@ LEDGER_ACCOUNT_KINDS = (
     "disputed",
     "dispute_losses",
     "risk_fund",
+    "match_clearing",
 )
+# The outside world's side of a collection: a backer's card (stripe_clearing), or a sponsor's match (match_clearing,
+# campaigns.matching), which is charged to the sponsor's card the same way and kept apart in the books.
+CLEARING_ACCOUNTS = ("stripe_clearing", "match_clearing")
 LEDGER_TRANSACTION_KINDS = (
     "pledge_collected",
     "platform_fee",

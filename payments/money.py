@@ -6,7 +6,7 @@ function's docstring, so that the ledger, the pages and the tests all round the 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -97,6 +97,26 @@ def pro_rata_refunds(escrow: int, paid: Mapping[K, int]) -> dict[K, int]:
         raise ValueError(f"cannot refund {escrow} when only {total_paid} was paid")
     keys = list(paid)
     return dict(zip(keys, _largest_remainder(escrow, [paid[k] for k in keys]), strict=True))
+
+
+def refunds_with_match(escrow: int, topped_up: int, paid: Mapping[K, int], matches: Collection[K]) -> dict[K, int]:
+    """What each payer of a matched campaign gets back when it is suspended: what escrow holds of the payers' own
+    money (`escrow`) pro rata to everyone who paid, the match included; and what the space's fund added to it
+    (`topped_up`) pro rata to what the backers alone still miss, since a space's fund does not refund its own match.
+
+    Rounding: largest remainder, in each of the two shares (`pro_rata_refunds`). Nobody gets back more than they paid.
+    """
+    own = pro_rata_refunds(min(escrow, sum(paid.values())), paid)
+    missing = {key: paid[key] - own[key] for key in paid if key not in matches}
+    added = pro_rata_refunds(min(topped_up, sum(missing.values())), missing)
+    return {key: own[key] + added.get(key, 0) for key in paid}
+
+
+def backers_shortfall(escrow: int, paid: Mapping[K, int], matches: Collection[K]) -> int:
+    """What the backers of a suspended campaign (not a match in `matches`) would lose were `escrow` refunded pro rata
+    to everyone who paid: the most its space's fund tops up for them."""
+    own = pro_rata_refunds(min(escrow, sum(paid.values())), paid)
+    return sum(paid[key] - own[key] for key in paid if key not in matches)
 
 
 def milestone_amounts(total: int, shares_bps: Sequence[int]) -> list[int]:

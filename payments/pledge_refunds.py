@@ -30,7 +30,7 @@ from campaigns.pledges.lifecycle import CHARGED_PLEDGE_STATUSES
 from campaigns.pledges.service import get_pledge
 from campaigns.two_factor import require_two_factor
 from payments.ledger import EscrowShort, hold_escrow, pending_refunds
-from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
+from payments.models import CLEARING_ACCOUNTS, ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
 from payments.refunds import REFUND
 
 log = logging.getLogger("kindling.payments")
@@ -70,7 +70,7 @@ async def pledge_balance(session: AsyncSession, pledge_id: uuid.UUID) -> PledgeB
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(
             LedgerTransaction.pledge_id == pledge_id,
-            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds", "disputed", "dispute_losses")),
+            LedgerAccount.kind.in_((*CLEARING_ACCOUNTS, "backer_refunds", "disputed", "dispute_losses")),
         )
         .group_by(LedgerAccount.kind)
     )
@@ -81,7 +81,7 @@ async def pledge_balance(session: AsyncSession, pledge_id: uuid.UUID) -> PledgeB
         )
     )
     return PledgeBalance(
-        collected=-sums.get("stripe_clearing", 0),
+        collected=-sum(sums.get(kind, 0) for kind in CLEARING_ACCOUNTS),
         refunded=sums.get("backer_refunds", 0),
         refunding=int(refunding or 0),
         disputed=sums.get("disputed", 0),
@@ -211,7 +211,7 @@ async def charged_pledges(session: AsyncSession, campaign_id: uuid.UUID, *, limi
             .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
             .where(
                 LedgerTransaction.pledge_id.in_(ids),
-                LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds", "disputed", "dispute_losses")),
+                LedgerAccount.kind.in_((*CLEARING_ACCOUNTS, "backer_refunds", "disputed", "dispute_losses")),
             )
             .group_by(LedgerTransaction.pledge_id, LedgerAccount.kind)
         )
@@ -223,7 +223,7 @@ async def charged_pledges(session: AsyncSession, campaign_id: uuid.UUID, *, limi
             name,
             email,
             PledgeBalance(
-                collected=-sums.get((pledge.id, "stripe_clearing"), 0),
+                collected=-sum(sums.get((pledge.id, kind), 0) for kind in CLEARING_ACCOUNTS),
                 refunded=sums.get((pledge.id, "backer_refunds"), 0),
                 refunding=pending.get(pledge.id, 0),
                 disputed=sums.get((pledge.id, "disputed"), 0),

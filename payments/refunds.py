@@ -22,6 +22,7 @@ from campaigns.access import campaign_for, move_campaign
 from campaigns.audit import record_audit
 from campaigns.jobs import enqueue_job
 from campaigns.languages import VERSIONS_FACT, language_of, mail_versions
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, Pledge, User
 from campaigns.notifications import notify
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, WAITING_PLEDGE_STATUSES, PledgeAction, outcome, sources
@@ -38,7 +39,7 @@ from payments.closing import (
 from payments.gateway import GatewayError, GatewayUnavailable
 from payments.ledger import escrow_refunds_due, record_refund
 from payments.milestones import cancel_open_milestones
-from payments.models import ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
+from payments.models import CLEARING_ACCOUNTS, ChargeAttempt, LedgerAccount, LedgerEntry, LedgerTransaction, Refund
 from payments.risk_fund import top_up_from_fund
 from payments.stripe_jobs import REFUNDING, StripeWork, held_exclusively
 
@@ -63,12 +64,12 @@ async def pledge_money(session: AsyncSession, pledge_id: uuid.UUID) -> tuple[int
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(
             LedgerTransaction.pledge_id == pledge_id,
-            LedgerAccount.kind.in_(("stripe_clearing", "backer_refunds")),
+            LedgerAccount.kind.in_((*CLEARING_ACCOUNTS, "backer_refunds")),
         )
         .group_by(LedgerAccount.kind)
     )
     sums = {kind: int(total) for kind, total in rows}
-    return -sums.get("stripe_clearing", 0), sums.get("backer_refunds", 0)
+    return -sum(sums.get(kind, 0) for kind in CLEARING_ACCOUNTS), sums.get("backer_refunds", 0)
 
 
 async def settle_refunded_pledge(session: AsyncSession, pledge_id: uuid.UUID) -> str | None:
@@ -210,7 +211,7 @@ async def _backers(session: AsyncSession, campaign_id: uuid.UUID) -> list[Any]:
     rows = await session.execute(
         select(Pledge.id, User.id.label("user_id"), User.email, User.locale, User.name)
         .join(User, User.id == Pledge.backer_id)
-        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES), not_a_match())
         .order_by(Pledge.number)
     )
     return list(rows)

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.lifecycle import PUBLIC_STATUSES
 from campaigns.models import Campaign, Space
-from payments.ledger import hold_escrow, paid_by_pledge, pending_refunds, record
+from payments.ledger import hold_escrow, matches_among, record, unrefunded_by_pledge
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from payments.money import fund_top_up
+from payments.money import backers_shortfall, fund_top_up
 
 MAX_FUND_SHARE_BPS = 10_000
 # The largest cap a space may set: the most Stripe charges at once, in any currency's minor units, a hundred times.
@@ -121,11 +121,10 @@ async def fund_top_up_due(session: AsyncSession, campaign: Campaign) -> int:
     if space is None or space.fund_cap <= 0 or space.fund_currency != campaign.currency:
         return 0
     held = await hold_escrow(session, campaign)
-    promised = await pending_refunds(session, campaign.id)
-    paid = sum(
-        max(0, amount - promised.get(pledge_id, 0))
-        for pledge_id, amount in (await paid_by_pledge(session, campaign.id)).items()
-    )
+    paid = await unrefunded_by_pledge(session, campaign.id)
+    matches = await matches_among(session, paid)
+    # A sponsor's match is refunded its share of escrow, never from its own space's fund.
+    shortfall = backers_shortfall(held, paid, matches) if matches else sum(paid.values()) - held
     topped_up = await session.scalar(
         select(LedgerTransaction.id).where(
             LedgerTransaction.kind == "fund_payout", LedgerTransaction.reference == f"fund:{campaign.id}"
@@ -133,7 +132,7 @@ async def fund_top_up_due(session: AsyncSession, campaign: Campaign) -> int:
     )
     if topped_up is not None:
         return 0
-    return fund_top_up(paid - held, await fund_balance(session, space), space.fund_cap)
+    return fund_top_up(shortfall, await fund_balance(session, space), space.fund_cap)
 
 
 async def top_up_from_fund(session: AsyncSession, campaign: Campaign) -> int:

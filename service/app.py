@@ -60,6 +60,7 @@ ENDPOINT_MODULES = (
     "service.endpoints.late_pledges",
     "service.endpoints.shipping",
     "service.endpoints.payments_actions",
+    "service.endpoints.matching",
     "service.endpoints.two_factor",
     "service.endpoints.audit",
     "service.endpoints.talk",

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns import accounts, catalog, review, service, spaces, two_factor, updates
+from campaigns import accounts, catalog, matching, review, service, spaces, two_factor, updates
 from campaigns.campaign_schemas import (
     CampaignCreate,
     CampaignPatch,
@@ -363,6 +363,11 @@ async def demo_live_campaign(session: AsyncSession, settings: Settings, demo: De
     # counts 197 backers. There is no card at demo time: their pledges are active with no card saved, which is
     # harmless here (the goal is far off, so at the deadline they are cancelled, never charged).
     await _bulk_pledges(session, campaign, early_bird, crowd[:197], status="active")
+    # The space matches the backers 1:1 up to CNY 20,000, its card (like the crowd's) not saved at demo time.
+    match = await matching.reserve_match(
+        session, campaign.id, demo.operator, cap=2_000_000, sponsor_name=demo.space.name, client_address=None
+    )
+    await session.execute(update(Pledge).where(Pledge.id == match.id).values(status="active", confirmed_at=func.now()))
     await updates.post_update(
         session,
         campaign.id,

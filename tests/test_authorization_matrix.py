@@ -59,6 +59,7 @@ from campaigns.models import (
 )
 from campaigns.notification_settings import unsubscribe_token
 from campaigns.notifications import SECRET_FACT
+from campaigns.pledges.models import Match
 from campaigns.sessions import start_session, token_id_of
 from campaigns.talk.models import Conversation
 from campaigns.transparency import log as design_log
@@ -461,6 +462,39 @@ async def milestone_released(w: World, thing: Thing) -> None:
         f"/api/v1/campaigns/{thing.id}/milestones/{thing['milestone']}/release", headers=w.actors["operator"].headers
     )
     assert released.status_code == 200, released.text
+
+
+async def fresh_match(w: World, role: str) -> Thing:
+    """A live campaign of space A matched by its operator (the match's pledge active), straight into the database."""
+    thing = await insert_world_campaign(w, "live")
+    async with w.sessions.begin() as session:
+        campaign = await session.get_one(Campaign, uuid.UUID(thing.id))
+        pledge = Pledge(
+            campaign_id=campaign.id, backer_id=uuid.UUID(w.id_of("operator")), is_match=True, amount=20_000,
+            bonus=20_000, currency=campaign.currency, status="active",
+        )  # fmt: skip
+        session.add(pledge)
+        await session.flush()
+        session.add(
+            Match(
+                pledge_id=pledge.id, campaign_id=campaign.id, space_id=campaign.space_id, sponsor_name="Space A",
+                cap=20_000, currency=campaign.currency, created_by=pledge.backer_id,
+            )
+        )  # fmt: skip
+    return thing
+
+
+def with_match(*, matched: bool, form: dict[str, str] | None = None) -> Target:
+    """A live campaign of its own per cell: matched already (to read or withdraw), or not yet (to match)."""
+
+    async def target(w: World, role: str) -> tuple[Params, Kwargs]:
+        thing = await fresh_match(w, role) if matched else await insert_world_campaign(w, "live")
+        params = {"campaign_id": thing.id, "slug": thing.slug}
+        if form is not None:
+            return params, {"data": dict(form)}
+        return params, {} if matched else {"json": {"cap": 20_000, "sponsor_name": "Space A"}}
+
+    return target
 
 
 def with_status(status: str, **keys: str) -> Target:
@@ -1174,6 +1208,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
         "fresh funded campaign with its pledge charged, per cell",
     ),
+    # Matching (a live campaign of space A per cell)
+    ("POST", f"{A}/campaigns/{{campaign_id}}/match"): api(
+        "401 403 403 403 403 201 409 403", with_match(matched=False), "fresh live campaign per cell"
+    ),
+    ("GET", f"{A}/campaigns/{{campaign_id}}/match"): api(PUBLIC, with_match(matched=True), "fresh match per cell"),
+    ("DELETE", f"{A}/campaigns/{{campaign_id}}/match"): api(
+        "401 403 403 403 403 200 409 403", with_match(matched=True), "fresh match per cell"
+    ),
     # Fulfillment (the funded campaign, planned)
     ("GET", f"{A}/campaigns/{{campaign_id}}/batches"): api("401 403 403 200 403 200 403 200", on("funded")),
     ("POST", f"{A}/campaigns/{{campaign_id}}/batches/{{batch_id}}/confirm"): api(
@@ -1539,6 +1581,14 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 403 403 403 403 303 403 303",
         with_funded(body=lambda t: {"data": {"reason": "The factory closed."} | CONFIRMED}),
         "fresh funded campaign per cell, confirmed",
+    ),
+    ("POST", "/operator/campaigns/{slug}/match"): page(
+        "401 403 403 403 403 303 404 403",
+        with_match(matched=False, form={"cap": "200.00", "sponsor_name": "Space A"}),
+        "fresh live campaign per cell",
+    ),
+    ("POST", "/operator/campaigns/{slug}/match/withdraw"): page(
+        "401 403 403 403 403 303 404 403", with_match(matched=True, form=CONFIRMED), "fresh match per cell, confirmed"
     ),
     ("GET", "/operator/campaigns/{slug}/fulfillment"): page("303 403 403 200 403 200 403 200", on("funded")),
     ("GET", "/operator/campaigns/{slug}/refunds"): page("303 403 403 403 403 200 403 200", on("funded")),

@@ -416,6 +416,7 @@ async def test_the_books_are_open_to_the_maker_the_space_and_admins_only(
         "dispute_lost": 0,
         "fund_contributed": 0,
         "fund_topped_up": 0,
+        "matched": 0,
     }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns import matching
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
 from campaigns.pledges import service as pledges
@@ -198,3 +199,27 @@ async def _retry_with_new_card(checkout: Checkout, pledge: Pledge) -> Pledge:
         pledge = await session.get_one(Pledge, pledge.id, populate_existing=True)
         await take_new_card(session, pledge, intent)
         return pledge
+
+
+async def start_match(
+    checkout: Checkout,
+    user: User,
+    campaign_ref: uuid.UUID | str,
+    *,
+    cap: int,
+    sponsor_name: str,
+    client_address: str | None,
+) -> Pledge:
+    """Reserve the match (committed), then its card set-up at Stripe with no transaction open; should Stripe fail,
+    the match is given back before the error is answered. The operator then saves the card and confirms the pledge
+    as any backer does (POST /pledges/{id}/confirm, or Stripe's webhook)."""
+    async with checkout.transaction() as session:
+        pledge = await matching.reserve_match(
+            session, campaign_ref, user, cap=cap, sponsor_name=sponsor_name, client_address=client_address
+        )
+    try:
+        return await ask_for_new_card(checkout, user, str(pledge.id))
+    except BaseException:
+        async with checkout.transaction() as session:
+            await pledges.give_back_unconfirmed_pledge(session, pledge.id)
+        raise

@@ -117,6 +117,8 @@ async def managed_pledge(session: AsyncSession, pledge_ref: uuid.UUID | str, bac
     """The backer's own pledge, row-locked, with its campaign share-locked (others: 403 or 404 as elsewhere)."""
     pledge = await get_pledge(session, pledge_ref)
     await act_on_own_pledge(session, pledge, backer)
+    if pledge.is_match:
+        raise PledgeClosed("A match holds no items: it gives money only.")
     campaign, locked = (
         await session.execute(
             select(Campaign, func.coalesce(Campaign.address_lock_at <= func.now(), False))

@@ -4,9 +4,20 @@ constraints and triggers are older than this package, and some fifty modules imp
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.models import Base, new_id
@@ -46,3 +57,25 @@ class PledgeItem(Base):
     sku: Mapped[str | None] = mapped_column(String(64))
     # An `addon` line's add-on, whose units it holds (`ref_id` is its product, which add-ons may share).
     add_on_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("add_ons.id", ondelete="SET NULL"))
+
+
+class Match(Base):
+    """A space's promise to match a campaign's backers 1:1 up to `cap` (campaigns/matching.py): the terms beside its
+    pledge, which is owned by the operator who gave the card and is charged like any pledge. Kept when withdrawn (the
+    pledge is then cancelled), as pledges are."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        CheckConstraint("cap > 0", name="cap_positive"),
+        CheckConstraint("length(sponsor_name) > 0", name="sponsor_name_given"),
+    )
+
+    pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    space_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spaces.id"))
+    # Shown on the campaign page: the space itself, or a sponsor it names.
+    sponsor_name: Mapped[str] = mapped_column(String(120))
+    cap: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

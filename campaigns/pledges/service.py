@@ -30,6 +30,7 @@ from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
     PledgeAction,
+    PledgeClosed,
     PledgeStatus,
     in_sql,
     next_status,
@@ -451,6 +452,8 @@ async def change_pledge(
 ) -> Pledge:
     """Move to another tier (taking the new slot first, so sold out leaves the pledge as it was) and re-price."""
     await act_on_own_pledge(session, pledge, backer)
+    if pledge.is_match:
+        raise PledgeClosed("A match is changed by withdrawing it and setting up another.")
     campaign = await live_campaign_for_pledging(session, pledge.campaign_id)
     new_tier, optioned = await _tier_of(session, campaign, choice.tier_id)
     resolved = await resolve_choice(session, campaign, new_tier, choice, optioned=optioned)

@@ -22,6 +22,7 @@ from campaigns.access import operated_spaces, visible_campaign
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, Pledge, SpaceOperator, Tier, User, new_id
 from campaigns.notification_settings import wants
 from campaigns.notifications import notify
@@ -347,8 +348,8 @@ def _side(reader: User, conversation: Conversation, campaign: Campaign) -> Side:
 def _audience_filter(audience: str, tier_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
     """The pledges whose backers an audience names."""
     if audience == "charge_failed":
-        return [Pledge.status == PledgeStatus.ERRORED]
-    conditions: list[ColumnElement[bool]] = [Pledge.status.in_(COUNTED_PLEDGE_STATUSES)]
+        return [Pledge.status == PledgeStatus.ERRORED, not_a_match()]
+    conditions: list[ColumnElement[bool]] = [Pledge.status.in_(COUNTED_PLEDGE_STATUSES), not_a_match()]
     if audience == "tier":
         conditions.append(Pledge.tier_id == tier_id)
     if audience == "no_address":

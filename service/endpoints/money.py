@@ -41,6 +41,8 @@ class LedgerOut(ResponseModel):
     # - dispute_lost == escrow_held.
     fund_contributed: int
     fund_topped_up: int
+    # Of `collected`, what a sponsor's match paid (its own account, `match_clearing`; campaigns.matching).
+    matched: int
 
 
 class PayoutOut(ResponseModel):

@@ -26,6 +26,8 @@ def action_labels() -> dict[str, str]:
         "campaign.export_backers": _("Downloaded a campaign's backers"),
         "campaign.export_addresses": _("Downloaded a campaign's backer addresses"),
         "campaign.export_transactions": _("Downloaded a campaign's ledger transactions"),
+        "campaign.match": _("Matched a campaign's backers"),
+        "campaign.match_withdraw": _("Withdrew a campaign's match"),
         "comment.hide": _("Hid a comment"),
         "late_reward.end": _("Ended a late reward"),
         "mail.suppress": _("Stopped mail to a bounced or complaining address"),

@@ -27,7 +27,9 @@ from campaigns.campaign_schemas import CHECKLIST_ITEMS, CampaignListQuery
 from campaigns.images import image_url
 from campaigns.languages import Written, version_for
 from campaigns.lifecycle import PUBLIC_STATUSES
+from campaigns.matching import campaign_match
 from campaigns.models import Campaign, CampaignImage, CampaignUpdate, Review, Space, Tier, User
+from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES
 from campaigns.story import render_story
 from campaigns.transparency import log as design_log
 from fulfillment.delivery_record import clock_changes_record_at, maker_delivery_record, space_delivery_record
@@ -466,7 +468,12 @@ async def campaign_page(request: Request) -> Response:
         maker_record = await maker_delivery_record(session, maker.id)
         space_record = await space_delivery_record(session, space.id)
         preorder = await preorder_section(session, detail.campaign, can_buy="maker" not in detail.roles)
+        match = await campaign_match(session, detail.campaign)
     view = campaign_view(detail, space, maker, day_seconds=settings_of(request).day_seconds)
+    # Shown once it counts: its card saved.
+    view["match"] = None
+    if match is not None and match.status in COUNTED_PLEDGE_STATUSES:
+        view["match"] = {"sponsor_name": match.sponsor_name, "cap": match.cap, "matched": match.matched}
     view["delivery_record"] = {
         "maker_url": f"/makers/{maker.id}",
         "maker": record_parts(maker_record),

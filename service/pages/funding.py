@@ -26,6 +26,7 @@ from campaigns import lifecycle
 from campaigns.access import operated_spaces, roles_from
 from campaigns.errors import Conflict
 from campaigns.lifecycle import Role
+from campaigns.matching import not_a_match
 from campaigns.models import Campaign, Pledge, Space, User
 from campaigns.pledges.contents import campaign_units
 from campaigns.pledges.lifecycle import COUNTED_PLEDGE_STATUSES, PLEDGES_IN_PLAY
@@ -92,12 +93,12 @@ def _action_error(error: Conflict) -> str:
 
 
 async def pledges_by_day(session: AsyncSession, campaign_id: uuid.UUID) -> list[tuple[date, int, int]]:
-    """(day, pledges made that day, their amount) for the pledges that count (a card on file, not walked away),
-    day by day in UTC, in one GROUP BY."""
+    """(day, pledges made that day, their amount) for the backers' pledges that count (a card on file, not walked
+    away; a sponsor's match is no backer's), day by day in UTC, in one GROUP BY."""
     day = cast(func.timezone("UTC", Pledge.created_at), Date)
     rows = await session.execute(
         select(day, func.count(), func.sum(Pledge.amount))
-        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES))
+        .where(Pledge.campaign_id == campaign_id, Pledge.status.in_(COUNTED_PLEDGE_STATUSES), not_a_match())
         .group_by(day)
         .order_by(day)
     )
@@ -105,10 +106,10 @@ async def pledges_by_day(session: AsyncSession, campaign_id: uuid.UUID) -> list[
 
 
 async def pledges_by_state(session: AsyncSession, campaign_id: uuid.UUID) -> dict[str, tuple[int, int]]:
-    """(how many, their amount) per pledge status, in one GROUP BY."""
+    """(how many, their amount) per status of the backers' pledges (a match left out), in one GROUP BY."""
     rows = await session.execute(
         select(Pledge.status, func.count(), func.sum(Pledge.amount))
-        .where(Pledge.campaign_id == campaign_id)
+        .where(Pledge.campaign_id == campaign_id, not_a_match())
         .group_by(Pledge.status)
     )
     return {status: (int(count), int(amount)) for status, count, amount in rows}

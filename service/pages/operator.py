@@ -19,15 +19,18 @@ from starlette.routing import Route
 from campaigns import lifecycle, review, service
 from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
-from campaigns.errors import Conflict, NotFound, ValidationFailed
+from campaigns.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 from campaigns.languages import Written
 from campaigns.late_pledges import late_offers
+from campaigns.matching import MatchView, campaign_match, withdraw_match
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
-from campaigns.pledges.lifecycle import WAITING_PLEDGE_STATUSES
+from campaigns.pledges.checkout import start_match
+from campaigns.pledges.lifecycle import CARD_SETUP_STATUSES, WAITING_PLEDGE_STATUSES
 from campaigns.transparency.evidence import campaign_evidence
 from payments import ledger, risk_fund
 from payments.refunds import suspend_campaign
 from service.endpoints.payments_actions import SuspensionIn
+from service.endpoints.pledges import checkout_of
 from service.i18n import current_locale, money, ngettext
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
@@ -45,6 +48,7 @@ from service.pages.campaigns import (
 from service.pages.catalog_views import add_on_views, product_name, products_with_options
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
 from service.pages.evidence import evidence_by_checklist_item, evidence_view
+from service.pages.money_input import NumberInputError, minor_units
 from service.web import client_address, current_user, read_form, redirect, render, settings_of, uow
 
 QUEUE_LIMIT = 200
@@ -139,6 +143,9 @@ async def _review_page(
     values: dict[str, str] | None = None,
     errors: FieldMessages | None = None,
     action_error: str | None = None,
+    match_values: dict[str, str] | None = None,
+    match_errors: FieldMessages | None = None,
+    match_error: str | None = None,
     status: int = 200,
 ) -> Response:
     slug = str(request.path_params["slug"])
@@ -154,7 +161,9 @@ async def _review_page(
         people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
         records = await campaign_evidence(session, detail.campaign.id)
         late = await late_offers(session, detail.campaign)
+        match = await campaign_match(session, detail.campaign)
     campaign = detail.campaign
+    may_match = campaign.status == "live" and "operator" in detail.roles
     costs = {product.sku: product.unit_cost for product in detail.products}
     names = {product.sku: product_name(product) for product in detail.products}
     tiers = []
@@ -215,8 +224,25 @@ async def _review_page(
         "can_download_evidence": bool(detail.roles & {"maker", "operator"}),
         "values": values or {},
         "errors": errors or {},
+        "match": _match_view(match, user.id, may_match) if match is not None else None,
+        "can_match": may_match and match is None,
+        "match_values": match_values or {"sponsor_name": space.name},
+        "match_errors": match_errors or {},
+        "match_error": match_error,
+        "match_done": _("The match is withdrawn.") if request.query_params.get("done") == "match-withdrawn" else None,
     }
     return render(request, "operator/review.html", context, status=status)
+
+
+def _match_view(match: MatchView, user_id: uuid.UUID, may_match: bool) -> dict[str, Any]:
+    waiting = match.status in CARD_SETUP_STATUSES and match.owner_id == user_id
+    return {
+        "sponsor_name": match.sponsor_name,
+        "cap": match.cap,
+        "matched": match.matched,
+        "card_url": f"/me/pledges/{match.pledge_id}/card" if waiting else None,
+        "withdrawable": may_match,
+    }
 
 
 def _cost_of_goods(items: list[dict[str, Any]], unit_costs: dict[str, int | None]) -> int | None:
@@ -364,9 +390,91 @@ async def suspend(request: Request) -> Response:
     return redirect(f"/operator/campaigns/{slug}?done=suspended")
 
 
+# Matching
+
+
+async def set_up_match(request: Request) -> Response:
+    slug = str(request.path_params["slug"])
+    form = await read_form(request)
+    values = {name: str(form.get(name) or "").strip() for name in ("cap", "sponsor_name")}
+    errors: FieldMessages = {}
+    cap = 0
+    async with uow(request) as session:
+        user = await current_user(request, session)
+        detail = await service.campaign_detail(session, slug, user)
+    try:
+        cap = minor_units(values["cap"], detail.campaign.currency)
+    except NumberInputError as exc:
+        errors["cap"] = exc.message
+    if not errors and cap <= 0:
+        errors["cap"] = _("Enter a cap above zero.")
+    if not values["sponsor_name"]:
+        errors["sponsor_name"] = _("Give the name the campaign page shows.")
+    if errors:
+        return await _review_page(request, match_values=values, match_errors=errors, status=422)
+    try:
+        pledge = await start_match(
+            checkout_of(request),
+            user,
+            detail.campaign.id,
+            cap=cap,
+            sponsor_name=values["sponsor_name"],
+            client_address=client_address(request),
+        )
+    except InvalidInput as exc:
+        errors = {problem.field: _("Check this: %(reason)s") % {"reason": problem.message} for problem in exc.errors}
+        return await _review_page(request, match_values=values, match_errors=errors, status=422)
+    except Conflict as exc:
+        return await _review_page(request, match_values=values, match_error=_match_refusals().get(exc.type), status=409)
+    return redirect(f"/me/pledges/{pledge.id}/card")
+
+
+def _match_refusals() -> dict[str, str]:
+    return {
+        "already-matched": _("This campaign has a match already."),
+        "already-pledged": _("You back this campaign yourself: another operator of your space must set up the match."),
+        "not-live": _("The campaign is not live: it can no longer be matched."),
+        "not-sponsor": _("Your space does not sponsor this campaign."),
+    }
+
+
+async def withdraw(request: Request) -> Response:
+    slug = str(request.path_params["slug"])
+    form = await read_form(request)
+    if not is_confirmed(form):
+        async with uow(request) as session:
+            user = await viewer(request, session)
+            if user is None:
+                return redirect("/login?next=" + quote(f"/operator/campaigns/{slug}"))
+            detail = await service.campaign_detail(session, slug, user)
+            match = await campaign_match(session, detail.campaign)
+        if match is not None:
+            question = Confirmation(
+                title=_("Withdraw the match of “%(title)s”?") % {"title": detail.campaign.title},
+                subject=detail.campaign.title,
+                consequences=[
+                    _("The campaign page no longer shows it, and it no longer counts toward the goal."),
+                    _("Its card is never charged. You may set up another match while the campaign is live."),
+                ],
+                confirm_label=_("Yes, withdraw the match"),
+                back_url=f"/operator/campaigns/{slug}#match",
+            )
+            return ask_first(request, form, question)
+    try:
+        async with uow(request) as session:
+            user = await current_user(request, session)
+            await withdraw_match(session, slug, user, client_address=client_address(request))
+    except (Conflict, NotFound):
+        message = _("The match cannot be withdrawn now: the campaign has ended, or it was withdrawn already.")
+        return await _review_page(request, match_error=message, status=409)
+    return redirect(f"/operator/campaigns/{slug}?done=match-withdrawn#match")
+
+
 routes = [
     Route("/operator", queue, methods=["GET"]),
     Route("/operator/campaigns/{slug}", review_form, methods=["GET"]),
     Route("/operator/campaigns/{slug}", record_review, methods=["POST"]),
     Route("/operator/campaigns/{slug}/suspend", suspend, methods=["POST"]),
+    Route("/operator/campaigns/{slug}/match", set_up_match, methods=["POST"]),
+    Route("/operator/campaigns/{slug}/match/withdraw", withdraw, methods=["POST"]),
 ]
