@@ -101,7 +101,7 @@ async def shipping_list(client: httpx.AsyncClient, shop: Shop, batch_id: str) ->
 
 async def mails_of(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[Mail]:
     async with sessions() as session:
-        return list(await session.scalars(select(Mail).where(Mail.kind == kind)))
+        return list(await session.scalars(select(Mail).where(Mail.kind == kind).order_by(Mail.created_at, Mail.id)))
 
 
 async def campaign_status(sessions: async_sessionmaker[AsyncSession], shop: Shop) -> str:

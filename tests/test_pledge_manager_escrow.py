@@ -60,6 +60,8 @@ async def test_an_add_on_given_back_after_escrow_was_released_is_refused_as_escr
     await fund(stripe_client, sessions, engine, gateway, stripe_settings, jobs, shop)
     cable = await stripe_client.post(items, json={"add_on_id": shop.cable["id"]}, headers=backer.headers)
     assert cable.status_code == 201, cable.text
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        await run_jobs(work, jobs)  # the batches planned again with the cable
     before = (await stripe_client.get(f"{A}/pledges/{pledge['id']}", headers=backer.headers)).json()
     await release_all_but(sessions, shop.campaign["id"], LEFT_IN_ESCROW)
 

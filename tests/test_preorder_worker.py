@@ -1,6 +1,6 @@
-"""Pre-orders with a real worker process: after the first batch is confirmed for production, paid pre-orders land in
-the second batch (the worker plans them), behind the campaign's own backer, and move up the delivery queue when the
-first batch ships."""
+"""Pre-orders with a real worker process: with the first batch full of the campaign's own backers, paid pre-orders
+land in the second batch (the worker plans them), behind them; confirming the first batch for production leaves the
+reward on sale (the second is still open), and the pre-orders move up the delivery queue when the first batch ships."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.late_pledges import LateReward
+from campaigns.models import Product
 from service.app import create_app
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
@@ -29,7 +31,7 @@ from tests.test_preorders import LATE_PRICE, pay_in_browser
 
 
 @pytest.mark.slow
-async def test_paid_preorders_land_in_the_second_batch_and_move_up_when_the_first_ships(
+async def test_paid_preorders_land_in_the_second_batch_and_move_up_when_the_first_ships(  # noqa: PLR0915
     quick_settings: Settings,  # noqa: F811 - the fixture imported above
     stripe_server: EmbeddedStripe,
     sessions: async_sessionmaker[AsyncSession],
@@ -55,10 +57,19 @@ async def test_paid_preorders_land_in_the_second_batch_and_move_up_when_the_firs
                         tier_id=uuid.UUID(shop.tier_id), campaign_id=uuid.UUID(shop.campaign["id"]), price=LATE_PRICE
                     )
                 )
-            backer, *buyers = await many_backers(sessions, 3)
-            backed = await back_lamp(client, stripe_server, shop, backer)
-            given = await client.put(f"{A}/pledges/{backed['id']}/address", json=address(), headers=backer.headers)
-            assert given.status_code == 200, given.text
+            # Lamps are made two a batch: the campaign's two backers fill the first.
+            async with sessions.begin() as session:
+                await session.execute(
+                    update(Product).where(Product.id == uuid.UUID(shop.lamp["id"])).values(batch_size=2, overage_bps=0)
+                )
+            *backers, first_buyer, second_buyer = await many_backers(sessions, 4)
+            buyers = [first_buyer, second_buyer]
+            backed = []
+            for backer in backers:
+                pledge = await back_lamp(client, stripe_server, shop, backer)
+                given = await client.put(f"{A}/pledges/{pledge['id']}/address", json=address(), headers=backer.headers)
+                assert given.status_code == 200, given.text
+                backed.append((backer, pledge))
             await pass_deadline(sessions, shop.campaign["id"])
 
             async def batches() -> list[dict[str, Any]]:
@@ -69,8 +80,6 @@ async def test_paid_preorders_land_in_the_second_batch_and_move_up_when_the_firs
 
             await until(first_planned, "the worker funds and plans the campaign")
             [first] = await batches()
-            confirmed = await client.post(f"{base}/batches/{first['id']}/confirm", headers=shop.maker.headers)
-            assert confirmed.status_code == 200, confirmed.text
 
             preorders = []
             for buyer in buyers:
@@ -101,12 +110,19 @@ async def test_paid_preorders_land_in_the_second_batch_and_move_up_when_the_firs
                 return all(place.get("batch") == 2 for place in places)
 
             await until(in_second_batch, "the worker plans the paid pre-orders into the second batch")
-            assert [(await queue_of(b, p))["position"] for b, p in preorders] == [2, 3]
-            assert (await queue_of(backer, backed["id"]))["batch"] == 1
+            assert [(await queue_of(b, p))["position"] for b, p in preorders] == [3, 4]
+            assert [(await queue_of(b, p["id"]))["batch"] for b, p in backed] == [1, 1]
 
+            # The first batch goes into production; the second is still open, so the reward stays on sale.
+            confirmed = await client.post(f"{base}/batches/{first['id']}/confirm", headers=shop.maker.headers)
+            assert confirmed.status_code == 200, confirmed.text
+            late = (await client.get(f"{base}/late-pledges")).json()
+            assert [tier["open"] for tier in late["tiers"]] == [True]
+
+            rows = "".join(f"{p['id']},SF Express,SF{n}\n" for n, (_b, p) in enumerate(backed))
             shipped = await client.post(
                 f"{base}/shipments",
-                content=f"pledge_id,carrier,tracking_number\n{backed['id']},SF Express,SF1\n".encode(),
+                content=f"pledge_id,carrier,tracking_number\n{rows}".encode(),
                 headers={**shop.maker.headers, "Content-Type": "text/csv"},
             )
             assert shipped.status_code == 200, shipped.text
