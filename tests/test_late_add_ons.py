@@ -21,6 +21,7 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.helpers import Actor, many_backers
 from tests.money_helpers import pledge_row, sweep
+from tests.pages import logged_in, post_form
 from tests.pledge_manager_helpers import CABLE_SHIPPING_CN, A, back_lamp, fund, launched_shop
 from tests.test_preorders import LATE_PRICE, SHIPPING_CN, pay_in_browser
 
@@ -82,7 +83,7 @@ async def test_a_preorder_takes_a_late_add_on_at_its_late_price_and_the_last_one
         headers=shop.maker.headers,
     )
     assert frozen.status_code == 409 and frozen.json()["type"] == "not-draft"
-    backer, first, second = await many_backers(sessions, 3)
+    backer, first, second, third = await many_backers(sessions, 4)
     await back_lamp(client, stripe_server, shop, backer)
     await fund(client, sessions, engine, gateway, stripe_settings, jobs, shop)
     late_url = f"{A}/campaigns/{shop.campaign['id']}/late-pledges"
@@ -154,6 +155,39 @@ async def test_a_preorder_takes_a_late_add_on_at_its_late_price_and_the_last_one
     assert (await sweep(sessions, stripe_settings, jobs))["unpaid-preorders"] == 1
     assert (await pledge_row(sessions, again.json()["id"])).status == "cancelled"
     assert await left_of(sessions, seen["cable"]) == (1, 5)
+
+    # The campaign page's Pre-order section shows the late cable at its late price, in both languages; the pre-order
+    # form offers it and takes a quantity.
+    slug = shop.campaign["slug"]
+    section = (await client.get(f"/campaigns/{slug}")).text.split('id="preorder"')[1].split("</section>")[0]
+    cable_row = section.split(f'id="preorder-add-on-{seen["cable"]}"')[1].split("</li>")[0]
+    assert "Spare cable" in cable_row and "25.00" in cable_row and "1 left" in cable_row
+    chinese = (await client.get(f"/campaigns/{slug}?lang=zh_CN")).text.split('id="preorder"')[1]
+    assert "随预购可加购的附加商品" in chinese.split("</section>")[0]
+    async with logged_in(client, third) as browser:
+        form_page = f"/campaigns/{slug}/preorder?tier={shop.tier_id}"
+        shown = await browser.get(form_page)
+        offered_row = shown.text.split(f'id="preorder-add-on-{seen["cable"]}"')[1].split("</li>")[0]
+        assert "25.00" in offered_row and f'name="addon.{seen["cable"]}"' in offered_row
+        assert f'preorder-add-on-{seen["shade"]}"' not in shown.text  # not sold late
+        chinese_form = await browser.get(form_page + "&lang=zh_CN")
+        assert "随预购仍可购买" in chinese_form.text and "剩余 1 件" in chinese_form.text
+        await browser.get(form_page + "&lang=en")
+        fields = {"tier": shop.tier_id, f"variant.{shop.lamp['id']}.colour": "black", "shipping_country": "CN"}
+        wrong = await post_form(
+            browser, f"/campaigns/{slug}/preorder", fields | {f"addon.{seen['cable']}": "²"}, form_page=form_page
+        )
+        assert wrong.status_code == 422 and "from 0 to 20" in wrong.text
+        assert await left_of(sessions, seen["cable"]) == (1, 5)
+        made_here = await post_form(
+            browser, f"/campaigns/{slug}/preorder", fields | {f"addon.{seen['cable']}": "1"}, form_page=form_page
+        )
+        assert made_here.status_code == 303, made_here.text
+        pay = await browser.get(made_here.headers["location"])
+        assert "489.00" in pay.text  # 449.00 + 10.00 shipping + the cable's 25.00 + 5.00
+        after = await browser.get(form_page)
+        assert 'id="preorder-add-ons"' not in after.text  # the last late cable is taken: none offered now
+    assert await left_of(sessions, seen["cable"]) == (0, 4)
 
     # The maker ends the late cable (for good, asking again changes nothing): it is no longer sold.
     end = f"{late_url}/add-ons/{seen['cable']}/end"
