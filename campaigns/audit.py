@@ -29,6 +29,7 @@ ACTIONS = (
     "campaign.match",
     "campaign.match_withdraw",
     "comment.hide",
+    "late_add_on.end",
     "late_reward.end",
     "mail.suppress",
     "milestone.release",

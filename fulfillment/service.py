@@ -26,11 +26,12 @@ from campaigns.access import move_campaign, visible_campaign
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
 from campaigns.jobs import enqueue_job
-from campaigns.late_pledges import end_late_rewards
+from campaigns.late_pledges import end_late_add_ons, end_late_rewards
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
 from campaigns.pledges.contents import pledge_contents
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
+from campaigns.pledges.models import PledgeItem
 from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge
@@ -436,7 +437,7 @@ async def _end_late_rewards_of_last_batch(
     session: AsyncSession, campaign: Campaign, batch_id: uuid.UUID, number: int, maker: User
 ) -> None:
     """The batch just confirmed was the campaign's last open one: late pledges for the rewards it makes end, as if the
-    maker had ended them (there is no open batch left for them to join)."""
+    maker had ended them (there is no open batch left for them to join), and so do the late add-ons it makes."""
     still_open = await session.scalar(
         select(Batch.id).where(Batch.campaign_id == campaign.id, Batch.status == "planned").limit(1)
     )
@@ -449,6 +450,13 @@ async def _end_late_rewards_of_last_batch(
         .where(Allocation.batch_id == batch_id, Pledge.tier_id.is_not(None))
     )
     await end_late_rewards(session, campaign, [tier for tier in tiers if tier is not None], maker.id, last_batch=number)
+    add_ons = await session.scalars(
+        select(PledgeItem.add_on_id)
+        .distinct()
+        .join(Allocation, Allocation.pledge_id == PledgeItem.pledge_id)
+        .where(Allocation.batch_id == batch_id, PledgeItem.add_on_id.is_not(None))
+    )
+    await end_late_add_ons(session, campaign, [one for one in add_ons if one is not None], maker.id, last_batch=number)
 
 
 async def start_batch_production(

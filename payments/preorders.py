@@ -1,9 +1,11 @@
 """Pre-orders: a late reward bought after the campaign was funded, paid at once and on-session, exactly once.
 
-Buying takes one of the late reward's units (one conditional UPDATE, under its CHECK (remaining >= 0)) and inserts the
-pledge, marked `late`, at the late price, in one short transaction; then, with no transaction open, the server makes
-the PaymentIntent (idempotency key `pledge:<id>:preorder`, metadata `late_pledge_id`) whose client secret the buyer's
-browser confirms with Stripe.js `confirmCardPayment` (3-D Secure included).
+Buying takes one of the late reward's units (one conditional UPDATE, under its CHECK (remaining >= 0)), then those of
+each late add-on chosen with it (one conditional UPDATE each, by add-on id, of the quantity bought), then those of the
+limited variants and add-ons as a pledge takes them, and inserts the pledge, marked `late`, with every line at its late
+price, in one short transaction (giving a pre-order up gives them back in that same order); then, with no transaction
+open, the server makes the PaymentIntent (idempotency key `pledge:<id>:preorder`, metadata `late_pledge_id`) whose
+client secret the buyer's browser confirms with Stripe.js `confirmCardPayment` (3-D Secure included).
 
 Whoever hears first that the PaymentIntent succeeded (the buyer's confirm call or Stripe's `payment_intent.succeeded`
 webhook, each having asked Stripe itself) records the payment in `record_preorder_payment`: the charge-attempt row,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -27,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from campaigns.ids import parse_id
-from campaigns.late_pledges import SELLING_STATUSES, LateReward
+from campaigns.late_pledges import SELLING_STATUSES, LateAddOn, LateReward
 from campaigns.models import Campaign, Pledge, Tier, User, new_id
 from campaigns.notifications import notify
 from campaigns.pledges.checkout import Checkout, new_customer
@@ -42,7 +45,8 @@ from campaigns.pledges.lifecycle import (
     outcome,
     sources,
 )
-from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
+from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, ResolvedChoice, price_pledge
 from campaigns.pledges.service import (
     AlreadyPledged,
     SoldOut,
@@ -126,6 +130,61 @@ async def give_back_late_unit(session: AsyncSession, tier_id: uuid.UUID | None) 
     )
 
 
+async def take_late_add_on_units(
+    session: AsyncSession, campaign_id: uuid.UUID, resolved: ResolvedChoice
+) -> ResolvedChoice:
+    """Take the units of each late add-on chosen (one conditional UPDATE each, in add-on id order, so two buyers
+    never wait on each other in a circle) and return the choice with each add-on at its late price. 409 `sold-out`
+    when a limited one has fewer left than wanted (naming nothing oversold: the transaction is undone); 409
+    `not-open` when an add-on is not sold late, or was ended."""
+    wanted: dict[uuid.UUID, int] = {}
+    for add_on in resolved.add_ons:
+        wanted[add_on.add_on_id] = wanted.get(add_on.add_on_id, 0) + add_on.quantity
+    prices: dict[uuid.UUID, int] = {}
+    for add_on_id in sorted(wanted):
+        quantity = wanted[add_on_id]
+        price = await session.scalar(
+            update(LateAddOn)
+            .where(
+                LateAddOn.add_on_id == add_on_id,
+                LateAddOn.campaign_id == campaign_id,
+                LateAddOn.ended_at.is_(None),
+                LateAddOn.remaining.is_(None) | (LateAddOn.remaining >= quantity),
+            )
+            .values(remaining=LateAddOn.remaining - quantity)
+            .returning(LateAddOn.price)
+        )
+        if price is None:
+            late = await session.scalar(
+                select(LateAddOn).where(LateAddOn.add_on_id == add_on_id).execution_options(populate_existing=True)
+            )
+            if late is not None and late.ended_at is None and late.remaining is not None:
+                raise SoldOut("This add-on has fewer left than you chose.")
+            raise NotOpen("This add-on is not on sale after the deadline, or its pre-orders have ended.")
+        prices[add_on_id] = int(price)
+    add_ons = tuple(dataclasses.replace(add_on, unit_amount=prices[add_on.add_on_id]) for add_on in resolved.add_ons)
+    return dataclasses.replace(resolved, add_ons=add_ons)
+
+
+async def give_back_late_add_on_units(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]) -> None:
+    """The late add-on units the pre-orders' add-on lines hold go back (never above the limit), in add-on id order
+    as they were taken. The caller has just moved the pre-orders out of their open statuses, once."""
+    if not pledge_ids:
+        return
+    held = (
+        select(PledgeItem.add_on_id, func.sum(PledgeItem.quantity).label("quantity"))
+        .where(PledgeItem.pledge_id.in_(pledge_ids), PledgeItem.kind == "addon", PledgeItem.add_on_id.is_not(None))
+        .group_by(PledgeItem.add_on_id)
+        .order_by(PledgeItem.add_on_id)
+    )
+    for add_on_id, quantity in (await session.execute(held)).all():
+        await session.execute(
+            update(LateAddOn)
+            .where(LateAddOn.add_on_id == add_on_id, LateAddOn.remaining.is_not(None))
+            .values(remaining=func.least(LateAddOn.remaining + quantity, LateAddOn.quantity_limit))
+        )
+
+
 def at_late_price(terms: PledgeTerms, price: int) -> PledgeTerms:
     """The terms with the tier's line at the late reward's price instead of the tier's own."""
     items = tuple(dataclasses.replace(item, unit_amount=price) if item.kind == "tier" else item for item in terms.items)
@@ -135,7 +194,8 @@ def at_late_price(terms: PledgeTerms, price: int) -> PledgeTerms:
 async def reserve_preorder(
     session: AsyncSession, campaign_ref: uuid.UUID | str, buyer: User, choice: PledgeChoice
 ) -> Pledge:
-    """The pre-order's pledge, unpaid, holding a unit of its late reward (and of any limited variant chosen).
+    """The pre-order's pledge, unpaid, holding a unit of its late reward, the units of the late add-ons chosen with it
+    (at their late price), and those of any limited variant or add-on chosen.
 
     The campaign is share-locked while it is checked to be selling (funded or fulfilling: 409 `not-open` otherwise),
     so it cannot move on meanwhile. A buyer with a pledge on the campaign already is refused (409 `already-pledged`)."""
@@ -161,9 +221,8 @@ async def reserve_preorder(
     if tier is None or tier.campaign_id != campaign.id:
         raise InvalidInput("tier_id", "is not a reward tier of this campaign")
     resolved = await resolve_choice(session, campaign, tier, choice)
-    if resolved.add_ons:
-        raise InvalidInput("add_ons", "a pre-order is one reward: add-ons are not sold with it")
     price = await take_late_unit(session, campaign.id, tier.id)
+    resolved = await take_late_add_on_units(session, campaign.id, resolved)
     weights = await weight_table(session, campaign)
     terms = at_late_price(
         price_pledge(campaign.currency, tier, dataclasses.replace(choice, bonus=0), resolved, weights), price
@@ -237,6 +296,7 @@ async def _give_up_unpaid(session: AsyncSession, pledge_id: uuid.UUID) -> bool:
     if given_up is None:
         return False
     await give_back_late_unit(session, given_up.tier_id)
+    await give_back_late_add_on_units(session, [pledge_id])
     await give_back_pledge_units(session, [pledge_id])
     return True
 
@@ -266,6 +326,7 @@ async def expire_unpaid_preorders(session: AsyncSession, *, hold_seconds: int, l
     ).all()
     for row in expired:
         await give_back_late_unit(session, row.tier_id)
+    await give_back_late_add_on_units(session, [row.id for row in expired])
     await give_back_pledge_units(session, [row.id for row in expired])
     return len(expired)
 
@@ -433,6 +494,7 @@ async def cancel_preorder(session: AsyncSession, pledge_ref: uuid.UUID | str, bu
             payment_intent_id=pledge.payment_intent_id,
         )
     await give_back_late_unit(session, pledge.tier_id)
+    await give_back_late_add_on_units(session, [pledge.id])
     await give_back_pledge_units(session, [pledge.id])
     request_plan(session, campaign.id)
     await session.refresh(pledge)

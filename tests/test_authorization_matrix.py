@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route
 
 from campaigns import account_links
 from campaigns.accounts import issue_token, register_user
-from campaigns.late_pledges import LateReward
+from campaigns.late_pledges import LateAddOn, LateReward
 from campaigns.models import (
     AddOn,
     Campaign,
@@ -905,6 +905,16 @@ async def late_reward_on(w: World, thing: Thing) -> None:
         session.add(LateReward(tier_id=uuid.UUID(thing["tier"]), campaign_id=uuid.UUID(thing.id), price=20_000))
 
 
+async def late_add_on_on(w: World, thing: Thing) -> None:
+    """The fresh funded campaign's add-on of SKU-A kept on sale after its deadline."""
+    async with w.sessions.begin() as session:
+        add_on = AddOn(campaign_id=uuid.UUID(thing.id), product_id=uuid.UUID(thing["product"]), price=2_900)
+        session.add(add_on)
+        await session.flush()
+        session.add(LateAddOn(add_on_id=add_on.id, campaign_id=add_on.campaign_id, price=2_500))
+    thing.extra["add_on"] = str(add_on.id)
+
+
 def batch_dates_form(w: World, role: str) -> tuple[Params, Kwargs]:
     """The batch-dates form of the funded campaign, for its planned batch."""
     params, _ = on("funded")(w, role)
@@ -1049,6 +1059,11 @@ MATRIX: dict[tuple[str, str], Row] = {
         "401 404 404 204 404 403 404 403", with_draft(add_on_id="add_on"), "fresh draft per cell"
     ),
     ("GET", f"{A}/campaigns/{{campaign_id}}/late-pledges"): api("404 404 404 200 404 200 404 200", on("draft")),
+    ("POST", f"{A}/campaigns/{{campaign_id}}/late-pledges/add-ons/{{add_on_id}}/end"): api(
+        "401 403 403 200 403 403 403 403",
+        with_funded(step=late_add_on_on, add_on_id="add_on"),
+        "fresh funded campaign with a late add-on, per cell",
+    ),
     ("POST", f"{A}/campaigns/{{campaign_id}}/late-pledges/{{tier_id}}/end"): api(
         "401 403 403 200 403 403 403 403",
         with_funded(step=late_reward_on, tier_id="tier"),

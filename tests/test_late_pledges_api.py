@@ -1,5 +1,5 @@
-"""Late pledges, turning them on: the maker chooses, while the campaign is a draft, which tiers stay on sale after
-the deadline (same or new price, optional limit); they open once the campaign is funded."""
+"""Late pledges, turning them on: the maker chooses, while the campaign is a draft, which tiers (and add-ons) stay on
+sale after the deadline (same or new price, optional limit); they open once the campaign is funded."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
     campaign = await drafted_campaign(client, maker, space)
     early, pair = campaign["tiers"]
     url = f"/api/v1/campaigns/{campaign['id']}/late-pledges"
+    [sensor] = campaign["products"]
+    add_on = await client.post(
+        f"/api/v1/campaigns/{campaign['id']}/add-ons",
+        json={"product_id": sensor["id"], "price": 2_900},
+        headers=maker.headers,
+    )
+    assert add_on.status_code == 201, add_on.text
+    spare = add_on.json()["id"]
 
     assert (await client.get(url, headers=maker.headers)).json()["tiers"] == []
     chosen = await client.put(
@@ -73,10 +81,18 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
             form_page=page,
         )
         assert bad.status_code == 422 and "like 149.00" in bad.text and "above zero" in bad.text
+        assert f'name="sell_addon_{spare}"' in shown.text
         saved = await post_form(
             browser,
             page,
-            {f"sell_{early['id']}": "1", f"price_{early['id']}": "179.00", f"limit_{early['id']}": "50"},
+            {
+                f"sell_{early['id']}": "1",
+                f"price_{early['id']}": "179.00",
+                f"limit_{early['id']}": "50",
+                f"sell_addon_{spare}": "1",
+                f"price_addon_{spare}": "19.00",
+                f"limit_addon_{spare}": "30",
+            },
             form_page=page,
         )
         assert saved.status_code == 303, saved.text
@@ -84,7 +100,15 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
         assert "截止后继续出售" in chinese.text and 'value="179.00"' in chinese.text
     only_early = (await client.get(url, headers=maker.headers)).json()["tiers"]
     assert [(t["title"], t["price"], t["quantity_limit"]) for t in only_early] == [("Early bird", 17_900, 50)]
-    restored = await client.put(url, json={"tiers": [{"tier_id": pair["id"]}]}, headers=maker.headers)
+    late_add_ons = (await client.get(url, headers=maker.headers)).json()["add_ons"]
+    assert [(a["add_on_id"], a["price"], a["quantity_limit"], a["remaining"]) for a in late_add_ons] == [
+        (spare, 1_900, 30, 30)
+    ]
+    restored = await client.put(
+        url,
+        json={"tiers": [{"tier_id": pair["id"]}], "add_ons": [{"add_on_id": spare, "price": 1_900}]},
+        headers=maker.headers,
+    )
     assert restored.status_code == 200
 
     submitted = await client.post(f"/api/v1/campaigns/{campaign['id']}/submit", headers=maker.headers)
@@ -94,6 +118,7 @@ async def test_the_maker_chooses_late_rewards_in_the_draft_and_they_open_once_fu
         assert review.status_code == 200
         late = review.text.split('id="late-pledges"')[1].split("</section>")[0]
         assert "Pair" in late and "Early bird" not in late and "Unlimited" in late
+        assert "19.00" in late.split('id="late-add-ons"')[1] and "29.00 before the deadline" in late
         chinese = await browser.get(f"/operator/campaigns/{campaign['slug']}?lang=zh_CN")
         assert "截止后支持" in chinese.text
     frozen = await client.put(url, json={"tiers": []}, headers=maker.headers)

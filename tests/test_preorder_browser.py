@@ -1,6 +1,6 @@
-"""A pre-order in Chromium: the campaign page's Pre-order section, the choice, the payment page with Stripe's card
-form, the pre-order paid, then cancelled after asking once more and refunded; in Chinese at phone width and in
-English on a desktop, with screenshots in /tmp/shots/preorder (KINDLING_SCREENSHOTS=1).
+"""A pre-order in Chromium: the campaign page's Pre-order section, the choice (with a late add-on), the payment page
+with Stripe's card form, the pre-order paid, then cancelled after asking once more and refunded; in Chinese at phone
+width and in English on a desktop, with screenshots in /tmp/shots/preorder (KINDLING_SCREENSHOTS=1).
 
 localstripe's Stripe.js stand-in cannot take a card for a PaymentIntent (its confirmCardPayment only answers the
 bank's 3-D Secure check of one that already has a card), so the card is given to the PaymentIntent the way Stripe.js
@@ -8,11 +8,14 @@ gives it to real Stripe, by `pay_in_browser`, and the page's own confirm call fo
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from playwright.async_api import Page
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from campaigns.late_pledges import LateAddOn
 from payments.gateway import StripeGateway
 from service.app import create_app
 from service.broker import ListSender
@@ -46,6 +49,17 @@ async def test_a_buyer_preorders_pays_and_cancels_with_a_refund_in_both_language
     funded = await funded_shop(
         stripe_client, stripe_server, sessions, engine, gateway, stripe_settings, jobs, late_limit=5, buyers=2
     )
+    cable = funded.shop.cable["id"]
+    async with sessions.begin() as session:  # the maker's choice in the draft, written straight here
+        session.add(
+            LateAddOn(
+                add_on_id=uuid.UUID(cable),
+                campaign_id=uuid.UUID(funded.shop.campaign["id"]),
+                price=2_500,
+                quantity_limit=3,
+                remaining=3,
+            )
+        )
     slug = funded.shop.campaign["slug"]
     with serve(create_app(stripe_settings, sender=jobs, engine_pool=3)) as server:
         base = server.url
@@ -60,12 +74,14 @@ async def test_a_buyer_preorders_pays_and_cancels_with_a_refund_in_both_language
                     await page.goto(f"{base}/campaigns/{slug}")
                     section = page.locator("#preorder")
                     assert "449" in await section.inner_text()
+                    assert "25.00" in await section.locator(f"#preorder-add-on-{cable}").inner_text()
                     await looks_right(page, errors, f"campaign-{lang}-{width}")
 
                     await section.locator("a.btn").first.click()
                     await page.wait_for_selector("#preorder-form")
                     await page.locator("input[value=white]").check()
                     await page.select_option("#field-shipping_country", "CN")
+                    await page.locator(f'[name="addon.{cable}"]').fill("1")
                     await looks_right(page, errors, f"choose-{lang}-{width}")
                     await page.locator("#preorder-form button[type=submit]").click()
                     await page.wait_for_selector("#pay-form")
@@ -97,4 +113,6 @@ async def test_a_buyer_preorders_pays_and_cancels_with_a_refund_in_both_language
                 async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
                     await run_jobs(work, jobs)
                 assert (await pledge_row(sessions, pledge_id)).status == "refunded"
-                assert (await gateway.retrieve_charge(secret.split("_secret_")[0])).amount_refunded == 45_900
+                assert (
+                    await gateway.retrieve_charge(secret.split("_secret_")[0])
+                ).amount_refunded == 48_900  # with the cable

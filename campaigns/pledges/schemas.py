@@ -103,15 +103,22 @@ class PaymentOut(ResponseModel):
 
 
 class PreorderCreate(RequestModel):
-    """A pre-order of one late reward (`tier_id`), with the options of its products that have some, shipped to
-    `shipping_country`."""
+    """A pre-order of one late reward (`tier_id`), with the options of its products that have some, and any of the
+    campaign's late add-ons (as a pledge takes add-ons), shipped to `shipping_country`."""
 
     tier_id: uuid.UUID
     shipping_country: Country | None = None
     variants: Annotated[dict[str, ChosenOptions], Field(max_length=50)] = {}
+    add_ons: Annotated[list[AddOnChoiceIn], Field(max_length=MOST_ADD_ON_LINES)] = []
 
     def choice(self) -> PledgeChoice:
-        return PledgeChoice(self.tier_id, 0, self.shipping_country, variants=self.variants)
+        return PledgeChoice(
+            self.tier_id,
+            0,
+            self.shipping_country,
+            variants=self.variants,
+            add_ons=tuple(AddOnChoice(one.add_on_id, one.quantity, one.variant) for one in self.add_ons),
+        )
 
 
 class ShipmentOut(ResponseModel):

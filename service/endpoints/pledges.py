@@ -81,8 +81,9 @@ async def create_pledge(request: Request, body: PledgeCreate) -> Response:
 @api.route(
     "POST",
     "/campaigns/{campaign_id}/preorders",
-    summary="Pre-order a late reward of a funded campaign: the pledge at the late price and a PaymentIntent for the "
-    "browser to confirm (Stripe.js confirmCardPayment), then POST /pledges/{id}/confirm; 409 `not-open`, `sold-out`",
+    summary="Pre-order a late reward of a funded campaign, with any of its late add-ons: the pledge at the late "
+    "prices and a PaymentIntent for the browser to confirm (Stripe.js confirmCardPayment), then "
+    "POST /pledges/{id}/confirm; 409 `not-open`, `sold-out`",
     body=PreorderCreate,
     response=PledgeOut,
     status=201,

@@ -29,6 +29,7 @@ def action_labels() -> dict[str, str]:
         "campaign.match": _("Matched a campaign's backers"),
         "campaign.match_withdraw": _("Withdrew a campaign's match"),
         "comment.hide": _("Hid a comment"),
+        "late_add_on.end": _("Ended a late add-on"),
         "late_reward.end": _("Ended a late reward"),
         "mail.suppress": _("Stopped mail to a bounced or complaining address"),
         "milestone.release": _("Released a milestone from escrow"),

@@ -145,7 +145,7 @@ def read_choice(
     add_ons: list[AddOnChoice] = []
     if catalogue is not None:
         variants = _read_variants(values, tier, catalogue, errors)
-        add_ons = _read_add_ons(values, catalogue, errors)
+        add_ons = read_add_ons(values, catalogue, errors)
     if tier is None and values.get("tier") != NO_REWARD:
         errors["tier"] = _("Choose a reward, or pledge without one.")
     elif tier is not None and tier.remaining == 0 and tier.id != own_tier_id:
@@ -228,7 +228,7 @@ def _read_variants(
     return variants
 
 
-def _read_add_ons(values: Mapping[str, str], catalogue: Catalogue, errors: FieldMessages) -> list[AddOnChoice]:
+def read_add_ons(values: Mapping[str, str], catalogue: Catalogue, errors: FieldMessages) -> list[AddOnChoice]:
     """Each add-on given a quantity of more than zero, with its options when the add-on leaves them open."""
     chosen: list[AddOnChoice] = []
     for offered in catalogue.add_ons:

@@ -21,7 +21,7 @@ from campaigns.access import operated_spaces
 from campaigns.campaign_schemas import CHECKLIST_ITEMS
 from campaigns.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 from campaigns.languages import Written
-from campaigns.late_pledges import late_offers
+from campaigns.late_pledges import late_add_on_offers, late_offers
 from campaigns.matching import MatchView, campaign_match, withdraw_match
 from campaigns.models import Campaign, CampaignEvent, Pledge, Review, Space
 from campaigns.pledges.checkout import start_match
@@ -161,6 +161,7 @@ async def _review_page(
         people = await users_by_id(session, [detail.campaign.maker_id, *(row.reviewer_id for row in history)])
         records = await campaign_evidence(session, detail.campaign.id)
         late = await late_offers(session, detail.campaign)
+        late_add_ons = await late_add_on_offers(session, detail.campaign)
         match = await campaign_match(session, detail.campaign)
     campaign = detail.campaign
     may_match = campaign.status == "live" and "operator" in detail.roles
@@ -198,6 +199,15 @@ async def _review_page(
                     "quantity_limit": offer.quantity_limit,
                 }
                 for offer in late
+            ],
+            "late_add_ons": [
+                {
+                    "name": product_name(offer.product),
+                    "price": offer.price,
+                    "add_on_price": offer.add_on.price,
+                    "quantity_limit": offer.quantity_limit,
+                }
+                for offer in late_add_ons
             ],
             "batch": batch_cost_view(detail.products, campaign.goal, campaign.currency),
             "shipping": {
