@@ -1,6 +1,6 @@
 """Late add-ons: the add-ons a campaign keeps selling after its deadline, beside its late rewards (tiers)
 
-Revision ID: 0032_lateaddons
+Revision ID: 0032
 Revises: 0031
 Create Date: 2026-12-07 09:55:00
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0032_lateaddons"
+revision: str = "0032"
 down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
