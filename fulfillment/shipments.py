@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, any_, bindparam, exists, func, not_, or_, select, text, update
+from sqlalchemy import Text, Uuid, any_, bindparam, cast, exists, func, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,7 +104,7 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     # Core rows, not the ORM's: plain columns, as many rows as the batch has packages.
     connection = await session.connection()
     result = await connection.stream(
-        select(Pledge.id, *address, lines.c.lines)
+        select(cast(Pledge.id, Text), *address, lines.c.lines)  # the id as text from PostgreSQL: no UUID made
         .join(Allocation, Allocation.pledge_id == Pledge.id)
         .outerjoin(lines, lines.c.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
@@ -116,7 +116,7 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
         new = {row[-1] for row in rows}.difference(cells)
         if new:
             await count_boxes(new)
-        packages = [package_row(str(pledge_id), fields, cells[box]) for pledge_id, *fields, box in rows]
+        packages = [package_row(pledge_id, fields, cells[box]) for pledge_id, *fields, box in rows]
         for part in csv_chunks(packages, header=header):
             yield part
         header = False
