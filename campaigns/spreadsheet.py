@@ -10,6 +10,9 @@ CHUNK_CHARS = 64 * 1024
 
 # A spreadsheet runs a cell starting with any of these as a formula (OWASP "CSV injection"), tab and CR included.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The same, as a set of first characters (each start is one character): a cell whose first character is not in it is
+# its own escape, so a long export may skip `escape_cell` for it.
+FORMULA_FIRST_CHARS = frozenset(_FORMULA_STARTS)
 
 
 def escape_cell(value: str) -> str:

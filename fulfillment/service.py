@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Uuid, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Boolean, ColumnElement, Uuid, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,9 +29,9 @@ from campaigns.jobs import enqueue_job
 from campaigns.late_pledges import end_late_add_ons, end_late_rewards
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
-from campaigns.pledges.contents import pledge_contents
+from campaigns.pledges.contents import contents_of_lines, goods_lines
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
-from campaigns.pledges.models import PledgeItem
+from campaigns.pledges.models import GOODS_KINDS, PledgeItem
 from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest, Shipment
 from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge
@@ -207,25 +207,30 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
 
 
 async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
-    """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address."""
+    """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address.
+
+    One pass: each pledge comes with its goods lines as one text (`goods_lines`), and each distinct text is counted
+    once (`contents_of_lines`); a campaign of 100,000 backers has a few dozen."""
     connection = await session.connection()  # Core rows: one per paid pledge
     rows = (
         await connection.execute(
-            select(Pledge.id, Pledge.number, has_address())
+            select(Pledge.id, Pledge.number, has_address(), goods_lines())
+            .join(PledgeItem, and_(PledgeItem.pledge_id == Pledge.id, PledgeItem.kind.in_(GOODS_KINDS)))
             .where(
                 Pledge.campaign_id == campaign_id,
                 Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
                 # A pre-order its buyer cancelled is not made, though its refund may still be on its way.
                 Pledge.cancelled_at.is_(None),
             )
+            .group_by(Pledge.id)
             .order_by(Pledge.number)
         )
     ).all()
-    contents = await pledge_contents(session, [pledge_id for pledge_id, _number, _addressed in rows])
+    contents = await contents_of_lines(session, {lines for *_, lines in rows})
     demands: list[PledgeDemand] = []
     addressed: set[uuid.UUID] = set()
-    for pledge_id, number, addressed_now in rows:
-        items = contents.get(pledge_id)
+    for pledge_id, number, addressed_now, lines in rows:
+        items = contents[lines]
         if items:
             demands.append(PledgeDemand(pledge_id=pledge_id, number=number, items=items))
             if addressed_now:

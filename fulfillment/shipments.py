@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, any_, bindparam, exists, func, not_, or_, select, text, update
+from sqlalchemy import Text, Uuid, any_, bindparam, cast, exists, func, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +21,9 @@ from campaigns.ids import parse_id
 from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import NotFulfilling
 from campaigns.models import Campaign, Pledge, User
-from campaigns.pledges.contents import contains_goods, pledge_contents
+from campaigns.pledges.contents import contains_goods, contents_of_lines, goods_lines
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
+from campaigns.pledges.models import GOODS_KINDS, PledgeItem
 from campaigns.pledges.viewers import PledgeViewer, sees_address
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
@@ -45,7 +46,6 @@ from fulfillment.shipping_csv import (
 )
 
 SHIPPED = "shipped"
-NOTHING: dict[str, int] = {}
 ROWS_PER_FETCH = 1000
 # Campaigns that take tracking numbers: a batch has been confirmed; corrections keep coming after the last package.
 SHIPPING_STATUSES = ("fulfilling", "fulfilled")
@@ -73,44 +73,50 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
     """The batch's shipping list as CSV text, in parts: one package per addressed backer, grouped by country.
 
     Rows are fetched ROWS_PER_FETCH at a time and written as they come, so a list of 100,000 packages never sits in
-    memory whole; `session` must stay open until the last part is taken.
+    memory whole; `session` must stay open until the last part is taken. Each row brings its pledge's goods lines as
+    one text (`goods_lines`, aggregated by PostgreSQL in the same query), and each distinct text is counted, weighed
+    and made into cells once (`contents_of_lines`): a long list has a few dozen kinds of box.
     """
     batch = await session.get_one(Batch, batch_id)
     campaign = await session.get_one(Campaign, batch.campaign_id)
     products = await product_specs_by_sku(session, campaign.id)
-    listed = await session.scalars(select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id))
-    contents = await pledge_contents(session, list(listed))
-    # Pledges of one tier share one contents mapping (kept alive by `contents`), and pledges with add-ons have one
-    # each but few distinct ones: a long list makes each package's last cells once per kind of box.
-    cells: dict[int, tuple[str, str]] = {}
+    cells: dict[str | None, tuple[str, str]] = {}  # by goods-lines text
     by_contents: dict[frozenset[tuple[str, int]], tuple[str, str]] = {}
 
-    def contents_of(pledge_id: uuid.UUID) -> tuple[str, str]:
-        units = contents.get(pledge_id, NOTHING)
-        made = cells.get(id(units))
-        if made is None:
+    async def count_boxes(texts: set[str | None]) -> None:
+        for goods, units in (await contents_of_lines(session, texts)).items():
             kind = frozenset(units.items())
             made = by_contents.get(kind)
             if made is None:
                 weight = package_weight(units, products, campaign.packaging_weight_grams)
                 made = by_contents[kind] = contents_cells(units, weight)
-            cells[id(units)] = made
-        return made
+            cells[goods] = made
 
+    listed = select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id)
+    lines = (
+        select(PledgeItem.pledge_id, goods_lines().label("lines"))
+        .where(PledgeItem.pledge_id.in_(listed), PledgeItem.kind.in_(GOODS_KINDS))
+        .group_by(PledgeItem.pledge_id)
+        .subquery()
+    )
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
     # Core rows, not the ORM's: plain columns, as many rows as the batch has packages.
     connection = await session.connection()
     result = await connection.stream(
-        select(Pledge.id, *address)
+        select(cast(Pledge.id, Text), *address, lines.c.lines)  # the id as text from PostgreSQL: no UUID made
         .join(Allocation, Allocation.pledge_id == Pledge.id)
+        .outerjoin(lines, lines.c.pledge_id == Pledge.id)
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
         .order_by(Pledge.address["country"].astext, Pledge.number)
         .execution_options(yield_per=ROWS_PER_FETCH)
     )
     header = True
     async for rows in result.partitions():
-        packages = [package_row(str(pledge_id), fields, contents_of(pledge_id)) for pledge_id, *fields in rows]
+        new = {row[-1] for row in rows}.difference(cells)
+        if new:
+            await count_boxes(new)
+        packages = [package_row(pledge_id, fields, cells[box]) for pledge_id, *fields, box in rows]
         for part in csv_chunks(packages, header=header):
             yield part
         header = False

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from campaigns.errors import FieldError
 from campaigns.phones import is_phone_number
-from campaigns.spreadsheet import escape_cell
+from campaigns.spreadsheet import FORMULA_FIRST_CHARS, escape_cell
 
 # The address fields of a package, in the list's order: each a key of a pledge's address.
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -57,8 +57,15 @@ def contents_cells(items: Mapping[str, int], weight_grams: int) -> tuple[str, st
 
 def package_row(pledge_id: str, address: Sequence[str | None], contents: tuple[str, str]) -> tuple[str, ...]:
     """One package's row: its pledge, its address (ADDRESS_FIELDS in order, each made safe to open) and the cells
-    `contents_cells` made."""
-    cells = (cell(value or "") for cell, value in zip(_ADDRESS_CELLS, address, strict=True))
+    `contents_cells` made.
+
+    Each field's cell function (`escape_cell`, `phone_cell`) gives back a value whose first character cannot start a
+    formula as it is, so only the fields that start with one are given to it: one comparison a field for most rows of
+    a list of 100,000 packages, not a call."""
+    cells = [
+        cell(value) if value and value[0] in FORMULA_FIRST_CHARS else value or ""
+        for cell, value in zip(_ADDRESS_CELLS, address, strict=True)
+    ]
     return (pledge_id, *cells, *contents)
 
 

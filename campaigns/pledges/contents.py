@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, exists, func, or_, select, text
+from sqlalchemy import ARRAY, ColumnElement, Text, Uuid, and_, bindparam, cast, exists, func, or_, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.models import Pledge, Product, ProductVariant, Tier
@@ -51,15 +52,35 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
     alone, a reward of no products) are left out.
 
     Read-only: pledges whose goods lines are the same share one mapping. PostgreSQL gives each pledge its lines as
-    one JSON text, and a campaign of 100,000 backers has a few dozen distinct ones (bench/fulfillment.py): each is
-    decoded and counted once, not once per backer. The ids go as one array, joined as a table: its lines are found by
-    the index or a hash join whatever PostgreSQL believes of the tables' sizes (a semi-join over freshly loaded
-    pledges was once planned as a nested loop of two scans; `= ANY(array)` scans the array for every line)."""
+    one JSON text (`goods_lines`), and a campaign of 100,000 backers has a few dozen distinct ones
+    (bench/fulfillment.py): each is decoded and counted once (`contents_of_lines`), not once per backer. The ids go as
+    one array, joined as a table: its lines are found by the index or a hash join whatever PostgreSQL believes of the
+    tables' sizes (a semi-join over freshly loaded pledges was once planned as a nested loop of two scans;
+    `= ANY(array)` scans the array for every line)."""
     if not pledge_ids:
         return {}
     connection = await session.connection()  # Core rows: one per pledge, tens of thousands for a campaign
     rows = (await connection.execute(_GOODS_LINES, {"pledge_ids": list(pledge_ids)})).all()
-    kinds: dict[str, list[Any]] = {lines: json.loads(lines) for lines in {row[1] for row in rows}}
+    made = await contents_of_lines(session, {row[1] for row in rows})
+    return {pledge_id: made[lines] for pledge_id, lines in rows if made[lines]}
+
+
+def goods_lines() -> ColumnElement[str | None]:
+    """SQL, an aggregate over `pledge_items` joined to `pledges` and grouped by pledge: the pledge's goods lines as
+    one JSON text, `[[kind, ref_id, sku, quantity, variant], ...]` in their order (None when it has none), which
+    `contents_of_lines` reads. Lets a query that lists pledges (the planner's, a shipping list's) bring each one's
+    contents along in the same pass. `json`, not `jsonb`: the text is made as it is written, not parsed first."""
+    line = func.json_build_array(
+        PledgeItem.kind, PledgeItem.ref_id, PledgeItem.sku, PledgeItem.quantity, PledgeItem.variant
+    )
+    in_order = func.json_agg(aggregate_order_by(line, PledgeItem.position))
+    return cast(in_order.filter(PledgeItem.kind.in_(GOODS_KINDS)), Text)
+
+
+async def contents_of_lines(session: AsyncSession, texts: Iterable[str | None]) -> dict[str | None, Contents]:
+    """Each distinct text `goods_lines` gave as the units per SKU it says (None, no goods lines: nothing): each is
+    decoded and counted once, with one query for the tiers' bundles and two for the variants chosen."""
+    kinds: dict[str, list[Any]] = {lines: json.loads(lines) for lines in set(texts) if lines is not None}
     tier_ids = {uuid.UUID(ref) for lines in kinds.values() for kind, ref, *_ in lines if kind == "tier"}
     bundles: dict[uuid.UUID | None, dict[str, int]] = {}
     if tier_ids:
@@ -75,15 +96,16 @@ async def pledge_contents(session: AsyncSession, pledge_ids: Sequence[uuid.UUID]
             if kind == "tier" and variant
         ],
     )
-    made = {text: _units_of_lines(lines, bundles, chosen) for text, lines in kinds.items()}
-    return {pledge_id: made[lines] for pledge_id, lines in rows if made[lines]}
+    made: dict[str | None, Contents] = {None: {}}
+    made.update({text: _units_of_lines(lines, bundles, chosen) for text, lines in kinds.items()})
+    return made
 
 
-# Each pledge's goods lines as [kind, ref_id, sku, quantity, variant], in their order, as JSON text.
+# Each pledge's goods lines as `goods_lines` gives them.
 _GOODS_LINES = text(
     f"""
     SELECT i.pledge_id,
-           jsonb_agg(jsonb_build_array(i.kind, i.ref_id, i.sku, i.quantity, i.variant) ORDER BY i.position)::text
+           json_agg(json_build_array(i.kind, i.ref_id, i.sku, i.quantity, i.variant) ORDER BY i.position)::text
     FROM unnest(:pledge_ids) AS wanted (pledge_id)
     JOIN pledge_items i ON i.pledge_id = wanted.pledge_id
     WHERE i.kind IN ({", ".join(repr(kind) for kind in GOODS_KINDS)})
