@@ -19,7 +19,7 @@ from datetime import datetime
 from pydantic import Field
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from campaigns.access import campaign_for, visible_campaign
 from campaigns.audit import record_audit
@@ -394,33 +394,9 @@ async def end_late_rewards(
     """End the campaign's late rewards for these tiers that are still on sale, each with its row in the audit log;
     the tiers ended now. `last_batch`: the number of the campaign's last open batch, whose confirmation by `actor_id`
     ends them (otherwise the maker ended them by hand)."""
-    ended = list(
-        await session.scalars(
-            update(LateReward)
-            .where(
-                LateReward.campaign_id == campaign.id,
-                LateReward.tier_id.in_(tier_ids),
-                LateReward.ended_at.is_(None),
-            )
-            .values(ended_at=func.now())
-            .returning(LateReward.tier_id)
-        )
+    return await _end_late(
+        session, LateReward, LateReward.tier_id, tier_ids, campaign, actor_id, ("late_reward.end", "tier"), last_batch
     )
-    details: dict[str, object] = {"campaign_id": str(campaign.id)}
-    if last_batch is not None:
-        details["last_batch_confirmed"] = last_batch
-    for tier_id in sorted(ended):
-        await record_audit(
-            session,
-            actor_id,
-            "late_reward.end",
-            "tier",
-            tier_id,
-            space_id=campaign.space_id,
-            client_address=None,
-            details=details,
-        )
-    return ended
 
 
 async def end_late_add_ons(
@@ -433,28 +409,48 @@ async def end_late_add_ons(
 ) -> list[uuid.UUID]:
     """End the campaign's late add-ons among these that are still on sale, each with its `late_add_on.end` row in
     the audit log; the add-ons ended now. `last_batch` as for `end_late_rewards`."""
+    return await _end_late(
+        session,
+        LateAddOn,
+        LateAddOn.add_on_id,
+        add_on_ids,
+        campaign,
+        actor_id,
+        ("late_add_on.end", "add_on"),
+        last_batch,
+    )
+
+
+async def _end_late(
+    session: AsyncSession,
+    table: type[LateReward] | type[LateAddOn],
+    key: InstrumentedAttribute[uuid.UUID],
+    ids: Sequence[uuid.UUID],
+    campaign: Campaign,
+    actor_id: uuid.UUID,
+    audited_as: tuple[str, str],
+    last_batch: int | None,
+) -> list[uuid.UUID]:
+    """One conditional UPDATE ends those of `ids` still on sale (so each once), and each gets its audit row."""
     ended = list(
         await session.scalars(
-            update(LateAddOn)
-            .where(
-                LateAddOn.campaign_id == campaign.id,
-                LateAddOn.add_on_id.in_(add_on_ids),
-                LateAddOn.ended_at.is_(None),
-            )
+            update(table)
+            .where(table.campaign_id == campaign.id, key.in_(ids), table.ended_at.is_(None))
             .values(ended_at=func.now())
-            .returning(LateAddOn.add_on_id)
+            .returning(key)
         )
     )
     details: dict[str, object] = {"campaign_id": str(campaign.id)}
     if last_batch is not None:
         details["last_batch_confirmed"] = last_batch
-    for add_on_id in sorted(ended):
+    action, target = audited_as
+    for ident in sorted(ended):
         await record_audit(
             session,
             actor_id,
-            "late_add_on.end",
-            "add_on",
-            add_on_id,
+            action,
+            target,
+            ident,
             space_id=campaign.space_id,
             client_address=None,
             details=details,
