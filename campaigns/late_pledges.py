@@ -34,50 +34,46 @@ from campaigns.schemas_base import ResponseModel
 SELLING_STATUSES = ("funded", "fulfilling")
 
 
-class LateReward(Base):
-    """A tier on sale after the deadline: its late price, its optional limit and what is left of it, and when the
-    maker (or the last open batch's confirmation) ended it."""
+def _late_sale_checks() -> tuple[CheckConstraint, ...]:
+    """The rules a late reward and a late add-on share (new objects for each table)."""
+    return (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
+        CheckConstraint(
+            "(quantity_limit IS NULL) = (remaining IS NULL) AND remaining >= 0 AND remaining <= quantity_limit",
+            name="remaining_within_limit",
+        ),
+    )
+
+
+class _LateSale:
+    """What a late reward and a late add-on both are: a late price, an optional limit and what is left of it, and
+    when the maker (or the last open batch's confirmation) ended it."""
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    price: Mapped[int] = mapped_column(Integer)
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class LateReward(_LateSale, Base):
+    """A tier on sale after the deadline."""
 
     __tablename__ = "late_rewards"
-    __table_args__ = (
-        CheckConstraint("price > 0", name="price_positive"),
-        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
-        CheckConstraint(
-            "(quantity_limit IS NULL) = (remaining IS NULL) AND remaining >= 0 AND remaining <= quantity_limit",
-            name="remaining_within_limit",
-        ),
-    )
+    __table_args__ = _late_sale_checks()
 
     tier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), primary_key=True)
-    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
-    price: Mapped[int] = mapped_column(Integer)
-    quantity_limit: Mapped[int | None] = mapped_column(Integer)
-    remaining: Mapped[int | None] = mapped_column(Integer)
-    ended_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class LateAddOn(Base):
-    """An add-on on sale after the deadline, with the late rewards: its late price, its optional limit and what is
-    left of it, and when the maker (or the last open batch's confirmation) ended it."""
+class LateAddOn(_LateSale, Base):
+    """An add-on on sale after the deadline, with the late rewards."""
 
     __tablename__ = "late_add_ons"
-    __table_args__ = (
-        CheckConstraint("price > 0", name="price_positive"),
-        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
-        CheckConstraint(
-            "(quantity_limit IS NULL) = (remaining IS NULL) AND remaining >= 0 AND remaining <= quantity_limit",
-            name="remaining_within_limit",
-        ),
-    )
+    __table_args__ = _late_sale_checks()
 
     add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id", ondelete="CASCADE"), primary_key=True)
-    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
-    price: Mapped[int] = mapped_column(Integer)
-    quantity_limit: Mapped[int | None] = mapped_column(Integer)
-    remaining: Mapped[int | None] = mapped_column(Integer)
-    ended_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 @dataclass(frozen=True)

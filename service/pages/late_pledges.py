@@ -10,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns import service
 from campaigns.add_ons import OfferedAddOn
 from campaigns.currencies import AmountRefused
-from campaigns.errors import Conflict, NotFound
+from campaigns.errors import Conflict
 from campaigns.late_pledges import LateAddOnChoice, LateChoice, late_add_on_offers, late_offers, set_late_pledges
 from campaigns.models import Tier
 from service.i18n import gettext as _
 from service.pages import FieldMessages, viewer
 from service.pages.campaign_forms import currency_hint, price_message
 from service.pages.catalog_views import add_on_views
+from service.pages.maker import _form_values, _my_campaign
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from service.web import current_user, read_form, redirect, render, uow
 
@@ -91,9 +91,7 @@ async def _form_page(
         maker = await viewer(request, session)
         if maker is None:
             return redirect("/login?next=" + quote(request.url.path))
-        detail = await service.campaign_detail(session, slug, maker)
-        if "maker" not in detail.roles:
-            raise NotFound("No such campaign among yours.")
+        detail = await _my_campaign(session, slug, maker)
         offers = {offer.tier.id: offer for offer in await late_offers(session, detail.campaign)}
         add_on_offers = {offer.add_on.id: offer for offer in await late_add_on_offers(session, detail.campaign)}
     currency = detail.campaign.currency
@@ -134,13 +132,11 @@ async def late_pledges_form(request: Request) -> Response:
 
 async def save_late_pledges(request: Request) -> Response:
     form = await read_form(request)
-    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    values = _form_values(form)
     slug = str(request.path_params["slug"])
     async with uow(request) as session:
         maker = await current_user(request, session)
-        detail = await service.campaign_detail(session, slug, maker)
-        if "maker" not in detail.roles:
-            raise NotFound("No such campaign among yours.")
+        detail = await _my_campaign(session, slug, maker)
     checked = read_late_choices(values, detail.tiers, detail.campaign.currency)
     checked_add_ons = read_late_add_on_choices(values, detail.add_ons, detail.campaign.currency)
     if isinstance(checked, dict) or isinstance(checked_add_ons, dict):

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns import service
 from campaigns.currencies import AmountRefused
-from campaigns.errors import Conflict, InvalidInput, NotFound
+from campaigns.errors import Conflict, InvalidInput
 from campaigns.pledges.shipping import MOST_BRACKETS, MOST_TABLE_ROWS, ShippingIn
 from campaigns.pledges.shipping import set_shipping as save_choice
 from service.i18n import gettext as _
 from service.pages import FieldMessages, viewer
 from service.pages.campaign_forms import currency_hint, price_message
+from service.pages.maker import _form_values, _my_campaign
 from service.pages.money_input import NumberInputError, major_units, minor_units
 from service.web import current_user, read_form, redirect, render, uow
 
@@ -146,9 +146,7 @@ async def _form_page(
         maker = await viewer(request, session)
         if maker is None:
             return redirect("/login?next=" + quote(request.url.path))
-        detail = await service.campaign_detail(session, slug, maker)
-        if "maker" not in detail.roles:
-            raise NotFound("No such campaign among yours.")
+        detail = await _my_campaign(session, slug, maker)
     campaign = detail.campaign
     if values is None:
         values = _values_of(campaign.shipping_mode, list(campaign.shipping_table), campaign.currency)
@@ -177,13 +175,11 @@ async def shipping_form(request: Request) -> Response:
 
 async def save_shipping(request: Request) -> Response:
     form = await read_form(request)
-    values = {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"}
+    values = _form_values(form)
     slug = str(request.path_params["slug"])
     async with uow(request) as session:
         maker = await current_user(request, session)
-        detail = await service.campaign_detail(session, slug, maker)
-        if "maker" not in detail.roles:
-            raise NotFound("No such campaign among yours.")
+        detail = await _my_campaign(session, slug, maker)
     checked = read_shipping(values, detail.campaign.currency)
     if isinstance(checked, dict):
         return await _form_page(request, values=values, errors=checked, status=422)
