@@ -8,6 +8,7 @@ its reference in the same run and prints the ratio.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import platform
@@ -264,6 +265,13 @@ def psql(dsn: str, sql: str) -> str:
 # Bulk data: plain INSERT ... SELECT over generate_series, thousands of rows per statement
 
 
+@functools.cache
+def bench_password_hash() -> str:
+    """The one argon2 hash of BENCH_PASSWORD every bench user shares, made once a process (each takes a tenth of a
+    second idle, half a second on a loaded machine)."""
+    return PasswordHasher().hash(BENCH_PASSWORD)
+
+
 @dataclass(frozen=True)
 class Backers:
     """Users numbered first .. first+count-1, each with an API token `<token_prefix><n>`."""
@@ -291,7 +299,7 @@ def backer_id(n: int) -> uuid.UUID:
 async def insert_backers(connection: AsyncConnection, count: int, *, first: int = 1, tokens: bool = True) -> Backers:
     """`count` users in one statement (and their API tokens in another), all sharing one argon2 hash: hashing a
     password per user would take longer than the benchmark."""
-    password_hash = PasswordHasher().hash(BENCH_PASSWORD)
+    password_hash = bench_password_hash()
     token_prefix = f"kdl_bench_{secrets.token_hex(8)}_"
     await connection.execute(
         text(
@@ -330,7 +338,7 @@ class LiveCampaign:
 async def insert_live_campaign(connection: AsyncConnection, *, slots: int, label: str = "launch") -> LiveCampaign:
     """A space, its maker and a live campaign (30 days to go) with one limited tier of `slots` slots: one product,
     shipped anywhere."""
-    password_hash = PasswordHasher().hash(BENCH_PASSWORD)
+    password_hash = bench_password_hash()
     suffix = secrets.token_hex(4)
     space_id, maker_id, campaign_id, tier_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await connection.execute(

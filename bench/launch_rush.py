@@ -1,14 +1,16 @@
 """Benchmark 1, the launch rush: many backers pledging at once for the few slots of a limited tier.
 
-    python -m bench.launch_rush --clients 200 --slots 500
+    python -m bench.launch_rush --clients 200 --slots 500 --rounds 3
 
 `--clients` keep-alive HTTP clients pledge through `kindling serve --workers N` (embedded PostgreSQL, localstripe),
-more attempts than slots, so both 201 and 409 appear. Twice in the same run: plain pledges (a tier), then pledges
-with line items (a tier plus one unit of an add-on limited like the tier, taken in the reservation's one statement),
-and the reservation alone both ways; the report gives line items against plain (goal: within 20 %). The reference,
-in the same run: pgbench running the reservation transaction (the conditional UPDATE plus the pledge INSERT) with
-as many clients, and the reservation alone (the service function, no HTTP, no Stripe) against it. Stripe's own time
-is measured beside the rush, so that it can be taken out of the request latency.
+more attempts than slots, so both 201 and 409 appear. Two kinds of round, interleaved (plain, line items, plain, line
+items, ...) so that a machine whose load drifts slows both alike: plain pledges (a tier), and pledges with line items
+(a tier plus one unit of an add-on limited like the tier, taken in the reservation's one statement). Each round rushes
+a fresh campaign with fresh backers over HTTP, then runs the reservation alone on a fresh campaign; the report gives
+each round, each kind's median and spread, and line items against plain as the ratio of the medians (goal: within
+20 %). The reference, in the same run: pgbench running the reservation transaction (the conditional UPDATE plus the
+pledge INSERT) with as many clients, and the reservation alone (the service function, no HTTP, no Stripe) against it.
+Stripe's own time is measured beside the rush, so that it can be taken out of the request latency.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from bench.common import (
     LiveCampaign,
     PgbenchResult,
     Report,
+    Server,
     backer_id,
     embedded_services,
     insert_backers,
@@ -69,6 +72,8 @@ GOAL_P99_SECONDS = 0.250
 GOAL_LINE_ITEMS_RATIO = 0.8
 # What one `kindling serve` worker may open: service.app's engine, a pool of 10 plus 10 overflow.
 APP_POOL_SIZE, APP_POOL_OVERFLOW = 10, 10
+# The slots of the references' tiers (and their add-on's units): more than any run takes, so they never sell out.
+NEVER_SOLD_OUT = 10_000_000
 
 RESERVATION_SCRIPT = f"""
 \\set n :base + ((:client_id + :clients * :i) % :pool)
@@ -90,9 +95,11 @@ class Options:
     workers: int = 2
     attempts: int | None = None  # default: slots + 2 × clients
     seconds: float = 10.0  # how long each reference runs
+    rounds: int = 3  # of each kind, interleaved: plain, line items, plain, line items, ...
     reference_backers: int = 60_000
+    stripe_probes: int = 20  # Customer and SetupIntent pairs timed before the rush, one at a time
     keep: bool = False
-    profile: Path | None = None  # py-spy's collapsed stacks of the server during the rush
+    profile: Path | None = None  # py-spy's collapsed stacks of the server during the rushes
 
     @property
     def total_attempts(self) -> int:
@@ -168,23 +175,44 @@ class ReservationResult:
 
 
 @dataclass
+class Round:
+    """One round of one kind: the rush over HTTP on a fresh campaign, then the reservation alone on another."""
+
+    number: int  # 1, 2, ... counted per kind
+    lines: bool  # each pledge a tier plus one unit of a limited add-on
+    rush: RushResult
+    reservation: ReservationResult  # through the app's pool
+
+    @property
+    def kind(self) -> str:
+        return "line items" if self.lines else "plain"
+
+
+@dataclass
 class LaunchRushResult:
     options: Options
-    rush: RushResult
+    rounds: list[Round]  # in the order run: plain, line items, plain, line items, ...
+    load: tuple[float, float]  # the 1-minute load average when the rounds began and when the run ended
     pgbench: PgbenchResult  # `clients` clients
     pgbench_at_pool: PgbenchResult  # as many clients as one server worker has connections
-    reservation: ReservationResult  # through the app's pool
-    reservation_unpooled: ReservationResult  # one connection per caller, as pgbench
-    # The same with line items: each pledge a tier plus one unit of a limited add-on.
-    rush_lines: RushResult
-    reservation_lines: ReservationResult  # through the app's pool
+    reservation_unpooled: ReservationResult  # plain, one connection per caller, as pgbench
+
+    @property
+    def plain(self) -> list[Round]:
+        return [each for each in self.rounds if not each.lines]
+
+    @property
+    def with_lines(self) -> list[Round]:
+        return [each for each in self.rounds if each.lines]
 
 
 # The run
 
 
 def measure(options: Options) -> LaunchRushResult:
-    """Start the services, set up the data, run the rush and the references; the figures, unprinted."""
+    """Start the services, set up the data, run the rounds and the references; the figures, unprinted."""
+    if options.rounds < 1:
+        raise ValueError("at least one round of each kind")
     server_connections = options.workers * (APP_POOL_SIZE + APP_POOL_OVERFLOW)
     with embedded_services(
         "launch_rush", max_connections=max(100, options.clients + server_connections + 20), keep=options.keep
@@ -195,31 +223,66 @@ def measure(options: Options) -> LaunchRushResult:
 async def _measure(services: BenchServices, options: Options) -> LaunchRushResult:
     engine = create_engine(services.settings.database_url, pool_size=2, max_overflow=0)
     try:
-        data = await _set_up(engine, options)
-        idle = await _time_stripe(services, count=20)
-        rush_result = await _rush(services, engine, options, data, data.campaign, data.backers, idle)
-        rush_lines = await _rush(services, engine, options, data, data.lines_campaign, data.lines_backers, idle)
-        pgbench = await _pgbench(services, engine, data, data.references[0], clients=options.clients)
-        pgbench_at_pool = await _pgbench(services, engine, data, data.references[1], clients=options.app_pool)
-        reservation = await _reservation_alone(services, engine, data, data.references[2], connections=None)
-        reservation_lines = await _reservation_alone(services, engine, data, data.references[4], connections=None)
-        unpooled = await _reservation_alone(services, engine, data, data.references[3], connections=options.clients)
+        # The data goes in while the server starts: one server for every round, so that no kind of round pays for a
+        # cold start the other does not.
+        setting_up = asyncio.create_task(_set_up(engine, options))
+        try:
+            async with served(services, workers=options.workers) as server:
+                data = await setting_up
+                idle = await _time_stripe(services, count=options.stripe_probes)
+                load_before = os.getloadavg()[0]
+                rounds = await _rounds(services, server, engine, data, idle)
+        finally:
+            if not setting_up.done():
+                setting_up.cancel()
+        pgbench = await _pgbench(services, engine, data, data.pgbench_campaigns[0], clients=options.clients)
+        pgbench_at_pool = pgbench
+        if options.app_pool != options.clients:
+            pgbench_at_pool = await _pgbench(
+                services, engine, data, data.pgbench_campaigns[1], clients=options.app_pool
+            )
+        unpooled = await _reservation_alone(
+            services, engine, data, data.pgbench_campaigns[2], connections=options.clients
+        )
     finally:
         await engine.dispose()
-    return LaunchRushResult(
-        options, rush_result, pgbench, pgbench_at_pool, reservation, unpooled, rush_lines, reservation_lines
-    )
+    load = (load_before, os.getloadavg()[0])
+    return LaunchRushResult(options, rounds, load, pgbench, pgbench_at_pool, unpooled)
+
+
+async def _rounds(
+    services: BenchServices, server: Server, engine: AsyncEngine, data: BenchData, idle: StripeTimes
+) -> list[Round]:
+    """Each round in turn: its rush over HTTP, then its reservation alone."""
+    options, rounds = data.options, []
+    with profiled(server.pid, options.profile):
+        for each in data.rounds:
+            rush_result = await _rush(services, server, engine, options, data, each.campaign, each.backers, idle)
+            reservation = await _reservation_alone(services, engine, data, each.reference, connections=None)
+            rounds.append(Round(each.number, each.lines, rush_result, reservation))
+            say(
+                f"round {each.number}, {'line items' if each.lines else 'plain'}: "
+                f"{rush_result.attempts_per_second:,.0f} attempts/s over HTTP, "
+                f"{reservation.per_second:,.0f} reservations/s alone"
+            )
+    return rounds
+
+
+@dataclass(frozen=True)
+class RoundData:
+    number: int
+    lines: bool
+    backers: Backers  # who rushes, each once
+    campaign: LiveCampaign  # the limited tier they rush for (and its add-on, with lines)
+    reference: LiveCampaign  # a tier that never sells out (and its add-on), for the reservation alone
 
 
 @dataclass(frozen=True)
 class BenchData:
     options: Options
-    backers: Backers  # who rushes, each once
-    campaign: LiveCampaign  # the limited tier they rush for
-    lines_backers: Backers  # who rushes for the tier plus an add-on
-    lines_campaign: LiveCampaign  # its limited tier and add-on
+    rounds: tuple[RoundData, ...]  # in the order run
     reference_backers: Backers  # who reserves in the references
-    references: tuple[LiveCampaign, ...]  # one per reference run, with tiers that never sell out; the last with lines
+    pgbench_campaigns: tuple[LiveCampaign, ...]  # pgbench at clients and at the app's pool, unpooled reservation
     add_ons: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # campaign -> its add-on (line items)
 
     def choice(self, campaign: LiveCampaign) -> PledgeChoice:
@@ -244,25 +307,39 @@ class BenchData:
 
 
 async def _set_up(engine: AsyncEngine, options: Options) -> BenchData:
-    say(f"inserting 2 × {options.total_attempts} rush backers and {options.reference_backers} reference backers")
+    kinds = 2 * options.rounds
+    say(
+        f"inserting {kinds} × {options.total_attempts} rush backers, {options.reference_backers} reference backers "
+        f"and {2 * kinds + 3} campaigns"
+    )
     started = time.perf_counter()
+    rounds: list[RoundData] = []
+    add_ons: dict[uuid.UUID, uuid.UUID] = {}
+    first = 1
     async with engine.begin() as connection:
-        backers = await insert_backers(connection, options.total_attempts)
-        campaign = await insert_live_campaign(connection, slots=options.slots, label="rush")
-        lines_backers = await insert_backers(connection, options.total_attempts, first=backers.first + backers.count)
-        lines_campaign = await insert_live_campaign(connection, slots=options.slots, label="rush-lines")
-        reference = await insert_backers(
-            connection, options.reference_backers, first=lines_backers.first + lines_backers.count, tokens=False
+        for number in range(1, options.rounds + 1):
+            for lines in (False, True):
+                # Fresh backers each round: a backer's Stripe Customer, made by the first pledge, is not reused.
+                backers = await insert_backers(connection, options.total_attempts, first=first)
+                first += backers.count
+                label = "lines" if lines else "plain"
+                campaign = await insert_live_campaign(connection, slots=options.slots, label=f"rush-{label}-{number}")
+                reference = await insert_live_campaign(
+                    connection, slots=NEVER_SOLD_OUT, label=f"reference-{label}-{number}"
+                )
+                if lines:
+                    # As limited as the tier: the rush's add-on runs out with its slots; the reference's never does.
+                    for each in (campaign, reference):
+                        add_ons[each.id] = await _insert_add_on(connection, each)
+                rounds.append(RoundData(number, lines, backers, campaign, reference))
+        reference_backers = await insert_backers(connection, options.reference_backers, first=first, tokens=False)
+        pgbench_campaigns = tuple(
+            [await insert_live_campaign(connection, slots=NEVER_SOLD_OUT, label=f"pgbench-{i}") for i in range(3)]
         )
-        references = tuple(
-            [await insert_live_campaign(connection, slots=reference.count, label=f"reference-{i}") for i in range(5)]
-        )
-        # As limited as the tier: the rush's add-on runs out with its slots; the reference's never does.
-        add_ons = {each.id: await _insert_add_on(connection, each) for each in (lines_campaign, references[4])}
     async with engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
     say(f"data ready in {time.perf_counter() - started:.1f}s")
-    return BenchData(options, backers, campaign, lines_backers, lines_campaign, reference, references, add_ons)
+    return BenchData(options, tuple(rounds), reference_backers, pgbench_campaigns, add_ons)
 
 
 async def _insert_add_on(connection: AsyncConnection, campaign: LiveCampaign) -> uuid.UUID:
@@ -331,6 +408,7 @@ async def _time_stripe(
 
 async def _rush(
     services: BenchServices,
+    server: Server,
     engine: AsyncEngine,
     options: Options,
     data: BenchData,
@@ -343,37 +421,33 @@ async def _rush(
     plans: list[list[Call]] = [[] for _ in range(options.clients)]
     for index, n in enumerate(backers.numbers()):
         plans[index % options.clients].append(Call("POST", path, backers.headers(n), body))
-    async with served(services, workers=options.workers) as server:
-        lines = " (a tier plus an add-on)" if campaign.id in data.add_ons else ""
-        say(
-            f"rush{lines}: {options.clients} clients, {backers.count} attempts on {options.slots} slots at {server.url}"
+    lines = " (a tier plus an add-on)" if campaign.id in data.add_ons else ""
+    say(f"rush{lines}: {options.clients} clients, {backers.count} attempts on {options.slots} slots at {server.url}")
+    cpu = CpuMeter(
+        {
+            "kindling serve": server.pid,
+            "PostgreSQL": services.postgres.postmaster_pid,
+            "localstripe": services.stripe.pid,
+            "Redis": services.redis.pid,
+            "HTTP clients": os.getpid(),
+        },
+        alone=["HTTP clients"],
+    )
+    stop = asyncio.Event()
+    prober = asyncio.create_task(_time_stripe(services, count=0, stop=stop, pause=0.1))
+    try:
+        # each client first reads the campaign, as a backer's app would, which also warms the server's pools
+        samples, wall = await rush(
+            server.url,
+            plans,
+            warm_up=Call("GET", f"/api/v1/campaigns/{campaign.id}"),
+            keep_body=True,
+            on_start=cpu.start,
         )
-        cpu = CpuMeter(
-            {
-                "kindling serve": server.pid,
-                "PostgreSQL": services.postgres.postmaster_pid,
-                "localstripe": services.stripe.pid,
-                "Redis": services.redis.pid,
-                "HTTP clients": os.getpid(),
-            },
-            alone=["HTTP clients"],
-        )
-        stop = asyncio.Event()
-        prober = asyncio.create_task(_time_stripe(services, count=0, stop=stop, pause=0.1))
-        try:
-            with profiled(server.pid, options.profile):
-                # each client first reads the campaign, as a backer's app would, which also warms the server's pools
-                samples, wall = await rush(
-                    server.url,
-                    plans,
-                    warm_up=Call("GET", f"/api/v1/campaigns/{campaign.id}"),
-                    keep_body=True,
-                    on_start=cpu.start,
-                )
-        finally:
-            cpu.stop()
-            stop.set()
-            loaded = await prober
+    finally:
+        cpu.stop()
+        stop.set()
+        loaded = await prober
     async with engine.connect() as connection:
         oversold = await oversold_slots(connection, campaign.tier_id)
         if campaign.id in data.add_ons:
@@ -528,32 +602,48 @@ async def _reservation_alone(
 
 
 def report(result: LaunchRushResult) -> Report:
-    options, rushed = result.options, result.rush
+    options = result.options
     out = Report(
         f"Launch rush: {options.clients} clients, {options.slots} slots, {options.total_attempts} attempts, "
-        f"kindling serve --workers {options.workers}; plain, then each pledge a tier plus a limited add-on"
+        f"kindling serve --workers {options.workers}; {options.rounds} rounds of each kind, interleaved: plain, "
+        f"then each pledge a tier plus a limited add-on"
     )
-    out.section("Machine").append(("cpu", machine_description()))
+    rows = out.section("Machine")
+    rows.append(("cpu", machine_description()))
+    before, after = result.load
+    rows.append(("load average (1 min)", f"{before:.2f} at the start, {after:.2f} at the end"))
 
-    rows = out.section("Pledging over HTTP (POST /api/v1/campaigns/{id}/pledges, keep-alive)")
-    rows.append(("wall time", f"{rushed.wall_seconds:.2f} s"))
-    rows.append(("attempts/s", f"{rushed.attempts_per_second:,.0f}/s"))
-    rows.append(("pledges/s (201s until sold out)", f"{rushed.pledges_per_second:,.0f}/s"))
-    rows.append(("201 created", str(rushed.created_count)))
-    rows.append(("409 refused", f"{rushed.refused_count}  {dict(rushed.problem_types)}"))
-    if rushed.other_statuses:
-        rows.append(("OTHER statuses", str(rushed.other_statuses)))
-    rows.append(("oversold (must be 0)", str(rushed.oversold)))
-    rows.append(("latency, all", str(Latencies.of(rushed.latencies))))
-    rows.append(("latency, 201", str(Latencies.of(rushed.created))))
-    rows.append(("latency, 409", str(Latencies.of(rushed.refused))))
+    rows = out.section("Pledging over HTTP (POST /api/v1/campaigns/{id}/pledges, keep-alive), each round")
+    for each in result.rounds:
+        rushed = each.rush
+        server_cpu = rushed.cpu.used.get("kindling serve", 0.0) / max(1, len(rushed.latencies))
+        rows.append(
+            (
+                f"round {each.number}, {each.kind}",
+                f"{rushed.attempts_per_second:,.0f} attempts/s, {rushed.pledges_per_second:,.0f} pledges/s, "
+                f"201/409 {rushed.created_count}/{rushed.refused_count}, "
+                f"p99 of 201 {ms(Latencies.of(rushed.created).p99)}, "
+                f"server CPU {ms(server_cpu)} an attempt, wall {rushed.wall_seconds:.1f} s",
+            )
+        )
+        if set(rushed.problem_types) != {"409 sold-out"}:
+            rows.append(("  answers other than 201", str(dict(rushed.problem_types))))
+        if rushed.other_statuses:
+            rows.append(("  OTHER statuses", str(rushed.other_statuses)))
+        rows.append(("  oversold (must be 0)", str(rushed.oversold)))
+    plain = [each.rush for each in result.plain]
+    rows.append(("latency, all (plain rounds)", str(Latencies.of([s for r in plain for s in r.latencies]))))
+    rows.append(("latency, 201 (plain rounds)", str(Latencies.of([s for r in plain for s in r.created]))))
+    rows.append(("latency, 409 (plain rounds)", str(Latencies.of([s for r in plain for s in r.refused]))))
     cores = os.cpu_count() or 1
-    rows.append(("CPU used", f"{rushed.cpu}  (of {rushed.wall_seconds * cores:.1f} s on {cores} cores)"))
-    server_cpu = rushed.cpu.used.get("kindling serve", 0.0)
-    rows.append(("server CPU per attempt", ms(server_cpu / max(1, len(rushed.latencies)))))
+    first = plain[0]
+    rows.append(("CPU used, round 1 plain", f"{first.cpu}  (of {first.wall_seconds * cores:.1f} s on {cores} cores)"))
 
     rows = out.section("Stripe's own time (localstripe, through our gateway, one call at a time)")
-    for label, times in (("idle", rushed.stripe_idle), ("during the rush", rushed.stripe_loaded)):
+    loaded = StripeTimes(
+        [t for r in plain for t in r.stripe_loaded.customer], [t for r in plain for t in r.stripe_loaded.setup_intent]
+    )
+    for label, times in (("idle", first.stripe_idle), ("during the plain rushes", loaded)):
         rows.append(
             (
                 f"median, {label}",
@@ -561,10 +651,10 @@ def report(result: LaunchRushResult) -> Report:
                 f"  (n={len(times.customer)})",
             )
         )
-    stripe_time = rushed.stripe_loaded.median_pair or rushed.stripe_idle.median_pair
-    p99_created = Latencies.of(rushed.created).p99
+    stripe_time = loaded.median_pair or first.stripe_idle.median_pair
+    p99_created = statistics.median(Latencies.of(r.created).p99 for r in plain)
     p99_without_stripe = p99_created - stripe_time
-    rows.append(("p99 of 201, raw", ms(p99_created)))
+    rows.append(("p99 of 201, raw (median round)", ms(p99_created)))
     met = p99_without_stripe < GOAL_P99_SECONDS
     goal = f"goal < {ms(GOAL_P99_SECONDS)}: {verdict(met)}"
     rows.append(("p99 of 201 − Stripe's medians", f"{ms(p99_without_stripe)}  ({goal})"))
@@ -577,26 +667,30 @@ def report(result: LaunchRushResult) -> Report:
             f"{reference.tps:,.0f} tps  (latency avg {reference.latency_ms:.1f} ms)",
         )
     )
-    rows.append(
-        (f"pgbench, {options.app_pool} clients", f"{at_pool.tps:,.0f} tps  (latency avg {at_pool.latency_ms:.1f} ms)")
-    )
-    for label, reservation in (
-        (f"reserve_pledge, {options.clients} callers, app pool", result.reservation),
-        (f"reserve_pledge, {options.clients} callers, 1 conn each", result.reservation_unpooled),
+    if at_pool is not reference:
+        rows.append(
+            (
+                f"pgbench, {options.app_pool} clients",
+                f"{at_pool.tps:,.0f} tps  (latency avg {at_pool.latency_ms:.1f} ms)",
+            )
+        )
+    ours = _median_rate([each.reservation for each in result.plain])
+    unpooled = result.reservation_unpooled
+    for label, per_second, connections in (
+        (f"reserve_pledge, {options.clients} callers, app pool (median)", ours, APP_POOL_SIZE + APP_POOL_OVERFLOW),
+        (f"reserve_pledge, {options.clients} callers, 1 conn each", unpooled.per_second, unpooled.connections),
     ):
-        ours = reservation.per_second
         rows.append(
             (
                 label,
-                f"{ours:,.0f}/s over {reservation.connections} connections = {ratio(ours, reference.tps)} pgbench "
-                f"at {options.clients}, {ratio(ours, at_pool.tps)} pgbench at {options.app_pool}",
+                f"{per_second:,.0f}/s over {connections} connections = {ratio(per_second, reference.tps)} pgbench "
+                f"at {options.clients}, {ratio(per_second, at_pool.tps)} pgbench at {options.app_pool}",
             )
         )
-        rows.append(("  connection held per reservation", str(Latencies.of(reservation.connection_held))))
-        if reservation.timed_out:
-            rows.append(("  TIMED OUT waiting for a connection", str(reservation.timed_out)))
-        rows.append(("  oversold (must be 0)", str(reservation.oversold)))
-    ours = result.reservation.per_second
+    rows.append(("  connection held, 1 conn each", str(Latencies.of(unpooled.connection_held))))
+    if unpooled.timed_out:
+        rows.append(("  TIMED OUT waiting for a connection", str(unpooled.timed_out)))
+    rows.append(("  oversold, 1 conn each (must be 0)", str(unpooled.oversold)))
     rows.append(
         (
             "reservation path vs pgbench",
@@ -604,35 +698,69 @@ def report(result: LaunchRushResult) -> Report:
             f"{verdict(ours >= GOAL_RESERVATION_RATIO * reference.tps)})",
         )
     )
-    rows.append(("HTTP attempts/s vs pgbench", ratio(rushed.attempts_per_second, reference.tps)))
-    rows.append(("HTTP pledges/s vs pgbench", ratio(rushed.pledges_per_second, reference.tps)))
+    http = statistics.median(r.attempts_per_second for r in plain)
+    rows.append(("HTTP attempts/s vs pgbench (median)", ratio(http, reference.tps)))
+    rows.append(
+        (
+            "HTTP pledges/s vs pgbench (median)",
+            ratio(statistics.median(r.pledges_per_second for r in plain), reference.tps),
+        )
+    )
     _line_items(out, result)
     return out
 
 
 def _line_items(out: Report, result: LaunchRushResult) -> None:
-    """Pledges of a tier plus an add-on against plain ones, measured the same way in the same run."""
-    plain, lines = result.rush, result.rush_lines
-    rows = out.section("Line items: each pledge a tier plus one unit of a limited add-on, the same run")
-    rows.append(("HTTP 201 / 409", f"{lines.created_count} / {lines.refused_count}  {dict(lines.problem_types)}"))
-    if lines.other_statuses:
-        rows.append(("OTHER statuses", str(lines.other_statuses)))
-    rows.append(("oversold slots and units (must be 0)", str(lines.oversold)))
-    rows.append(("latency, 201", str(Latencies.of(lines.created))))
-    server_cpu = lines.cpu.used.get("kindling serve", 0.0)
-    rows.append(("server CPU per attempt", ms(server_cpu / max(1, len(lines.latencies)))))
-    for label, ours, theirs in (
-        ("HTTP attempts/s", lines.attempts_per_second, plain.attempts_per_second),
-        ("HTTP pledges/s (201s until sold out)", lines.pledges_per_second, plain.pledges_per_second),
-        ("reserve_pledge, app pool", result.reservation_lines.per_second, result.reservation.per_second),
-    ):
-        rows.append((label, f"{ours:,.0f}/s with the add-on, {theirs:,.0f}/s plain: {ratio(ours, theirs)}"))
-    rows.append(("  oversold with the add-on (must be 0)", str(result.reservation_lines.oversold)))
-    ours, theirs = result.reservation_lines.per_second, result.reservation.per_second
+    """Pledges of a tier plus an add-on against plain ones: each round, each kind's median and spread, the ratio."""
+    rows = out.section(
+        f"Line items against plain: reserve_pledge, {result.options.clients} callers over the app's pool, each round"
+    )
+    for each in result.rounds:
+        reservation = each.reservation
+        rows.append(
+            (
+                f"round {each.number}, {each.kind}",
+                f"{reservation.per_second:,.0f}/s  (connection held {Latencies.of(reservation.connection_held)})",
+            )
+        )
+        if reservation.timed_out:
+            rows.append(("  TIMED OUT waiting for a connection", str(reservation.timed_out)))
+        rows.append(("  oversold (must be 0)", str(reservation.oversold)))
+    for plain, lines in zip(result.plain, result.with_lines, strict=True):
+        rows.append(
+            (
+                f"round {plain.number}, line items / plain",
+                f"{ratio(lines.reservation.per_second, plain.reservation.per_second)} reservations, "
+                f"{ratio(lines.rush.attempts_per_second, plain.rush.attempts_per_second)} HTTP attempts",
+            )
+        )
+    for label, rounds in (("plain", result.plain), ("line items", result.with_lines)):
+        rows.append((f"median, {label}", _spread([each.reservation.per_second for each in rounds])))
+    for label, rounds in (("plain", result.plain), ("line items", result.with_lines)):
+        rows.append((f"HTTP attempts/s, median, {label}", _spread([each.rush.attempts_per_second for each in rounds])))
+    http_lines = statistics.median(each.rush.attempts_per_second for each in result.with_lines)
+    http_plain = statistics.median(each.rush.attempts_per_second for each in result.plain)
+    rows.append(("HTTP attempts/s with line items vs plain", f"{ratio(http_lines, http_plain)} (ratio of the medians)"))
+    ours = _median_rate([each.reservation for each in result.with_lines])
+    theirs = _median_rate([each.reservation for each in result.plain])
     met = verdict(ours >= GOAL_LINE_ITEMS_RATIO * theirs)
     rows.append(
-        ("reservations with line items vs plain", f"{ratio(ours, theirs)} (goal ≥ {GOAL_LINE_ITEMS_RATIO}×: {met})")
+        (
+            "reservations with line items vs plain",
+            f"{ratio(ours, theirs)} (ratio of the medians; goal ≥ {GOAL_LINE_ITEMS_RATIO}×: {met})",
+        )
     )
+
+
+def _median_rate(reservations: Sequence[ReservationResult]) -> float:
+    return statistics.median(each.per_second for each in reservations)
+
+
+def _spread(rates: Sequence[float]) -> str:
+    """`120/s (105–131/s, spread 24 %)`: the median, the lowest and highest, and their gap against the median."""
+    middle, low, high = statistics.median(rates), min(rates), max(rates)
+    gap = f"{(high - low) / middle:.0%}" if middle > 0 else "n/a"
+    return f"{middle:,.0f}/s  ({low:,.0f}–{high:,.0f}/s over {len(rates)} rounds, spread {gap} of the median)"
 
 
 def _median(values: Sequence[float]) -> float:
@@ -646,8 +774,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of kindling serve")
     parser.add_argument("--attempts", type=int, default=None, help="pledge attempts (default slots + 2 × clients)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each reference runs (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each kind, interleaved (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, localstripe log)")
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rush into this file")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during the rushes into this file")
     # Each option's name is a field of Options.
     return Options(**vars(parser.parse_args(argv)))
 

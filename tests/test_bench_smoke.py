@@ -10,24 +10,30 @@ from bench import close, fulfillment, launch_rush, page
 
 @pytest.mark.slow
 def test_launch_rush_runs_small() -> None:
-    options = launch_rush.Options(clients=10, slots=20, attempts=40, seconds=1, reference_backers=2_000)
+    options = launch_rush.Options(
+        clients=10, slots=20, attempts=40, workers=1, seconds=0.5, rounds=1, reference_backers=400, stripe_probes=3
+    )
 
     result = launch_rush.measure(options)
 
-    rushed = result.rush
-    assert rushed.oversold == 0
-    assert rushed.created_count == options.slots, rushed.problem_types
-    assert rushed.refused_count == options.total_attempts - options.slots
-    assert set(rushed.problem_types) == {"409 sold-out"}
-    assert rushed.stripe_idle.customer and rushed.stripe_idle.setup_intent
-    assert result.pgbench.clean and result.pgbench_at_pool.clean
-    lines = result.rush_lines  # each pledge a tier plus a limited add-on: its units run out with the slots
-    assert lines.oversold == 0 and lines.created_count == options.slots, lines.problem_types
-    assert set(lines.problem_types) == {"409 sold-out"}
-    for reservation in (result.reservation, result.reservation_unpooled, result.reservation_lines):
+    # one round of each kind, plain first; with lines each pledge is a tier plus a limited add-on whose units run
+    # out with the slots
+    assert [(each.number, each.lines) for each in result.rounds] == [(1, False), (1, True)]
+    for each in result.rounds:
+        rushed = each.rush
+        assert rushed.oversold == 0
+        assert rushed.created_count == options.slots, rushed.problem_types
+        assert rushed.refused_count == options.total_attempts - options.slots
+        assert set(rushed.problem_types) == {"409 sold-out"}
+        assert rushed.stripe_idle.customer and rushed.stripe_idle.setup_intent
+        reservation = each.reservation
         assert reservation.reservations > 0 and reservation.oversold == 0 and reservation.timed_out == 0
+    unpooled = result.reservation_unpooled
+    assert unpooled.reservations > 0 and unpooled.oversold == 0 and unpooled.timed_out == 0
+    assert result.pgbench.clean and result.pgbench_at_pool.clean
     printed = launch_rush.report(result).render()
     assert "oversold (must be 0)" in printed and "pgbench" in printed
+    assert "round 1, line items / plain" in printed and "median, line items" in printed
     assert "reservations with line items vs plain" in printed
 
 
