@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import InvalidInput
@@ -42,6 +42,9 @@ __all__ = [
     "MOST_ADD_ON_LINES",
     "MOST_OF_ONE_ADD_ON",
     "AddOnChoice",
+    "add_on_columns",
+    "add_on_idents",
+    "offered_add_ons",
     "resolve_add_ons",
     "resolve_choice",
     "resolve_tier_variants",
@@ -49,10 +52,17 @@ __all__ = [
 
 
 async def resolve_choice(
-    session: AsyncSession, campaign: Campaign, tier: Tier | None, choice: PledgeChoice, *, optioned: bool = True
+    session: AsyncSession,
+    campaign: Campaign,
+    tier: Tier | None,
+    choice: PledgeChoice,
+    *,
+    optioned: bool = True,
+    offered: Sequence[Any] | None = None,
 ) -> ResolvedChoice:
     """The choice's variants and add-ons for `tier` (the tier it names, already found in `campaign`). `optioned`
-    False: the caller knows no product of the tier has options, so a choice of neither asks the database nothing."""
+    False: the caller knows no product of the tier has options, so a choice of neither asks the database nothing.
+    `offered`: the rows of `offered_add_ons` for the choice, when the caller asked for them with a query of its own."""
     if not choice.variants and not choice.add_ons and (tier is None or not ships(tier) or not optioned):
         return NOTHING_CHOSEN
     # No product of the tier has options and none is chosen: the tier's variants are none, without asking (a launch
@@ -60,7 +70,7 @@ async def resolve_choice(
     variants: tuple[ChosenVariant, ...] = ()
     if choice.variants or optioned:
         variants = await resolve_tier_variants(session, campaign, tier, choice.variants)
-    add_ons = await resolve_add_ons(session, campaign, tier, choice.add_ons)
+    add_ons = await resolve_add_ons(session, campaign, tier, choice.add_ons, offered=offered)
     return ResolvedChoice(variants, add_ons)
 
 
@@ -111,36 +121,61 @@ async def resolve_tier_variants(
     return tuple(resolved)
 
 
+def add_on_idents(chosen: Sequence[AddOnChoice]) -> list[uuid.UUID]:
+    """The ids the chosen add-ons name (those that are ids at all); a 422 when there are too many lines."""
+    if len(chosen) > MOST_ADD_ON_LINES:
+        raise InvalidInput("add_ons", f"at most {MOST_ADD_ON_LINES} add-ons in one pledge")
+    return [ident for ident in (parse_id(one.add_on_id) for one in chosen) if ident is not None]
+
+
+def add_on_columns() -> tuple[Any, ...]:
+    """An add-on row as `resolve_add_ons` reads it: the add-on, its product, the tiers it is limited to (or NULL)."""
+    limited_to = select(func.array_agg(AddOnTier.tier_id)).where(AddOnTier.add_on_id == AddOn.id).scalar_subquery()
+    return AddOn, Product, limited_to
+
+
+def offered_add_ons(campaign_id: uuid.UUID, idents: Sequence[uuid.UUID]) -> Any:
+    """Which add-ons of `idents` are the campaign's: a condition on `add_ons`, which another query may join on
+    (`pledges.service._tier_of` asks for them with the tier)."""
+    return and_(AddOn.id.in_(idents), AddOn.campaign_id == campaign_id)
+
+
 async def resolve_add_ons(
-    session: AsyncSession, campaign: Campaign, tier: Tier | None, chosen: Sequence[AddOnChoice]
+    session: AsyncSession,
+    campaign: Campaign,
+    tier: Tier | None,
+    chosen: Sequence[AddOnChoice],
+    *,
+    offered: Sequence[Any] | None = None,
 ) -> tuple[ChosenAddOn, ...]:
     """Each chosen add-on as a line: this campaign's, allowed with `tier`, 1..MOST_OF_ONE_ADD_ON of it, of one of its
     product's variants when the add-on leaves them open, never one that does not ship alone without a tier that
-    ships. The same add-on in the same variant twice is refused (give it once with its quantity)."""
+    ships. The same add-on in the same variant twice is refused (give it once with its quantity). `offered`: the
+    rows of `add_on_columns` under `offered_add_ons`, when the caller has them already (None ones are skipped)."""
     if not chosen:
         return ()
-    if len(chosen) > MOST_ADD_ON_LINES:
-        raise InvalidInput("add_ons", f"at most {MOST_ADD_ON_LINES} add-ons in one pledge")
+    wanted = add_on_idents(chosen)
     idents = [parse_id(one.add_on_id) for one in chosen]
-    # The add-ons with their products and the tiers they are limited to, in one query.
-    limited_to = select(func.array_agg(AddOnTier.tier_id)).where(AddOnTier.add_on_id == AddOn.id).scalar_subquery()
-    rows = (
-        await session.execute(
-            select(AddOn, Product, limited_to)
-            .join(Product, Product.id == AddOn.product_id)
-            .where(AddOn.id.in_([ident for ident in idents if ident is not None]), AddOn.campaign_id == campaign.id)
-        )
-    ).all()
-    offered = {add_on.id: (add_on, product) for add_on, product, _tiers in rows}
+    if offered is None:
+        # The add-ons with their products and the tiers they are limited to, in one query.
+        offered = (
+            await session.execute(
+                select(*add_on_columns())
+                .join(Product, Product.id == AddOn.product_id)
+                .where(offered_add_ons(campaign.id, wanted))
+            )
+        ).all()
+    rows = [row for row in offered if row[0] is not None]
+    found = {add_on.id: (add_on, product) for add_on, product, _tiers in rows}
     tiers_of = {add_on.id: set(tiers or ()) for add_on, _product, tiers in rows}
-    variants = await _variants_by_product(session, [product for _add_on, product in offered.values()])
+    variants = await _variants_by_product(session, [product for _add_on, product in found.values()])
     resolved: list[ChosenAddOn] = []
     seen: set[tuple[uuid.UUID, tuple[tuple[str, str], ...]]] = set()
     for position, (one, ident) in enumerate(zip(chosen, idents, strict=True)):
         field = f"add_ons.{position}"
-        if ident is None or ident not in offered:
+        if ident is None or ident not in found:
             raise InvalidInput(f"{field}.add_on_id", "is not an add-on of this campaign")
-        add_on, product = offered[ident]
+        add_on, product = found[ident]
         allowed = tiers_of.get(add_on.id)
         if allowed and (tier is None or tier.id not in allowed):
             raise InvalidInput(f"{field}.add_on_id", "is not offered with this reward")

@@ -25,7 +25,13 @@ from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import INSIDERS
 from campaigns.models import AddOn, Campaign, Pledge, Product, ProductVariant, Tier, User, new_id
 from campaigns.notifications import notify
-from campaigns.pledges.choices import resolve_choice
+from campaigns.pledges.choices import (
+    MOST_ADD_ON_LINES,
+    add_on_columns,
+    add_on_idents,
+    offered_add_ons,
+    resolve_choice,
+)
 from campaigns.pledges.lifecycle import (
     ENDED_PLEDGE_STATUSES,
     OPEN_PLEDGE_STATUSES,
@@ -38,7 +44,7 @@ from campaigns.pledges.lifecycle import (
     sources,
 )
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import PledgeChoice, PledgeTerms, price_pledge
+from campaigns.pledges.pricing import AddOnChoice, PledgeChoice, PledgeTerms, price_pledge
 from campaigns.pledges.shipping import weight_table
 from campaigns.pledges.units import give_back_pledge_units, take_chosen_units, units_to_take
 from campaigns.stock import UnitsSoldOut
@@ -131,10 +137,21 @@ async def _tier_of(
 ) -> tuple[Tier | None, bool]:
     """The tier, and whether a product of its bundle has options (asked in the same query, so that a pledge of a
     tier without any costs the reservation no query more)."""
+    tier, optioned, _offered = await _tier_and_add_ons(session, campaign, tier_id, ())
+    return tier, optioned
+
+
+async def _tier_and_add_ons(
+    session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None, add_ons: Sequence[AddOnChoice]
+) -> tuple[Tier | None, bool, list[Any] | None]:
+    """`_tier_of`, and with it the rows of the chosen add-ons for `resolve_choice` (`offered`) in the same query,
+    so that a pledge of a tier plus add-ons costs one round trip more than a plain one: the reservation's statement
+    (None: not asked, as when there is no tier)."""
     if tier_id is None:
-        return None, False
+        return None, False, None
     ident = parse_id(tier_id)
-    row = None
+    rows: list[Any] = []
+    asked = 0 < len(add_ons) <= MOST_ADD_ON_LINES  # more lines: resolve_add_ons refuses them, naming the field
     if ident is not None:
         item = func.jsonb_array_elements(Tier.items).table_valued("value").render_derived()
         optioned = (
@@ -144,10 +161,22 @@ async def _tier_of(
             .where(Product.campaign_id == Tier.campaign_id, func.jsonb_array_length(Product.options) > 0)
             .exists()
         )
-        row = (await session.execute(select(Tier, optioned).where(Tier.id == ident))).first()
-    if row is None or row[0].campaign_id != campaign.id:
+        query = select(Tier, optioned).where(Tier.id == ident)
+        if asked:
+            # One row per add-on found (the tier's repeated), or one with NULLs when none is.
+            offered = offered_add_ons(campaign.id, add_on_idents(add_ons))
+            query = (
+                select(Tier, optioned, *add_on_columns())
+                .select_from(Tier)
+                .outerjoin(AddOn, offered)
+                .outerjoin(Product, Product.id == AddOn.product_id)
+                .where(Tier.id == ident)
+            )
+        rows = list((await session.execute(query)).all())
+    if not rows or rows[0][0].campaign_id != campaign.id:
         raise InvalidInput("tier_id", "is not a reward tier of this campaign")
-    return row[0], bool(row[1])
+    tier, optioned_found = rows[0][0], bool(rows[0][1])
+    return tier, optioned_found, [tuple(row[2:]) for row in rows] if asked else None
 
 
 async def create_pledge(
@@ -197,8 +226,8 @@ async def _reserve(
     campaign = await live_campaign_for_pledging(session, campaign_id, share_lock=False)
     if campaign.maker_id == backer.id:
         raise NotAllowed("Makers cannot back their own campaign.")
-    tier, optioned = await _tier_of(session, campaign, choice.tier_id)
-    resolved = await resolve_choice(session, campaign, tier, choice, optioned=optioned)
+    tier, optioned, offered = await _tier_and_add_ons(session, campaign, choice.tier_id, choice.add_ons)
+    resolved = await resolve_choice(session, campaign, tier, choice, optioned=optioned, offered=offered)
     terms = price_pledge(campaign.currency, tier, choice, resolved, await weight_table(session, campaign))
     if tier is not None and tier.remaining == 0:
         raise _sold_out(tier)  # already seen sold out: no need to try
