@@ -11,7 +11,7 @@ from bench import close, fulfillment, launch_rush, page
 @pytest.mark.slow
 def test_launch_rush_runs_small() -> None:
     options = launch_rush.Options(
-        clients=10, slots=20, attempts=40, workers=1, seconds=0.5, rounds=1, reference_backers=400, stripe_probes=3
+        clients=8, slots=12, attempts=24, workers=1, seconds=0.5, rounds=1, reference_backers=300, stripe_probes=3
     )
 
     result = launch_rush.measure(options)
