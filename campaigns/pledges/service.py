@@ -145,8 +145,8 @@ async def _tier_and_add_ons(
     session: AsyncSession, campaign: Campaign, tier_id: uuid.UUID | str | None, add_ons: Sequence[AddOnChoice]
 ) -> tuple[Tier | None, bool, list[Any] | None]:
     """`_tier_of`, and with it the rows of the chosen add-ons for `resolve_choice` (`offered`) in the same query,
-    so that a pledge of a tier plus add-ons costs one round trip more than a plain one: the reservation's statement
-    (None: not asked, as when there is no tier)."""
+    so that a pledge of a tier plus add-ons costs no round trip more than a plain one (None: not asked, as when
+    there is no tier or there are more add-on lines than a pledge may hold)."""
     if tier_id is None:
         return None, False, None
     ident = parse_id(tier_id)
