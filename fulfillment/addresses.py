@@ -65,8 +65,9 @@ class NotShipping(Conflict):
 @dataclass(frozen=True)
 class AddressChange:
     """An address the backer asks their reward to ship to, checked, with what it does to the shipping: after the
-    close the pledge's contents are priced again for the new country (`fee`); before it, the fee stays (the pledge's
-    country is changed with the pledge)."""
+    close, in another country than the pledge's, the pledge's contents are priced again for it (`fee`); before the
+    close the fee stays (the pledge's country is changed with the pledge), and so it does for another street in the
+    pledge's own country."""
 
     pledge: Pledge  # row-locked
     campaign: Campaign  # share-locked
@@ -117,7 +118,8 @@ async def address_change(
     if await session.get(Shipment, pledge.id) is not None:
         raise AlreadyShipped("Your package has already left; ask the maker or the carrier to redirect it.")
     fee = await shipping_to(session, campaign, pledge, address["country"])
-    repriced = campaign.status in CLOSED_AND_KEPT and not pledge.late
+    # Another street in the pledge's own country keeps the shipping it paid for.
+    repriced = campaign.status in CLOSED_AND_KEPT and not pledge.late and address["country"] != pledge.shipping_country
     batch_status = await session.scalar(
         select(Batch.status).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
     )

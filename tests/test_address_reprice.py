@@ -26,12 +26,23 @@ from tests.pledge_manager_helpers import CABLE_PRICE, LAMP_PRICE, A, Shop, back_
 from tests.test_pledge_manager import line_sum, lock_addresses
 from tests.test_pledge_manager_escrow import release_all_but
 
-LAMP_SHIPPING = [{"country": "CN", "fee": 1_000}, {"country": "US", "fee": 2_500}, {"country": "HK", "fee": 500}]
-CABLE_SHIPPING = [{"country": "CN", "fee": 500}, {"country": "US", "fee": 800}, {"country": "HK", "fee": 500}]
+LAMP_SHIPPING = [
+    {"country": "CN", "fee": 1_000},
+    {"country": "JP", "fee": 1_000},
+    {"country": "US", "fee": 2_500},
+    {"country": "HK", "fee": 500},
+]
+CABLE_SHIPPING = [
+    {"country": "CN", "fee": 500},
+    {"country": "JP", "fee": 500},
+    {"country": "US", "fee": 800},
+    {"country": "HK", "fee": 500},
+]
 
 
 async def shop_shipping_abroad(client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> Shop:
-    """The pledge manager's lamp shop, its lamp and cable shipped to CN, the US and HK at fees of their own."""
+    """The pledge manager's lamp shop, its lamp and cable shipped to CN and JP at the same fees, the US and HK at
+    fees of their own."""
 
     async def abroad(url: str, maker: Actor) -> None:
         draft = (await client.get(url, headers=maker.headers)).json()
@@ -70,10 +81,26 @@ async def test_a_new_country_after_funding_charges_the_dearer_shipping_refunds_t
     paid = LAMP_PRICE + CABLE_PRICE + 1_000 + 500
     campaign_id = uuid.UUID(shop.campaign["id"])
 
-    # Equal: an address in the country pledged for moves nothing.
-    same = await stripe_client.put(f"{url}/address", json=address("CN"), headers=backer.headers)
+    # Before giving it, the backer may ask what an address in a country would move.
+    quote = await stripe_client.get(f"{url}/shipping-quote", params={"country": "US"}, headers=backer.headers)
+    assert quote.status_code == 200, quote.text
+    assert quote.json() == {
+        "country": "US",
+        "currency": "CNY",
+        "shipping_fee": 3_300,
+        "current_shipping_fee": 1_500,
+        "difference": 1_800,
+    }
+    nowhere = await stripe_client.get(f"{url}/shipping-quote", params={"country": "FR"}, headers=backer.headers)
+    assert nowhere.status_code == 422 and nowhere.json()["errors"][0]["field"] == "country", nowhere.text
+    paths = (await stripe_client.get(f"{A}/openapi.json")).json()["paths"]
+    assert {"200", "403", "409", "422"} <= set(paths["/api/v1/pledges/{pledge_id}/shipping-quote"]["get"]["responses"])
+    assert {"409", "422", "503"} <= set(paths["/api/v1/pledges/{pledge_id}/address"]["put"]["responses"])
+
+    # Equal: Japan costs what China did; the address and the pledge's country change, nothing moves.
+    same = await stripe_client.put(f"{url}/address", json=address("JP", city="Tokyo"), headers=backer.headers)
     assert same.status_code == 200, same.text
-    assert (same.json()["amount"], shipping_line(same.json())) == (paid, 1_500)
+    assert (same.json()["shipping_country"], same.json()["amount"], shipping_line(same.json())) == ("JP", paid, 1_500)
 
     # Dearer: the lamp's and the cable's fees to the US, less what was paid, charged at once with the saved card.
     dearer = await stripe_client.put(f"{url}/address", json=address("US", city="Boston"), headers=backer.headers)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from campaigns.errors import InvalidInput
-from campaigns.pledges.schemas import AddressIn, PledgeOut
+from campaigns.pledges.schemas import AddressIn, PledgeOut, ShippingQuoteOut, ShippingQuoteQuery
 from campaigns.pledges.service import get_pledge
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
@@ -25,7 +25,7 @@ from fulfillment.schemas import (
     ShipmentsOut,
     TrackingIn,
 )
-from payments.address_changes import change_address
+from payments.address_changes import change_address, quote_address
 from service.api import UnsupportedMediaType, json_response
 from service.endpoints.pledges import own_pledge_out
 from service.routes import api
@@ -281,6 +281,31 @@ async def put_fulfillment_settings(request: Request, body: FulfillmentSettingsIn
 
 
 # Addresses
+
+
+@api.route(
+    "GET",
+    "/pledges/{pledge_id}/shipping-quote",
+    summary="What an address in `country` would do to the pledge's shipping (the backer), before it is given: after "
+    "the close, the difference charged at once or refunded; 422 naming country where the contents do not ship",
+    query=ShippingQuoteQuery,
+    response=ShippingQuoteOut,
+    errors=(403, 409),
+    tags=["pledges"],
+)
+async def get_shipping_quote(request: Request, query: ShippingQuoteQuery) -> Response:
+    async with uow(request) as session:
+        backer = await current_user(request, session)
+        quote = await quote_address(session, request.path_params["pledge_id"], backer, {"country": query.country})
+    return json_response(
+        ShippingQuoteOut(
+            country=query.country,
+            currency=quote.currency,
+            shipping_fee=quote.shipping_fee,
+            current_shipping_fee=quote.current_shipping_fee,
+            difference=quote.difference,
+        )
+    )
 
 
 @api.route(
