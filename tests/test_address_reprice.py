@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaigns.models import Pledge
+from payments.add_on_charges import SETTLE_ADD_ON_CHARGE, settle_add_on_charge_job
 from payments.gateway import StripeGateway
 from payments.ledger import campaign_ledger
 from payments.models import AddOnCharge, Refund, StripeCustomer
@@ -20,7 +21,7 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from tests.factories import address
 from tests.helpers import CARD_DECLINED_AT_CHARGE, Actor, confirm_card_setup, many_backers
-from tests.money_helpers import amount_refunded_at_stripe, payment_intents, run_jobs, stripe_work
+from tests.money_helpers import amount_refunded_at_stripe, payment_intents, run_jobs, stripe_work, sweep
 from tests.pages import logged_in, post_form
 from tests.pledge_manager_helpers import CABLE_PRICE, LAMP_PRICE, A, Shop, back_lamp, fund, launched_shop
 from tests.test_pledge_manager import line_sum, lock_addresses
@@ -146,6 +147,45 @@ async def test_a_new_country_after_funding_charges_the_dearer_shipping_refunds_t
     assert (ledger.collected, ledger.refunded) == (paid + 1_800, 2_300)
     assert ledger.collected - ledger.refunded == stored.amount == shown["amount"]
     assert stored.shipping_fee == 1_000
+
+    # The request for the US again died before Stripe was called: the charge is recorded, in doubt. Meanwhile the
+    # contents and the address wait; the sweep's job finds no charge at Stripe, sends it once, and saves the address.
+    async with sessions.begin() as session:
+        in_doubt = uuid.uuid4()
+        session.add(
+            AddOnCharge(
+                pledge_id=stored.id,
+                item_id=in_doubt,
+                address=address("US"),
+                quantity=1,
+                unit_amount=0,
+                shipping_fee=2_300,
+                idempotency_key=f"pledge-item:{in_doubt}:charge",
+                amount=2_300,
+                currency="CNY",
+                customer_id=charge.customer_id,
+                payment_method_id=charge.payment_method_id,
+                created_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 120),
+            )
+        )
+    waiting = [
+        await stripe_client.post(f"{url}/items", json={"add_on_id": shop.cable["id"]}, headers=backer.headers),
+        await stripe_client.put(f"{url}/address", json=address("US"), headers=backer.headers),
+    ]
+    assert [(r.status_code, r.json()["type"]) for r in waiting] == [(409, "charge-under-way")] * 2
+    jobs.jobs.clear()
+    assert (await sweep(sessions, stripe_settings, jobs))["add-on-charges"] == 1
+    [job] = [job for job in jobs.jobs if job.actor_name == SETTLE_ADD_ON_CHARGE]
+    async with stripe_work(sessions, engine, gateway, stripe_settings, jobs) as work:
+        assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
+        assert await settle_add_on_charge_job(work, *job.args) == "succeeded"
+    assert len(await payment_intents(stripe_server, pledge_item_id=str(in_doubt))) == 1
+    shown = (await stripe_client.get(url, headers=backer.headers)).json()
+    assert (shown["address"]["country"], shipping_line(shown)) == ("US", 3_300)
+    assert shown["amount"] == line_sum(shown) == paid + 1_800 - 2_300 + 2_300
+    async with sessions() as session:
+        ledger = await campaign_ledger(session, campaign_id)
+    assert ledger.collected - ledger.refunded == shown["amount"]
 
 
 async def test_a_refused_card_escrow_short_an_ordered_batch_and_the_lock_each_keep_the_old_address(
