@@ -224,9 +224,17 @@ async def test_a_refused_card_escrow_short_an_ordered_batch_and_the_lock_each_ke
     assert refused.status_code == 409 and refused.json()["type"] == "card-declined", refused.text
     assert "address stays the old one" in refused.json()["detail"]
     assert (await stripe_client.get(url, headers=backer.headers)).json() == before
+    # On the page: asked first with the card and the sum, then told in the backer's words; the address stays.
+    page = f"/me/pledges/{pledge['id']}"
+    async with logged_in(stripe_client, backer) as browser:
+        asked = await post_form(browser, f"{page}/address", address("US"), form_page=page)
+        assert "Your card ending 0341 will be charged" in asked.text and "15.00" in asked.text, asked.text
+        declined = await post_form(browser, f"{page}/address", {**address("US"), "confirm": "yes"}, form_page=page)
+        assert declined.status_code == 409 and "your address stays the old one" in declined.text
+    assert (await stripe_client.get(url, headers=backer.headers)).json() == before
     async with sessions() as session:
-        [failed] = list(await session.scalars(select(AddOnCharge)))
-    assert (failed.status, failed.failure_code) == ("failed", "card_declined")
+        failed = list(await session.scalars(select(AddOnCharge)))
+    assert [(charge.status, charge.failure_code) for charge in failed] == [("failed", "card_declined")] * 2
 
     # Escrow was released to the maker but for 1.00: HK's cheaper shipping (5.00 back) cannot be refunded.
     await release_all_but(sessions, shop.campaign["id"], 100)

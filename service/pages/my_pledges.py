@@ -622,26 +622,22 @@ def _reship_question(ref: str, country: str, quote: ShippingQuote, card: CardDet
         "old": money(quote.current_shipping_fee, quote.currency),
     }
     moved = money(abs(quote.difference), quote.currency)
+    consequences = [_("Shipping to %(country)s costs %(new)s instead of %(old)s.") % fees]
     if quote.difference > 0:
-        said = (
+        consequences += [
             _("Your card ending %(last4)s will be charged %(amount)s now.") % {"last4": card.last4, "amount": moved}
             if card
-            else _("Your saved card will be charged %(amount)s now.") % {"amount": moved}
-        )
+            else _("Your saved card will be charged %(amount)s now.") % {"amount": moved},
+            _("If the card is declined, your address stays as it was."),
+        ]
         title, label = _("Pay the dearer shipping?"), _("Pay %(amount)s") % {"amount": moved}
     else:
-        said = _("%(amount)s will be refunded to your card.") % {"amount": moved}
+        consequences.append(_("%(amount)s will be refunded to your card.") % {"amount": moved})
         title, label = _("Change the address and get the difference back?"), _("Change the address")
     return Confirmation(
         title=title,
         subject=country_name(country),
-        consequences=[
-            _("Shipping to %(country)s costs %(new)s instead of %(old)s.") % fees,
-            said,
-            _("If the card is declined, your address stays as it was."),
-        ]
-        if quote.difference > 0
-        else [_("Shipping to %(country)s costs %(new)s instead of %(old)s.") % fees, said],
+        consequences=consequences,
         confirm_label=label,
         back_url=f"/me/pledges/{ref}#address",
         danger=False,
