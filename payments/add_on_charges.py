@@ -10,7 +10,10 @@ commit, or Stripe could not be reached) stays in doubt: the sweep asks for a job
 Stripe by metadata first, and sends the same call again (same key) only when Stripe has none, so nothing is charged
 twice; one in doubt for over KINDLING_CHARGE_DOUBT_HOURS that Stripe never saw is settled as failed.
 
-A paid add-on given back before the address lock is refunded in full (its price and shipping) by the refund job.
+A paid add-on given back before the address lock is refunded its price and the drop its leaving makes in the
+pledge's shipping now, never more than the pledge pays for shipping in all, by the refund job. An address changed
+after the close to a dearer country is charged its shipping difference by this same machinery (a row with the
+address and no add-on: payments/address_changes.py); the address is saved only when that charge succeeded.
 """
 
 from __future__ import annotations
