@@ -2,13 +2,16 @@
 campaign is funded, and the one reminder to those who have not answered.
 
 An address is only ever given by the backer: the survey suggests their last one, but a pledge counts as addressed
-(and its package goes on a shipping list) only once they have confirmed it with `give_address`.
+(and its package goes on a shipping list) only once they have confirmed it (`address_change`, then `save_address`;
+after the close a change that moves the shipping goes through payments/address_changes.py, which charges or refunds
+the difference first).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,15 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from campaigns.access import roles_on
-from campaigns.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from campaigns.errors import Conflict, NotAllowed, NotFound
 from campaigns.languages import VERSIONS_FACT, mail_versions
 from campaigns.lifecycle import INSIDERS
-from campaigns.models import Campaign, Pledge, Tier, User
+from campaigns.models import Campaign, Pledge, User
 from campaigns.pledges.contents import contains_goods, contents_of
 from campaigns.pledges.lifecycle import CLOSED_PLEDGE_STATUSES, SHIPPABLE_PLEDGE_STATUSES, PledgeClosed
-from campaigns.pledges.pricing import shipping_fee_for
+from campaigns.pledges.manager import CLOSED_AND_KEPT, BatchOrdered, reship, shipping_to
 from campaigns.pledges.service import get_pledge
-from campaigns.pledges.shipping import weight_table
 from fulfillment.backer_mail import BackerMail, mail_backers
 from fulfillment.models import AddressRequest, Allocation, Batch, Shipment
 from fulfillment.service import PLANNING_STATUSES, has_address, request_plan
@@ -60,14 +62,35 @@ class NotShipping(Conflict):
     title = "The campaign ships nothing"
 
 
-async def give_address(
+@dataclass(frozen=True)
+class AddressChange:
+    """An address the backer asks their reward to ship to, checked, with what it does to the shipping: after the
+    close, in another country than the pledge's, the pledge's contents are priced again for it (`fee`); before the
+    close the fee stays (the pledge's country is changed with the pledge), and so it does for another street in the
+    pledge's own country."""
+
+    pledge: Pledge  # row-locked
+    campaign: Campaign  # share-locked
+    address: dict[str, str]
+    fee: int  # the shipping to the new address
+    repriced: bool  # after the close: the new country becomes the pledge's, at `fee`
+    ordered: bool  # the batch that makes the pledge is confirmed with the factory
+
+    @property
+    def difference(self) -> int:
+        """What the shipping grows by (less than zero: shrinks by)."""
+        return self.fee - self.pledge.shipping_fee if self.repriced else 0
+
+
+async def address_change(
     session: AsyncSession, pledge_ref: uuid.UUID | str, backer: User, address: Mapping[str, str]
-) -> Pledge:
-    """The backer gives (or changes) the address their reward ships to.
+) -> AddressChange:
+    """The backer gives (or changes) the address their reward ships to: checked, not yet saved (`save_address`).
 
     Refused after the campaign's address lock (409 address-locked), once the package has shipped, and for a country
-    the pledge's tier does not ship to (422 on `country`). A pledge already allocated to a batch goes on a shipping
-    list at once: its own batch's while that is open, else (a late address) the first open batch's.
+    the pledge's contents do not ship to (422 on `country`, by the pricing's one rule: `manager.shipping_to`). After
+    the close (a kept pledge, not a pre-order) the shipping is priced again for the new country; a change that moves
+    it is refused once the pledge's batch is confirmed with the factory (409 batch-confirmed).
     """
     pledge = await get_pledge(session, pledge_ref)
     if pledge.backer_id != backer.id:
@@ -83,35 +106,48 @@ async def give_address(
             .execution_options(populate_existing=True)
         )
     ).one()
+    pledge = await session.get_one(Pledge, pledge.id, with_for_update=True, populate_existing=True)
     if pledge.status in CLOSED_PLEDGE_STATUSES:
         raise PledgeClosed(f"A pledge that is {pledge.status} ships nothing.")
     if campaign.status in _NOT_SHIPPING_CAMPAIGN_STATUSES:
         raise NotShipping(f"The campaign is {campaign.status}; nothing will ship.")
-    contents = await contents_of(session, pledge.id)
-    if not contents:
+    if not await contents_of(session, pledge.id):
         raise NothingToShip("This pledge has no reward to ship, so it needs no address.")
     if campaign.address_lock_at is not None and now >= campaign.address_lock_at:
         raise AddressLocked(f"Addresses were locked on {_moment(campaign.address_lock_at)}; ask the maker for help.")
     if await session.get(Shipment, pledge.id) is not None:
         raise AlreadyShipped("Your package has already left; ask the maker or the carrier to redirect it.")
-    country = address["country"]
-    weights = await weight_table(session, campaign)
-    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
-    if weights is not None:
-        try:
-            weights.fee_of(country, contents)
-        except InvalidInput as refused:
-            raise InvalidInput("country", refused.errors[0].message) from None
-    elif tier is not None and shipping_fee_for(tier.shipping, country) is None:
-        shipped_to = ", ".join(str(rate["country"]) for rate in tier.shipping) or "nowhere"
-        raise InvalidInput("country", f"this reward does not ship to {country} (it ships to: {shipped_to})")
-
-    await session.execute(
-        update(Pledge)
-        .where(Pledge.id == pledge.id)
-        .values(address=dict(address))
-        .execution_options(synchronize_session=False)
+    fee = await shipping_to(session, campaign, pledge, address["country"])
+    # Another street in the pledge's own country keeps the shipping it paid for.
+    repriced = campaign.status in CLOSED_AND_KEPT and not pledge.late and address["country"] != pledge.shipping_country
+    batch_status = await session.scalar(
+        select(Batch.status).join(Allocation, Allocation.batch_id == Batch.id).where(Allocation.pledge_id == pledge.id)
     )
+    change = AddressChange(
+        pledge, campaign, dict(address), fee, repriced, ordered=batch_status not in (None, "planned")
+    )
+    if change.difference != 0 and change.ordered:
+        raise BatchOrdered(
+            "The batch that makes your pledge is already ordered from the factory: its shipping can no longer be "
+            "priced again. Ask the maker to send it to this address."
+        )
+    return change
+
+
+async def save_address(session: AsyncSession, change: AddressChange) -> Pledge:
+    """The address is the pledge's (after the close its country too, and its shipping moves to the change's fee:
+    the caller has charged or refunded any difference). A pledge already allocated to a batch goes on a shipping
+    list at once: its own batch's while that is open, else (a late address) the first open batch's."""
+    pledge, campaign = change.pledge, change.campaign
+    if change.repriced:
+        await reship(session, pledge, change.address, change.fee)
+    else:
+        await session.execute(
+            update(Pledge)
+            .where(Pledge.id == pledge.id)
+            .values(address=change.address)
+            .execution_options(synchronize_session=False)
+        )
     first_open = (
         select(Batch.id)
         .where(Batch.campaign_id == campaign.id, Batch.status == "planned")

@@ -10,7 +10,10 @@ commit, or Stripe could not be reached) stays in doubt: the sweep asks for a job
 Stripe by metadata first, and sends the same call again (same key) only when Stripe has none, so nothing is charged
 twice; one in doubt for over KINDLING_CHARGE_DOUBT_HOURS that Stripe never saw is settled as failed.
 
-A paid add-on given back before the address lock is refunded in full (its price and shipping) by the refund job.
+A paid add-on given back before the address lock is refunded its price and the drop its leaving makes in the
+pledge's shipping now, never more than the pledge pays for shipping in all, by the refund job. An address changed
+after the close to a dearer country is charged its shipping difference by this same machinery (a row with the
+address and no add-on: payments/address_changes.py); the address is saved only when that charge succeeded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict
@@ -49,6 +52,7 @@ from campaigns.pledges.manager import (
     take_add_on_units,
 )
 from campaigns.pledges.models import PledgeItem
+from fulfillment.addresses import AddressChange, save_address
 from payments.charging import ChargeOutcome, outcome_of, outcome_of_refusal
 from payments.closing import REQUEUE_AFTER_SECONDS, parse_job_id
 from payments.gateway import GatewayError, GatewayUnavailable, PaymentRefused, RequestRefused
@@ -76,12 +80,13 @@ class NoSavedCard(Conflict):
 
 
 class EscrowShortForLine(EscrowShort):
-    """A line's refund that escrow cannot pay any more: `held` is what it may still refund, `needed` the refund."""
+    """A refund of the pledge manager's (a line given back, a cheaper address's shipping) that escrow cannot pay any
+    more: `held` is what it may still refund, `needed` the refund, `doing` the step that needs it."""
 
-    def __init__(self, held: int, needed: int, currency: str) -> None:
+    def __init__(self, held: int, needed: int, currency: str, doing: str) -> None:
         self.held, self.needed, self.currency = held, needed, currency
         super().__init__(
-            f"Escrow holds {held} {currency} that may still be refunded; giving this add-on back needs {needed}. "
+            f"Escrow holds {held} {currency} that may still be refunded; {doing} needs {needed}. "
             "The rest was released to the maker: ask them."
         )
 
@@ -104,6 +109,11 @@ def line_reference(item_id: uuid.UUID) -> str:
     return f"addon:{item_id}"
 
 
+def shipping_reference(charge_item_id: uuid.UUID) -> str:
+    """The name of a shipping difference's money (payments/address_changes.py): its collection or its refund."""
+    return f"shipping:{charge_item_id}"
+
+
 async def add_add_on(
     work: StripeWork,
     backer: User,
@@ -123,6 +133,7 @@ async def add_add_on(
             line = await add_add_on_while_live(session, managed, add_on_ref, quantity=quantity, variant=variant)
             return AddedAddOn(line.id, paid=False)
         check_paid(managed)
+        await check_no_shipping_charge(session, managed.pledge)
         purchase = await price_add_on(
             session,
             managed,
@@ -171,16 +182,40 @@ async def add_add_on(
     )
 
 
+async def charges_under_way(session: AsyncSession, pledge: Pledge, *, shipping_only: bool = False) -> bool:
+    """The pledge has a charge made after the close not settled yet (`shipping_only`: an address change's)."""
+    found = await session.scalar(
+        select(AddOnCharge.id)
+        .where(
+            AddOnCharge.pledge_id == pledge.id,
+            AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
+            AddOnCharge.address.is_not(None) if shipping_only else true(),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def check_no_shipping_charge(session: AsyncSession, pledge: Pledge) -> None:
+    """Contents are not changed after the close while a new address's shipping is being charged: that charge was
+    priced for the contents as they were (a 409 `charge-under-way`, to try again once it is settled)."""
+    if await charges_under_way(session, pledge, shipping_only=True):
+        raise ChargeUnderWay("The shipping to your new address is being charged right now: try again in a minute.")
+
+
 async def _under_way(session: AsyncSession, managed: ManagedPledge) -> UnderWay:
     """The pledge's add-on charges not settled yet (read under the pledge's row lock, so two purchases take turns)."""
     rows = await session.execute(
         select(AddOnCharge.sku, AddOnCharge.quantity, AddOnCharge.shipping_fee).where(
-            AddOnCharge.pledge_id == managed.pledge.id, AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES)
+            AddOnCharge.pledge_id == managed.pledge.id,
+            AddOnCharge.status.in_(IN_DOUBT_ATTEMPT_STATUSES),
+            AddOnCharge.add_on_id.is_not(None),
         )
     )
     units: dict[str, int] = {}
     shipping = 0
     for sku, count, fee in rows:
+        assert sku is not None  # an add-on's charge names its SKU (ck_add_on_charges_add_on_or_address)
         units[sku] = units.get(sku, 0) + count
         shipping += fee
     return UnderWay(units, shipping)
@@ -271,7 +306,7 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
     charge.failure_code = outcome.failure_code
     charge.finished_at = await session.scalar(select(func.now()))
     if outcome.status != "succeeded":
-        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+        await _give_back_units(session, charge)
         return
     # The campaign share-locked, as the close records its outcomes: it is neither suspended nor funded meanwhile.
     campaign = await session.scalar(
@@ -283,7 +318,7 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
     assert campaign is not None
     pledge = await session.get_one(Pledge, charge.pledge_id, with_for_update=True, populate_existing=True)
     amount = outcome.amount if outcome.amount is not None else charge.amount
-    reference = line_reference(charge.item_id)
+    reference = line_reference(charge.item_id) if charge.address is None else shipping_reference(charge.item_id)
     if pledge.status not in SHIPPABLE_PLEDGE_STATUSES or campaign.status not in CLOSED_AND_KEPT:
         # The pledge was refunded or the campaign suspended while the charge was on its way: as the close does, the
         # money is booked without fees and given back whole, Stripe's fee borne by the platform; no line is added.
@@ -302,8 +337,33 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
                 reference=f"late:{reference}",
                 payment_intent_id=outcome.payment_intent_id,
             )
-        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+        await _give_back_units(session, charge)
         return
+    if charge.address is not None:
+        # The new address, paid for: the pledge ships there from now on, its shipping line grown by the charge.
+        await save_address(
+            session,
+            AddressChange(
+                pledge,
+                campaign,
+                dict(charge.address),
+                pledge.shipping_fee + charge.shipping_fee,
+                repriced=True,
+                ordered=False,
+            ),
+        )
+    else:
+        await _add_paid_line(session, pledge, charge)
+    await _book_collection(session, campaign, pledge, amount, outcome, reference)
+
+
+async def _give_back_units(session: AsyncSession, charge: AddOnCharge) -> None:
+    if charge.add_on_id is not None:
+        await give_back_add_on_units(session, charge.add_on_id, charge.variant_id, charge.quantity)
+
+
+async def _add_paid_line(session: AsyncSession, pledge: Pledge, charge: AddOnCharge) -> None:
+    assert charge.add_on_id is not None and charge.sku is not None  # an add-on's charge
     product_id = await session.scalar(select(AddOn.product_id).where(AddOn.id == charge.add_on_id))
     assert product_id is not None  # add-ons are deleted only from drafts, which have no pledges
     await add_line(
@@ -320,6 +380,12 @@ async def record_add_on_outcome(session: AsyncSession, charge_id: uuid.UUID, out
         ),
         item_id=charge.item_id,
     )
+
+
+async def _book_collection(
+    session: AsyncSession, campaign: Campaign, pledge: Pledge, amount: int, outcome: ChargeOutcome, reference: str
+) -> None:
+    """A charge made after the close booked as the close books a pledge's, with the campaign's fees."""
     terms = await session.get(ChargeTerms, campaign.id)
     platform_bps, sponsor_bps, fund_bps = (
         (terms.platform_fee_bps, terms.sponsor_fee_bps, terms.fund_share_bps) if terms else (0, 0, 0)
@@ -361,62 +427,74 @@ async def remove_add_on(work: StripeWork, backer: User, pledge_ref: uuid.UUID | 
         add_on = await add_on_of_line(session, line)
         shipping = await line_shipping(session, managed, line, add_on)
         if not managed.live:
+            await check_no_shipping_charge(session, managed.pledge)
             shipping = await _refund_line(session, managed, line, shipping)
         await remove_add_on_line(session, managed, line, add_on=add_on, shipping=shipping)
 
 
 async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: PledgeItem, shipping: int) -> int:
-    """Refunds the line's price and `shipping` (what its leaving takes off the pledge's shipping); returns the
-    shipping given back. A line bought with its own charge is refunded from that charge, its shipping at most what
-    that charge took for shipping (by weight, a later add-on may have paid for the heavier bracket)."""
+    """Refunds the line's price and `shipping`, the drop its leaving makes in the pledge's shipping now (its
+    contents priced with and without it), never more than the pledge pays for shipping in all (its `shipping_fee`:
+    what it was charged for shipping, less what was refunded of it); returns the shipping given back.
+
+    A line bought with its own charge is refunded from that charge up to what it took; the rest of the shipping (by
+    weight, a later add-on or a dearer address may have paid for the heavier bracket this line now leaves) comes
+    from the pledge's own charge, which paid the pledge's first shipping. A line that came with the pledge is
+    refunded from the pledge's charge."""
     pledge, campaign = managed.pledge, managed.campaign
+    shipping = min(shipping, pledge.shipping_fee)
+    amount = line.quantity * line.unit_amount + shipping
     own = await session.scalar(select(AddOnCharge).where(AddOnCharge.item_id == line.id))
+    if own is None:
+        if pledge.status == PledgeStatus.ERRORED and not await attempt_in_doubt(session, pledge.id):
+            return shipping  # not paid yet: the next charge is the smaller
+        if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED):
+            raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
+    await check_escrow_holds(session, campaign, amount, "giving this add-on back")
+    from_own = 0
     if own is not None:
         assert own.payment_intent_id is not None  # a line exists only once its charge succeeded
-        shipping = min(shipping, own.shipping_fee)
-        amount = line.quantity * line.unit_amount + shipping
-        await _check_escrow_holds(session, campaign, amount)
+        from_own = min(amount, own.amount)
         await create_refund(
             session,
             campaign,
             pledge.id,
-            amount,
+            from_own,
             reference=line_reference(line.id),
             payment_intent_id=own.payment_intent_id,
         )
-        return shipping
-    if pledge.status == PledgeStatus.ERRORED and not await _attempt_in_doubt(session, pledge.id):
-        return shipping  # not paid yet: the next charge is the smaller
-    if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED):
-        raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
+    if amount > from_own:
+        await create_refund(
+            session,
+            campaign,
+            pledge.id,
+            amount - from_own,
+            reference=line_reference(line.id) if own is None else f"{line_reference(line.id)}:shipping",
+            payment_intent_id=await pledge_charge(session, pledge),
+        )
+    return shipping
+
+
+async def pledge_charge(session: AsyncSession, pledge: Pledge) -> str:
+    """The PaymentIntent of a collected pledge's own charge."""
     intent = await session.scalar(
         select(ChargeAttempt.payment_intent_id).where(
             ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.status == "succeeded"
         )
     )
-    assert intent is not None
-    amount = line.quantity * line.unit_amount + shipping
-    await _check_escrow_holds(session, campaign, amount)
-    await create_refund(
-        session,
-        campaign,
-        pledge.id,
-        amount,
-        reference=line_reference(line.id),
-        payment_intent_id=intent,
-    )
-    return shipping
+    assert intent is not None  # collected: its charge succeeded
+    return intent
 
 
-async def _check_escrow_holds(session: AsyncSession, campaign: Campaign, amount: int) -> None:
+async def check_escrow_holds(session: AsyncSession, campaign: Campaign, amount: int, doing: str) -> None:
     """Escrow's account stays locked until the transaction ends (as for a release or an operator's refund), so the
-    refund recorded next is counted by whatever spends escrow after it."""
+    refund recorded next is counted by whatever spends escrow after it. `doing` names the step in the 409."""
     held = await hold_escrow(session, campaign)
     if amount > held:
-        raise EscrowShortForLine(held, amount, campaign.currency)
+        raise EscrowShortForLine(held, amount, campaign.currency, doing)
 
 
-async def _attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool:
+async def attempt_in_doubt(session: AsyncSession, pledge_id: uuid.UUID) -> bool:
     found = await session.scalar(
         select(ChargeAttempt.id).where(
             ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(IN_DOUBT_ATTEMPT_STATUSES)

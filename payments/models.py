@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.models import Base, new_id
@@ -312,13 +313,19 @@ class Refund(Base):
 class AddOnCharge(Base):
     """An add-on bought after the close and paid at once with the pledge's saved card: recorded (its units taken)
     before Stripe is called, with the idempotency key `pledge-item:<item_id>:charge` made of the line it will become;
-    the line joins the pledge only when the charge succeeded (payments/add_on_charges.py)."""
+    the line joins the pledge only when the charge succeeded (payments/add_on_charges.py). Or an address change's
+    shipping difference, charged the same way (no add-on, no SKU, quantity 1, `shipping_fee` = `amount`): the
+    address is saved and the shipping line grows only when it succeeded (payments/address_changes.py)."""
 
     __tablename__ = "add_on_charges"
     __table_args__ = (
         CheckConstraint(_known("status", CHARGE_ATTEMPT_STATUSES), name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "(add_on_id IS NULL) = (address IS NOT NULL) AND (add_on_id IS NULL) = (sku IS NULL)",
+            name="add_on_or_address",
+        ),
         Index(
             "ix_add_on_charges_in_doubt",
             "created_at",
@@ -330,10 +337,13 @@ class AddOnCharge(Base):
     pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"), index=True)
     # The id the pledge's line takes once paid (no foreign key: a refused charge never makes the line).
     item_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id"))
+    # The add-on bought; None for an address change's shipping difference (then `address` is the one it pays for).
+    add_on_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("add_ons.id"))
     variant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("product_variants.id"))
     variant: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str | None] = mapped_column(String(64))
+    # An address change after funding that makes the shipping dearer: the address, saved once the charge succeeded.
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_amount: Mapped[int] = mapped_column(BigInteger)
     shipping_fee: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -346,6 +346,10 @@ def fixed(params: Params | None = None, **kwargs: Any) -> Target:
     return target
 
 
+def quote_to_cn(w: World, role: str) -> tuple[Params, Kwargs]:
+    return {"pledge_id": w.funded["pledge"]}, {"params": {"country": "CN"}}
+
+
 def n() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -1167,6 +1171,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", f"{A}/pledges/{{pledge_id}}"): api(
         "401 200 404 403 404 403 404 403", with_pledge(), "fresh live campaign and pledge per cell"
+    ),
+    ("GET", f"{A}/pledges/{{pledge_id}}/shipping-quote"): api(
+        "401 200 404 403 404 403 404 403", quote_to_cn, "the backer's own pledge only"
     ),
     ("PUT", f"{A}/pledges/{{pledge_id}}/address"): api(
         "401 200 404 403 404 403 404 403", on("funded", pledge_id="pledge", json_body=address())

@@ -17,8 +17,9 @@ from campaigns.notifications import DELIVER_MAIL
 from fulfillment.addresses import (
     ADDRESS_REMINDER,
     ADDRESS_SURVEY,
-    give_address,
+    address_change,
     remind_missing_addresses,
+    save_address,
     send_address_surveys,
     suggested_address,
 )
@@ -125,7 +126,7 @@ async def backer_of(sessions: async_sessionmaker[AsyncSession], pledge_id: uuid.
 async def address_pledge(sessions: async_sessionmaker[AsyncSession], pledge_id: uuid.UUID, country: str = "CN") -> None:
     backer = await backer_of(sessions, pledge_id)
     async with sessions.begin() as session:
-        await give_address(session, pledge_id, backer, address(country))
+        await save_address(session, await address_change(session, pledge_id, backer, address(country)))
 
 
 def made_within_batch_size(batch: Batch, sizes: dict[str, int]) -> bool:
@@ -311,7 +312,7 @@ async def test_a_late_address_with_no_batch_open_opens_one_with_nothing_to_make(
     sender = ListSender()
 
     async with unit_of_work(sessions, sender) as session:
-        await give_address(session, kits[0], backer, address())
+        await save_address(session, await address_change(session, kits[0], backer, address()))
     assert [(job.actor_name, job.args) for job in sender.jobs] == [(PLAN_CAMPAIGN, (str(arranged.campaign_id),))]
     await plan(sessions, arranged.campaign_id)
 

@@ -34,7 +34,7 @@ from campaigns.pledges.lifecycle import (
     PledgeClosed,
 )
 from campaigns.pledges.models import PledgeItem
-from campaigns.pledges.pricing import shipping_fee_for
+from campaigns.pledges.pricing import shipping_fee_for, shipping_fee_of
 from campaigns.pledges.service import act_on_own_pledge, get_pledge
 from campaigns.pledges.shipping import WeightTable, weight_table
 from campaigns.stock import give_back_units, take_units
@@ -486,6 +486,50 @@ async def _move_shipping(session: AsyncSession, pledge: Pledge, fee: int) -> Non
 
 async def _add_to_amount(session: AsyncSession, pledge: Pledge, change: int) -> None:
     await session.execute(update(Pledge).where(Pledge.id == pledge.id).values(amount=Pledge.amount + change))
+    await session.refresh(pledge)
+
+
+# Shipping to another country
+
+
+@dataclass(frozen=True)
+class _AddOnLineShipping:
+    shipping: Sequence[Mapping[str, Any]]
+    quantity: int
+
+
+async def shipping_to(session: AsyncSession, campaign: Campaign, pledge: Pledge, country: str) -> int:
+    """What the pledge's contents as they are now cost to ship to `country`, by the pricing's one rule
+    (`pricing.shipping_fee_of`: the weight table's bracket, or the tier's fee plus each add-on line's). A 422 naming
+    `country` when they do not ship there."""
+    contents = await contents_of(session, pledge.id)
+    if not contents:
+        return 0
+    tier = await session.get(Tier, pledge.tier_id) if pledge.tier_id is not None else None
+    add_ons = [
+        _AddOnLineShipping(shipping, quantity)
+        for shipping, quantity in await session.execute(
+            select(AddOn.shipping, PledgeItem.quantity)
+            .join(AddOn, AddOn.id == PledgeItem.add_on_id)
+            .where(PledgeItem.pledge_id == pledge.id, PledgeItem.kind == "addon")
+        )
+    ]
+    try:
+        return shipping_fee_of(country, tier, add_ons, contents, await weight_table(session, campaign))
+    except InvalidInput as refused:
+        raise InvalidInput("country", refused.errors[0].message) from None
+
+
+async def reship(session: AsyncSession, pledge: Pledge, address: Mapping[str, Any], fee: int) -> None:
+    """The pledge ships to `address` from now on, for `fee`: its country becomes the pledge's, and its shipping line
+    (and amount) move to the new fee."""
+    await session.execute(
+        update(Pledge)
+        .where(Pledge.id == pledge.id)
+        .values(address=dict(address), shipping_country=address["country"])
+        .execution_options(synchronize_session=False)
+    )
+    await _move_shipping(session, pledge, fee - pledge.shipping_fee)
     await session.refresh(pledge)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from campaigns.currencies import check_pledge_total, check_whole_units
 from campaigns.errors import InvalidInput
@@ -142,6 +142,43 @@ def add_on_fee_for(shipping: Sequence[Mapping[str, Any]], country: str) -> int |
     return shipping_fee_for(shipping, country)
 
 
+class ShippedAddOn(Protocol):
+    """What an add-on line's shipping is priced from: the add-on's own fees per country, and how many."""
+
+    @property
+    def shipping(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
+def shipping_fee_of(
+    country: str,
+    tier: Tier | None,
+    add_ons: Sequence[ShippedAddOn],
+    contents: Mapping[str, int],
+    weights: WeightTable | None = None,
+) -> int:
+    """The shipping of contents to `country`, the one rule for a choice and for a pledge (pledge time, a change, an
+    address changed after funding): with `weights`, the table's bracket of the contents' weight; per item, the tier's
+    fee (when it ships) plus each add-on's own fee × its quantity. A 422 naming `shipping_country` when it does not
+    ship there."""
+    if weights is not None:
+        return weights.fee_of(country, contents)
+    fee = 0
+    if tier is not None and ships(tier):
+        found = shipping_fee_for(tier.shipping, country)
+        if found is None:
+            raise InvalidInput("shipping_country", f"this reward does not ship to {country}")
+        fee = found
+    for add_on in add_ons:
+        extra = add_on_fee_for(add_on.shipping, country)
+        if extra is None:
+            raise InvalidInput("shipping_country", f"an add-on you chose does not ship to {country}")
+        fee += extra * add_on.quantity
+    return fee
+
+
 def price_pledge(
     currency: str,
     tier: Tier | None,
@@ -161,7 +198,6 @@ def price_pledge(
         raise InvalidInput("bonus", "must be zero or more")
     check_whole_units("bonus", bonus, currency)
     items: list[LineItem] = []
-    fee = 0
     shipped = bool(resolved.add_ons) or (tier is not None and ships(tier))
     if shipped and not shipping_country:
         raise InvalidInput("shipping_country", "is required: this reward ships")
@@ -171,11 +207,6 @@ def price_pledge(
     else:
         chosen = {str(v.product_id): dict(v.choice) for v in resolved.tier_variants}
         items.append(LineItem("tier", 1, tier.price, ref_id=tier.id, variant=chosen))
-        if ships(tier) and shipping_country and weights is None:
-            found = shipping_fee_for(tier.shipping, shipping_country)
-            if found is None:
-                raise InvalidInput("shipping_country", f"this reward does not ship to {shipping_country}")
-            fee = found
     for add_on in resolved.add_ons:
         items.append(
             LineItem(
@@ -188,16 +219,10 @@ def price_pledge(
                 add_on_id=add_on.add_on_id,
             )
         )
-        assert shipping_country  # every add-on is goods: asked for above
-        if weights is not None:
-            continue
-        extra = add_on_fee_for(add_on.shipping, shipping_country)
-        if extra is None:
-            raise InvalidInput("shipping_country", f"an add-on you chose does not ship to {shipping_country}")
-        fee += extra * add_on.quantity
-    if weights is not None and shipped:
-        assert shipping_country
-        fee = weights.fee_of(shipping_country, choice_contents(tier, resolved))
+    fee = 0
+    if shipped:
+        assert shipping_country  # asked for above
+        fee = shipping_fee_of(shipping_country, tier, resolved.add_ons, choice_contents(tier, resolved), weights)
     if bonus > 0:
         items.append(LineItem("bonus", 1, bonus))
     if fee > 0:

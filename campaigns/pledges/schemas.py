@@ -80,6 +80,21 @@ class AddressIn(RequestModel):
     phone: Annotated[str, Field(max_length=MAX_PHONE_CHARS), AfterValidator(_phone_number)] = ""
 
 
+class ShippingQuoteQuery(RequestModel):
+    country: Country
+
+
+class ShippingQuoteOut(ResponseModel):
+    """What an address in `country` would do to the pledge's shipping, before it is given: `difference` more than
+    zero is charged at once with the saved card, less than zero refunded, zero moves nothing."""
+
+    country: str
+    currency: str
+    shipping_fee: int
+    current_shipping_fee: int
+    difference: int
+
+
 class AddressOut(ResponseModel):
     name: str
     line1: str

@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from campaigns.errors import InvalidInput
-from campaigns.pledges.schemas import AddressIn, PledgeOut
+from campaigns.pledges.schemas import AddressIn, PledgeOut, ShippingQuoteOut, ShippingQuoteQuery
+from campaigns.pledges.service import get_pledge
 from campaigns.schemas import PageQuery
 from campaigns.schemas_base import Page
-from fulfillment import addresses, batch_dates, service, shipments
+from fulfillment import batch_dates, service, shipments
 from fulfillment.schemas import (
     BatchDatesIn,
     BatchList,
@@ -24,10 +25,11 @@ from fulfillment.schemas import (
     ShipmentsOut,
     TrackingIn,
 )
+from payments.address_changes import change_address, quote_address
 from service.api import UnsupportedMediaType, json_response
 from service.endpoints.pledges import own_pledge_out
 from service.routes import api
-from service.web import current_user, sessions_of, settings_of, uow
+from service.web import current_user, sessions_of, settings_of, stripe_work_of, uow
 
 TAGS = ["fulfillment"]
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -282,17 +284,46 @@ async def put_fulfillment_settings(request: Request, body: FulfillmentSettingsIn
 
 
 @api.route(
+    "GET",
+    "/pledges/{pledge_id}/shipping-quote",
+    summary="What an address in `country` would do to the pledge's shipping (the backer), before it is given: after "
+    "the close, the difference charged at once or refunded; 422 naming country where the contents do not ship",
+    query=ShippingQuoteQuery,
+    response=ShippingQuoteOut,
+    errors=(403, 409),
+    tags=["pledges"],
+)
+async def get_shipping_quote(request: Request, query: ShippingQuoteQuery) -> Response:
+    async with uow(request) as session:
+        backer = await current_user(request, session)
+        quote = await quote_address(session, request.path_params["pledge_id"], backer, {"country": query.country})
+    return json_response(
+        ShippingQuoteOut(
+            country=query.country,
+            currency=quote.currency,
+            shipping_fee=quote.shipping_fee,
+            current_shipping_fee=quote.current_shipping_fee,
+            difference=quote.difference,
+        )
+    )
+
+
+@api.route(
     "PUT",
     "/pledges/{pledge_id}/address",
-    summary="Give or change the address the reward ships to (the backer), until the campaign's address lock",
+    summary="Give or change the address the reward ships to (the backer), until the campaign's address lock; after "
+    "the close the shipping is priced again for the new country and the difference charged at once with the saved "
+    "card (409 card-declined: the old address stays) or refunded (409 escrow-short: nothing changes)",
     body=AddressIn,
     response=PledgeOut,
-    errors=(403, 409),
+    errors=(403, 409, 502, 503),
     tags=["pledges"],
 )
 async def put_pledge_address(request: Request, body: AddressIn) -> Response:
     async with uow(request) as session:
         backer = await current_user(request, session)
-        pledge = await addresses.give_address(session, request.path_params["pledge_id"], backer, body.model_dump())
+    changed = await change_address(stripe_work_of(request), backer, request.path_params["pledge_id"], body.model_dump())
+    async with uow(request) as session:
+        pledge = await get_pledge(session, changed.pledge_id)
         shipment = await shipments.shipment_of(session, pledge.id)
     return json_response(await own_pledge_out(request, pledge, backer, shipment=shipment))

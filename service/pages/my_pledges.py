@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaigns.errors import InvalidInput
+from campaigns.errors import Conflict, InvalidInput
 from campaigns.models import Campaign, Pledge, Tier, User
 from campaigns.pagination import Cursor, page_after
 from campaigns.phones import PHONE_DIGITS
@@ -33,6 +33,7 @@ from campaigns.pledges.lifecycle import (
     PledgeClosed,
     PledgeStatus,
 )
+from campaigns.pledges.manager import BatchOrdered, ChoicesLocked
 from campaigns.pledges.models import PledgeItem
 from campaigns.pledges.pricing import PledgeTerms
 from campaigns.pledges.schemas import AddressIn
@@ -48,10 +49,13 @@ from campaigns.pledges.service import (
 from campaigns.pledges.viewers import PledgeViewer, visible_address
 from campaigns.stock import UnitsSoldOut
 from fulfillment.addresses import AddressLocked, AlreadyShipped, NothingToShip, NotShipping, suggested_address
-from fulfillment.addresses import give_address as give_pledge_address
 from fulfillment.batch_dates import date_history
 from fulfillment.models import Allocation, Batch, Shipment
 from fulfillment.queue import queue_place
+from payments.add_on_charges import EscrowShortForLine, NoSavedCard
+from payments.address_changes import ShippingCardRefused, ShippingQuote, change_address, quote_address
+from payments.cards import card_of
+from payments.gateway import CardDetails, GatewayUnavailable
 from service.i18n import datetime_, money
 from service.i18n import gettext as _
 from service.pages import FieldMessages, country_name, validate_form, viewer
@@ -77,7 +81,7 @@ from service.pages.checkout import (
     values_of,
 )
 from service.pages.confirmation import Confirmation, ask_first, is_confirmed
-from service.web import gateway_of, read_form, redirect, render, uow
+from service.web import gateway_of, read_form, redirect, render, stripe_work_of, uow
 
 PLEDGES_PER_PAGE = 50
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -577,27 +581,100 @@ async def give_address(request: Request) -> Response:
     )
     if not isinstance(checked, AddressIn):
         return await _pledge_page(request, ref, address_values=values, address_errors=checked, status=422)
+    address = checked.model_dump()
     try:
+        if not is_confirmed(form):
+            async with uow(request) as session:
+                user = await viewer(request, session)
+                if user is None:
+                    return login_redirect(request)
+                quote = await quote_address(session, ref, user, address)
+            if quote.difference != 0:
+                card = await card_of(gateway_of(request), await _pledge_of(request, ref))
+                return ask_first(request, form, _reship_question(ref, values["country"], quote, card))
         async with uow(request) as session:
             user = await viewer(request, session)
             if user is None:
                 return login_redirect(request)
-            await give_pledge_address(session, ref, user, checked.model_dump())
+        await change_address(stripe_work_of(request), user, ref, address)
     except InvalidInput:
         errors = {
             "country": _("This reward does not ship to %(country)s.") % {"country": country_name(values["country"])}
         }
         return await _pledge_page(request, ref, address_values=values, address_errors=errors, status=422)
-    except AddressLocked:
-        message = _("Addresses for this campaign are locked: the shipping lists are made. Ask the maker for help.")
-        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
-    except AlreadyShipped:
-        message = _("Your reward has already shipped. Ask the maker or the carrier to redirect it.")
-        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
-    except (NothingToShip, NotShipping, PledgeClosed):
-        message = _("This pledge has nothing to ship, so it needs no address.")
-        return await _pledge_page(request, ref, address_values=values, address_error=message, status=409)
+    except (Conflict, GatewayUnavailable) as exc:
+        message = _address_refusal(exc)
+        status = 503 if isinstance(exc, GatewayUnavailable) else 409
+        return await _pledge_page(request, ref, address_values=values, address_error=message, status=status)
     return redirect(f"/me/pledges/{ref}?done=address#address")
+
+
+async def _pledge_of(request: Request, ref: str) -> Pledge:
+    async with uow(request) as session:
+        return await get_pledge(session, ref)
+
+
+def _reship_question(ref: str, country: str, quote: ShippingQuote, card: CardDetails | None) -> Confirmation:
+    """Before an address that moves money is saved: what shipping there costs, and what is charged or refunded."""
+    fees = {
+        "country": country_name(country),
+        "new": money(quote.shipping_fee, quote.currency),
+        "old": money(quote.current_shipping_fee, quote.currency),
+    }
+    moved = money(abs(quote.difference), quote.currency)
+    consequences = [_("Shipping to %(country)s costs %(new)s instead of %(old)s.") % fees]
+    if quote.difference > 0:
+        consequences += [
+            _("Your card ending %(last4)s will be charged %(amount)s now.") % {"last4": card.last4, "amount": moved}
+            if card
+            else _("Your saved card will be charged %(amount)s now.") % {"amount": moved},
+            _("If the card is declined, your address stays as it was."),
+        ]
+        title, label = _("Pay the dearer shipping?"), _("Pay %(amount)s") % {"amount": moved}
+    else:
+        consequences.append(_("%(amount)s will be refunded to your card.") % {"amount": moved})
+        title, label = _("Change the address and get the difference back?"), _("Change the address")
+    return Confirmation(
+        title=title,
+        subject=country_name(country),
+        consequences=consequences,
+        confirm_label=label,
+        back_url=f"/me/pledges/{ref}#address",
+        danger=False,
+    )
+
+
+def _address_refusal(exc: Exception) -> str:
+    """Why an address was not saved, in the backer's words."""
+    if isinstance(exc, AddressLocked | ChoicesLocked):
+        return _("Addresses for this campaign are locked: the shipping lists are made. Ask the maker for help.")
+    if isinstance(exc, AlreadyShipped):
+        return _("Your reward has already shipped. Ask the maker or the carrier to redirect it.")
+    if isinstance(exc, NothingToShip | NotShipping | PledgeClosed):
+        return _("This pledge has nothing to ship, so it needs no address.")
+    if isinstance(exc, BatchOrdered):
+        return _(
+            "The batch that makes your pledge is already ordered from the factory: its shipping can no longer "
+            "change. Ask the maker to send it to this address."
+        )
+    if isinstance(exc, ShippingCardRefused):
+        return _(
+            "Your card was declined, so nothing was charged and your address stays the old one. Give your pledge a "
+            "new card, or try again later."
+        )
+    if isinstance(exc, EscrowShortForLine):
+        return _(
+            "The difference can no longer be refunded here: the project has been paid most of the money already "
+            "(%(held)s is left to refund). Your address stays as it was; ask the maker."
+        ) % {"held": money(exc.held, exc.currency)}
+    if isinstance(exc, NoSavedCard):
+        return _("Your pledge has no saved card to pay with.")
+    if isinstance(exc, GatewayUnavailable):
+        return _(
+            "We could not hear back from the payment provider. Your new address is saved as soon as it confirms "
+            "the charge."
+        )
+    return _("Your pledge is being charged right now: try again in a few minutes.")
 
 
 async def address_link(request: Request) -> Response:
