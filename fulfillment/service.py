@@ -11,13 +11,27 @@ address given during planning waits for the plan to be written.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Uuid, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,17 +43,19 @@ from campaigns.jobs import enqueue_job
 from campaigns.late_pledges import end_late_add_ons, end_late_rewards
 from campaigns.lifecycle import INSIDERS, NotFunded, Role
 from campaigns.models import Campaign, Pledge, Product, ProductVariant, User, new_id
-from campaigns.pledges.contents import contents_of_lines, goods_lines
+from campaigns.pledges.contents import Contents, contents_of_lines, goods_lines
 from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES
 from campaigns.pledges.models import GOODS_KINDS, PledgeItem
 from fulfillment.models import AddressRequest, Allocation, Batch, PlanRequest, Shipment
-from fulfillment.planner import FrozenBatch, PlannedBatch, PledgeDemand, ProductSpec, plan_batches
+from fulfillment.planner import ProductSpec, box_error, needs_anything, place_in_runs, units_per_batch
 from payments.models import IN_DOUBT_ATTEMPT_STATUSES, AddOnCharge
 
 PLAN_CAMPAIGN = "fulfillment.plan"
 
 # Campaigns whose plan follows their pledges; a fulfilled or suspended campaign's plan stays as it was.
 PLANNING_STATUSES = ("funded", "fulfilling")
+# Memory for the sorts and hashes of planning's transaction (PostgreSQL's work_mem, set for it alone).
+PLANNING_WORK_MEM = "64MB"
 # Campaigns whose batches there is something to see of.
 BATCH_VIEW_STATUSES = ("funded", "fulfilling", "fulfilled", "suspended")
 # Pledges whose rewards are made and shipped: paid for, and not refunded in full.
@@ -160,44 +176,45 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
     an address; a pledge whose batch was confirmed without its address (a late address) goes on the list of the
     first batch still open, and when no batch is open a batch with nothing to make is opened for such packages.
     Raises PledgeLargerThanBatch when one pledge needs more of a SKU than one batch can make.
+
+    Set-based: PostgreSQL gives the pledges to plan as their pledge numbers grouped by contents (a few dozen kinds for
+    100,000 backers), Python finds where each new batch starts and ends (`place_in_runs`), and PostgreSQL writes the
+    allocations from the numbers in one `INSERT ... SELECT`: no pledge id travels either way.
     """
     campaign = await lock_campaign(session, campaign_id)
     if campaign is None or campaign.status not in PLANNING_STATUSES:
         return None
     await session.execute(delete(PlanRequest).where(PlanRequest.campaign_id == campaign.id))
-    demands, addressed = await _paid_demands(session, campaign.id)
+    # The read groups every paid pledge's lines: at 100,000 backers its sort spills to disk under the default 4 MB.
+    await session.execute(text(f"SET LOCAL work_mem = '{PLANNING_WORK_MEM}'"))
     batches = list(await session.scalars(select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.number)))
     open_batches = {batch.number: batch for batch in batches if batch.status == "planned"}
-    open_ids = {batch.id for batch in open_batches.values()}
-    members: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    waiting_late = False
-    allocations = await session.execute(
-        select(Allocation.batch_id, Allocation.pledge_id, Allocation.list_batch_id).where(
-            Allocation.campaign_id == campaign.id
-        )
-    )
-    for batch_id, pledge_id, list_batch_id in allocations:
-        members[batch_id].add(pledge_id)
-        if batch_id not in open_ids and pledge_id in addressed and (list_batch_id is None or list_batch_id in open_ids):
-            waiting_late = True
-
-    frozen = [FrozenBatch(batch.number, sorted(members[batch.id])) for batch in batches if batch.status != "planned"]
-    planned = plan_batches(demands, await _product_specs(session, campaign.id), frozen)
-    if not planned and waiting_late:
+    after = max((batch.number for batch in batches if batch.status != "planned"), default=0)
+    specs = await _product_specs(session, campaign.id)
+    paid = await _paid_pledges(session, campaign.id, specs)
+    runs = place_in_runs(paid.boxes, paid.kinds, specs)
+    planned = [
+        _NewBatch(after + n, run.units, run.spares, paid.numbers[run.start : run.stop]) for n, run in enumerate(runs, 1)
+    ]
+    if not planned and paid.waiting_late:
         # Late packages need a list to go on, though nothing is left to make.
-        planned = [PlannedBatch(number=max(b.number for b in frozen) + 1, units={}, spares={}, pledge_ids=[])]
+        planned = [_NewBatch(number=after + 1, units={}, spares={}, pledges=[])]
 
+    members = await _stored_members(session, [batch.id for batch in open_batches.values()])
     kept = {
         batch.number: stored
         for batch in planned
-        if (stored := open_batches.get(batch.number)) is not None and _same_batch(stored, batch, members[stored.id])
+        if (stored := open_batches.get(batch.number)) is not None
+        and stored.units == batch.units
+        and stored.spares == batch.spares
+        and members.get(stored.id, []) == batch.pledges
     }
     dropped = [stored.id for number, stored in open_batches.items() if number not in kept]
     if dropped:
         # Their allocations go with them; late packages listed on them are listed again below.
         await session.execute(delete(Batch).where(Batch.id.in_(dropped)))
     written = [batch for batch in planned if batch.number not in kept]
-    ids = await _write_batches(session, campaign.id, written, addressed)
+    ids = await _write_batches(session, campaign.id, written)
 
     listed_late = 0
     if planned:
@@ -206,42 +223,116 @@ async def plan_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> PlanOu
     return PlanOutcome(written=len(written), kept=len(kept), listed_late=listed_late)
 
 
-async def _paid_demands(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[list[PledgeDemand], set[uuid.UUID]]:
-    """What each paid pledge with something to ship needs made, in arrival order; and which of them have an address.
+@dataclass(frozen=True)
+class _NewBatch:
+    """A batch as planned now: what it makes and the numbers of its pledges, earliest first."""
 
-    One pass: each pledge comes with its goods lines as one text (`goods_lines`), and each distinct text is counted
-    once (`contents_of_lines`); a campaign of 100,000 backers has a few dozen."""
-    connection = await session.connection()  # Core rows: one per paid pledge
+    number: int
+    units: dict[str, int]
+    spares: dict[str, int]
+    pledges: Sequence[int]
+
+
+@dataclass(frozen=True)
+class _PaidPledges:
+    """The pledges to plan in arrival order (`numbers`), what each needs made (`boxes[kinds[i]]`), and whether a
+    pledge of a confirmed batch with an address waits for a list (a late address)."""
+
+    numbers: list[int]
+    kinds: list[int]
+    boxes: list[Contents]
+    waiting_late: bool
+
+
+async def _paid_pledges(session: AsyncSession, campaign_id: uuid.UUID, specs: Sequence[ProductSpec]) -> _PaidPledges:
+    """The paid pledges with something to make that no confirmed batch holds, in arrival order, and whether a late
+    package waits for a list.
+
+    PostgreSQL groups the pledges by their goods lines (`goods_lines`, one text a pledge) and gives each group's
+    pledge numbers as one array; each distinct text is counted once (`contents_of_lines`). Raises what `box_error`
+    says of the earliest pledge whose contents cannot be planned."""
+    open_batch = select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.status == "planned")
+    frozen = (
+        select(Allocation.pledge_id, Allocation.list_batch_id)
+        .join(Batch, Batch.id == Allocation.batch_id)
+        .where(Allocation.campaign_id == campaign_id, Batch.status != "planned")
+        .subquery()
+    )
+    waits_for_list = and_(has_address(), or_(frozen.c.list_batch_id.is_(None), frozen.c.list_batch_id.in_(open_batch)))
+    state = case((frozen.c.pledge_id.is_(None), _TO_PLAN), (waits_for_list, _WAITING_LATE), else_=_LISTED)
+    per_pledge = (
+        select(Pledge.number, goods_lines().label("lines"), state.label("state"))
+        .join(PledgeItem, and_(PledgeItem.pledge_id == Pledge.id, PledgeItem.kind.in_(GOODS_KINDS)))
+        .outerjoin(frozen, frozen.c.pledge_id == Pledge.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
+            # A pre-order its buyer cancelled is not made, though its refund may still be on its way.
+            Pledge.cancelled_at.is_(None),
+        )
+        .group_by(Pledge.id, frozen.c.pledge_id, frozen.c.list_batch_id)
+        .subquery()
+    )
+    connection = await session.connection()  # Core rows: one per kind of contents, a few dozen
     rows = (
         await connection.execute(
-            select(Pledge.id, Pledge.number, has_address(), goods_lines())
-            .join(PledgeItem, and_(PledgeItem.pledge_id == Pledge.id, PledgeItem.kind.in_(GOODS_KINDS)))
-            .where(
-                Pledge.campaign_id == campaign_id,
-                Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES),
-                # A pre-order its buyer cancelled is not made, though its refund may still be on its way.
-                Pledge.cancelled_at.is_(None),
-            )
-            .group_by(Pledge.id)
-            .order_by(Pledge.number)
+            select(per_pledge.c.lines, per_pledge.c.state, func.array_agg(per_pledge.c.number))
+            .where(per_pledge.c.state != _LISTED)
+            .group_by(per_pledge.c.lines, per_pledge.c.state)
         )
     ).all()
-    contents = await contents_of_lines(session, {lines for *_, lines in rows})
-    demands: list[PledgeDemand] = []
-    addressed: set[uuid.UUID] = set()
-    for pledge_id, number, addressed_now, lines in rows:
+    contents = await contents_of_lines(session, {lines for lines, *_ in rows})
+    capacity = {spec.sku: units_per_batch(spec) for spec in specs}
+    waiting_late = False
+    boxes: list[Contents] = []
+    numbers: list[int] = []
+    kinds: list[int] = []
+    errors: list[tuple[int, Callable[[uuid.UUID], Exception]]] = []
+    for lines, pledge_state, pledged in rows:
         items = contents[lines]
-        if items:
-            demands.append(PledgeDemand(pledge_id=pledge_id, number=number, items=items))
-            if addressed_now:
-                addressed.add(pledge_id)
-    return demands, addressed
+        if not items:
+            continue
+        if pledge_state == _WAITING_LATE:
+            waiting_late = True
+            continue
+        error = box_error(items, capacity)
+        if error is not None:
+            errors.append((min(pledged), error))
+        elif needs_anything(items):
+            numbers.extend(pledged)
+            kinds.extend([len(boxes)] * len(pledged))
+            boxes.append(items)
+    if errors:
+        number, error = min(errors, key=lambda found: found[0])
+        raise error((await session.execute(select(Pledge.id).where(Pledge.number == number))).scalar_one())
+    order = sorted(range(len(numbers)), key=numbers.__getitem__)
+    return _PaidPledges(
+        numbers=[numbers[i] for i in order], kinds=[kinds[i] for i in order], boxes=boxes, waiting_late=waiting_late
+    )
+
+
+# A paid pledge's state as planning sees it: to plan; in a confirmed batch, with an address but on no open list; in a
+# confirmed batch otherwise.
+_TO_PLAN, _WAITING_LATE, _LISTED = 0, 1, 2
+
+
+async def _stored_members(session: AsyncSession, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+    """The numbers of each stored batch's pledges, earliest first: one array a batch."""
+    if not batch_ids:
+        return {}
+    rows = await session.execute(
+        select(Allocation.batch_id, func.array_agg(Pledge.number))
+        .join(Pledge, Pledge.id == Allocation.pledge_id)
+        .where(Allocation.batch_id.in_(batch_ids))
+        .group_by(Allocation.batch_id)
+    )
+    return {batch_id: sorted(numbers) for batch_id, numbers in rows}
 
 
 async def _write_batches(
-    session: AsyncSession, campaign_id: uuid.UUID, batches: Sequence[PlannedBatch], addressed: set[uuid.UUID]
+    session: AsyncSession, campaign_id: uuid.UUID, batches: Sequence[_NewBatch]
 ) -> dict[int, uuid.UUID]:
-    """Insert new batches and their allocations in bulk; an addressed pledge's package goes on its batch's list.
+    """Insert new batches and their allocations in bulk; a package with an address goes on its batch's list.
     Returns the new batches' ids by number."""
     ids = {batch.number: new_id() for batch in batches}
     if not batches:
@@ -253,17 +344,17 @@ async def _write_batches(
             for b in batches
         ],
     )
-    pledge_ids = [pledge_id for batch in batches for pledge_id in batch.pledge_ids]
-    if pledge_ids:
-        # One statement over three arrays: a campaign of 100,000 backers is 100,000 rows here, and a multi-row
-        # INSERT ... VALUES of them took seconds (bench/fulfillment.py).
+    numbers = [number for batch in batches for number in batch.pledges]
+    if numbers:
+        # One statement over two arrays of integers: the pledges by their numbers, and each one's batch as a position
+        # in the third array, the new batches' ids (bench/fulfillment.py: 100,000 rows).
         await session.execute(
             _NEW_ALLOCATIONS,
             {
                 "campaign_id": campaign_id,
-                "pledge_ids": pledge_ids,
-                "batch_ids": [ids[batch.number] for batch in batches for _ in batch.pledge_ids],
-                "listed": [pledge_id in addressed for pledge_id in pledge_ids],
+                "numbers": numbers,
+                "batches": [n for n, batch in enumerate(batches, 1) for _ in range(len(batch.pledges))],
+                "batch_ids": [ids[batch.number] for batch in batches],
             },
         )
     return ids
@@ -272,19 +363,18 @@ async def _write_batches(
 _NEW_ALLOCATIONS = text(
     """
     INSERT INTO allocations (pledge_id, campaign_id, batch_id, list_batch_id)
-    SELECT pledge_id, :campaign_id, batch_id, CASE WHEN listed THEN batch_id END
-    FROM unnest(:pledge_ids, :batch_ids, :listed) AS new (pledge_id, batch_id, listed)
+    SELECT p.id, p.campaign_id, made.batch_id, CASE WHEN jsonb_typeof(p.address) = 'object' THEN made.batch_id END
+    FROM unnest(CAST(:numbers AS bigint[]), CAST(:batches AS integer[])) AS new (number, batch)
+    CROSS JOIN LATERAL (SELECT (CAST(:batch_ids AS uuid[]))[new.batch] AS batch_id) AS made
+    JOIN pledges p ON p.number = new.number
+    WHERE p.campaign_id = :campaign_id
     """
 ).bindparams(
     bindparam("campaign_id", type_=Uuid()),
-    bindparam("pledge_ids", type_=ARRAY(Uuid())),
+    bindparam("numbers", type_=ARRAY(BigInteger())),
+    bindparam("batches", type_=ARRAY(Integer())),
     bindparam("batch_ids", type_=ARRAY(Uuid())),
-    bindparam("listed", type_=ARRAY(Boolean())),
 )
-
-
-def _same_batch(stored: Batch, planned: PlannedBatch, pledge_ids: set[uuid.UUID]) -> bool:
-    return stored.units == planned.units and stored.spares == planned.spares and pledge_ids == set(planned.pledge_ids)
 
 
 async def _list_late_packages(session: AsyncSession, campaign_id: uuid.UUID, first_open: uuid.UUID) -> int:

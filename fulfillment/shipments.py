@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, Uuid, any_, bindparam, cast, exists, func, not_, or_, select, text, update
+from sqlalchemy import Text, Uuid, and_, any_, bindparam, cast, exists, func, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,22 +92,18 @@ async def shipping_list_csv(session: AsyncSession, batch_id: uuid.UUID) -> Async
                 made = by_contents[kind] = contents_cells(units, weight)
             cells[goods] = made
 
-    listed = select(Allocation.pledge_id).where(Allocation.list_batch_id == batch.id)
-    lines = (
-        select(PledgeItem.pledge_id, goods_lines().label("lines"))
-        .where(PledgeItem.pledge_id.in_(listed), PledgeItem.kind.in_(GOODS_KINDS))
-        .group_by(PledgeItem.pledge_id)
-        .subquery()
-    )
     # The address's fields are taken out of its JSON by PostgreSQL: no document is decoded in Python.
     address = [Pledge.address[name].astext for name in ADDRESS_FIELDS]
-    # Core rows, not the ORM's: plain columns, as many rows as the batch has packages.
+    # Core rows, not the ORM's: plain columns, as many rows as the batch has packages. The goods lines are aggregated
+    # in the rows' own GROUP BY, not in a subquery joined to them: whatever PostgreSQL believes of a freshly planned
+    # batch's size (one row, say), no plan can compute that subquery again for each package.
     connection = await session.connection()
     result = await connection.stream(
-        select(cast(Pledge.id, Text), *address, lines.c.lines)  # the id as text from PostgreSQL: no UUID made
+        select(cast(Pledge.id, Text), *address, goods_lines())  # the id as text from PostgreSQL: no UUID made
         .join(Allocation, Allocation.pledge_id == Pledge.id)
-        .outerjoin(lines, lines.c.pledge_id == Pledge.id)
+        .outerjoin(PledgeItem, and_(PledgeItem.pledge_id == Pledge.id, PledgeItem.kind.in_(GOODS_KINDS)))
         .where(Allocation.list_batch_id == batch.id, Pledge.status.in_(SHIPPABLE_PLEDGE_STATUSES))
+        .group_by(Pledge.id)
         .order_by(Pledge.address["country"].astext, Pledge.number)
         .execution_options(yield_per=ROWS_PER_FETCH)
     )
