@@ -33,7 +33,15 @@ from service.devservices import EmbeddedStripe
 from service.settings import Settings
 from service.sweep import sweep_once
 from tests.factories import pledge_lines
-from tests.helpers import CARD_OK, Actor, complete_card_authentication, confirm_card_setup, many_backers, stripe_object
+from tests.helpers import (
+    CARD_OK,
+    Actor,
+    complete_card_authentication,
+    confirm_card_setup,
+    many_backers,
+    stripe_http,
+    stripe_object,
+)
 
 
 @dataclass
@@ -177,7 +185,7 @@ async def stripe_work(
 async def payment_intents(stripe: EmbeddedStripe, **metadata: str) -> list[dict[str, Any]]:
     """Every PaymentIntent localstripe holds whose metadata has these values."""
     found: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, "")) as http:
+    async with stripe_http(stripe) as http:
         after: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 100} | ({"starting_after": after} if after else {})
@@ -237,7 +245,7 @@ async def active_pledges_in_bulk(
         next((row["fee"] for row in chosen["shipping"] if row["country"] == "*"), 0),
     )
     room = asyncio.Semaphore(8)
-    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, ""), timeout=30) as http:
+    async with stripe_http(stripe, timeout=30) as http:
 
         async def saved_card(backer: Actor) -> tuple[str, str]:
             async with room:

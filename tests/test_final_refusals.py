@@ -21,7 +21,7 @@ from service.devservices import EmbeddedStripe
 from service.i18n import money, use_locale
 from service.mail import mail_templates, render_mail
 from service.settings import Settings
-from tests.helpers import CARD_OK, launched_campaign, make_admin, sign_up
+from tests.helpers import CARD_OK, launched_campaign, make_admin, sign_up, stripe_http
 from tests.money_helpers import (
     back_campaign,
     mail_kinds,
@@ -61,7 +61,7 @@ async def delete_customer_at_stripe(
         customer_id = await session.scalar(
             select(StripeCustomer.customer_id).where(StripeCustomer.user_id == backer_id)
         )
-    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, "")) as http:
+    async with stripe_http(stripe) as http:
         assert (await http.delete(f"/v1/customers/{customer_id}")).status_code == 200
 
 

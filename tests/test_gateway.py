@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -391,3 +393,17 @@ async def test_stripe_rate_limiting_us_is_rate_limited(troubled_stripe: tuple[st
 
     assert limited.value.status == 503 and limited.value.retry_after > 0
     assert type(broken.value) is GatewayUnavailable
+
+
+def test_every_gateway_verifies_stripes_certificates_through_the_one_context_of_the_process() -> None:
+    """The gateway's TLS context is made once a process (reading the CA bundle costs 20-30 ms) and still checks
+    Stripe's certificate chain and host name, against stripe's own bundle."""
+    contexts = []
+    for _ in range(2):
+        gateway = StripeGateway(secret_key="sk_test_x", publishable_key="pk_test_x", webhook_secret="whsec_x")
+        contexts.append(gateway._http._client_async._transport._pool._ssl_context)
+    first, second = contexts
+    assert first is second
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    stripes_own = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+    assert first.cert_store_stats() == stripes_own.cert_store_stats() != {"crl": 0, "x509": 0, "x509_ca": 0}

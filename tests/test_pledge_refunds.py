@@ -19,7 +19,7 @@ from payments.models import Refund
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
-from tests.helpers import Actor, make_admin, sign_up, stripe_event
+from tests.helpers import Actor, make_admin, sign_up, stripe_event, stripe_http
 from tests.money_helpers import (
     amount_refunded_at_stripe,
     mails_of,
@@ -44,7 +44,7 @@ async def refunds_at_stripe(stripe: EmbeddedStripe, pledge_id: str) -> list[dict
     [intent] = await payment_intents(stripe, pledge_id=pledge_id)
     charge = intent["latest_charge"]
     charge_id = charge if isinstance(charge, str) else charge["id"]
-    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, "")) as http:
+    async with stripe_http(stripe) as http:
         listed = (await http.get("/v1/refunds", params={"limit": 100})).raise_for_status().json()
     assert not listed["has_more"]
     return [made for made in listed["data"] if made["charge"] == charge_id]

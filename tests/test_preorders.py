@@ -24,7 +24,15 @@ from payments.models import ChargeAttempt, LedgerTransaction
 from service.broker import ListSender
 from service.devservices import EmbeddedStripe
 from service.settings import Settings
-from tests.helpers import CARD_NEEDS_AUTHENTICATION, CARD_OK, Actor, many_backers, stripe_event, stripe_signature
+from tests.helpers import (
+    CARD_NEEDS_AUTHENTICATION,
+    CARD_OK,
+    Actor,
+    many_backers,
+    stripe_event,
+    stripe_http,
+    stripe_signature,
+)
 from tests.money_helpers import pledge_row, run_jobs, stripe_work, sweep
 from tests.pages import csrf_from, logged_in, post_form
 from tests.pledge_manager_helpers import LAMP_PRICE, A, Shop, back_lamp, fund, launched_shop
@@ -85,7 +93,7 @@ async def pay_in_browser(stripe: EmbeddedStripe, payment_intent_id: str, card: s
     """What Stripe.js's confirmCardPayment does in the buyer's browser: the card goes to Stripe with the
     PaymentIntent, which is confirmed (and, for a card whose bank asks, authenticated). Our server never sees the
     card. localstripe takes these steps only with the secret key; real Stripe takes them from Stripe.js."""
-    async with httpx.AsyncClient(base_url=stripe.api_base, auth=(stripe.secret_key, "")) as browser:
+    async with stripe_http(stripe) as browser:
         method = await browser.post(
             "/v1/payment_methods",
             data={
