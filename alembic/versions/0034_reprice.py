@@ -1,6 +1,6 @@
 """Add-on charges also carry an address change's shipping difference
 
-Revision ID: 0034_reprice
+Revision ID: 0034
 Revises: 0033
 Create Date: 2026-12-07 11:45:00
 
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0034_reprice"
+revision: str = "0034"
 down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
