@@ -448,7 +448,7 @@ async def _refund_line(session: AsyncSession, managed: ManagedPledge, line: Pled
     if own is None:
         if pledge.status == PledgeStatus.ERRORED and not await attempt_in_doubt(session, pledge.id):
             return shipping  # not paid yet: the next charge is the smaller
-        if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED):
+        if pledge.status not in SHIPPABLE_PLEDGE_STATUSES:
             raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
     await check_escrow_holds(session, campaign, amount, "giving this add-on back")
     from_own = 0

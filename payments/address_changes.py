@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.errors import Conflict
 from campaigns.models import Pledge, User
-from campaigns.pledges.lifecycle import PledgeStatus
+from campaigns.pledges.lifecycle import SHIPPABLE_PLEDGE_STATUSES, PledgeStatus
 from campaigns.pledges.manager import ChargeUnderWay
 from fulfillment.addresses import AddressChange, address_change, save_address
 from payments.add_on_charges import (
@@ -40,14 +40,13 @@ from payments.add_on_charges import (
     attempt_in_doubt,
     charges_under_way,
     check_escrow_holds,
+    pledge_charge,
     settle_add_on_charge,
     shipping_reference,
 )
-from payments.models import AddOnCharge, ChargeAttempt, StripeCustomer
+from payments.models import AddOnCharge, StripeCustomer
 from payments.refunds import create_refund
 from payments.stripe_jobs import StripeWork
-
-PAID_PLEDGE_STATUSES = (PledgeStatus.COLLECTED, PledgeStatus.PARTIALLY_REFUNDED)
 
 
 class ShippingCardRefused(Conflict):
@@ -104,7 +103,7 @@ async def change_address(
         if pledge.status == PledgeStatus.ERRORED and not await attempt_in_doubt(session, pledge.id):
             await save_address(session, change)  # not paid yet: the retry charges the new amount
             return AddressChanged(pledge.id, 0)
-        if pledge.status not in PAID_PLEDGE_STATUSES:
+        if pledge.status not in SHIPPABLE_PLEDGE_STATUSES:  # paid, and not all of it refunded
             raise ChargeUnderWay("Your pledge is being charged right now: try again in a few minutes.")
         if change.difference < 0:
             await _refund_difference(session, change)
@@ -127,12 +126,6 @@ async def change_address(
 
 async def _refund_difference(session: AsyncSession, change: AddressChange) -> None:
     pledge, campaign = change.pledge, change.campaign
-    intent = await session.scalar(
-        select(ChargeAttempt.payment_intent_id).where(
-            ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.status == "succeeded"
-        )
-    )
-    assert intent is not None  # a collected pledge's charge succeeded
     await check_escrow_holds(session, campaign, -change.difference, "changing the address")
     await create_refund(
         session,
@@ -140,7 +133,7 @@ async def _refund_difference(session: AsyncSession, change: AddressChange) -> No
         pledge.id,
         -change.difference,
         reference=shipping_reference(uuid.uuid4()),
-        payment_intent_id=intent,
+        payment_intent_id=await pledge_charge(session, pledge),
     )
 
 
