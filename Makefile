@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install catalogs browser lint typecheck typecheck-beside pytest bench clean
+.PHONY: run test install catalogs browser lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,13 +58,10 @@ pytest: install catalogs browser
 	set -x; $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=10 \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
-# mypy runs beside pytest at the lowest priority, on what CPU the workers leave while they wait on their servers;
-# either failing fails the command.
+# mypy runs beside pytest, on what CPU the workers leave while they wait on their servers; either failing fails the
+# command. Not at a lower priority: on a machine kept busy by other work, a niced mypy would wait for all of it.
 test: lint
-	@$(MAKE) --no-print-directory -j2 pytest typecheck-beside
-
-typecheck-beside: install
-	nice -n 19 $(BIN)/mypy
+	@$(MAKE) --no-print-directory -j2 pytest typecheck
 
 bench: install catalogs
 	$(BIN)/python -m bench.launch_rush
