@@ -48,9 +48,9 @@ typecheck: install
 TEST_WORKERS ?= 3
 COVERAGE_FLOOR ?= 90
 # On 3.12+ coverage uses sys.monitoring, which sees SQLAlchemy's greenlets without following them (pyproject.toml).
-# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the app's modules compiled
-# once up front, and pytest's rewritten test modules, are read back by every later process of the run (the
-# `kindling` processes the process tests start, about a quarter of a second each) instead of compiled again.
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the app's modules, compiled
+# once up front, are read back by the `kindling` processes the process tests start (about a quarter of a second of
+# CPU each) instead of compiled again, and pytest's rewritten test modules are kept for the next run.
 pytest: install catalogs browser
 	@unset PYTHONDONTWRITEBYTECODE; $(BIN)/python -m compileall -q campaigns payments fulfillment service; \
 	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
